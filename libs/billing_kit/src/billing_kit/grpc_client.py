@@ -1,0 +1,99 @@
+"""gRPC client helpers: one channel per target per process, deadlines always.
+
+The interceptor puts a default deadline on every call that has none, sends
+W3C trace context, and records client latency. :func:`domain_error_from`
+turns an error status back into the :class:`DomainError` the server raised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from opentelemetry import trace
+
+from billing_kit.errors import DomainError, error_class_for
+from billing_kit.metrics import RPC_CLIENT_LATENCY
+from billing_kit.telemetry import get_tracer, inject_trace_context
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+_tracer = get_tracer(__name__)
+
+
+class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    def __init__(self, target_service: str, timeout: float) -> None:
+        self.target_service = target_service
+        self.timeout = timeout
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        method = client_call_details.method
+        method_name = method.decode() if isinstance(method, bytes) else str(method)
+        started = time.perf_counter()
+        code = "OK"
+        with _tracer.start_as_current_span(
+            method_name.lstrip("/"),
+            kind=trace.SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "rpc.method": method_name},
+        ):
+            metadata = list(client_call_details.metadata or [])
+            metadata.extend(inject_trace_context().items())
+            details = grpc.aio.ClientCallDetails(
+                method=client_call_details.method,
+                timeout=client_call_details.timeout
+                if client_call_details.timeout is not None
+                else self.timeout,
+                metadata=grpc.aio.Metadata(*metadata),
+                credentials=client_call_details.credentials,
+                wait_for_ready=client_call_details.wait_for_ready,
+            )
+            try:
+                call = await continuation(details, request)
+                return await call
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code().name
+                raise
+            finally:
+                RPC_CLIENT_LATENCY.labels(self.target_service, method_name, code).observe(
+                    time.perf_counter() - started
+                )
+
+
+def create_channel(
+    target: str, *, name: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> grpc.aio.Channel:
+    """An insecure channel to ``host:port`` with the kit's interceptor.
+
+    Create it once per process (in a cleanup_ctx / start hook) and reuse it.
+    """
+    return grpc.aio.insecure_channel(
+        target,
+        interceptors=[_ClientInterceptor(name or target, timeout)],
+        options=[
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.enable_retries", 1),
+        ],
+    )
+
+
+def domain_error_from(exc: grpc.aio.AioRpcError) -> DomainError | None:
+    """The DomainError a server raised, rebuilt from the status; None if it was not one."""
+    cls = error_class_for(exc.code())
+    if cls is None:
+        return None
+    reason = None
+    status = rpc_status.from_call(exc)  # type: ignore[arg-type]
+    if status is not None:
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                reason = info.reason
+    return cls(exc.details() or "", reason=reason)

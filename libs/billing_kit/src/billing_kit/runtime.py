@@ -1,0 +1,220 @@
+"""Process lifecycle: start everything in order, stop it in reverse on SIGTERM.
+
+:class:`Runtime` is what every process has (logging, tracing, the ops
+listener, start/stop hooks, signal handling). :class:`ServiceRuntime` adds
+what a backend service has: its MongoDB database, the outbox relay, event
+consumers and the gRPC server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from billing_kit.broker import EventConsumer, EventPublisher, Handler
+from billing_kit.grpc_server import GrpcServer, Register
+from billing_kit.logging import setup_logging
+from billing_kit.mongo import create_mongo_client, ensure_indexes, ping
+from billing_kit.ops_http import OpsServer, ReadinessCheck
+from billing_kit.outbox import OUTBOX_INDEXES, OutboxRelay
+from billing_kit.settings import CommonSettings, ServiceSettings, load_settings
+
+log = logging.getLogger(__name__)
+Hook = Callable[[], Awaitable[None]]
+
+
+class Runtime:
+    """Start hooks run in order; stop hooks run in reverse, each only if its start ran."""
+
+    def __init__(self, settings: CommonSettings, *, name: str) -> None:
+        from billing_kit.telemetry import setup_tracing
+
+        self.settings = settings
+        self.name = name
+        setup_logging(name, settings.log_level)
+        setup_tracing(name)
+        self.ops = OpsServer(host=settings.ops_host, port=settings.ops_port)
+        self._steps: list[tuple[str, Hook, Hook | None]] = []
+        self._started: list[tuple[str, Hook | None]] = []
+        self._stop_requested = asyncio.Event()
+
+    @property
+    def ops_port(self) -> int:
+        """The ops listener's bound port."""
+        return self.ops.port
+
+    def add_step(self, name: str, start: Hook, stop: Hook | None = None) -> None:
+        """A resource with a start and (optional) stop, like aiohttp's cleanup_ctx."""
+        self._steps.append((name, start, stop))
+
+    def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
+        """A dependency that must be reachable for ``/readyz`` to answer 200."""
+        self.ops.add_check(name, check)
+
+    async def start(self) -> None:
+        """Start the ops listener, then every step; ready only when all have started."""
+        await self.ops.start()
+        self._started.append(("ops", self.ops.stop))
+        try:
+            for name, start, stop in self._steps:
+                await start()
+                self._started.append((name, stop))
+        except BaseException:
+            await self.stop()
+            raise
+        self.ops.accepting = True
+        log.info("%s ready", self.name, extra={"ops_port": self.ops.port})
+
+    async def stop(self) -> None:
+        """Stop taking work, then stop every started step in reverse order."""
+        self.ops.accepting = False
+        while self._started:
+            name, stop = self._started.pop()
+            if stop is None:
+                continue
+            try:
+                await stop()
+            except Exception:
+                log.exception("error while stopping %s", name)
+        log.info("%s stopped", self.name)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve_forever` to shut down (what SIGTERM does)."""
+        self._stop_requested.set()
+
+    async def serve_forever(self) -> None:
+        """Start, wait for SIGTERM or SIGINT, stop cleanly."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        await self._stop_requested.wait()
+        log.info("%s stopping", self.name)
+        await self.stop()
+
+
+class ServiceRuntime(Runtime):
+    """A backend service: database, optional outbox relay, consumers and gRPC."""
+
+    settings: ServiceSettings
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        name: str,
+        indexes: Mapping[str, Sequence[IndexModel]] | None = None,
+        outbox: bool = False,
+    ) -> None:
+        super().__init__(settings, name=name)
+        # PyMongo connects lazily, so repositories can be built before start().
+        self.client: AsyncMongoClient[dict[str, Any]] = create_mongo_client(
+            settings.mongodb_url.get_secret_value(), app_name=name
+        )
+        self.db: AsyncDatabase[dict[str, Any]] = self.client[settings.mongodb_database or name]
+        self.grpc = GrpcServer(service=name, host=settings.grpc_host, port=settings.grpc_port)
+        self._indexes: dict[str, list[IndexModel]] = {
+            k: list(v) for k, v in (indexes or {}).items()
+        }
+        self.publisher: EventPublisher | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[EventConsumer] = []
+        if outbox:
+            for coll, models in OUTBOX_INDEXES.items():
+                self._indexes.setdefault(coll, []).extend(models)
+            self.publisher = EventPublisher(
+                settings.amqp_url.get_secret_value(), settings.events_exchange, service=name
+            )
+            self.relay = OutboxRelay(
+                self.db, self.publisher, service=name, poll_seconds=settings.outbox_poll_seconds
+            )
+        self.add_readiness_check("mongodb", lambda: ping(self.client))
+
+    @property
+    def grpc_port(self) -> int:
+        """The gRPC listener's bound port."""
+        return self.grpc.port
+
+    def add_grpc_service(self, register: Register, full_name: str) -> None:
+        """Register a servicer on the gRPC server."""
+        self.grpc.add_service(register, full_name)
+
+    def add_consumer(self, purpose: str, bindings: Sequence[str], handler: Handler) -> None:
+        """Consume events matching ``bindings`` into ``handler`` (exactly-once effects)."""
+        s = self.settings
+        self.consumers.append(
+            EventConsumer(
+                amqp_url=s.amqp_url.get_secret_value(),
+                exchange=s.events_exchange,
+                service=self.name,
+                purpose=purpose,
+                bindings=bindings,
+                handler=handler,
+                client=self.client,
+                db=self.db,
+                delivery_limit=s.consumer_delivery_limit,
+                prefetch=s.consumer_prefetch,
+                queue_prefix=s.queue_prefix,
+            )
+        )
+
+    async def start(self) -> None:
+        """Indexes, broker, relay, consumers, then gRPC last, so work arrives only when ready."""
+        # Registered first so it closes last.
+        self.add_step("mongodb", _noop, self._close_mongo)
+        self.add_step("indexes", lambda: ensure_indexes(self.db, self._indexes))
+        if self.publisher is not None and self.relay is not None:
+            publisher, relay = self.publisher, self.relay
+            self.add_step("publisher", publisher.connect, publisher.close)
+            self.add_readiness_check("broker", _as_check(publisher.is_connected))
+            self.add_step("outbox-relay", relay.start, relay.stop)
+        for consumer in self.consumers:
+            self.add_step(f"consumer:{consumer.purpose}", consumer.start, consumer.stop)
+            self.add_readiness_check(
+                f"consumer:{consumer.purpose}", _as_check(consumer.is_connected)
+            )
+        self.add_step("grpc", self._start_grpc, self._stop_grpc)
+        await super().start()
+
+    async def _start_grpc(self) -> None:
+        await self.grpc.start()
+
+    async def _stop_grpc(self) -> None:
+        await self.grpc.stop(self.settings.shutdown_grace_seconds)
+
+    async def _close_mongo(self) -> None:
+        await self.client.close()
+
+
+async def _noop() -> None:
+    return None
+
+
+def _as_check(fn: Callable[[], bool]) -> ReadinessCheck:
+    async def check() -> bool:
+        return fn()
+
+    return check
+
+
+AppT = TypeVar("AppT", bound=Runtime)
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
+
+def run_main(create_app: Callable[[SettingsT], AppT], settings_cls: type[SettingsT]) -> None:
+    """The whole ``__main__`` of a service: settings, app, serve until SIGTERM."""
+    settings = load_settings(settings_cls)
+
+    async def main() -> None:
+        app = create_app(settings)
+        await app.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
