@@ -8,11 +8,10 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from billing_kit.errors import NotFound
 from billing_kit.grpc_client import create_channel, domain_error_from
 from billing_kit.grpc_server import GrpcServer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVICE = "test.v1.Echo"
 

@@ -36,6 +36,8 @@ async def test_readyz_follows_dependencies_and_draining() -> None:
             async with http.get(f"{base}/metrics") as resp:
                 assert resp.status == 200
                 text = await resp.text()
-                assert 'events_handled_total{handler="ops",outcome="handled",service="test"}' in text
+                assert (
+                    'events_handled_total{handler="ops",outcome="handled",service="test"}' in text
+                )
     finally:
         await ops.stop()

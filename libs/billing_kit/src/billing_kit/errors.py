@@ -55,6 +55,17 @@ class Unauthenticated(DomainError):
     default_reason = "UNAUTHENTICATED"
 
 
+class Unavailable(DomainError):
+    """A dependency (e.g. the SMTP relay) failed for now: the caller may retry.
+
+    Left out of the client-side mapping below on purpose: clients already treat
+    a raw UNAVAILABLE status (server down, relay down) as "retry later".
+    """
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_reason = "UNAVAILABLE"
+
+
 ERROR_DOMAIN = "billing"
 
 _BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {

@@ -1,15 +1,16 @@
 """CloudEvents 1.0 envelope shared by every producer and consumer.
 
-(SPEC — to be implemented.) Routing key on the exchange = ``type``.
+Structured-mode JSON on the wire; the routing key on the exchange is ``type``.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class CloudEvent(BaseModel):
@@ -27,9 +28,7 @@ class CloudEvent(BaseModel):
     data: dict[str, Any]
 
 
-def new_event(
-    type: str, source: str, data: BaseModel, *, subject: str | None = None
-) -> CloudEvent:
+def new_event(type: str, source: str, data: BaseModel, *, subject: str | None = None) -> CloudEvent:
     """Build an event with a fresh id and the current UTC time."""
     return CloudEvent(
         id=str(uuid.uuid4()),
@@ -39,3 +38,20 @@ def new_event(
         subject=subject,
         data=data.model_dump(mode="json"),
     )
+
+
+def encode_event(event: CloudEvent) -> bytes:
+    """The event as CloudEvents JSON bytes (absent optional attributes are omitted)."""
+    payload = event.model_dump(mode="json")
+    if payload.get("subject") is None:
+        # CloudEvents leaves unset optional attributes out rather than null.
+        payload.pop("subject", None)
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_event(body: bytes | str) -> CloudEvent:
+    """Parse CloudEvents JSON; raises ``ValueError`` for anything that is not one."""
+    try:
+        return CloudEvent.model_validate_json(body)
+    except ValidationError as exc:
+        raise ValueError(f"not a CloudEvent: {exc.error_count()} validation error(s)") from exc

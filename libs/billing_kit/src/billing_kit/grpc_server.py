@@ -135,6 +135,16 @@ class GrpcServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         return self.port
 
+    async def set_serving(self, serving: bool) -> None:
+        """Report every service SERVING or NOT_SERVING (follows the dependencies)."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self._names]:
+            await self.health.set(name, status)
+
     async def stop(self, grace: float) -> None:
         """Report NOT_SERVING, refuse new calls, let in-flight ones finish within ``grace``."""
         await self.health.enter_graceful_shutdown()

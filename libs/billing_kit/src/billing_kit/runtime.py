@@ -28,6 +28,7 @@ from billing_kit.settings import CommonSettings, ServiceSettings, load_settings
 
 log = logging.getLogger(__name__)
 Hook = Callable[[], Awaitable[None]]
+HEALTH_WATCH_SECONDS = 2.0
 
 
 class Runtime:
@@ -126,6 +127,7 @@ class ServiceRuntime(Runtime):
         self.publisher: EventPublisher | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[EventConsumer] = []
+        self._health_task: asyncio.Task[None] | None = None
         if outbox:
             for coll, models in OUTBOX_INDEXES.items():
                 self._indexes.setdefault(coll, []).extend(models)
@@ -181,7 +183,29 @@ class ServiceRuntime(Runtime):
                 f"consumer:{consumer.purpose}", _as_check(consumer.is_connected)
             )
         self.add_step("grpc", self._start_grpc, self._stop_grpc)
+        self.add_step("health-watch", self._start_health_watch, self._stop_health_watch)
         await super().start()
+
+    async def _start_health_watch(self) -> None:
+        self._health_task = asyncio.create_task(self._watch_health(), name="grpc-health-watch")
+
+    async def _stop_health_watch(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+
+    async def _watch_health(self) -> None:
+        # gRPC health (what Kubernetes probes) must say what /readyz says: a
+        # service whose database is down is NOT_SERVING, not just "process up".
+        serving = True
+        while True:
+            await asyncio.sleep(HEALTH_WATCH_SECONDS)
+            ready, _ = await self.ops.readiness()
+            if ready != serving:
+                serving = ready
+                await self.grpc.set_serving(ready)
+                log.warning("%s health is now %s", self.name, "SERVING" if ready else "NOT_SERVING")
 
     async def _start_grpc(self) -> None:
         await self.grpc.start()

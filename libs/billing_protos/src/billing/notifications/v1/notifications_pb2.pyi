@@ -30,6 +30,7 @@ class Recipient(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     LAST_EVENT_ID_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    LOCALE_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _builtins.str
     """"test" or "live"."""
@@ -38,8 +39,12 @@ class Recipient(_message.Message):
     name: _builtins.str
     last_event_id: _builtins.str
     """Id of the last customer event applied to this record."""
+    locale: _builtins.str
+    """BCP 47 language tag for emails (e.g. "it"); empty when the customer event carried none."""
     @_builtins.property
-    def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    def updated_at(self) -> _timestamp_pb2.Timestamp:
+        """Time of the last customer event applied to this record; an older event never overwrites it."""
+
     def __init__(
         self,
         *,
@@ -50,10 +55,11 @@ class Recipient(_message.Message):
         name: _builtins.str = ...,
         last_event_id: _builtins.str = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "email", b"email", "last_event_id", b"last_event_id", "mode", b"mode", "name", b"name", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "email", b"email", "last_event_id", b"last_event_id", "locale", b"locale", "mode", b"mode", "name", b"name", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

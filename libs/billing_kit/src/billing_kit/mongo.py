@@ -1,0 +1,90 @@
+"""MongoDB access for every service: one client per process, indexes, transactions.
+
+Built on PyMongo's async API (``AsyncMongoClient``). Every service owns one
+database; repositories receive the client (for transactions) and the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pymongo
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from pymongo.read_concern import ReadConcern
+from pymongo.write_concern import WriteConcern
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+# Long enough to ride out a primary election, short enough that a request
+# against a dead database fails instead of hanging.
+SERVER_SELECTION_TIMEOUT_MS = 5_000
+CONNECT_TIMEOUT_MS = 5_000
+
+
+def create_mongo_client(url: str, *, app_name: str) -> AsyncMongoClient[dict[str, Any]]:
+    """A client for ``url`` that returns tz-aware datetimes and standard UUIDs.
+
+    The client connects lazily, so building it never blocks and never fails
+    because the database is down; the first operation (or :func:`ping`) does.
+    """
+    return AsyncMongoClient(
+        url,
+        appname=app_name,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+        connectTimeoutMS=CONNECT_TIMEOUT_MS,
+    )
+
+
+async def ensure_indexes(
+    db: AsyncDatabase[dict[str, Any]], indexes: Mapping[str, Sequence[IndexModel]]
+) -> None:
+    """Create every declared index (idempotent: existing identical indexes are kept).
+
+    An index that exists with different options raises ``OperationFailure``: a
+    silent mismatch (for example a unique index that is not unique) is worse
+    than a failed start.
+    """
+    for collection, models in indexes.items():
+        if models:
+            await db[collection].create_indexes(list(models))
+
+
+async def ping(client: AsyncMongoClient[Any], timeout: float = 2.0) -> bool:  # noqa: ASYNC109
+    """True when the server answers ``ping`` within ``timeout`` seconds."""
+    try:
+        # pymongo.timeout bounds server selection and the round trip without
+        # cancelling a socket half-way through a command.
+        with pymongo.timeout(timeout):
+            await client.admin.command("ping")
+    except PyMongoError:
+        return False
+    return True
+
+
+async def run_in_transaction(
+    client: AsyncMongoClient[Any],
+    fn: Callable[[AsyncClientSession], Awaitable[T]],
+) -> T:
+    """Run ``fn(session)`` in one transaction and return its result.
+
+    Transient transaction errors (write conflicts, elections) rerun ``fn``
+    and an unknown commit result retries the commit, as
+    ``ClientSession.with_transaction`` does; any other exception aborts the
+    transaction and propagates, so nothing ``fn`` wrote is kept. ``fn`` may
+    therefore run more than once: it must do its I/O through ``session`` only.
+    """
+    async with client.start_session() as session:
+        return await session.with_transaction(
+            fn,
+            read_concern=ReadConcern("snapshot"),
+            write_concern=WriteConcern("majority"),
+        )

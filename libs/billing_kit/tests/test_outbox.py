@@ -1,0 +1,201 @@
+"""Outbox writes and the relay, against real SecantusDB/MongoDB and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from billing_kit.broker import EventPublisher
+from billing_kit.events import CloudEvent, decode_event, new_event
+from billing_kit.mongo import run_in_transaction
+from billing_kit.outbox import OUTBOX_COLLECTION, OutboxRelay, add_to_outbox
+from billing_kit.testing import (
+    BrokerNamespace,
+    eventually,
+    free_port,
+    tap_exchange,
+    unique_name,
+    with_port,
+)
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
+from pydantic import BaseModel
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+pytestmark = pytest.mark.integration
+
+
+class Renamed(BaseModel):
+    customer_id: str
+
+
+def renamed(customer_id: str) -> CloudEvent:
+    return new_event("customer.updated", "kit-tests", Renamed(customer_id=customer_id))
+
+
+async def rename_customer(
+    client: AsyncMongoClient[Any], db: AsyncDatabase[Any], event: CloudEvent, *, fail: bool = False
+) -> None:
+    async def change(session: AsyncClientSession) -> None:
+        await db.customers.update_one(
+            {"_id": event.data["customer_id"]},
+            {"$set": {"name": "New"}},
+            upsert=True,
+            session=session,
+        )
+        await add_to_outbox(db, event, session=session)
+        if fail:
+            raise RuntimeError("a later step of the use case failed")
+
+    await run_in_transaction(client, change)
+
+
+def gauge(name: str, service: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"service": service})
+
+
+async def test_event_and_state_change_commit_together(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any]
+) -> None:
+    event = renamed("cus_1")
+    await rename_customer(mongo_client, db, event)
+    assert await db.customers.count_documents({"_id": "cus_1"}) == 1
+    stored = await db[OUTBOX_COLLECTION].find_one({"event_id": event.id})
+    assert stored is not None
+    assert stored["sent_at"] is None
+    assert CloudEvent.model_validate(stored["event"]) == event
+
+
+async def test_aborted_transaction_leaves_neither_state_nor_event(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any]
+) -> None:
+    with pytest.raises(RuntimeError, match="later step"):
+        await rename_customer(mongo_client, db, renamed("cus_2"), fail=True)
+    assert await db.customers.count_documents({}) == 0
+    assert await db[OUTBOX_COLLECTION].count_documents({}) == 0
+
+
+async def test_outbox_refuses_writes_outside_a_transaction(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any]
+) -> None:
+    async with mongo_client.start_session() as session:
+        with pytest.raises(RuntimeError, match="inside a transaction"):
+            await add_to_outbox(db, renamed("cus_3"), session=session)
+    assert await db[OUTBOX_COLLECTION].count_documents({}) == 0
+
+
+async def test_same_event_id_twice_is_rejected_and_writes_nothing(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any]
+) -> None:
+    event = renamed("cus_4")
+    await rename_customer(mongo_client, db, event)
+    other = event.model_copy(update={"data": {"customer_id": "cus_5"}})
+    with pytest.raises(DuplicateKeyError):
+        await rename_customer(mongo_client, db, other)
+    assert await db.customers.count_documents({"_id": "cus_5"}) == 0
+    assert await db[OUTBOX_COLLECTION].count_documents({}) == 1
+
+
+async def test_relay_publishes_in_creation_order_and_marks_sent(
+    mongo_client: AsyncMongoClient[Any],
+    db: AsyncDatabase[Any],
+    ns: BrokerNamespace,
+    spans: InMemorySpanExporter,
+) -> None:
+    service = unique_name("svc")
+    tracer = trace.get_tracer("test")
+    events = [renamed(f"cus_{i}") for i in range(5)]
+    with tracer.start_as_current_span("request") as request_span:
+        for event in events:
+            await rename_customer(mongo_client, db, event)
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False)
+    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
+        try:
+            assert await relay.publish_pending() == 5
+            assert gauge("outbox_backlog_events", service) == 0
+            await eventually(lambda: len(seen.messages) == 5, within=5)
+        finally:
+            await publisher.close()
+
+    assert seen.message_ids == [e.id for e in events]
+    first = seen.messages[0]
+    assert first.routing_key == "customer.updated"
+    assert first.content_type == "application/cloudevents+json"
+    assert first.delivery_mode == 2  # persistent
+    assert decode_event(first.body) == events[0]
+    assert await db[OUTBOX_COLLECTION].count_documents({"sent_at": None}) == 0
+    assert (
+        REGISTRY.get_sample_value(
+            "events_published_total", {"service": service, "type": "customer.updated"}
+        )
+        == 5
+    )
+    assert gauge("outbox_oldest_pending_age_seconds", service) == 0
+
+    # The publish span continues the request's trace; the message carries the publish span.
+    producers = [s for s in spans.get_finished_spans() if s.kind is SpanKind.PRODUCER]
+    assert len(producers) == 5
+    request_ctx = request_span.get_span_context()
+    for span in producers:
+        assert span.parent is not None and span.parent.span_id == request_ctx.span_id
+        assert span.context.trace_id == request_ctx.trace_id
+    headers = first.headers or {}
+    traceparent = headers["traceparent"]
+    traceparent = traceparent.decode() if isinstance(traceparent, bytes) else str(traceparent)
+    assert traceparent.split("-")[2] == format(producers[0].context.span_id, "016x")
+
+
+async def test_unreachable_broker_keeps_events_pending(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
+) -> None:
+    service = unique_name("svc")
+    await rename_customer(mongo_client, db, renamed("cus_9"))
+    publisher = EventPublisher(
+        with_port(ns.amqp_url, free_port()), ns.exchange, service=service, publish_timeout=1
+    )
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False)
+    with pytest.raises(OSError):
+        await relay.publish_pending()
+    pending = await db[OUTBOX_COLLECTION].find_one({})
+    assert pending is not None
+    assert pending["sent_at"] is None
+    assert pending["lease_owner"] is None  # released at once, not held until expiry
+    assert pending["last_error"]
+    assert gauge("outbox_backlog_events", service) == 1
+    assert (gauge("outbox_oldest_pending_age_seconds", service) or 0) > 0
+
+
+async def test_event_leased_by_a_dead_relay_is_published_after_the_lease(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
+) -> None:
+    """Another replica claimed the event and died: it is not lost, only delayed."""
+    service = unique_name("svc")
+    event = renamed("cus_10")
+    await rename_customer(mongo_client, db, event)
+    await db[OUTBOX_COLLECTION].update_one(
+        {"event_id": event.id},
+        {
+            "$set": {
+                "lease_owner": "dead-relay",
+                "lease_until": datetime.now(UTC) + timedelta(seconds=1),
+            }
+        },
+    )
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False)
+    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
+        try:
+            assert await relay.publish_pending() == 0  # still leased: hands off
+            await asyncio.sleep(1.1)
+            assert await relay.publish_pending() == 1
+            await eventually(lambda: seen.message_ids == [event.id], within=5)
+        finally:
+            await publisher.close()

@@ -1,0 +1,210 @@
+"""gRPC adapter: ``billing.auth.v1.AuthService`` requests -> use cases -> responses.
+
+Only translation lives here. Domain errors are raised as they are; the kit's
+server interceptor turns them into status codes with a machine-readable reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing_kit.errors import InvalidArgument
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from auth.models import ApiKey, Business, Customer, Mode
+from auth.service import AuthService
+
+_MODE_TO_PROTO: dict[Mode, auth_pb2.Mode.ValueType] = {
+    "test": auth_pb2.MODE_TEST,
+    "live": auth_pb2.MODE_LIVE,
+}
+_MODE_FROM_PROTO: dict[int, Mode] = {value: mode for mode, value in _MODE_TO_PROTO.items()}
+
+Context = Any  # grpc.aio.ServicerContext; unused by these handlers
+
+
+def mode_from_proto(value: int) -> Mode:
+    """``MODE_TEST``/``MODE_LIVE`` -> ``"test"``/``"live"``; anything else is a bad request."""
+    try:
+        return _MODE_FROM_PROTO[value]
+    except KeyError:
+        raise InvalidArgument("mode is required: MODE_TEST or MODE_LIVE") from None
+
+
+def mode_to_proto(mode: Mode) -> auth_pb2.Mode.ValueType:
+    """``"test"``/``"live"`` -> the proto enum."""
+    return _MODE_TO_PROTO[mode]
+
+
+def _timestamp(value: datetime | None) -> Timestamp | None:
+    if value is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def business_to_proto(business: Business) -> auth_pb2.Business:
+    """The wire form of a business."""
+    return auth_pb2.Business(
+        business_id=business.business_id,
+        name=business.name,
+        branding=auth_pb2.Branding(
+            logo_url=business.branding.logo_url or "",
+            primary_color=business.branding.primary_color or "",
+        ),
+        support_email=business.support_email or "",
+        default_return_url=business.default_return_url or "",
+        locale=business.locale,
+        created_at=_timestamp(business.created_at),
+    )
+
+
+def api_key_to_proto(api_key: ApiKey) -> auth_pb2.ApiKey:
+    """The wire form of an API key (never the secret)."""
+    return auth_pb2.ApiKey(
+        key_id=api_key.key_id,
+        business_id=api_key.business_id,
+        mode=mode_to_proto(api_key.mode),
+        name=api_key.name,
+        display_prefix=api_key.display_prefix,
+        created_at=_timestamp(api_key.created_at),
+        revoked_at=_timestamp(api_key.revoked_at),
+    )
+
+
+def customer_to_proto(customer: Customer) -> auth_pb2.Customer:
+    """The wire form of a customer."""
+    return auth_pb2.Customer(
+        customer_id=customer.customer_id,
+        business_id=customer.business_id,
+        mode=mode_to_proto(customer.mode),
+        email=customer.email,
+        name=customer.name,
+        phone_number=customer.phone_number or "",
+        created_at=_timestamp(customer.created_at),
+    )
+
+
+def _page(value: int) -> int | None:
+    # proto3 cannot tell 0 from unset: 0 means "use the default" for page sizes.
+    return value or None
+
+
+class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
+    """Serves ``billing.auth.v1.AuthService`` from :class:`AuthService`."""
+
+    def __init__(self, service: AuthService) -> None:
+        self.service = service
+
+    async def CreateBusiness(
+        self, request: auth_pb2.CreateBusinessRequest, context: Context
+    ) -> auth_pb2.Business:
+        """Create a business."""
+        business = await self.service.create_business(
+            name=request.name,
+            branding={
+                "logo_url": request.branding.logo_url,
+                "primary_color": request.branding.primary_color,
+            },
+            support_email=request.support_email,
+            default_return_url=request.default_return_url,
+            locale=request.locale,
+        )
+        return business_to_proto(business)
+
+    async def GetBusiness(
+        self, request: auth_pb2.GetBusinessRequest, context: Context
+    ) -> auth_pb2.Business:
+        """One business."""
+        return business_to_proto(await self.service.get_business(request.business_id))
+
+    async def ListBusinesses(
+        self, request: auth_pb2.ListBusinessesRequest, context: Context
+    ) -> auth_pb2.ListBusinessesResponse:
+        """A page of businesses, newest first."""
+        businesses = await self.service.list_businesses(
+            page_size=_page(request.page_size), page_number=request.page_number
+        )
+        return auth_pb2.ListBusinessesResponse(
+            businesses=[business_to_proto(b) for b in businesses]
+        )
+
+    async def CreateApiKey(
+        self, request: auth_pb2.CreateApiKeyRequest, context: Context
+    ) -> auth_pb2.CreateApiKeyResponse:
+        """Issue an API key; the response carries the only copy of the secret."""
+        issued = await self.service.create_api_key(
+            business_id=request.business_id, mode=mode_from_proto(request.mode), name=request.name
+        )
+        return auth_pb2.CreateApiKeyResponse(
+            api_key=api_key_to_proto(issued.api_key), secret=issued.secret
+        )
+
+    async def ListApiKeys(
+        self, request: auth_pb2.ListApiKeysRequest, context: Context
+    ) -> auth_pb2.ListApiKeysResponse:
+        """A business's API keys."""
+        keys = await self.service.list_api_keys(request.business_id)
+        return auth_pb2.ListApiKeysResponse(api_keys=[api_key_to_proto(k) for k in keys])
+
+    async def RevokeApiKey(
+        self, request: auth_pb2.RevokeApiKeyRequest, context: Context
+    ) -> auth_pb2.ApiKey:
+        """Revoke one of a business's keys."""
+        api_key = await self.service.revoke_api_key(
+            business_id=request.business_id, key_id=request.key_id
+        )
+        return api_key_to_proto(api_key)
+
+    async def AuthenticateApiKey(
+        self, request: auth_pb2.AuthenticateApiKeyRequest, context: Context
+    ) -> auth_pb2.AuthenticateApiKeyResponse:
+        """Who a secret speaks for, or UNAUTHENTICATED."""
+        principal = await self.service.authenticate_api_key(request.secret)
+        return auth_pb2.AuthenticateApiKeyResponse(
+            business_id=principal.business_id,
+            mode=mode_to_proto(principal.mode),
+            key_id=principal.key_id,
+        )
+
+    async def CreateCustomer(
+        self, request: auth_pb2.CreateCustomerRequest, context: Context
+    ) -> auth_pb2.CreateCustomerResponse:
+        """Create a customer, or return the existing one with the same email."""
+        customer, created = await self.service.create_customer(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            email=request.email,
+            name=request.name,
+            phone_number=request.phone_number,
+        )
+        return auth_pb2.CreateCustomerResponse(
+            customer=customer_to_proto(customer), created=created
+        )
+
+    async def GetCustomer(
+        self, request: auth_pb2.GetCustomerRequest, context: Context
+    ) -> auth_pb2.Customer:
+        """One customer of the business+mode."""
+        customer = await self.service.get_customer(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+        )
+        return customer_to_proto(customer)
+
+    async def ListCustomers(
+        self, request: auth_pb2.ListCustomersRequest, context: Context
+    ) -> auth_pb2.ListCustomersResponse:
+        """A page of the business's customers."""
+        customers = await self.service.list_customers(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            page_size=_page(request.page_size),
+            page_number=request.page_number,
+            email=request.email or None,
+        )
+        return auth_pb2.ListCustomersResponse(customers=[customer_to_proto(c) for c in customers])

@@ -1,0 +1,143 @@
+"""portalctl against the real auth service (over gRPC), as an operator would use it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from auth.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, run
+from billing_kit.testing import free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def portalctl(auth: Any, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = await run(["--auth-target", auth.target, *argv], out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+class TestBusinessCommands:
+    async def test_create_and_list(self, auth: Any) -> None:
+        code, out, err = await portalctl(
+            auth,
+            "business",
+            "create",
+            "--name",
+            "Gelateria Roma",
+            "--color",
+            "#00aa55",
+            "--logo-url",
+            "https://roma.test/logo.svg",
+            "--support-email",
+            "ciao@roma.test",
+            "--return-url",
+            "https://roma.test/",
+            "--locale",
+            "it",
+            "--json",
+        )
+        assert code == 0, err
+        business = json.loads(out)
+        assert business["name"] == "Gelateria Roma"
+        assert business["branding"]["primary_color"] == "#00AA55"
+        assert business["locale"] == "it"
+
+        code, out, _ = await portalctl(auth, "business", "list")
+        assert code == 0
+        assert out.splitlines()[0].split()[:2] == ["BUSINESS", "NAME"]
+        assert business["business_id"] in out
+
+        # --json given before the command works too.
+        code, out, _ = await portalctl(auth, "--json", "business", "list")
+        assert business["business_id"] in [b["business_id"] for b in json.loads(out)]
+
+    async def test_bad_color_is_a_clear_error(self, auth: Any) -> None:
+        code, out, err = await portalctl(
+            auth, "business", "create", "--name", "X", "--color", "red"
+        )
+        assert code == EXIT_REFUSED
+        assert out == ""
+        assert err.startswith("error: ") and "primary_color" in err
+
+
+class TestApiKeyCommands:
+    async def test_create_list_revoke(self, auth: Any) -> None:
+        _, out, _ = await portalctl(auth, "business", "create", "--name", "Keys Inc", "--json")
+        business_id = json.loads(out)["business_id"]
+
+        code, out, err = await portalctl(
+            auth, "api-key", "create", "--business", business_id, "--mode", "test", "--name", "ci"
+        )
+        assert code == 0
+        secret = next(line.split()[1] for line in out.splitlines() if line.startswith("secret:"))
+        assert secret.startswith("sk_test_")
+        assert "will not be shown again" in err
+
+        code, out, err = await portalctl(
+            auth, "api-key", "create", "--business", business_id, "--mode", "live", "--json"
+        )
+        assert code == 0
+        issued = json.loads(out)
+        assert issued["secret"].startswith("sk_live_")
+        key_id = issued["api_key"]["key_id"]
+
+        code, out, _ = await portalctl(auth, "api-key", "list", "--business", business_id)
+        assert code == 0
+        assert key_id in out and "active" in out
+        assert secret not in out and issued["secret"] not in out  # only prefixes are listed
+
+        code, out, _ = await portalctl(auth, "api-key", "revoke", "--business", business_id, key_id)
+        assert code == 0 and f"revoked API key {key_id}" in out
+        _, out, _ = await portalctl(auth, "api-key", "list", "--business", business_id, "--json")
+        keys = {k["key_id"]: k for k in json.loads(out)}
+        assert "revoked_at" in keys[key_id]
+        assert len(keys) == 2
+
+    async def test_unknown_business_and_bad_mode(self, auth: Any) -> None:
+        code, _, err = await portalctl(auth, "api-key", "list", "--business", "bus_missing")
+        assert code == EXIT_REFUSED and "not found" in err
+        code, _, err = await portalctl(
+            auth, "api-key", "create", "--business", "bus_x", "--mode", "prod"
+        )
+        assert code == EXIT_USAGE and "invalid choice" in err
+
+    async def test_revoke_unknown_key(self, auth: Any) -> None:
+        _, out, _ = await portalctl(auth, "business", "create", "--name", "R", "--json")
+        code, _, err = await portalctl(
+            auth, "api-key", "revoke", "--business", json.loads(out)["business_id"], "key_nope"
+        )
+        assert code == EXIT_REFUSED and "not found" in err
+
+
+async def test_unreachable_auth_exits_non_zero() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    target = f"127.0.0.1:{free_port()}"
+    code = await run(["--auth-target", target, "business", "list"], out, err)
+    assert code == EXIT_UNAVAILABLE
+    assert f"cannot reach auth at {target}" in err.getvalue()
+
+
+async def test_console_script_uses_env_target(auth: Any) -> None:
+    exe = Path(sys.executable).with_name("portalctl")
+    exe_path = str(exe) if exe.exists() else shutil.which("portalctl")
+    assert exe_path, "portalctl entry point is installed"
+    process = await asyncio.create_subprocess_exec(
+        exe_path,
+        "business",
+        "list",
+        "--json",
+        env={**os.environ, "PORTALCTL_AUTH_TARGET": auth.target},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, err.decode()
+    assert isinstance(json.loads(out), list)
