@@ -1,0 +1,1 @@
+"""The merchant REST API, wire-compatible with the Dodo Payments API."""

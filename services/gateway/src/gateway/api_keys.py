@@ -1,0 +1,147 @@
+"""Merchant API key authentication with a short in-process cache.
+
+The gateway asks auth (AuthenticateApiKey) once per key per
+``api_key_cache_seconds`` instead of on every request; a revoked key stops
+working within that window. The cache is keyed by the SHA-256 of the secret so
+the plain secret never sits in a long-lived structure, and concurrent requests
+with the same key share one RPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+
+from gateway.rpc import rpc
+
+Mode = Literal["test", "live"]
+
+_MODE_NAMES: dict[int, Mode] = {auth_pb2.MODE_TEST: "test", auth_pb2.MODE_LIVE: "live"}
+# Real keys are far shorter; anything longer is refused without bothering auth.
+MAX_SECRET_LENGTH = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Merchant:
+    """Who is calling: one business, in one mode, through one key."""
+
+    business_id: str
+    mode: Mode
+    key_id: str
+
+    @property
+    def proto_mode(self) -> auth_pb2.Mode.ValueType:
+        """The mode as the backends' enum."""
+        return auth_pb2.MODE_TEST if self.mode == "test" else auth_pb2.MODE_LIVE
+
+
+class InvalidApiKey(Exception):
+    """The key is unknown, revoked or malformed."""
+
+
+class ApiKeyAuthenticator:
+    """Resolves a bearer secret to a :class:`Merchant`, caching results briefly."""
+
+    def __init__(
+        self,
+        stub: auth_pb2_grpc.AuthServiceStub,
+        *,
+        ttl_seconds: float,
+        max_entries: int = 10_000,
+        timeout_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stub = stub
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._timeout = timeout_seconds
+        self._clock = clock
+        # digest -> (expires_at, merchant or None for a rejected key)
+        self._cache: OrderedDict[str, tuple[float, Merchant | None]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[Merchant | None]] = {}
+
+    async def authenticate(self, secret: str) -> Merchant:
+        """The merchant behind ``secret``; raises :class:`InvalidApiKey`.
+
+        Backend outages propagate (as gRPC errors) and are never cached, so a
+        blip in auth does not lock merchants out for the cache window.
+        """
+        if not secret or len(secret) > MAX_SECRET_LENGTH or not secret.isascii():
+            raise InvalidApiKey
+        # SHA-256 of a short string takes microseconds: fine on the loop.
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        now = self._clock()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return self._unwrap(cached[1])
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            try:
+                return self._unwrap(await asyncio.shield(pending))
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request itself was cancelled
+                # The request that was asking auth went away; ask on our own.
+        return self._unwrap(await self._lead(digest, secret))
+
+    async def _lead(self, digest: str, secret: str) -> Merchant | None:
+        """Ask auth once, sharing the answer with concurrent requests for the same key."""
+        pending: asyncio.Future[Merchant | None] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = pending
+        try:
+            merchant = await self._ask_auth(secret)
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        except Exception as exc:
+            pending.set_exception(exc)
+            # Retrieve it so a lone caller leaves no "exception never retrieved" warning.
+            pending.exception()
+            raise
+        else:
+            pending.set_result(merchant)
+            self._remember(digest, merchant)
+            return merchant
+        finally:
+            if self._inflight.get(digest) is pending:
+                del self._inflight[digest]
+
+    def forget_all(self) -> None:
+        """Drop every cached result (tests, or an operator-triggered flush)."""
+        self._cache.clear()
+
+    async def _ask_auth(self, secret: str) -> Merchant | None:
+        try:
+            reply = await rpc(
+                self._stub.AuthenticateApiKey(
+                    auth_pb2.AuthenticateApiKeyRequest(secret=secret), timeout=self._timeout
+                )
+            )
+        except (Unauthenticated, NotFound, PermissionDenied, InvalidArgument):
+            return None
+        mode = _MODE_NAMES.get(reply.mode)
+        if mode is None or not reply.business_id:
+            return None
+        return Merchant(business_id=reply.business_id, mode=mode, key_id=reply.key_id)
+
+    def _remember(self, digest: str, merchant: Merchant | None) -> None:
+        if self._ttl <= 0:
+            return
+        self._cache[digest] = (self._clock() + self._ttl, merchant)
+        self._cache.move_to_end(digest)
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
+
+    @staticmethod
+    def _unwrap(merchant: Merchant | None) -> Merchant:
+        if merchant is None:
+            raise InvalidApiKey
+        return merchant

@@ -1,0 +1,52 @@
+"""The gateway's gRPC clients: one channel per backend per process.
+
+The kit's channel interceptor adds deadlines, trace context and metrics;
+calls go through :func:`gateway.rpc.rpc` so errors arrive as ``DomainError``s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+from aiohttp import web
+from billing.auth.v1 import auth_pb2_grpc
+from billing_kit.grpc_client import create_channel
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway.api_keys import ApiKeyAuthenticator
+from gateway.keys import API_KEYS, AUTH_CHANNEL, AUTH_STUB, SETTINGS
+
+HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
+
+
+async def auth_client(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the auth channel, its stub and the API key authenticator."""
+    settings = app[SETTINGS]
+    channel = create_channel(
+        settings.auth_target, name="auth", timeout=settings.backend_timeout_seconds
+    )
+    stub = auth_pb2_grpc.AuthServiceStub(channel)
+    app[AUTH_CHANNEL] = channel
+    app[AUTH_STUB] = stub
+    app[API_KEYS] = ApiKeyAuthenticator(
+        stub,
+        ttl_seconds=settings.api_key_cache_seconds,
+        max_entries=settings.api_key_cache_max_entries,
+        timeout_seconds=settings.backend_timeout_seconds,
+    )
+    try:
+        yield
+    finally:
+        await channel.close()
+
+
+async def is_serving(channel: grpc.aio.Channel) -> bool:
+    """True when the backend's gRPC health service says SERVING."""
+    try:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=HEALTH_CHECK_TIMEOUT_SECONDS
+        )
+    except grpc.aio.AioRpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

@@ -1,0 +1,32 @@
+"""Gateway settings: environment only, prefix ``GATEWAY_``."""
+
+from __future__ import annotations
+
+from billing_kit.settings import CommonSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class GatewaySettings(CommonSettings):
+    """The HTTP edge: where it listens and which backends it calls."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+
+    ops_port: int = Field(default=9106, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+    auth_target: str = "127.0.0.1:50051"
+    subscriptions_target: str = "127.0.0.1:50052"
+    payments_target: str = "127.0.0.1:50053"
+    invoicing_target: str = "127.0.0.1:50054"
+    notifications_target: str = "127.0.0.1:50055"
+
+    # How long an API key's authentication is reused without asking auth again.
+    # A revoked key stops working within this window, so it stays short.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    api_key_cache_max_entries: int = Field(default=10_000, ge=1)
+    # Per-call deadline for backend RPCs made while answering a request.
+    backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Requests larger than this are refused before parsing (bytes).
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)

@@ -1,0 +1,19 @@
+"""Every route of the gateway, in one table, each named for its use case."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.api import customers, openapi
+
+ROUTES = [
+    web.post("/customers", customers.create_customer, name="create_customer"),
+    web.get("/customers", customers.list_customers, name="list_customers", allow_head=False),
+    web.get(
+        "/customers/{customer_id}",
+        customers.retrieve_customer,
+        name="retrieve_customer",
+        allow_head=False,
+    ),
+    web.get("/openapi.json", openapi.openapi_document, name="openapi_document"),
+]
