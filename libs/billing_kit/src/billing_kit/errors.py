@@ -66,6 +66,13 @@ class Unavailable(DomainError):
     default_reason = "UNAVAILABLE"
 
 
+class RateLimited(DomainError):
+    """Too many requests for one key (an email, a client) in the current window: retry later."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "RATE_LIMITED"
+
+
 ERROR_DOMAIN = "billing"
 
 _BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {
@@ -77,6 +84,7 @@ _BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {
         FailedPrecondition,
         PermissionDenied,
         Unauthenticated,
+        RateLimited,
     )
 }
 

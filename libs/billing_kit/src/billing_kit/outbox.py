@@ -140,7 +140,7 @@ class OutboxRelay:
             )
 
     async def stop(self) -> None:
-        """Stop after the event being published (if any); leases of unsent events are released."""
+        """Stop the relay; an event being published is finished and marked sent first."""
         self._stopping.set()
         self._wake.set()
         tasks, self._tasks = self._tasks, []
