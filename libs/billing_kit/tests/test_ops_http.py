@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import aiohttp
-
 from billing_kit.metrics import EVENTS_HANDLED
 from billing_kit.ops_http import OpsServer
 

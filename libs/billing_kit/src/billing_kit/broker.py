@@ -32,7 +32,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from billing_kit.events import CloudEvent, decode_event, encode_event
 from billing_kit.metrics import EVENTS_HANDLED
@@ -336,19 +336,33 @@ class EventConsumer:
                 "messaging.consumer.group.name": self.queue_name,
             },
         ) as span:
-            try:
-                await run_in_transaction(self._client, lambda s: self._handle_once(event, s))
-            except _AlreadyProcessed:
-                await self._settle(message.ack())
-                self._count("duplicate")
-                return
-            except asyncio.CancelledError:
-                raise  # shutdown: the broker redelivers the unacked message
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                await self._give_back(message, event, exc)
-                return
+            outage_pause = self._redelivery_delay
+            while True:
+                try:
+                    await run_in_transaction(self._client, lambda s: self._handle_once(event, s))
+                except _AlreadyProcessed:
+                    await self._settle(message.ack())
+                    self._count("duplicate")
+                    return
+                except asyncio.CancelledError:
+                    raise  # shutdown: the broker redelivers the unacked message
+                except ConnectionFailure as exc:
+                    # The database is unreachable: not the event's fault. Hold the
+                    # message unacked (so it is neither lost nor counted against the
+                    # delivery limit) and retry until the database is back or we stop.
+                    log.warning(
+                        "database unreachable while handling an event; retrying",
+                        extra={"queue": self.queue_name, "error": type(exc).__name__},
+                    )
+                    await asyncio.sleep(outage_pause)
+                    outage_pause = min(outage_pause * 2, 5.0)
+                    continue
+                except Exception as exc:
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                    await self._give_back(message, event, exc)
+                    return
+                break
             await self._settle(message.ack())
             self._count("handled")
 

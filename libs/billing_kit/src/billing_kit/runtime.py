@@ -178,7 +178,7 @@ class ServiceRuntime(Runtime):
             self.add_readiness_check("broker", _as_check(publisher.is_connected))
             self.add_step("outbox-relay", relay.start, relay.stop)
         for consumer in self.consumers:
-            self.add_step(f"consumer:{consumer.purpose}", consumer.start, consumer.stop)
+            self.add_step(f"consumer:{consumer.purpose}", consumer.start, self._stopper(consumer))
             self.add_readiness_check(
                 f"consumer:{consumer.purpose}", _as_check(consumer.is_connected)
             )
@@ -206,6 +206,14 @@ class ServiceRuntime(Runtime):
                 serving = ready
                 await self.grpc.set_serving(ready)
                 log.warning("%s health is now %s", self.name, "SERVING" if ready else "NOT_SERVING")
+
+    def _stopper(self, consumer: EventConsumer) -> Hook:
+        async def stop() -> None:
+            # Bounded: a handler stuck on a dead database must not block shutdown;
+            # its unacked message is redelivered to another replica.
+            await consumer.stop(grace_seconds=self.settings.shutdown_grace_seconds)
+
+        return stop
 
     async def _start_grpc(self) -> None:
         await self.grpc.start()
