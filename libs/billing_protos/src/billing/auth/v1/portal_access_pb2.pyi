@@ -239,7 +239,10 @@ class CreatePortalLinkResponse(_message.Message):
 
     LINK_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    STATIC_LINK_FIELD_NUMBER: _builtins.int
     link: _builtins.str
+    static_link: _builtins.str
+    """The business's static sign-in link for this mode (never expires): what "Share invite" prints."""
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -247,10 +250,11 @@ class CreatePortalLinkResponse(_message.Message):
         *,
         link: _builtins.str = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
+        static_link: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "link", b"link"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "link", b"link", "static_link", b"static_link"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -648,17 +652,23 @@ class ConfirmEmailChangeRequest(_message.Message):
 
     TOKEN_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
+    KEEP_SESSION_SECRET_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     mode: _auth_pb2.Mode.ValueType
+    keep_session_secret: _builtins.str
+    """Optional: the session (cookie value) of the browser confirming. It is kept;
+    every other session of the customer ends.
+    """
     def __init__(
         self,
         *,
         token: _builtins.str = ...,
         mode: _auth_pb2.Mode.ValueType = ...,
+        keep_session_secret: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keep_session_secret", b"keep_session_secret", "mode", b"mode", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,69 @@
+"""The only module that touches the payments database."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo import DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from payments.models import CustomerScope, PageRequest, PaymentMethod
+
+PAYMENT_METHODS = "payment_methods"
+
+INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    PAYMENT_METHODS: [
+        # The customer's saved methods, newest first, straight from the index.
+        IndexModel(
+            [
+                ("business_id", 1),
+                ("mode", 1),
+                ("customer_id", 1),
+                ("created_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="customer_newest_first",
+        ),
+    ],
+}
+
+
+def _scope_filter(scope: CustomerScope) -> dict[str, Any]:
+    return {"business_id": scope.business_id, "mode": scope.mode, "customer_id": scope.customer_id}
+
+
+def payment_method_to_document(method: PaymentMethod) -> dict[str, Any]:
+    """The stored shape: the payment method id is the document ``_id``."""
+    doc: dict[str, Any] = method.model_dump(mode="python")
+    doc["_id"] = doc.pop("payment_method_id")
+    return doc
+
+
+def _from_document(doc: Mapping[str, Any]) -> PaymentMethod:
+    # Later issues store more (e.g. the processor token); the read model takes only its fields.
+    fields = {k: doc[k] for k in PaymentMethod.model_fields if k in doc}
+    return PaymentMethod.model_validate({**fields, "payment_method_id": doc["_id"]})
+
+
+class PaymentsRepository:
+    """Reads (and, for now, test seeding) of the ``payment_methods`` collection."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._methods = db[PAYMENT_METHODS]
+
+    async def insert_payment_method(self, method: PaymentMethod) -> None:
+        """Store a saved method (used by tests until the add-card flow exists)."""
+        await self._methods.insert_one(payment_method_to_document(method))
+
+    async def list_payment_methods(
+        self, scope: CustomerScope, page: PageRequest
+    ) -> list[PaymentMethod]:
+        """One page of the customer's saved methods, newest first."""
+        cursor = (
+            self._methods.find(_scope_filter(scope))
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(page.skip)
+            .limit(page.page_size)
+        )
+        return [_from_document(doc) async for doc in cursor]

@@ -1,0 +1,126 @@
+"""The payments service as a process would run it: real SecantusDB, real gRPC."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import grpc
+import pytest
+import pytest_asyncio
+from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from payments.app import PaymentsRuntime, create_app
+from payments.config import PaymentsSettings
+from payments.models import PaymentMethod
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+SERVICE = "billing.payments.v1.PaymentsService"
+
+
+def _method(
+    pid: str, *, customer_id: str = "cus_1", mode: str = "test", minutes: int = 0
+) -> PaymentMethod:
+    return PaymentMethod.model_validate(
+        {
+            "payment_method_id": pid,
+            "business_id": "bus_1",
+            "mode": mode,
+            "customer_id": customer_id,
+            "brand": "visa",
+            "last4": "4242",
+            "expiry_month": 4,
+            "expiry_year": 2031,
+            "fingerprint": f"fp_{pid}",
+            "created_at": T0 + timedelta(minutes=minutes),
+        }
+    )
+
+
+@pytest_asyncio.fixture
+async def runtime(mongo_url: str, unique_db_name: str) -> AsyncIterator[PaymentsRuntime]:
+    settings = PaymentsSettings(
+        mongodb_url=mongo_url, mongodb_database=unique_db_name, grpc_port=0, ops_port=0
+    )
+    app = create_app(settings)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+@pytest_asyncio.fixture
+async def stub(runtime: PaymentsRuntime) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceStub]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
+        yield payments_pb2_grpc.PaymentsServiceStub(channel)
+
+
+async def test_reports_serving_and_ready(runtime: PaymentsRuntime) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=SERVICE), timeout=5
+        )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{runtime.ops_port}/readyz") as response,
+    ):
+        assert response.status == 200
+
+
+async def test_lists_only_the_customers_own_methods_by_page(
+    runtime: PaymentsRuntime, stub: payments_pb2_grpc.PaymentsServiceStub
+) -> None:
+    for index in range(3):
+        await runtime.repository.insert_payment_method(_method(f"pm_{index}", minutes=index))
+    await runtime.repository.insert_payment_method(_method("pm_x", customer_id="cus_2"))
+    await runtime.repository.insert_payment_method(_method("pm_live", mode="live"))
+
+    async def page(size: int, number: int) -> list[payments_pb2.PaymentMethod]:
+        reply = await stub.ListPaymentMethods(
+            payments_pb2.ListPaymentMethodsRequest(
+                business_id="bus_1",
+                mode="test",
+                customer_id="cus_1",
+                page_size=size,
+                page_number=number,
+            ),
+            timeout=5,
+        )
+        return list(reply.payment_methods)
+
+    first = await page(2, 0)
+    assert [m.payment_method_id for m in first] == ["pm_2", "pm_1"]
+    assert [m.payment_method_id for m in await page(2, 1)] == ["pm_0"]
+    assert [m.payment_method_id for m in await page(0, 0)] == ["pm_2", "pm_1", "pm_0"]
+    assert (first[0].brand, first[0].last4, first[0].expiry_month, first[0].expiry_year) == (
+        "visa",
+        "4242",
+        4,
+        2031,
+    )
+
+
+async def test_unknown_customer_has_no_methods(stub: payments_pb2_grpc.PaymentsServiceStub) -> None:
+    reply = await stub.ListPaymentMethods(
+        payments_pb2.ListPaymentMethodsRequest(
+            business_id="bus_1", mode="test", customer_id="nobody"
+        ),
+        timeout=5,
+    )
+    assert list(reply.payment_methods) == []
+
+
+async def test_bad_scope_is_invalid_argument(stub: payments_pb2_grpc.PaymentsServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ListPaymentMethods(
+            payments_pb2.ListPaymentMethodsRequest(
+                business_id="bus_1", mode="prod", customer_id="c"
+            ),
+            timeout=5,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -1,0 +1,66 @@
+"""Unit tests for the payments read rules: what a stored card may hold, page bounds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from billing_kit.errors import InvalidArgument
+from payments.models import PaymentMethod
+from payments.service import make_page, make_scope
+from payments.servicer import payment_method_to_proto
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _method(**changes: object) -> PaymentMethod:
+    fields: dict[str, object] = {
+        "payment_method_id": "pm_1",
+        "business_id": "bus_1",
+        "mode": "test",
+        "customer_id": "cus_1",
+        "brand": "visa",
+        "last4": "4242",
+        "expiry_month": 12,
+        "expiry_year": 2030,
+        "fingerprint": "fp_abc",
+        "created_at": NOW,
+    }
+    fields.update(changes)
+    return PaymentMethod.model_validate(fields)
+
+
+class TestPaymentMethodModel:
+    def test_a_full_card_number_cannot_pass_as_last4(self) -> None:
+        with pytest.raises(ValueError):
+            _method(last4="4242424242424242")
+
+    def test_extra_fields_such_as_a_card_number_are_refused(self) -> None:
+        with pytest.raises(ValueError):
+            _method(card_number="4242424242424242")
+
+    @pytest.mark.parametrize("month", [0, 13])
+    def test_expiry_month_is_a_calendar_month(self, month: int) -> None:
+        with pytest.raises(ValueError):
+            _method(expiry_month=month)
+
+    def test_wire_form_carries_display_fields_only(self) -> None:
+        message = payment_method_to_proto(_method())
+        assert (message.brand, message.last4, message.expiry_month, message.expiry_year) == (
+            "visa",
+            "4242",
+            12,
+            2030,
+        )
+        assert "4242424242424242" not in str(message)
+
+
+class TestBounds:
+    @pytest.mark.parametrize(("size", "number"), [(101, 0), (-1, 0), (10, -1)])
+    def test_bad_page_is_invalid_argument(self, size: int, number: int) -> None:
+        with pytest.raises(InvalidArgument):
+            make_page(size, number)
+
+    def test_scope_needs_a_customer(self) -> None:
+        with pytest.raises(InvalidArgument):
+            make_scope("bus_1", "test", "")
