@@ -351,3 +351,48 @@ async def test_relay_wakes_on_a_write_without_waiting_for_the_poll(
         finally:
             await relay.stop()
             await publisher.close()
+
+
+async def test_events_wait_out_a_database_outage_instead_of_being_dead_lettered(
+    ns: BrokerNamespace, mongo_url: str, db: AsyncDatabase[Any]
+) -> None:
+    service = unique_name("dbdown")
+    async with AsyncExitStack() as stack:
+        proxy = await stack.enter_async_context(TcpProxy(free_port(), *_host_port(mongo_url)))
+        # The consumer reaches the database only through the proxy.
+        client: AsyncMongoClient[Any] = AsyncMongoClient(
+            with_port(mongo_url, proxy.listen_port),
+            directConnection=True,
+            tz_aware=True,
+            serverSelectionTimeoutMS=300,
+        )
+        stack.push_async_callback(client.close)
+        proxied_db = client[db.name]
+        consumer = await stack.enter_async_context(
+            running_consumer(ns, client, proxied_db, service=service, delivery_limit=2)
+        )
+        publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+        await publisher.connect()
+        stack.push_async_callback(publisher.close)
+
+        await proxy.cut()
+        keys = [unique_name("k") for _ in range(3)]
+        for key in keys:
+            await publisher.publish(thing_event(key))
+        # Far longer than two redeliveries take: had the outage been treated as a
+        # handler failure, every event would be dead-lettered by now.
+        await asyncio.sleep(3)
+        await proxy.restore()
+
+        for key in keys:
+            await eventually(lambda k=key: _is_one(db, k), within=20, message=f"effect of {key}")
+        assert await take_queue_messages(ns.amqp_url, consumer.dead_letter_queue_name) == []
+
+
+async def _is_one(db: AsyncDatabase[Any], key: str) -> bool:
+    return await effect(db, key) == 1
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parsed = URL(url)
+    return parsed.host or "127.0.0.1", parsed.port or 27017
