@@ -1,0 +1,49 @@
+"""Wiring: the notifications service as a kit ServiceRuntime."""
+
+from __future__ import annotations
+
+from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from billing_kit.runtime import ServiceRuntime
+
+from notifications.config import NotificationsSettings
+from notifications.consumers import (
+    CUSTOMER_DIRECTORY,
+    CUSTOMER_DIRECTORY_BINDINGS,
+    customer_directory_handler,
+)
+from notifications.email.repository import EMAIL_INDEXES
+from notifications.email_servicer import add_email_service
+from notifications.repository import INDEXES, RecipientsRepository
+from notifications.service import NotificationsService
+from notifications.servicer import NotificationsServicer
+
+SERVICE_NAME = "notifications"
+
+
+def create_app(settings: NotificationsSettings) -> NotificationsRuntime:
+    """Build the runtime; ``await runtime.start()`` brings it up."""
+    runtime = NotificationsRuntime(
+        settings, name=SERVICE_NAME, indexes={**INDEXES, **EMAIL_INDEXES}
+    )
+    runtime.repository = RecipientsRepository(runtime.db)
+    service = NotificationsService(runtime.repository)
+    runtime.add_consumer(
+        CUSTOMER_DIRECTORY,
+        bindings=CUSTOMER_DIRECTORY_BINDINGS,
+        handler=customer_directory_handler(service),
+    )
+    servicer = NotificationsServicer(service)
+    runtime.add_grpc_service(
+        lambda server: notifications_pb2_grpc.add_NotificationsServiceServicer_to_server(
+            servicer, server
+        ),
+        notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
+    )
+    add_email_service(runtime, settings)
+    return runtime
+
+
+class NotificationsRuntime(ServiceRuntime):
+    """The kit runtime plus the repository, so tests and later wiring can reach it."""
+
+    repository: RecipientsRepository

@@ -1,0 +1,36 @@
+"""Settings of the notifications service (environment variables ``NOTIFICATIONS_*``)."""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+
+from billing_kit.settings import ServiceSettings
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+
+class NotificationsSettings(ServiceSettings):
+    """Kit settings, this service's default ports, and where outgoing mail will go."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore", frozen=True)
+
+    grpc_port: int = Field(default=50055, ge=0, le=65535)
+    ops_port: int = Field(default=9105, ge=0, le=65535)
+    # The SMTP relay for customer emails (a local aiosmtpd sink in development).
+    smtp_host: str = Field(default="127.0.0.1", min_length=1)
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    mail_from: str = Field(default="Customer Portal <no-reply@portal.localhost>", min_length=3)
+    # Relay credentials and transport (email/ subpackage); empty username = no AUTH.
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    # Implicit TLS (port 465 style); STARTTLS is used by itself when the relay offers it.
+    smtp_use_tls: bool = False
+    # Below the callers' gRPC deadline, so a slow relay fails the call cleanly.
+    smtp_timeout_seconds: float = Field(default=4.0, gt=0, le=60)
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from_has_address(cls, value: str) -> str:
+        if "@" not in parseaddr(value)[1]:
+            raise ValueError('must be an address or "Name <address>"')
+        return value

@@ -1,0 +1,217 @@
+"""Domain models of transactional emails: what to send, to whom, and what is logged."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+Mode = Literal["test", "live"]
+Status = Literal["sending", "sent", "failed"]
+
+SUPPORTED_LOCALES = ("en", "it")
+DEFAULT_LOCALE = "en"
+# Accent colours go into a style attribute: only this exact shape is allowed there.
+HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+DEFAULT_ACCENT = "#2563EB"
+# Control characters would break headers (CR/LF injection) and layouts.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_LINK_LENGTH = 2048
+# A week: longer-lived links are not something auth issues.
+MAX_LINK_EXPIRES_MINUTES = 7 * 24 * 60
+
+
+class EmailTemplate(StrEnum):
+    """The emails this service knows how to write."""
+
+    SIGN_IN_LINK = "sign_in_link"
+    NO_ACCOUNT_FOUND = "no_account_found"
+    PORTAL_LINK = "portal_link"
+    EMAIL_CHANGE_VERIFY = "email_change_verify"
+    EMAIL_CHANGE_NOTICE = "email_change_notice"
+    UNIFIED_SIGN_IN_LINK = "unified_sign_in_link"
+
+    @property
+    def has_link(self) -> bool:
+        """Whether this email carries a one-time link (and so an expiry)."""
+        return self not in (EmailTemplate.NO_ACCOUNT_FOUND, EmailTemplate.EMAIL_CHANGE_NOTICE)
+
+    @property
+    def per_business(self) -> bool:
+        """Whether the email is about one business (the unified portal spans all)."""
+        return self is not EmailTemplate.UNIFIED_SIGN_IN_LINK
+
+
+def resolve_locale(tag: str | None) -> str:
+    """The supported language for a BCP 47 tag ("it-IT" -> "it"), English otherwise."""
+    if not tag:
+        return DEFAULT_LOCALE
+    language = tag.replace("_", "-").split("-", 1)[0].strip().lower()
+    return language if language in SUPPORTED_LOCALES else DEFAULT_LOCALE
+
+
+def _is_web_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+class Branding(BaseModel):
+    """How the business presents itself in the email."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    business_name: str = Field(default="", max_length=120)
+    logo_url: str = Field(default="", max_length=MAX_LINK_LENGTH)
+    primary_color: str = Field(default="")
+    support_email: EmailStr | None = None
+
+    @field_validator("business_name")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo_is_web_url(cls, value: str) -> str:
+        if value and not _is_web_url(value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @field_validator("primary_color")
+    @classmethod
+    def _color_is_hex(cls, value: str) -> str:
+        if value and not HEX_COLOR.match(value):
+            raise ValueError('must look like "#RRGGBB"')
+        return value.upper()
+
+    @field_validator("support_email", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        return value or None
+
+    @property
+    def accent(self) -> str:
+        """The validated accent colour, or the portal's default."""
+        return self.primary_color or DEFAULT_ACCENT
+
+
+class EmailRequest(BaseModel):
+    """One email to send. ``link`` lives only in memory: it is never stored or logged."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    template: EmailTemplate
+    to: EmailStr
+    locale: str = Field(default=DEFAULT_LOCALE, max_length=35)
+    business_id: str = Field(default="", max_length=128)
+    mode: Mode
+    branding: Branding = Field(default_factory=Branding)
+    link: str = Field(default="", max_length=MAX_LINK_LENGTH, repr=False)
+    link_expires_minutes: int = Field(default=0, ge=0, le=MAX_LINK_EXPIRES_MINUTES)
+    customer_name: str = Field(default="", max_length=256)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+
+    @field_validator("locale", mode="after")
+    @classmethod
+    def _supported_locale(cls, value: str) -> str:
+        return resolve_locale(value)
+
+    @field_validator("customer_name")
+    @classmethod
+    def _name_is_one_line(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("idempotency_key", mode="before")
+    @classmethod
+    def _empty_key_means_none(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("link")
+    @classmethod
+    def _link_is_web_url(cls, value: str) -> str:
+        # The message names no value: the link carries a one-time token.
+        if value and not _is_web_url(value):
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_the_template(self) -> EmailRequest:
+        """Each template's own needs: a link or none, a business or the unified portal."""
+        template = self.template
+        if template.has_link:
+            if not self.link:
+                raise ValueError(f"link is required for {template.value}")
+            if self.link_expires_minutes <= 0:
+                raise ValueError(f"link_expires_minutes must be positive for {template.value}")
+        elif self.link:
+            # The no-account email in particular must never carry a way in.
+            raise ValueError(f"{template.value} carries no link")
+        if template.per_business:
+            if not self.business_id:
+                raise ValueError(f"business_id is required for {template.value}")
+            if not self.branding.business_name:
+                raise ValueError(f"branding.business_name is required for {template.value}")
+        return self
+
+
+class EmailRecord(BaseModel):
+    """A row of the email log: who was written to, with what, and whether it went out.
+
+    Deliberately without the link, the token or the rendered body.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    email_id: str
+    template: EmailTemplate
+    to: str
+    business_id: str
+    mode: Mode
+    locale: str
+    status: Status
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    sent_at: AwareDatetime | None = None
+    idempotency_key: str | None = None
+    # Identifies the request an idempotency key was first used with (no link in it).
+    request_fingerprint: str
+    message_id: str | None = None
+    attempts: int = 1
+    # A short machine-readable cause of the last failure, never the server's text.
+    error: str | None = None
+
+
+class RenderedEmail(BaseModel):
+    """Subject and both bodies of one email, ready to be put in a MIME message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject: str
+    text: str = Field(repr=False)
+    html: str = Field(repr=False)
+    locale: str
+
+
+class SentEmail(BaseModel):
+    """What the caller learns: the email's id and when it was handed to the relay."""
+
+    model_config = ConfigDict(frozen=True)
+
+    email_id: str
+    sent_at: datetime

@@ -1,0 +1,295 @@
+"""Unit tests of the email templates: every template in English and Italian."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+from notifications.email.models import Branding, EmailRequest, EmailTemplate, resolve_locale
+from notifications.email.rendering import EmailRenderer, button_text_color
+from pydantic import ValidationError
+
+LINK = "https://portal.example.com/login/bus_1/confirm?token=cpt_SECRET123&next=/home"
+# The Italian copy uses the typographic apostrophe, as the product text does.
+APOS = "\u2019"
+LINK_TEMPLATES = [t for t in EmailTemplate if t.has_link]
+
+# Per template, a phrase only the Italian catalog provides (checked in subject or body).
+ITALIAN_WORDING: dict[EmailTemplate, tuple[str, str]] = {
+    EmailTemplate.SIGN_IN_LINK: ("Il tuo link di accesso a Acme Studio", "Accedi al portale"),
+    EmailTemplate.NO_ACCOUNT_FOUND: (
+        "Richiesta di accesso a Acme Studio",
+        "non abbiamo trovato acquisti presso Acme Studio",
+    ),
+    EmailTemplate.PORTAL_LINK: (
+        "Il tuo link al Portale Clienti di Acme Studio",
+        "Apri il Portale Clienti",
+    ),
+    EmailTemplate.EMAIL_CHANGE_VERIFY: (
+        "Conferma il tuo nuovo indirizzo email per Acme Studio",
+        "Conferma indirizzo email",
+    ),
+    EmailTemplate.EMAIL_CHANGE_NOTICE: (
+        f"Richiesta di modifica dell{APOS}email del tuo account Acme Studio",
+        "La modifica avrà effetto solo dopo la conferma del nuovo indirizzo",
+    ),
+    EmailTemplate.UNIFIED_SIGN_IN_LINK: (
+        "Il tuo link di accesso a tutti i tuoi acquisti",
+        "chiavi di licenza",
+    ),
+}
+ENGLISH_WORDING: dict[EmailTemplate, tuple[str, str]] = {
+    EmailTemplate.SIGN_IN_LINK: ("Your sign-in link for Acme Studio", "Sign in to the portal"),
+    EmailTemplate.NO_ACCOUNT_FOUND: (
+        "Sign-in request for Acme Studio",
+        "we found no purchases at Acme Studio",
+    ),
+    EmailTemplate.PORTAL_LINK: (
+        "Your customer portal link for Acme Studio",
+        "Open the customer portal",
+    ),
+    EmailTemplate.EMAIL_CHANGE_VERIFY: (
+        "Confirm your new email address for Acme Studio",
+        "Confirm email address",
+    ),
+    EmailTemplate.EMAIL_CHANGE_NOTICE: (
+        "Email change requested for your Acme Studio account",
+        "only after the new address is confirmed",
+    ),
+    EmailTemplate.UNIFIED_SIGN_IN_LINK: (
+        "Your sign-in link to all your purchases",
+        "license keys",
+    ),
+}
+EXPIRY = {
+    "en": "This link expires in 15 minutes",
+    "it": "Il link scade tra 15 minuti",
+}
+
+
+@pytest.fixture(scope="module")
+def renderer() -> EmailRenderer:
+    return EmailRenderer(default_sender_name="Customer Portal")
+
+
+def make_request(template: EmailTemplate, **overrides: Any) -> EmailRequest:
+    fields: dict[str, Any] = {
+        "template": template,
+        "to": "ada@example.com",
+        "locale": "en",
+        "business_id": "bus_1",
+        "mode": "live",
+        "branding": Branding(
+            business_name="Acme Studio",
+            logo_url="https://cdn.example.com/acme.png",
+            primary_color="#0A7B83",
+            support_email="help@acme.example.com",
+        ),
+        "customer_name": "Ada",
+    }
+    if template.has_link:
+        fields.update(link=LINK, link_expires_minutes=15)
+    fields.update(overrides)
+    return EmailRequest(**fields)
+
+
+class TestEveryTemplate:
+    @pytest.mark.parametrize("locale", ["en", "it"])
+    @pytest.mark.parametrize("template", list(EmailTemplate))
+    def test_wording_branding_and_link(
+        self, renderer: EmailRenderer, template: EmailTemplate, locale: str
+    ) -> None:
+        email = renderer.render(make_request(template, locale=locale))
+        subject, phrase = (ITALIAN_WORDING if locale == "it" else ENGLISH_WORDING)[template]
+
+        assert email.locale == locale
+        assert email.subject == subject
+        assert phrase in email.text
+        assert phrase in html.unescape(email.html)
+        assert f'<html lang="{locale}">' in email.html
+        assert ("Ciao Ada," if locale == "it" else "Hello Ada,") in email.text
+        if template.per_business:
+            assert "Acme Studio" in email.text
+            assert "Acme Studio" in email.html
+        assert 'src="https://cdn.example.com/acme.png"' in email.html
+        assert "border-top:4px solid #0A7B83" in email.html
+        assert "help@acme.example.com" in email.text
+        assert 'href="mailto:help@acme.example.com"' in email.html
+        assert "<script" not in email.html
+
+        if template.has_link:
+            assert LINK in email.text
+            # In HTML the "&" of the query string is an entity, as it must be in an attribute.
+            assert f'href="{html.escape(LINK)}"' in email.html
+            assert "background-color:#0A7B83;color:#FFFFFF" in email.html  # the button
+            assert EXPIRY[locale] in email.text
+            assert EXPIRY[locale] in email.html
+        else:
+            assert "https://portal.example.com" not in email.text
+            assert "https://portal.example.com" not in email.html
+            assert EXPIRY[locale] not in email.text
+
+    @pytest.mark.parametrize("template", list(EmailTemplate))
+    def test_every_italian_body_is_translated(
+        self, renderer: EmailRenderer, template: EmailTemplate
+    ) -> None:
+        english = renderer.render(make_request(template, locale="en"))
+        italian = renderer.render(make_request(template, locale="it"))
+        english_lines = {line for line in english.text.splitlines() if len(line) > 20}
+        # Only the link, names and addresses may be the same in both languages.
+        shared = english_lines & set(italian.text.splitlines())
+        assert shared <= {LINK}, shared
+
+
+class TestNoAccountFound:
+    @pytest.mark.parametrize(
+        ("locale", "says"),
+        [
+            ("en", ["no purchases at Acme Studio", "the email address you used at purchase"]),
+            (
+                "it",
+                [
+                    "non abbiamo trovato acquisti presso Acme Studio",
+                    f"l{APOS}email utilizzata per l{APOS}acquisto",
+                ],
+            ),
+        ],
+    )
+    def test_says_no_purchases_and_to_use_the_purchase_email(
+        self, renderer: EmailRenderer, locale: str, says: list[str]
+    ) -> None:
+        email = renderer.render(make_request(EmailTemplate.NO_ACCOUNT_FOUND, locale=locale))
+        for phrase in says:
+            assert phrase in email.text
+            assert phrase in html.unescape(email.html)
+        # No way in: the only link is the support mailto.
+        assert email.html.count("<a ") == 1
+
+    def test_refuses_a_link(self) -> None:
+        with pytest.raises(ValidationError, match="no_account_found carries no link"):
+            make_request(EmailTemplate.NO_ACCOUNT_FOUND, link=LINK, link_expires_minutes=15)
+
+
+class TestEscaping:
+    NAME = 'Evil <script>alert("x")</script> & Co'
+
+    def test_business_name_stays_text_in_html(self, renderer: EmailRenderer) -> None:
+        branding = Branding(business_name=self.NAME, primary_color="#112233")
+        email = renderer.render(make_request(EmailTemplate.SIGN_IN_LINK, branding=branding))
+        assert "<script>" not in email.html
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in email.html
+        # The plain-text part shows the name as typed, not as entities.
+        assert self.NAME in email.text
+        assert "&lt;" not in email.text
+        assert email.subject == f"Your sign-in link for {self.NAME}"
+
+    def test_customer_name_is_escaped(self, renderer: EmailRenderer) -> None:
+        email = renderer.render(
+            make_request(EmailTemplate.PORTAL_LINK, customer_name="<b>Ada</b>", locale="it")
+        )
+        assert "Ciao &lt;b&gt;Ada&lt;/b&gt;," in email.html
+        assert "Ciao <b>Ada</b>," in email.text
+
+    @pytest.mark.parametrize(
+        "color", ["red", "#12345", "#1234567", "#12345G", "#123456;background:url(x)", "123456"]
+    )
+    def test_accent_colour_must_be_hex(self, color: str) -> None:
+        with pytest.raises(ValidationError, match="RRGGBB"):
+            Branding(business_name="Acme", primary_color=color)
+
+    def test_default_accent_when_none_given(self, renderer: EmailRenderer) -> None:
+        email = renderer.render(
+            make_request(EmailTemplate.SIGN_IN_LINK, branding=Branding(business_name="Acme"))
+        )
+        assert "background-color:#2563EB" in email.html
+        assert "<img" not in email.html
+
+    @pytest.mark.parametrize("link", ["javascript:alert(1)", "portal.example.com/x", "ftp://x/y"])
+    def test_link_must_be_a_web_url_and_is_not_echoed(self, link: str) -> None:
+        with pytest.raises(ValidationError) as caught:
+            make_request(EmailTemplate.SIGN_IN_LINK, link=link)
+        assert "absolute http(s) URL" in str(caught.value)
+
+    def test_logo_must_be_a_web_url(self) -> None:
+        with pytest.raises(ValidationError, match="absolute http"):
+            Branding(business_name="Acme", logo_url="javascript:alert(1)")
+
+    def test_header_injection_in_business_name_is_refused(self) -> None:
+        with pytest.raises(ValidationError, match="control characters"):
+            Branding(business_name="Acme\r\nBcc: victim@example.com")
+
+
+class TestRequestRules:
+    @pytest.mark.parametrize("template", LINK_TEMPLATES)
+    def test_link_templates_need_a_link_and_an_expiry(self, template: EmailTemplate) -> None:
+        with pytest.raises(ValidationError, match="link is required"):
+            make_request(template, link="", link_expires_minutes=0)
+        with pytest.raises(ValidationError, match="link_expires_minutes must be positive"):
+            make_request(template, link_expires_minutes=0)
+
+    def test_business_emails_need_the_business(self) -> None:
+        with pytest.raises(ValidationError, match="business_id is required"):
+            make_request(EmailTemplate.SIGN_IN_LINK, business_id="")
+        with pytest.raises(ValidationError, match="business_name is required"):
+            make_request(EmailTemplate.SIGN_IN_LINK, branding=Branding())
+
+    def test_unified_email_uses_the_platform_name(self, renderer: EmailRenderer) -> None:
+        email = renderer.render(
+            make_request(EmailTemplate.UNIFIED_SIGN_IN_LINK, business_id="", branding=Branding())
+        )
+        assert "Sent by Customer Portal through its customer portal." in email.text
+
+
+class TestLocaleAndExpiry:
+    @pytest.mark.parametrize(
+        ("tag", "expected"),
+        [
+            ("it", "it"),
+            ("it-IT", "it"),
+            ("it_CH", "it"),
+            ("IT", "it"),
+            ("en-GB", "en"),
+            ("de", "en"),
+            ("", "en"),
+            (None, "en"),
+        ],
+    )
+    def test_locale_falls_back_to_english(self, tag: str | None, expected: str) -> None:
+        assert resolve_locale(tag) == expected
+
+    def test_unknown_locale_renders_english(self, renderer: EmailRenderer) -> None:
+        email = renderer.render(make_request(EmailTemplate.SIGN_IN_LINK, locale="de-DE"))
+        assert email.locale == "en"
+        assert email.subject == "Your sign-in link for Acme Studio"
+
+    @pytest.mark.parametrize(
+        ("minutes", "locale", "expected"),
+        [
+            (1, "en", "This link expires in 1 minute and"),
+            (1, "it", "Il link scade tra 1 minuto e"),
+            (90, "en", "This link expires in 90 minutes and"),
+            (1440, "en", "This link expires in 24 hours and"),
+            (1440, "it", "Il link scade tra 24 ore e"),
+        ],
+    )
+    def test_expiry_wording(
+        self, renderer: EmailRenderer, minutes: int, locale: str, expected: str
+    ) -> None:
+        email = renderer.render(
+            make_request(EmailTemplate.PORTAL_LINK, locale=locale, link_expires_minutes=minutes)
+        )
+        assert expected in email.text
+
+    def test_test_mode_is_flagged(self, renderer: EmailRenderer) -> None:
+        email = renderer.render(make_request(EmailTemplate.SIGN_IN_LINK, mode="test", locale="it"))
+        assert "Modalità test" in email.text
+        live = renderer.render(make_request(EmailTemplate.SIGN_IN_LINK, mode="live", locale="it"))
+        assert "Modalità test" not in live.text
+
+
+@pytest.mark.parametrize(
+    ("accent", "text"), [("#FFFFFF", "#111111"), ("#FFCC00", "#111111"), ("#0A2540", "#FFFFFF")]
+)
+def test_button_text_reads_on_the_accent(accent: str, text: str) -> None:
+    assert button_text_color(accent) == text
