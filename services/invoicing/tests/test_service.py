@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 from billing_kit.errors import InvalidArgument, NotFound
-from invoicing.models import CustomerScope, Invoice, PageRequest
-from invoicing.service import InvoicingService, make_page, make_scope
+from billing_kit.scoping import CustomerScope, PageRequest, make_page, make_scope
+from invoicing.models import Invoice
+from invoicing.service import InvoicingService
 from invoicing.servicer import invoice_to_proto
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 from billing_kit.errors import InvalidArgument
+from billing_kit.scoping import make_page, make_scope
 from payments.models import PaymentMethod
-from payments.service import make_page, make_scope
 from payments.servicer import payment_method_to_proto
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

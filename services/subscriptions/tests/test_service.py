@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from billing.subscriptions.v1 import subscriptions_pb2
 from billing_kit.errors import InvalidArgument, NotFound
-from subscriptions.models import CustomerScope, PageRequest, Subscription, SubscriptionStatus
-from subscriptions.service import SubscriptionsService, make_page, make_scope
+from billing_kit.scoping import CustomerScope, PageRequest, make_page, make_scope
+from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.service import SubscriptionsService
 from subscriptions.servicer import subscription_to_proto
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import grpc
+from pydantic import ValidationError
 
 
 class DomainError(Exception):
@@ -92,3 +93,10 @@ _BY_CODE: dict[grpc.StatusCode, type[DomainError]] = {
 def error_class_for(code: grpc.StatusCode) -> type[DomainError] | None:
     """The domain error class a gRPC status code stands for, if any."""
     return _BY_CODE.get(code)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """Name each bad field and what is wrong, never the submitted value (it may be personal)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()
+    )

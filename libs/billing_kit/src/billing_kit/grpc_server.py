@@ -22,7 +22,12 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from billing_kit.errors import ERROR_DOMAIN, DomainError, InvalidArgument
+from billing_kit.errors import (
+    ERROR_DOMAIN,
+    DomainError,
+    InvalidArgument,
+    describe_validation_error,
+)
 from billing_kit.metrics import RPC_LATENCY
 from billing_kit.telemetry import extract_trace_context, get_tracer
 
@@ -43,12 +48,6 @@ async def abort_with_domain_error(
         status_pb2.Status(code=err.code.value[0], message=err.message, details=[detail])
     )
     await context.abort(status.code, status.details, status.trailing_metadata)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}" for e in exc.errors()
-    )
 
 
 class _ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -87,7 +86,7 @@ class _ObservabilityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
                 except ValidationError as exc:
                     code = "INVALID_ARGUMENT"
                     await abort_with_domain_error(
-                        context, InvalidArgument(_validation_message(exc))
+                        context, InvalidArgument(describe_validation_error(exc))
                     )
                 except grpc.aio.AbortError:
                     code = context.code().name if context.code() else "ABORTED"

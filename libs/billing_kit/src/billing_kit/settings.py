@@ -54,7 +54,7 @@ class ServiceSettings(CommonSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def describe_validation_error(exc: ValidationError, prefix: str) -> str:
+def _describe_settings_error(exc: ValidationError, prefix: str) -> str:
     """One line naming every bad setting by its environment variable."""
     parts = []
     for err in exc.errors():
@@ -70,5 +70,5 @@ def load_settings(cls: type[S]) -> S:
         return cls()
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", ""))
-        print(f"configuration error: {describe_validation_error(exc, prefix)}", file=sys.stderr)
+        print(f"configuration error: {_describe_settings_error(exc, prefix)}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from billing_kit.scoping import CustomerScope, PageRequest
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from invoicing.models import CustomerScope, Invoice, PageRequest
+from invoicing.models import Invoice
 
 INVOICES = "invoices"
 
@@ -33,10 +34,6 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         ),
     ],
 }
-
-
-def _scope_filter(scope: CustomerScope) -> dict[str, Any]:
-    return {"business_id": scope.business_id, "mode": scope.mode, "customer_id": scope.customer_id}
 
 
 def invoice_to_document(invoice: Invoice) -> dict[str, Any]:
@@ -64,13 +61,13 @@ class InvoicingRepository:
 
     async def get_invoice(self, scope: CustomerScope, invoice_id: str) -> Invoice | None:
         """The invoice if it belongs to ``scope``; another customer's is simply absent."""
-        doc = await self._invoices.find_one({"_id": invoice_id, **_scope_filter(scope)})
+        doc = await self._invoices.find_one({"_id": invoice_id, **scope.as_filter()})
         return _from_document(doc) if doc else None
 
     async def list_invoices(self, scope: CustomerScope, page: PageRequest) -> list[Invoice]:
         """One page of the customer's invoices, newest first."""
         cursor = (
-            self._invoices.find(_scope_filter(scope))
+            self._invoices.find(scope.as_filter())
             .sort([("issued_at", DESCENDING), ("_id", DESCENDING)])
             .skip(page.skip)
             .limit(page.page_size)

@@ -6,10 +6,11 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
+from billing_kit.scoping import make_page, make_scope
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from invoicing.models import Invoice
-from invoicing.service import InvoicingService, make_page, make_scope
+from invoicing.service import InvoicingService
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 

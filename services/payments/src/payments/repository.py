@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from billing_kit.scoping import CustomerScope, PageRequest
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from payments.models import CustomerScope, PageRequest, PaymentMethod
+from payments.models import PaymentMethod
 
 PAYMENT_METHODS = "payment_methods"
 
@@ -27,10 +28,6 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         ),
     ],
 }
-
-
-def _scope_filter(scope: CustomerScope) -> dict[str, Any]:
-    return {"business_id": scope.business_id, "mode": scope.mode, "customer_id": scope.customer_id}
 
 
 def payment_method_to_document(method: PaymentMethod) -> dict[str, Any]:
@@ -61,7 +58,7 @@ class PaymentsRepository:
     ) -> list[PaymentMethod]:
         """One page of the customer's saved methods, newest first."""
         cursor = (
-            self._methods.find(_scope_filter(scope))
+            self._methods.find(scope.as_filter())
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .skip(page.skip)
             .limit(page.page_size)

@@ -6,10 +6,11 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from billing_kit.scoping import make_page, make_scope
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from payments.models import PaymentMethod
-from payments.service import PaymentsService, make_page, make_scope
+from payments.service import PaymentsService
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from billing_kit.scoping import CustomerScope, PageRequest
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from subscriptions.models import CustomerScope, PageRequest, Subscription
+from subscriptions.models import Subscription
 
 SUBSCRIPTIONS = "subscriptions"
 
@@ -27,10 +28,6 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         ),
     ],
 }
-
-
-def _scope_filter(scope: CustomerScope) -> dict[str, Any]:
-    return {"business_id": scope.business_id, "mode": scope.mode, "customer_id": scope.customer_id}
 
 
 def subscription_to_document(subscription: Subscription) -> dict[str, Any]:
@@ -61,7 +58,7 @@ class SubscriptionsRepository:
         self, scope: CustomerScope, subscription_id: str
     ) -> Subscription | None:
         """The subscription if it belongs to ``scope``; another customer's is simply absent."""
-        doc = await self._subscriptions.find_one({"_id": subscription_id, **_scope_filter(scope)})
+        doc = await self._subscriptions.find_one({"_id": subscription_id, **scope.as_filter()})
         return _from_document(doc) if doc else None
 
     async def list_subscriptions(
@@ -69,7 +66,7 @@ class SubscriptionsRepository:
     ) -> list[Subscription]:
         """One page of the customer's subscriptions, newest first."""
         cursor = (
-            self._subscriptions.find(_scope_filter(scope))
+            self._subscriptions.find(scope.as_filter())
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .skip(page.skip)
             .limit(page.page_size)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from billing_kit.errors import InvalidArgument, NotFound
-from pydantic import ValidationError
+from billing_kit.scoping import CustomerScope, PageRequest
 
-from subscriptions.models import CustomerScope, PageRequest, Subscription
+from subscriptions.models import Subscription
 
 
 class SubscriptionReader(Protocol):
@@ -20,28 +20,6 @@ class SubscriptionReader(Protocol):
     async def list_subscriptions(
         self, scope: CustomerScope, page: PageRequest
     ) -> list[Subscription]: ...
-
-
-def _explain(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-
-
-def make_scope(business_id: str, mode: str, customer_id: str) -> CustomerScope:
-    """Validate who is asking; a missing part is a clear InvalidArgument."""
-    try:
-        return CustomerScope(business_id=business_id, mode=mode, customer_id=customer_id)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise InvalidArgument(_explain(exc), reason="INVALID_SCOPE") from None
-
-
-def make_page(page_size: int, page_number: int) -> PageRequest:
-    """Page bounds: size 0 means the default, otherwise 1..100; number is zero-based."""
-    try:
-        if page_size == 0:
-            return PageRequest(page_number=page_number)
-        return PageRequest(page_size=page_size, page_number=page_number)
-    except ValidationError as exc:
-        raise InvalidArgument(_explain(exc), reason="INVALID_PAGE") from None
 
 
 class SubscriptionsService:

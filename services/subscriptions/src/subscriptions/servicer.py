@@ -6,10 +6,11 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.subscriptions.v1 import subscriptions_pb2, subscriptions_pb2_grpc
+from billing_kit.scoping import make_page, make_scope
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from subscriptions.models import Subscription, SubscriptionStatus
-from subscriptions.service import SubscriptionsService, make_page, make_scope
+from subscriptions.service import SubscriptionsService
 
 _STATUS_TO_PROTO: dict[SubscriptionStatus, subscriptions_pb2.SubscriptionStatus.ValueType] = {
     SubscriptionStatus.PENDING: subscriptions_pb2.SUBSCRIPTION_STATUS_PENDING,
