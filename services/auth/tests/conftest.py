@@ -1,6 +1,11 @@
 """Fixtures for the auth integration tests: the auth runtime started on free ports
 against the session's SecantusDB and broker namespace (root ``conftest.py``),
-called over gRPC."""
+called over gRPC.
+
+Emails go to an in-process stand-in for notifications' ``EmailService`` (a
+gRPC server on a free port) that records every request and can be switched to
+answer UNAVAILABLE: auth's side of that contract is what these tests check.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import grpc
 import pytest
 from auth.app import create_app
 from auth.config import AuthSettings
-from billing.auth.v1 import auth_pb2_grpc
+from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc, test_clock_pb2_grpc
+from billing.notifications.v1 import email_pb2, email_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from billing_kit.runtime import ServiceRuntime
 from billing_kit.testing import BrokerNamespace, unique_name
@@ -20,19 +26,61 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 
+class RecordingEmailService(email_pb2_grpc.EmailServiceServicer):
+    """Records SendEmail requests; answers UNAVAILABLE while ``down`` is set."""
+
+    def __init__(self) -> None:
+        self.sent: list[email_pb2.SendEmailRequest] = []
+        self.down = False
+
+    async def SendEmail(
+        self, request: email_pb2.SendEmailRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> email_pb2.SendEmailResponse:
+        if self.down:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "smtp relay down")
+        self.sent.append(request)
+        return email_pb2.SendEmailResponse(email_id=f"eml_{len(self.sent)}")
+
+    def to(self, address: str) -> list[email_pb2.SendEmailRequest]:
+        """Emails sent to ``address`` (case-insensitive), oldest first."""
+        return [e for e in self.sent if e.to.lower() == address.lower()]
+
+
 @dataclass
 class AuthHarness:
-    """The running auth service, a stub to call it, and direct DB access for assertions."""
+    """The running auth service, stubs to call it, and direct DB access for assertions."""
 
     runtime: ServiceRuntime
     stub: auth_pb2_grpc.AuthServiceStub
+    portal: portal_access_pb2_grpc.PortalAccessServiceStub
+    clock: test_clock_pb2_grpc.TestClockServiceStub
+    emails: RecordingEmailService
     db: AsyncDatabase[dict[str, Any]]
     target: str
+    settings: AuthSettings
 
 
 @pytest.fixture(scope="session")
-async def auth(mongo_url: str, broker_namespace: BrokerNamespace) -> AsyncIterator[AuthHarness]:
+async def email_service() -> AsyncIterator[tuple[RecordingEmailService, int]]:
+    server = grpc.aio.server()
+    recorder = RecordingEmailService()
+    email_pb2_grpc.add_EmailServiceServicer_to_server(recorder, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield recorder, port
+    finally:
+        await server.stop(0)
+
+
+@pytest.fixture(scope="session")
+async def auth(
+    mongo_url: str,
+    broker_namespace: BrokerNamespace,
+    email_service: tuple[RecordingEmailService, int],
+) -> AsyncIterator[AuthHarness]:
     broker = broker_namespace
+    recorder, email_port = email_service
     settings = AuthSettings(
         mongodb_url=mongo_url,
         mongodb_database=unique_name("auth"),
@@ -43,6 +91,12 @@ async def auth(mongo_url: str, broker_namespace: BrokerNamespace) -> AsyncIterat
         ops_port=0,
         outbox_poll_seconds=0.2,
         shutdown_grace_seconds=2,
+        notifications_target=f"127.0.0.1:{email_port}",
+        notifications_timeout_seconds=2,
+        portal_live_base_url="https://portal.example.test/live/",
+        portal_test_base_url="https://portal.example.test/test",
+        unified_base_url="https://portal.example.test/all",
+        test_clock_enabled=True,
     )
     runtime = create_app(settings)
     await runtime.start()
@@ -53,8 +107,12 @@ async def auth(mongo_url: str, broker_namespace: BrokerNamespace) -> AsyncIterat
         yield AuthHarness(
             runtime=runtime,
             stub=auth_pb2_grpc.AuthServiceStub(channel),
+            portal=portal_access_pb2_grpc.PortalAccessServiceStub(channel),
+            clock=test_clock_pb2_grpc.TestClockServiceStub(channel),
+            emails=recorder,
             db=client[settings.mongodb_database],
             target=target,
+            settings=settings,
         )
     finally:
         await channel.close()

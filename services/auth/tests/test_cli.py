@@ -8,11 +8,13 @@ import json
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from auth.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, run
+from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing_kit.testing import free_port
 
 pytestmark = pytest.mark.integration
@@ -115,6 +117,54 @@ class TestApiKeyCommands:
             auth, "api-key", "revoke", "--business", json.loads(out)["business_id"], "key_nope"
         )
         assert code == EXIT_REFUSED and "not found" in err
+
+
+class TestInvite:
+    async def _customer(self, auth: Any, mode: int) -> tuple[str, str]:
+        business = await auth.stub.CreateBusiness(auth_pb2.CreateBusinessRequest(name="Shop"))
+        response = await auth.stub.CreateCustomer(
+            auth_pb2.CreateCustomerRequest(
+                business_id=business.business_id,
+                mode=mode,
+                email=f"invitee.{uuid.uuid4().hex[:8]}@example.test",
+                name="Invitee",
+            )
+        )
+        return business.business_id, response.customer.customer_id
+
+    async def test_prints_the_static_link_and_a_working_one_time_link(self, auth: Any) -> None:
+        business_id, customer_id = await self._customer(auth, auth_pb2.MODE_LIVE)
+        code, out, err = await portalctl(
+            auth, "invite", customer_id, "--business", business_id, "--mode", "live"
+        )
+        assert code == 0, err
+        static = f"{auth.settings.portal_live_base_url}/login/{business_id}"
+        assert f"static link (never expires): {static}" in out
+        link = out.split("one-time link", 1)[1].split(": ", 1)[1].strip()
+        assert link.startswith(f"{auth.settings.portal_live_base_url}/link/cpt_")
+        started = await auth.portal.ConsumeToken(
+            portal_access_pb2.ConsumeTokenRequest(
+                token=link.rsplit("/", 1)[1], mode=auth_pb2.MODE_LIVE
+            )
+        )
+        assert started.session.customer_id == customer_id
+
+        # Each invite is a fresh link; --json for scripts.
+        code, out, _ = await portalctl(
+            auth, "invite", customer_id, "--business", business_id, "--mode", "live", "--json"
+        )
+        assert code == 0
+        printed = json.loads(out)
+        assert printed["static_link"] == static and printed["link"] != link
+
+    async def test_wrong_mode_or_business_is_refused(self, auth: Any) -> None:
+        business_id, customer_id = await self._customer(auth, auth_pb2.MODE_TEST)
+        code, _, err = await portalctl(
+            auth, "invite", customer_id, "--business", business_id, "--mode", "live"
+        )
+        assert code == EXIT_REFUSED and "not found" in err
+        code, _, err = await portalctl(auth, "invite", customer_id, "--business", business_id)
+        assert code == EXIT_USAGE
 
 
 async def test_unreachable_auth_exits_non_zero() -> None:

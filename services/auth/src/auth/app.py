@@ -1,11 +1,26 @@
-"""Wiring of the auth service: repository, use cases and gRPC servicer on the kit runtime."""
+"""Wiring of the auth service: repositories, use cases and gRPC servicers on the kit runtime."""
 
 from __future__ import annotations
 
-from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+import grpc
+from billing.auth.v1 import (
+    auth_pb2,
+    auth_pb2_grpc,
+    portal_access_pb2,
+    portal_access_pb2_grpc,
+    test_clock_pb2,
+    test_clock_pb2_grpc,
+)
+from billing_kit.grpc_client import create_channel
 from billing_kit.runtime import ServiceRuntime
+from pymongo import IndexModel
 
 from auth.config import AuthSettings
+from auth.email_client import GrpcEmailSender
+from auth.portal_models import BaseUrls, Clock, SystemClock, TestClock
+from auth.portal_repository import PORTAL_INDEXES, PortalRepository
+from auth.portal_service import BackgroundTasks, PortalAccess, PortalPolicy
+from auth.portal_servicer import PortalAccessServicer, TestClockServicer
 from auth.repository import INDEXES, AuthRepository
 from auth.service import AuthService
 from auth.servicer import AuthServicer
@@ -13,9 +28,68 @@ from auth.servicer import AuthServicer
 SERVICE_NAME = "auth"
 
 
-def create_app(settings: AuthSettings) -> ServiceRuntime:
+class AuthRuntime(ServiceRuntime):
+    """The kit runtime plus auth's own resources: emails still being sent after a
+    reply, and the channel to notifications."""
+
+    def __init__(
+        self,
+        settings: AuthSettings,
+        *,
+        indexes: dict[str, list[IndexModel]],
+        notifications: grpc.aio.Channel,
+        background: BackgroundTasks,
+    ) -> None:
+        super().__init__(settings, name=SERVICE_NAME, indexes=indexes, outbox=True)
+        self.notifications = notifications
+        self.background = background
+
+    async def _stop_grpc(self) -> None:
+        # After the last RPC has finished, let the emails it scheduled go out while
+        # MongoDB and the channel are still open (later steps close MongoDB).
+        await super()._stop_grpc()
+        await self.background.drain(self.settings.shutdown_grace_seconds)
+        await self.notifications.close()
+
+
+def policy_from(settings: AuthSettings) -> PortalPolicy:
+    """The portal-access rules as configured."""
+    return PortalPolicy(
+        base_urls=BaseUrls(
+            live=settings.portal_live_base_url,
+            test=settings.portal_test_base_url,
+            unified=settings.unified_base_url,
+        ),
+        sign_in_link_ttl_seconds=settings.sign_in_link_ttl_seconds,
+        magic_link_ttl_seconds=settings.magic_link_ttl_seconds,
+        email_change_link_ttl_seconds=settings.email_change_link_ttl_seconds,
+        session_idle_seconds=settings.session_idle_seconds,
+        session_absolute_seconds=settings.session_absolute_seconds,
+        rate_limit_window_seconds=settings.rate_limit_window_seconds,
+        rate_limit_per_email=settings.rate_limit_per_email,
+        rate_limit_per_client=settings.rate_limit_per_client,
+    )
+
+
+def _all_indexes() -> dict[str, list[IndexModel]]:
+    merged: dict[str, list[IndexModel]] = {k: list(v) for k, v in INDEXES.items()}
+    for collection, models in PORTAL_INDEXES.items():
+        merged.setdefault(collection, []).extend(models)
+    return merged
+
+
+def create_app(settings: AuthSettings) -> AuthRuntime:
     """Build (not start) the auth runtime: ``await runtime.start()`` serves it."""
-    runtime = ServiceRuntime(settings, name=SERVICE_NAME, indexes=INDEXES, outbox=True)
+    background = BackgroundTasks()
+    # One channel per process; gRPC connects lazily, so building it never blocks.
+    notifications = create_channel(
+        settings.notifications_target,
+        name="notifications",
+        timeout=settings.notifications_timeout_seconds,
+    )
+    runtime = AuthRuntime(
+        settings, indexes=_all_indexes(), notifications=notifications, background=background
+    )
     repository = AuthRepository(runtime.client, runtime.db)
     service = AuthService(repository, source=SERVICE_NAME)
     servicer = AuthServicer(service)
@@ -23,4 +97,32 @@ def create_app(settings: AuthSettings) -> ServiceRuntime:
         lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server),
         auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     )
+
+    clock: Clock = SystemClock()
+    test_clock: TestClock | None = None
+    if settings.test_clock_enabled:  # refused in production by AuthSettings
+        clock = test_clock = TestClock()
+    portal = PortalAccess(
+        PortalRepository(runtime.client, runtime.db),
+        policy=policy_from(settings),
+        emails=GrpcEmailSender(notifications, timeout=settings.notifications_timeout_seconds),
+        clock=clock,
+        background=background,
+        source=SERVICE_NAME,
+    )
+    portal_servicer = PortalAccessServicer(portal)
+    runtime.add_grpc_service(
+        lambda server: portal_access_pb2_grpc.add_PortalAccessServiceServicer_to_server(
+            portal_servicer, server
+        ),
+        portal_access_pb2.DESCRIPTOR.services_by_name["PortalAccessService"].full_name,
+    )
+    if test_clock is not None:
+        clock_servicer = TestClockServicer(test_clock)
+        runtime.add_grpc_service(
+            lambda server: test_clock_pb2_grpc.add_TestClockServiceServicer_to_server(
+                clock_servicer, server
+            ),
+            test_clock_pb2.DESCRIPTOR.services_by_name["TestClockService"].full_name,
+        )
     return runtime

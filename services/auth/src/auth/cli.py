@@ -6,6 +6,8 @@
     portalctl api-key create --business BUS --mode test|live [--name NAME]
     portalctl api-key list --business BUS
     portalctl api-key revoke --business BUS KEY_ID
+    portalctl invite CUSTOMER_ID --business BUS --mode test|live
+                     [--send-email] [--return-url URL] [--next PATH]
 
 Every command takes ``--json`` for scripting and ``--auth-target`` (or
 ``PORTALCTL_AUTH_TARGET``, default ``127.0.0.1:50051``). Failures print one
@@ -26,11 +28,12 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import grpc
-from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
 from billing_kit.errors import DomainError
 from billing_kit.grpc_client import create_channel, domain_error_from
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+from grpc_status import rpc_status
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "PORTALCTL_AUTH_TARGET"
@@ -181,6 +184,39 @@ async def api_key_revoke(
     )
 
 
+async def invite(
+    stub: auth_pb2_grpc.AuthServiceStub, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> None:
+    """Share invite: the business's static link for the customer's mode and a fresh magic link."""
+    portal: portal_access_pb2_grpc.PortalAccessServiceStub = args.portal_stub
+    response = await portal.CreatePortalLink(
+        portal_access_pb2.CreatePortalLinkRequest(
+            business_id=args.business,
+            mode=_MODES[args.mode],
+            customer_id=args.customer_id,
+            send_email=args.send_email,
+            return_url=args.return_url or "",
+            next_path=args.next or "",
+        )
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "static_link": response.static_link,
+                    "link": response.link,
+                    "expires_at": _when(response.expires_at),
+                }
+            ),
+            file=out,
+        )
+        return
+    print(f"static link (never expires): {response.static_link}", file=out)
+    print(f"one-time link (until {_when(response.expires_at)}): {response.link}", file=out)
+    if args.send_email:
+        print("the one-time link was also emailed to the customer", file=out)
+
+
 # --- parsing and running -------------------------------------------------------------------
 
 
@@ -211,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate the customer portal.",
         parents=[_common_options(suppress=False)],
     )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{business,api-key}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{business,api-key,invite}")
 
     business = groups.add_parser("business", help="merchants and their branding")
     business_cmds = business.add_subparsers(dest="command", required=True)
@@ -242,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("--business", required=True, metavar="BUS")
     key_revoke.add_argument("key_id", metavar="KEY_ID")
     key_revoke.set_defaults(run=api_key_revoke)
+
+    share = groups.add_parser(
+        "invite",
+        help="share invite: a customer's static link and a fresh one-time link",
+        parents=[common],
+    )
+    share.add_argument("customer_id", metavar="CUSTOMER_ID")
+    share.add_argument("--business", required=True, metavar="BUS")
+    share.add_argument("--mode", required=True, choices=sorted(_MODES))
+    share.add_argument("--send-email", action="store_true", help="also email the one-time link")
+    share.add_argument("--return-url", help='http(s) URL of the "Return to …" button')
+    share.add_argument("--next", help="portal path to open, e.g. /b/BUS/subscriptions")
+    share.set_defaults(run=invite)
     return parser
 
 
@@ -255,6 +304,7 @@ async def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.s
         return int(exc.code or 0)
     command: Command = args.run
     channel = create_channel(args.auth_target, name="auth", timeout=TIMEOUT_SECONDS)
+    args.portal_stub = portal_access_pb2_grpc.PortalAccessServiceStub(channel)
     try:
         await command(auth_pb2_grpc.AuthServiceStub(channel), args, out, err)
     except grpc.aio.AioRpcError as exc:
@@ -263,7 +313,13 @@ async def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.s
             print(f"error: {domain_error.message}", file=err)
             return EXIT_REFUSED
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            print(f"error: cannot reach auth at {args.auth_target} ({exc.code().name})", file=err)
+            if rpc_status.from_call(exc) is not None:  # type: ignore[arg-type]
+                # Auth answered, but one of its own dependencies (e.g. email) is down.
+                print(f"error: {exc.details()} (try again later)", file=err)
+            else:
+                print(
+                    f"error: cannot reach auth at {args.auth_target} ({exc.code().name})", file=err
+                )
             return EXIT_UNAVAILABLE
         print(f"error: auth answered {exc.code().name}: {exc.details()}", file=err)
         return EXIT_REFUSED

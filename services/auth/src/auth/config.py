@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from billing_kit.settings import ServiceSettings
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+
+from auth.models import check_http_url
+
+_MINUTE = 60
+_HOUR = 60 * _MINUTE
 
 
 class AuthSettings(ServiceSettings):
@@ -15,3 +20,45 @@ class AuthSettings(ServiceSettings):
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     ops_port: int = Field(default=9101, ge=0, le=65535)
     mongodb_database: str = "auth"
+
+    # Links in emails are built only from these (never from a request's Host header).
+    # The gateway is configured with the same values (GATEWAY_PORTAL_*_BASE_URL).
+    portal_live_base_url: str = "http://localhost:8080/live"
+    portal_test_base_url: str = "http://localhost:8080/test"
+    unified_base_url: str = "http://localhost:8080/all"
+
+    # Lifetimes of one-time links and of sessions.
+    sign_in_link_ttl_seconds: int = Field(default=15 * _MINUTE, ge=60, le=7 * 24 * _HOUR)
+    magic_link_ttl_seconds: int = Field(default=24 * _HOUR, ge=60, le=7 * 24 * _HOUR)
+    email_change_link_ttl_seconds: int = Field(default=24 * _HOUR, ge=60, le=7 * 24 * _HOUR)
+    session_idle_seconds: int = Field(default=1 * _HOUR, ge=60, le=30 * 24 * _HOUR)
+    session_absolute_seconds: int = Field(default=12 * _HOUR, ge=60, le=90 * 24 * _HOUR)
+
+    # Fixed-window rate limits on requests that send email, shared by every replica.
+    rate_limit_window_seconds: int = Field(default=15 * _MINUTE, ge=1, le=24 * _HOUR)
+    rate_limit_per_email: int = Field(default=5, ge=1, le=100_000)
+    rate_limit_per_client: int = Field(default=30, ge=1, le=1_000_000)
+
+    # notifications' EmailService (sign-in links, not-found notices, email change).
+    notifications_target: str = Field(default="127.0.0.1:50055", min_length=3)
+    notifications_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    # Development/e2e only: registers billing.auth.v1.TestClockService so a test can
+    # move auth's clock forward (expired links, idle sessions). Refused in production.
+    test_clock_enabled: bool = False
+
+    @field_validator("portal_live_base_url", "portal_test_base_url", "unified_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        checked = check_http_url(value)
+        if checked is None or "?" in checked or "#" in checked:
+            raise ValueError("must be an absolute http(s) URL without query or fragment")
+        return checked.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AuthSettings:
+        if self.session_idle_seconds > self.session_absolute_seconds:
+            raise ValueError("session_idle_seconds must not exceed session_absolute_seconds")
+        if self.test_clock_enabled and self.environment == "production":
+            raise ValueError("test_clock_enabled is refused in production")
+        return self

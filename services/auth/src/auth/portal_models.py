@@ -1,0 +1,333 @@
+"""Models and rules of portal access: one-time links, sessions, rate-limit windows.
+
+Nothing here does I/O. Raw tokens and session secrets exist only in memory
+and in the one response that hands them out; records keep their SHA-256.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from auth.models import Customer, Mode, UtcDatetime, hash_secret, utc_now
+
+# Greppable prefixes: a leaked value is recognisable in a log or a paste and can be revoked.
+PORTAL_TOKEN_PREFIX = "cpt_"  # noqa: S105 (a prefix, not a secret)
+SESSION_SECRET_PREFIX = "cps_"  # noqa: S105
+TOKEN_ID_PREFIX = "ptk_"  # noqa: S105
+SESSION_ID_PREFIX = "pss_"
+# 32 random bytes = 256 bits, well above the 128-bit floor.
+TOKEN_RANDOM_BYTES = 32
+# Longer than anything we issue; bigger input is rejected before hashing.
+MAX_TOKEN_LENGTH = 128
+MAX_NEXT_PATH_LENGTH = 512
+
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Printable ASCII without whitespace, quotes, angle brackets or backslashes.
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9\-._~/%!$&'()*+,;=:@?]*$")
+
+
+class Purpose(StrEnum):
+    """What a one-time token is for."""
+
+    SIGN_IN = "sign_in"
+    MAGIC_LINK = "magic_link"
+    UNIFIED_SIGN_IN = "unified_sign_in"
+    EMAIL_CHANGE = "email_change"
+
+    @property
+    def starts_session(self) -> bool:
+        """Whether ConsumeToken accepts it (an email-change token only confirms an address)."""
+        return self is not Purpose.EMAIL_CHANGE
+
+
+class TokenState(StrEnum):
+    """What opening a link would find."""
+
+    VALID = "valid"
+    USED = "used"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+
+
+class SessionKind(StrEnum):
+    """Per-business (one customer) or unified (one verified email, live mode)."""
+
+    BUSINESS = "business"
+    UNIFIED = "unified"
+
+
+# --- clock ---------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    """Where auth's portal rules read the time (injectable for tests)."""
+
+    def now(self) -> datetime:
+        """Now, UTC, millisecond precision."""
+        ...
+
+
+class SystemClock:
+    """The real time."""
+
+    def now(self) -> datetime:
+        """Now, UTC, millisecond precision."""
+        return utc_now()
+
+
+class TestClock:
+    """The real time plus an offset that only moves forward (development and e2e only)."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        """Now as this clock sees it."""
+        return utc_now() + self.offset
+
+    def advance(self, seconds: int) -> None:
+        """Move forward by ``seconds`` (> 0)."""
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+        self.offset += timedelta(seconds=seconds)
+
+    def reset(self) -> None:
+        """Back to the real time."""
+        self.offset = timedelta(0)
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+def generate_portal_token() -> str:
+    """A new one-time link token: ``cpt_`` + 256 random bits (urlsafe base64)."""
+    return PORTAL_TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_RANDOM_BYTES)
+
+
+def generate_session_secret() -> str:
+    """A new session cookie value: ``cps_`` + 256 random bits."""
+    return SESSION_SECRET_PREFIX + secrets.token_urlsafe(TOKEN_RANDOM_BYTES)
+
+
+def generate_csrf_token() -> str:
+    """A per-session CSRF token (not a credential by itself; stored as is)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str, prefix: str = PORTAL_TOKEN_PREFIX) -> str | None:
+    """The SHA-256 a well-formed token is stored under; None for anything else.
+
+    Malformed input never reaches the database and costs no hashing.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH or not token.startswith(prefix):
+        return None
+    if not _TOKEN_SHAPE.match(token[len(prefix) :]):
+        return None
+    return hash_secret(token)
+
+
+class PortalToken(BaseModel):
+    """A one-time link as stored (never the token itself)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_id: str
+    purpose: Purpose
+    business_id: str | None = None
+    mode: Mode
+    customer_id: str | None = None
+    # The verified-to-be address: the unified sign-in email or the new address of an email change.
+    email: str | None = None
+    next_path: str | None = None
+    return_url: str | None = None
+    created_at: UtcDatetime
+    expires_at: UtcDatetime
+    used_at: UtcDatetime | None = None
+
+
+def token_state(token: PortalToken | None, now: datetime) -> TokenState:
+    """The state of a (possibly missing) token at ``now``: used wins over expired."""
+    if token is None:
+        return TokenState.UNKNOWN
+    if token.used_at is not None:
+        return TokenState.USED
+    if token.expires_at <= now:
+        return TokenState.EXPIRED
+    return TokenState.VALID
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+class PortalSession(BaseModel):
+    """A signed-in browser, as stored (the secret only as its hash)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str
+    kind: SessionKind
+    business_id: str | None = None
+    mode: Mode
+    customer_id: str | None = None
+    # Normalized verified email of a unified session.
+    email: str | None = None
+    csrf_token: str = Field(repr=False)
+    created_at: UtcDatetime
+    last_seen_at: UtcDatetime
+    idle_expires_at: UtcDatetime
+    absolute_expires_at: UtcDatetime
+    ended_at: UtcDatetime | None = None
+    return_url: str | None = None
+    unified_session_id: str | None = None
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the session stops working if unused: the earlier of its two limits."""
+        return min(self.idle_expires_at, self.absolute_expires_at)
+
+    def is_active(self, now: datetime) -> bool:
+        """Not ended and within both the idle and the absolute limit."""
+        return self.ended_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    """A new session and the only copy of its cookie value."""
+
+    session: PortalSession
+    secret: str
+    next_path: str
+
+
+def new_session_times(
+    now: datetime, *, idle_seconds: int, absolute_seconds: int, absolute_cap: datetime | None
+) -> tuple[datetime, datetime]:
+    """(idle_expires_at, absolute_expires_at) of a session starting at ``now``.
+
+    ``absolute_cap`` bounds a session opened from another one (a business area
+    opened from the unified portal ends when the unified session would).
+    """
+    absolute = now + timedelta(seconds=absolute_seconds)
+    if absolute_cap is not None:
+        absolute = min(absolute, absolute_cap)
+    return min(now + timedelta(seconds=idle_seconds), absolute), absolute
+
+
+# --- next paths and links ------------------------------------------------------------------
+
+
+def portal_home(business_id: str) -> str:
+    """The portal home path of a business (relative to the mode's base URL)."""
+    return f"/b/{business_id}/"
+
+
+def check_next_path(value: str | None, business_id: str) -> str | None:
+    """A deep-link target inside this business's portal, or None when not given.
+
+    Only paths (no scheme, no host, no ``//``, no backslash, no dot segments)
+    starting with ``/b/{business_id}/`` pass, so a link can never send the
+    customer to another site or to another business's area.
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    prefix = portal_home(business_id)
+    if len(value) > MAX_NEXT_PATH_LENGTH:
+        raise ValueError("next is too long")
+    if not value.startswith(prefix):
+        raise ValueError(f"next must be a path inside the portal, starting with {prefix}")
+    path = value.split("?", 1)[0].split("#", 1)[0]
+    if "//" in value or "\\" in value or not _SAFE_PATH.match(value):
+        raise ValueError("next must be a plain path inside the portal")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise ValueError("next must not contain dot segments")
+    if "%2f" in path.lower() or "%5c" in path.lower() or "%2e" in path.lower():
+        raise ValueError("next must not contain encoded separators")
+    return value
+
+
+@dataclass(frozen=True)
+class BaseUrls:
+    """Where links point: one base per mode for business portals, one for the unified portal."""
+
+    live: str
+    test: str
+    unified: str
+
+    def portal(self, mode: Mode) -> str:
+        """The portal base URL of a mode."""
+        return self.live if mode == "live" else self.test
+
+    def token_link(self, purpose: Purpose, mode: Mode, token: str) -> str:
+        """The URL a one-time token is opened at."""
+        if purpose is Purpose.UNIFIED_SIGN_IN:
+            return f"{self.unified}/link/{token}"
+        if purpose is Purpose.EMAIL_CHANGE:
+            return f"{self.portal(mode)}/email-change/{token}"
+        return f"{self.portal(mode)}/link/{token}"
+
+    def static_link(self, business_id: str, mode: Mode) -> str:
+        """The business's never-expiring sign-in page for a mode."""
+        return f"{self.portal(mode)}/login/{business_id}"
+
+
+# --- rate limits ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """One fixed window: its number and when it ends."""
+
+    index: int
+    starts_at: datetime
+    ends_at: datetime
+
+
+def rate_window(now: datetime, window_seconds: int) -> RateWindow:
+    """The fixed window containing ``now`` (windows are aligned to the Unix epoch)."""
+    epoch_seconds = int(now.timestamp())
+    index = epoch_seconds // window_seconds
+    starts_at = datetime.fromtimestamp(index * window_seconds, tz=UTC)
+    return RateWindow(
+        index=index, starts_at=starts_at, ends_at=starts_at + timedelta(seconds=window_seconds)
+    )
+
+
+def rate_limit_key(scope: str, key: str, window: RateWindow) -> str:
+    """The counter id of (scope, key) in a window; the key is hashed (no emails stored)."""
+    return f"{scope}:{hash_secret(key)[:32]}:{window.index}"
+
+
+# --- events --------------------------------------------------------------------------------
+
+CUSTOMER_UPDATED = "customer.updated"
+
+
+class CustomerUpdatedData(BaseModel):
+    """``data`` of a ``customer.updated`` event: the customer after the change."""
+
+    customer_id: str = Field(description="The customer's id (cus_...).")
+    business_id: str = Field(description="The business the customer belongs to.")
+    mode: Mode = Field(description="test or live.")
+    email: str = Field(description="The customer's (verified) email.")
+    name: str = Field(description="The customer's full name.")
+    phone_number: str | None = Field(default=None, description="E.164, or null.")
+    created_at: datetime = Field(description="When the customer was created (UTC).")
+    updated_at: datetime = Field(description="When this change happened (UTC).")
+    changed_fields: list[str] = Field(description="Which of email, name, phone_number changed.")
+
+    @classmethod
+    def from_customer(
+        cls, customer: Customer, *, updated_at: datetime, changed_fields: list[str]
+    ) -> CustomerUpdatedData:
+        """The event payload describing ``customer`` after a change."""
+        return cls(**customer.model_dump(), updated_at=updated_at, changed_fields=changed_fields)

@@ -1,0 +1,863 @@
+"""Use cases of portal access: sign-in links, magic links, sessions, the unified
+portal and the customer's profile.
+
+Pure logic over :class:`~auth.portal_repository.PortalRepository`, an
+:class:`~auth.email_client.EmailSender` and a :class:`~auth.portal_models.Clock`.
+Raw tokens and session secrets are returned to the caller once and never
+logged; logs carry business/customer/token ids only (emails are masked by the
+kit's log formatter anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+from billing_kit.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+)
+from billing_kit.events import CloudEvent, new_event
+
+from auth.email_client import EmailKind, EmailSender, OutgoingEmail
+from auth.models import (
+    Business,
+    Customer,
+    Mode,
+    check_email,
+    check_http_url,
+    check_mode,
+    check_phone_number,
+    hash_secret,
+    new_id,
+    normalize_email,
+)
+from auth.portal_models import (
+    CUSTOMER_UPDATED,
+    SESSION_ID_PREFIX,
+    SESSION_SECRET_PREFIX,
+    TOKEN_ID_PREFIX,
+    BaseUrls,
+    Clock,
+    CustomerUpdatedData,
+    PortalSession,
+    PortalToken,
+    Purpose,
+    SessionKind,
+    StartedSession,
+    TokenState,
+    check_next_path,
+    generate_csrf_token,
+    generate_portal_token,
+    generate_session_secret,
+    new_session_times,
+    portal_home,
+    rate_limit_key,
+    rate_window,
+    token_hash,
+    token_state,
+)
+from auth.portal_repository import PortalRepository
+from auth.service import BusinessNotFound, CustomerNotFound
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_LENGTH = 200
+UNIFIED_HOME = "/"
+_SESSION_PURPOSES = [p for p in Purpose if p.starts_session]
+
+
+class TokenUnknown(NotFound):
+    default_reason = "TOKEN_UNKNOWN"
+
+
+class TokenUsed(FailedPrecondition):
+    default_reason = "TOKEN_USED"
+
+
+class TokenExpired(FailedPrecondition):
+    default_reason = "TOKEN_EXPIRED"
+
+
+class SessionInvalid(Unauthenticated):
+    default_reason = "SESSION_INVALID"
+
+
+class EmailUnchanged(InvalidArgument):
+    default_reason = "EMAIL_UNCHANGED"
+
+
+class EmailTaken(AlreadyExists):
+    default_reason = "EMAIL_TAKEN"
+
+
+@dataclass(frozen=True)
+class PortalPolicy:
+    """The configurable numbers and URLs of portal access."""
+
+    base_urls: BaseUrls
+    sign_in_link_ttl_seconds: int = 15 * 60
+    magic_link_ttl_seconds: int = 24 * 3600
+    email_change_link_ttl_seconds: int = 24 * 3600
+    session_idle_seconds: int = 3600
+    session_absolute_seconds: int = 12 * 3600
+    rate_limit_window_seconds: int = 15 * 60
+    rate_limit_per_email: int = 5
+    rate_limit_per_client: int = 30
+
+
+class BackgroundTasks:
+    """Work started by a request that finishes after the reply (emails of the static link).
+
+    Failures are logged (type only: messages may carry addresses) and never
+    reach the caller; :meth:`drain` lets in-flight work finish at shutdown.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, what: str) -> None:
+        """Run ``work`` in the background."""
+        task = asyncio.create_task(self._guard(work, what))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guard(work: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await work
+        except Exception as exc:
+            log.warning("%s failed: %s", what, type(exc).__name__)
+
+    @property
+    def pending(self) -> int:
+        """How many tasks are still running."""
+        return len(self._tasks)
+
+    async def drain(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait (up to ``timeout`` seconds) for running tasks, then cancel the rest."""
+        if not self._tasks:
+            return
+        _, still_running = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in still_running:
+            task.cancel()
+        await asyncio.gather(*still_running, return_exceptions=True)
+
+
+def _mode(value: str) -> Mode:
+    try:
+        return check_mode(value)
+    except ValueError as exc:
+        raise InvalidArgument(f"mode: {exc}") from None
+
+
+def _email(value: str, field: str = "email") -> str:
+    try:
+        return check_email(value)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field}: {exc}") from None
+
+
+def _next_path(value: str | None, business_id: str) -> str | None:
+    try:
+        return check_next_path(value, business_id)
+    except ValueError as exc:
+        raise InvalidArgument(f"next_path: {exc}", reason="INVALID_NEXT_PATH") from None
+
+
+def _locale(requested: str | None, business: Business | None) -> str:
+    value = (requested or "").strip()[:35]
+    return value or (business.locale if business else "") or "en"
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, seconds // 60)
+
+
+class PortalAccess:
+    """The portal-access use cases; one instance per process."""
+
+    def __init__(
+        self,
+        repository: PortalRepository,
+        *,
+        policy: PortalPolicy,
+        emails: EmailSender,
+        clock: Clock,
+        background: BackgroundTasks | None = None,
+        source: str = "auth",
+    ) -> None:
+        self.repository = repository
+        self.policy = policy
+        self.emails = emails
+        self.clock = clock
+        self.background = background or BackgroundTasks()
+        self.source = source
+
+    # --- helpers ---
+
+    async def _business(self, business_id: str) -> Business:
+        business = await self.repository.get_business(business_id) if business_id else None
+        if business is None:
+            raise BusinessNotFound(f"business {business_id!r} not found")
+        return business
+
+    async def _customer(self, business_id: str, mode: Mode, customer_id: str) -> Customer:
+        customer = (
+            await self.repository.get_customer(business_id, mode, customer_id)
+            if business_id and customer_id
+            else None
+        )
+        if customer is None:
+            raise CustomerNotFound(f"customer {customer_id!r} not found")
+        return customer
+
+    async def _limit(self, *, client_key: str | None, subject_key: str | None) -> None:
+        """Count one request against the client's and the subject's windows.
+
+        Both counters are hit even when the first is over, so a flood keeps its
+        own window full; being over either limit refuses the request.
+        """
+        policy = self.policy
+        window = rate_window(self.clock.now(), policy.rate_limit_window_seconds)
+        over = False
+        if client_key:
+            count = await self.repository.count_hit(
+                rate_limit_key("client", client_key, window), window.ends_at
+            )
+            over |= count > policy.rate_limit_per_client
+        if subject_key:
+            count = await self.repository.count_hit(
+                rate_limit_key("subject", subject_key, window), window.ends_at
+            )
+            over |= count > policy.rate_limit_per_email
+        if over:
+            log.info("portal access rate limited")
+            raise RateLimited("too many requests: please wait a few minutes and try again")
+
+    async def _issue_token(
+        self,
+        purpose: Purpose,
+        *,
+        mode: Mode,
+        ttl_seconds: int,
+        business_id: str | None = None,
+        customer_id: str | None = None,
+        email: str | None = None,
+        next_path: str | None = None,
+        return_url: str | None = None,
+    ) -> tuple[PortalToken, str]:
+        """Store a new one-time token; returns the record and the link (the only copy)."""
+        raw = generate_portal_token()
+        now = self.clock.now()
+        record = PortalToken(
+            token_id=new_id(TOKEN_ID_PREFIX),
+            purpose=purpose,
+            business_id=business_id,
+            mode=mode,
+            customer_id=customer_id,
+            email=email,
+            next_path=next_path,
+            return_url=return_url,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+        await self.repository.insert_token(record, hash_secret(raw))
+        return record, self.policy.base_urls.token_link(purpose, mode, raw)
+
+    async def _start_session(
+        self,
+        *,
+        kind: SessionKind,
+        mode: Mode,
+        business_id: str | None = None,
+        customer_id: str | None = None,
+        email: str | None = None,
+        return_url: str | None = None,
+        unified: PortalSession | None = None,
+        next_path: str,
+    ) -> StartedSession:
+        now = self.clock.now()
+        idle, absolute = new_session_times(
+            now,
+            idle_seconds=self.policy.session_idle_seconds,
+            absolute_seconds=self.policy.session_absolute_seconds,
+            absolute_cap=unified.absolute_expires_at if unified else None,
+        )
+        secret = generate_session_secret()
+        session = PortalSession(
+            session_id=new_id(SESSION_ID_PREFIX),
+            kind=kind,
+            business_id=business_id,
+            mode=mode,
+            customer_id=customer_id,
+            email=email,
+            csrf_token=generate_csrf_token(),
+            created_at=now,
+            last_seen_at=now,
+            idle_expires_at=idle,
+            absolute_expires_at=absolute,
+            return_url=return_url,
+            unified_session_id=unified.session_id if unified else None,
+        )
+        await self.repository.insert_session(session, hash_secret(secret))
+        log.info(
+            "portal session started",
+            extra={
+                "session_id": session.session_id,
+                "kind": kind.value,
+                "business_id": business_id,
+                "customer_id": customer_id,
+            },
+        )
+        return StartedSession(session=session, secret=secret, next_path=next_path)
+
+    async def _raise_unusable(
+        self, hashed: str, *, mode: Mode, purposes: list[Purpose]
+    ) -> NoReturn:
+        """Explain why a token could not be used: used, expired, or unknown (other mode too)."""
+        token = await self.repository.find_token(hashed)
+        if token is not None and (token.mode != mode or token.purpose not in purposes):
+            token = None  # a test link under live (or the reverse) is simply unknown there
+        state = token_state(token, self.clock.now())
+        if state is TokenState.USED:
+            raise TokenUsed("this link has already been used")
+        if state is TokenState.EXPIRED:
+            raise TokenExpired("this link has expired")
+        raise TokenUnknown("this link is not valid")
+
+    # --- static link ---
+
+    async def request_sign_in_link(
+        self,
+        *,
+        business_id: str,
+        mode: str,
+        email: str,
+        next_path: str | None = None,
+        client_key: str | None = None,
+        locale: str | None = None,
+    ) -> None:
+        """Email a one-time sign-in link if the address is a customer, a notice if not.
+
+        The caller learns nothing either way: after validation and the rate limit,
+        the lookup and the email happen after this returns, so known and unknown
+        addresses answer alike and equally fast, even when email is down.
+        """
+        checked_mode = _mode(mode)
+        address = _email(email)
+        next_checked = _next_path(next_path, business_id)
+        business = await self._business(business_id)
+        await self._limit(
+            client_key=client_key,
+            subject_key=f"{business.business_id}:{checked_mode}:{normalize_email(address)}",
+        )
+        self.background.spawn(
+            self._send_sign_in(business, checked_mode, address, next_checked, locale),
+            what="sign-in email",
+        )
+
+    async def _send_sign_in(
+        self,
+        business: Business,
+        mode: Mode,
+        address: str,
+        next_path: str | None,
+        locale: str | None,
+    ) -> None:
+        customer = await self.repository.find_customer_by_email(
+            business.business_id, mode, normalize_email(address)
+        )
+        if customer is None:
+            log.info(
+                "sign-in requested for an unknown email",
+                extra={"business_id": business.business_id},
+            )
+            await self.emails.send(
+                OutgoingEmail(
+                    kind=EmailKind.NO_ACCOUNT_FOUND,
+                    to=address,
+                    locale=_locale(locale, business),
+                    mode=mode,
+                    business=business,
+                    idempotency_key=new_id("notice_"),
+                )
+            )
+            return
+        await self._email_sign_in_link(
+            business, customer, next_path=next_path, return_url=None, locale=locale
+        )
+
+    async def _email_sign_in_link(
+        self,
+        business: Business,
+        customer: Customer,
+        *,
+        next_path: str | None,
+        return_url: str | None,
+        locale: str | None,
+    ) -> None:
+        ttl = self.policy.sign_in_link_ttl_seconds
+        record, link = await self._issue_token(
+            Purpose.SIGN_IN,
+            mode=customer.mode,
+            ttl_seconds=ttl,
+            business_id=business.business_id,
+            customer_id=customer.customer_id,
+            next_path=next_path,
+            return_url=return_url,
+        )
+        await self.emails.send(
+            OutgoingEmail(
+                kind=EmailKind.SIGN_IN_LINK,
+                to=customer.email,
+                locale=_locale(locale, business),
+                mode=customer.mode,
+                business=business,
+                link=link,
+                link_expires_minutes=_minutes(ttl),
+                customer_name=customer.name,
+                idempotency_key=record.token_id,
+            )
+        )
+        log.info(
+            "sign-in link sent",
+            extra={"customer_id": customer.customer_id, "token_id": record.token_id},
+        )
+
+    # --- magic link ---
+
+    async def create_portal_link(
+        self,
+        *,
+        business_id: str,
+        mode: str,
+        customer_id: str,
+        send_email: bool = False,
+        return_url: str | None = None,
+        next_path: str | None = None,
+    ) -> tuple[str, datetime, str]:
+        """A one-time portal link for a customer (Dodo's customer-portal session).
+
+        Returns ``(link, expires_at, static_link)``. With ``send_email`` the link
+        is also emailed; if that fails nothing usable remains and the call is
+        :class:`Unavailable`, so the merchant can retry.
+        """
+        checked_mode = _mode(mode)
+        try:
+            return_checked = check_http_url(return_url)
+        except ValueError as exc:
+            raise InvalidArgument(f"return_url: {exc}", reason="INVALID_RETURN_URL") from None
+        next_checked = _next_path(next_path, business_id)
+        business = await self._business(business_id)
+        customer = await self._customer(business_id, checked_mode, customer_id)
+        ttl = self.policy.magic_link_ttl_seconds
+        record, link = await self._issue_token(
+            Purpose.MAGIC_LINK,
+            mode=checked_mode,
+            ttl_seconds=ttl,
+            business_id=business_id,
+            customer_id=customer.customer_id,
+            next_path=next_checked,
+            return_url=return_checked,
+        )
+        if send_email:
+            try:
+                await self.emails.send(
+                    OutgoingEmail(
+                        kind=EmailKind.PORTAL_LINK,
+                        to=customer.email,
+                        locale=_locale(None, business),
+                        mode=checked_mode,
+                        business=business,
+                        link=link,
+                        link_expires_minutes=_minutes(ttl),
+                        customer_name=customer.name,
+                        idempotency_key=record.token_id,
+                    )
+                )
+            except Unavailable:
+                await self.repository.delete_token(record.token_id)
+                raise Unavailable(
+                    "the portal link email could not be sent; please retry",
+                    reason="EMAIL_SERVICE_UNAVAILABLE",
+                ) from None
+        log.info(
+            "portal link created",
+            extra={
+                "business_id": business_id,
+                "customer_id": customer.customer_id,
+                "token_id": record.token_id,
+                "emailed": send_email,
+            },
+        )
+        static_link = self.policy.base_urls.static_link(business_id, checked_mode)
+        return link, record.expires_at, static_link
+
+    # --- opening links ---
+
+    async def describe_token(self, token: str) -> tuple[TokenState, PortalToken | None]:
+        """What a link would do if used now, without using it (the confirm page)."""
+        hashed = token_hash(token)
+        found = await self.repository.find_token(hashed) if hashed else None
+        state = token_state(found, self.clock.now())
+        return state, (found if state is not TokenState.UNKNOWN else None)
+
+    async def consume_token(self, *, token: str, mode: str) -> StartedSession:
+        """Use a sign-in, magic or unified link once and start its session.
+
+        ``mode`` is the mode of the base URL the link was opened under: a token
+        of the other mode is unknown there. Of concurrent calls with one token
+        exactly one starts a session; the others get :class:`TokenUsed`.
+        """
+        checked_mode = _mode(mode)
+        hashed = token_hash(token)
+        if hashed is None:
+            raise TokenUnknown("this link is not valid")
+        used = await self.repository.use_token(
+            hashed, mode=checked_mode, purposes=_SESSION_PURPOSES, now=self.clock.now()
+        )
+        if used is None:
+            await self._raise_unusable(hashed, mode=checked_mode, purposes=_SESSION_PURPOSES)
+        if used.purpose is Purpose.UNIFIED_SIGN_IN:
+            return await self._start_session(
+                kind=SessionKind.UNIFIED, mode="live", email=used.email, next_path=UNIFIED_HOME
+            )
+        assert used.business_id is not None and used.customer_id is not None
+        business = await self._business(used.business_id)
+        customer = await self._customer(used.business_id, checked_mode, used.customer_id)
+        return await self._start_session(
+            kind=SessionKind.BUSINESS,
+            mode=checked_mode,
+            business_id=business.business_id,
+            customer_id=customer.customer_id,
+            return_url=used.return_url or business.default_return_url,
+            next_path=used.next_path or portal_home(business.business_id),
+        )
+
+    async def request_fresh_link(
+        self, *, token: str, client_key: str | None = None, locale: str | None = None
+    ) -> None:
+        """Email a new link to the address on file of an expired or used link.
+
+        Says nothing about the token: an unknown one is answered the same way.
+        """
+        hashed = token_hash(token)
+        found = await self.repository.find_token(hashed) if hashed else None
+        if found is None or not found.purpose.starts_session:
+            await self._limit(client_key=client_key, subject_key=None)
+            return
+        subject = found.email if found.purpose is Purpose.UNIFIED_SIGN_IN else found.customer_id
+        await self._limit(client_key=client_key, subject_key=f"fresh:{subject}")
+        self.background.spawn(self._send_fresh_link(found, locale), what="fresh link email")
+
+    async def _send_fresh_link(self, old: PortalToken, locale: str | None) -> None:
+        if old.purpose is Purpose.UNIFIED_SIGN_IN:
+            if old.email:
+                await self._send_unified_link(old.email, locale)
+            return
+        if old.business_id is None or old.customer_id is None:
+            return
+        business = await self.repository.get_business(old.business_id)
+        customer = await self.repository.get_customer(old.business_id, old.mode, old.customer_id)
+        if business is None or customer is None:
+            return
+        # The new link keeps the old one's destination and return button.
+        await self._email_sign_in_link(
+            business, customer, next_path=old.next_path, return_url=old.return_url, locale=locale
+        )
+
+    # --- sessions ---
+
+    async def resolve_session(self, secret: str) -> PortalSession:
+        """The active session behind a cookie value; using it pushes its idle deadline."""
+        hashed = token_hash(secret, SESSION_SECRET_PREFIX)
+        now = self.clock.now()
+        session = (
+            await self.repository.touch_session(
+                hashed,
+                now=now,
+                idle_expires_at=now + timedelta(seconds=self.policy.session_idle_seconds),
+            )
+            if hashed
+            else None
+        )
+        if session is None:
+            raise SessionInvalid("session expired or signed out")
+        return session
+
+    async def end_session(self, secret: str) -> None:
+        """Sign out (idempotent); ending a unified session ends the areas it opened."""
+        hashed = token_hash(secret, SESSION_SECRET_PREFIX)
+        if hashed is None:
+            return
+        now = self.clock.now()
+        session = await self.repository.end_session(hashed, now)
+        if session is None:
+            return
+        if session.kind is SessionKind.UNIFIED:
+            await self.repository.end_sessions_opened_from(session.session_id, now)
+        log.info("portal session ended", extra={"session_id": session.session_id})
+
+    # --- unified portal ---
+
+    async def request_unified_sign_in_link(
+        self, *, email: str, client_key: str | None = None, locale: str | None = None
+    ) -> None:
+        """Email a one-time unified sign-in link to an address that is a live customer
+        somewhere; the answer is the same for any address."""
+        address = _email(email)
+        await self._limit(client_key=client_key, subject_key=f"unified:{normalize_email(address)}")
+        self.background.spawn(
+            self._send_unified_link(address, locale), what="unified sign-in email"
+        )
+
+    async def _send_unified_link(self, address: str, locale: str | None) -> None:
+        normalized = normalize_email(address)
+        customers = await self.repository.customers_with_email(normalized, "live")
+        if not customers:
+            # notifications' not-found notice is per business; there is no business to name.
+            log.info("unified sign-in requested for an unknown email")
+            return
+        ttl = self.policy.sign_in_link_ttl_seconds
+        record, link = await self._issue_token(
+            Purpose.UNIFIED_SIGN_IN, mode="live", ttl_seconds=ttl, email=normalized
+        )
+        await self.emails.send(
+            OutgoingEmail(
+                kind=EmailKind.UNIFIED_SIGN_IN_LINK,
+                to=address,
+                locale=_locale(locale, None),
+                mode="live",
+                link=link,
+                link_expires_minutes=_minutes(ttl),
+                customer_name=customers[0].name,
+                idempotency_key=record.token_id,
+            )
+        )
+
+    async def _unified_session(self, secret: str) -> PortalSession:
+        session = await self.resolve_session(secret)
+        if session.kind is not SessionKind.UNIFIED or not session.email:
+            raise SessionInvalid("not a unified portal session")
+        return session
+
+    async def list_unified_accounts(self, secret: str) -> list[tuple[Business, Customer]]:
+        """Every live business where the session's verified email is a customer."""
+        session = await self._unified_session(secret)
+        assert session.email is not None
+        customers = await self.repository.customers_with_email(session.email, "live")
+        businesses = {
+            b.business_id: b
+            for b in await self.repository.get_businesses(
+                sorted({c.business_id for c in customers})
+            )
+        }
+        accounts = [
+            (businesses[c.business_id], c) for c in customers if c.business_id in businesses
+        ]
+        return sorted(accounts, key=lambda a: (a[0].name.lower(), a[0].business_id))
+
+    async def open_business_from_unified(self, *, secret: str, business_id: str) -> StartedSession:
+        """A live business session for the unified session's email, without signing in again."""
+        unified = await self._unified_session(secret)
+        assert unified.email is not None
+        customer = (
+            await self.repository.find_customer_by_email(business_id, "live", unified.email)
+            if business_id
+            else None
+        )
+        if customer is None:
+            raise CustomerNotFound("no account at this business for this email")
+        business = await self._business(business_id)
+        return await self._start_session(
+            kind=SessionKind.BUSINESS,
+            mode="live",
+            business_id=business_id,
+            customer_id=customer.customer_id,
+            return_url=business.default_return_url,
+            unified=unified,
+            next_path=portal_home(business_id),
+        )
+
+    # --- profile ---
+
+    def _updated_event(self, changed: list[str]) -> Callable[[Customer], CloudEvent]:
+        updated_at = self.clock.now()
+
+        def make(customer: Customer) -> CloudEvent:
+            return new_event(
+                CUSTOMER_UPDATED,
+                self.source,
+                CustomerUpdatedData.from_customer(
+                    customer, updated_at=updated_at, changed_fields=changed
+                ),
+                subject=customer.customer_id,
+            )
+
+        return make
+
+    async def update_profile(
+        self,
+        *,
+        business_id: str,
+        mode: str,
+        customer_id: str,
+        name: str | None = None,
+        phone_number: str | None = None,
+    ) -> Customer:
+        """Change a customer's name and/or phone (E.164; ``""`` clears it).
+
+        Also the merchant API's ``PATCH /customers/{id}``. A change and its
+        ``customer.updated`` event commit together; no change, no event.
+        """
+        checked_mode = _mode(mode)
+        changes: dict[str, Any] = {}
+        problems: list[str] = []
+        if name is not None:
+            stripped = name.strip()
+            if not stripped:
+                problems.append("name: must not be empty")
+            elif len(stripped) > MAX_NAME_LENGTH:
+                problems.append(f"name: must be at most {MAX_NAME_LENGTH} characters")
+            else:
+                changes["name"] = stripped
+        if phone_number is not None:
+            try:
+                changes["phone_number"] = check_phone_number(phone_number)
+            except ValueError as exc:
+                problems.append(f"phone_number: {exc}")
+        if problems:
+            # A field-specific reason lets the profile page put the message next to the field.
+            bad_phone = any(p.startswith("phone_number") for p in problems)
+            raise InvalidArgument(
+                "; ".join(problems),
+                reason="INVALID_PHONE_NUMBER" if bad_phone else "INVALID_NAME",
+            )
+        current = await self._customer(business_id, checked_mode, customer_id)
+        changed = [k for k, v in changes.items() if getattr(current, k) != v]
+        if not changed:
+            return current
+        updated = await self.repository.update_customer_with_event(
+            business_id,
+            checked_mode,
+            customer_id,
+            {k: changes[k] for k in changed},
+            self._updated_event(changed),
+        )
+        if updated is None:
+            raise CustomerNotFound(f"customer {customer_id!r} not found")
+        log.info(
+            "customer profile updated",
+            extra={"customer_id": customer_id, "changed": ",".join(changed)},
+        )
+        return updated
+
+    async def request_email_change(
+        self,
+        *,
+        business_id: str,
+        mode: str,
+        customer_id: str,
+        new_email: str,
+        locale: str | None = None,
+    ) -> None:
+        """Send a verification link to the new address and a notice to the old one.
+
+        Nothing changes until the link is confirmed; a newer request supersedes
+        older pending ones.
+        """
+        checked_mode = _mode(mode)
+        address = _email(new_email, "new_email")
+        customer = await self._customer(business_id, checked_mode, customer_id)
+        if normalize_email(address) == customer.email_normalized:
+            raise EmailUnchanged("new_email: this is already the email on file")
+        if await self.repository.find_customer_by_email(
+            business_id, checked_mode, normalize_email(address)
+        ):
+            raise EmailTaken("new_email: another customer of this business uses this email")
+        business = await self._business(business_id)
+        await self._limit(client_key=None, subject_key=f"email-change:{customer_id}")
+        await self.repository.supersede_email_changes(customer_id, self.clock.now())
+        ttl = self.policy.email_change_link_ttl_seconds
+        record, link = await self._issue_token(
+            Purpose.EMAIL_CHANGE,
+            mode=checked_mode,
+            ttl_seconds=ttl,
+            business_id=business_id,
+            customer_id=customer_id,
+            email=address,
+        )
+        language = _locale(locale, business)
+        try:
+            await self.emails.send(
+                OutgoingEmail(
+                    kind=EmailKind.EMAIL_CHANGE_VERIFY,
+                    to=address,
+                    locale=language,
+                    mode=checked_mode,
+                    business=business,
+                    link=link,
+                    link_expires_minutes=_minutes(ttl),
+                    customer_name=customer.name,
+                    idempotency_key=record.token_id,
+                )
+            )
+            await self.emails.send(
+                OutgoingEmail(
+                    kind=EmailKind.EMAIL_CHANGE_NOTICE,
+                    to=customer.email,
+                    locale=language,
+                    mode=checked_mode,
+                    business=business,
+                    customer_name=customer.name,
+                    idempotency_key=f"{record.token_id}.notice",
+                )
+            )
+        except Unavailable:
+            await self.repository.delete_token(record.token_id)
+            raise Unavailable(
+                "the verification email could not be sent; please retry",
+                reason="EMAIL_SERVICE_UNAVAILABLE",
+            ) from None
+        log.info(
+            "email change requested",
+            extra={"customer_id": customer_id, "token_id": record.token_id},
+        )
+
+    async def confirm_email_change(
+        self, *, token: str, mode: str, keep_session_secret: str | None = None
+    ) -> Customer:
+        """Make a verified new address the customer's email.
+
+        In one transaction: the token is spent, the email changes, every other
+        session of the customer ends and ``customer.updated`` enters the outbox.
+        """
+        checked_mode = _mode(mode)
+        hashed = token_hash(token)
+        if hashed is None:
+            raise TokenUnknown("this link is not valid")
+        keep = token_hash(keep_session_secret or "", SESSION_SECRET_PREFIX)
+        try:
+            customer = await self.repository.confirm_email_change(
+                hashed,
+                mode=checked_mode,
+                now=self.clock.now(),
+                keep_session_hash=keep,
+                make_event=self._updated_event(["email"]),
+            )
+        except AlreadyExists:
+            raise EmailTaken("another customer of this business already uses this email") from None
+        if customer is None:
+            await self._raise_unusable(hashed, mode=checked_mode, purposes=[Purpose.EMAIL_CHANGE])
+        log.info("customer email changed", extra={"customer_id": customer.customer_id})
+        return customer

@@ -1,0 +1,279 @@
+"""gRPC adapters of ``billing.auth.v1.PortalAccessService`` and (development only)
+``billing.auth.v1.TestClockService``: proto <-> use cases, nothing else.
+
+Raw tokens and session secrets pass through here in memory only; domain errors
+are raised as they are and the kit's interceptor turns them into statuses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from billing.auth.v1 import (
+    auth_pb2,
+    portal_access_pb2,
+    portal_access_pb2_grpc,
+    test_clock_pb2,
+    test_clock_pb2_grpc,
+)
+from billing_kit.errors import InvalidArgument
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from auth.portal_models import (
+    PortalSession,
+    Purpose,
+    SessionKind,
+    StartedSession,
+    TestClock,
+    TokenState,
+)
+from auth.portal_service import PortalAccess
+from auth.servicer import (
+    Context,
+    business_to_proto,
+    customer_to_proto,
+    mode_from_proto,
+    mode_to_proto,
+)
+
+_KIND = {
+    SessionKind.BUSINESS: portal_access_pb2.SESSION_KIND_BUSINESS,
+    SessionKind.UNIFIED: portal_access_pb2.SESSION_KIND_UNIFIED,
+}
+_STATE = {
+    TokenState.VALID: portal_access_pb2.TOKEN_STATE_VALID,
+    TokenState.USED: portal_access_pb2.TOKEN_STATE_USED,
+    TokenState.EXPIRED: portal_access_pb2.TOKEN_STATE_EXPIRED,
+    TokenState.UNKNOWN: portal_access_pb2.TOKEN_STATE_UNKNOWN,
+}
+_PURPOSE = {
+    Purpose.SIGN_IN: portal_access_pb2.TOKEN_PURPOSE_SIGN_IN,
+    Purpose.MAGIC_LINK: portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
+    Purpose.UNIFIED_SIGN_IN: portal_access_pb2.TOKEN_PURPOSE_UNIFIED_SIGN_IN,
+    Purpose.EMAIL_CHANGE: portal_access_pb2.TOKEN_PURPOSE_EMAIL_CHANGE,
+}
+
+
+def _timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def session_to_proto(session: PortalSession) -> portal_access_pb2.PortalSession:
+    """The wire form of a session (never its secret)."""
+    return portal_access_pb2.PortalSession(
+        session_id=session.session_id,
+        kind=_KIND[session.kind],
+        business_id=session.business_id or "",
+        mode=mode_to_proto(session.mode),
+        customer_id=session.customer_id or "",
+        email=session.email or "",
+        csrf_token=session.csrf_token,
+        # What the gateway needs is when the session stops working: the earlier limit.
+        idle_expires_at=_timestamp(session.expires_at),
+        absolute_expires_at=_timestamp(session.absolute_expires_at),
+        return_url=session.return_url or "",
+        unified_session_id=session.unified_session_id or "",
+    )
+
+
+def started_to_proto(started: StartedSession) -> portal_access_pb2.ConsumeTokenResponse:
+    """A new session with the only copy of its cookie value."""
+    return portal_access_pb2.ConsumeTokenResponse(
+        session=session_to_proto(started.session),
+        session_secret=started.secret,
+        next_path=started.next_path,
+    )
+
+
+class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
+    """Serves ``billing.auth.v1.PortalAccessService`` from :class:`PortalAccess`."""
+
+    def __init__(self, service: PortalAccess) -> None:
+        self.service = service
+
+    async def RequestSignInLink(
+        self, request: portal_access_pb2.RequestSignInLinkRequest, context: Context
+    ) -> portal_access_pb2.RequestSignInLinkResponse:
+        """Static link: email a sign-in link (or a not-found notice); same answer for both."""
+        await self.service.request_sign_in_link(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            email=request.email,
+            next_path=request.next_path or None,
+            client_key=request.client_key or None,
+            locale=request.locale or None,
+        )
+        return portal_access_pb2.RequestSignInLinkResponse()
+
+    async def CreatePortalLink(
+        self, request: portal_access_pb2.CreatePortalLinkRequest, context: Context
+    ) -> portal_access_pb2.CreatePortalLinkResponse:
+        """Magic link for a customer, optionally emailed."""
+        link, expires_at, static_link = await self.service.create_portal_link(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+            send_email=request.send_email,
+            return_url=request.return_url or None,
+            next_path=request.next_path or None,
+        )
+        return portal_access_pb2.CreatePortalLinkResponse(
+            link=link, expires_at=_timestamp(expires_at), static_link=static_link
+        )
+
+    async def DescribeToken(
+        self, request: portal_access_pb2.DescribeTokenRequest, context: Context
+    ) -> portal_access_pb2.DescribeTokenResponse:
+        """A link's state without using it."""
+        state, token = await self.service.describe_token(request.token)
+        if token is None:
+            return portal_access_pb2.DescribeTokenResponse(state=_STATE[state])
+        return portal_access_pb2.DescribeTokenResponse(
+            state=_STATE[state],
+            purpose=_PURPOSE[token.purpose],
+            business_id=token.business_id or "",
+            mode=mode_to_proto(token.mode),
+        )
+
+    async def ConsumeToken(
+        self, request: portal_access_pb2.ConsumeTokenRequest, context: Context
+    ) -> portal_access_pb2.ConsumeTokenResponse:
+        """Use a link once and start its session."""
+        started = await self.service.consume_token(
+            token=request.token, mode=mode_from_proto(request.mode)
+        )
+        return started_to_proto(started)
+
+    async def RequestFreshLink(
+        self, request: portal_access_pb2.RequestFreshLinkRequest, context: Context
+    ) -> portal_access_pb2.RequestFreshLinkResponse:
+        """Email a new link for an expired or used one."""
+        await self.service.request_fresh_link(
+            token=request.token,
+            client_key=request.client_key or None,
+            locale=request.locale or None,
+        )
+        return portal_access_pb2.RequestFreshLinkResponse()
+
+    async def ResolveSession(
+        self, request: portal_access_pb2.ResolveSessionRequest, context: Context
+    ) -> portal_access_pb2.PortalSession:
+        """The session behind a cookie value, or UNAUTHENTICATED."""
+        return session_to_proto(await self.service.resolve_session(request.session_secret))
+
+    async def EndSession(
+        self, request: portal_access_pb2.EndSessionRequest, context: Context
+    ) -> portal_access_pb2.EndSessionResponse:
+        """Sign out."""
+        await self.service.end_session(request.session_secret)
+        return portal_access_pb2.EndSessionResponse()
+
+    async def RequestUnifiedSignInLink(
+        self, request: portal_access_pb2.RequestUnifiedSignInLinkRequest, context: Context
+    ) -> portal_access_pb2.RequestSignInLinkResponse:
+        """Unified portal: email a one-time link; same answer for any address."""
+        await self.service.request_unified_sign_in_link(
+            email=request.email,
+            client_key=request.client_key or None,
+            locale=request.locale or None,
+        )
+        return portal_access_pb2.RequestSignInLinkResponse()
+
+    async def ListUnifiedAccounts(
+        self, request: portal_access_pb2.ListUnifiedAccountsRequest, context: Context
+    ) -> portal_access_pb2.ListUnifiedAccountsResponse:
+        """The businesses of a unified session's email."""
+        accounts = await self.service.list_unified_accounts(request.session_secret)
+        return portal_access_pb2.ListUnifiedAccountsResponse(
+            accounts=[
+                portal_access_pb2.UnifiedAccount(
+                    business=business_to_proto(business), customer=customer_to_proto(customer)
+                )
+                for business, customer in accounts
+            ]
+        )
+
+    async def OpenBusinessFromUnified(
+        self, request: portal_access_pb2.OpenBusinessFromUnifiedRequest, context: Context
+    ) -> portal_access_pb2.ConsumeTokenResponse:
+        """A business session opened from a unified one."""
+        started = await self.service.open_business_from_unified(
+            secret=request.session_secret, business_id=request.business_id
+        )
+        return started_to_proto(started)
+
+    async def UpdateProfile(
+        self, request: portal_access_pb2.UpdateProfileRequest, context: Context
+    ) -> auth_pb2.Customer:
+        """Name and phone (portal profile page and the merchant's PATCH /customers/{id})."""
+        customer = await self.service.update_profile(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+            name=request.name if request.HasField("name") else None,
+            phone_number=request.phone_number if request.HasField("phone_number") else None,
+        )
+        return customer_to_proto(customer)
+
+    async def RequestEmailChange(
+        self, request: portal_access_pb2.RequestEmailChangeRequest, context: Context
+    ) -> portal_access_pb2.RequestEmailChangeResponse:
+        """Send the verification link to the new address."""
+        await self.service.request_email_change(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+            new_email=request.new_email,
+            locale=request.locale or None,
+        )
+        return portal_access_pb2.RequestEmailChangeResponse()
+
+    async def ConfirmEmailChange(
+        self, request: portal_access_pb2.ConfirmEmailChangeRequest, context: Context
+    ) -> auth_pb2.Customer:
+        """Apply a verified email change."""
+        customer = await self.service.confirm_email_change(
+            token=request.token,
+            mode=mode_from_proto(request.mode),
+            keep_session_secret=request.keep_session_secret or None,
+        )
+        return customer_to_proto(customer)
+
+
+class TestClockServicer(test_clock_pb2_grpc.TestClockServiceServicer):
+    """Moves auth's clock (registered only with ``AUTH_TEST_CLOCK_ENABLED=true``)."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, clock: TestClock) -> None:
+        self.clock = clock
+
+    def _state(self) -> test_clock_pb2.ClockState:
+        return test_clock_pb2.ClockState(
+            now=_timestamp(self.clock.now()),
+            offset_seconds=int(self.clock.offset.total_seconds()),
+        )
+
+    async def AdvanceClock(
+        self, request: test_clock_pb2.AdvanceClockRequest, context: Context
+    ) -> test_clock_pb2.ClockState:
+        """Move the clock forward."""
+        if request.seconds <= 0:
+            raise InvalidArgument("seconds must be positive")
+        self.clock.advance(request.seconds)
+        return self._state()
+
+    async def ResetClock(
+        self, request: test_clock_pb2.ResetClockRequest, context: Context
+    ) -> test_clock_pb2.ClockState:
+        """Back to the real time."""
+        self.clock.reset()
+        return self._state()
+
+    async def GetClock(
+        self, request: test_clock_pb2.GetClockRequest, context: Context
+    ) -> test_clock_pb2.ClockState:
+        """The clock's current reading."""
+        return self._state()
