@@ -1,0 +1,49 @@
+"""`make run` seeds demo data through auth's API; running it again reuses it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from devstack import Stack
+from devstack.seed import DEMO_CUSTOMERS
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_seeding_twice_reuses_business_key_and_customers(stack: Stack) -> None:
+    first = await stack.seed_demo()
+    second = await stack.seed_demo()
+
+    assert second.business_id == first.business_id
+    assert second.api_key_secret == first.api_key_secret
+    assert second.customer_ids == first.customer_ids
+    assert len(set(first.customer_ids)) == len(DEMO_CUSTOMERS)
+    saved = json.loads((stack.data_dir / "demo.json").read_text())
+    assert saved["business_id"] == first.business_id
+    assert (stack.data_dir / "demo.json").stat().st_mode & 0o077 == 0
+
+
+async def test_seeded_key_lists_the_demo_customers(stack: Stack) -> None:
+    from dodopayments import AsyncDodoPayments
+
+    demo = await stack.seed_demo()
+    async with AsyncDodoPayments(
+        bearer_token=demo.api_key_secret, base_url=stack.gateway_url, max_retries=0
+    ) as client:
+        page = await client.customers.list(page_size=100)
+
+    assert sorted(c.email for c in page.items) == sorted(email for email, _ in DEMO_CUSTOMERS)
+
+
+async def test_a_lost_demo_key_is_replaced(stack: Stack) -> None:
+    first = await stack.seed_demo()
+    state = stack.data_dir / "demo.json"
+    saved = json.loads(state.read_text())
+    saved["api_key_secret"] = "sk_test_forgotten"
+    state.write_text(json.dumps(saved))
+
+    second = await stack.seed_demo()
+
+    assert second.business_id == first.business_id
+    assert second.api_key_secret not in ("sk_test_forgotten", "")
