@@ -10,14 +10,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from billing.auth.v1 import auth_pb2, auth_pb2_grpc
-from billing_kit.errors import DomainError, InvalidArgument, NotFound, Unauthenticated
+from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
+from billing_kit.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
 from billing_kit.grpc_server import abort_with_domain_error
 from gateway.app import create_app
 from gateway.config import GatewaySettings
@@ -109,12 +116,267 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         start = request.page_number * request.page_size
         return auth_pb2.ListCustomersResponse(customers=mine[start : start + request.page_size])
 
+    businesses: dict[str, auth_pb2.Business] = field(default_factory=dict)
+
+    def add_business(self, name: str, color: str = "#0A7D5A", locale: str = "en") -> str:
+        business_id = f"biz_{uuid.uuid4().hex[:12]}"
+        self.businesses[business_id] = auth_pb2.Business(
+            business_id=business_id,
+            name=name,
+            branding=auth_pb2.Branding(primary_color=color),
+            support_email="help@example.com",
+            locale=locale,
+        )
+        return business_id
+
+    def add_customer(self, business_id: str, email: str, mode: int = auth_pb2.MODE_TEST) -> str:
+        customer = auth_pb2.Customer(
+            customer_id=f"cus_{uuid.uuid4().hex[:16]}",
+            business_id=business_id,
+            mode=mode,
+            email=email,
+            name="Ada Lovelace",
+        )
+        self.customers.append(customer)
+        return customer.customer_id
+
+    async def GetBusiness(self, request: Any, context: Any) -> Any:
+        await self._guard("GetBusiness", context)
+        business = self.businesses.get(request.business_id)
+        if business is None:
+            await self._fail(context, NotFound("no business", reason="BUSINESS_NOT_FOUND"))
+        return business
+
+
+@dataclass
+class FakeToken:
+    purpose: int
+    business_id: str
+    mode: int
+    customer_id: str = ""
+    email: str = ""
+    used: bool = False
+    expired: bool = False
+    next_path: str = ""
+    new_email: str = ""
+
+
+@dataclass
+class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
+    """Auth's PortalAccessService rules that matter to the gateway, in memory."""
+
+    auth: FakeAuth
+    tokens: dict[str, FakeToken] = field(default_factory=dict)
+    sessions: dict[str, portal_access_pb2.PortalSession] = field(default_factory=dict)
+    sign_in_requests: list[Any] = field(default_factory=list)
+    fresh_requests: list[str] = field(default_factory=list)
+    email_changes: list[Any] = field(default_factory=list)
+    rate_limited_emails: set[str] = field(default_factory=set)
+
+    def issue(self, purpose: int, business_id: str, mode: int, **kw: Any) -> str:
+        token = f"cpt_{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}"
+        self.tokens[token] = FakeToken(purpose, business_id, mode, **kw)
+        return token
+
+    def start_session(self, token: FakeToken) -> tuple[str, portal_access_pb2.PortalSession]:
+        secret = f"cps_{uuid.uuid4().hex}"
+        kind = (
+            portal_access_pb2.SESSION_KIND_UNIFIED
+            if token.purpose == portal_access_pb2.TOKEN_PURPOSE_UNIFIED_SIGN_IN
+            else portal_access_pb2.SESSION_KIND_BUSINESS
+        )
+        session = portal_access_pb2.PortalSession(
+            session_id=f"ses_{uuid.uuid4().hex[:8]}",
+            kind=kind,
+            business_id=token.business_id,
+            mode=token.mode,
+            customer_id=token.customer_id,
+            email=token.email,
+            csrf_token=uuid.uuid4().hex,
+        )
+        session.absolute_expires_at.FromDatetime(datetime.now(UTC) + timedelta(hours=12))
+        self.sessions[secret] = session
+        return secret, session
+
+    async def RequestSignInLink(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("RequestSignInLink", context)
+        if request.email.strip().lower() in self.rate_limited_emails:
+            await self.auth._fail(context, RateLimited("slow down"))
+        self.sign_in_requests.append(request)
+        return portal_access_pb2.RequestSignInLinkResponse()
+
+    async def RequestUnifiedSignInLink(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("RequestUnifiedSignInLink", context)
+        self.sign_in_requests.append(request)
+        return portal_access_pb2.RequestSignInLinkResponse()
+
+    async def CreatePortalLink(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("CreatePortalLink", context)
+        if not any(
+            (c.business_id, c.mode, c.customer_id)
+            == (request.business_id, request.mode, request.customer_id)
+            for c in self.auth.customers
+        ):
+            await self.auth._fail(context, NotFound("no customer", reason="CUSTOMER_NOT_FOUND"))
+        token = self.issue(
+            portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
+            request.business_id,
+            request.mode,
+            customer_id=request.customer_id,
+            next_path=request.next_path,
+        )
+        base = (
+            "http://localhost:8080/test"
+            if request.mode == auth_pb2.MODE_TEST
+            else ("http://localhost:8080/live")
+        )
+        return portal_access_pb2.CreatePortalLinkResponse(link=f"{base}/link/{token}")
+
+    async def DescribeToken(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("DescribeToken", context)
+        token = self.tokens.get(request.token)
+        if token is None:
+            return portal_access_pb2.DescribeTokenResponse(
+                state=portal_access_pb2.TOKEN_STATE_UNKNOWN
+            )
+        state = (
+            portal_access_pb2.TOKEN_STATE_USED
+            if token.used
+            else portal_access_pb2.TOKEN_STATE_EXPIRED
+            if token.expired
+            else portal_access_pb2.TOKEN_STATE_VALID
+        )
+        return portal_access_pb2.DescribeTokenResponse(
+            state=state, purpose=token.purpose, business_id=token.business_id, mode=token.mode
+        )
+
+    async def ConsumeToken(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("ConsumeToken", context)
+        token = self.tokens.get(request.token)
+        if token is None or token.mode != request.mode:
+            await self.auth._fail(context, NotFound("unknown token", reason="TOKEN_UNKNOWN"))
+        assert token is not None
+        if token.used or token.expired:
+            await self.auth._fail(context, FailedPrecondition("used", reason="TOKEN_USED"))
+        token.used = True
+        secret, session = self.start_session(token)
+        return portal_access_pb2.ConsumeTokenResponse(
+            session=session, session_secret=secret, next_path=token.next_path
+        )
+
+    async def RequestFreshLink(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("RequestFreshLink", context)
+        self.fresh_requests.append(request.token)
+        return portal_access_pb2.RequestFreshLinkResponse()
+
+    async def ResolveSession(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("ResolveSession", context)
+        session = self.sessions.get(request.session_secret)
+        if session is None:
+            await self.auth._fail(context, NotFound("no session", reason="SESSION_NOT_FOUND"))
+        return session
+
+    async def EndSession(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("EndSession", context)
+        self.sessions.pop(request.session_secret, None)
+        return portal_access_pb2.EndSessionResponse()
+
+    async def ListUnifiedAccounts(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("ListUnifiedAccounts", context)
+        session = self.sessions.get(request.session_secret)
+        if session is None:
+            await self.auth._fail(context, NotFound("no session"))
+        assert session is not None
+        accounts = [
+            portal_access_pb2.UnifiedAccount(
+                business=self.auth.businesses[c.business_id], customer=c
+            )
+            for c in self.auth.customers
+            if c.email == session.email
+            and c.mode == auth_pb2.MODE_LIVE
+            and c.business_id in self.auth.businesses
+        ]
+        return portal_access_pb2.ListUnifiedAccountsResponse(accounts=accounts)
+
+    async def OpenBusinessFromUnified(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("OpenBusinessFromUnified", context)
+        session = self.sessions.get(request.session_secret)
+        assert session is not None
+        for c in self.auth.customers:
+            if (c.email, c.business_id, c.mode) == (
+                session.email,
+                request.business_id,
+                auth_pb2.MODE_LIVE,
+            ):
+                secret, business_session = self.start_session(
+                    FakeToken(
+                        portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
+                        c.business_id,
+                        auth_pb2.MODE_LIVE,
+                        customer_id=c.customer_id,
+                    )
+                )
+                return portal_access_pb2.ConsumeTokenResponse(
+                    session=business_session, session_secret=secret
+                )
+        await self.auth._fail(context, NotFound("not yours"))
+
+    def _customer(self, business_id: str, mode: int, customer_id: str) -> auth_pb2.Customer:
+        for c in self.auth.customers:
+            if (c.business_id, c.mode, c.customer_id) == (business_id, mode, customer_id):
+                return c
+        raise KeyError(customer_id)
+
+    async def UpdateProfile(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("UpdateProfile", context)
+        try:
+            customer = self._customer(request.business_id, request.mode, request.customer_id)
+        except KeyError:
+            await self.auth._fail(context, NotFound("no customer"))
+            raise
+        if request.HasField("name"):
+            customer.name = request.name
+        if request.HasField("phone_number"):
+            customer.phone_number = request.phone_number
+        return customer
+
+    async def RequestEmailChange(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("RequestEmailChange", context)
+        self.email_changes.append(request)
+        self.issue(
+            portal_access_pb2.TOKEN_PURPOSE_EMAIL_CHANGE,
+            request.business_id,
+            request.mode,
+            customer_id=request.customer_id,
+            new_email=request.new_email,
+        )
+        return portal_access_pb2.RequestEmailChangeResponse()
+
+    async def ConfirmEmailChange(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("ConfirmEmailChange", context)
+        token = self.tokens[request.token]
+        token.used = True
+        customer = self._customer(token.business_id, token.mode, token.customer_id)
+        customer.email = token.new_email
+        for secret in list(self.sessions):
+            if (
+                self.sessions[secret].customer_id == customer.customer_id
+                and secret != request.keep_session_secret
+            ):
+                del self.sessions[secret]
+        return customer
+
 
 @pytest.fixture
 async def fake_auth() -> AsyncIterator[tuple[FakeAuth, int]]:
     fake = FakeAuth()
     server = grpc.aio.server()
     auth_pb2_grpc.add_AuthServiceServicer_to_server(fake, server)
+    fake.portal = FakePortal(fake)  # type: ignore[attr-defined]
+    portal_access_pb2_grpc.add_PortalAccessServiceServicer_to_server(
+        fake.portal,  # type: ignore[attr-defined]
+        server,
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:

@@ -7,9 +7,13 @@ from billing_kit.runtime import Runtime
 
 from gateway.backends import auth_client, is_serving
 from gateway.config import GatewaySettings
-from gateway.keys import AUTH_CHANNEL, SETTINGS
+from gateway.keys import AUTH_CHANNEL, CATALOGS, SETTINGS, SITES
 from gateway.middleware import observe, problems, security_headers
 from gateway.routes import ROUTES
+from gateway.web.i18n import compile_catalogs
+from gateway.web.pages import setup_templates
+from gateway.web.routes import portal_routes
+from gateway.web.sites import build_sites
 
 
 def create_app(settings: GatewaySettings) -> web.Application:
@@ -19,8 +23,15 @@ def create_app(settings: GatewaySettings) -> web.Application:
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
+    sites = build_sites(
+        settings.portal_live_base_url, settings.portal_test_base_url, settings.unified_base_url
+    )
+    app[SITES] = sites
+    app[CATALOGS] = compile_catalogs()
+    setup_templates(app)
     app.cleanup_ctx.append(auth_client)
     app.router.add_routes(ROUTES)
+    app.router.add_routes(portal_routes(sites))
     return app
 
 

@@ -10,18 +10,27 @@ from collections.abc import AsyncIterator
 
 import grpc
 from aiohttp import web
-from billing.auth.v1 import auth_pb2_grpc
+from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
-from gateway.keys import API_KEYS, AUTH_CHANNEL, AUTH_STUB, SETTINGS
+from gateway.keys import (
+    API_KEYS,
+    AUTH_CHANNEL,
+    AUTH_STUB,
+    BUSINESSES,
+    PORTAL_STUB,
+    SESSIONS,
+    SETTINGS,
+)
+from gateway.web.sessions import BusinessDirectory, SessionResolver
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
 
 
 async def auth_client(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the auth channel, its stub and the API key authenticator."""
+    """cleanup_ctx: the auth channel, its stubs, the API key and session caches."""
     settings = app[SETTINGS]
     channel = create_channel(
         settings.auth_target, name="auth", timeout=settings.backend_timeout_seconds
@@ -33,6 +42,19 @@ async def auth_client(app: web.Application) -> AsyncIterator[None]:
         stub,
         ttl_seconds=settings.api_key_cache_seconds,
         max_entries=settings.api_key_cache_max_entries,
+        timeout_seconds=settings.backend_timeout_seconds,
+    )
+    portal = portal_access_pb2_grpc.PortalAccessServiceStub(channel)
+    app[PORTAL_STUB] = portal
+    app[SESSIONS] = SessionResolver(
+        portal,
+        ttl_seconds=settings.session_cache_seconds,
+        max_entries=settings.session_cache_max_entries,
+        timeout_seconds=settings.backend_timeout_seconds,
+    )
+    app[BUSINESSES] = BusinessDirectory(
+        stub,
+        ttl_seconds=settings.business_cache_seconds,
         timeout_seconds=settings.backend_timeout_seconds,
     )
     try:

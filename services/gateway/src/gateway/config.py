@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from billing_kit.settings import CommonSettings
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 
@@ -30,3 +30,24 @@ class GatewaySettings(CommonSettings):
     backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # Requests larger than this are refused before parsing (bytes).
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+
+    # Where customers reach the portal. A request's mode is the mode of the base
+    # URL (host + path prefix) it came in under; auth builds the links in emails
+    # from the same values (AUTH_PORTAL_*), never from a request's Host header.
+    portal_live_base_url: str = "http://localhost:8080/live"
+    portal_test_base_url: str = "http://localhost:8080/test"
+    unified_base_url: str = "http://localhost:8080/all"
+    # How long a resolved portal session is reused without asking auth again;
+    # logout drops the entry at once, revocation elsewhere is honoured within it.
+    session_cache_seconds: float = Field(default=5.0, ge=0, le=60)
+    session_cache_max_entries: int = Field(default=50_000, ge=1)
+    # Business branding changes rarely; pages and brand CSS reuse it this long.
+    business_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _base_urls_are_distinct_sites(self) -> GatewaySettings:
+        # Imported here: web.sites depends on nothing in this module but the values.
+        from gateway.web.sites import build_sites
+
+        build_sites(self.portal_live_base_url, self.portal_test_base_url, self.unified_base_url)
+        return self

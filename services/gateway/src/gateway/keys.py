@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import gettext
+
 import grpc
 from aiohttp import web
-from billing.auth.v1 import auth_pb2_grpc
+from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
 from gateway.config import GatewaySettings
+from gateway.web.sessions import BusinessDirectory, SessionResolver
+from gateway.web.sites import Sites
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
 AUTH_CHANNEL = web.AppKey("auth_channel", grpc.aio.Channel)
 AUTH_STUB = web.AppKey("auth_stub", auth_pb2_grpc.AuthServiceStub)
+PORTAL_STUB = web.AppKey("portal_stub", portal_access_pb2_grpc.PortalAccessServiceStub)
 API_KEYS = web.AppKey("api_keys", ApiKeyAuthenticator)
+SESSIONS = web.AppKey("sessions", SessionResolver)
+BUSINESSES = web.AppKey("businesses", BusinessDirectory)
+SITES = web.AppKey("sites", Sites)
+CATALOGS = web.AppKey("catalogs", dict[str, gettext.NullTranslations])

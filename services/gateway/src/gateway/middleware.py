@@ -26,6 +26,7 @@ from gateway.problems import (
     from_http_exception,
     from_rpc_error,
 )
+from gateway.web.pages import portal_error_page
 
 SERVICE = "gateway"
 UNMATCHED_ROUTE = "<unmatched>"
@@ -99,6 +100,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Headers that keep browsers from sniffing, framing or leaking referrers."""
     response = await handler(request)
+    if "/static/" in request.path and response.status == 200:
+        # Stylesheets and scripts carry no personal data; let browsers keep them.
+        response.headers.setdefault("Cache-Control", "public, max-age=3600")
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     response.headers.setdefault("Content-Security-Policy", API_CSP)
@@ -124,6 +128,9 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # redirects and the like are not errors
+        page = portal_error_page(request, exc.status)
+        if page is not None:
+            return page
         return from_http_exception(exc).to_response()
     except Exception:
         _log.exception("unhandled error answering %s %s", request.method, route_template(request))

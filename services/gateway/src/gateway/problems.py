@@ -21,6 +21,7 @@ from billing_kit.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    RateLimited,
     Unauthenticated,
 )
 from pydantic import ValidationError
@@ -37,6 +38,7 @@ _TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -131,6 +133,8 @@ def from_domain_error(exc: DomainError) -> ApiProblem:
         return unauthorized("Invalid API key")
     if isinstance(exc, InvalidArgument):
         return ApiProblem(422, exc.reason, exc.message)
+    if isinstance(exc, RateLimited):
+        return ApiProblem(429, "RATE_LIMITED", exc.message, headers={"Retry-After": "60"})
     if isinstance(exc, AlreadyExists | FailedPrecondition):
         return ApiProblem(409, exc.reason, exc.message)
     return ApiProblem(502, "BACKEND_ERROR", "A backend service failed to answer")

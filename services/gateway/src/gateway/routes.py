@@ -15,5 +15,11 @@ ROUTES = [
         name="retrieve_customer",
         allow_head=False,
     ),
+    web.patch("/customers/{customer_id}", customers.update_customer, name="update_customer"),
+    web.post(
+        "/customers/{customer_id}/customer-portal/session",
+        customers.create_portal_session,
+        name="create_portal_session",
+    ),
     web.get("/openapi.json", openapi.openapi_document, name="openapi_document"),
 ]

@@ -7,7 +7,7 @@ business or of the other mode is "not found", exactly like a missing one.
 from __future__ import annotations
 
 from aiohttp import web
-from billing.auth.v1 import auth_pb2
+from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied
 
 from gateway.api.merchant import merchant_api
@@ -17,12 +17,16 @@ from gateway.api.schemas import (
     CustomerListOut,
     CustomerOut,
     ListCustomersQuery,
+    PortalSessionOut,
+    PortalSessionQuery,
+    UpdateCustomerBody,
     dump,
 )
 from gateway.api_keys import Merchant
-from gateway.keys import AUTH_STUB, SETTINGS
-from gateway.problems import resource_not_found
+from gateway.keys import AUTH_STUB, PORTAL_STUB, SETTINGS
+from gateway.problems import ApiProblem, resource_not_found
 from gateway.rpc import rpc
+from gateway.web.sites import safe_next_path, safe_return_url
 
 
 @merchant_api
@@ -83,3 +87,84 @@ async def list_customers(request: web.Request, merchant: Merchant) -> web.Respon
     )
     page = CustomerListOut(items=[CustomerOut.from_proto(c) for c in reply.customers])
     return web.json_response(dump(page))
+
+
+@merchant_api
+async def update_customer(request: web.Request, merchant: Merchant) -> web.Response:
+    """``PATCH /customers/{customer_id}``: change name and/or phone number."""
+    customer_id = request.match_info["customer_id"]
+    body = await parse_json_body(request, UpdateCustomerBody)
+    changes: dict[str, str] = {}
+    if "name" in body.model_fields_set and body.name is not None:
+        changes["name"] = body.name
+    if "phone_number" in body.model_fields_set:
+        changes["phone_number"] = body.phone_number or ""
+    timeout = request.app[SETTINGS].backend_timeout_seconds
+    try:
+        if changes:
+            customer = await rpc(
+                request.app[PORTAL_STUB].UpdateProfile(
+                    portal_access_pb2.UpdateProfileRequest(
+                        business_id=merchant.business_id,
+                        mode=merchant.proto_mode,
+                        customer_id=customer_id,
+                        **changes,
+                    ),
+                    timeout=timeout,
+                )
+            )
+        else:
+            customer = await rpc(
+                request.app[AUTH_STUB].GetCustomer(
+                    auth_pb2.GetCustomerRequest(
+                        business_id=merchant.business_id,
+                        mode=merchant.proto_mode,
+                        customer_id=customer_id,
+                    ),
+                    timeout=timeout,
+                )
+            )
+    except (NotFound, PermissionDenied):
+        raise resource_not_found("Customer") from None
+    return web.json_response(dump(CustomerOut.from_proto(customer)))
+
+
+@merchant_api
+async def create_portal_session(request: web.Request, merchant: Merchant) -> web.Response:
+    """``POST /customers/{customer_id}/customer-portal/session``: a one-time portal link."""
+    customer_id = request.match_info["customer_id"]
+    query = parse_query(request, PortalSessionQuery)
+    errors = []
+    if query.return_url is not None and safe_return_url(query.return_url) is None:
+        errors.append({"field": "return_url", "message": "Must be an http(s) URL", "type": "url"})
+    next_path = None
+    if query.next is not None:
+        next_path = safe_next_path(query.next, merchant.business_id)
+        if next_path is None:
+            errors.append(
+                {
+                    "field": "next",
+                    "message": f"Must be a portal path starting with /b/{merchant.business_id}/",
+                    "type": "path",
+                }
+            )
+    if errors:
+        fields = ", ".join(e["field"] for e in errors)
+        raise ApiProblem(422, "INVALID_QUERY_PARAMETERS", f"Invalid query: {fields}", errors=errors)
+    try:
+        reply = await rpc(
+            request.app[PORTAL_STUB].CreatePortalLink(
+                portal_access_pb2.CreatePortalLinkRequest(
+                    business_id=merchant.business_id,
+                    mode=merchant.proto_mode,
+                    customer_id=customer_id,
+                    send_email=query.send_email,
+                    return_url=query.return_url or "",
+                    next_path=next_path or "",
+                ),
+                timeout=request.app[SETTINGS].backend_timeout_seconds,
+            )
+        )
+    except (NotFound, PermissionDenied):
+        raise resource_not_found("Customer") from None
+    return web.json_response(dump(PortalSessionOut(link=reply.link)))

@@ -12,7 +12,10 @@ from gateway.api.schemas import (
     CustomerListOut,
     CustomerOut,
     ListCustomersQuery,
+    PortalSessionOut,
+    PortalSessionQuery,
     ProblemOut,
+    UpdateCustomerBody,
 )
 
 _REF = "#/components/schemas/{model}"
@@ -42,8 +45,8 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
-def _query_parameters() -> list[dict[str, Any]]:
-    schema = ListCustomersQuery.model_json_schema()
+def _query_parameters(model: type[BaseModel] = ListCustomersQuery) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
     return [
         {
             "name": name,
@@ -79,7 +82,14 @@ def build_openapi() -> dict[str, Any]:
         },
         "components": {
             "securitySchemes": {"API_KEY": {"type": "http", "scheme": "bearer"}},
-            "schemas": _schemas(CreateCustomerBody, CustomerOut, CustomerListOut, ProblemOut),
+            "schemas": _schemas(
+                CreateCustomerBody,
+                UpdateCustomerBody,
+                CustomerOut,
+                CustomerListOut,
+                PortalSessionOut,
+                ProblemOut,
+            ),
         },
         "security": [{"API_KEY": []}],
         "paths": {
@@ -119,6 +129,34 @@ def build_openapi() -> dict[str, Any]:
                     "responses": {
                         "200": _json(CustomerOut, "The customer"),
                         "404": _problem("No such customer for this business and mode"),
+                        **_COMMON_ERRORS,
+                    },
+                },
+                "patch": {
+                    "operationId": "update_customer",
+                    "summary": "Update a customer's name and/or phone number",
+                    "parameters": [customer_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref(UpdateCustomerBody)}},
+                    },
+                    "responses": {
+                        "200": _json(CustomerOut, "The updated customer"),
+                        "404": _problem("No such customer for this business and mode"),
+                        "422": _problem("Invalid or unknown fields"),
+                        **_COMMON_ERRORS,
+                    },
+                },
+            },
+            "/customers/{customer_id}/customer-portal/session": {
+                "post": {
+                    "operationId": "create_customer_portal_session",
+                    "summary": "A one-time customer portal link (expires after 24 hours)",
+                    "parameters": [customer_id, *_query_parameters(PortalSessionQuery)],
+                    "responses": {
+                        "200": _json(PortalSessionOut, "The link"),
+                        "404": _problem("No such customer for this business and mode"),
+                        "422": _problem("Invalid query parameters"),
                         **_COMMON_ERRORS,
                     },
                 },

@@ -11,7 +11,14 @@ from typing import Annotated, Any
 
 from billing.auth.v1 import auth_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 # E.164: a plus sign and up to 15 digits; auth stores it as given.
@@ -30,6 +37,49 @@ class CreateCustomerBody(BaseModel):
     phone_number: PhoneNumber | None = Field(
         default=None, description="E.164 phone number, e.g. +393331234567."
     )
+
+
+class UpdateCustomerBody(BaseModel):
+    """``PATCH /customers/{customer_id}``: only the fields sent change.
+
+    ``phone_number: null`` removes the number. The email is changed by the
+    customer from the portal (with verification), not through the API.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name | None = Field(default=None, description="The customer's full name.")
+    phone_number: PhoneNumber | None = Field(
+        default=None, description="E.164 phone number; null removes it."
+    )
+
+    @model_validator(mode="after")
+    def _name_cannot_be_cleared(self) -> UpdateCustomerBody:
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null")
+        return self
+
+
+class PortalSessionQuery(BaseModel):
+    """Query string of ``POST /customers/{customer_id}/customer-portal/session``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    send_email: bool = Field(default=False, description="If true, the link is emailed too.")
+    return_url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        default=None,
+        description='http(s) URL shown as a "Return to {business}" button in the portal.',
+    )
+    next: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+        default=None,
+        description="Deep link: a portal path starting with /b/{business_id}/.",
+    )
+
+
+class PortalSessionOut(BaseModel):
+    """The one-time portal link (expires after 24 hours)."""
+
+    link: str
 
 
 class ListCustomersQuery(BaseModel):
