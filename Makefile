@@ -7,7 +7,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 .PHONY: help install run test proto proto-check lint format typecheck
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: ## install what is missing (uv, Python deps, SecantusDB, RabbitMQ)
 	@bash tools/devstack/scripts/install.sh
