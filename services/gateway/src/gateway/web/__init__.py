@@ -1,0 +1,1 @@
+"""Portal pages: the customer-facing side of the gateway."""

@@ -1,0 +1,166 @@
+"""Static link sign-in: ``/login/{business_id}`` and the unified ``/login``.
+
+The customer types the email used at purchase; auth emails a one-time link
+when the email is known and a "no purchases found" notice when it is not. The
+page answers the same either way, so it never reveals who is a customer.
+Auth rate limits per email and per client (shared across gateway replicas);
+a refusal is the 429 page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from billing.auth.v1 import portal_access_pb2
+from pydantic import EmailStr, TypeAdapter, ValidationError
+
+from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
+from gateway.rpc import rpc
+from gateway.web import i18n
+from gateway.web.pages import (
+    MODE_TO_PROTO,
+    public_page,
+    read_form,
+    render,
+    render_form,
+    site_of,
+)
+from gateway.web.security import check_login_csrf, client_key
+from gateway.web.sites import safe_next_path, valid_business_id
+
+_EMAIL = TypeAdapter(EmailStr)
+MAX_EMAIL_LENGTH = 320
+
+
+def clean_email(raw: str | None) -> str | None:
+    """The trimmed email if it is a plausible address, else None."""
+    email = (raw or "").strip()
+    if not email or len(email) > MAX_EMAIL_LENGTH:
+        return None
+    try:
+        _EMAIL.validate_python(email)
+    except ValidationError:
+        return None
+    return email
+
+
+def csrf_failed_error() -> str:
+    """The inline message shown when a form's CSRF token does not match."""
+    return i18n.gettext("This form expired. Please try again.")
+
+
+async def _business(request: web.Request, business_id: str) -> Any:
+    if not valid_business_id(business_id):
+        raise web.HTTPNotFound()
+    business = await request.app[BUSINESSES].get(business_id)
+    if business is None:
+        raise web.HTTPNotFound()
+    return business
+
+
+@public_page
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """``GET /login/{business_id}``: the branded email form."""
+    business = await _business(request, request.match_info["business_id"])
+    next_path = safe_next_path(request.query.get("next"), business.business_id)
+    return render_form(
+        request,
+        "login.html",
+        {
+            "business": business,
+            "next_path": next_path or "",
+            "email": "",
+            "errors": {},
+            "signed_out": request.query.get("signed_out") == "1",
+            "action": site_of(request).path(f"/login/{business.business_id}"),
+        },
+    )
+
+
+@public_page
+async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
+    """``POST /login/{business_id}``: ask auth to email a sign-in link."""
+    site = site_of(request)
+    business = await _business(request, request.match_info["business_id"])
+    form = await read_form(request)
+    next_path = safe_next_path(form.get("next"), business.business_id)
+    values = {
+        "business": business,
+        "next_path": next_path or "",
+        "email": (form.get("email") or "").strip()[:MAX_EMAIL_LENGTH],
+        "signed_out": False,
+        "action": site.path(f"/login/{business.business_id}"),
+    }
+    if not check_login_csrf(request, form):
+        return render_form(
+            request, "login.html", {**values, "errors": {"form": csrf_failed_error()}}, status=400
+        )
+    email = clean_email(form.get("email"))
+    if email is None:
+        error = i18n.gettext("Enter the email address you used for your purchase.")
+        return render_form(
+            request, "login.html", {**values, "errors": {"email": error}}, status=422
+        )
+    await rpc(
+        request.app[PORTAL_STUB].RequestSignInLink(
+            portal_access_pb2.RequestSignInLinkRequest(
+                business_id=business.business_id,
+                mode=MODE_TO_PROTO[site.mode],
+                email=email,
+                next_path=next_path or "",
+                client_key=client_key(request),
+                locale=i18n.current_lang(),
+            ),
+            timeout=request.app[SETTINGS].backend_timeout_seconds,
+        )
+    )
+    return render(request, "check_email.html", {"business": business, "kind": "sign_in"})
+
+
+@public_page
+async def unified_login_page(request: web.Request) -> web.StreamResponse:
+    """``GET /login`` on the unified portal."""
+    return render_form(
+        request,
+        "unified_login.html",
+        {
+            "email": "",
+            "errors": {},
+            "signed_out": request.query.get("signed_out") == "1",
+            "action": site_of(request).path("/login"),
+        },
+    )
+
+
+@public_page
+async def request_unified_sign_in_link(request: web.Request) -> web.StreamResponse:
+    """``POST /login`` on the unified portal: a one-time link to that email."""
+    form = await read_form(request)
+    values = {
+        "email": (form.get("email") or "").strip()[:MAX_EMAIL_LENGTH],
+        "signed_out": False,
+        "action": site_of(request).path("/login"),
+    }
+    if not check_login_csrf(request, form):
+        return render_form(
+            request,
+            "unified_login.html",
+            {**values, "errors": {"form": csrf_failed_error()}},
+            status=400,
+        )
+    email = clean_email(form.get("email"))
+    if email is None:
+        error = i18n.gettext("Enter the email address you used for your purchases.")
+        return render_form(
+            request, "unified_login.html", {**values, "errors": {"email": error}}, status=422
+        )
+    await rpc(
+        request.app[PORTAL_STUB].RequestUnifiedSignInLink(
+            portal_access_pb2.RequestUnifiedSignInLinkRequest(
+                email=email, client_key=client_key(request), locale=i18n.current_lang()
+            ),
+            timeout=request.app[SETTINGS].backend_timeout_seconds,
+        )
+    )
+    return render(request, "check_email.html", {"kind": "unified"})

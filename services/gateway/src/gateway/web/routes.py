@@ -1,0 +1,89 @@
+"""The portal's route table, built from the configured sites.
+
+Each site's pages are mounted under its base URL's path prefix; the handler
+learns which site (live, test, unified) it serves from :func:`bind_site`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.web import branding, links, login, portal, profile, unified
+from gateway.web.pages import STATIC_DIR, bind_site
+from gateway.web.sites import SiteKind, Sites
+
+
+def _slug(prefix: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", prefix).strip("_") or "root"
+
+
+def _business_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
+    b = "/b/{business_id}"
+    routes: list[tuple[str, str, Handler, str]] = [
+        ("GET", "/login/{business_id}", login.login_page, "login_page"),
+        ("POST", "/login/{business_id}", login.request_sign_in_link, "request_sign_in_link"),
+        ("GET", "/link/{token}", links.confirm_link_page, "confirm_link_page"),
+        ("POST", "/link/{token}", links.consume_link, "consume_link"),
+        ("POST", "/link/{token}/fresh", links.request_fresh_link, "request_fresh_link"),
+        ("GET", "/email-change/{token}", profile.confirm_email_change_page, "email_change_page"),
+        ("POST", "/email-change/{token}", profile.confirm_email_change, "confirm_email_change"),
+        ("GET", b, portal.portal_home_redirect, "portal_home_redirect"),
+        ("GET", f"{b}/", portal.portal_home, "portal_home"),
+        ("GET", f"{b}/profile", profile.profile_page, "profile_page"),
+        ("POST", f"{b}/profile", profile.update_profile, "update_profile"),
+        ("POST", f"{b}/profile/email", profile.request_email_change, "request_email_change"),
+        ("POST", f"{b}/logout", portal.logout, "logout"),
+    ]
+    for section in portal.SECTIONS:
+        name = f"portal_{section.replace('-', '_')}"
+        routes.append(("GET", f"{b}/{section}", portal.section_page(section), name))
+    return routes
+
+
+def _unified_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
+    routes: list[tuple[str, str, Handler, str]] = [
+        ("GET", "/", unified.accounts_page, "unified_accounts"),
+        ("GET", "/login", login.unified_login_page, "unified_login_page"),
+        ("POST", "/login", login.request_unified_sign_in_link, "request_unified_sign_in_link"),
+        ("GET", "/link/{token}", links.confirm_link_page, "unified_confirm_link_page"),
+        ("POST", "/link/{token}", links.consume_link, "unified_consume_link"),
+        ("POST", "/link/{token}/fresh", links.request_fresh_link, "unified_request_fresh_link"),
+        ("POST", "/open/{business_id}", unified.open_business, "unified_open_business"),
+        ("POST", "/logout", unified.unified_logout, "unified_logout"),
+    ]
+    if prefix:
+        routes.append(("GET", "", unified.unified_home_redirect, "unified_home_redirect"))
+    return routes
+
+
+def portal_routes(sites: Sites) -> list[web.AbstractRouteDef]:
+    """Every page of every site, plus static assets and brand CSS per prefix."""
+    table: list[web.AbstractRouteDef] = []
+    builders = {"business": _business_routes, "unified": _unified_routes}
+    kinds: tuple[SiteKind, ...] = ("business", "unified")
+    for kind in kinds:
+        for prefix in sites.prefixes(kind):
+            slug = _slug(prefix)
+            for method, path, handler, name in builders[kind](prefix):
+                table.append(
+                    web.route(
+                        method,
+                        f"{prefix}{path}",
+                        bind_site(handler, kind, prefix),
+                        name=f"{name}__{slug}",
+                        **({"allow_head": False} if method == "GET" else {}),
+                    )
+                )
+            table.append(
+                web.get(
+                    f"{prefix}/brand/{{business_id}}.css",
+                    branding.brand_css,
+                    name=f"{kind}_brand_css__{slug}",
+                    allow_head=False,
+                )
+            )
+            table.append(web.static(f"{prefix}/static", STATIC_DIR, name=f"{kind}_static__{slug}"))
+    return table

@@ -1,0 +1,171 @@
+"""The three public sites of the portal and how a request is matched to one.
+
+A *site* is a configured base URL: the live per-business portal, the test
+per-business portal and the unified portal (live only). A request belongs to
+the site whose path prefix it came in under; when two sites of the same kind
+share a path prefix (e.g. ``https://portal.example.com`` and
+``https://test.portal.example.com``), the Host header tells them apart. The
+mode of a page is the mode of its site, so a test link or session can never
+reach live data through a live URL, and the reverse.
+
+Links that leave the gateway (redirects, emails via auth) are built from the
+configured base URLs only, never from the request's Host header.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+Mode = Literal["test", "live"]
+SiteKind = Literal["business", "unified"]
+
+# Business ids come from auth ("biz_" + random); anything else in a path is a 404.
+BUSINESS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Portal sections a ``next`` path may point into (later issues add deeper pages).
+_NEXT_MAX_LENGTH = 512
+_NEXT_ALLOWED = re.compile(r"^/[A-Za-z0-9_\-./~%]*(\?[A-Za-z0-9_\-.~%=&]*)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """One configured base URL."""
+
+    kind: SiteKind
+    mode: Mode
+    base_url: str  # no trailing slash
+    scheme: str
+    host: str  # host[:port] as configured, lower case
+    prefix: str  # path prefix without trailing slash ("" for the root)
+
+    @property
+    def secure(self) -> bool:
+        """Served over https: pages then carry HSTS."""
+        return self.scheme == "https"
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]``."""
+        return f"{self.scheme}://{self.host}"
+
+    def url(self, path: str) -> str:
+        """An absolute URL on this site for a path starting with ``/``."""
+        return f"{self.base_url}{path}"
+
+    def path(self, path: str) -> str:
+        """The request path (prefix included) of ``path`` on this site."""
+        return f"{self.prefix}{path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sites:
+    """The live and test per-business portals and the unified portal."""
+
+    live: Site
+    test: Site
+    unified: Site
+
+    def all(self) -> tuple[Site, Site, Site]:
+        """Every site, live first."""
+        return (self.live, self.test, self.unified)
+
+    def portal(self, mode: Mode) -> Site:
+        """The per-business portal of ``mode``."""
+        return self.live if mode == "live" else self.test
+
+    def prefixes(self, kind: SiteKind) -> list[str]:
+        """The distinct path prefixes the sites of ``kind`` are served under."""
+        return list(dict.fromkeys(s.prefix for s in self.all() if s.kind == kind))
+
+    def match(self, request: web.Request, kind: SiteKind, prefix: str) -> Site | None:
+        """The site of ``kind`` a request under ``prefix`` belongs to, if any.
+
+        With one site on that prefix the prefix decides (the gateway may sit
+        behind a proxy that rewrites Host); with several, the Host header does.
+        """
+        candidates = [s for s in self.all() if s.kind == kind and s.prefix == prefix]
+        if len(candidates) == 1:
+            return candidates[0]
+        host = request.host.lower()
+        for site in candidates:
+            if site.host == host:
+                return site
+        return None
+
+
+def parse_site(kind: SiteKind, mode: Mode, base_url: str) -> Site:
+    """Validate one base URL (http(s), a host, no query or fragment)."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{kind} {mode} base URL must be an absolute http(s) URL: {base_url!r}")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"{kind} {mode} base URL must not carry credentials, query or fragment")
+    prefix = parts.path.rstrip("/")
+    if prefix and not re.fullmatch(r"(/[A-Za-z0-9_\-.]+)+", prefix):
+        raise ValueError(f"{kind} {mode} base URL has an unusable path: {parts.path!r}")
+    host = parts.netloc.lower()
+    return Site(
+        kind=kind,
+        mode=mode,
+        base_url=f"{parts.scheme}://{host}{prefix}",
+        scheme=parts.scheme,
+        host=host,
+        prefix=prefix,
+    )
+
+
+def build_sites(live_url: str, test_url: str, unified_url: str) -> Sites:
+    """The three sites; refuses base URLs that could not be told apart."""
+    sites = Sites(
+        live=parse_site("business", "live", live_url),
+        test=parse_site("business", "test", test_url),
+        unified=parse_site("unified", "live", unified_url),
+    )
+    if (sites.live.host, sites.live.prefix) == (sites.test.host, sites.test.prefix):
+        raise ValueError("the live and test portal base URLs must differ in host or path")
+    for portal in (sites.live, sites.test):
+        if portal.prefix == sites.unified.prefix:
+            raise ValueError("the unified portal needs its own path prefix, apart from the portals")
+    return sites
+
+
+def valid_business_id(business_id: str) -> bool:
+    """A syntactically possible business id."""
+    return bool(BUSINESS_ID_RE.match(business_id))
+
+
+def safe_next_path(next_path: str | None, business_id: str) -> str | None:
+    """``next_path`` if it is a path inside this business's portal, else None.
+
+    Only site-relative paths under ``/b/{business_id}/`` are accepted: no
+    scheme, no host, no ``//``, no backslashes, no dot segments, so a link
+    can never send a customer to another site or another business.
+    """
+    if not next_path or len(next_path) > _NEXT_MAX_LENGTH:
+        return None
+    if not next_path.startswith(f"/b/{business_id}/"):
+        return None
+    if "//" in next_path or "\\" in next_path or not _NEXT_ALLOWED.match(next_path):
+        return None
+    path = next_path.split("?", 1)[0]
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return None
+    if "%2f" in next_path.lower() or "%5c" in next_path.lower() or "%2e" in next_path.lower():
+        return None
+    return next_path
+
+
+def safe_return_url(url: str | None) -> str | None:
+    """A merchant's return URL if it is a plain absolute http(s) URL, else None."""
+    if not url or len(url) > 2048:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return None
+    if any(ch in url for ch in "\r\n\t <>\"'`") or "\\" in url:
+        return None
+    return url
