@@ -165,6 +165,10 @@ def test_kubernetes_validate_knows_1_34() -> None:
             "'/services/auth/env/AUTH_MONGODB_URL'",
         ),
         ({"services": {"auth": {"callers": ["Gateway!"]}}}, "/services/auth/callers/0"),
+        ({"portalUrls": {"scheme": "ftp"}}, "/portalUrls/scheme"),
+        ({"portalUrls": {"live": "portal.example.com"}}, "/portalUrls/live"),
+        ({"portalUrls": {"unified": "https://my.portal.example.com/?x=1"}}, "/portalUrls/unified"),
+        ({"smtp": {"mailFrom": "no address"}}, "/smtp/mailFrom"),
     ],
     ids=[
         "wrong-type",
@@ -175,6 +179,10 @@ def test_kubernetes_validate_knows_1_34() -> None:
         "create-secret-without-urls",
         "secret-in-plain-env",
         "bad-caller-name",
+        "bad-portal-scheme",
+        "portal-url-without-scheme",
+        "portal-url-with-query",
+        "mail-from-without-address",
     ],
 )
 def test_schema_rejects_bad_values_with_a_clear_message(
@@ -352,8 +360,11 @@ def test_gateway_is_configured_to_reach_every_backend() -> None:
 def test_network_policies_follow_the_caller_map() -> None:
     objects = render(None)
     assert grpc_callers(policy_of(objects, "payments")) == {"gateway", "subscriptions"}
-    for svc in ("auth", "subscriptions", "invoicing", "notifications"):
+    for svc in ("auth", "subscriptions", "invoicing"):
         assert grpc_callers(policy_of(objects, svc)) == {"gateway"}, svc
+    # auth sends its link emails through notifications' EmailService.
+    assert grpc_callers(policy_of(objects, "notifications")) == {"gateway", "auth"}
+    assert egress_components(policy_of(objects, "auth")) == {"notifications": 50055}
     assert egress_components(policy_of(objects, "gateway")) == GRPC_SERVICES
     assert egress_components(policy_of(objects, "subscriptions")) == {"payments": 50053}
     assert egress_components(policy_of(objects, "invoicing")) == {}
@@ -462,3 +473,88 @@ def test_a_disabled_caller_opens_nothing() -> None:
         assert rule["from"], "an ingress rule without sources admits everyone"
     assert grpc_callers(policy_of(objects, "payments")) == {"subscriptions"}
     assert of_kind(objects, "Ingress") == []
+
+
+# ------------------------------------------------ settings the services read --
+
+PORTAL_URL_KEYS = ("PORTAL_LIVE_BASE_URL", "PORTAL_TEST_BASE_URL", "UNIFIED_BASE_URL")
+
+
+def pod_env(objects: list[dict[str, Any]], svc: str) -> dict[str, Any]:
+    """What the container sees: its ConfigMap (envFrom) plus its own env entries."""
+    deployment = by_name(objects, "Deployment")[f"{RELEASE}-customer-portal-{svc}"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env: dict[str, Any] = {}
+    for source in container.get("envFrom", []):
+        env.update(by_name(objects, "ConfigMap")[source["configMapRef"]["name"]]["data"])
+    for entry in container.get("env", []):
+        env[entry["name"]] = entry.get("value", entry.get("valueFrom"))
+    return env
+
+
+def test_auth_and_gateway_get_the_portal_urls_from_the_ingress_hosts() -> None:
+    objects = render(load_values(PRODUCTION_VALUES))
+    expected = {
+        "PORTAL_LIVE_BASE_URL": "https://portal.example.com",
+        "PORTAL_TEST_BASE_URL": "https://test.portal.example.com",
+        "UNIFIED_BASE_URL": "https://my.portal.example.com",
+    }
+    for svc, prefix in (("auth", "AUTH"), ("gateway", "GATEWAY")):
+        env = pod_env(objects, svc)
+        assert {k: env[f"{prefix}_{k}"] for k in PORTAL_URL_KEYS} == expected, svc
+    for svc in ALL_SERVICES - {"auth", "gateway"}:
+        assert not [k for k in pod_env(objects, svc) if k.endswith(PORTAL_URL_KEYS)], svc
+    assert pod_env(objects, "auth")["AUTH_NOTIFICATIONS_TARGET"] == (
+        f"{RELEASE}-customer-portal-notifications.{NAMESPACE}.svc.cluster.local:50055"
+    )
+
+
+def test_portal_urls_follow_the_scheme_and_explicit_overrides() -> None:
+    values = {
+        "ingress": {"hosts": {"unifiedPortal": {"host": "all.shop.test"}}},
+        "portalUrls": {"scheme": "http", "test": "https://portal.shop.test/test/"},
+    }
+    env = pod_env(render(values), "gateway")
+    assert env["GATEWAY_PORTAL_LIVE_BASE_URL"] == "http://portal.example.com"
+    assert env["GATEWAY_PORTAL_TEST_BASE_URL"] == "https://portal.shop.test/test"
+    assert env["GATEWAY_UNIFIED_BASE_URL"] == "http://all.shop.test"
+    assert pod_env(render(values), "auth")["AUTH_UNIFIED_BASE_URL"] == "http://all.shop.test"
+
+
+def test_two_identical_portal_urls_fail_rendering() -> None:
+    with pytest.raises(helm.HelmRenderError) as exc:
+        render({"portalUrls": {"unified": "https://portal.example.com"}})
+    assert "portalUrls" in str(exc.value)
+
+
+def test_notifications_gets_its_sender_and_smtp_credentials_from_the_secret() -> None:
+    env = pod_env(render(load_values(PRODUCTION_VALUES)), "notifications")
+    assert env["NOTIFICATIONS_MAIL_FROM"] == "Customer Portal <no-reply@portal.example.com>"
+    assert env["NOTIFICATIONS_SMTP_HOST"] == "smtp-relay.example.com"
+    assert env["NOTIFICATIONS_SMTP_USE_TLS"] == "false"
+    for name, key in (("USERNAME", "smtp-username"), ("PASSWORD", "smtp-password")):
+        ref = env[f"NOTIFICATIONS_SMTP_{name}"]["secretKeyRef"]
+        assert ref == {"name": "customer-portal-connections", "key": key, "optional": True}
+
+
+@pytest.mark.parametrize(
+    ("svc", "module", "cls"),
+    [
+        ("auth", "auth.config", "AuthSettings"),
+        ("gateway", "gateway.config", "GatewaySettings"),
+        ("notifications", "notifications.config", "NotificationsSettings"),
+    ],
+)
+def test_services_start_with_the_rendered_settings(
+    svc: str, module: str, cls: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pod's environment passes the service's own validation (e.g. the gateway
+    accepts three root-path sites on three hosts)."""
+    settings_class = getattr(pytest.importorskip(module), cls)
+    for name, value in pod_env(render(load_values(PRODUCTION_VALUES)), svc).items():
+        # Secret references stand for values the Secret provides at run time.
+        monkeypatch.setenv(name, value if isinstance(value, str) else "mongodb://secret/")
+    settings = settings_class()
+    assert settings.environment == "production"
+    if svc in ("auth", "gateway"):
+        assert settings.unified_base_url == "https://my.portal.example.com"

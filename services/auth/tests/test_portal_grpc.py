@@ -573,10 +573,13 @@ class TestUnifiedPortal:
             ("Bakery", c1.customer_id),
         ]
 
-        opened = await auth.portal.OpenBusinessFromUnified(
+        handoff = await auth.portal.OpenBusinessFromUnified(
             pb.OpenBusinessFromUnifiedRequest(
                 session_secret=unified.session_secret, business_id=first.business_id
             )
+        )
+        opened = await auth.portal.ConsumeHandoffToken(
+            pb.ConsumeHandoffTokenRequest(token=handoff.handoff_token, mode=LIVE)
         )
         assert opened.session.kind == pb.SESSION_KIND_BUSINESS
         assert opened.session.customer_id == c1.customer_id
@@ -617,6 +620,208 @@ class TestUnifiedPortal:
         assert answer == pb.RequestSignInLinkResponse()
         await eventually(lambda: auth.runtime.background.pending == 0)
         assert auth.emails.to(address) == []
+
+
+async def unified_session(auth: Any, address: str) -> pb.ConsumeTokenResponse:
+    """Sign in to the unified portal with ``address`` (a live customer somewhere)."""
+    await auth.portal.RequestUnifiedSignInLink(
+        pb.RequestUnifiedSignInLinkRequest(email=address, client_key=client_key())
+    )
+    sent = await email_to(auth, address, email_pb2.EMAIL_TEMPLATE_UNIFIED_SIGN_IN_LINK)
+    response: pb.ConsumeTokenResponse = await auth.portal.ConsumeToken(
+        pb.ConsumeTokenRequest(token=token_of(sent.link), mode=LIVE)
+    )
+    return response
+
+
+async def open_from_unified(
+    auth: Any, unified: pb.ConsumeTokenResponse, business_id: str
+) -> pb.OpenBusinessFromUnifiedResponse:
+    response: pb.OpenBusinessFromUnifiedResponse = await auth.portal.OpenBusinessFromUnified(
+        pb.OpenBusinessFromUnifiedRequest(
+            session_secret=unified.session_secret, business_id=business_id
+        )
+    )
+    return response
+
+
+async def consume_handoff(auth: Any, token: str, mode: int = LIVE) -> pb.ConsumeTokenResponse:
+    response: pb.ConsumeTokenResponse = await auth.portal.ConsumeHandoffToken(
+        pb.ConsumeHandoffTokenRequest(token=token, mode=mode)
+    )
+    return response
+
+
+class TestUnifiedHandoff:
+    """Unified portal -> live portal (possibly on another host) through a one-time token."""
+
+    async def test_handoff_is_a_hashed_one_time_token_for_the_live_site(self, auth: Any) -> None:
+        address = unique_email("hana")
+        business = await new_business(auth, name="Bakery")
+        customer = await new_customer(auth, business.business_id, address, mode=LIVE)
+        unified = await unified_session(auth, address)
+
+        handoff = await open_from_unified(auth, unified, business.business_id)
+        token = handoff.handoff_token
+        assert token.startswith("cpt_") and len(token) >= 4 + 43  # 256 random bits
+        assert handoff.handoff_link == f"{LIVE_BASE}/handoff/{token}"
+        assert handoff.business_id == business.business_id
+        # Opening does not sign in by itself: no business session exists yet.
+        assert (
+            await auth.db.portal_sessions.count_documents({"customer_id": customer.customer_id})
+            == 0
+        )
+        stored = await auth.db.portal_tokens.find_one(
+            {"purpose": "handoff", "business_id": business.business_id}
+        )
+        assert stored is not None
+        assert token not in json.dumps(stored, default=str)  # only its hash is kept
+        assert stored["unified_session_id"] == unified.session.session_id
+        assert stored["customer_id"] == customer.customer_id
+        lifetime = stored["expires_at"] - stored["created_at"]
+        assert lifetime.total_seconds() == 120
+
+        opened = await consume_handoff(auth, token)
+        assert opened.session.kind == pb.SESSION_KIND_BUSINESS
+        assert opened.session.mode == LIVE
+        assert opened.session.business_id == business.business_id
+        assert opened.session.customer_id == customer.customer_id
+        assert opened.session.unified_session_id == unified.session.session_id
+        assert opened.next_path == f"/b/{business.business_id}/"
+        assert opened.session_secret.startswith("cps_")
+        # A business session opened from the unified one never outlives it.
+        assert (
+            opened.session.absolute_expires_at.ToDatetime()
+            <= unified.session.absolute_expires_at.ToDatetime()
+        )
+        resolved = await auth.portal.ResolveSession(
+            pb.ResolveSessionRequest(session_secret=opened.session_secret)
+        )
+        assert resolved.customer_id == customer.customer_id
+
+        err = await rpc_error(consume_handoff(auth, token))
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert reason(err) == "TOKEN_USED"
+
+    async def test_twenty_concurrent_handoffs_start_exactly_one_session(self, auth: Any) -> None:
+        address = unique_email("race")
+        business = await new_business(auth)
+        customer = await new_customer(auth, business.business_id, address, mode=LIVE)
+        unified = await unified_session(auth, address)
+        token = (await open_from_unified(auth, unified, business.business_id)).handoff_token
+        results = await asyncio.gather(
+            *(consume_handoff(auth, token) for _ in range(20)), return_exceptions=True
+        )
+        winners = [r for r in results if isinstance(r, pb.ConsumeTokenResponse)]
+        losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+        assert len(winners) == 1 and len(losers) == 19
+        assert {reason(e) for e in losers} == {"TOKEN_USED"}
+        assert (
+            await auth.db.portal_sessions.count_documents({"customer_id": customer.customer_id})
+            == 1
+        )
+
+    async def test_handoff_expires_after_two_minutes(self, auth: Any) -> None:
+        address = unique_email("slow")
+        business = await new_business(auth)
+        await new_customer(auth, business.business_id, address, mode=LIVE)
+        unified = await unified_session(auth, address)
+        token = (await open_from_unified(auth, unified, business.business_id)).handoff_token
+        await advance(auth, 2 * 60 + 1)
+        err = await rpc_error(consume_handoff(auth, token))
+        assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert reason(err) == "TOKEN_EXPIRED"
+        # The unified session itself is still fine: a new hand-off works.
+        fresh = (await open_from_unified(auth, unified, business.business_id)).handoff_token
+        assert (await consume_handoff(auth, fresh)).session.business_id == business.business_id
+
+    async def test_purpose_and_mode_are_enforced(self, auth: Any) -> None:
+        address = unique_email("purpose")
+        business = await new_business(auth)
+        customer = await new_customer(auth, business.business_id, address, mode=LIVE)
+        unified = await unified_session(auth, address)
+        token = (await open_from_unified(auth, unified, business.business_id)).handoff_token
+
+        # Not a sign-in link: the /link/ pages cannot spend it ...
+        err = await rpc_error(
+            auth.portal.ConsumeToken(pb.ConsumeTokenRequest(token=token, mode=LIVE))
+        )
+        assert err.code() == grpc.StatusCode.NOT_FOUND and reason(err) == "TOKEN_UNKNOWN"
+        # ... nor the test site, nor can it ask for a fresh link by email.
+        err = await rpc_error(consume_handoff(auth, token, mode=TEST))
+        assert err.code() == grpc.StatusCode.NOT_FOUND and reason(err) == "TOKEN_UNKNOWN"
+        sent_before = len(auth.emails.to(address))
+        await auth.portal.RequestFreshLink(
+            pb.RequestFreshLinkRequest(token=token, client_key=client_key())
+        )
+        await eventually(lambda: auth.runtime.background.pending == 0)
+        assert len(auth.emails.to(address)) == sent_before
+        # A magic link is not a hand-off, and trying does not burn it.
+        magic = token_of(await magic_link(auth, customer))
+        err = await rpc_error(consume_handoff(auth, magic))
+        assert err.code() == grpc.StatusCode.NOT_FOUND and reason(err) == "TOKEN_UNKNOWN"
+        assert (
+            await auth.portal.ConsumeToken(pb.ConsumeTokenRequest(token=magic, mode=LIVE))
+        ).session.customer_id == customer.customer_id
+        # Garbage is unknown too; the failed attempts left the hand-off usable.
+        err = await rpc_error(consume_handoff(auth, "cpt_" + "x" * 43))
+        assert reason(err) == "TOKEN_UNKNOWN"
+        assert (await consume_handoff(auth, token)).session.customer_id == customer.customer_id
+
+    async def test_foreign_business_is_not_found_and_nothing_is_written(self, auth: Any) -> None:
+        address = unique_email("own")
+        mine = await new_business(auth, name="Mine")
+        other = await new_business(auth, name="Other")
+        customer = await new_customer(auth, mine.business_id, address, mode=LIVE)
+        await new_customer(auth, other.business_id, unique_email("someone"), mode=LIVE)
+        # Same email in test mode elsewhere is not a live account either.
+        test_only = await new_business(auth, name="Test only")
+        await new_customer(auth, test_only.business_id, address, mode=TEST)
+        unified = await unified_session(auth, address)
+        for business_id in (other.business_id, test_only.business_id, "bus_missing", ""):
+            err = await rpc_error(open_from_unified(auth, unified, business_id))
+            assert err.code() == grpc.StatusCode.NOT_FOUND
+        assert (
+            await auth.db.portal_tokens.count_documents(
+                {"purpose": "handoff", "unified_session_id": unified.session.session_id}
+            )
+            == 0
+        )
+        # Only a unified session may hand off.
+        business_session = await signed_in(auth, customer)
+        err = await rpc_error(
+            auth.portal.OpenBusinessFromUnified(
+                pb.OpenBusinessFromUnifiedRequest(
+                    session_secret=business_session.session_secret,
+                    business_id=mine.business_id,
+                )
+            )
+        )
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    async def test_unified_logout_ends_opened_sessions_and_pending_handoffs(
+        self, auth: Any
+    ) -> None:
+        address = unique_email("bye")
+        first = await new_business(auth, name="First")
+        second = await new_business(auth, name="Second")
+        await new_customer(auth, first.business_id, address, mode=LIVE)
+        await new_customer(auth, second.business_id, address, mode=LIVE)
+        unified = await unified_session(auth, address)
+        opened = await consume_handoff(
+            auth, (await open_from_unified(auth, unified, first.business_id)).handoff_token
+        )
+        pending = (await open_from_unified(auth, unified, second.business_id)).handoff_token
+
+        await auth.portal.EndSession(pb.EndSessionRequest(session_secret=unified.session_secret))
+        err = await rpc_error(
+            auth.portal.ResolveSession(
+                pb.ResolveSessionRequest(session_secret=opened.session_secret)
+            )
+        )
+        assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+        err = await rpc_error(consume_handoff(auth, pending))
+        assert reason(err) == "TOKEN_EXPIRED"
 
 
 async def outbox_events(auth: Any, customer_id: str, type_: str) -> list[dict[str, Any]]:

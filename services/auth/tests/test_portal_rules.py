@@ -92,9 +92,15 @@ class TestTokenState:
     def test_missing_is_unknown(self) -> None:
         assert token_state(None, NOW) is TokenState.UNKNOWN
 
-    def test_email_change_tokens_cannot_start_a_session(self) -> None:
+    def test_only_emailed_sign_in_links_start_a_session_through_consume_token(self) -> None:
+        # Email-change tokens only confirm an address; hand-offs have their own RPC.
         assert not Purpose.EMAIL_CHANGE.starts_session
-        assert all(p.starts_session for p in Purpose if p is not Purpose.EMAIL_CHANGE)
+        assert not Purpose.HANDOFF.starts_session
+        assert {p for p in Purpose if p.starts_session} == {
+            Purpose.SIGN_IN,
+            Purpose.MAGIC_LINK,
+            Purpose.UNIFIED_SIGN_IN,
+        }
 
 
 class TestNextPath:
@@ -198,6 +204,9 @@ class TestLinksAndSettings:
             urls.token_link(Purpose.EMAIL_CHANGE, "test", "cpt_x")
             == "https://p.test/test/email-change/cpt_x"
         )
+        assert (
+            urls.token_link(Purpose.HANDOFF, "live", "cpt_x") == "https://p.test/live/handoff/cpt_x"
+        )
         assert urls.static_link(BUS, "live") == f"https://p.test/live/login/{BUS}"
 
     def test_settings_defaults_and_trailing_slashes(self) -> None:
@@ -207,6 +216,7 @@ class TestLinksAndSettings:
         assert settings.sign_in_link_ttl_seconds == 900
         assert settings.session_idle_seconds == 3600
         assert settings.session_absolute_seconds == 43200
+        assert settings.handoff_ttl_seconds == 120
 
     def test_test_clock_is_refused_in_production(self) -> None:
         with pytest.raises(ValidationError, match="test_clock_enabled"):

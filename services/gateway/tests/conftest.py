@@ -159,6 +159,7 @@ class FakeToken:
     expired: bool = False
     next_path: str = ""
     new_email: str = ""
+    unified_session_id: str = ""
 
 
 @dataclass
@@ -253,7 +254,11 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
     async def ConsumeToken(self, request: Any, context: Any) -> Any:
         await self.auth._guard("ConsumeToken", context)
         token = self.tokens.get(request.token)
-        if token is None or token.mode != request.mode:
+        if (
+            token is None
+            or token.mode != request.mode
+            or token.purpose == portal_access_pb2.TOKEN_PURPOSE_HANDOFF
+        ):
             await self.auth._fail(context, NotFound("unknown token", reason="TOKEN_UNKNOWN"))
         assert token is not None
         if token.used or token.expired:
@@ -301,6 +306,8 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
     async def OpenBusinessFromUnified(self, request: Any, context: Any) -> Any:
         await self.auth._guard("OpenBusinessFromUnified", context)
         session = self.sessions.get(request.session_secret)
+        if session is None or session.kind != portal_access_pb2.SESSION_KIND_UNIFIED:
+            await self.auth._fail(context, Unauthenticated("not a unified session"))
         assert session is not None
         for c in self.auth.customers:
             if (c.email, c.business_id, c.mode) == (
@@ -308,18 +315,40 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
                 request.business_id,
                 auth_pb2.MODE_LIVE,
             ):
-                secret, business_session = self.start_session(
-                    FakeToken(
-                        portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
-                        c.business_id,
-                        auth_pb2.MODE_LIVE,
-                        customer_id=c.customer_id,
-                    )
+                token = self.issue(
+                    portal_access_pb2.TOKEN_PURPOSE_HANDOFF,
+                    c.business_id,
+                    auth_pb2.MODE_LIVE,
+                    customer_id=c.customer_id,
+                    unified_session_id=session.session_id,
                 )
-                return portal_access_pb2.ConsumeTokenResponse(
-                    session=business_session, session_secret=secret
+                return portal_access_pb2.OpenBusinessFromUnifiedResponse(
+                    handoff_token=token,
+                    handoff_link=f"http://localhost:8080/live/handoff/{token}",
+                    business_id=c.business_id,
                 )
         await self.auth._fail(context, NotFound("not yours"))
+
+    async def ConsumeHandoffToken(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("ConsumeHandoffToken", context)
+        token = self.tokens.get(request.token)
+        if (
+            token is None
+            or token.mode != request.mode
+            or token.purpose != portal_access_pb2.TOKEN_PURPOSE_HANDOFF
+        ):
+            await self.auth._fail(context, NotFound("unknown token", reason="TOKEN_UNKNOWN"))
+        assert token is not None
+        if token.expired:
+            await self.auth._fail(context, FailedPrecondition("expired", reason="TOKEN_EXPIRED"))
+        if token.used:
+            await self.auth._fail(context, FailedPrecondition("used", reason="TOKEN_USED"))
+        token.used = True
+        secret, session = self.start_session(token)
+        session.unified_session_id = token.unified_session_id
+        return portal_access_pb2.ConsumeTokenResponse(
+            session=session, session_secret=secret, next_path=f"/b/{token.business_id}/"
+        )
 
     def _customer(self, business_id: str, mode: int, customer_id: str) -> auth_pb2.Customer:
         for c in self.auth.customers:

@@ -403,6 +403,11 @@ async def test_unified_portal_lists_only_this_emails_businesses(gateway: Any) ->
         headers=cookie_header(cookies),
         allow_redirects=False,
     )
+    # A hand-off to the live site, which sets its own cookie (see test_unified_handoff.py).
+    assert resp.status == 303
+    assert resp.headers["Location"].startswith("http://localhost:8080/live/handoff/cpt_")
+    handoff = resp.headers["Location"].removeprefix("http://localhost:8080")
+    resp = await client.get(handoff, allow_redirects=False)
     assert resp.status == 303
     assert resp.headers["Location"] == f"http://localhost:8080/live/b/{acme}/"
     business_cookie = set_cookies(resp)[f"__Host-cp_live_{acme}"].value

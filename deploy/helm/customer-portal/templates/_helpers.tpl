@@ -82,3 +82,23 @@ Call with (dict "root" $ "name" $svc).
 {{- end -}}
 {{- join "," $out -}}
 {{- end -}}
+
+{{/*
+Base URLs of the live, test and unified portals as YAML (live/test/unified):
+portalUrls.<site> when set, else <portalUrls.scheme>://<ingress host>. auth
+(links in emails) and the gateway (which site a request is for) get the same
+values. Fails when two are equal: the gateway could not tell those sites apart.
+*/}}
+{{- define "customer-portal.portalUrls" -}}
+{{- $u := .Values.portalUrls -}}
+{{- $h := .Values.ingress.hosts -}}
+{{- $live := default (printf "%s://%s" $u.scheme $h.livePortal.host) $u.live | trimSuffix "/" -}}
+{{- $test := default (printf "%s://%s" $u.scheme $h.testPortal.host) $u.test | trimSuffix "/" -}}
+{{- $unified := default (printf "%s://%s" $u.scheme $h.unifiedPortal.host) $u.unified | trimSuffix "/" -}}
+{{- if or (eq $live $test) (eq $live $unified) (eq $test $unified) -}}
+{{- fail (printf "portalUrls: the live (%s), test (%s) and unified (%s) portal URLs must all differ" $live $test $unified) -}}
+{{- end -}}
+live: {{ $live | quote }}
+test: {{ $test | quote }}
+unified: {{ $unified | quote }}
+{{- end -}}

@@ -68,6 +68,7 @@ def policy_from(settings: AuthSettings) -> PortalPolicy:
         rate_limit_window_seconds=settings.rate_limit_window_seconds,
         rate_limit_per_email=settings.rate_limit_per_email,
         rate_limit_per_client=settings.rate_limit_per_client,
+        handoff_ttl_seconds=settings.handoff_ttl_seconds,
     )
 
 

@@ -33,6 +33,8 @@ class AuthSettings(ServiceSettings):
     email_change_link_ttl_seconds: int = Field(default=24 * _HOUR, ge=60, le=7 * 24 * _HOUR)
     session_idle_seconds: int = Field(default=1 * _HOUR, ge=60, le=30 * 24 * _HOUR)
     session_absolute_seconds: int = Field(default=12 * _HOUR, ge=60, le=90 * 24 * _HOUR)
+    # Unified portal -> live portal hand-off: the browser spends it at once (one redirect).
+    handoff_ttl_seconds: int = Field(default=2 * _MINUTE, ge=10, le=10 * _MINUTE)
 
     # Fixed-window rate limits on requests that send email, shared by every replica.
     rate_limit_window_seconds: int = Field(default=15 * _MINUTE, ge=1, le=24 * _HOUR)

@@ -40,11 +40,17 @@ class Purpose(StrEnum):
     MAGIC_LINK = "magic_link"
     UNIFIED_SIGN_IN = "unified_sign_in"
     EMAIL_CHANGE = "email_change"
+    # Unified portal -> live per-business portal (possibly another host); never emailed.
+    HANDOFF = "handoff"
 
     @property
     def starts_session(self) -> bool:
-        """Whether ConsumeToken accepts it (an email-change token only confirms an address)."""
-        return self is not Purpose.EMAIL_CHANGE
+        """Whether ConsumeToken accepts it: a link opened from an email that signs in.
+
+        An email-change token only confirms an address; a hand-off token is
+        spent only by ConsumeHandoffToken, on the live site.
+        """
+        return self in (Purpose.SIGN_IN, Purpose.MAGIC_LINK, Purpose.UNIFIED_SIGN_IN)
 
 
 class TokenState(StrEnum):
@@ -149,6 +155,8 @@ class PortalToken(BaseModel):
     email: str | None = None
     next_path: str | None = None
     return_url: str | None = None
+    # A hand-off token is bound to the unified session that asked for it.
+    unified_session_id: str | None = None
     created_at: UtcDatetime
     expires_at: UtcDatetime
     used_at: UtcDatetime | None = None
@@ -273,6 +281,8 @@ class BaseUrls:
             return f"{self.unified}/link/{token}"
         if purpose is Purpose.EMAIL_CHANGE:
             return f"{self.portal(mode)}/email-change/{token}"
+        if purpose is Purpose.HANDOFF:
+            return f"{self.portal(mode)}/handoff/{token}"
         return f"{self.portal(mode)}/link/{token}"
 
     def static_link(self, business_id: str, mode: Mode) -> str:

@@ -215,6 +215,11 @@ class PortalRepository:
         )
         return _session(doc) if doc else None
 
+    async def get_session(self, session_id: str) -> PortalSession | None:
+        """A session by id, whatever its state (a hand-off checks its unified session)."""
+        doc = await self.sessions.find_one({"_id": session_id}, {"secret_hash": 0})
+        return _session(doc) if doc else None
+
     async def end_session(self, secret_hash: str, now: datetime) -> PortalSession | None:
         """End a session (keeping the first end time); returns it, None if unknown."""
         await self.sessions.update_one(

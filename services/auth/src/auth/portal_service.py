@@ -113,6 +113,7 @@ class PortalPolicy:
     rate_limit_window_seconds: int = 15 * 60
     rate_limit_per_email: int = 5
     rate_limit_per_client: int = 30
+    handoff_ttl_seconds: int = 2 * 60
 
 
 class BackgroundTasks:
@@ -667,8 +668,18 @@ class PortalAccess:
         ]
         return sorted(accounts, key=lambda a: (a[0].name.lower(), a[0].business_id))
 
-    async def open_business_from_unified(self, *, secret: str, business_id: str) -> StartedSession:
-        """A live business session for the unified session's email, without signing in again."""
+    async def open_business_from_unified(
+        self, *, secret: str, business_id: str
+    ) -> tuple[PortalToken, str, str]:
+        """A one-time hand-off to the live portal of one of the email's businesses.
+
+        The unified portal and the live portal may be different hosts, and a
+        ``__Host-`` cookie can only be set by its own host, so no session is
+        started here: the browser carries the token to the live site, which
+        spends it with :meth:`consume_handoff_token`. Returns ``(record, token,
+        link)``; the token is the only copy. A business where the email is not
+        a live customer is :class:`CustomerNotFound` (NOT_FOUND), nothing written.
+        """
         unified = await self._unified_session(secret)
         assert unified.email is not None
         customer = (
@@ -679,14 +690,68 @@ class PortalAccess:
         if customer is None:
             raise CustomerNotFound("no account at this business for this email")
         business = await self._business(business_id)
+        raw = generate_portal_token()
+        now = self.clock.now()
+        record = PortalToken(
+            token_id=new_id(TOKEN_ID_PREFIX),
+            purpose=Purpose.HANDOFF,
+            business_id=business.business_id,
+            mode="live",
+            customer_id=customer.customer_id,
+            unified_session_id=unified.session_id,
+            created_at=now,
+            # Never beyond the unified session it comes from.
+            expires_at=min(
+                now + timedelta(seconds=self.policy.handoff_ttl_seconds),
+                unified.expires_at,
+            ),
+        )
+        await self.repository.insert_token(record, hash_secret(raw))
+        log.info(
+            "unified hand-off issued",
+            extra={
+                "session_id": unified.session_id,
+                "business_id": business_id,
+                "token_id": record.token_id,
+            },
+        )
+        return record, raw, self.policy.base_urls.token_link(Purpose.HANDOFF, "live", raw)
+
+    async def consume_handoff_token(self, *, token: str, mode: str) -> StartedSession:
+        """Spend a hand-off token once and start the live business session it names.
+
+        Only hand-off tokens, only in live mode: anything else is
+        :class:`TokenUnknown`. Of concurrent calls exactly one starts a session
+        (one atomic update); the others get :class:`TokenUsed`. If the unified
+        session has ended meanwhile (signed out, expired) the hand-off is
+        :class:`TokenExpired`. The new session keeps ``unified_session_id`` (so
+        unified logout ends it) and never outlives the unified session.
+        """
+        checked_mode = _mode(mode)
+        hashed = token_hash(token)
+        if hashed is None or checked_mode != "live":
+            raise TokenUnknown("this link is not valid")
+        now = self.clock.now()
+        used = await self.repository.use_token(
+            hashed, mode="live", purposes=[Purpose.HANDOFF], now=now
+        )
+        if used is None:
+            await self._raise_unusable(hashed, mode="live", purposes=[Purpose.HANDOFF])
+        if used.business_id is None or used.customer_id is None or not used.unified_session_id:
+            raise TokenUnknown("this link is not valid")
+        unified = await self.repository.get_session(used.unified_session_id)
+        if unified is None or not unified.is_active(now):
+            raise TokenExpired("the unified portal session has ended")
+        business = await self._business(used.business_id)
+        customer = await self._customer(used.business_id, "live", used.customer_id)
         return await self._start_session(
             kind=SessionKind.BUSINESS,
             mode="live",
-            business_id=business_id,
+            business_id=business.business_id,
             customer_id=customer.customer_id,
             return_url=business.default_return_url,
             unified=unified,
-            next_path=portal_home(business_id),
+            next_path=portal_home(business.business_id),
         )
 
     # --- profile ---

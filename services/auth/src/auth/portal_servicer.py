@@ -51,6 +51,7 @@ _PURPOSE = {
     Purpose.MAGIC_LINK: portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
     Purpose.UNIFIED_SIGN_IN: portal_access_pb2.TOKEN_PURPOSE_UNIFIED_SIGN_IN,
     Purpose.EMAIL_CHANGE: portal_access_pb2.TOKEN_PURPOSE_EMAIL_CHANGE,
+    Purpose.HANDOFF: portal_access_pb2.TOKEN_PURPOSE_HANDOFF,
 }
 
 
@@ -197,10 +198,24 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
 
     async def OpenBusinessFromUnified(
         self, request: portal_access_pb2.OpenBusinessFromUnifiedRequest, context: Context
-    ) -> portal_access_pb2.ConsumeTokenResponse:
-        """A business session opened from a unified one."""
-        started = await self.service.open_business_from_unified(
+    ) -> portal_access_pb2.OpenBusinessFromUnifiedResponse:
+        """A one-time hand-off from a unified session to one of its live businesses."""
+        record, token, link = await self.service.open_business_from_unified(
             secret=request.session_secret, business_id=request.business_id
+        )
+        return portal_access_pb2.OpenBusinessFromUnifiedResponse(
+            handoff_token=token,
+            handoff_link=link,
+            expires_at=_timestamp(record.expires_at),
+            business_id=record.business_id or "",
+        )
+
+    async def ConsumeHandoffToken(
+        self, request: portal_access_pb2.ConsumeHandoffTokenRequest, context: Context
+    ) -> portal_access_pb2.ConsumeTokenResponse:
+        """Spend a hand-off once and start the live business session."""
+        started = await self.service.consume_handoff_token(
+            token=request.token, mode=mode_from_proto(request.mode)
         )
         return started_to_proto(started)
 

@@ -119,17 +119,23 @@ def site_of(request: web.Request) -> Site:
     return request[SITE]
 
 
-def bind_site(handler: Handler, kind: SiteKind, prefix: str) -> Handler:
-    """Route handler for ``handler`` mounted under ``prefix``: resolves the site first."""
+def bind_site(handlers: Mapping[SiteKind, Handler], prefix: str) -> Handler:
+    """Route handler for a path mounted under ``prefix``: resolves the site first.
 
-    @functools.wraps(handler)
+    ``handlers`` has one handler per site kind serving this path there (the
+    unified and a per-business portal may share a prefix on different hosts);
+    the matched site's kind picks it. No matching site: 404.
+    """
+
     async def routed(request: web.Request) -> web.StreamResponse:
-        site = request.app[SITES].match(request, kind, prefix)
+        site = request.app[SITES].match(request, handlers.keys(), prefix)
         if site is None:
             raise web.HTTPNotFound()
         request[SITE] = site
-        return await handler(request)
+        return await handlers[site.kind](request)
 
+    first = next(iter(handlers.values()))
+    functools.update_wrapper(routed, first)
     return routed
 
 
@@ -420,14 +426,9 @@ def portal_error_page(request: web.Request, status: int) -> web.Response | None:
     URL gets a page in its language.
     """
     if SITE not in request:
-        sites = request.app[SITES]
-        for site in sites.all():
-            if site.prefix and (
-                request.path == site.prefix or request.path.startswith(site.prefix + "/")
-            ):
-                request[SITE] = site
-                break
-        else:
+        site = request.app[SITES].for_unrouted(request)
+        if site is None:
             return None
+        request[SITE] = site
     _activate_language(request, None)
     return error_page(request, status if status in (404, 405) else 400)

@@ -11,7 +11,7 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.web import branding, links, login, portal, profile, unified
+from gateway.web import branding, handoff, links, login, portal, profile, unified
 from gateway.web.pages import STATIC_DIR, bind_site
 from gateway.web.sites import SiteKind, Sites
 
@@ -36,6 +36,8 @@ def _business_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
         ("POST", f"{b}/profile", profile.update_profile, "update_profile"),
         ("POST", f"{b}/profile/email", profile.request_email_change, "request_email_change"),
         ("POST", f"{b}/logout", portal.logout, "logout"),
+        # Unified portal -> live portal (only the live site has hand-offs).
+        ("GET", "/handoff/{token}", handoff.consume_handoff, "consume_handoff"),
     ]
     for section in portal.SECTIONS:
         name = f"portal_{section.replace('-', '_')}"
@@ -60,30 +62,38 @@ def _unified_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
 
 
 def portal_routes(sites: Sites) -> list[web.AbstractRouteDef]:
-    """Every page of every site, plus static assets and brand CSS per prefix."""
+    """Every page of every site, plus static assets and brand CSS per prefix.
+
+    Sites that share a prefix (on different hosts) share one route per path;
+    the Host header picks the site, and with it the handler (see ``bind_site``).
+    """
     table: list[web.AbstractRouteDef] = []
     builders = {"business": _business_routes, "unified": _unified_routes}
-    kinds: tuple[SiteKind, ...] = ("business", "unified")
-    for kind in kinds:
-        for prefix in sites.prefixes(kind):
-            slug = _slug(prefix)
+    for prefix in sites.prefixes():
+        slug = _slug(prefix)
+        kinds: list[SiteKind] = list(dict.fromkeys(s.kind for s in sites.at_prefix(prefix)))
+        merged: dict[tuple[str, str], dict[SiteKind, tuple[Handler, str]]] = {}
+        for kind in kinds:
             for method, path, handler, name in builders[kind](prefix):
-                table.append(
-                    web.route(
-                        method,
-                        f"{prefix}{path}",
-                        bind_site(handler, kind, prefix),
-                        name=f"{name}__{slug}",
-                        **({"allow_head": False} if method == "GET" else {}),
-                    )
-                )
+                merged.setdefault((method, path), {})[kind] = (handler, name)
+        for (method, path), by_kind in merged.items():
+            name = "__".join(name for _, name in by_kind.values())
             table.append(
-                web.get(
-                    f"{prefix}/brand/{{business_id}}.css",
-                    branding.brand_css,
-                    name=f"{kind}_brand_css__{slug}",
-                    allow_head=False,
+                web.route(
+                    method,
+                    f"{prefix}{path}",
+                    bind_site({kind: h for kind, (h, _) in by_kind.items()}, prefix),
+                    name=f"{name}__{slug}",
+                    **({"allow_head": False} if method == "GET" else {}),
                 )
             )
-            table.append(web.static(f"{prefix}/static", STATIC_DIR, name=f"{kind}_static__{slug}"))
+        table.append(
+            web.get(
+                f"{prefix}/brand/{{business_id}}.css",
+                branding.brand_css,
+                name=f"brand_css__{slug}",
+                allow_head=False,
+            )
+        )
+        table.append(web.static(f"{prefix}/static", STATIC_DIR, name=f"static__{slug}"))
     return table

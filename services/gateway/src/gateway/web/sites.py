@@ -2,11 +2,12 @@
 
 A *site* is a configured base URL: the live per-business portal, the test
 per-business portal and the unified portal (live only). A request belongs to
-the site whose path prefix it came in under; when two sites of the same kind
-share a path prefix (e.g. ``https://portal.example.com`` and
-``https://test.portal.example.com``), the Host header tells them apart. The
-mode of a page is the mode of its site, so a test link or session can never
-reach live data through a live URL, and the reverse.
+the site whose path prefix it came in under; when several sites share a path
+prefix on different hosts (production: ``https://portal.example.com``,
+``https://test.portal.example.com``, ``https://my.portal.example.com``), the
+Host header tells them apart, and a host that is none of them gets nothing.
+The mode of a page is the mode of its site, so a test link or session can
+never reach live data through a live URL, and the reverse.
 
 Links that leave the gateway (redirects, emails via auth) are built from the
 configured base URLs only, never from the request's Host header.
@@ -15,6 +16,7 @@ configured base URLs only, never from the request's Host header.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -77,24 +79,55 @@ class Sites:
         """The per-business portal of ``mode``."""
         return self.live if mode == "live" else self.test
 
-    def prefixes(self, kind: SiteKind) -> list[str]:
-        """The distinct path prefixes the sites of ``kind`` are served under."""
-        return list(dict.fromkeys(s.prefix for s in self.all() if s.kind == kind))
+    def prefixes(self, kind: SiteKind | None = None) -> list[str]:
+        """The distinct path prefixes the sites (of ``kind``, if given) are served under."""
+        return list(dict.fromkeys(s.prefix for s in self.all() if kind is None or s.kind == kind))
 
-    def match(self, request: web.Request, kind: SiteKind, prefix: str) -> Site | None:
-        """The site of ``kind`` a request under ``prefix`` belongs to, if any.
+    def at_prefix(self, prefix: str) -> list[Site]:
+        """Every site served under ``prefix`` (on different hosts when several)."""
+        return [s for s in self.all() if s.prefix == prefix]
+
+    def match(
+        self, request: web.Request, kind: SiteKind | Collection[SiteKind], prefix: str
+    ) -> Site | None:
+        """The site a request under ``prefix`` belongs to, if it is of ``kind``.
 
         With one site on that prefix the prefix decides (the gateway may sit
-        behind a proxy that rewrites Host); with several, the Host header does.
+        behind a proxy that rewrites Host); with several, the Host header does,
+        so ``/link/…`` on the unified host is the unified portal's page and the
+        same path on the live host the live portal's.
         """
-        candidates = [s for s in self.all() if s.kind == kind and s.prefix == prefix]
+        kinds = {kind} if isinstance(kind, str) else set(kind)
+        candidates = self.at_prefix(prefix)
+        site: Site | None = None
         if len(candidates) == 1:
-            return candidates[0]
+            site = candidates[0]
+        else:
+            host = request.host.lower()
+            site = next((s for s in candidates if s.host == host), None)
+        return site if site is not None and site.kind in kinds else None
+
+    def for_unrouted(self, request: web.Request) -> Site | None:
+        """The site an unknown URL was meant for (its error page), if any.
+
+        A path under a site's own prefix is that site's; a site served at the
+        root claims only requests to its own host, so the merchant API's
+        unknown URLs on the API host stay JSON problems.
+        """
+        path = request.path
+        under = [
+            s
+            for s in self.all()
+            if not s.prefix or path == s.prefix or path.startswith(s.prefix + "/")
+        ]
+        if not under:
+            return None
+        longest = max(len(s.prefix) for s in under)
+        under = [s for s in under if len(s.prefix) == longest]
+        if len(under) == 1 and longest:
+            return under[0]
         host = request.host.lower()
-        for site in candidates:
-            if site.host == host:
-                return site
-        return None
+        return next((s for s in under if s.host == host), None)
 
 
 def parse_site(kind: SiteKind, mode: Mode, base_url: str) -> Site:
@@ -125,11 +158,15 @@ def build_sites(live_url: str, test_url: str, unified_url: str) -> Sites:
         test=parse_site("business", "test", test_url),
         unified=parse_site("unified", "live", unified_url),
     )
-    if (sites.live.host, sites.live.prefix) == (sites.test.host, sites.test.prefix):
-        raise ValueError("the live and test portal base URLs must differ in host or path")
-    for portal in (sites.live, sites.test):
-        if portal.prefix == sites.unified.prefix:
-            raise ValueError("the unified portal needs its own path prefix, apart from the portals")
+    # Pages are matched by (host, prefix): two sites there could not be told apart.
+    seen: dict[tuple[str, str], Site] = {}
+    for site in sites.all():
+        other = seen.setdefault((site.host, site.prefix), site)
+        if other is not site:
+            raise ValueError(
+                f"the {other.kind} {other.mode} and {site.kind} {site.mode} base URLs "
+                "must differ in host or path"
+            )
     return sites
 
 

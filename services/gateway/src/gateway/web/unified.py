@@ -1,8 +1,11 @@
 """The unified portal: one verified email, every business where it is a customer.
 
 Live mode only. The accounts page lists what auth returns for the session's
-email (nothing of any other email can appear); "Open" starts a per-business
-session from the unified one, without signing in again.
+email (nothing of any other email can appear); "Open" enters a per-business
+portal without signing in again: auth mints a one-time hand-off token and the
+browser carries it to the live site (``{live}/handoff/{token}``, see
+:mod:`gateway.web.handoff`), which sets its own ``__Host-`` cookie, so the
+unified and live portals can be different hosts.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from billing_kit.errors import NotFound, PermissionDenied
 
 from gateway.keys import PORTAL_STUB, SETTINGS, SITES
 from gateway.rpc import rpc
-from gateway.web.links import cookie_max_age
+from gateway.web.links import TOKEN_RE
 from gateway.web.pages import (
     UnifiedContext,
     error_page,
@@ -26,9 +29,7 @@ from gateway.web.portal import end_session
 from gateway.web.security import (
     CSRF_FIELD,
     UNIFIED_COOKIE,
-    business_cookie_name,
     clear_cookie,
-    set_session_cookie,
     tokens_match,
 )
 from gateway.web.sites import valid_business_id
@@ -70,7 +71,11 @@ async def unified_home_redirect(request: web.Request) -> web.StreamResponse:
 
 @unified_page
 async def open_business(request: web.Request, context: UnifiedContext) -> web.StreamResponse:
-    """``POST /open/{business_id}``: a per-business live session, then that portal."""
+    """``POST /open/{business_id}``: a one-time hand-off, then 303 to the live site.
+
+    CSRF-checked; the business must be one of the session email's live
+    accounts (else 404). No cookie is set here: the live host sets its own.
+    """
     form = await read_form(request)
     if not tokens_match(context.session.csrf_token, form.get(CSRF_FIELD)):
         return error_page(request, 400)
@@ -89,15 +94,12 @@ async def open_business(request: web.Request, context: UnifiedContext) -> web.St
     except (NotFound, PermissionDenied):
         # Not a business of this email: it does not exist for this session.
         return error_page(request, 404)
+    if not TOKEN_RE.match(reply.handoff_token):
+        raise RuntimeError("auth returned a malformed hand-off token")
+    # Built from our own live base URL (never from Host); the token must not
+    # leak through a Referer header, hence the token-page headers.
     live = request.app[SITES].live
-    response = redirect(live.url(f"/b/{business_id}/"))
-    set_session_cookie(
-        response,
-        business_cookie_name("live", business_id),
-        reply.session_secret,
-        max_age=cookie_max_age(reply.session),
-    )
-    return response
+    return redirect(live.url(f"/handoff/{reply.handoff_token}"), token_page=True)
 
 
 @unified_page

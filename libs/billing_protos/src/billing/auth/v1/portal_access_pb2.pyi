@@ -80,6 +80,10 @@ class _TokenPurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TokenPur
     TOKEN_PURPOSE_MAGIC_LINK: _TokenPurpose.ValueType  # 2
     TOKEN_PURPOSE_UNIFIED_SIGN_IN: _TokenPurpose.ValueType  # 3
     TOKEN_PURPOSE_EMAIL_CHANGE: _TokenPurpose.ValueType  # 4
+    TOKEN_PURPOSE_HANDOFF: _TokenPurpose.ValueType  # 5
+    """Unified portal -> per-business live portal on another host: never emailed,
+    lives 2 minutes, consumed only by ConsumeHandoffToken.
+    """
 
 class TokenPurpose(_TokenPurpose, metaclass=_TokenPurposeEnumTypeWrapper): ...
 
@@ -88,6 +92,10 @@ TOKEN_PURPOSE_SIGN_IN: TokenPurpose.ValueType  # 1
 TOKEN_PURPOSE_MAGIC_LINK: TokenPurpose.ValueType  # 2
 TOKEN_PURPOSE_UNIFIED_SIGN_IN: TokenPurpose.ValueType  # 3
 TOKEN_PURPOSE_EMAIL_CHANGE: TokenPurpose.ValueType  # 4
+TOKEN_PURPOSE_HANDOFF: TokenPurpose.ValueType  # 5
+"""Unified portal -> per-business live portal on another host: never emailed,
+lives 2 minutes, consumed only by ConsumeHandoffToken.
+"""
 Global___TokenPurpose: _TypeAlias = TokenPurpose  # noqa: Y015
 
 @_typing.final
@@ -546,6 +554,7 @@ class OpenBusinessFromUnifiedRequest(_message.Message):
     SESSION_SECRET_FIELD_NUMBER: _builtins.int
     BUSINESS_ID_FIELD_NUMBER: _builtins.int
     session_secret: _builtins.str
+    """The unified session's cookie value."""
     business_id: _builtins.str
     def __init__(
         self,
@@ -560,6 +569,71 @@ class OpenBusinessFromUnifiedRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OpenBusinessFromUnifiedRequest: _TypeAlias = OpenBusinessFromUnifiedRequest  # noqa: Y015
+
+@_typing.final
+class OpenBusinessFromUnifiedResponse(_message.Message):
+    """A one-time hand-off from the unified portal to the live per-business portal.
+    The unified and live portals may be different hosts, and a `__Host-` cookie
+    can only be set by the host it belongs to: the browser carries this token to
+    {PORTAL_LIVE_BASE_URL}/handoff/{token}, where the live site consumes it
+    (ConsumeHandoffToken) and sets its own cookie. Like an OAuth code it never
+    travels in an email: single use, 2 minutes, stored hashed, bound to the
+    unified session, the business and the customer.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HANDOFF_TOKEN_FIELD_NUMBER: _builtins.int
+    HANDOFF_LINK_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    handoff_token: _builtins.str
+    """"cpt_" + 256 random bits; returned once."""
+    handoff_link: _builtins.str
+    """{PORTAL_LIVE_BASE_URL}/handoff/{handoff_token} as auth is configured."""
+    business_id: _builtins.str
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        handoff_token: _builtins.str = ...,
+        handoff_link: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        business_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "expires_at", b"expires_at", "handoff_link", b"handoff_link", "handoff_token", b"handoff_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OpenBusinessFromUnifiedResponse: _TypeAlias = OpenBusinessFromUnifiedResponse  # noqa: Y015
+
+@_typing.final
+class ConsumeHandoffTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    mode: _auth_pb2.Mode.ValueType
+    """The mode of the site the hand-off arrived on; only live has hand-offs, so
+    anything else (and any token of another purpose) is TOKEN_UNKNOWN.
+    """
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        mode: _auth_pb2.Mode.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsumeHandoffTokenRequest: _TypeAlias = ConsumeHandoffTokenRequest  # noqa: Y015
 
 @_typing.final
 class UpdateProfileRequest(_message.Message):

@@ -83,6 +83,11 @@ class PortalAccessServiceStub:
         self.OpenBusinessFromUnified = channel.unary_unary(
                 '/billing.auth.v1.PortalAccessService/OpenBusinessFromUnified',
                 request_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.OpenBusinessFromUnifiedRequest.SerializeToString,
+                response_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.OpenBusinessFromUnifiedResponse.FromString,
+                _registered_method=True)
+        self.ConsumeHandoffToken = channel.unary_unary(
+                '/billing.auth.v1.PortalAccessService/ConsumeHandoffToken',
+                request_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.ConsumeHandoffTokenRequest.SerializeToString,
                 response_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.ConsumeTokenResponse.FromString,
                 _registered_method=True)
         self.UpdateProfile = channel.unary_unary(
@@ -160,7 +165,17 @@ class PortalAccessServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def OpenBusinessFromUnified(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Unified session only; the business must be one of the email's live accounts
+        (else NOT_FOUND). Mints a hand-off token instead of a session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConsumeHandoffToken(self, request, context):
+        """Spends a hand-off token once (TOKEN_USED / TOKEN_EXPIRED / TOKEN_UNKNOWN otherwise)
+        and starts the live business session, linked to (and capped by) the unified session.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -234,6 +249,11 @@ def add_PortalAccessServiceServicer_to_server(servicer, server):
             'OpenBusinessFromUnified': grpc.unary_unary_rpc_method_handler(
                     servicer.OpenBusinessFromUnified,
                     request_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.OpenBusinessFromUnifiedRequest.FromString,
+                    response_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.OpenBusinessFromUnifiedResponse.SerializeToString,
+            ),
+            'ConsumeHandoffToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConsumeHandoffToken,
+                    request_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.ConsumeHandoffTokenRequest.FromString,
                     response_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.ConsumeTokenResponse.SerializeToString,
             ),
             'UpdateProfile': grpc.unary_unary_rpc_method_handler(
@@ -521,6 +541,33 @@ class PortalAccessService:
             target,
             '/billing.auth.v1.PortalAccessService/OpenBusinessFromUnified',
             billing_dot_auth_dot_v1_dot_portal__access__pb2.OpenBusinessFromUnifiedRequest.SerializeToString,
+            billing_dot_auth_dot_v1_dot_portal__access__pb2.OpenBusinessFromUnifiedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConsumeHandoffToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.auth.v1.PortalAccessService/ConsumeHandoffToken',
+            billing_dot_auth_dot_v1_dot_portal__access__pb2.ConsumeHandoffTokenRequest.SerializeToString,
             billing_dot_auth_dot_v1_dot_portal__access__pb2.ConsumeTokenResponse.FromString,
             options,
             channel_credentials,

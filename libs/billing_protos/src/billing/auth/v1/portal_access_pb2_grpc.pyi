@@ -45,7 +45,14 @@ class PortalAccessServiceStub:
     EndSession: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.EndSessionRequest, _portal_access_pb2.EndSessionResponse]
     RequestUnifiedSignInLink: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.RequestUnifiedSignInLinkRequest, _portal_access_pb2.RequestSignInLinkResponse]
     ListUnifiedAccounts: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.ListUnifiedAccountsRequest, _portal_access_pb2.ListUnifiedAccountsResponse]
-    OpenBusinessFromUnified: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.OpenBusinessFromUnifiedRequest, _portal_access_pb2.ConsumeTokenResponse]
+    OpenBusinessFromUnified: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.OpenBusinessFromUnifiedRequest, _portal_access_pb2.OpenBusinessFromUnifiedResponse]
+    """Unified session only; the business must be one of the email's live accounts
+    (else NOT_FOUND). Mints a hand-off token instead of a session.
+    """
+    ConsumeHandoffToken: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.ConsumeHandoffTokenRequest, _portal_access_pb2.ConsumeTokenResponse]
+    """Spends a hand-off token once (TOKEN_USED / TOKEN_EXPIRED / TOKEN_UNKNOWN otherwise)
+    and starts the live business session, linked to (and capped by) the unified session.
+    """
     UpdateProfile: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.UpdateProfileRequest, _auth_pb2.Customer]
     RequestEmailChange: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.RequestEmailChangeRequest, _portal_access_pb2.RequestEmailChangeResponse]
     ConfirmEmailChange: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.ConfirmEmailChangeRequest, _auth_pb2.Customer]
@@ -62,7 +69,14 @@ class PortalAccessServiceAsyncStub(PortalAccessServiceStub):
     EndSession: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.EndSessionRequest, _portal_access_pb2.EndSessionResponse]  # type: ignore[assignment]
     RequestUnifiedSignInLink: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.RequestUnifiedSignInLinkRequest, _portal_access_pb2.RequestSignInLinkResponse]  # type: ignore[assignment]
     ListUnifiedAccounts: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.ListUnifiedAccountsRequest, _portal_access_pb2.ListUnifiedAccountsResponse]  # type: ignore[assignment]
-    OpenBusinessFromUnified: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.OpenBusinessFromUnifiedRequest, _portal_access_pb2.ConsumeTokenResponse]  # type: ignore[assignment]
+    OpenBusinessFromUnified: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.OpenBusinessFromUnifiedRequest, _portal_access_pb2.OpenBusinessFromUnifiedResponse]  # type: ignore[assignment]
+    """Unified session only; the business must be one of the email's live accounts
+    (else NOT_FOUND). Mints a hand-off token instead of a session.
+    """
+    ConsumeHandoffToken: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.ConsumeHandoffTokenRequest, _portal_access_pb2.ConsumeTokenResponse]  # type: ignore[assignment]
+    """Spends a hand-off token once (TOKEN_USED / TOKEN_EXPIRED / TOKEN_UNKNOWN otherwise)
+    and starts the live business session, linked to (and capped by) the unified session.
+    """
     UpdateProfile: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.UpdateProfileRequest, _auth_pb2.Customer]  # type: ignore[assignment]
     RequestEmailChange: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.RequestEmailChangeRequest, _portal_access_pb2.RequestEmailChangeResponse]  # type: ignore[assignment]
     ConfirmEmailChange: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.ConfirmEmailChangeRequest, _auth_pb2.Customer]  # type: ignore[assignment]
@@ -136,7 +150,20 @@ class PortalAccessServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _portal_access_pb2.OpenBusinessFromUnifiedRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_portal_access_pb2.ConsumeTokenResponse, _abc.Awaitable[_portal_access_pb2.ConsumeTokenResponse]]: ...
+    ) -> _typing.Union[_portal_access_pb2.OpenBusinessFromUnifiedResponse, _abc.Awaitable[_portal_access_pb2.OpenBusinessFromUnifiedResponse]]:
+        """Unified session only; the business must be one of the email's live accounts
+        (else NOT_FOUND). Mints a hand-off token instead of a session.
+        """
+
+    @_abc_1.abstractmethod
+    def ConsumeHandoffToken(
+        self,
+        request: _portal_access_pb2.ConsumeHandoffTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_portal_access_pb2.ConsumeTokenResponse, _abc.Awaitable[_portal_access_pb2.ConsumeTokenResponse]]:
+        """Spends a hand-off token once (TOKEN_USED / TOKEN_EXPIRED / TOKEN_UNKNOWN otherwise)
+        and starts the live business session, linked to (and capped by) the unified session.
+        """
 
     @_abc_1.abstractmethod
     def UpdateProfile(
