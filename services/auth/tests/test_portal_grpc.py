@@ -612,14 +612,18 @@ class TestUnifiedPortal:
         )
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED
 
-    async def test_unknown_email_gets_the_same_answer_and_no_link(self, auth: Any) -> None:
+    async def test_unknown_email_gets_the_same_answer_and_a_notice_without_link(
+        self, auth: Any
+    ) -> None:
         address = unique_email("nobody")
         answer = await auth.portal.RequestUnifiedSignInLink(
             pb.RequestUnifiedSignInLinkRequest(email=address, client_key=client_key())
         )
         assert answer == pb.RequestSignInLinkResponse()
         await eventually(lambda: auth.runtime.background.pending == 0)
-        assert auth.emails.to(address) == []
+        [notice] = auth.emails.to(address)
+        assert notice.template == email_pb2.EMAIL_TEMPLATE_UNIFIED_NO_ACCOUNT_FOUND
+        assert notice.link == ""
 
 
 async def unified_session(auth: Any, address: str) -> pb.ConsumeTokenResponse:

@@ -38,6 +38,10 @@ ITALIAN_WORDING: dict[EmailTemplate, tuple[str, str]] = {
         "Il tuo link di accesso a tutti i tuoi acquisti",
         "chiavi di licenza",
     ),
+    EmailTemplate.UNIFIED_NO_ACCOUNT_FOUND: (
+        "Richiesta di accesso ai tuoi acquisti",
+        "non abbiamo trovato acquisti per questo indirizzo",
+    ),
 }
 ENGLISH_WORDING: dict[EmailTemplate, tuple[str, str]] = {
     EmailTemplate.SIGN_IN_LINK: ("Your sign-in link for Acme Studio", "Sign in to the portal"),
@@ -60,6 +64,10 @@ ENGLISH_WORDING: dict[EmailTemplate, tuple[str, str]] = {
     EmailTemplate.UNIFIED_SIGN_IN_LINK: (
         "Your sign-in link to all your purchases",
         "license keys",
+    ),
+    EmailTemplate.UNIFIED_NO_ACCOUNT_FOUND: (
+        "Sign-in request for your purchases",
+        "we found no purchases for it",
     ),
 }
 EXPIRY = {

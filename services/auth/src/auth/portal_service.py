@@ -626,8 +626,17 @@ class PortalAccess:
         normalized = normalize_email(address)
         customers = await self.repository.customers_with_email(normalized, "live")
         if not customers:
-            # notifications' not-found notice is per business; there is no business to name.
-            log.info("unified sign-in requested for an unknown email")
+            # Same rule as the static link: the address learns (by email, never on
+            # the page) that it has no purchases, and to use the purchase email.
+            await self.emails.send(
+                OutgoingEmail(
+                    kind=EmailKind.UNIFIED_NO_ACCOUNT_FOUND,
+                    to=address,
+                    locale=_locale(locale, None),
+                    mode="live",
+                    idempotency_key=new_id("notice_"),
+                )
+            )
             return
         ttl = self.policy.sign_in_link_ttl_seconds
         record, link = await self._issue_token(

@@ -42,16 +42,24 @@ class EmailTemplate(StrEnum):
     EMAIL_CHANGE_VERIFY = "email_change_verify"
     EMAIL_CHANGE_NOTICE = "email_change_notice"
     UNIFIED_SIGN_IN_LINK = "unified_sign_in_link"
+    UNIFIED_NO_ACCOUNT_FOUND = "unified_no_account_found"
 
     @property
     def has_link(self) -> bool:
         """Whether this email carries a one-time link (and so an expiry)."""
-        return self not in (EmailTemplate.NO_ACCOUNT_FOUND, EmailTemplate.EMAIL_CHANGE_NOTICE)
+        return self not in (
+            EmailTemplate.NO_ACCOUNT_FOUND,
+            EmailTemplate.EMAIL_CHANGE_NOTICE,
+            EmailTemplate.UNIFIED_NO_ACCOUNT_FOUND,
+        )
 
     @property
     def per_business(self) -> bool:
         """Whether the email is about one business (the unified portal spans all)."""
-        return self is not EmailTemplate.UNIFIED_SIGN_IN_LINK
+        return self not in (
+            EmailTemplate.UNIFIED_SIGN_IN_LINK,
+            EmailTemplate.UNIFIED_NO_ACCOUNT_FOUND,
+        )
 
 
 def resolve_locale(tag: str | None) -> str:

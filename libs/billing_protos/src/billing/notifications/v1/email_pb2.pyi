@@ -40,6 +40,8 @@ class _EmailTemplateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EmailTe
     """Tell the old address that a change was requested."""
     EMAIL_TEMPLATE_UNIFIED_SIGN_IN_LINK: _EmailTemplate.ValueType  # 6
     """One-time sign-in link to the unified portal (all businesses)."""
+    EMAIL_TEMPLATE_UNIFIED_NO_ACCOUNT_FOUND: _EmailTemplate.ValueType  # 7
+    """"No purchases found at any business for this address" (unified portal; no link)."""
 
 class EmailTemplate(_EmailTemplate, metaclass=_EmailTemplateEnumTypeWrapper): ...
 
@@ -56,6 +58,8 @@ EMAIL_TEMPLATE_EMAIL_CHANGE_NOTICE: EmailTemplate.ValueType  # 5
 """Tell the old address that a change was requested."""
 EMAIL_TEMPLATE_UNIFIED_SIGN_IN_LINK: EmailTemplate.ValueType  # 6
 """One-time sign-in link to the unified portal (all businesses)."""
+EMAIL_TEMPLATE_UNIFIED_NO_ACCOUNT_FOUND: EmailTemplate.ValueType  # 7
+""""No purchases found at any business for this address" (unified portal; no link)."""
 Global___EmailTemplate: _TypeAlias = EmailTemplate  # noqa: Y015
 
 @_typing.final
