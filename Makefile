@@ -9,7 +9,7 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: ## install what is missing (uv, Python deps, SecantusDB, RabbitMQ)
+install: ## install what is missing (uv, Python deps, SecantusDB, Chromium, RabbitMQ)
 	@bash tools/devstack/scripts/install.sh
 
 run: install ## start SecantusDB, the SMTP sink and all six services, seed demo data

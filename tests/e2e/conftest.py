@@ -8,13 +8,16 @@ would. Nothing here reaches into a service's database.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from devstack import BusinessWithKey, Stack
+from devstack import BusinessWithKey, Mailbox, Stack
+from devstack.browser import launch_chromium
+from devstack.portal import Mode, PortalBusiness, PortalHttp, create_portal_business
 from dodopayments import AsyncDodoPayments
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -59,3 +62,92 @@ async def sdk(stack: Stack, merchant: BusinessWithKey) -> AsyncIterator[AsyncDod
 def mini_stack_dir(tmp_path: Path) -> Path:
     """Data dir for a throwaway stack that a test may break."""
     return tmp_path / "mini-stack"
+
+
+# --- the customer portal: browser, mailbox, businesses with both modes ------------------
+
+# Generous for one page step on a loaded 2-core machine, short enough to fail fast.
+PAGE_TIMEOUT_MS = 15_000
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium driven by Playwright (`playwright install` cannot download here)."""
+    async with async_playwright() as playwright:
+        launched = await launch_chromium(playwright)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh browser profile per test: no cookies from other tests."""
+    ctx = await browser.new_context(locale="en-US")
+    ctx.set_default_timeout(PAGE_TIMEOUT_MS)
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+BrowserContextFactory = Callable[[], Awaitable[BrowserContext]]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser_context_factory(browser: Browser) -> AsyncIterator[BrowserContextFactory]:
+    """More browser profiles for one test (a second device, another person)."""
+    opened: list[BrowserContext] = []
+
+    async def new_context() -> BrowserContext:
+        ctx = await browser.new_context(locale="en-US")
+        ctx.set_default_timeout(PAGE_TIMEOUT_MS)
+        opened.append(ctx)
+        return ctx
+
+    try:
+        yield new_context
+    finally:
+        for ctx in opened:
+            await ctx.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(context: BrowserContext) -> Page:
+    """One tab in the test's own browser profile."""
+    return await context.new_page()
+
+
+@pytest.fixture(scope="session")
+def mailbox(stack: Stack) -> Mailbox:
+    """The SMTP sink's mailbox, read like the customers' inboxes."""
+    return Mailbox(stack.mail_dir)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def shop(stack: Stack) -> PortalBusiness:
+    """The business whose customers walk through the portal (keys for both modes)."""
+    async with stack.auth_admin() as admin:
+        return await create_portal_business(admin, f"Bottega e2e {uuid.uuid4().hex[:6]}")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http() -> AsyncIterator[PortalHttp]:
+    """Raw HTTP to the portal pages, cookies passed explicitly."""
+    async with PortalHttp.new_session() as session:
+        yield PortalHttp(session)
+
+
+def merchant_sdk(stack: Stack, business: PortalBusiness, mode: Mode = "test") -> AsyncDodoPayments:
+    """The official SDK as this merchant in one mode (``async with`` it)."""
+    return AsyncDodoPayments(
+        bearer_token=business.key(mode), base_url=stack.gateway_url, max_retries=0
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def shop_sdk(stack: Stack, shop: PortalBusiness) -> AsyncIterator[AsyncDodoPayments]:
+    """The SDK as ``shop`` in test mode."""
+    async with merchant_sdk(stack, shop) as client:
+        yield client

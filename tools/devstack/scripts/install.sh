@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need on a fresh Debian machine with
-# Python 3.11: uv, the workspace (with SecantusDB from the dev dependencies)
-# and a RabbitMQ broker. Safe to run again: every step checks first.
+# Python 3.11: uv, the workspace (with SecantusDB and Playwright from the dev
+# dependencies), Debian's Chromium and a RabbitMQ broker. Safe to run again:
+# every step checks first.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 cd "$root"
@@ -31,6 +32,17 @@ fi
 
 # --- Python workspace (services, kit, devstack, SecantusDB, test tools) ------
 uv sync --frozen --quiet
+
+# --- Chromium (the e2e browser tests drive Debian's build through Playwright) --
+# `playwright install` downloads its own browser builds, which this network
+# does not allow; the tests launch /usr/bin/chromium (or $CHROMIUM_PATH).
+if [[ -z "${CHROMIUM_PATH:-}" ]] && ! command -v chromium >/dev/null 2>&1; then
+  say "Chromium not found; installing Debian's chromium"
+  if ! apt_install chromium; then
+    echo "Chromium could not be installed: install it (apt-get install chromium) or set CHROMIUM_PATH, then rerun." >&2
+    exit 1
+  fi
+fi
 
 # --- RabbitMQ ----------------------------------------------------------------
 

@@ -50,3 +50,32 @@ def test_backend_gets_its_own_ports_and_the_isolated_broker_namespace() -> None:
     assert "PAYMENTS_PAYMENTS_TARGET" not in env
     assert broker.isolated
     assert not BrokerNamespace("amqp://broker/").isolated
+
+
+def test_auth_and_gateway_share_the_portal_base_urls() -> None:
+    ports = StackPorts.free()
+    broker = BrokerNamespace("amqp://broker/")
+    auth = service_environment("auth", ports, broker, smtp_port=ports.smtp)
+    gateway = service_environment("gateway", ports, broker, smtp_port=ports.smtp)
+    for name, expected in (
+        ("PORTAL_LIVE_BASE_URL", f"{ports.gateway_url}/live"),
+        ("PORTAL_TEST_BASE_URL", f"{ports.gateway_url}/test"),
+        ("UNIFIED_BASE_URL", f"{ports.gateway_url}/all"),
+    ):
+        assert auth[f"AUTH_{name}"] == gateway[f"GATEWAY_{name}"] == expected
+    # Links in emails are sent through notifications' EmailService.
+    assert auth["AUTH_NOTIFICATIONS_TARGET"] == ports.grpc_target("notifications")
+    assert ports.portal_base_urls.for_mode("test") == f"{ports.gateway_url}/test"
+
+
+def test_test_hooks_are_only_for_the_e2e_stack() -> None:
+    ports = StackPorts.free()
+    broker = BrokerNamespace("amqp://broker/")
+    plain = service_environment("auth", ports, broker, smtp_port=ports.smtp)
+    hooked = service_environment("auth", ports, broker, smtp_port=ports.smtp, test_hooks=True)
+    assert "AUTH_TEST_CLOCK_ENABLED" not in plain
+    assert "AUTH_RATE_LIMIT_PER_CLIENT" not in plain
+    assert hooked["AUTH_TEST_CLOCK_ENABLED"] == "true"
+    assert int(hooked["AUTH_RATE_LIMIT_PER_CLIENT"]) >= 10_000
+    gateway = service_environment("gateway", ports, broker, smtp_port=ports.smtp, test_hooks=True)
+    assert not [name for name in gateway if "TEST_CLOCK" in name]

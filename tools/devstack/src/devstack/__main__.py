@@ -36,6 +36,9 @@ def _banner(stack: Stack, api_key: str | None, business_id: str | None) -> str:
             f"  Demo business  {business_id}",
             f"  Test API key   {api_key}",
             f"  Try:  curl -H 'Authorization: Bearer {api_key}' {stack.gateway_url}/customers",
+            f"  Portal sign-in (test mode)  {stack.portal_urls.test}/login/{business_id}"
+            "  (the email lands in the SMTP sink)",
+            f"  Unified portal (live only)  {stack.portal_urls.unified}/login",
             "",
         ]
     lines.append("Press Ctrl-C to stop everything.")

@@ -114,9 +114,11 @@ def read_mailbox(maildir: Path) -> list[StoredMessage]:
     """Every stored message, oldest first (blocking: call via asyncio.to_thread in async code)."""
     if not maildir.exists():
         return []
-    messages = []
-    for path in sorted(maildir.glob("*.eml")):
-        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        assert isinstance(parsed, EmailMessage)
-        messages.append(StoredMessage(path=path, message=parsed))
-    return messages
+    return [read_message(path) for path in sorted(maildir.glob("*.eml"))]
+
+
+def read_message(path: Path) -> StoredMessage:
+    """One stored message (blocking)."""
+    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return StoredMessage(path=path, message=parsed)

@@ -33,6 +33,7 @@ from devstack.topology import (
     DEFAULT_AMQP_URL,
     LOCALHOST,
     BrokerNamespace,
+    PortalBaseUrls,
     ServiceName,
     StackPorts,
     service_environment,
@@ -73,6 +74,7 @@ class Stack:
         log_level: str = "INFO",
         service_grace_seconds: float = 10.0,
         cwd: Path | None = None,
+        test_hooks: bool = False,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.ports = ports
@@ -82,6 +84,7 @@ class Stack:
         self.log_level = log_level
         self.service_grace_seconds = service_grace_seconds
         self.cwd = cwd
+        self.test_hooks = test_hooks
         self.mongo: ManagedProcess | None = None
         self.smtp: ManagedProcess | None = None
         self.services: dict[ServiceName, ManagedProcess] = {}
@@ -115,6 +118,8 @@ class Stack:
             ),
             mongo_storage=":memory:",
             service_grace_seconds=10.0,
+            # Tests move auth's clock (expired links) and share one client address.
+            test_hooks=True,
         )
 
     # -- where things are -------------------------------------------------------------
@@ -142,6 +147,11 @@ class Stack:
     def grpc_target(self, service: ServiceName) -> str:
         """``host:port`` of a backend service's gRPC listener."""
         return self.ports.grpc_target(service)
+
+    @property
+    def portal_urls(self) -> PortalBaseUrls:
+        """Base URLs of the live, test and unified portals (as auth and the gateway know them)."""
+        return self.ports.portal_base_urls
 
     def ops_url(self, service: ServiceName) -> str:
         """Base URL of a service's ops endpoints."""
@@ -252,6 +262,7 @@ class Stack:
                 smtp_port=self.ports.smtp,
                 log_level=self.log_level,
                 shutdown_grace_seconds=self.service_grace_seconds,
+                test_hooks=self.test_hooks,
             )
             process = self._process(name, python_module(name), env)
             self.services[name] = process

@@ -43,6 +43,8 @@ DEFAULT_SMTP_PORT = 1025
 DEFAULT_EXCHANGE = "billing.events"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 LOCALHOST = "127.0.0.1"
+# The e2e stack's per-client rate limit (see service_environment's test_hooks).
+TEST_RATE_LIMIT_PER_CLIENT = 100_000
 
 
 def env_prefix(service: ServiceName) -> str:
@@ -119,6 +121,42 @@ class StackPorts:
         """Connection string for the stack's SecantusDB."""
         return f"mongodb://{LOCALHOST}:{self.mongo}/?directConnection=true"
 
+    @property
+    def portal_base_urls(self) -> PortalBaseUrls:
+        """Where the gateway serves the live, test and unified portals."""
+        return PortalBaseUrls.under(self.gateway_url)
+
+
+@dataclass(frozen=True)
+class PortalBaseUrls:
+    """The three portal sites: one value for auth (email links) and the gateway (routing).
+
+    Both services must agree, or emailed links point where the gateway serves
+    nothing (or, worse, under the other mode's site).
+    """
+
+    live: str
+    test: str
+    unified: str
+
+    @classmethod
+    def under(cls, gateway_url: str) -> PortalBaseUrls:
+        """The conventional path prefixes /live, /test and /all under the gateway."""
+        root = gateway_url.rstrip("/")
+        return cls(live=f"{root}/live", test=f"{root}/test", unified=f"{root}/all")
+
+    def for_mode(self, mode: Literal["test", "live"]) -> str:
+        """The per-business portal base URL of one mode."""
+        return self.live if mode == "live" else self.test
+
+    def environment(self, prefix: str) -> dict[str, str]:
+        """``<PREFIX>PORTAL_LIVE_BASE_URL`` and friends."""
+        return {
+            f"{prefix}PORTAL_LIVE_BASE_URL": self.live,
+            f"{prefix}PORTAL_TEST_BASE_URL": self.test,
+            f"{prefix}UNIFIED_BASE_URL": self.unified,
+        }
+
 
 @dataclass(frozen=True)
 class BrokerNamespace:
@@ -146,12 +184,20 @@ def service_environment(
     smtp_port: int,
     log_level: str = "INFO",
     shutdown_grace_seconds: float = 10.0,
+    test_hooks: bool = False,
 ) -> dict[str, str]:
     """The environment variables one service needs to join this stack.
 
-    Every service also gets a ``<SVC>_<PEER>_TARGET`` for every backend peer;
+    Every service also gets a ``<SVC>_<PEER>_TARGET`` for every backend peer
+    (so auth finds notifications' EmailService at ``AUTH_NOTIFICATIONS_TARGET``);
     settings classes ignore the variables they do not declare, so a service
-    that later starts calling a peer finds the address already there.
+    that later starts calling a peer finds the address already there. Auth and
+    the gateway get the same portal base URLs.
+
+    ``test_hooks`` (the e2e stack only, never production) turns on auth's
+    movable clock and lifts the per-client rate limit: every test request comes
+    from 127.0.0.1, so one client key would otherwise throttle the whole suite
+    (the per-email limit stays at its default and is what the tests exercise).
     """
     prefix = env_prefix(service)
     env: dict[str, str] = {
@@ -167,6 +213,11 @@ def service_environment(
         f"{prefix}SMTP_HOST": LOCALHOST,
         f"{prefix}SMTP_PORT": str(smtp_port),
     }
+    if service in ("auth", "gateway"):
+        env |= ports.portal_base_urls.environment(prefix)
+    if test_hooks and service == "auth":
+        env[f"{prefix}TEST_CLOCK_ENABLED"] = "true"
+        env[f"{prefix}RATE_LIMIT_PER_CLIENT"] = str(TEST_RATE_LIMIT_PER_CLIENT)
     if service == "gateway":
         env[f"{prefix}HTTP_HOST"] = LOCALHOST
         env[f"{prefix}HTTP_PORT"] = str(ports.gateway_http)
