@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from billing_kit.errors import InvalidArgument, describe_validation_error
 
@@ -66,3 +67,26 @@ def make_page(page_size: int, page_number: int) -> PageRequest:
         return PageRequest(page_size=page_size, page_number=page_number)
     except ValidationError as exc:
         raise InvalidArgument(describe_validation_error(exc), reason="INVALID_PAGE") from None
+
+
+def customer_newest_first_index(time_field: str = "created_at") -> IndexModel:
+    """The index behind every scoped read: a customer's records, newest first.
+
+    It serves both the scoped get by id and the paginated list without an
+    in-memory sort (``_id`` breaks ties so pages never overlap).
+    """
+    return IndexModel(
+        [
+            ("business_id", ASCENDING),
+            ("mode", ASCENDING),
+            ("customer_id", ASCENDING),
+            (time_field, DESCENDING),
+            ("_id", DESCENDING),
+        ],
+        name="customer_newest_first",
+    )
+
+
+def newest_first(time_field: str = "created_at") -> list[tuple[str, int]]:
+    """The sort matching :func:`customer_newest_first_index`."""
+    return [(time_field, DESCENDING), ("_id", DESCENDING)]

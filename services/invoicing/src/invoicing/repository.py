@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from billing_kit.scoping import CustomerScope, PageRequest
-from pymongo import DESCENDING, IndexModel
+from billing_kit.scoping import (
+    CustomerScope,
+    PageRequest,
+    customer_newest_first_index,
+    newest_first,
+)
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from invoicing.models import Invoice
@@ -15,17 +20,7 @@ INVOICES = "invoices"
 
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
     INVOICES: [
-        # The customer's invoices, newest first, straight from the index.
-        IndexModel(
-            [
-                ("business_id", 1),
-                ("mode", 1),
-                ("customer_id", 1),
-                ("issued_at", DESCENDING),
-                ("_id", DESCENDING),
-            ],
-            name="customer_newest_first",
-        ),
+        customer_newest_first_index("issued_at"),
         # Invoice numbers are unique per business and mode (gapless numbering comes later).
         IndexModel(
             [("business_id", 1), ("mode", 1), ("number", 1)],
@@ -68,7 +63,7 @@ class InvoicingRepository:
         """One page of the customer's invoices, newest first."""
         cursor = (
             self._invoices.find(scope.as_filter())
-            .sort([("issued_at", DESCENDING), ("_id", DESCENDING)])
+            .sort(newest_first("issued_at"))
             .skip(page.skip)
             .limit(page.page_size)
         )

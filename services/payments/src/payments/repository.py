@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from billing_kit.scoping import CustomerScope, PageRequest
-from pymongo import DESCENDING, IndexModel
+from billing_kit.scoping import (
+    CustomerScope,
+    PageRequest,
+    customer_newest_first_index,
+    newest_first,
+)
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from payments.models import PaymentMethod
@@ -15,17 +20,7 @@ PAYMENT_METHODS = "payment_methods"
 
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
     PAYMENT_METHODS: [
-        # The customer's saved methods, newest first, straight from the index.
-        IndexModel(
-            [
-                ("business_id", 1),
-                ("mode", 1),
-                ("customer_id", 1),
-                ("created_at", DESCENDING),
-                ("_id", DESCENDING),
-            ],
-            name="customer_newest_first",
-        ),
+        customer_newest_first_index(),
     ],
 }
 
@@ -59,7 +54,7 @@ class PaymentsRepository:
         """One page of the customer's saved methods, newest first."""
         cursor = (
             self._methods.find(scope.as_filter())
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .sort(newest_first())
             .skip(page.skip)
             .limit(page.page_size)
         )

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from billing_kit.scoping import CustomerScope, PageRequest
-from pymongo import DESCENDING, IndexModel
+from billing_kit.scoping import (
+    CustomerScope,
+    PageRequest,
+    customer_newest_first_index,
+    newest_first,
+)
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from subscriptions.models import Subscription
@@ -15,17 +20,7 @@ SUBSCRIPTIONS = "subscriptions"
 
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
     SUBSCRIPTIONS: [
-        # Serves both the scoped get and the customer's newest-first list without a sort in memory.
-        IndexModel(
-            [
-                ("business_id", 1),
-                ("mode", 1),
-                ("customer_id", 1),
-                ("created_at", DESCENDING),
-                ("_id", DESCENDING),
-            ],
-            name="customer_newest_first",
-        ),
+        customer_newest_first_index(),
     ],
 }
 
@@ -67,7 +62,7 @@ class SubscriptionsRepository:
         """One page of the customer's subscriptions, newest first."""
         cursor = (
             self._subscriptions.find(scope.as_filter())
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .sort(newest_first())
             .skip(page.skip)
             .limit(page.page_size)
         )
