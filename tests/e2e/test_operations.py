@@ -37,7 +37,7 @@ async def test_every_service_is_ready_and_exposes_metrics(stack: Stack) -> None:
 
 async def test_readyz_turns_503_when_the_database_dies(mini_stack_dir: Path, amqp_url: str) -> None:
     """Own stack: killing its database must not disturb the other tests."""
-    broken = Stack.isolated(mini_stack_dir, amqp_url=amqp_url)
+    broken = Stack.isolated(mini_stack_dir, amqp_url=amqp_url, own_database=True)
     await broken.start()
     try:
         await broken.kill_database()

@@ -75,8 +75,11 @@ class Stack:
         service_grace_seconds: float = 10.0,
         cwd: Path | None = None,
         test_hooks: bool = False,
+        external_mongo: tuple[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
+        # (url, database prefix) of a server this stack did not start, or None.
+        self.external_mongo = external_mongo
         self.ports = ports
         self.broker = broker
         self.mongo_storage = mongo_storage or str(self.data_dir / "mongo")
@@ -105,9 +108,16 @@ class Stack:
         )
 
     @classmethod
-    def isolated(cls, data_dir: Path, *, amqp_url: str | None = None) -> Stack:
-        """A throwaway stack: free ports, in-memory database, its own broker namespace."""
+    def isolated(
+        cls, data_dir: Path, *, amqp_url: str | None = None, own_database: bool = False
+    ) -> Stack:
+        """A throwaway stack: free ports, its own broker namespace, and an in-memory
+        SecantusDB — or, when ``MONGODB_URL`` is set (tests against a real MongoDB),
+        databases of its own on that server. ``own_database`` forces a SecantusDB
+        the stack starts itself (a test that kills the database needs one).
+        """
         namespace = f"devstack-{uuid.uuid4().hex[:10]}"
+        external_url = None if own_database else os.environ.get("MONGODB_URL")
         return cls(
             data_dir=data_dir,
             ports=StackPorts.free(),
@@ -120,6 +130,9 @@ class Stack:
             service_grace_seconds=10.0,
             # Tests move auth's clock (expired links) and share one client address.
             test_hooks=True,
+            external_mongo=(external_url, namespace.replace("-", "_") + "_")
+            if external_url
+            else None,
         )
 
     # -- where things are -------------------------------------------------------------
@@ -141,8 +154,8 @@ class Stack:
 
     @property
     def mongo_url(self) -> str:
-        """Connection string of the stack's SecantusDB."""
-        return self.ports.mongo_url
+        """Connection string of the stack's database server."""
+        return self.external_mongo[0] if self.external_mongo else self.ports.mongo_url
 
     def grpc_target(self, service: ServiceName) -> str:
         """``host:port`` of a backend service's gRPC listener."""
@@ -180,7 +193,8 @@ class Stack:
         started = time.monotonic()
         try:
             await self._check_ports_free()
-            await self._start_database()
+            if self.external_mongo is None:
+                await self._start_database()
             await self._start_smtp_sink()
             await self._start_services()
             await self.wait_ready(limit_seconds - (time.monotonic() - started))
@@ -192,10 +206,11 @@ class Stack:
 
     async def _check_ports_free(self) -> None:
         wanted = {
-            "SecantusDB": self.ports.mongo,
             "SMTP sink": self.ports.smtp,
             "gateway HTTP": self.ports.gateway_http,
         }
+        if self.external_mongo is None:
+            wanted["SecantusDB"] = self.ports.mongo
         wanted |= {f"{name} gRPC": port for name, port in self.ports.grpc.items()}
         wanted |= {f"{name} ops": port for name, port in self.ports.ops.items()}
         busy = [f"{what} ({port})" for what, port in wanted.items() if await _port_open(port)]
@@ -263,6 +278,7 @@ class Stack:
                 log_level=self.log_level,
                 shutdown_grace_seconds=self.service_grace_seconds,
                 test_hooks=self.test_hooks,
+                external_mongo=self.external_mongo,
             )
             process = self._process(name, python_module(name), env)
             self.services[name] = process

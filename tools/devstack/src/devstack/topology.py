@@ -185,6 +185,7 @@ def service_environment(
     log_level: str = "INFO",
     shutdown_grace_seconds: float = 10.0,
     test_hooks: bool = False,
+    external_mongo: tuple[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment variables one service needs to join this stack.
 
@@ -198,6 +199,10 @@ def service_environment(
     movable clock and lifts the per-client rate limit: every test request comes
     from 127.0.0.1, so one client key would otherwise throttle the whole suite
     (the per-email limit stays at its default and is what the tests exercise).
+
+    ``external_mongo`` is ``(url, database_prefix)`` for a stack that uses a
+    database server it did not start (``MONGODB_URL`` in tests): each service
+    gets its own ``<prefix><service>`` database there.
     """
     prefix = env_prefix(service)
     env: dict[str, str] = {
@@ -206,13 +211,15 @@ def service_environment(
         f"{prefix}OPS_HOST": LOCALHOST,
         f"{prefix}OPS_PORT": str(ports.ops[service]),
         f"{prefix}SHUTDOWN_GRACE_SECONDS": str(shutdown_grace_seconds),
-        f"{prefix}MONGODB_URL": ports.mongo_url,
+        f"{prefix}MONGODB_URL": external_mongo[0] if external_mongo else ports.mongo_url,
         f"{prefix}AMQP_URL": broker.amqp_url,
         f"{prefix}EVENTS_EXCHANGE": broker.exchange,
         f"{prefix}QUEUE_PREFIX": broker.queue_prefix,
         f"{prefix}SMTP_HOST": LOCALHOST,
         f"{prefix}SMTP_PORT": str(smtp_port),
     }
+    if external_mongo is not None:
+        env[f"{prefix}MONGODB_DATABASE"] = f"{external_mongo[1]}{service}"
     if service in ("auth", "gateway"):
         env |= ports.portal_base_urls.environment(prefix)
     if test_hooks and service == "auth":
