@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import grpc
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
 from devstack.processes import ManagedProcess, base_environment, python_module, venv_script
 from devstack.seed import AuthAdmin, BusinessWithKey, seed_demo
@@ -364,7 +366,25 @@ class Stack:
                 codes[process.name] = await process.stop(10)
         if self.broker.isolated:
             await self._delete_broker_namespace()
+        if self.external_mongo is not None:
+            await self._drop_external_databases()
         return codes
+
+    async def _drop_external_databases(self) -> None:
+        """Drop this run's databases from a server the stack did not start."""
+        assert self.external_mongo is not None
+        url, prefix = self.external_mongo
+        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+            url, serverSelectionTimeoutMS=5000
+        )
+        try:
+            for name in await client.list_database_names():
+                if name.startswith(prefix):
+                    await client.drop_database(name)
+        except PyMongoError as exc:
+            log.warning("could not drop this run's databases: %s", type(exc).__name__)
+        finally:
+            await client.close()
 
     async def kill_database(self) -> None:
         """SIGKILL the database (tests: readiness must notice a dead dependency)."""
