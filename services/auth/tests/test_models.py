@@ -252,10 +252,15 @@ class TestQueriesAndEvents:
             name="Mario",
             phone_number="+393471234567",
             created_at=utc_now(),
+            metadata={"crm_id": "42"},
+            preferred_locale="it",
         )
         data = CustomerCreatedData.from_customer(customer).model_dump(mode="json")
         assert data["customer_id"] == "cus_1" and data["mode"] == "live"
         assert data["email"] == "Mario@Example.com" and data["phone_number"] == "+393471234567"
+        assert data["metadata"] == {"crm_id": "42"}
+        # notifications' recipient directory reads "locale"; Dodo's name is preferred_locale.
+        assert data["preferred_locale"] == "it" and data["locale"] == "it"
         assert set(data) == {
             "customer_id",
             "business_id",
@@ -264,4 +269,7 @@ class TestQueriesAndEvents:
             "name",
             "phone_number",
             "created_at",
+            "metadata",
+            "preferred_locale",
+            "locale",
         }

@@ -271,8 +271,16 @@ class FakeRepository:
         return c if match else None
 
     async def update_customer_with_event(
-        self, business_id: str, mode: str, customer_id: str, changes: dict[str, Any], make: Any
+        self,
+        business_id: str,
+        mode: str,
+        customer_id: str,
+        changes: dict[str, Any],
+        make: Any,
+        *,
+        end_sessions_at: datetime | None = None,
     ) -> Customer:
+        self.sessions_ended_at = end_sessions_at
         self.customer = self.customer.model_copy(update=changes)
         self.events.append(make(self.customer))
         return self.customer

@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
 from billing_kit.errors import (
+    AlreadyExists,
     DomainError,
     FailedPrecondition,
     InvalidArgument,
@@ -88,6 +89,8 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
             email=request.email.lower(),
             name=request.name,
             phone_number=request.phone_number,
+            metadata=dict(request.metadata),
+            preferred_locale=request.preferred_locale,
         )
         customer.created_at.FromDatetime(datetime.now(UTC))
         self.customers.append(customer)
@@ -173,6 +176,7 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
     fresh_requests: list[str] = field(default_factory=list)
     email_changes: list[Any] = field(default_factory=list)
     rate_limited_emails: set[str] = field(default_factory=set)
+    profile_updates: list[Any] = field(default_factory=list)
 
     def issue(self, purpose: int, business_id: str, mode: int, **kw: Any) -> str:
         token = f"cpt_{uuid.uuid4().hex}{uuid.uuid4().hex[:8]}"
@@ -279,7 +283,14 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         session = self.sessions.get(request.session_secret)
         if session is None:
             await self.auth._fail(context, NotFound("no session", reason="SESSION_NOT_FOUND"))
-        return session
+        assert session is not None
+        reply = portal_access_pb2.PortalSession()
+        reply.CopyFrom(session)
+        # Like auth: a business session carries its customer's current language.
+        for c in self.auth.customers:
+            if c.customer_id == session.customer_id:
+                reply.customer_preferred_locale = c.preferred_locale
+        return reply
 
     async def EndSession(self, request: Any, context: Any) -> Any:
         await self.auth._guard("EndSession", context)
@@ -363,10 +374,24 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         except KeyError:
             await self.auth._fail(context, NotFound("no customer"))
             raise
+        self.profile_updates.append(request)
+        if request.HasField("email"):
+            if any(
+                c.email == request.email.lower() and c.customer_id != customer.customer_id
+                for c in self.auth.customers
+                if (c.business_id, c.mode) == (customer.business_id, customer.mode)
+            ):
+                await self.auth._fail(context, AlreadyExists("email taken", reason="EMAIL_TAKEN"))
+            customer.email = request.email.lower()
         if request.HasField("name"):
             customer.name = request.name
         if request.HasField("phone_number"):
             customer.phone_number = request.phone_number
+        if request.HasField("metadata"):
+            customer.metadata.clear()
+            customer.metadata.update(request.metadata.values)
+        if request.HasField("preferred_locale"):
+            customer.preferred_locale = request.preferred_locale
         return customer
 
     async def RequestEmailChange(self, request: Any, context: Any) -> Any:

@@ -34,7 +34,14 @@ async def test_patch_refuses_bad_input_and_foreign_customers(gateway: Any) -> No
     business_id = fake.add_business("Acme")
     key = fake.add_key(business_id)
     customer_id = fake.add_customer(business_id, "ada@example.com")
-    for body in ({"phone_number": "12345"}, {"name": ""}, {"email": "x@example.com"}):
+    for body in (
+        {"phone_number": "12345"},
+        {"name": ""},
+        {"email": "not-an-email"},
+        {"email": None},
+        {"preferred_locale": "klingon"},
+        {"metadata": {"plan": 3}},
+    ):
         resp = await client.patch(f"/customers/{customer_id}", json=body, headers=bearer(key))
         assert resp.status == 422, body
     assert fake.customers[-1].name == "Ada Lovelace"

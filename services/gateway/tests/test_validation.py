@@ -48,7 +48,12 @@ class TestCreateCustomerBody:
                 "phone_number",
             ),
             ({"email": "ada@example.com", "name": "Ada", "nickname": "A"}, "nickname"),
-            ({"email": "ada@example.com", "name": "Ada", "metadata": {}}, "metadata"),
+            ({"email": "ada@example.com", "name": "Ada", "metadata": {"n": 1}}, "metadata.n"),
+            ({"email": "ada@example.com", "name": "Ada", "metadata": []}, "metadata"),
+            (
+                {"email": "ada@example.com", "name": "Ada", "preferred_locale": "xx"},
+                "preferred_locale",
+            ),
         ],
     )
     def test_rejects_with_the_offending_field_named(self, payload: dict, field: str) -> None:

@@ -43,6 +43,18 @@ DISPLAY_RANDOM_CHARS = 4
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 
+# Dodo's ``Locale`` codes (dodopayments.types.Locale): the languages a customer's
+# emails may be asked in. Emails in a language we have no templates for fall
+# back to English in notifications, so any of these is accepted and stored.
+CUSTOMER_LOCALES: tuple[str, ...] = (
+    "ar", "ca", "zh", "nl", "en", "fr", "de", "he", "id", "it", "ja",
+    "ka", "ko", "ms", "pl", "pt", "ro", "ru", "es", "sv", "th", "tr",
+)  # fmt: skip
+# Stripe-like metadata limits: enough for ids and tags, too small to be a database.
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 
@@ -148,6 +160,40 @@ def check_locale(value: str | None) -> str:
     return value
 
 
+def check_metadata(value: Any) -> dict[str, str]:
+    """The merchant's key/value pairs: at most 50 string keys of 1-40 characters with
+    string values of up to 500; None -> ``{}``.
+
+    Messages say what is wrong and never repeat a key or value: metadata is the
+    merchant's data and errors end up in logs.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("must be an object of string keys and string values")
+    if len(value) > MAX_METADATA_KEYS:
+        raise ValueError(f"at most {MAX_METADATA_KEYS} keys are allowed")
+    checked: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH:
+            raise ValueError(f"keys must be 1 to {MAX_METADATA_KEY_LENGTH} characters")
+        if not isinstance(item, str):
+            raise ValueError("values must be strings")
+        if len(item) > MAX_METADATA_VALUE_LENGTH:
+            raise ValueError(f"values must be at most {MAX_METADATA_VALUE_LENGTH} characters")
+        checked[key] = item
+    return checked
+
+
+def check_preferred_locale(value: Any) -> str | None:
+    """One of Dodo's language codes, stored as given; None or ``""`` -> None (no language)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value not in CUSTOMER_LOCALES:
+        raise ValueError("must be one of " + ", ".join(CUSTOMER_LOCALES))
+    return value
+
+
 def check_mode(value: str) -> Mode:
     """``test`` or ``live``."""
     if value not in MODES:
@@ -161,6 +207,9 @@ Color = Annotated[str | None, AfterValidator(check_color)]
 HttpUrl = Annotated[str | None, AfterValidator(check_http_url)]
 Locale = Annotated[str | None, AfterValidator(check_locale)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+# Checked before pydantic's own coercion so a bad value gets our message (never the value).
+Metadata = Annotated[dict[str, str], BeforeValidator(check_metadata)]
+PreferredLocale = Annotated[str | None, BeforeValidator(check_preferred_locale)]
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -309,6 +358,8 @@ class NewCustomer(_Input):
     email: Email
     name: Name
     phone_number: PhoneNumber = None
+    metadata: Metadata = Field(default_factory=dict)
+    preferred_locale: PreferredLocale = None
 
     @field_validator("phone_number", mode="before")
     @classmethod
@@ -328,6 +379,10 @@ class Customer(BaseModel):
     name: str
     phone_number: str | None = None
     created_at: UtcDatetime
+    metadata: dict[str, str] = Field(default_factory=dict)
+    # One of CUSTOMER_LOCALES, or None: the customer's emails then follow the request
+    # or the business's locale.
+    preferred_locale: str | None = None
 
     @property
     def email_normalized(self) -> str:
@@ -374,8 +429,19 @@ class CustomerCreatedData(BaseModel):
     name: str = Field(description="The customer's full name.")
     phone_number: str | None = Field(default=None, description="E.164, or null.")
     created_at: datetime = Field(description="When the customer was created (UTC).")
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="The merchant's key/value pairs ({} when none)."
+    )
+    preferred_locale: str | None = Field(
+        default=None,
+        description="The language of the customer's emails (a Dodo Locale code), or null.",
+    )
+    locale: str | None = Field(
+        default=None,
+        description="Same as preferred_locale: the name the notifications directory reads.",
+    )
 
     @classmethod
     def from_customer(cls, customer: Customer) -> CustomerCreatedData:
         """The event payload describing ``customer``."""
-        return cls(**customer.model_dump())
+        return cls(**customer.model_dump(), locale=customer.preferred_locale)

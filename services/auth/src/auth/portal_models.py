@@ -332,12 +332,30 @@ class CustomerUpdatedData(BaseModel):
     name: str = Field(description="The customer's full name.")
     phone_number: str | None = Field(default=None, description="E.164, or null.")
     created_at: datetime = Field(description="When the customer was created (UTC).")
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="The merchant's key/value pairs ({} when none)."
+    )
+    preferred_locale: str | None = Field(
+        default=None,
+        description="The language of the customer's emails (a Dodo Locale code), or null.",
+    )
+    locale: str | None = Field(
+        default=None,
+        description="Same as preferred_locale: the name the notifications directory reads.",
+    )
     updated_at: datetime = Field(description="When this change happened (UTC).")
-    changed_fields: list[str] = Field(description="Which of email, name, phone_number changed.")
+    changed_fields: list[str] = Field(
+        description="Which of email, name, phone_number, metadata, preferred_locale changed."
+    )
 
     @classmethod
     def from_customer(
         cls, customer: Customer, *, updated_at: datetime, changed_fields: list[str]
     ) -> CustomerUpdatedData:
         """The event payload describing ``customer`` after a change."""
-        return cls(**customer.model_dump(), updated_at=updated_at, changed_fields=changed_fields)
+        return cls(
+            **customer.model_dump(),
+            locale=customer.preferred_locale,
+            updated_at=updated_at,
+            changed_fields=changed_fields,
+        )

@@ -22,7 +22,15 @@ from pymongo.errors import DuplicateKeyError
 
 from auth.models import Business, Customer, Mode, normalize_email
 from auth.portal_models import PortalSession, PortalToken, Purpose, SessionKind
-from auth.repository import BUSINESSES, CUSTOMERS, Document, _business, _customer, _is_email_clash
+from auth.repository import (
+    BUSINESSES,
+    CUSTOMERS,
+    Document,
+    _business,
+    _customer,
+    _is_email_clash,
+    metadata_doc,
+)
 
 PORTAL_TOKENS = "portal_tokens"
 PORTAL_SESSIONS = "portal_sessions"
@@ -263,25 +271,80 @@ class PortalRepository:
         customer_id: str,
         changes: Document,
         make_event: Callable[[Customer], CloudEvent],
+        *,
+        end_sessions_at: datetime | None = None,
     ) -> Customer | None:
         """Apply ``changes`` to a customer and add ``make_event(customer)`` to the outbox,
-        in one transaction. None when the customer is not this business's."""
+        in one transaction. None when the customer is not this business's.
+
+        ``changes`` uses the model's field names (``metadata`` as a dict); a new
+        ``email`` also moves ``email_normalized``. With ``end_sessions_at`` (a
+        merchant's email change) every portal session of the customer ends and
+        pending email-change links are spent, in the same transaction. Raises
+        :class:`AlreadyExists` when another customer of the business has the new
+        email; nothing is written then.
+        """
+        update = dict(changes)
+        if "metadata" in update:
+            update["metadata"] = metadata_doc(update["metadata"])
+        if "email" in update:
+            update["email_normalized"] = normalize_email(update["email"])
 
         async def write(session: AsyncClientSession) -> Customer | None:
             doc = await self.customers.find_one_and_update(
                 {"_id": customer_id, "business_id": business_id, "mode": mode},
-                {"$set": changes},
+                {"$set": update},
                 return_document=ReturnDocument.AFTER,
                 session=session,
             )
             if doc is None:
                 return None
             customer = _customer(doc)
+            if end_sessions_at is not None:
+                await self.sessions.update_many(
+                    {
+                        "kind": SessionKind.BUSINESS.value,
+                        "business_id": business_id,
+                        "mode": mode,
+                        "customer_id": customer_id,
+                        "ended_at": None,
+                    },
+                    {"$set": {"ended_at": end_sessions_at}},
+                    session=session,
+                )
+                # A link the customer asked for earlier must not undo the merchant's change.
+                await self.tokens.update_many(
+                    {
+                        "customer_id": customer_id,
+                        "purpose": Purpose.EMAIL_CHANGE.value,
+                        "used_at": None,
+                    },
+                    {"$set": {"used_at": end_sessions_at}},
+                    session=session,
+                )
             event = make_event(customer)
             await add_to_outbox(self.db, event, session=session)
             return customer
 
-        return await run_in_transaction(self.client, write)
+        try:
+            return await run_in_transaction(self.client, write)
+        except DuplicateKeyError as exc:
+            if not _is_email_clash(exc):
+                raise
+            raise AlreadyExists(
+                "another customer of this business already uses this email",
+                reason="EMAIL_TAKEN",
+            ) from None
+
+    async def customer_preferred_locale(
+        self, business_id: str, mode: Mode, customer_id: str
+    ) -> str | None:
+        """A customer's preferred_locale (one projected read by id); None when none."""
+        doc = await self.customers.find_one(
+            {"_id": customer_id, "business_id": business_id, "mode": mode},
+            {"preferred_locale": 1},
+        )
+        return doc.get("preferred_locale") if doc else None
 
     async def confirm_email_change(
         self,

@@ -35,8 +35,10 @@ from auth.models import (
     Mode,
     check_email,
     check_http_url,
+    check_metadata,
     check_mode,
     check_phone_number,
+    check_preferred_locale,
     hash_secret,
     new_id,
     normalize_email,
@@ -74,6 +76,13 @@ log = logging.getLogger(__name__)
 MAX_NAME_LENGTH = 200
 UNIFIED_HOME = "/"
 _SESSION_PURPOSES = [p for p in Purpose if p.starts_session]
+_INVALID_FIELD_REASONS = {
+    "name": "INVALID_NAME",
+    "phone_number": "INVALID_PHONE_NUMBER",
+    "email": "INVALID_EMAIL",
+    "metadata": "INVALID_METADATA",
+    "preferred_locale": "INVALID_PREFERRED_LOCALE",
+}
 
 
 class TokenUnknown(NotFound):
@@ -175,8 +184,25 @@ def _next_path(value: str | None, business_id: str) -> str | None:
         raise InvalidArgument(f"next_path: {exc}", reason="INVALID_NEXT_PATH") from None
 
 
-def _locale(requested: str | None, business: Business | None) -> str:
+def _locale(
+    requested: str | None,
+    business: Business | None,
+    *,
+    customer: Customer | None = None,
+    explicit: bool = False,
+) -> str:
+    """The language of an email.
+
+    A language the visitor picked (switcher, ``?lang=``) wins; then the
+    customer's preferred_locale; then the request's page language (which the
+    gateway took from the business or the browser); then the business's; then
+    English. Notifications renders languages without a catalog in English.
+    """
     value = (requested or "").strip()[:35]
+    if explicit and value:
+        return value
+    if customer is not None and customer.preferred_locale:
+        return customer.preferred_locale
     return value or (business.locale if business else "") or "en"
 
 
@@ -347,6 +373,7 @@ class PortalAccess:
         next_path: str | None = None,
         client_key: str | None = None,
         locale: str | None = None,
+        locale_explicit: bool = False,
     ) -> None:
         """Email a one-time sign-in link if the address is a customer, a notice if not.
 
@@ -363,7 +390,9 @@ class PortalAccess:
             subject_key=f"{business.business_id}:{checked_mode}:{normalize_email(address)}",
         )
         self.background.spawn(
-            self._send_sign_in(business, checked_mode, address, next_checked, locale),
+            self._send_sign_in(
+                business, checked_mode, address, next_checked, locale, locale_explicit
+            ),
             what="sign-in email",
         )
 
@@ -374,6 +403,7 @@ class PortalAccess:
         address: str,
         next_path: str | None,
         locale: str | None,
+        locale_explicit: bool,
     ) -> None:
         customer = await self.repository.find_customer_by_email(
             business.business_id, mode, normalize_email(address)
@@ -395,7 +425,12 @@ class PortalAccess:
             )
             return
         await self._email_sign_in_link(
-            business, customer, next_path=next_path, return_url=None, locale=locale
+            business,
+            customer,
+            next_path=next_path,
+            return_url=None,
+            locale=locale,
+            locale_explicit=locale_explicit,
         )
 
     async def _email_sign_in_link(
@@ -406,6 +441,7 @@ class PortalAccess:
         next_path: str | None,
         return_url: str | None,
         locale: str | None,
+        locale_explicit: bool,
     ) -> None:
         ttl = self.policy.sign_in_link_ttl_seconds
         record, link = await self._issue_token(
@@ -421,7 +457,7 @@ class PortalAccess:
             OutgoingEmail(
                 kind=EmailKind.SIGN_IN_LINK,
                 to=customer.email,
-                locale=_locale(locale, business),
+                locale=_locale(locale, business, customer=customer, explicit=locale_explicit),
                 mode=customer.mode,
                 business=business,
                 link=link,
@@ -477,7 +513,7 @@ class PortalAccess:
                     OutgoingEmail(
                         kind=EmailKind.PORTAL_LINK,
                         to=customer.email,
-                        locale=_locale(None, business),
+                        locale=_locale(None, business, customer=customer),
                         mode=checked_mode,
                         business=business,
                         link=link,
@@ -546,7 +582,12 @@ class PortalAccess:
         )
 
     async def request_fresh_link(
-        self, *, token: str, client_key: str | None = None, locale: str | None = None
+        self,
+        *,
+        token: str,
+        client_key: str | None = None,
+        locale: str | None = None,
+        locale_explicit: bool = False,
     ) -> None:
         """Email a new link to the address on file of an expired or used link.
 
@@ -559,9 +600,13 @@ class PortalAccess:
             return
         subject = found.email if found.purpose is Purpose.UNIFIED_SIGN_IN else found.customer_id
         await self._limit(client_key=client_key, subject_key=f"fresh:{subject}")
-        self.background.spawn(self._send_fresh_link(found, locale), what="fresh link email")
+        self.background.spawn(
+            self._send_fresh_link(found, locale, locale_explicit), what="fresh link email"
+        )
 
-    async def _send_fresh_link(self, old: PortalToken, locale: str | None) -> None:
+    async def _send_fresh_link(
+        self, old: PortalToken, locale: str | None, locale_explicit: bool
+    ) -> None:
         if old.purpose is Purpose.UNIFIED_SIGN_IN:
             if old.email:
                 await self._send_unified_link(old.email, locale)
@@ -574,7 +619,12 @@ class PortalAccess:
             return
         # The new link keeps the old one's destination and return button.
         await self._email_sign_in_link(
-            business, customer, next_path=old.next_path, return_url=old.return_url, locale=locale
+            business,
+            customer,
+            next_path=old.next_path,
+            return_url=old.return_url,
+            locale=locale,
+            locale_explicit=locale_explicit,
         )
 
     # --- sessions ---
@@ -788,46 +838,84 @@ class PortalAccess:
         customer_id: str,
         name: str | None = None,
         phone_number: str | None = None,
+        metadata: dict[str, str] | None = None,
+        preferred_locale: str | None = None,
+        email: str | None = None,
     ) -> Customer:
-        """Change a customer's name and/or phone (E.164; ``""`` clears it).
+        """Change a customer's fields; ``None`` leaves a field as it is.
 
-        Also the merchant API's ``PATCH /customers/{id}``. A change and its
-        ``customer.updated`` event commit together; no change, no event.
+        The portal's profile page sends name and phone (E.164; ``""`` clears
+        it). The merchant API's ``PATCH /customers/{id}`` may also send
+        ``metadata`` (replaces all of it; ``{}`` removes every key),
+        ``preferred_locale`` (``""`` removes it) and ``email``: the merchant is
+        authoritative, so a new email applies at once and ends the customer's
+        portal sessions. Every field is checked before anything is written; a
+        change and its ``customer.updated`` event commit together; no change,
+        no event. Another customer with the new email is :class:`EmailTaken`.
         """
         checked_mode = _mode(mode)
         changes: dict[str, Any] = {}
-        problems: list[str] = []
+        problems: dict[str, str] = {}
         if name is not None:
             stripped = name.strip()
             if not stripped:
-                problems.append("name: must not be empty")
+                problems["name"] = "must not be empty"
             elif len(stripped) > MAX_NAME_LENGTH:
-                problems.append(f"name: must be at most {MAX_NAME_LENGTH} characters")
+                problems["name"] = f"must be at most {MAX_NAME_LENGTH} characters"
             else:
                 changes["name"] = stripped
         if phone_number is not None:
             try:
                 changes["phone_number"] = check_phone_number(phone_number)
             except ValueError as exc:
-                problems.append(f"phone_number: {exc}")
+                problems["phone_number"] = str(exc)
+        if email is not None:
+            try:
+                changes["email"] = check_email(email)
+            except ValueError as exc:
+                problems["email"] = str(exc)
+        if metadata is not None:
+            try:
+                changes["metadata"] = check_metadata(metadata)
+            except ValueError as exc:
+                problems["metadata"] = str(exc)
+        if preferred_locale is not None:
+            try:
+                changes["preferred_locale"] = check_preferred_locale(preferred_locale)
+            except ValueError as exc:
+                problems["preferred_locale"] = str(exc)
         if problems:
             # A field-specific reason lets the profile page put the message next to the field.
-            bad_phone = any(p.startswith("phone_number") for p in problems)
+            first = "phone_number" if "phone_number" in problems else next(iter(problems))
             raise InvalidArgument(
-                "; ".join(problems),
-                reason="INVALID_PHONE_NUMBER" if bad_phone else "INVALID_NAME",
+                "; ".join(f"{field}: {message}" for field, message in problems.items()),
+                reason=_INVALID_FIELD_REASONS[first],
             )
         current = await self._customer(business_id, checked_mode, customer_id)
         changed = [k for k, v in changes.items() if getattr(current, k) != v]
         if not changed:
             return current
-        updated = await self.repository.update_customer_with_event(
-            business_id,
-            checked_mode,
-            customer_id,
-            {k: changes[k] for k in changed},
-            self._updated_event(changed),
-        )
+        new_email = changes.get("email") if "email" in changed else None
+        if new_email is not None:
+            holder = await self.repository.find_customer_by_email(
+                business_id, checked_mode, normalize_email(new_email)
+            )
+            if holder is not None and holder.customer_id != customer_id:
+                raise EmailTaken("email: another customer of this business uses this email")
+        try:
+            updated = await self.repository.update_customer_with_event(
+                business_id,
+                checked_mode,
+                customer_id,
+                {k: changes[k] for k in changed},
+                self._updated_event(changed),
+                # The merchant changed who this customer is: sessions opened by the old
+                # address's owner must not outlive it.
+                end_sessions_at=self.clock.now() if new_email is not None else None,
+            )
+        except AlreadyExists:
+            # Another customer took the address between the check and the write.
+            raise EmailTaken("email: another customer of this business uses this email") from None
         if updated is None:
             raise CustomerNotFound(f"customer {customer_id!r} not found")
         log.info(
@@ -835,6 +923,16 @@ class PortalAccess:
             extra={"customer_id": customer_id, "changed": ",".join(changed)},
         )
         return updated
+
+    async def session_customer_locale(self, session: PortalSession) -> str | None:
+        """The preferred_locale of a business session's customer (None for unified/none)."""
+        if session.kind is not SessionKind.BUSINESS or not session.business_id:
+            return None
+        if not session.customer_id:
+            return None
+        return await self.repository.customer_preferred_locale(
+            session.business_id, session.mode, session.customer_id
+        )
 
     async def request_email_change(
         self,
@@ -844,6 +942,7 @@ class PortalAccess:
         customer_id: str,
         new_email: str,
         locale: str | None = None,
+        locale_explicit: bool = False,
     ) -> None:
         """Send a verification link to the new address and a notice to the old one.
 
@@ -871,7 +970,7 @@ class PortalAccess:
             customer_id=customer_id,
             email=address,
         )
-        language = _locale(locale, business)
+        language = _locale(locale, business, customer=customer, explicit=locale_explicit)
         try:
             await self.emails.send(
                 OutgoingEmail(

@@ -105,6 +105,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
             next_path=request.next_path or None,
             client_key=request.client_key or None,
             locale=request.locale or None,
+            locale_explicit=request.locale_explicit,
         )
         return portal_access_pb2.RequestSignInLinkResponse()
 
@@ -155,6 +156,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
             token=request.token,
             client_key=request.client_key or None,
             locale=request.locale or None,
+            locale_explicit=request.locale_explicit,
         )
         return portal_access_pb2.RequestFreshLinkResponse()
 
@@ -162,7 +164,11 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.ResolveSessionRequest, context: Context
     ) -> portal_access_pb2.PortalSession:
         """The session behind a cookie value, or UNAUTHENTICATED."""
-        return session_to_proto(await self.service.resolve_session(request.session_secret))
+        session = await self.service.resolve_session(request.session_secret)
+        reply = session_to_proto(session)
+        # The portal's language when the visitor picked none (cached by the gateway).
+        reply.customer_preferred_locale = await self.service.session_customer_locale(session) or ""
+        return reply
 
     async def EndSession(
         self, request: portal_access_pb2.EndSessionRequest, context: Context
@@ -222,13 +228,19 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
     async def UpdateProfile(
         self, request: portal_access_pb2.UpdateProfileRequest, context: Context
     ) -> auth_pb2.Customer:
-        """Name and phone (portal profile page and the merchant's PATCH /customers/{id})."""
+        """Name and phone (portal profile page); also metadata, preferred_locale and
+        email (the merchant's PATCH /customers/{id}). Absent fields stay as they are."""
         customer = await self.service.update_profile(
             business_id=request.business_id,
             mode=mode_from_proto(request.mode),
             customer_id=request.customer_id,
             name=request.name if request.HasField("name") else None,
             phone_number=request.phone_number if request.HasField("phone_number") else None,
+            metadata=dict(request.metadata.values) if request.HasField("metadata") else None,
+            preferred_locale=(
+                request.preferred_locale if request.HasField("preferred_locale") else None
+            ),
+            email=request.email if request.HasField("email") else None,
         )
         return customer_to_proto(customer)
 
@@ -242,6 +254,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
             customer_id=request.customer_id,
             new_email=request.new_email,
             locale=request.locale or None,
+            locale_explicit=request.locale_explicit,
         )
         return portal_access_pb2.RequestEmailChangeResponse()
 

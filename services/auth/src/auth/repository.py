@@ -77,10 +77,24 @@ def _api_key(doc: Document) -> ApiKey:
     )
 
 
+def metadata_doc(metadata: dict[str, str]) -> list[Document]:
+    """Metadata as stored: a list of ``{"key", "value"}`` pairs.
+
+    Merchant keys may contain ``.`` or start with ``$``, which MongoDB field
+    names must not; as values inside a list they are just strings (order kept).
+    """
+    return [{"key": key, "value": value} for key, value in metadata.items()]
+
+
+def _metadata(stored: Any) -> dict[str, str]:
+    return {pair["key"]: pair["value"] for pair in stored or []}
+
+
 def _customer_doc(customer: Customer) -> Document:
     doc = customer.model_dump()
     doc["_id"] = doc.pop("customer_id")
     doc["email_normalized"] = customer.email_normalized
+    doc["metadata"] = metadata_doc(customer.metadata)
     return doc
 
 
@@ -93,6 +107,9 @@ def _customer(doc: Document) -> Customer:
         name=doc["name"],
         phone_number=doc.get("phone_number"),
         created_at=doc["created_at"],
+        # Customers stored before these fields existed have neither.
+        metadata=_metadata(doc.get("metadata")),
+        preferred_locale=doc.get("preferred_locale"),
     )
 
 

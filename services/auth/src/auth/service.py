@@ -169,13 +169,17 @@ class AuthService:
         email: str,
         name: str,
         phone_number: str | None = None,
+        metadata: dict[str, str] | None = None,
+        preferred_locale: str | None = None,
     ) -> tuple[Customer, bool]:
         """Create a customer; returns ``(customer, created)``.
 
         Like the Dodo Payments API, creating a customer whose email already
         exists in the business (and mode) returns the existing customer unchanged
         instead of failing or making a duplicate; ``created`` is then False and
-        no event is emitted.
+        no event is emitted. ``metadata`` (at most 50 keys of 1-40 characters,
+        string values up to 500) and ``preferred_locale`` (a Dodo Locale code)
+        are optional.
         """
         request = validated(
             NewCustomer,
@@ -184,6 +188,8 @@ class AuthService:
             email=email,
             name=name,
             phone_number=phone_number,
+            metadata=metadata,
+            preferred_locale=preferred_locale,
         )
         await self._require_business(request.business_id)
         email_normalized = normalize_email(request.email)

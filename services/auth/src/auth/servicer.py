@@ -85,6 +85,8 @@ def customer_to_proto(customer: Customer) -> auth_pb2.Customer:
         name=customer.name,
         phone_number=customer.phone_number or "",
         created_at=_timestamp(customer.created_at),
+        metadata=customer.metadata,
+        preferred_locale=customer.preferred_locale or "",
     )
 
 
@@ -180,6 +182,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             email=request.email,
             name=request.name,
             phone_number=request.phone_number,
+            metadata=dict(request.metadata),
+            preferred_locale=request.preferred_locale or None,
         )
         return auth_pb2.CreateCustomerResponse(
             customer=customer_to_proto(customer), created=created

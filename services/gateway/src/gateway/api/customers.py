@@ -6,6 +6,8 @@ business or of the other mode is "not found", exactly like a missing one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied
@@ -41,6 +43,8 @@ async def create_customer(request: web.Request, merchant: Merchant) -> web.Respo
                 email=str(body.email),
                 name=body.name,
                 phone_number=body.phone_number or "",
+                metadata=body.metadata or {},
+                preferred_locale=body.preferred_locale or "",
             ),
             timeout=request.app[SETTINGS].backend_timeout_seconds,
         )
@@ -91,14 +95,26 @@ async def list_customers(request: web.Request, merchant: Merchant) -> web.Respon
 
 @merchant_api
 async def update_customer(request: web.Request, merchant: Merchant) -> web.Response:
-    """``PATCH /customers/{customer_id}``: change name and/or phone number."""
+    """``PATCH /customers/{customer_id}``: change only the fields sent.
+
+    JSON ``null`` removes ``phone_number`` and ``preferred_locale`` (sent as
+    ``""``) and every ``metadata`` key (sent as an empty wrapper); an absent
+    field is left out of the request, so auth leaves it alone.
+    """
     customer_id = request.match_info["customer_id"]
     body = await parse_json_body(request, UpdateCustomerBody)
-    changes: dict[str, str] = {}
-    if "name" in body.model_fields_set and body.name is not None:
+    sent = body.model_fields_set
+    changes: dict[str, Any] = {}
+    if "email" in sent and body.email is not None:
+        changes["email"] = str(body.email)
+    if "name" in sent and body.name is not None:
         changes["name"] = body.name
-    if "phone_number" in body.model_fields_set:
+    if "phone_number" in sent:
         changes["phone_number"] = body.phone_number or ""
+    if "metadata" in sent:
+        changes["metadata"] = auth_pb2.CustomerMetadata(values=body.metadata or {})
+    if "preferred_locale" in sent:
+        changes["preferred_locale"] = body.preferred_locale or ""
     timeout = request.app[SETTINGS].backend_timeout_seconds
     try:
         if changes:

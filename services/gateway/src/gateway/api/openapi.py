@@ -134,7 +134,8 @@ def build_openapi() -> dict[str, Any]:
                 },
                 "patch": {
                     "operationId": "update_customer",
-                    "summary": "Update a customer's name and/or phone number",
+                    "summary": "Update a customer's email, name, phone number, metadata "
+                    "and/or language (null removes phone_number, metadata, preferred_locale)",
                     "parameters": [customer_id],
                     "requestBody": {
                         "required": True,
@@ -142,7 +143,10 @@ def build_openapi() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(CustomerOut, "The updated customer"),
+                        "400": _problem("Malformed JSON"),
                         "404": _problem("No such customer for this business and mode"),
+                        "409": _problem("Another customer of the business has this email"),
+                        "415": _problem("Body is not JSON"),
                         "422": _problem("Invalid or unknown fields"),
                         **_COMMON_ERRORS,
                     },

@@ -7,7 +7,7 @@ unchanged. Requests reject unknown fields: a typo must not be silently dropped.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast, get_args
 
 from billing.auth.v1 import auth_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -25,6 +25,22 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 PhoneNumber = Annotated[
     str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")
 ]
+# Dodo's ``Locale`` (dodopayments.types.Locale), in its order.
+Locale = Literal[
+    "ar", "ca", "zh", "nl", "en", "fr", "de", "he", "id", "it", "ja",
+    "ka", "ko", "ms", "pl", "pt", "ro", "ru", "es", "sv", "th", "tr",
+]  # fmt: skip
+LOCALES: tuple[str, ...] = get_args(Locale)
+# Stripe-like limits, the same auth enforces: at most 50 keys, keys 1-40
+# characters, values strings of up to 500 (numbers and booleans are refused
+# rather than silently turned into strings).
+Metadata = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=40)],
+        Annotated[str, StringConstraints(max_length=500, strict=True)],
+    ],
+    Field(max_length=50),
+]
 
 
 class CreateCustomerBody(BaseModel):
@@ -37,26 +53,53 @@ class CreateCustomerBody(BaseModel):
     phone_number: PhoneNumber | None = Field(
         default=None, description="E.164 phone number, e.g. +393331234567."
     )
+    metadata: Metadata | None = Field(
+        default=None,
+        description="Additional metadata for the customer: at most 50 keys of 1-40 "
+        "characters, string values of up to 500.",
+    )
+    preferred_locale: Locale | None = Field(
+        default=None,
+        description="The language of the customer emails. With no value, the emails are in "
+        "the language of the portal request or the business (English by default).",
+    )
 
 
 class UpdateCustomerBody(BaseModel):
     """``PATCH /customers/{customer_id}``: only the fields sent change.
 
-    ``phone_number: null`` removes the number. The email is changed by the
-    customer from the portal (with verification), not through the API.
+    ``phone_number: null`` removes the number, ``preferred_locale: null`` the
+    language and ``metadata: null`` every key; a ``metadata`` object replaces
+    the whole set. A new ``email`` applies at once (the merchant is
+    authoritative) and signs the customer out of the portal everywhere.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    email: EmailStr | None = Field(
+        default=None,
+        description="The customer's new email, effective at once; ends their portal sessions. "
+        "Another customer with this email is a 409.",
+    )
     name: Name | None = Field(default=None, description="The customer's full name.")
     phone_number: PhoneNumber | None = Field(
         default=None, description="E.164 phone number; null removes it."
     )
+    metadata: Metadata | None = Field(
+        default=None,
+        description="Replaces all of the customer's metadata; null or {} removes it.",
+    )
+    preferred_locale: Locale | None = Field(
+        default=None,
+        description="The language of the customer emails: a value replaces it, null removes "
+        "it, absent leaves it.",
+    )
 
     @model_validator(mode="after")
-    def _name_cannot_be_cleared(self) -> UpdateCustomerBody:
-        if "name" in self.model_fields_set and self.name is None:
-            raise ValueError("name cannot be null")
+    def _name_and_email_cannot_be_cleared(self) -> UpdateCustomerBody:
+        for field in ("name", "email"):
+            if field in self.model_fields_set and getattr(self, field) is None:
+                raise ValueError(f"{field} cannot be null")
         return self
 
 
@@ -103,7 +146,12 @@ class CustomerOut(BaseModel):
     name: str
     phone_number: str | None = None
     created_at: datetime
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="Additional metadata for the customer ({} when none)."
+    )
+    preferred_locale: Locale | None = Field(
+        default=None, description="The language of the customer emails; null when none."
+    )
 
     @classmethod
     def from_proto(cls, customer: auth_pb2.Customer) -> CustomerOut:
@@ -115,6 +163,9 @@ class CustomerOut(BaseModel):
             name=customer.name,
             phone_number=customer.phone_number or None,
             created_at=_timestamp(customer.created_at),
+            metadata=dict(customer.metadata),
+            # Auth only stores Dodo's codes; pydantic checks it again at runtime.
+            preferred_locale=cast(Locale | None, customer.preferred_locale or None),
         )
 
 

@@ -6,8 +6,11 @@ starts, so a stale compiled file can never be served; a unit test checks that
 every marked string is in each catalog and translated.
 
 The language of a request is, in order: ``?lang=`` (which also sets the
-switcher cookie), the switcher cookie, the business's locale, then the
-browser's ``Accept-Language``; English otherwise.
+switcher cookie), the switcher cookie, the signed-in customer's
+``preferred_locale`` (when we have that language), the business's locale,
+then the browser's ``Accept-Language``; English otherwise. Only the first two
+are the visitor's explicit choice: emails auth sends follow that choice, and
+otherwise the customer's own language (see :func:`explicit_choice`).
 """
 
 from __future__ import annotations
@@ -81,7 +84,16 @@ def from_accept_language(header: str) -> str | None:
     return min(choices)[2] if choices else None
 
 
-def negotiate(request: web.Request, business_locale: str | None = None) -> tuple[str, bool]:
+def explicit_choice(request: web.Request) -> str | None:
+    """The language the visitor picked (``?lang=`` or the switcher cookie), if any."""
+    return normalize(request.query.get("lang")) or normalize(request.cookies.get(LANG_COOKIE))
+
+
+def negotiate(
+    request: web.Request,
+    business_locale: str | None = None,
+    customer_locale: str | None = None,
+) -> tuple[str, bool]:
     """The request's language and whether the switcher cookie must be (re)set."""
     asked = normalize(request.query.get("lang"))
     if asked:
@@ -89,6 +101,9 @@ def negotiate(request: web.Request, business_locale: str | None = None) -> tuple
     cookie = normalize(request.cookies.get(LANG_COOKIE))
     if cookie:
         return cookie, False
+    customer = normalize(customer_locale)
+    if customer:
+        return customer, False
     business = normalize(business_locale)
     if business:
         return business, False

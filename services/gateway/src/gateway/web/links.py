@@ -223,7 +223,10 @@ async def request_fresh_link(request: web.Request) -> web.StreamResponse:
     await rpc(
         request.app[PORTAL_STUB].RequestFreshLink(
             portal_access_pb2.RequestFreshLinkRequest(
-                token=token, client_key=client_key(request), locale=i18n.current_lang()
+                token=token,
+                client_key=client_key(request),
+                locale=i18n.current_lang(),
+                locale_explicit=i18n.explicit_choice(request) is not None,
             ),
             timeout=request.app[SETTINGS].backend_timeout_seconds,
         )

@@ -111,6 +111,7 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
                 next_path=next_path or "",
                 client_key=client_key(request),
                 locale=i18n.current_lang(),
+                locale_explicit=i18n.explicit_choice(request) is not None,
             ),
             timeout=request.app[SETTINGS].backend_timeout_seconds,
         )

@@ -227,8 +227,10 @@ def _form_targets(request: web.Request) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.origin for s in request.app[SITES].all()))
 
 
-def _activate_language(request: web.Request, business_locale: str | None) -> None:
-    lang, set_cookie = i18n.negotiate(request, business_locale)
+def _activate_language(
+    request: web.Request, business_locale: str | None, customer_locale: str | None = None
+) -> None:
+    lang, set_cookie = i18n.negotiate(request, business_locale, customer_locale)
     i18n.activate(request.app[CATALOGS], lang)
     if set_cookie:
         request[_LANG_COOKIE_VALUE] = lang
@@ -346,6 +348,8 @@ def portal_page(handler: PortalHandler) -> Handler:
             business = await request.app[BUSINESSES].get(business_id)
             if business is None:
                 raise web.HTTPNotFound()
+            # Signed in: the customer's own language comes before the business's.
+            _activate_language(request, business.locale, session.customer_preferred_locale)
             context = PortalContext(
                 site=site, business=business, session=session, session_secret=secret
             )

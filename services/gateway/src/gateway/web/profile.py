@@ -183,6 +183,7 @@ async def request_email_change(request: web.Request, context: PortalContext) -> 
                         customer_id=context.session.customer_id,
                         new_email=new_email,
                         locale=i18n.current_lang(),
+                        locale_explicit=i18n.explicit_choice(request) is not None,
                     ),
                     timeout=request.app[SETTINGS].backend_timeout_seconds,
                 )

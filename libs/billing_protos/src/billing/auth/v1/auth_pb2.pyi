@@ -396,6 +396,26 @@ Global___AuthenticateApiKeyResponse: _TypeAlias = AuthenticateApiKeyResponse  # 
 class Customer(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     BUSINESS_ID_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
@@ -403,6 +423,8 @@ class Customer(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     business_id: _builtins.str
     mode: Global___Mode.ValueType
@@ -410,8 +432,16 @@ class Customer(_message.Message):
     name: _builtins.str
     phone_number: _builtins.str
     """E.164, empty when unknown."""
+    preferred_locale: _builtins.str
+    """The language of the customer's emails: one of Dodo's Locale codes ("en",
+    "it", "fr", ...); empty when none (the emails are then in English).
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The merchant's key/value pairs (empty when none)."""
+
     def __init__(
         self,
         *,
@@ -422,29 +452,103 @@ class Customer(_message.Message):
         name: _builtins.str = ...,
         phone_number: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        preferred_locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "mode", b"mode", "name", b"name", "phone_number", b"phone_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "metadata", b"metadata", "mode", b"mode", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Customer: _TypeAlias = Customer  # noqa: Y015
 
 @_typing.final
+class CustomerMetadata(_message.Message):
+    """A wrapper so an update can tell "leave the metadata alone" (field absent)
+    from "remove every key" (present, empty).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ValuesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    VALUES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def values(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        values: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerMetadata: _TypeAlias = CustomerMetadata  # noqa: Y015
+
+@_typing.final
 class CreateCustomerRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     BUSINESS_ID_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: Global___Mode.ValueType
     email: _builtins.str
     name: _builtins.str
     phone_number: _builtins.str
+    preferred_locale: _builtins.str
+    """One of Dodo's Locale codes, or empty for none."""
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """At most 50 keys; keys 1-40 characters, values up to 500."""
+
     def __init__(
         self,
         *,
@@ -453,10 +557,12 @@ class CreateCustomerRequest(_message.Message):
         email: _builtins.str = ...,
         name: _builtins.str = ...,
         phone_number: _builtins.str = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        preferred_locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "email", b"email", "mode", b"mode", "name", b"name", "phone_number", b"phone_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "email", b"email", "metadata", b"metadata", "mode", b"mode", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -113,6 +113,7 @@ class PortalSession(_message.Message):
     ABSOLUTE_EXPIRES_AT_FIELD_NUMBER: _builtins.int
     RETURN_URL_FIELD_NUMBER: _builtins.int
     UNIFIED_SESSION_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     kind: Global___SessionKind.ValueType
     business_id: _builtins.str
@@ -126,6 +127,10 @@ class PortalSession(_message.Message):
     """"Return to {business}" target (magic link's return_url or the business default)."""
     unified_session_id: _builtins.str
     """Set when a business session was opened from a unified session."""
+    customer_preferred_locale: _builtins.str
+    """Business sessions (ResolveSession only): the customer's preferred_locale,
+    empty when none. The portal's language when the visitor picked none.
+    """
     @_builtins.property
     def idle_expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -144,10 +149,11 @@ class PortalSession(_message.Message):
         absolute_expires_at: _timestamp_pb2.Timestamp | None = ...,
         return_url: _builtins.str = ...,
         unified_session_id: _builtins.str = ...,
+        customer_preferred_locale: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["absolute_expires_at", b"absolute_expires_at", "idle_expires_at", b"idle_expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["absolute_expires_at", b"absolute_expires_at", "business_id", b"business_id", "csrf_token", b"csrf_token", "customer_id", b"customer_id", "email", b"email", "idle_expires_at", b"idle_expires_at", "kind", b"kind", "mode", b"mode", "return_url", b"return_url", "session_id", b"session_id", "unified_session_id", b"unified_session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["absolute_expires_at", b"absolute_expires_at", "business_id", b"business_id", "csrf_token", b"csrf_token", "customer_id", b"customer_id", "customer_preferred_locale", b"customer_preferred_locale", "email", b"email", "idle_expires_at", b"idle_expires_at", "kind", b"kind", "mode", b"mode", "return_url", b"return_url", "session_id", b"session_id", "unified_session_id", b"unified_session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -163,6 +169,7 @@ class RequestSignInLinkRequest(_message.Message):
     NEXT_PATH_FIELD_NUMBER: _builtins.int
     CLIENT_KEY_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
+    LOCALE_EXPLICIT_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _auth_pb2.Mode.ValueType
     email: _builtins.str
@@ -171,7 +178,12 @@ class RequestSignInLinkRequest(_message.Message):
     client_key: _builtins.str
     """Opaque client identity (e.g. a hash of the client IP) for per-client rate limits."""
     locale: _builtins.str
-    """UI language of the request, used for the email."""
+    """UI language of the request."""
+    locale_explicit: _builtins.bool
+    """True when the customer picked `locale` (language switcher, ?lang=): it then
+    wins over the customer's preferred_locale. Otherwise the email uses the
+    customer's preferred_locale and `locale` only when there is none.
+    """
     def __init__(
         self,
         *,
@@ -181,10 +193,11 @@ class RequestSignInLinkRequest(_message.Message):
         next_path: _builtins.str = ...,
         client_key: _builtins.str = ...,
         locale: _builtins.str = ...,
+        locale_explicit: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "client_key", b"client_key", "email", b"email", "locale", b"locale", "mode", b"mode", "next_path", b"next_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "client_key", b"client_key", "email", b"email", "locale", b"locale", "locale_explicit", b"locale_explicit", "mode", b"mode", "next_path", b"next_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -372,20 +385,24 @@ class RequestFreshLinkRequest(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     CLIENT_KEY_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
+    LOCALE_EXPLICIT_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     """An expired or used token; a fresh link goes to the address on file."""
     client_key: _builtins.str
     locale: _builtins.str
+    locale_explicit: _builtins.bool
+    """As in RequestSignInLinkRequest."""
     def __init__(
         self,
         *,
         token: _builtins.str = ...,
         client_key: _builtins.str = ...,
         locale: _builtins.str = ...,
+        locale_explicit: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_key", b"client_key", "locale", b"locale", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_key", b"client_key", "locale", b"locale", "locale_explicit", b"locale_explicit", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -644,12 +661,29 @@ class UpdateProfileRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _auth_pb2.Mode.ValueType
     customer_id: _builtins.str
     name: _builtins.str
     phone_number: _builtins.str
     """E.164 after validation; "" clears it."""
+    preferred_locale: _builtins.str
+    """Merchant API only. Present: replaces the language ("" removes it); absent: unchanged."""
+    email: _builtins.str
+    """Merchant API only: the merchant is authoritative, so the change applies at
+    once (no verification), ends every portal session of the customer and
+    emits customer.updated. Another customer of the business with this email
+    is ALREADY_EXISTS (EMAIL_TAKEN). The portal uses RequestEmailChange instead.
+    """
+    @_builtins.property
+    def metadata(self) -> _auth_pb2.CustomerMetadata:
+        """Merchant API only. Present: replaces all metadata (empty removes every key);
+        absent: unchanged.
+        """
+
     def __init__(
         self,
         *,
@@ -658,19 +692,30 @@ class UpdateProfileRequest(_message.Message):
         customer_id: _builtins.str = ...,
         name: _builtins.str | None = ...,
         phone_number: _builtins.str | None = ...,
+        metadata: _auth_pb2.CustomerMetadata | None = ...,
+        preferred_locale: _builtins.str | None = ...,
+        email: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_phone_number", b"_phone_number", "name", b"name", "phone_number", b"phone_number"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_name", b"_name", "_phone_number", b"_phone_number", "_preferred_locale", b"_preferred_locale", "email", b"email", "metadata", b"metadata", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_phone_number", b"_phone_number", "business_id", b"business_id", "customer_id", b"customer_id", "mode", b"mode", "name", b"name", "phone_number", b"phone_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_name", b"_name", "_phone_number", b"_phone_number", "_preferred_locale", b"_preferred_locale", "business_id", b"business_id", "customer_id", b"customer_id", "email", b"email", "metadata", b"metadata", "mode", b"mode", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__email: _TypeAlias = _typing.Literal["email"]  # noqa: Y015
+    _WhichOneofArgType__email: _TypeAlias = _typing.Literal["_email", b"_email"]  # noqa: Y015
     _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
     _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
     _WhichOneofReturnType__phone_number: _TypeAlias = _typing.Literal["phone_number"]  # noqa: Y015
     _WhichOneofArgType__phone_number: _TypeAlias = _typing.Literal["_phone_number", b"_phone_number"]  # noqa: Y015
+    _WhichOneofReturnType__preferred_locale: _TypeAlias = _typing.Literal["preferred_locale"]  # noqa: Y015
+    _WhichOneofArgType__preferred_locale: _TypeAlias = _typing.Literal["_preferred_locale", b"_preferred_locale"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__email) -> _WhichOneofReturnType__email | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__phone_number) -> _WhichOneofReturnType__phone_number | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__preferred_locale) -> _WhichOneofReturnType__preferred_locale | None: ...
 
 Global___UpdateProfileRequest: _TypeAlias = UpdateProfileRequest  # noqa: Y015
 
@@ -683,11 +728,14 @@ class RequestEmailChangeRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     NEW_EMAIL_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
+    LOCALE_EXPLICIT_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _auth_pb2.Mode.ValueType
     customer_id: _builtins.str
     new_email: _builtins.str
     locale: _builtins.str
+    locale_explicit: _builtins.bool
+    """As in RequestSignInLinkRequest."""
     def __init__(
         self,
         *,
@@ -696,10 +744,11 @@ class RequestEmailChangeRequest(_message.Message):
         customer_id: _builtins.str = ...,
         new_email: _builtins.str = ...,
         locale: _builtins.str = ...,
+        locale_explicit: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "locale", b"locale", "mode", b"mode", "new_email", b"new_email"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "locale", b"locale", "locale_explicit", b"locale_explicit", "mode", b"mode", "new_email", b"new_email"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
