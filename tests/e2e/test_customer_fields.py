@@ -10,6 +10,7 @@ import uuid
 import dodopayments
 import grpc
 import pytest
+from billing.common.v1 import common_pb2
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from devstack import BusinessWithKey, Mailbox, Stack
 from dodopayments import AsyncDodoPayments
@@ -30,7 +31,7 @@ async def recipient_locale(stack: Stack, business_id: str, customer_id: str, exp
     async with grpc.aio.insecure_channel(stack.grpc_target("notifications")) as channel:
         stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
         request = notifications_pb2.GetRecipientRequest(
-            business_id=business_id, mode="test", customer_id=customer_id
+            business_id=business_id, mode=common_pb2.MODE_TEST, customer_id=customer_id
         )
         while time.monotonic() < deadline:
             try:

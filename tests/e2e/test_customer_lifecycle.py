@@ -8,6 +8,7 @@ import uuid
 
 import grpc
 import pytest
+from billing.common.v1 import common_pb2
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from devstack import BusinessWithKey, Stack
 from dodopayments import AsyncDodoPayments
@@ -25,7 +26,7 @@ async def wait_for_recipient(
     async with grpc.aio.insecure_channel(stack.grpc_target("notifications")) as channel:
         stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
         request = notifications_pb2.GetRecipientRequest(
-            business_id=business_id, mode="test", customer_id=customer_id
+            business_id=business_id, mode=common_pb2.MODE_TEST, customer_id=customer_id
         )
         while True:
             try:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 import pytest
+from billing.common.v1 import common_pb2
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from devstack import Mailbox, Stack, message_link, message_links
 from devstack.browser import heading, open_and_confirm_link, submit_with
@@ -41,7 +42,7 @@ async def recipient_email(stack: Stack, shop: PortalBusiness, customer_id: str) 
         try:
             recipient = await stub.GetRecipient(
                 notifications_pb2.GetRecipientRequest(
-                    business_id=shop.business_id, mode="test", customer_id=customer_id
+                    business_id=shop.business_id, mode=common_pb2.MODE_TEST, customer_id=customer_id
                 ),
                 timeout=5,
             )

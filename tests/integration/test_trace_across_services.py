@@ -17,6 +17,7 @@ import pytest
 from auth.app import create_app as create_auth
 from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing.common.v1 import common_pb2
 from billing_kit.grpc_client import create_channel
 from billing_kit.telemetry import setup_tracing
 from billing_kit.testing import BrokerNamespace, unique_name
@@ -96,7 +97,7 @@ async def test_a_customer_created_at_the_gateway_is_one_trace_to_the_consumer(
 ) -> None:
     business = await stack["auth"].CreateBusiness(auth_pb2.CreateBusinessRequest(name="Trace Co"))
     key = await stack["auth"].CreateApiKey(
-        auth_pb2.CreateApiKeyRequest(business_id=business.business_id, mode=auth_pb2.MODE_TEST)
+        auth_pb2.CreateApiKeyRequest(business_id=business.business_id, mode=common_pb2.MODE_TEST)
     )
     exporter.clear()
     async with aiohttp.ClientSession() as http:

@@ -11,6 +11,7 @@ import pytest
 from auth.models import Customer, CustomerCreatedData, hash_secret, new_id, utc_now
 from auth.repository import AuthRepository
 from billing.auth.v1 import auth_pb2
+from billing.common.v1 import common_pb2
 from billing_kit.errors import AlreadyExists
 from billing_kit.events import new_event
 from billing_kit.grpc_client import domain_error_from
@@ -19,8 +20,8 @@ from billing_kit.testing import BrokerNamespace, eventually, tap_exchange
 
 pytestmark = pytest.mark.integration
 
-TEST = auth_pb2.MODE_TEST
-LIVE = auth_pb2.MODE_LIVE
+TEST = common_pb2.MODE_TEST
+LIVE = common_pb2.MODE_LIVE
 
 
 async def rpc_error(call: Any) -> grpc.aio.AioRpcError:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from auth.cli import EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, run
 from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing.common.v1 import common_pb2
 from billing_kit.testing import free_port
 
 pytestmark = pytest.mark.integration
@@ -133,7 +134,7 @@ class TestInvite:
         return business.business_id, response.customer.customer_id
 
     async def test_prints_the_static_link_and_a_working_one_time_link(self, auth: Any) -> None:
-        business_id, customer_id = await self._customer(auth, auth_pb2.MODE_LIVE)
+        business_id, customer_id = await self._customer(auth, common_pb2.MODE_LIVE)
         code, out, err = await portalctl(
             auth, "invite", customer_id, "--business", business_id, "--mode", "live"
         )
@@ -144,7 +145,7 @@ class TestInvite:
         assert link.startswith(f"{auth.settings.portal_live_base_url}/link/cpt_")
         started = await auth.portal.ConsumeToken(
             portal_access_pb2.ConsumeTokenRequest(
-                token=link.rsplit("/", 1)[1], mode=auth_pb2.MODE_LIVE
+                token=link.rsplit("/", 1)[1], mode=common_pb2.MODE_LIVE
             )
         )
         assert started.session.customer_id == customer_id
@@ -158,7 +159,7 @@ class TestInvite:
         assert printed["static_link"] == static and printed["link"] != link
 
     async def test_wrong_mode_or_business_is_refused(self, auth: Any) -> None:
-        business_id, customer_id = await self._customer(auth, auth_pb2.MODE_TEST)
+        business_id, customer_id = await self._customer(auth, common_pb2.MODE_TEST)
         code, _, err = await portalctl(
             auth, "invite", customer_id, "--business", business_id, "--mode", "live"
         )

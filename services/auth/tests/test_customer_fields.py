@@ -23,12 +23,13 @@ from auth.models import (
 )
 from auth.portal_service import _locale
 from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2
 from billing_kit.grpc_client import domain_error_from
 from billing_kit.outbox import OUTBOX_COLLECTION
 from billing_kit.testing import eventually
 
-TEST = auth_pb2.MODE_TEST
+TEST = common_pb2.MODE_TEST
 pb = portal_access_pb2
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 from billing.auth.v1 import auth_pb2, portal_access_pb2, test_clock_pb2
+from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2
 from billing_kit.grpc_client import domain_error_from
 from billing_kit.outbox import OUTBOX_COLLECTION
@@ -18,8 +19,8 @@ from billing_kit.testing import BrokerNamespace, eventually, tap_exchange
 
 pytestmark = pytest.mark.integration
 
-TEST = auth_pb2.MODE_TEST
-LIVE = auth_pb2.MODE_LIVE
+TEST = common_pb2.MODE_TEST
+LIVE = common_pb2.MODE_LIVE
 TEST_BASE = "https://portal.example.test/test"
 LIVE_BASE = "https://portal.example.test/live"
 UNIFIED_BASE = "https://portal.example.test/all"

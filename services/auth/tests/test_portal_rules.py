@@ -28,6 +28,7 @@ from auth.portal_models import (
     token_state,
 )
 from auth.portal_service import PortalAccess, PortalPolicy
+from billing.common.v1 import common_pb2
 from billing_kit.errors import InvalidArgument
 from pydantic import ValidationError
 
@@ -253,7 +254,7 @@ class TestLinksAndSettings:
         request = email_request(email)
         assert request.branding.business_name == "Acme"
         assert request.branding.primary_color == "#112233"
-        assert request.business_id == BUS and request.mode == "test"
+        assert request.business_id == BUS and request.mode == common_pb2.MODE_TEST
         assert "cpt_secret" not in repr(email) and "mario" not in repr(email)
 
 

@@ -17,6 +17,7 @@ import grpc
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
+from billing.common.v1 import common_pb2
 from billing_kit.errors import (
     AlreadyExists,
     DomainError,
@@ -48,8 +49,8 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
     calls: dict[str, int] = field(default_factory=dict)
     unavailable: bool = False
 
-    def add_key(self, business_id: str, mode: int = auth_pb2.MODE_TEST) -> str:
-        secret = f"sk_{'test' if mode == auth_pb2.MODE_TEST else 'live'}_{uuid.uuid4().hex}"
+    def add_key(self, business_id: str, mode: int = common_pb2.MODE_TEST) -> str:
+        secret = f"sk_{'test' if mode == common_pb2.MODE_TEST else 'live'}_{uuid.uuid4().hex}"
         self.keys[secret] = FakeKey(business_id, mode, f"key_{uuid.uuid4().hex[:8]}")
         return secret
 
@@ -132,7 +133,7 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         )
         return business_id
 
-    def add_customer(self, business_id: str, email: str, mode: int = auth_pb2.MODE_TEST) -> str:
+    def add_customer(self, business_id: str, email: str, mode: int = common_pb2.MODE_TEST) -> str:
         customer = auth_pb2.Customer(
             customer_id=f"cus_{uuid.uuid4().hex[:16]}",
             business_id=business_id,
@@ -232,7 +233,7 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         )
         base = (
             "http://localhost:8080/test"
-            if request.mode == auth_pb2.MODE_TEST
+            if request.mode == common_pb2.MODE_TEST
             else ("http://localhost:8080/live")
         )
         return portal_access_pb2.CreatePortalLinkResponse(link=f"{base}/link/{token}")
@@ -309,7 +310,7 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             )
             for c in self.auth.customers
             if c.email == session.email
-            and c.mode == auth_pb2.MODE_LIVE
+            and c.mode == common_pb2.MODE_LIVE
             and c.business_id in self.auth.businesses
         ]
         return portal_access_pb2.ListUnifiedAccountsResponse(accounts=accounts)
@@ -324,12 +325,12 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             if (c.email, c.business_id, c.mode) == (
                 session.email,
                 request.business_id,
-                auth_pb2.MODE_LIVE,
+                common_pb2.MODE_LIVE,
             ):
                 token = self.issue(
                     portal_access_pb2.TOKEN_PURPOSE_HANDOFF,
                     c.business_id,
-                    auth_pb2.MODE_LIVE,
+                    common_pb2.MODE_LIVE,
                     customer_id=c.customer_id,
                     unified_session_id=session.session_id,
                 )

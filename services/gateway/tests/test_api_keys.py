@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import pytest
 from billing.auth.v1 import auth_pb2
+from billing.common.v1 import common_pb2
 from billing_kit.errors import Unauthenticated
 from gateway.api_keys import ApiKeyAuthenticator, InvalidApiKey, Merchant
 
@@ -24,7 +25,7 @@ class Stub:
     """AuthenticateApiKey only, with a key table the test can change."""
 
     def __init__(self) -> None:
-        self.valid: dict[str, tuple[str, int]] = {"sk_test_good": ("biz_1", auth_pb2.MODE_TEST)}
+        self.valid: dict[str, tuple[str, int]] = {"sk_test_good": ("biz_1", common_pb2.MODE_TEST)}
         self.calls = 0
         self.down = False
         self.delay = 0.0

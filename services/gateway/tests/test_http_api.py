@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from billing.auth.v1 import auth_pb2
+from billing.common.v1 import common_pb2
 from billing_kit.testing import free_port
 from gateway.app import create_app
 from opentelemetry import trace
@@ -145,7 +145,7 @@ class TestScoping:
     ) -> None:
         client, fake = gateway
         mine_test = fake.add_key("biz_1")
-        mine_live = fake.add_key("biz_1", auth_pb2.MODE_LIVE)
+        mine_live = fake.add_key("biz_1", common_pb2.MODE_LIVE)
         theirs = fake.add_key("biz_2")
         resp = await client.post(
             "/customers", json={"email": "a@example.com", "name": "A"}, headers=bearer(theirs)

@@ -18,6 +18,7 @@ import pytest
 from auth.app import create_app as create_auth
 from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing.common.v1 import common_pb2
 from billing_kit.grpc_client import create_channel
 from billing_kit.testing import BrokerNamespace, unique_name
 from gateway.app import GatewayRuntime
@@ -38,7 +39,7 @@ class Stack:
     auth_db: AsyncDatabase[dict[str, Any]]
     http: aiohttp.ClientSession
 
-    async def new_key(self, business_id: str, mode: int = auth_pb2.MODE_TEST) -> tuple[str, str]:
+    async def new_key(self, business_id: str, mode: int = common_pb2.MODE_TEST) -> tuple[str, str]:
         reply = await self.stub.CreateApiKey(
             auth_pb2.CreateApiKeyRequest(business_id=business_id, mode=mode, name="tests")
         )
@@ -170,7 +171,7 @@ async def test_other_business_and_other_mode_read_as_missing(stack: Stack) -> No
     mine = await stack.new_business("Mine")
     theirs = await stack.new_business("Theirs")
     my_test, _ = await stack.new_key(mine)
-    my_live, _ = await stack.new_key(mine, auth_pb2.MODE_LIVE)
+    my_live, _ = await stack.new_key(mine, common_pb2.MODE_LIVE)
     their_key, _ = await stack.new_key(theirs)
     their_customer = await asyncio.to_thread(
         sdk(stack, their_key).customers.create, email="t@example.com", name="T"

@@ -23,6 +23,7 @@ import pytest
 from auth.app import create_app as create_auth
 from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from billing_kit.testing import BrokerNamespace, eventually, unique_name
@@ -171,7 +172,7 @@ async def test_open_from_the_unified_host_signs_in_on_the_live_host(stack: Stack
     email = f"ada.{unique_name('x')}@example.com"
     await stack.stub.CreateCustomer(
         auth_pb2.CreateCustomerRequest(
-            business_id=business_id, mode=auth_pb2.MODE_LIVE, email=email, name="Ada"
+            business_id=business_id, mode=common_pb2.MODE_LIVE, email=email, name="Ada"
         )
     )
     unified, live = f"http://{HOSTS['all']}", f"http://{HOSTS['live']}"

@@ -21,6 +21,7 @@ import pytest
 from auth.app import create_app as create_auth
 from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing.common.v1 import common_pb2
 from billing_kit.grpc_client import create_channel
 from billing_kit.testing import BrokerNamespace, unique_name
 from gateway.app import GatewayRuntime
@@ -45,7 +46,7 @@ class Stack:
         )
         key = await self.stub.CreateApiKey(
             auth_pb2.CreateApiKeyRequest(
-                business_id=business.business_id, mode=auth_pb2.MODE_TEST, name="tests"
+                business_id=business.business_id, mode=common_pb2.MODE_TEST, name="tests"
             )
         )
         client = dodopayments.DodoPayments(

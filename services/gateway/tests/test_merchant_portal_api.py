@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing.auth.v1 import auth_pb2
+from billing.common.v1 import common_pb2
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -45,7 +45,7 @@ async def test_patch_refuses_bad_input_and_foreign_customers(gateway: Any) -> No
         resp = await client.patch(f"/customers/{customer_id}", json=body, headers=bearer(key))
         assert resp.status == 422, body
     assert fake.customers[-1].name == "Ada Lovelace"
-    live_key = fake.add_key(business_id, auth_pb2.MODE_LIVE)
+    live_key = fake.add_key(business_id, common_pb2.MODE_LIVE)
     other_key = fake.add_key(fake.add_business("Other"))
     for secret in (live_key, other_key):
         resp = await client.patch(

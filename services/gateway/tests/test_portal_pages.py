@@ -11,7 +11,8 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing.auth.v1 import portal_access_pb2
+from billing.common.v1 import common_pb2
 
 Client = TestClient[Any, Any]
 
@@ -41,14 +42,14 @@ async def form_page(client: Client, path: str, cookies: dict[str, str] | None = 
 
 
 async def sign_in(
-    client: Client, fake: Any, business_id: str, customer_id: str, mode: int = auth_pb2.MODE_TEST
+    client: Client, fake: Any, business_id: str, customer_id: str, mode: int = common_pb2.MODE_TEST
 ) -> tuple[str, dict[str, str]]:
     """Magic link → confirm page → POST: the session cookie."""
     portal = fake.portal
     token = portal.issue(
         portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK, business_id, mode, customer_id=customer_id
     )
-    prefix = "/test" if mode == auth_pb2.MODE_TEST else "/live"
+    prefix = "/test" if mode == common_pb2.MODE_TEST else "/live"
     _, _, csrf, cookies = await form_page(client, f"{prefix}/link/{token}")
     resp = await client.post(
         f"{prefix}/link/{token}",
@@ -57,7 +58,7 @@ async def sign_in(
         allow_redirects=False,
     )
     assert resp.status == 303, await resp.text()
-    mode_name = "test" if mode == auth_pb2.MODE_TEST else "live"
+    mode_name = "test" if mode == common_pb2.MODE_TEST else "live"
     name = f"__Host-cp_{mode_name}_{business_id}"
     cookies[name] = set_cookies(resp)[name].value
     return resp.headers["Location"], cookies
@@ -97,7 +98,7 @@ async def test_page_security_headers(gateway: Any) -> None:
     token = fake.portal.issue(
         portal_access_pb2.TOKEN_PURPOSE_SIGN_IN,
         business_id,
-        auth_pb2.MODE_LIVE,
+        common_pb2.MODE_LIVE,
         customer_id="cus_x",
     )
     resp, html, _, _ = await form_page(client, f"/live/link/{token}")
@@ -153,7 +154,7 @@ async def test_sign_in_request_answers_the_same_and_needs_csrf(gateway: Any) -> 
     assert bodies[0] == bodies[1]
     first = fake.portal.sign_in_requests[0]
     assert first.email == "Known@Example.com"  # trimmed; auth matches case-insensitively
-    assert first.mode == auth_pb2.MODE_TEST
+    assert first.mode == common_pb2.MODE_TEST
     assert first.next_path == f"/b/{business_id}/invoices"
     assert len(first.client_key) == 32 and "127.0.0.1" not in first.client_key
 
@@ -181,7 +182,7 @@ async def test_magic_link_starts_a_session_with_a_host_cookie(gateway: Any) -> N
     token = fake.portal.issue(
         portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
         business_id,
-        auth_pb2.MODE_TEST,
+        common_pb2.MODE_TEST,
         customer_id=customer_id,
         next_path=f"/b/{business_id}/profile",
     )
@@ -216,7 +217,7 @@ async def test_link_of_the_other_mode_is_unknown_here(gateway: Any) -> None:
     token = fake.portal.issue(
         portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
         business_id,
-        auth_pb2.MODE_TEST,
+        common_pb2.MODE_TEST,
         customer_id="cus_1",
     )
     resp, html, csrf, cookies = await form_page(client, f"/live/link/{token}")
@@ -237,7 +238,7 @@ async def test_expired_link_offers_a_new_one(gateway: Any) -> None:
     token = fake.portal.issue(
         portal_access_pb2.TOKEN_PURPOSE_SIGN_IN,
         business_id,
-        auth_pb2.MODE_TEST,
+        common_pb2.MODE_TEST,
         customer_id="cus_1",
         expired=True,
     )
@@ -369,13 +370,13 @@ async def test_unified_portal_lists_only_this_emails_businesses(gateway: Any) ->
     acme = fake.add_business("Acme")
     beta = fake.add_business("Beta")
     gamma = fake.add_business("Gamma")
-    fake.add_customer(acme, "ada@example.com", auth_pb2.MODE_LIVE)
-    fake.add_customer(beta, "ada@example.com", auth_pb2.MODE_LIVE)
-    fake.add_customer(gamma, "bob@example.com", auth_pb2.MODE_LIVE)
+    fake.add_customer(acme, "ada@example.com", common_pb2.MODE_LIVE)
+    fake.add_customer(beta, "ada@example.com", common_pb2.MODE_LIVE)
+    fake.add_customer(gamma, "bob@example.com", common_pb2.MODE_LIVE)
     token = fake.portal.issue(
         portal_access_pb2.TOKEN_PURPOSE_UNIFIED_SIGN_IN,
         "",
-        auth_pb2.MODE_LIVE,
+        common_pb2.MODE_LIVE,
         email="ada@example.com",
     )
     _, _, csrf, cookies = await form_page(client, f"/all/link/{token}")

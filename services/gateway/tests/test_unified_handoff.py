@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing.auth.v1 import portal_access_pb2
+from billing.common.v1 import common_pb2
 from gateway.app import create_app
 
 from .conftest import settings_for
 from .test_portal_pages import cookie_header, set_cookies
 
-LIVE = auth_pb2.MODE_LIVE
+LIVE = common_pb2.MODE_LIVE
 ROOT = "http://localhost:8080"
 
 

@@ -9,6 +9,7 @@ import aiohttp
 import grpc
 import pytest
 import pytest_asyncio
+from billing.common.v1 import common_pb2
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from billing_kit.grpc_client import domain_error_from
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -85,7 +86,7 @@ async def test_lists_own_invoices_newest_first_by_page(
         reply = await stub.ListInvoices(
             invoicing_pb2.ListInvoicesRequest(
                 business_id="bus_1",
-                mode="live",
+                mode=common_pb2.MODE_LIVE,
                 customer_id="cus_1",
                 page_size=2,
                 page_number=number,
@@ -106,7 +107,10 @@ async def test_get_own_invoice_and_not_anothers(
     await runtime.repository.insert(_invoice("inv_theirs", "INV-2", customer_id="cus_2"))
     mine = await stub.GetInvoice(
         invoicing_pb2.GetInvoiceRequest(
-            business_id="bus_1", mode="live", customer_id="cus_1", invoice_id="inv_mine"
+            business_id="bus_1",
+            mode=common_pb2.MODE_LIVE,
+            customer_id="cus_1",
+            invoice_id="inv_mine",
         ),
         timeout=5,
     )
@@ -119,7 +123,10 @@ async def test_get_own_invoice_and_not_anothers(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetInvoice(
             invoicing_pb2.GetInvoiceRequest(
-                business_id="bus_1", mode="live", customer_id="cus_1", invoice_id="inv_theirs"
+                business_id="bus_1",
+                mode=common_pb2.MODE_LIVE,
+                customer_id="cus_1",
+                invoice_id="inv_theirs",
             ),
             timeout=5,
         )
@@ -140,7 +147,7 @@ async def test_bad_page_is_invalid_argument(stub: invoicing_pb2_grpc.InvoicingSe
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ListInvoices(
             invoicing_pb2.ListInvoicesRequest(
-                business_id="bus_1", mode="live", customer_id="cus_1", page_size=1000
+                business_id="bus_1", mode=common_pb2.MODE_LIVE, customer_id="cus_1", page_size=1000
             ),
             timeout=5,
         )

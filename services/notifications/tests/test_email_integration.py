@@ -17,6 +17,7 @@ import grpc
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
+from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
 from billing_kit.logging import JsonFormatter
 from billing_kit.testing import TcpProxy, broker_namespace, free_port
@@ -134,7 +135,7 @@ def sign_in_request(to: str, **overrides: Any) -> email_pb2.SendEmailRequest:
         "to": to,
         "locale": "it",
         "business_id": "bus_1",
-        "mode": "live",
+        "mode": common_pb2.MODE_LIVE,
         "branding": email_pb2.EmailBranding(
             business_name="Acme Studio",
             logo_url="https://cdn.example.com/acme.png",
@@ -304,7 +305,7 @@ async def test_bad_input_is_refused_and_writes_nothing(
         sign_in_request("not-an-address"),
         sign_in_request(to, link=f"javascript:alert('{TOKEN}')"),
         sign_in_request(to, link=""),
-        sign_in_request(to, mode="staging"),
+        sign_in_request(to, mode=common_pb2.MODE_UNSPECIFIED),
         sign_in_request(
             to, branding=email_pb2.EmailBranding(business_name="Acme", primary_color="red")
         ),

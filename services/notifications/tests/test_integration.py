@@ -10,6 +10,7 @@ import aiohttp
 import grpc
 import pytest
 import pytest_asyncio
+from billing.common.v1 import common_pb2
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from billing_kit.broker import EventPublisher
 from billing_kit.events import CloudEvent
@@ -109,7 +110,7 @@ async def get_recipient(
     try:
         return await stub.GetRecipient(
             notifications_pb2.GetRecipientRequest(
-                business_id="bus_1", mode="test", customer_id=customer_id
+                business_id="bus_1", mode=common_pb2.MODE_TEST, customer_id=customer_id
             ),
             timeout=5,
         )
@@ -146,7 +147,7 @@ async def test_unknown_recipient_is_not_found(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetRecipient(
             notifications_pb2.GetRecipientRequest(
-                business_id="bus_1", mode="test", customer_id="cus_nobody"
+                business_id="bus_1", mode=common_pb2.MODE_TEST, customer_id="cus_nobody"
             ),
             timeout=5,
         )
@@ -169,7 +170,7 @@ async def test_customer_created_on_the_broker_becomes_a_recipient(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetRecipient(
             notifications_pb2.GetRecipientRequest(
-                business_id="bus_1", mode="live", customer_id="cus_1"
+                business_id="bus_1", mode=common_pb2.MODE_LIVE, customer_id="cus_1"
             ),
             timeout=5,
         )

@@ -9,7 +9,9 @@ import aiohttp
 import grpc
 import pytest
 import pytest_asyncio
+from billing.common.v1 import common_pb2
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from billing_kit.grpc_client import domain_error_from
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from payments.app import PaymentsRuntime, create_app
 from payments.config import PaymentsSettings
@@ -84,7 +86,7 @@ async def test_lists_only_the_customers_own_methods_by_page(
         reply = await stub.ListPaymentMethods(
             payments_pb2.ListPaymentMethodsRequest(
                 business_id="bus_1",
-                mode="test",
+                mode=common_pb2.MODE_TEST,
                 customer_id="cus_1",
                 page_size=size,
                 page_number=number,
@@ -108,19 +110,30 @@ async def test_lists_only_the_customers_own_methods_by_page(
 async def test_unknown_customer_has_no_methods(stub: payments_pb2_grpc.PaymentsServiceStub) -> None:
     reply = await stub.ListPaymentMethods(
         payments_pb2.ListPaymentMethodsRequest(
-            business_id="bus_1", mode="test", customer_id="nobody"
+            business_id="bus_1", mode=common_pb2.MODE_TEST, customer_id="nobody"
         ),
         timeout=5,
     )
     assert list(reply.payment_methods) == []
 
 
-async def test_bad_scope_is_invalid_argument(stub: payments_pb2_grpc.PaymentsServiceStub) -> None:
+@pytest.mark.parametrize(
+    "mode",
+    # Unset (a caller that forgot) and a number no contract defines.
+    [common_pb2.MODE_UNSPECIFIED, 7],
+)
+async def test_a_request_without_a_known_mode_is_invalid_argument(
+    stub: payments_pb2_grpc.PaymentsServiceStub, mode: int
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ListPaymentMethods(
             payments_pb2.ListPaymentMethodsRequest(
-                business_id="bus_1", mode="prod", customer_id="c"
+                business_id="bus_1",
+                mode=mode,  # type: ignore[arg-type]
+                customer_id="c",
             ),
             timeout=5,
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = domain_error_from(err.value)
+    assert error is not None and error.reason == "INVALID_MODE"

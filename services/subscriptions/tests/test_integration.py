@@ -9,6 +9,7 @@ import aiohttp
 import grpc
 import pytest
 import pytest_asyncio
+from billing.common.v1 import common_pb2
 from billing.subscriptions.v1 import subscriptions_pb2, subscriptions_pb2_grpc
 from billing_kit.grpc_client import domain_error_from
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -89,7 +90,7 @@ async def test_lists_only_the_customers_own_subscriptions_newest_first_by_page(
         reply = await stub.ListSubscriptions(
             subscriptions_pb2.ListSubscriptionsRequest(
                 business_id="bus_1",
-                mode="test",
+                mode=common_pb2.MODE_TEST,
                 customer_id="cus_1",
                 page_size=2,
                 page_number=number,
@@ -109,7 +110,10 @@ async def test_get_returns_wire_fields(
     await runtime.repository.insert(_subscription("sub_1"))
     got = await stub.GetSubscription(
         subscriptions_pb2.GetSubscriptionRequest(
-            business_id="bus_1", mode="test", customer_id="cus_1", subscription_id="sub_1"
+            business_id="bus_1",
+            mode=common_pb2.MODE_TEST,
+            customer_id="cus_1",
+            subscription_id="sub_1",
         ),
         timeout=5,
     )
@@ -125,7 +129,10 @@ async def test_another_customers_subscription_is_not_found(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetSubscription(
             subscriptions_pb2.GetSubscriptionRequest(
-                business_id="bus_1", mode="test", customer_id="cus_1", subscription_id="sub_theirs"
+                business_id="bus_1",
+                mode=common_pb2.MODE_TEST,
+                customer_id="cus_1",
+                subscription_id="sub_theirs",
             ),
             timeout=5,
         )
@@ -137,10 +144,20 @@ async def test_another_customers_subscription_is_not_found(
 @pytest.mark.parametrize(
     "request_fields",
     [
-        {"business_id": "bus_1", "mode": "test", "customer_id": "cus_1", "page_size": 101},
-        {"business_id": "bus_1", "mode": "test", "customer_id": "cus_1", "page_number": -1},
-        {"business_id": "bus_1", "mode": "", "customer_id": "cus_1"},
-        {"business_id": "", "mode": "test", "customer_id": "cus_1"},
+        {
+            "business_id": "bus_1",
+            "mode": common_pb2.MODE_TEST,
+            "customer_id": "cus_1",
+            "page_size": 101,
+        },
+        {
+            "business_id": "bus_1",
+            "mode": common_pb2.MODE_TEST,
+            "customer_id": "cus_1",
+            "page_number": -1,
+        },
+        {"business_id": "bus_1", "mode": common_pb2.MODE_UNSPECIFIED, "customer_id": "cus_1"},
+        {"business_id": "", "mode": common_pb2.MODE_TEST, "customer_id": "cus_1"},
     ],
 )
 async def test_bad_list_request_is_invalid_argument(

@@ -2,12 +2,18 @@
 
 Every repository read takes a :class:`CustomerScope`, so a record of another
 customer, business or mode is simply not found (never "forbidden").
+
+Domain code, stored documents and event payloads spell the mode as the strings
+``"test"``/``"live"``; every gRPC contract carries ``billing.common.v1.Mode``.
+:func:`mode_from_proto` and :func:`mode_to_proto` are the one place that
+converts between the two.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+from billing.common.v1 import common_pb2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
@@ -15,10 +21,36 @@ from billing_kit.errors import InvalidArgument, describe_validation_error
 
 Mode = Literal["test", "live"]
 
+_MODE_TO_PROTO: dict[Mode, common_pb2.Mode.ValueType] = {
+    "test": common_pb2.MODE_TEST,
+    "live": common_pb2.MODE_LIVE,
+}
+_MODE_FROM_PROTO: dict[int, Mode] = {value: mode for mode, value in _MODE_TO_PROTO.items()}
+
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 # Offset pagination walks the index; a cap keeps a hostile page_number from forcing a huge skip.
 MAX_PAGE_NUMBER = 10_000
+
+
+def mode_from_proto(value: int) -> Mode:
+    """``MODE_TEST``/``MODE_LIVE`` -> ``"test"``/``"live"``.
+
+    ``MODE_UNSPECIFIED`` (a request that did not say) or a number this build
+    does not know is an InvalidArgument with reason ``INVALID_MODE``: guessing
+    a mode would risk mixing test and live data.
+    """
+    try:
+        return _MODE_FROM_PROTO[value]
+    except KeyError:
+        raise InvalidArgument(
+            "mode is required: MODE_TEST or MODE_LIVE", reason="INVALID_MODE"
+        ) from None
+
+
+def mode_to_proto(mode: Mode) -> common_pb2.Mode.ValueType:
+    """``"test"``/``"live"`` -> ``MODE_TEST``/``MODE_LIVE`` for a gRPC message."""
+    return _MODE_TO_PROTO[mode]
 
 
 class CustomerScope(BaseModel):

@@ -29,11 +29,14 @@ from typing import Any, TextIO
 
 import grpc
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
-from billing_kit.errors import DomainError
+from billing_kit.errors import DomainError, InvalidArgument
 from billing_kit.grpc_client import create_channel, domain_error_from
+from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from grpc_status import rpc_status
+
+from auth.models import MODES
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "PORTALCTL_AUTH_TARGET"
@@ -43,8 +46,6 @@ EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
 
-_MODES = {"test": auth_pb2.MODE_TEST, "live": auth_pb2.MODE_LIVE}
-_MODE_NAMES = {value: name for name, value in _MODES.items()}
 
 Command = Callable[
     [auth_pb2_grpc.AuthServiceStub, argparse.Namespace, TextIO, TextIO], Awaitable[None]
@@ -53,6 +54,14 @@ Command = Callable[
 
 def _to_dict(message: Message) -> dict[str, Any]:
     return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def _mode_name(value: int) -> str:
+    # A listing shows whatever auth returned; an unknown mode is shown, not fatal.
+    try:
+        return mode_from_proto(value)
+    except InvalidArgument:
+        return "?"
 
 
 def _when(ts: Any) -> str:
@@ -128,7 +137,7 @@ async def api_key_create(
     """Issue an API key and print its secret, once."""
     response = await stub.CreateApiKey(
         auth_pb2.CreateApiKeyRequest(
-            business_id=args.business, mode=_MODES[args.mode], name=args.name or ""
+            business_id=args.business, mode=mode_to_proto(args.mode), name=args.name or ""
         )
     )
     key = response.api_key
@@ -158,7 +167,7 @@ async def api_key_list(
         [
             [
                 k.key_id,
-                _MODE_NAMES.get(k.mode, "?"),
+                _mode_name(k.mode),
                 k.display_prefix + "…",
                 k.name or "-",
                 _when(k.created_at),
@@ -192,7 +201,7 @@ async def invite(
     response = await portal.CreatePortalLink(
         portal_access_pb2.CreatePortalLinkRequest(
             business_id=args.business,
-            mode=_MODES[args.mode],
+            mode=mode_to_proto(args.mode),
             customer_id=args.customer_id,
             send_email=args.send_email,
             return_url=args.return_url or "",
@@ -268,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_cmds = api_key.add_subparsers(dest="command", required=True)
     key_create = key_cmds.add_parser("create", help="issue an API key", parents=[common])
     key_create.add_argument("--business", required=True, metavar="BUS")
-    key_create.add_argument("--mode", required=True, choices=sorted(_MODES))
+    key_create.add_argument("--mode", required=True, choices=sorted(MODES))
     key_create.add_argument("--name", default="")
     key_create.set_defaults(run=api_key_create)
     key_list = key_cmds.add_parser("list", help="list a business's API keys", parents=[common])
@@ -286,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     share.add_argument("customer_id", metavar="CUSTOMER_ID")
     share.add_argument("--business", required=True, metavar="BUS")
-    share.add_argument("--mode", required=True, choices=sorted(_MODES))
+    share.add_argument("--mode", required=True, choices=sorted(MODES))
     share.add_argument("--send-email", action="store_true", help="also email the one-time link")
     share.add_argument("--return-url", help='http(s) URL of the "Return to …" button')
     share.add_argument("--next", help="portal path to open, e.g. /b/BUS/subscriptions")

@@ -15,6 +15,7 @@ import grpc
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
 from billing_kit.errors import DomainError, Unavailable
 from billing_kit.grpc_client import domain_error_from
+from billing_kit.scoping import mode_to_proto
 
 from auth.models import Business, Mode
 
@@ -75,7 +76,7 @@ def email_request(email: OutgoingEmail) -> email_pb2.SendEmailRequest:
         to=email.to,
         locale=email.locale,
         business_id=business_id,
-        mode=email.mode,
+        mode=mode_to_proto(email.mode),
         branding=branding,
         link=email.link,
         link_expires_minutes=email.link_expires_minutes,

@@ -11,10 +11,11 @@ import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import phonenumbers
 from billing_kit.errors import InvalidArgument
+from billing_kit.scoping import Mode as Mode  # re-exported: the domain spelling of a mode
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -26,7 +27,6 @@ from pydantic import (
     field_validator,
 )
 
-Mode = Literal["test", "live"]
 MODES: tuple[Mode, ...] = ("test", "live")
 
 BUSINESS_PREFIX = "bus_"

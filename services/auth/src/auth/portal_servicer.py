@@ -17,6 +17,7 @@ from billing.auth.v1 import (
     test_clock_pb2_grpc,
 )
 from billing_kit.errors import InvalidArgument
+from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from auth.portal_models import (
@@ -28,13 +29,7 @@ from auth.portal_models import (
     TokenState,
 )
 from auth.portal_service import PortalAccess
-from auth.servicer import (
-    Context,
-    business_to_proto,
-    customer_to_proto,
-    mode_from_proto,
-    mode_to_proto,
-)
+from auth.servicer import Context, business_to_proto, customer_to_proto
 
 _KIND = {
     SessionKind.BUSINESS: portal_access_pb2.SESSION_KIND_BUSINESS,

@@ -10,32 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
-from billing_kit.errors import InvalidArgument
+from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from auth.models import ApiKey, Business, Customer, Mode
+from auth.models import ApiKey, Business, Customer
 from auth.service import AuthService
 
-_MODE_TO_PROTO: dict[Mode, auth_pb2.Mode.ValueType] = {
-    "test": auth_pb2.MODE_TEST,
-    "live": auth_pb2.MODE_LIVE,
-}
-_MODE_FROM_PROTO: dict[int, Mode] = {value: mode for mode, value in _MODE_TO_PROTO.items()}
-
 Context = Any  # grpc.aio.ServicerContext; unused by these handlers
-
-
-def mode_from_proto(value: int) -> Mode:
-    """``MODE_TEST``/``MODE_LIVE`` -> ``"test"``/``"live"``; anything else is a bad request."""
-    try:
-        return _MODE_FROM_PROTO[value]
-    except KeyError:
-        raise InvalidArgument("mode is required: MODE_TEST or MODE_LIVE") from None
-
-
-def mode_to_proto(mode: Mode) -> auth_pb2.Mode.ValueType:
-    """``"test"``/``"live"`` -> the proto enum."""
-    return _MODE_TO_PROTO[mode]
 
 
 def _timestamp(value: datetime | None) -> Timestamp | None:

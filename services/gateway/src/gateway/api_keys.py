@@ -15,16 +15,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing.common.v1 import common_pb2
 from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from billing_kit.scoping import Mode, mode_from_proto, mode_to_proto
 
 from gateway.rpc import rpc
 
-Mode = Literal["test", "live"]
-
-_MODE_NAMES: dict[int, Mode] = {auth_pb2.MODE_TEST: "test", auth_pb2.MODE_LIVE: "live"}
 # Real keys are far shorter; anything longer is refused without bothering auth.
 MAX_SECRET_LENGTH = 256
 
@@ -38,9 +36,9 @@ class Merchant:
     key_id: str
 
     @property
-    def proto_mode(self) -> auth_pb2.Mode.ValueType:
+    def proto_mode(self) -> common_pb2.Mode.ValueType:
         """The mode as the backends' enum."""
-        return auth_pb2.MODE_TEST if self.mode == "test" else auth_pb2.MODE_LIVE
+        return mode_to_proto(self.mode)
 
 
 class InvalidApiKey(Exception):
@@ -127,8 +125,12 @@ class ApiKeyAuthenticator:
             )
         except (Unauthenticated, NotFound, PermissionDenied, InvalidArgument):
             return None
-        mode = _MODE_NAMES.get(reply.mode)
-        if mode is None or not reply.business_id:
+        if not reply.business_id:
+            return None
+        try:
+            mode = mode_from_proto(reply.mode)
+        except InvalidArgument:
+            # A key without a mode this gateway knows cannot be scoped, so it is refused.
             return None
         return Merchant(business_id=reply.business_id, mode=mode, key_id=reply.key_id)
 

@@ -6,7 +6,7 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
-from billing_kit.scoping import make_page, make_scope
+from billing_kit.scoping import make_page, make_scope, mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from invoicing.models import Invoice
@@ -23,7 +23,7 @@ def invoice_to_proto(invoice: Invoice) -> invoicing_pb2.Invoice:
         invoice_id=invoice.invoice_id,
         number=invoice.number,
         business_id=invoice.business_id,
-        mode=invoice.mode,
+        mode=mode_to_proto(invoice.mode),
         customer_id=invoice.customer_id,
         payment_id=invoice.payment_id,
         total=invoice.total,
@@ -42,14 +42,14 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         self, request: invoicing_pb2.GetInvoiceRequest, context: Context
     ) -> invoicing_pb2.Invoice:
         """One invoice of the calling customer."""
-        scope = make_scope(request.business_id, request.mode, request.customer_id)
+        scope = make_scope(request.business_id, mode_from_proto(request.mode), request.customer_id)
         return invoice_to_proto(await self._service.get_invoice(scope, request.invoice_id))
 
     async def ListInvoices(
         self, request: invoicing_pb2.ListInvoicesRequest, context: Context
     ) -> invoicing_pb2.ListInvoicesResponse:
         """A page of the calling customer's invoices, newest first."""
-        scope = make_scope(request.business_id, request.mode, request.customer_id)
+        scope = make_scope(request.business_id, mode_from_proto(request.mode), request.customer_id)
         page = make_page(request.page_size, request.page_number)
         found = await self._service.list_invoices(scope, page)
         return invoicing_pb2.ListInvoicesResponse(invoices=[invoice_to_proto(i) for i in found])

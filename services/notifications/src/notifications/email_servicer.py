@@ -12,6 +12,7 @@ import grpc
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
 from billing_kit.errors import InvalidArgument
 from billing_kit.runtime import ServiceRuntime
+from billing_kit.scoping import mode_from_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
@@ -46,6 +47,7 @@ def _describe(exc: ValidationError) -> str:
 def request_from_proto(request: email_pb2.SendEmailRequest) -> EmailRequest:
     """The domain request, validated; INVALID_ARGUMENT names the bad fields, not values."""
     template = template_from_proto(request.template)
+    mode = mode_from_proto(request.mode)
     b = request.branding
     try:
         return EmailRequest(
@@ -53,7 +55,7 @@ def request_from_proto(request: email_pb2.SendEmailRequest) -> EmailRequest:
             to=request.to,
             locale=request.locale,
             business_id=request.business_id,
-            mode=request.mode,  # type: ignore[arg-type]
+            mode=mode,
             branding=Branding(
                 business_name=b.business_name,
                 logo_url=b.logo_url,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
+from billing_kit.scoping import Mode
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
-
-Mode = Literal["test", "live"]
 
 # The customer events this service learns its recipients from.
 CUSTOMER_CREATED = "customer.created"

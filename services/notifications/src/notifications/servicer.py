@@ -6,6 +6,7 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from notifications.models import Recipient
@@ -20,7 +21,7 @@ def recipient_to_proto(recipient: Recipient) -> notifications_pb2.Recipient:
     updated_at.FromDatetime(recipient.updated_at)
     return notifications_pb2.Recipient(
         business_id=recipient.business_id,
-        mode=recipient.mode,
+        mode=mode_to_proto(recipient.mode),
         customer_id=recipient.customer_id,
         email=recipient.email,
         name=recipient.name,
@@ -41,6 +42,6 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
     ) -> notifications_pb2.Recipient:
         """The recipient built from a customer's events; NOT_FOUND when none was seen."""
         found = await self._service.get_recipient(
-            request.business_id, request.mode, request.customer_id
+            request.business_id, mode_from_proto(request.mode), request.customer_id
         )
         return recipient_to_proto(found)

@@ -6,7 +6,7 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
-from billing_kit.scoping import make_page, make_scope
+from billing_kit.scoping import make_page, make_scope, mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from payments.models import PaymentMethod
@@ -22,7 +22,7 @@ def payment_method_to_proto(method: PaymentMethod) -> payments_pb2.PaymentMethod
     return payments_pb2.PaymentMethod(
         payment_method_id=method.payment_method_id,
         business_id=method.business_id,
-        mode=method.mode,
+        mode=mode_to_proto(method.mode),
         customer_id=method.customer_id,
         brand=method.brand,
         last4=method.last4,
@@ -43,7 +43,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self, request: payments_pb2.ListPaymentMethodsRequest, context: Context
     ) -> payments_pb2.ListPaymentMethodsResponse:
         """A page of the calling customer's saved methods, newest first."""
-        scope = make_scope(request.business_id, request.mode, request.customer_id)
+        scope = make_scope(request.business_id, mode_from_proto(request.mode), request.customer_id)
         page = make_page(request.page_size, request.page_number)
         found = await self._service.list_payment_methods(scope, page)
         return payments_pb2.ListPaymentMethodsResponse(

@@ -6,7 +6,7 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.subscriptions.v1 import subscriptions_pb2, subscriptions_pb2_grpc
-from billing_kit.scoping import make_page, make_scope
+from billing_kit.scoping import make_page, make_scope, mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from subscriptions.models import Subscription, SubscriptionStatus
@@ -31,7 +31,7 @@ def subscription_to_proto(subscription: Subscription) -> subscriptions_pb2.Subsc
     message = subscriptions_pb2.Subscription(
         subscription_id=subscription.subscription_id,
         business_id=subscription.business_id,
-        mode=subscription.mode,
+        mode=mode_to_proto(subscription.mode),
         customer_id=subscription.customer_id,
         product_id=subscription.product_id,
         status=_STATUS_TO_PROTO[subscription.status],
@@ -54,7 +54,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
         self, request: subscriptions_pb2.GetSubscriptionRequest, context: Context
     ) -> subscriptions_pb2.Subscription:
         """One subscription of the calling customer."""
-        scope = make_scope(request.business_id, request.mode, request.customer_id)
+        scope = make_scope(request.business_id, mode_from_proto(request.mode), request.customer_id)
         found = await self._service.get_subscription(scope, request.subscription_id)
         return subscription_to_proto(found)
 
@@ -62,7 +62,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
         self, request: subscriptions_pb2.ListSubscriptionsRequest, context: Context
     ) -> subscriptions_pb2.ListSubscriptionsResponse:
         """A page of the calling customer's subscriptions, newest first."""
-        scope = make_scope(request.business_id, request.mode, request.customer_id)
+        scope = make_scope(request.business_id, mode_from_proto(request.mode), request.customer_id)
         page = make_page(request.page_size, request.page_number)
         found = await self._service.list_subscriptions(scope, page)
         return subscriptions_pb2.ListSubscriptionsResponse(

@@ -14,15 +14,14 @@ import html
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import urljoin
 
 import aiohttp
+from billing_kit.scoping import Mode
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from devstack.seed import AuthAdmin
 
-Mode = Literal["test", "live"]
 CSRF_COOKIE = "__Host-csrf"
 UNIFIED_COOKIE = "__Host-cu"
 _HIDDEN_CSRF_RE = re.compile(r'name="csrf_token"\s+value="([^"]+)"')

@@ -13,10 +13,10 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import grpc
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
+from billing_kit.scoping import Mode, mode_to_proto
 
 log = logging.getLogger("devstack.seed")
 
@@ -27,7 +27,6 @@ DEMO_CUSTOMERS: tuple[tuple[str, str], ...] = (
     ("linus@example.com", "Linus Torvalds"),
 )
 RPC_TIMEOUT_SECONDS = 10.0
-_MODES = {"test": auth_pb2.MODE_TEST, "live": auth_pb2.MODE_LIVE}
 _PAGE_SIZE = 100
 
 
@@ -81,12 +80,12 @@ class AuthAdmin:
         """A new test-mode API key: (key_id, secret)."""
         return await self.create_key(business_id, name, mode="test")
 
-    async def create_key(
-        self, business_id: str, name: str, *, mode: Literal["test", "live"]
-    ) -> tuple[str, str]:
+    async def create_key(self, business_id: str, name: str, *, mode: Mode) -> tuple[str, str]:
         """A new API key of either mode: (key_id, secret)."""
         response = await self.stub.CreateApiKey(
-            auth_pb2.CreateApiKeyRequest(business_id=business_id, mode=_MODES[mode], name=name),
+            auth_pb2.CreateApiKeyRequest(
+                business_id=business_id, mode=mode_to_proto(mode), name=name
+            ),
             timeout=RPC_TIMEOUT_SECONDS,
         )
         return str(response.api_key.key_id), str(response.secret)
@@ -106,15 +105,15 @@ class AuthAdmin:
             ):
                 return False
             raise
-        return bool(response.business_id == business_id and response.mode == auth_pb2.MODE_TEST)
+        return bool(response.business_id == business_id and response.mode == mode_to_proto("test"))
 
     async def create_customer(
-        self, business_id: str, email: str, name: str, *, mode: Literal["test", "live"] = "test"
+        self, business_id: str, email: str, name: str, *, mode: Mode = "test"
     ) -> str:
         """Create (or find, by email) a customer (test mode unless told); returns its id."""
         response = await self.stub.CreateCustomer(
             auth_pb2.CreateCustomerRequest(
-                business_id=business_id, mode=_MODES[mode], email=email, name=name
+                business_id=business_id, mode=mode_to_proto(mode), email=email, name=name
             ),
             timeout=RPC_TIMEOUT_SECONDS,
         )

@@ -16,8 +16,9 @@ leaks neither to the next page's origin nor into a cache.
 from __future__ import annotations
 
 from aiohttp import web
-from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing.auth.v1 import portal_access_pb2
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from billing_kit.scoping import mode_to_proto
 
 from gateway.keys import PORTAL_STUB, SETTINGS, SITES
 from gateway.rpc import rpc
@@ -53,7 +54,9 @@ async def consume_handoff(request: web.Request) -> web.StreamResponse:
     try:
         reply = await rpc(
             request.app[PORTAL_STUB].ConsumeHandoffToken(
-                portal_access_pb2.ConsumeHandoffTokenRequest(token=token, mode=auth_pb2.MODE_LIVE),
+                portal_access_pb2.ConsumeHandoffTokenRequest(
+                    token=token, mode=mode_to_proto("live")
+                ),
                 timeout=request.app[SETTINGS].backend_timeout_seconds,
             )
         )
@@ -65,7 +68,7 @@ async def consume_handoff(request: web.Request) -> web.StreamResponse:
     business_id = session.business_id
     if (
         session.kind != portal_access_pb2.SESSION_KIND_BUSINESS
-        or session.mode != auth_pb2.MODE_LIVE
+        or session.mode != mode_to_proto("live")
         or not valid_business_id(business_id)
     ):
         return handoff_problem(request, "unknown")

@@ -18,13 +18,12 @@ from typing import TypeAlias
 from aiohttp import web
 from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from billing_kit.scoping import mode_to_proto
 
 from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
 from gateway.web import i18n
 from gateway.web.pages import (
-    MODE_TO_PROTO,
-    PROTO_TO_MODE,
     public_page,
     read_form,
     redirect,
@@ -88,7 +87,7 @@ async def describe(request: web.Request, token: str, *, email_change: bool = Fal
         return unknown
     if reply.purpose not in _purposes_for(site, email_change):
         return unknown
-    if PROTO_TO_MODE.get(reply.mode) != site.mode:
+    if reply.mode != mode_to_proto(site.mode):
         # A test-mode link opened under the live base URL (or the reverse) does not exist here.
         return unknown
     return LinkState(reply.state, reply.business_id)
@@ -184,7 +183,7 @@ async def consume_link(request: web.Request) -> web.StreamResponse:
     try:
         reply = await rpc(
             request.app[PORTAL_STUB].ConsumeToken(
-                portal_access_pb2.ConsumeTokenRequest(token=token, mode=MODE_TO_PROTO[site.mode]),
+                portal_access_pb2.ConsumeTokenRequest(token=token, mode=mode_to_proto(site.mode)),
                 timeout=request.app[SETTINGS].backend_timeout_seconds,
             )
         )

@@ -13,13 +13,13 @@ from typing import Any
 
 from aiohttp import web
 from billing.auth.v1 import portal_access_pb2
+from billing_kit.scoping import mode_to_proto
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
 from gateway.web import i18n
 from gateway.web.pages import (
-    MODE_TO_PROTO,
     public_page,
     read_form,
     render,
@@ -106,7 +106,7 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
         request.app[PORTAL_STUB].RequestSignInLink(
             portal_access_pb2.RequestSignInLinkRequest(
                 business_id=business.business_id,
-                mode=MODE_TO_PROTO[site.mode],
+                mode=mode_to_proto(site.mode),
                 email=email,
                 next_path=next_path or "",
                 client_key=client_key(request),

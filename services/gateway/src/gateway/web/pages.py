@@ -28,6 +28,7 @@ import grpc
 import jinja2
 from aiohttp import web
 from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing.common.v1 import common_pb2
 from billing_kit.errors import (
     DomainError,
     InvalidArgument,
@@ -35,6 +36,7 @@ from billing_kit.errors import (
     PermissionDenied,
     RateLimited,
 )
+from billing_kit.scoping import mode_to_proto
 
 from gateway.keys import BUSINESSES, CATALOGS, SESSIONS, SITES
 from gateway.web import i18n
@@ -57,9 +59,6 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SITE = web.RequestKey("site", Site)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-MODE_TO_PROTO = {"test": auth_pb2.MODE_TEST, "live": auth_pb2.MODE_LIVE}
-PROTO_TO_MODE = {auth_pb2.MODE_TEST: "test", auth_pb2.MODE_LIVE: "live"}
 
 
 def setup_templates(app: web.Application) -> None:
@@ -96,8 +95,8 @@ class PortalContext:
         return self.business.business_id
 
     @property
-    def mode(self) -> auth_pb2.Mode.ValueType:
-        """The session's mode as auth's enum."""
+    def mode(self) -> common_pb2.Mode.ValueType:
+        """The session's mode as the contracts' enum, ready for any backend request."""
         return self.session.mode
 
     def path(self, section: str = "") -> str:
@@ -341,7 +340,7 @@ def portal_page(handler: PortalHandler) -> Handler:
             if (
                 session.kind != portal_access_pb2.SESSION_KIND_BUSINESS
                 or session.business_id != business_id
-                or PROTO_TO_MODE.get(session.mode) != site.mode
+                or session.mode != mode_to_proto(site.mode)
             ):
                 # A session of another business or mode: this URL does not exist for it.
                 raise web.HTTPNotFound()

@@ -14,6 +14,7 @@ import phonenumbers
 from aiohttp import web
 from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from billing_kit.scoping import mode_to_proto
 
 from gateway.keys import AUTH_STUB, BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
@@ -21,7 +22,6 @@ from gateway.web import i18n
 from gateway.web.links import describe, link_problem
 from gateway.web.login import MAX_EMAIL_LENGTH, clean_email, csrf_failed_error
 from gateway.web.pages import (
-    MODE_TO_PROTO,
     PortalContext,
     portal_page,
     portal_shell,
@@ -238,7 +238,7 @@ async def confirm_email_change(request: web.Request) -> web.StreamResponse:
     customer = await rpc(
         request.app[PORTAL_STUB].ConfirmEmailChange(
             portal_access_pb2.ConfirmEmailChangeRequest(
-                token=token, mode=MODE_TO_PROTO[site.mode], keep_session_secret=keep
+                token=token, mode=mode_to_proto(site.mode), keep_session_secret=keep
             ),
             timeout=request.app[SETTINGS].backend_timeout_seconds,
         )

@@ -22,8 +22,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from billing_kit.scoping import Mode as Mode  # re-exported: the domain spelling of a mode
 
-Mode = Literal["test", "live"]
 SiteKind = Literal["business", "unified"]
 
 # Business ids come from auth ("biz_" + random); anything else in a path is a 404.

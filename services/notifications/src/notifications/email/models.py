@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Literal
 from urllib.parse import urlsplit
 
+from billing_kit.scoping import Mode
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -18,7 +19,6 @@ from pydantic import (
     model_validator,
 )
 
-Mode = Literal["test", "live"]
 Status = Literal["sending", "sent", "failed"]
 
 SUPPORTED_LOCALES = ("en", "it")

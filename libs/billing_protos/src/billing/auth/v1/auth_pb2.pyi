@@ -5,12 +5,12 @@ Auth owns businesses (and their branding), merchant API keys, customers and
 everything that lets a customer into the portal.
 """
 
+from billing.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -21,24 +21,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class _Mode:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
-
-class _ModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Mode.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
-    MODE_UNSPECIFIED: _Mode.ValueType  # 0
-    MODE_TEST: _Mode.ValueType  # 1
-    MODE_LIVE: _Mode.ValueType  # 2
-
-class Mode(_Mode, metaclass=_ModeEnumTypeWrapper):
-    """Test and live data never mix: every record and every credential is bound to one mode."""
-
-MODE_UNSPECIFIED: Mode.ValueType  # 0
-MODE_TEST: Mode.ValueType  # 1
-MODE_LIVE: Mode.ValueType  # 2
-Global___Mode: _TypeAlias = Mode  # noqa: Y015
 
 @_typing.final
 class Branding(_message.Message):
@@ -209,7 +191,7 @@ class ApiKey(_message.Message):
     REVOKED_AT_FIELD_NUMBER: _builtins.int
     key_id: _builtins.str
     business_id: _builtins.str
-    mode: Global___Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     name: _builtins.str
     display_prefix: _builtins.str
     """The first characters of the secret (e.g. "sk_test_AbCd"), enough to recognise it; never the secret."""
@@ -224,7 +206,7 @@ class ApiKey(_message.Message):
         *,
         key_id: _builtins.str = ...,
         business_id: _builtins.str = ...,
-        mode: Global___Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         name: _builtins.str = ...,
         display_prefix: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
@@ -246,13 +228,13 @@ class CreateApiKeyRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: Global___Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     name: _builtins.str
     def __init__(
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: Global___Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
@@ -375,13 +357,13 @@ class AuthenticateApiKeyResponse(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: Global___Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     key_id: _builtins.str
     def __init__(
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: Global___Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
@@ -427,7 +409,7 @@ class Customer(_message.Message):
     PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     business_id: _builtins.str
-    mode: Global___Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     email: _builtins.str
     name: _builtins.str
     phone_number: _builtins.str
@@ -447,7 +429,7 @@ class Customer(_message.Message):
         *,
         customer_id: _builtins.str = ...,
         business_id: _builtins.str = ...,
-        mode: Global___Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         email: _builtins.str = ...,
         name: _builtins.str = ...,
         phone_number: _builtins.str = ...,
@@ -539,7 +521,7 @@ class CreateCustomerRequest(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: Global___Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     email: _builtins.str
     name: _builtins.str
     phone_number: _builtins.str
@@ -553,7 +535,7 @@ class CreateCustomerRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: Global___Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         email: _builtins.str = ...,
         name: _builtins.str = ...,
         phone_number: _builtins.str = ...,
@@ -600,13 +582,13 @@ class GetCustomerRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: Global___Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     def __init__(
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: Global___Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
@@ -627,7 +609,7 @@ class ListCustomersRequest(_message.Message):
     PAGE_NUMBER_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: Global___Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     page_size: _builtins.int
     page_number: _builtins.int
     """Zero-based, as in the Dodo Payments API."""
@@ -637,7 +619,7 @@ class ListCustomersRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: Global___Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         page_size: _builtins.int = ...,
         page_number: _builtins.int = ...,
         email: _builtins.str = ...,

@@ -8,6 +8,7 @@ stored only hashed.
 """
 
 from billing.auth.v1 import auth_pb2 as _auth_pb2
+from billing.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -117,7 +118,7 @@ class PortalSession(_message.Message):
     session_id: _builtins.str
     kind: Global___SessionKind.ValueType
     business_id: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     email: _builtins.str
     """The verified email of a unified session."""
@@ -141,7 +142,7 @@ class PortalSession(_message.Message):
         session_id: _builtins.str = ...,
         kind: Global___SessionKind.ValueType = ...,
         business_id: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         email: _builtins.str = ...,
         csrf_token: _builtins.str = ...,
@@ -171,7 +172,7 @@ class RequestSignInLinkRequest(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     LOCALE_EXPLICIT_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     email: _builtins.str
     next_path: _builtins.str
     """Portal path to land on after sign-in (validated: must start with "/")."""
@@ -188,7 +189,7 @@ class RequestSignInLinkRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         email: _builtins.str = ...,
         next_path: _builtins.str = ...,
         client_key: _builtins.str = ...,
@@ -231,7 +232,7 @@ class CreatePortalLinkRequest(_message.Message):
     RETURN_URL_FIELD_NUMBER: _builtins.int
     NEXT_PATH_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     send_email: _builtins.bool
     return_url: _builtins.str
@@ -240,7 +241,7 @@ class CreatePortalLinkRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         send_email: _builtins.bool = ...,
         return_url: _builtins.str = ...,
@@ -311,14 +312,14 @@ class DescribeTokenResponse(_message.Message):
     state: Global___TokenState.ValueType
     purpose: Global___TokenPurpose.ValueType
     business_id: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     def __init__(
         self,
         *,
         state: Global___TokenState.ValueType = ...,
         purpose: Global___TokenPurpose.ValueType = ...,
         business_id: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -335,13 +336,13 @@ class ConsumeTokenRequest(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     token: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     """The mode of the base URL the link was opened on; a token of the other mode is UNKNOWN."""
     def __init__(
         self,
         *,
         token: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -634,7 +635,7 @@ class ConsumeHandoffTokenRequest(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     token: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     """The mode of the site the hand-off arrived on; only live has hand-offs, so
     anything else (and any token of another purpose) is TOKEN_UNKNOWN.
     """
@@ -642,7 +643,7 @@ class ConsumeHandoffTokenRequest(_message.Message):
         self,
         *,
         token: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -665,7 +666,7 @@ class UpdateProfileRequest(_message.Message):
     PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     name: _builtins.str
     phone_number: _builtins.str
@@ -688,7 +689,7 @@ class UpdateProfileRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         name: _builtins.str | None = ...,
         phone_number: _builtins.str | None = ...,
@@ -730,7 +731,7 @@ class RequestEmailChangeRequest(_message.Message):
     LOCALE_FIELD_NUMBER: _builtins.int
     LOCALE_EXPLICIT_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     new_email: _builtins.str
     locale: _builtins.str
@@ -740,7 +741,7 @@ class RequestEmailChangeRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         new_email: _builtins.str = ...,
         locale: _builtins.str = ...,
@@ -777,7 +778,7 @@ class ConfirmEmailChangeRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     KEEP_SESSION_SECRET_FIELD_NUMBER: _builtins.int
     token: _builtins.str
-    mode: _auth_pb2.Mode.ValueType
+    mode: _common_pb2.Mode.ValueType
     keep_session_secret: _builtins.str
     """Optional: the session (cookie value) of the browser confirming. It is kept;
     every other session of the customer ends.
@@ -786,7 +787,7 @@ class ConfirmEmailChangeRequest(_message.Message):
         self,
         *,
         token: _builtins.str = ...,
-        mode: _auth_pb2.Mode.ValueType = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         keep_session_secret: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015

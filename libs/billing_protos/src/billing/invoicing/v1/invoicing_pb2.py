@@ -23,23 +23,24 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from billing.common.v1 import common_pb2 as billing_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billing/invoicing/v1/invoicing.proto\x12\x14\x62illing.invoicing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x01\n\x07Invoice\x12\x12\n\ninvoice_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x03 \x01(\t\x12\x0c\n\x04mode\x18\x04 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x12\n\npayment_id\x18\x06 \x01(\t\x12\r\n\x05total\x18\x07 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\x12-\n\tissued_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x11GetInvoiceRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x12\n\ninvoice_id\x18\x04 \x01(\t\"u\n\x13ListInvoicesRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\"G\n\x14ListInvoicesResponse\x12/\n\x08invoices\x18\x01 \x03(\x0b\x32\x1d.billing.invoicing.v1.Invoice2\xcf\x01\n\x10InvoicingService\x12T\n\nGetInvoice\x12\'.billing.invoicing.v1.GetInvoiceRequest\x1a\x1d.billing.invoicing.v1.Invoice\x12\x65\n\x0cListInvoices\x12).billing.invoicing.v1.ListInvoicesRequest\x1a*.billing.invoicing.v1.ListInvoicesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billing/invoicing/v1/invoicing.proto\x12\x14\x62illing.invoicing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"\xe2\x01\n\x07Invoice\x12\x12\n\ninvoice_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x03 \x01(\t\x12%\n\x04mode\x18\x04 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x12\n\npayment_id\x18\x06 \x01(\t\x12\r\n\x05total\x18\x07 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\x12-\n\tissued_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"x\n\x11GetInvoiceRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x12\n\ninvoice_id\x18\x04 \x01(\t\"\x8e\x01\n\x13ListInvoicesRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\"G\n\x14ListInvoicesResponse\x12/\n\x08invoices\x18\x01 \x03(\x0b\x32\x1d.billing.invoicing.v1.Invoice2\xcf\x01\n\x10InvoicingService\x12T\n\nGetInvoice\x12\'.billing.invoicing.v1.GetInvoiceRequest\x1a\x1d.billing.invoicing.v1.Invoice\x12\x65\n\x0cListInvoices\x12).billing.invoicing.v1.ListInvoicesRequest\x1a*.billing.invoicing.v1.ListInvoicesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.invoicing.v1.invoicing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INVOICE']._serialized_start=96
-  _globals['_INVOICE']._serialized_end=297
-  _globals['_GETINVOICEREQUEST']._serialized_start=299
-  _globals['_GETINVOICEREQUEST']._serialized_end=394
-  _globals['_LISTINVOICESREQUEST']._serialized_start=396
-  _globals['_LISTINVOICESREQUEST']._serialized_end=513
-  _globals['_LISTINVOICESRESPONSE']._serialized_start=515
-  _globals['_LISTINVOICESRESPONSE']._serialized_end=586
-  _globals['_INVOICINGSERVICE']._serialized_start=589
-  _globals['_INVOICINGSERVICE']._serialized_end=796
+  _globals['_INVOICE']._serialized_start=128
+  _globals['_INVOICE']._serialized_end=354
+  _globals['_GETINVOICEREQUEST']._serialized_start=356
+  _globals['_GETINVOICEREQUEST']._serialized_end=476
+  _globals['_LISTINVOICESREQUEST']._serialized_start=479
+  _globals['_LISTINVOICESREQUEST']._serialized_end=621
+  _globals['_LISTINVOICESRESPONSE']._serialized_start=623
+  _globals['_LISTINVOICESRESPONSE']._serialized_end=694
+  _globals['_INVOICINGSERVICE']._serialized_start=697
+  _globals['_INVOICINGSERVICE']._serialized_end=904
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ Invoicing owns invoices, their gapless numbering per business and the
 rendered PDFs. This first slice is the read API over issued invoices.
 """
 
+from billing.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -38,8 +39,7 @@ class Invoice(_message.Message):
     number: _builtins.str
     """Human-facing number, gapless per business and mode (e.g. "INV-000042")."""
     business_id: _builtins.str
-    mode: _builtins.str
-    """"test" or "live"."""
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     payment_id: _builtins.str
     """The payment this invoice documents."""
@@ -55,7 +55,7 @@ class Invoice(_message.Message):
         invoice_id: _builtins.str = ...,
         number: _builtins.str = ...,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         payment_id: _builtins.str = ...,
         total: _builtins.int = ...,
@@ -79,7 +79,7 @@ class GetInvoiceRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     INVOICE_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _builtins.str
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     """The owning customer: another customer's invoice is NOT_FOUND."""
     invoice_id: _builtins.str
@@ -87,7 +87,7 @@ class GetInvoiceRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         invoice_id: _builtins.str = ...,
     ) -> None: ...
@@ -109,7 +109,7 @@ class ListInvoicesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_NUMBER_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _builtins.str
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     page_size: _builtins.int
     """1..100; 0 means the default (10)."""
@@ -119,7 +119,7 @@ class ListInvoicesRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_number: _builtins.int = ...,

@@ -6,6 +6,7 @@ through this RPC, never through events, so the raw token is never written
 to an outbox, a queue or the email log.
 """
 
+from billing.common.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -110,8 +111,7 @@ class SendEmailRequest(_message.Message):
     locale: _builtins.str
     """"en" or "it" (falls back to "en")."""
     business_id: _builtins.str
-    mode: _builtins.str
-    """"test" or "live"."""
+    mode: _common_pb2.Mode.ValueType
     link: _builtins.str
     """The one-time link, when the template has one. Never stored or logged."""
     link_expires_minutes: _builtins.int
@@ -129,7 +129,7 @@ class SendEmailRequest(_message.Message):
         to: _builtins.str = ...,
         locale: _builtins.str = ...,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         branding: Global___EmailBranding | None = ...,
         link: _builtins.str = ...,
         link_expires_minutes: _builtins.int = ...,

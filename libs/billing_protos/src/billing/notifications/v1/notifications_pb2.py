@@ -23,19 +23,20 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from billing.common.v1 import common_pb2 as billing_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,billing/notifications/v1/notifications.proto\x12\x18\x62illing.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n\tRecipient\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x15\n\rlast_event_id\x18\x06 \x01(\t\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06locale\x18\x08 \x01(\t\"M\n\x13GetRecipientRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t2z\n\x14NotificationsService\x12\x62\n\x0cGetRecipient\x12-.billing.notifications.v1.GetRecipientRequest\x1a#.billing.notifications.v1.Recipientb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,billing/notifications/v1/notifications.proto\x12\x18\x62illing.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"\xd0\x01\n\tRecipient\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x15\n\rlast_event_id\x18\x06 \x01(\t\x12.\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06locale\x18\x08 \x01(\t\"f\n\x13GetRecipientRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t2z\n\x14NotificationsService\x12\x62\n\x0cGetRecipient\x12-.billing.notifications.v1.GetRecipientRequest\x1a#.billing.notifications.v1.Recipientb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.notifications.v1.notifications_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RECIPIENT']._serialized_start=108
-  _globals['_RECIPIENT']._serialized_end=291
-  _globals['_GETRECIPIENTREQUEST']._serialized_start=293
-  _globals['_GETRECIPIENTREQUEST']._serialized_end=370
-  _globals['_NOTIFICATIONSSERVICE']._serialized_start=372
-  _globals['_NOTIFICATIONSSERVICE']._serialized_end=494
+  _globals['_RECIPIENT']._serialized_start=140
+  _globals['_RECIPIENT']._serialized_end=348
+  _globals['_GETRECIPIENTREQUEST']._serialized_start=350
+  _globals['_GETRECIPIENTREQUEST']._serialized_end=452
+  _globals['_NOTIFICATIONSSERVICE']._serialized_start=454
+  _globals['_NOTIFICATIONSSERVICE']._serialized_end=576
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ Notifications sends customer emails and merchant webhooks. It learns who to
 write to from customer events and keeps that directory of recipients itself.
 """
 
+from billing.common.v1 import common_pb2 as _common_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -32,8 +33,7 @@ class Recipient(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _builtins.str
-    """"test" or "live"."""
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     email: _builtins.str
     name: _builtins.str
@@ -49,7 +49,7 @@ class Recipient(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         email: _builtins.str = ...,
         name: _builtins.str = ...,
@@ -73,13 +73,13 @@ class GetRecipientRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _builtins.str
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     def __init__(
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015

@@ -23,21 +23,22 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from billing.common.v1 import common_pb2 as billing_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"billing/payments/v1/payments.proto\x12\x13\x62illing.payments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\rPaymentMethod\x12\x19\n\x11payment_method_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\r\n\x05\x62rand\x18\x05 \x01(\t\x12\r\n\x05last4\x18\x06 \x01(\t\x12\x14\n\x0c\x65xpiry_month\x18\x07 \x01(\x05\x12\x13\n\x0b\x65xpiry_year\x18\x08 \x01(\x05\x12\x13\n\x0b\x66ingerprint\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"{\n\x19ListPaymentMethodsRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\"Y\n\x1aListPaymentMethodsResponse\x12;\n\x0fpayment_methods\x18\x01 \x03(\x0b\x32\".billing.payments.v1.PaymentMethod2\x88\x01\n\x0fPaymentsService\x12u\n\x12ListPaymentMethods\x12..billing.payments.v1.ListPaymentMethodsRequest\x1a/.billing.payments.v1.ListPaymentMethodsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"billing/payments/v1/payments.proto\x12\x13\x62illing.payments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"\x89\x02\n\rPaymentMethod\x12\x19\n\x11payment_method_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\r\n\x05\x62rand\x18\x05 \x01(\t\x12\r\n\x05last4\x18\x06 \x01(\t\x12\x14\n\x0c\x65xpiry_month\x18\x07 \x01(\x05\x12\x13\n\x0b\x65xpiry_year\x18\x08 \x01(\x05\x12\x13\n\x0b\x66ingerprint\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x94\x01\n\x19ListPaymentMethodsRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\"Y\n\x1aListPaymentMethodsResponse\x12;\n\x0fpayment_methods\x18\x01 \x03(\x0b\x32\".billing.payments.v1.PaymentMethod2\x88\x01\n\x0fPaymentsService\x12u\n\x12ListPaymentMethods\x12..billing.payments.v1.ListPaymentMethodsRequest\x1a/.billing.payments.v1.ListPaymentMethodsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.payments.v1.payments_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PAYMENTMETHOD']._serialized_start=93
-  _globals['_PAYMENTMETHOD']._serialized_end=333
-  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_start=335
-  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_end=458
-  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_start=460
-  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_end=549
-  _globals['_PAYMENTSSERVICE']._serialized_start=552
-  _globals['_PAYMENTSSERVICE']._serialized_end=688
+  _globals['_PAYMENTMETHOD']._serialized_start=125
+  _globals['_PAYMENTMETHOD']._serialized_end=390
+  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_start=393
+  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_end=541
+  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_start=543
+  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_end=632
+  _globals['_PAYMENTSSERVICE']._serialized_start=635
+  _globals['_PAYMENTSSERVICE']._serialized_end=771
 # @@protoc_insertion_point(module_scope)

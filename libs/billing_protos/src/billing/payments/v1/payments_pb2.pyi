@@ -5,6 +5,7 @@ Payments owns saved payment methods, the charges ledger, the test-mode card
 processor and 3-D Secure. This first slice lists a customer's saved methods.
 """
 
+from billing.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -41,8 +42,7 @@ class PaymentMethod(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     payment_method_id: _builtins.str
     business_id: _builtins.str
-    mode: _builtins.str
-    """"test" or "live"."""
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     brand: _builtins.str
     """e.g. "visa", "mastercard"."""
@@ -58,7 +58,7 @@ class PaymentMethod(_message.Message):
         *,
         payment_method_id: _builtins.str = ...,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         brand: _builtins.str = ...,
         last4: _builtins.str = ...,
@@ -85,7 +85,7 @@ class ListPaymentMethodsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_NUMBER_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _builtins.str
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     page_size: _builtins.int
     """1..100; 0 means the default (10)."""
@@ -95,7 +95,7 @@ class ListPaymentMethodsRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_number: _builtins.int = ...,

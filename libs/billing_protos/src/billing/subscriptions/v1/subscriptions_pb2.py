@@ -23,25 +23,26 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from billing.common.v1 import common_pb2 as billing_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,billing/subscriptions/v1/subscriptions.proto\x12\x18\x62illing.subscriptions.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x02\n\x0cSubscription\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\nproduct_id\x18\x05 \x01(\t\x12<\n\x06status\x18\x06 \x01(\x0e\x32,.billing.subscriptions.v1.SubscriptionStatus\x12 \n\x18recurring_pre_tax_amount\x18\x07 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\x12\x35\n\x11next_billing_date\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"i\n\x16GetSubscriptionRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x04 \x01(\t\"z\n\x18ListSubscriptionsRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\"Z\n\x19ListSubscriptionsResponse\x12=\n\rsubscriptions\x18\x01 \x03(\x0b\x32&.billing.subscriptions.v1.Subscription*\xff\x01\n\x12SubscriptionStatus\x12#\n\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSUBSCRIPTION_STATUS_PENDING\x10\x01\x12\x1e\n\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x02\x12\x1f\n\x1bSUBSCRIPTION_STATUS_ON_HOLD\x10\x03\x12!\n\x1dSUBSCRIPTION_STATUS_CANCELLED\x10\x04\x12\x1f\n\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x05\x12\x1e\n\x1aSUBSCRIPTION_STATUS_FAILED\x10\x06\x32\x81\x02\n\x14SubscriptionsService\x12k\n\x0fGetSubscription\x12\x30.billing.subscriptions.v1.GetSubscriptionRequest\x1a&.billing.subscriptions.v1.Subscription\x12|\n\x11ListSubscriptions\x12\x32.billing.subscriptions.v1.ListSubscriptionsRequest\x1a\x33.billing.subscriptions.v1.ListSubscriptionsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,billing/subscriptions/v1/subscriptions.proto\x12\x18\x62illing.subscriptions.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"\xe5\x02\n\x0cSubscription\x12\x17\n\x0fsubscription_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x12\n\nproduct_id\x18\x05 \x01(\t\x12<\n\x06status\x18\x06 \x01(\x0e\x32,.billing.subscriptions.v1.SubscriptionStatus\x12 \n\x18recurring_pre_tax_amount\x18\x07 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\x12\x35\n\x11next_billing_date\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x16GetSubscriptionRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x04 \x01(\t\"\x93\x01\n\x18ListSubscriptionsRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\"Z\n\x19ListSubscriptionsResponse\x12=\n\rsubscriptions\x18\x01 \x03(\x0b\x32&.billing.subscriptions.v1.Subscription*\xff\x01\n\x12SubscriptionStatus\x12#\n\x1fSUBSCRIPTION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bSUBSCRIPTION_STATUS_PENDING\x10\x01\x12\x1e\n\x1aSUBSCRIPTION_STATUS_ACTIVE\x10\x02\x12\x1f\n\x1bSUBSCRIPTION_STATUS_ON_HOLD\x10\x03\x12!\n\x1dSUBSCRIPTION_STATUS_CANCELLED\x10\x04\x12\x1f\n\x1bSUBSCRIPTION_STATUS_EXPIRED\x10\x05\x12\x1e\n\x1aSUBSCRIPTION_STATUS_FAILED\x10\x06\x32\x81\x02\n\x14SubscriptionsService\x12k\n\x0fGetSubscription\x12\x30.billing.subscriptions.v1.GetSubscriptionRequest\x1a&.billing.subscriptions.v1.Subscription\x12|\n\x11ListSubscriptions\x12\x32.billing.subscriptions.v1.ListSubscriptionsRequest\x1a\x33.billing.subscriptions.v1.ListSubscriptionsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.subscriptions.v1.subscriptions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SUBSCRIPTIONSTATUS']._serialized_start=766
-  _globals['_SUBSCRIPTIONSTATUS']._serialized_end=1021
-  _globals['_SUBSCRIPTION']._serialized_start=108
-  _globals['_SUBSCRIPTION']._serialized_end=440
-  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_start=442
-  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=547
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=549
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=671
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=673
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=763
-  _globals['_SUBSCRIPTIONSSERVICE']._serialized_start=1024
-  _globals['_SUBSCRIPTIONSSERVICE']._serialized_end=1281
+  _globals['_SUBSCRIPTIONSTATUS']._serialized_start=875
+  _globals['_SUBSCRIPTIONSTATUS']._serialized_end=1130
+  _globals['_SUBSCRIPTION']._serialized_start=140
+  _globals['_SUBSCRIPTION']._serialized_end=497
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_start=500
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=630
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=633
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=780
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=782
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=872
+  _globals['_SUBSCRIPTIONSSERVICE']._serialized_start=1133
+  _globals['_SUBSCRIPTIONSSERVICE']._serialized_end=1390
 # @@protoc_insertion_point(module_scope)

@@ -6,6 +6,7 @@ renewal scheduler, and license keys. This first slice is the read API the
 portal needs to show a customer's subscriptions.
 """
 
+from billing.common.v1 import common_pb2 as _common_pb2
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -65,8 +66,7 @@ class Subscription(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     subscription_id: _builtins.str
     business_id: _builtins.str
-    mode: _builtins.str
-    """"test" or "live"."""
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     product_id: _builtins.str
     status: Global___SubscriptionStatus.ValueType
@@ -85,7 +85,7 @@ class Subscription(_message.Message):
         *,
         subscription_id: _builtins.str = ...,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         product_id: _builtins.str = ...,
         status: Global___SubscriptionStatus.ValueType = ...,
@@ -111,7 +111,7 @@ class GetSubscriptionRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _builtins.str
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     """The owning customer: another customer's subscription is NOT_FOUND."""
     subscription_id: _builtins.str
@@ -119,7 +119,7 @@ class GetSubscriptionRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         subscription_id: _builtins.str = ...,
     ) -> None: ...
@@ -141,7 +141,7 @@ class ListSubscriptionsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_NUMBER_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
-    mode: _builtins.str
+    mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     page_size: _builtins.int
     """1..100; 0 means the default (10)."""
@@ -151,7 +151,7 @@ class ListSubscriptionsRequest(_message.Message):
         self,
         *,
         business_id: _builtins.str = ...,
-        mode: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
         customer_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_number: _builtins.int = ...,
