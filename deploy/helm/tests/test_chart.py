@@ -169,6 +169,7 @@ def test_kubernetes_validate_knows_1_34() -> None:
         ({"portalUrls": {"live": "portal.example.com"}}, "/portalUrls/live"),
         ({"portalUrls": {"unified": "https://my.portal.example.com/?x=1"}}, "/portalUrls/unified"),
         ({"smtp": {"mailFrom": "no address"}}, "/smtp/mailFrom"),
+        ({"ingress": {"trustedProxies": ["ingress-nginx"]}}, "/ingress/trustedProxies/0"),
     ],
     ids=[
         "wrong-type",
@@ -183,6 +184,7 @@ def test_kubernetes_validate_knows_1_34() -> None:
         "portal-url-without-scheme",
         "portal-url-with-query",
         "mail-from-without-address",
+        "trusted-proxy-not-a-network",
     ],
 )
 def test_schema_rejects_bad_values_with_a_clear_message(
@@ -507,6 +509,14 @@ def test_auth_and_gateway_get_the_portal_urls_from_the_ingress_hosts() -> None:
     assert pod_env(objects, "auth")["AUTH_NOTIFICATIONS_TARGET"] == (
         f"{RELEASE}-customer-portal-notifications.{NAMESPACE}.svc.cluster.local:50055"
     )
+
+
+def test_only_the_gateway_believes_forwarded_addresses_and_only_from_the_ingress() -> None:
+    env = pod_env(render({"ingress": {"trustedProxies": ["10.42.0.0/16"]}}), "gateway")
+    assert env["GATEWAY_TRUSTED_PROXIES"] == "10.42.0.0/16"
+    objects = render(None)
+    for svc in ALL_SERVICES - {"gateway"}:
+        assert not [k for k in pod_env(objects, svc) if k.endswith("TRUSTED_PROXIES")], svc
 
 
 def test_portal_urls_follow_the_scheme_and_explicit_overrides() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
+
 from billing_kit.settings import CommonSettings
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 
@@ -43,6 +45,27 @@ class GatewaySettings(CommonSettings):
     session_cache_max_entries: int = Field(default=50_000, ge=1)
     # Business branding changes rarely; pages and brand CSS reuse it this long.
     business_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Comma-separated networks of the proxies in front of the gateway (the
+    # ingress controller). Only for a peer in these is X-Forwarded-For believed;
+    # otherwise every client behind the proxy would share one rate-limit key,
+    # and anyone could forge the header. Empty: trust nobody.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP network (e.g. 10.0.0.0/8)") from None
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The parsed ``trusted_proxies``."""
+        parts = filter(None, (p.strip() for p in self.trusted_proxies.split(",")))
+        return tuple(ip_network(p, strict=False) for p in parts)
 
     @model_validator(mode="after")
     def _base_urls_are_distinct_sites(self) -> GatewaySettings:

@@ -15,9 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from aiohttp import web
 
+from gateway.keys import SETTINGS
 from gateway.web.sites import Mode, Site
 
 CSRF_COOKIE = "__Host-csrf"
@@ -115,7 +118,37 @@ def check_login_csrf(request: web.Request, form: dict[str, str]) -> bool:
     return tokens_match(request.cookies.get(CSRF_COOKIE, ""), form.get(CSRF_FIELD))
 
 
+def _is_trusted(address: str, trusted: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def client_address(request: web.Request, trusted: Sequence[IPv4Network | IPv6Network]) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy.
+
+    Behind trusted proxies it is the right-most X-Forwarded-For hop that is not
+    itself a trusted proxy: hops further left were written by the client and
+    can be forged, the right-most untrusted one was seen by our own proxy.
+    """
+    peer = request.remote or "unknown"
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    hops = [
+        hop.strip()
+        for header in request.headers.getall("X-Forwarded-For", [])
+        for hop in header.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
 def client_key(request: web.Request) -> str:
     """An opaque per-client key for auth's rate limits (a hash, never the address)."""
-    remote = request.remote or "unknown"
+    remote = client_address(request, request.app[SETTINGS].trusted_proxy_networks)
     return hashlib.sha256(f"client:{remote}".encode()).hexdigest()[:32]
