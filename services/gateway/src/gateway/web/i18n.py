@@ -18,15 +18,12 @@ from __future__ import annotations
 import gettext as _gettext
 from contextvars import ContextVar
 from datetime import datetime
-from io import BytesIO
 from pathlib import Path
 
 from aiohttp import web
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import Translations
+from billing_kit import i18n as kit_i18n
 
 SUPPORTED = ("en", "it")
 DEFAULT = "en"
@@ -44,18 +41,7 @@ _current_lang: ContextVar[str] = ContextVar("portal_lang", default=DEFAULT)
 
 def compile_catalogs(locale_dir: Path = LOCALE_DIR) -> dict[str, _gettext.NullTranslations]:
     """Every supported language's translations, compiled from its ``.po`` now."""
-    catalogs: dict[str, _gettext.NullTranslations] = {DEFAULT: _gettext.NullTranslations()}
-    for lang in SUPPORTED:
-        if lang == DEFAULT:
-            continue
-        po_path = locale_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-        with po_path.open("rb") as fp:
-            catalog = read_po(fp, locale=lang, domain=DOMAIN)
-        buffer = BytesIO()
-        write_mo(buffer, catalog, use_fuzzy=False)
-        buffer.seek(0)
-        catalogs[lang] = Translations(fp=buffer, domain=DOMAIN)
-    return catalogs
+    return kit_i18n.compile_catalogs(locale_dir, SUPPORTED, source_language=DEFAULT, domain=DOMAIN)
 
 
 def normalize(lang: str | None) -> str | None:
