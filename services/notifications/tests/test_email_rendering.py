@@ -297,7 +297,14 @@ class TestLocaleAndExpiry:
 
 
 @pytest.mark.parametrize(
-    ("accent", "text"), [("#FFFFFF", "#111111"), ("#FFCC00", "#111111"), ("#0A2540", "#FFFFFF")]
+    ("accent", "text"),
+    [
+        ("#FFFFFF", "#111827"),
+        ("#FFCC00", "#111827"),
+        ("#0A2540", "#FFFFFF"),
+        ("#777777", "#000000"),
+    ],
 )
 def test_button_text_reads_on_the_accent(accent: str, text: str) -> None:
+    # #777777 is the mid-tone where neither white nor soft dark reaches 4.5:1.
     assert button_text_color(accent) == text

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from billing_kit.colors import contrast_text
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
@@ -45,16 +46,8 @@ def _environment(translations: gettext.NullTranslations, *, html: bool) -> Envir
 
 
 def button_text_color(accent: str) -> str:
-    """Black or white, whichever reads better on ``accent`` (WCAG relative luminance)."""
-
-    def channel(hex_pair: str) -> float:
-        c = int(hex_pair, 16) / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (channel(accent[i : i + 2]) for i in (1, 3, 5))
-    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    # White text contrast vs black text contrast; pick the larger.
-    return "#FFFFFF" if (1.05 / (luminance + 0.05)) >= ((luminance + 0.05) / 0.05) else "#111111"
+    """White or dark text, whichever reads better on ``accent``: at least 4.5:1 (WCAG AA)."""
+    return contrast_text(accent)
 
 
 @dataclass(frozen=True)
