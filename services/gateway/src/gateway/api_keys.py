@@ -9,10 +9,8 @@ with the same key share one RPC.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +19,7 @@ from billing.common.v1 import common_pb2
 from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from billing_kit.scoping import Mode, mode_from_proto, mode_to_proto
 
+from gateway.cache import TtlCache
 from gateway.rpc import rpc
 
 # Real keys are far shorter; anything longer is refused without bothering auth.
@@ -58,13 +57,9 @@ class ApiKeyAuthenticator:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stub = stub
-        self._ttl = ttl_seconds
-        self._max_entries = max_entries
         self._timeout = timeout_seconds
-        self._clock = clock
-        # digest -> (expires_at, merchant or None for a rejected key)
-        self._cache: OrderedDict[str, tuple[float, Merchant | None]] = OrderedDict()
-        self._inflight: dict[str, asyncio.Future[Merchant | None]] = {}
+        # digest -> merchant, or None for a rejected key
+        self._cache: TtlCache[Merchant] = TtlCache(ttl_seconds, max_entries, clock)
 
     async def authenticate(self, secret: str) -> Merchant:
         """The merchant behind ``secret``; raises :class:`InvalidApiKey`.
@@ -76,41 +71,7 @@ class ApiKeyAuthenticator:
             raise InvalidApiKey
         # SHA-256 of a short string takes microseconds: fine on the loop.
         digest = hashlib.sha256(secret.encode()).hexdigest()
-        now = self._clock()
-        cached = self._cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return self._unwrap(cached[1])
-        pending = self._inflight.get(digest)
-        if pending is not None:
-            try:
-                return self._unwrap(await asyncio.shield(pending))
-            except asyncio.CancelledError:
-                if not pending.cancelled():
-                    raise  # this request itself was cancelled
-                # The request that was asking auth went away; ask on our own.
-        return self._unwrap(await self._lead(digest, secret))
-
-    async def _lead(self, digest: str, secret: str) -> Merchant | None:
-        """Ask auth once, sharing the answer with concurrent requests for the same key."""
-        pending: asyncio.Future[Merchant | None] = asyncio.get_running_loop().create_future()
-        self._inflight[digest] = pending
-        try:
-            merchant = await self._ask_auth(secret)
-        except asyncio.CancelledError:
-            pending.cancel()
-            raise
-        except Exception as exc:
-            pending.set_exception(exc)
-            # Retrieve it so a lone caller leaves no "exception never retrieved" warning.
-            pending.exception()
-            raise
-        else:
-            pending.set_result(merchant)
-            self._remember(digest, merchant)
-            return merchant
-        finally:
-            if self._inflight.get(digest) is pending:
-                del self._inflight[digest]
+        return self._unwrap(await self._cache.get_or_load(digest, lambda: self._ask_auth(secret)))
 
     def forget_all(self) -> None:
         """Drop every cached result (tests, or an operator-triggered flush)."""
@@ -133,14 +94,6 @@ class ApiKeyAuthenticator:
             # A key without a mode this gateway knows cannot be scoped, so it is refused.
             return None
         return Merchant(business_id=reply.business_id, mode=mode, key_id=reply.key_id)
-
-    def _remember(self, digest: str, merchant: Merchant | None) -> None:
-        if self._ttl <= 0:
-            return
-        self._cache[digest] = (self._clock() + self._ttl, merchant)
-        self._cache.move_to_end(digest)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
 
     @staticmethod
     def _unwrap(merchant: Merchant | None) -> Merchant:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar
 
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
 from billing_kit.errors import (
@@ -24,46 +22,11 @@ from billing_kit.errors import (
     Unauthenticated,
 )
 
+from gateway.cache import TtlCache
 from gateway.rpc import rpc
 
-V = TypeVar("V")
 # Session secrets are ~50 characters; anything far longer is garbage.
 MAX_SECRET_LENGTH = 256
-
-
-class TtlCache(Generic[V]):
-    """A small LRU with a time-to-live; ``None`` values cache a negative answer."""
-
-    def __init__(
-        self, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._ttl = ttl_seconds
-        self._max = max_entries
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, V | None]] = OrderedDict()
-
-    def get(self, key: str) -> tuple[bool, V | None]:
-        """(hit, value)."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return False, None
-        if entry[0] <= self._clock():
-            del self._entries[key]
-            return False, None
-        return True, entry[1]
-
-    def put(self, key: str, value: V | None) -> None:
-        """Remember ``value`` for the TTL (no-op when caching is off)."""
-        if self._ttl <= 0:
-            return
-        self._entries[key] = (self._clock() + self._ttl, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-
-    def drop(self, key: str) -> None:
-        """Forget ``key`` now."""
-        self._entries.pop(key, None)
 
 
 def secret_digest(secret: str) -> str:
@@ -93,21 +56,18 @@ class SessionResolver:
         """The live session behind ``secret``; None when unknown, expired or ended."""
         if not secret or len(secret) > MAX_SECRET_LENGTH or not secret.isascii():
             return None
-        key = secret_digest(secret)
-        hit, session = self._cache.get(key)
-        if hit:
-            return session
+        return await self._cache.get_or_load(secret_digest(secret), lambda: self._ask(secret))
+
+    async def _ask(self, secret: str) -> portal_access_pb2.PortalSession | None:
         try:
-            session = await rpc(
+            return await rpc(
                 self._stub.ResolveSession(
                     portal_access_pb2.ResolveSessionRequest(session_secret=secret),
                     timeout=self._timeout,
                 )
             )
         except (NotFound, Unauthenticated, FailedPrecondition, PermissionDenied, InvalidArgument):
-            session = None
-        self._cache.put(key, session)
-        return session
+            return None
 
     def forget(self, secret: str) -> None:
         """Drop a session from the cache (logout, email change)."""
@@ -131,16 +91,14 @@ class BusinessDirectory:
 
     async def get(self, business_id: str) -> auth_pb2.Business | None:
         """The business, or None when there is no such business."""
-        hit, business = self._cache.get(business_id)
-        if hit:
-            return business
+        return await self._cache.get_or_load(business_id, lambda: self._ask(business_id))
+
+    async def _ask(self, business_id: str) -> auth_pb2.Business | None:
         try:
-            business = await rpc(
+            return await rpc(
                 self._stub.GetBusiness(
                     auth_pb2.GetBusinessRequest(business_id=business_id), timeout=self._timeout
                 )
             )
         except (NotFound, PermissionDenied, InvalidArgument):
-            business = None
-        self._cache.put(business_id, business)
-        return business
+            return None
