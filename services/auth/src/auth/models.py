@@ -419,13 +419,13 @@ class PageRequest(_Input):
 CUSTOMER_CREATED = "customer.created"
 
 
-class CustomerCreatedData(BaseModel):
-    """``data`` of a ``customer.created`` event."""
+class CustomerSnapshot(BaseModel):
+    """The customer as an event describes it; both customer events carry all of it."""
 
-    customer_id: str = Field(description="The new customer's id (cus_...).")
+    customer_id: str = Field(description="The customer's id (cus_...).")
     business_id: str = Field(description="The business the customer belongs to.")
     mode: Mode = Field(description="test or live.")
-    email: str = Field(description="The email as the merchant gave it.")
+    email: str = Field(description="The customer's email (verified, or as the merchant gave it).")
     name: str = Field(description="The customer's full name.")
     phone_number: str | None = Field(default=None, description="E.164, or null.")
     created_at: datetime = Field(description="When the customer was created (UTC).")
@@ -440,6 +440,10 @@ class CustomerCreatedData(BaseModel):
         default=None,
         description="Same as preferred_locale: the name the notifications directory reads.",
     )
+
+
+class CustomerCreatedData(CustomerSnapshot):
+    """``data`` of a ``customer.created`` event."""
 
     @classmethod
     def from_customer(cls, customer: Customer) -> CustomerCreatedData:

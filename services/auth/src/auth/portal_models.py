@@ -15,7 +15,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth.models import Customer, Mode, UtcDatetime, hash_secret, utc_now
+from auth.models import Customer, CustomerSnapshot, Mode, UtcDatetime, hash_secret, utc_now
 
 # Greppable prefixes: a leaked value is recognisable in a log or a paste and can be revoked.
 PORTAL_TOKEN_PREFIX = "cpt_"  # noqa: S105 (a prefix, not a secret)
@@ -322,27 +322,9 @@ def rate_limit_key(scope: str, key: str, window: RateWindow) -> str:
 CUSTOMER_UPDATED = "customer.updated"
 
 
-class CustomerUpdatedData(BaseModel):
+class CustomerUpdatedData(CustomerSnapshot):
     """``data`` of a ``customer.updated`` event: the customer after the change."""
 
-    customer_id: str = Field(description="The customer's id (cus_...).")
-    business_id: str = Field(description="The business the customer belongs to.")
-    mode: Mode = Field(description="test or live.")
-    email: str = Field(description="The customer's (verified) email.")
-    name: str = Field(description="The customer's full name.")
-    phone_number: str | None = Field(default=None, description="E.164, or null.")
-    created_at: datetime = Field(description="When the customer was created (UTC).")
-    metadata: dict[str, str] = Field(
-        default_factory=dict, description="The merchant's key/value pairs ({} when none)."
-    )
-    preferred_locale: str | None = Field(
-        default=None,
-        description="The language of the customer's emails (a Dodo Locale code), or null.",
-    )
-    locale: str | None = Field(
-        default=None,
-        description="Same as preferred_locale: the name the notifications directory reads.",
-    )
     updated_at: datetime = Field(description="When this change happened (UTC).")
     changed_fields: list[str] = Field(
         description="Which of email, name, phone_number, metadata, preferred_locale changed."

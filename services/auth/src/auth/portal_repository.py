@@ -12,7 +12,6 @@ from datetime import datetime
 
 from billing_kit.errors import AlreadyExists
 from billing_kit.events import CloudEvent
-from billing_kit.mongo import run_in_transaction
 from billing_kit.outbox import add_to_outbox
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -28,8 +27,8 @@ from auth.repository import (
     Document,
     _business,
     _customer,
-    _is_email_clash,
     metadata_doc,
+    write_customer,
 )
 
 PORTAL_TOKENS = "portal_tokens"
@@ -90,6 +89,12 @@ def _token(doc: Document) -> PortalToken:
 
 def _session(doc: Document) -> PortalSession:
     return PortalSession(session_id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+
+
+def _email_taken() -> AlreadyExists:
+    return AlreadyExists(
+        "another customer of this business already uses this email", reason="EMAIL_TAKEN"
+    )
 
 
 class PortalRepository:
@@ -326,15 +331,7 @@ class PortalRepository:
             await add_to_outbox(self.db, event, session=session)
             return customer
 
-        try:
-            return await run_in_transaction(self.client, write)
-        except DuplicateKeyError as exc:
-            if not _is_email_clash(exc):
-                raise
-            raise AlreadyExists(
-                "another customer of this business already uses this email",
-                reason="EMAIL_TAKEN",
-            ) from None
+        return await write_customer(self.client, write, clash=_email_taken())
 
     async def customer_preferred_locale(
         self, business_id: str, mode: Mode, customer_id: str
@@ -396,12 +393,4 @@ class PortalRepository:
             await add_to_outbox(self.db, make_event(customer), session=session)
             return customer
 
-        try:
-            return await run_in_transaction(self.client, write)
-        except DuplicateKeyError as exc:
-            if not _is_email_clash(exc):
-                raise
-            raise AlreadyExists(
-                "another customer of this business already uses this email",
-                reason="EMAIL_TAKEN",
-            ) from None
+        return await write_customer(self.client, write, clash=_email_taken())

@@ -7,8 +7,9 @@ Documents use the prefixed id as ``_id``: it is unique and indexed for free.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from billing_kit.errors import AlreadyExists
 from billing_kit.events import CloudEvent
@@ -113,10 +114,34 @@ def _customer(doc: Document) -> Customer:
     )
 
 
+T = TypeVar("T")
+
+
 def _is_email_clash(exc: DuplicateKeyError) -> bool:
     details = exc.details or {}
     key_pattern = details.get("keyPattern") or {}
     return "email_normalized" in key_pattern or "email_unique" in str(details.get("errmsg", ""))
+
+
+async def write_customer(
+    client: AsyncMongoClient[Document],
+    write: Callable[[AsyncClientSession], Awaitable[T]],
+    *,
+    clash: AlreadyExists,
+) -> T:
+    """Run a customer write (and its outbox event) in one transaction.
+
+    The unique email index is the arbiter between concurrent writers: when the
+    email is already taken in the business+mode, nothing is written and
+    ``clash`` is raised. Any other duplicate key (say an outbox event id) is a
+    bug, not a conflict to report, and propagates as is.
+    """
+    try:
+        return await run_in_transaction(client, write)
+    except DuplicateKeyError as exc:
+        if not _is_email_clash(exc):
+            raise
+        raise clash from None
 
 
 class AuthRepository:
@@ -195,14 +220,13 @@ class AuthRepository:
             await self.customers.insert_one(_customer_doc(customer), session=session)
             await add_to_outbox(self.db, event, session=session)
 
-        try:
-            await run_in_transaction(self.client, write)
-        except DuplicateKeyError as exc:
-            if not _is_email_clash(exc):
-                raise  # e.g. a duplicate outbox event id: a bug, not a conflict to report
-            raise AlreadyExists(
+        await write_customer(
+            self.client,
+            write,
+            clash=AlreadyExists(
                 "a customer with this email already exists", reason="CUSTOMER_EXISTS"
-            ) from None
+            ),
+        )
 
     async def find_customer_by_email(
         self, business_id: str, mode: Mode, email_normalized: str
