@@ -11,7 +11,7 @@ from gateway.keys import AUTH_CHANNEL, CATALOGS, SETTINGS, SITES
 from gateway.middleware import observe, problems, security_headers
 from gateway.routes import ROUTES
 from gateway.web.i18n import compile_catalogs
-from gateway.web.pages import setup_templates
+from gateway.web.rendering import setup_templates
 from gateway.web.routes import portal_routes
 from gateway.web.sites import build_sites
 

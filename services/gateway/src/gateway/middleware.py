@@ -26,7 +26,7 @@ from gateway.problems import (
     from_http_exception,
     from_rpc_error,
 )
-from gateway.web.pages import portal_error_page
+from gateway.web.rendering import portal_error_page
 
 SERVICE = "gateway"
 UNMATCHED_ROUTE = "<unmatched>"

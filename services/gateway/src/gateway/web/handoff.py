@@ -22,8 +22,9 @@ from billing_kit.scoping import mode_to_proto
 
 from gateway.keys import PORTAL_STUB, SETTINGS, SITES
 from gateway.rpc import rpc
+from gateway.web.audiences import public_page
 from gateway.web.links import TOKEN_RE, cookie_max_age
-from gateway.web.pages import public_page, redirect, render, site_of
+from gateway.web.rendering import redirect, render, site_of
 from gateway.web.security import business_cookie_name, set_session_cookie
 from gateway.web.sites import valid_business_id
 

@@ -23,14 +23,9 @@ from billing_kit.scoping import mode_to_proto
 from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
 from gateway.web import i18n
-from gateway.web.pages import (
-    public_page,
-    read_form,
-    redirect,
-    render,
-    render_form,
-    site_of,
-)
+from gateway.web.audiences import public_page
+from gateway.web.forms import read_form
+from gateway.web.rendering import redirect, render, render_form, site_of
 from gateway.web.security import (
     UNIFIED_COOKIE,
     business_cookie_name,

@@ -19,13 +19,9 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
 from gateway.web import i18n
-from gateway.web.pages import (
-    public_page,
-    read_form,
-    render,
-    render_form,
-    site_of,
-)
+from gateway.web.audiences import public_page
+from gateway.web.forms import read_form
+from gateway.web.rendering import render, render_form, site_of
 from gateway.web.security import check_login_csrf, client_key
 from gateway.web.sites import safe_next_path, valid_business_id
 

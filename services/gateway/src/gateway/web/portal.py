@@ -13,16 +13,9 @@ from billing_kit.errors import FailedPrecondition, NotFound, Unauthenticated
 
 from gateway.keys import PORTAL_STUB, SESSIONS, SETTINGS
 from gateway.rpc import rpc
-from gateway.web.pages import (
-    PortalContext,
-    error_page,
-    portal_page,
-    portal_shell,
-    read_form,
-    redirect,
-    render,
-    site_of,
-)
+from gateway.web.audiences import PortalContext, portal_page, portal_shell
+from gateway.web.forms import read_form
+from gateway.web.rendering import error_page, redirect, render, site_of
 from gateway.web.security import CSRF_FIELD, business_cookie_name, clear_cookie, tokens_match
 
 SECTIONS = ("subscriptions", "invoices", "payment-methods", "license-keys")

@@ -19,19 +19,11 @@ from billing_kit.scoping import mode_to_proto
 from gateway.keys import AUTH_STUB, BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
 from gateway.web import i18n
+from gateway.web.audiences import PortalContext, portal_page, portal_shell, public_page
+from gateway.web.forms import read_form
 from gateway.web.links import describe, link_problem
 from gateway.web.login import MAX_EMAIL_LENGTH, clean_email, csrf_failed_error
-from gateway.web.pages import (
-    PortalContext,
-    portal_page,
-    portal_shell,
-    public_page,
-    read_form,
-    redirect,
-    render,
-    render_form,
-    site_of,
-)
+from gateway.web.rendering import redirect, render, render_form, site_of
 from gateway.web.security import (
     CSRF_FIELD,
     business_cookie_name,

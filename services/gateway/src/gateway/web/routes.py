@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.web import branding, handoff, links, login, portal, profile, unified
-from gateway.web.pages import STATIC_DIR, bind_site
+from gateway.web.rendering import STATIC_DIR, bind_site
 from gateway.web.sites import SiteKind, Sites
 
 

@@ -16,16 +16,11 @@ from billing_kit.errors import NotFound, PermissionDenied
 
 from gateway.keys import PORTAL_STUB, SETTINGS, SITES
 from gateway.rpc import rpc
+from gateway.web.audiences import UnifiedContext, unified_page
+from gateway.web.forms import read_form
 from gateway.web.links import TOKEN_RE
-from gateway.web.pages import (
-    UnifiedContext,
-    error_page,
-    read_form,
-    redirect,
-    render,
-    unified_page,
-)
 from gateway.web.portal import end_session
+from gateway.web.rendering import error_page, redirect, render
 from gateway.web.security import (
     CSRF_FIELD,
     UNIFIED_COOKIE,
