@@ -82,6 +82,20 @@ def bind_site(handlers: Mapping[SiteKind, Handler], prefix: str) -> Handler:
     return routed
 
 
+def language_links() -> list[dict[str, str]]:
+    """Links that show the current page in each language.
+
+    A query-only reference (``?lang=it``) resolves to the page's own URL on
+    its own origin. Repeating the request path instead would let a crafted
+    URL such as ``/%2F%2Fevil.example`` turn the link into ``//evil.example``,
+    which browsers follow to another host.
+    """
+    return [
+        {"code": code, "name": i18n.LANGUAGE_NAMES[code], "href": f"?lang={code}"}
+        for code in i18n.SUPPORTED
+    ]
+
+
 def page_context(request: web.Request, **values: Any) -> dict[str, Any]:
     """What every template gets: site, language, links to switch language."""
     site = site_of(request)
@@ -89,10 +103,7 @@ def page_context(request: web.Request, **values: Any) -> dict[str, Any]:
     return {
         "site": site,
         "lang": lang,
-        "languages": [
-            {"code": code, "name": i18n.LANGUAGE_NAMES[code], "href": f"{request.path}?lang={code}"}
-            for code in i18n.SUPPORTED
-        ],
+        "languages": language_links(),
         "static": lambda name: site.path(f"/static/{name}"),
         "brand_css": lambda business_id: site.path(f"/brand/{quote(business_id)}.css"),
         "test_mode": site.mode == "test" and site.kind == "business",
