@@ -175,14 +175,33 @@ async def test_portal_speaks_the_customers_language_unless_the_visitor_picked_on
     assert '<html lang="en">' in await resp.text()
 
 
-async def test_a_language_without_a_catalog_falls_back_to_the_business(gateway: Any) -> None:
+async def test_a_language_without_a_catalog_falls_back_to_the_browser_then_the_business(
+    gateway: Any,
+) -> None:
     client, fake = gateway
     business_id = fake.add_business("Bottega", locale="it")
     customer_id = fake.add_customer(business_id, "jean@example.com")
     fake.customers[-1].preferred_locale = "fr"
     _, cookies = await sign_in(client, fake, business_id, customer_id)
+    profile = f"/test/b/{business_id}/profile"
+    # The browser reads English: its own setting beats the business's language.
     headers = {**cookie_header(cookies), "Accept-Language": "en-US"}
-    html = await (await client.get(f"/test/b/{business_id}/profile", headers=headers)).text()
+    assert '<html lang="en">' in await (await client.get(profile, headers=headers)).text()
+    # Nothing we have in the browser's list either: the business's language.
+    headers = {**cookie_header(cookies), "Accept-Language": "fr-FR,fr;q=0.9"}
+    assert '<html lang="it">' in await (await client.get(profile, headers=headers)).text()
+
+
+async def test_an_italian_browser_reads_italian_at_an_english_business(gateway: Any) -> None:
+    client, fake = gateway
+    business_id = fake.add_business("Acme", locale="en")
+    customer_id = fake.add_customer(business_id, "ada@example.com")
+    italian = {"Accept-Language": "it-IT"}
+    html = await (await client.get(f"/test/login/{business_id}", headers=italian)).text()
+    assert '<html lang="it">' in html and "Accedi a Acme" in html
+    _, cookies = await sign_in(client, fake, business_id, customer_id)
+    headers = {**cookie_header(cookies), **italian}
+    html = await (await client.get(f"/test/b/{business_id}/", headers=headers)).text()
     assert '<html lang="it">' in html
 
 

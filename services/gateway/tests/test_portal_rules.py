@@ -144,6 +144,9 @@ class TestLanguage:
             ("de-DE", None),
             ("en;q=0.2,it;q=0.9", "it"),
             ("it;q=0", None),
+            ("IT-it", "it"),
+            ("*", None),
+            ("zh-Hant-TW,it;q=0.1", "it"),
         ],
     )
     def test_accept_language(self, header: str, expected: str | None) -> None:

@@ -7,10 +7,13 @@ every marked string is in each catalog and translated.
 
 The language of a request is, in order: ``?lang=`` (which also sets the
 switcher cookie), the switcher cookie, the signed-in customer's
-``preferred_locale`` (when we have that language), the business's locale,
-then the browser's ``Accept-Language``; English otherwise. Only the first two
-are the visitor's explicit choice: emails auth sends follow that choice, and
-otherwise the customer's own language (see :func:`explicit_choice`).
+``preferred_locale`` (when we have that language), then the browser's
+``Accept-Language`` (negotiated with Babel), then the business's locale;
+English otherwise. The browser comes before the business because it is the
+visitor's own setting: an Italian browser on an English-speaking business's
+sign-in page reads Italian. Only the first two are the visitor's explicit
+choice: emails auth sends follow that choice, and otherwise the customer's own
+language (see :func:`explicit_choice`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from aiohttp import web
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, negotiate_locale
 from babel.dates import format_datetime
 from billing_kit import i18n as kit_i18n
 
@@ -52,9 +55,10 @@ def normalize(lang: str | None) -> str | None:
     return primary if primary in SUPPORTED else None
 
 
-def from_accept_language(header: str) -> str | None:
-    """The first supported language of an ``Accept-Language`` header, by weight."""
-    choices: list[tuple[float, int, str]] = []
+def _accepted_tags(header: str) -> list[str]:
+    """The language tags of an ``Accept-Language`` header, most wanted first (q=0 dropped)."""
+    weighted: list[tuple[float, int, str]] = []
+    # A browser sends a handful; a longer header is noise and is cut off.
     for index, part in enumerate(header.split(",")[:20]):
         tag, _, params = part.strip().partition(";")
         weight = 1.0
@@ -64,10 +68,21 @@ def from_accept_language(header: str) -> str | None:
                 weight = float(params[2:])
             except ValueError:
                 weight = 0.0
-        lang = normalize(tag)
-        if lang and weight > 0:
-            choices.append((-weight, index, lang))
-    return min(choices)[2] if choices else None
+        tag = tag.strip()
+        if tag and tag != "*" and weight > 0:
+            weighted.append((-weight, index, tag.replace("_", "-")))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+def from_accept_language(header: str) -> str | None:
+    """The supported language a browser's ``Accept-Language`` header asks for, if any.
+
+    Babel's :func:`~babel.core.negotiate_locale` matches each wanted tag (by
+    weight) against our catalogs, falling back from a regional tag
+    (``it-IT``) to its language (``it``).
+    """
+    chosen = negotiate_locale(_accepted_tags(header), SUPPORTED, sep="-")
+    return normalize(chosen)
 
 
 def explicit_choice(request: web.Request) -> str | None:
@@ -90,10 +105,10 @@ def negotiate(
     customer = normalize(customer_locale)
     if customer:
         return customer, False
-    business = normalize(business_locale)
-    if business:
-        return business, False
-    return from_accept_language(request.headers.get("Accept-Language", "")) or DEFAULT, False
+    browser = from_accept_language(request.headers.get("Accept-Language", ""))
+    if browser:
+        return browser, False
+    return normalize(business_locale) or DEFAULT, False
 
 
 def activate(catalogs: dict[str, _gettext.NullTranslations], lang: str) -> None:
