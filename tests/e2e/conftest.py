@@ -7,28 +7,66 @@ would. Nothing here reaches into a service's database.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from devstack import BusinessWithKey, Mailbox, Stack
+from devstack import BusinessWithKey, Mailbox, Stack, message_links
 from devstack.browser import launch_chromium
 from devstack.portal import Mode, PortalBusiness, PortalHttp, create_portal_business
+from devstack.smtp_sink import read_message
 from dodopayments import AsyncDodoPayments
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def stack(tmp_path_factory: pytest.TempPathFactory, amqp_url: str) -> AsyncIterator[Stack]:
-    """Every service, SecantusDB and the SMTP sink, in their own broker namespace."""
+    """Every service, SecantusDB and the SMTP sink, in their own broker namespace.
+
+    After the last test, with every process stopped (logs and spans flushed),
+    no secret the suite produced may appear in any log or span file
+    (:func:`assert_no_secrets_written`).
+    """
     running = Stack.isolated(tmp_path_factory.mktemp("stack"), amqp_url=amqp_url)
     await running.start()
     try:
         yield running
     finally:
         await running.stop()
+    await asyncio.to_thread(assert_no_secrets_written, running)
+
+
+# A secret value of any kind: one-time tokens (magic link, sign-in, email change,
+# unified, hand-off) are ``cpt_``, session secrets (the cookies) ``cps_``, API keys
+# ``sk_test_``/``sk_live_``; each is 43 random characters after the prefix.
+SECRET_VALUE = re.compile(r"(?<![A-Za-z0-9])(?:cpt|cps|sk_test|sk_live)_[A-Za-z0-9_-]{20,}")
+
+
+def assert_no_secrets_written(stack: Stack) -> None:
+    """No token, session secret or API key the suite produced is in a log or span file.
+
+    The values come from every email the suite received (every emailed link)
+    plus anything shaped like a secret (hand-off tokens and session cookies
+    never travel by email, so their shape is what finds them).
+    """
+    emailed: set[str] = set()
+    for path in stack.mail_dir.glob("*.eml"):
+        for link in message_links(read_message(path)):
+            emailed.update(SECRET_VALUE.findall(link))
+    spans = stack.spans_path("gateway")
+    assert spans.exists() and "http.route" in spans.read_text(), (
+        "the gateway exported no spans: the check below would prove nothing"
+    )
+    leaks: list[str] = []
+    for path in sorted(stack.log_dir.iterdir()):
+        text = path.read_text(errors="replace")
+        found = set(SECRET_VALUE.findall(text)) | {value for value in emailed if value in text}
+        leaks += [f"{path.name}: {value[:8]}…" for value in sorted(found)]
+    assert not leaks, "secrets written to logs or spans:\n" + "\n".join(leaks)
 
 
 async def new_merchant(stack: Stack, label: str) -> BusinessWithKey:

@@ -1,4 +1,9 @@
-"""Structured JSON logs, one event per line, with trace and span ids."""
+"""Structured JSON logs, one event per line, with trace and span ids.
+
+Emails are masked and prefixed secrets (tokens, session secrets, API keys)
+redacted in every field, the exception text included (see
+:mod:`billing_kit.redaction`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from billing_kit.redaction import redact_secrets
 from billing_kit.telemetry import current_trace_ids
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
@@ -20,8 +26,13 @@ def mask_email(text: str) -> str:
     return _EMAIL.sub(r"\1***@\2", text)
 
 
+def scrub(text: str) -> str:
+    """What may be written to a log: emails masked, secrets redacted."""
+    return redact_secrets(mask_email(text))
+
+
 class JsonFormatter(logging.Formatter):
-    """Formats records as one JSON object per line; masks emails."""
+    """Formats records as one JSON object per line; masks emails, redacts secrets."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -33,7 +44,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "message": mask_email(record.getMessage()),
+            "message": scrub(record.getMessage()),
         }
         trace_id, span_id = current_trace_ids()
         if trace_id:
@@ -41,9 +52,9 @@ class JsonFormatter(logging.Formatter):
             payload["span_id"] = span_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                payload[key] = mask_email(value) if isinstance(value, str) else value
+                payload[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
+            payload["exception"] = scrub(self.formatException(record.exc_info))
         return json.dumps(payload, default=str)
 
 

@@ -2,6 +2,12 @@
 
 No exporter is installed unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
 ``OTEL_TRACES_EXPORTER=otlp``) is set, so development and tests pay nothing.
+``BILLING_TRACES_FILE`` adds a second exporter that appends each finished
+span as one JSON line to that file (the e2e stack uses it to check what
+leaves a process in spans). Every exporter sees spans through
+:class:`RedactingSpanExporter`: names, attributes and events (exception
+messages and stack traces) have prefixed secrets redacted
+(:mod:`billing_kit.redaction`), whatever instrumentation put them there.
 Trace context travels as W3C ``traceparent``/``tracestate`` in gRPC metadata
 and in AMQP message headers.
 """
@@ -9,15 +15,107 @@ and in AMQP message headers.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from billing_kit.redaction import redact_secrets
+
+TRACES_FILE_ENV = "BILLING_TRACES_FILE"
 
 _configured = False
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact_value(v) for v in value)
+    return value
+
+
+def _redact_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {key: _redact_value(value) for key, value in (attributes or {}).items()}
+
+
+def redacted_span(span: ReadableSpan) -> ReadableSpan:
+    """A copy of ``span`` with prefixed secrets redacted from its name, attributes and events."""
+    return ReadableSpan(
+        name=redact_secrets(span.name),
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_redact_attributes(span.attributes),
+        events=[
+            Event(
+                redact_secrets(event.name),
+                _redact_attributes(event.attributes),
+                timestamp=event.timestamp,
+            )
+            for event in span.events
+        ],
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class RedactingSpanExporter(SpanExporter):
+    """Hands an exporter copies of the spans with every prefixed secret redacted."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Redact, then export."""
+        return self.inner.export([redacted_span(span) for span in spans])
+
+    def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the wrapped exporter."""
+        return self.inner.force_flush(timeout_millis)
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Appends each span as one JSON line to a file.
+
+    It runs on the batch processor's worker thread, never on the event loop,
+    so the blocking file write is harmless.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Append the spans; a failed write is reported, never raised."""
+        lines = "".join(span.to_json(indent=None) + "\n" for span in spans)
+        try:
+            with self._lock, self.path.open("a", encoding="utf-8") as out:
+                out.write(lines)
+        except OSError:
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Nothing is held open between exports."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Every export is written when it returns."""
+        return True
 
 
 def setup_tracing(service_name: str) -> None:
@@ -36,7 +134,12 @@ def setup_tracing(service_name: str) -> None:
     if wants_otlp and os.environ.get("OTEL_TRACES_EXPORTER", "otlp") != "none":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider.add_span_processor(BatchSpanProcessor(RedactingSpanExporter(OTLPSpanExporter())))
+    traces_file = os.environ.get(TRACES_FILE_ENV)
+    if traces_file:
+        provider.add_span_processor(
+            BatchSpanProcessor(RedactingSpanExporter(JsonLinesSpanExporter(Path(traces_file))))
+        )
     trace.set_tracer_provider(provider)
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from billing_kit.errors import DomainError
 from billing_kit.metrics import HTTP_LATENCY
+from billing_kit.redaction import redact_secrets
 from billing_kit.telemetry import extract_trace_context, get_tracer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -43,6 +44,25 @@ SECURITY_HEADERS = {
 }
 # API responses are data, never documents: they may load nothing and be framed nowhere.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+# Path parameters that carry a secret (one-time tokens); never logged or traced.
+SECRET_PATH_PARAMETERS = frozenset({"token"})
+
+
+def loggable_path(request: web.Request) -> str:
+    """The request path as it may be logged: secret segments replaced by their name.
+
+    ``/live/link/cpt_…`` becomes ``/live/link/{token}``; any other prefixed
+    secret (a token pasted into a mistyped URL) is redacted by the kit. The
+    query string is never part of it: queries can carry emails.
+    """
+    path = request.path
+    for name in SECRET_PATH_PARAMETERS:
+        value = request.match_info.get(name)
+        if value:
+            path = path.replace(value, "{" + name + "}")
+    return redact_secrets(path)
 
 
 def route_template(request: web.Request) -> str:
@@ -78,7 +98,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             if status >= 500:
                 span.set_status(Status(StatusCode.ERROR))
             HTTP_LATENCY.labels(SERVICE, route, request.method, str(status)).observe(elapsed)
-            # The path without its query string: queries can carry emails.
+            # The route template and a path without tokens or query string.
             _access_log.info(
                 "%s %s %s",
                 request.method,
@@ -87,7 +107,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
                 extra={
                     "http_method": request.method,
                     "http_route": route,
-                    "http_path": request.path,
+                    "http_path": loggable_path(request),
                     "http_status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "remote": request.remote,

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiohttp
 import grpc
+from billing_kit.telemetry import TRACES_FILE_ENV
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
@@ -148,6 +149,10 @@ class Stack:
     def log_dir(self) -> Path:
         """One log file per process."""
         return self.data_dir / "logs"
+
+    def spans_path(self, service: ServiceName) -> Path:
+        """Where a service of a test stack writes its finished spans (one JSON line each)."""
+        return self.log_dir / f"{service}.spans.jsonl"
 
     @property
     def gateway_url(self) -> str:
@@ -282,6 +287,9 @@ class Stack:
                 test_hooks=self.test_hooks,
                 external_mongo=self.external_mongo,
             )
+            if self.test_hooks:
+                # Spans as JSON lines beside the log, so tests can read what leaves a process.
+                env[TRACES_FILE_ENV] = str(self.spans_path(name))
             process = self._process(name, python_module(name), env)
             self.services[name] = process
             await process.start()
