@@ -576,11 +576,15 @@ class TestUnifiedPortal:
 
         handoff = await auth.portal.OpenBusinessFromUnified(
             pb.OpenBusinessFromUnifiedRequest(
-                session_secret=unified.session_secret, business_id=first.business_id
+                session_secret=unified.session_secret,
+                business_id=first.business_id,
+                browser_binding=BROWSER,
             )
         )
         opened = await auth.portal.ConsumeHandoffToken(
-            pb.ConsumeHandoffTokenRequest(token=handoff.handoff_token, mode=LIVE)
+            pb.ConsumeHandoffTokenRequest(
+                token=handoff.handoff_token, mode=LIVE, browser_binding=BROWSER
+            )
         )
         assert opened.session.kind == pb.SESSION_KIND_BUSINESS
         assert opened.session.customer_id == c1.customer_id
@@ -591,7 +595,9 @@ class TestUnifiedPortal:
         err = await rpc_error(
             auth.portal.OpenBusinessFromUnified(
                 pb.OpenBusinessFromUnifiedRequest(
-                    session_secret=unified.session_secret, business_id=third.business_id
+                    session_secret=unified.session_secret,
+                    business_id=third.business_id,
+                    browser_binding=BROWSER,
                 )
             )
         )
@@ -639,26 +645,63 @@ async def unified_session(auth: Any, address: str) -> pb.ConsumeTokenResponse:
     return response
 
 
+# The live site's cookie value in the browser that pressed "Open" (any 32+ URL-safe chars).
+BROWSER = "this-browser-" + "b" * 40
+OTHER_BROWSER = "other-browser-" + "o" * 40
+
+
 async def open_from_unified(
-    auth: Any, unified: pb.ConsumeTokenResponse, business_id: str
+    auth: Any, unified: pb.ConsumeTokenResponse, business_id: str, binding: str = BROWSER
 ) -> pb.OpenBusinessFromUnifiedResponse:
     response: pb.OpenBusinessFromUnifiedResponse = await auth.portal.OpenBusinessFromUnified(
         pb.OpenBusinessFromUnifiedRequest(
-            session_secret=unified.session_secret, business_id=business_id
+            session_secret=unified.session_secret,
+            business_id=business_id,
+            browser_binding=binding,
         )
     )
     return response
 
 
-async def consume_handoff(auth: Any, token: str, mode: int = LIVE) -> pb.ConsumeTokenResponse:
+async def consume_handoff(
+    auth: Any, token: str, mode: int = LIVE, binding: str = BROWSER
+) -> pb.ConsumeTokenResponse:
     response: pb.ConsumeTokenResponse = await auth.portal.ConsumeHandoffToken(
-        pb.ConsumeHandoffTokenRequest(token=token, mode=mode)
+        pb.ConsumeHandoffTokenRequest(token=token, mode=mode, browser_binding=binding)
     )
     return response
 
 
 class TestUnifiedHandoff:
     """Unified portal -> live portal (possibly on another host) through a one-time token."""
+
+    async def test_handoff_signs_in_only_the_browser_it_was_opened_for(self, auth: Any) -> None:
+        address = unique_email("bound")
+        business = await new_business(auth, name="Bound")
+        await new_customer(auth, business.business_id, address, mode=LIVE)
+        unified = await unified_session(auth, address)
+
+        # Login CSRF: the link, sent to another browser, starts no session there...
+        for presented in (OTHER_BROWSER, ""):
+            token = (await open_from_unified(auth, unified, business.business_id)).handoff_token
+            err = await rpc_error(consume_handoff(auth, token, binding=presented))
+            assert reason(err) == "TOKEN_UNKNOWN"
+            # ...and is spent: not even the right browser can use it afterwards.
+            err = await rpc_error(consume_handoff(auth, token))
+            assert reason(err) == "TOKEN_USED"
+        opened = {"unified_session_id": unified.session.session_id}
+        assert await auth.db.portal_sessions.count_documents(opened) == 0
+
+        # A hand-off without a usable binding is refused and nothing is written.
+        for binding in ("", "short", "not url safe " * 4):
+            err = await rpc_error(open_from_unified(auth, unified, business.business_id, binding))
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert (
+            await auth.db.portal_tokens.count_documents(
+                {"purpose": "handoff", "unified_session_id": unified.session.session_id}
+            )
+            == 2
+        )
 
     async def test_handoff_is_a_hashed_one_time_token_for_the_live_site(self, auth: Any) -> None:
         address = unique_email("hana")
@@ -681,6 +724,7 @@ class TestUnifiedHandoff:
         )
         assert stored is not None
         assert token not in json.dumps(stored, default=str)  # only its hash is kept
+        assert BROWSER not in json.dumps(stored, default=str)  # the binding too
         assert stored["unified_session_id"] == unified.session.session_id
         assert stored["customer_id"] == customer.customer_id
         lifetime = stored["expires_at"] - stored["created_at"]
@@ -799,6 +843,7 @@ class TestUnifiedHandoff:
                 pb.OpenBusinessFromUnifiedRequest(
                     session_secret=business_session.session_secret,
                     business_id=mine.business_id,
+                    browser_binding=BROWSER,
                 )
             )
         )

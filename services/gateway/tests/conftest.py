@@ -164,6 +164,7 @@ class FakeToken:
     next_path: str = ""
     new_email: str = ""
     unified_session_id: str = ""
+    browser_binding: str = ""
 
 
 @dataclass
@@ -321,6 +322,8 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         if session is None or session.kind != portal_access_pb2.SESSION_KIND_UNIFIED:
             await self.auth._fail(context, Unauthenticated("not a unified session"))
         assert session is not None
+        if len(request.browser_binding) < 32:
+            await self.auth._fail(context, InvalidArgument("no browser binding"))
         for c in self.auth.customers:
             if (c.email, c.business_id, c.mode) == (
                 session.email,
@@ -333,6 +336,7 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
                     common_pb2.MODE_LIVE,
                     customer_id=c.customer_id,
                     unified_session_id=session.session_id,
+                    browser_binding=request.browser_binding,
                 )
                 return portal_access_pb2.OpenBusinessFromUnifiedResponse(
                     handoff_token=token,
@@ -356,6 +360,9 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         if token.used:
             await self.auth._fail(context, FailedPrecondition("used", reason="TOKEN_USED"))
         token.used = True
+        if not request.browser_binding or request.browser_binding != token.browser_binding:
+            # Another browser: spent, and nobody signed in.
+            await self.auth._fail(context, NotFound("other browser", reason="TOKEN_UNKNOWN"))
         secret, session = self.start_session(token)
         session.unified_session_id = token.unified_session_id
         return portal_access_pb2.ConsumeTokenResponse(

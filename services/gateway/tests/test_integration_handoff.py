@@ -5,7 +5,8 @@ One gateway serves ``all.localhost``, ``live.localhost`` and ``test.localhost``
 at the root path (as the Helm chart deploys them behind one ingress); requests
 pick their site with the Host header. Each host has its own cookie jar, as a
 browser keeps ``__Host-`` cookies per host: the live business cookie can only
-come from the live host, through the one-time hand-off.
+come from the live host, through the one-time hand-off, and only in the browser
+the hand-off was bound to.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ class Browser:
     async def get(self, url: str) -> tuple[int, str, str, dict[str, str]]:
         parts = urlsplit(url)
         async with self.stack.http.get(
-            self.stack.address + parts.path,
+            self.stack.address + parts.path + (f"?{parts.query}" if parts.query else ""),
             headers=self._headers(parts.netloc),
             allow_redirects=False,
         ) as resp:
@@ -194,6 +195,13 @@ async def test_open_from_the_unified_host_signs_in_on_the_live_host(stack: Stack
     status, html, csrf, _ = await browser.get(f"{unified}/")
     assert status == 200 and f'id="open-{business_id}"' in html
     status, _, headers = await browser.post(f"{unified}/open/{business_id}", {"csrf_token": csrf})
+    # The live host binds this browser (a cookie of its own), then back to the unified host.
+    assert status == 303 and headers["Location"] == f"{live}/handoff/begin/{business_id}"
+    status, _, _, headers = await browser.get(headers["Location"])
+    assert status == 303 and headers["Referrer-Policy"] == "no-referrer"
+    binding = browser.jars[HOSTS["live"]]["__Host-cp_handoff"]
+    assert headers["Location"] == f"{unified}/open/{business_id}/bound?binding={binding}"
+    status, _, _, headers = await browser.get(headers["Location"])
     assert status == 303
     handoff = headers["Location"]
     assert handoff.startswith(f"{live}/handoff/cpt_")
@@ -224,6 +232,42 @@ async def test_open_from_the_unified_host_signs_in_on_the_live_host(stack: Stack
     assert status == 303
     status, _, _, headers = await browser.get(f"{live}/b/{business_id}/")
     assert status == 303 and headers["Location"].startswith(f"{live}/login/{business_id}")
+
+
+async def test_a_handoff_link_sent_to_another_browser_signs_it_in_nowhere(stack: Stack) -> None:
+    """Login CSRF: an attacker's own hand-off link, opened by the victim, does nothing."""
+    business = await stack.stub.CreateBusiness(auth_pb2.CreateBusinessRequest(name="Trap"))
+    business_id = business.business_id
+    email = f"mallory.{unique_name('x')}@example.com"
+    await stack.stub.CreateCustomer(
+        auth_pb2.CreateCustomerRequest(
+            business_id=business_id, mode=common_pb2.MODE_LIVE, email=email, name="Mallory"
+        )
+    )
+    unified, live = f"http://{HOSTS['all']}", f"http://{HOSTS['live']}"
+    attacker, victim = Browser(stack), Browser(stack)
+    status, _, csrf, _ = await attacker.get(f"{unified}/login")
+    await attacker.post(f"{unified}/login", {"email": email, "csrf_token": csrf})
+    assert await eventually(lambda: any(m.to == email for m in stack.outbox.sent), within=10)
+    (mail,) = [m for m in stack.outbox.sent if m.to == email]
+    status, _, csrf, _ = await attacker.get(mail.link)
+    await attacker.post(mail.link, {"csrf_token": csrf})
+    status, _, csrf, _ = await attacker.get(f"{unified}/")
+    _, _, headers = await attacker.post(f"{unified}/open/{business_id}", {"csrf_token": csrf})
+    _, _, _, headers = await attacker.get(headers["Location"])
+    _, _, _, headers = await attacker.get(headers["Location"])
+    handoff = headers["Location"]
+    assert handoff.startswith(f"{live}/handoff/cpt_")
+
+    # The attacker stops here and sends the link to the victim.
+    status, html, _, _ = await victim.get(handoff)
+    assert status == 404 and 'data-state="unknown"' in html
+    assert not [c for c in victim.jars.get(HOSTS["live"], {}) if c.startswith("__Host-cp_live")]
+    status, _, _, headers = await victim.get(f"{live}/b/{business_id}/")
+    assert status == 303 and headers["Location"].startswith(f"{live}/login/{business_id}")
+    # And the link is spent: worth nothing to the attacker either.
+    status, _, _, _ = await attacker.get(handoff)
+    assert status == 410
 
 
 async def test_a_stale_handoff_explains_itself(stack: Stack) -> None:

@@ -391,9 +391,9 @@ async def test_unified_portal_lists_only_this_emails_businesses(gateway: Any) ->
     _, html, csrf, _ = await form_page(client, "/all/", cookies)
     assert "Acme" in html and "Beta" in html and "Gamma" not in html
     assert f'id="open-{acme}"' in html
-    resp = await client.post(
-        f"/all/open/{gamma}",
-        data={"csrf_token": csrf},
+    binding = {"__Host-cp_handoff": "b" * 43}
+    resp = await client.get(
+        f"/all/open/{gamma}/bound?binding={'b' * 43}",
         headers=cookie_header(cookies),
         allow_redirects=False,
     )
@@ -404,11 +404,18 @@ async def test_unified_portal_lists_only_this_emails_businesses(gateway: Any) ->
         headers=cookie_header(cookies),
         allow_redirects=False,
     )
-    # A hand-off to the live site, which sets its own cookie (see test_unified_handoff.py).
+    # A hand-off to the live site, bound to this browser, which sets its own cookie
+    # there (every step: see test_unified_handoff.py).
     assert resp.status == 303
+    assert resp.headers["Location"] == f"http://localhost:8080/live/handoff/begin/{acme}"
+    resp = await client.get(
+        f"/all/open/{acme}/bound?binding={'b' * 43}",
+        headers=cookie_header(cookies),
+        allow_redirects=False,
+    )
     assert resp.headers["Location"].startswith("http://localhost:8080/live/handoff/cpt_")
     handoff = resp.headers["Location"].removeprefix("http://localhost:8080")
-    resp = await client.get(handoff, allow_redirects=False)
+    resp = await client.get(handoff, headers=cookie_header(binding), allow_redirects=False)
     assert resp.status == 303
     assert resp.headers["Location"] == f"http://localhost:8080/live/b/{acme}/"
     business_cookie = set_cookies(resp)[f"__Host-cp_live_{acme}"].value

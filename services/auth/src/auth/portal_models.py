@@ -26,6 +26,8 @@ SESSION_ID_PREFIX = "pss_"
 TOKEN_RANDOM_BYTES = 32
 # Longer than anything we issue; bigger input is rejected before hashing.
 MAX_TOKEN_LENGTH = 128
+# A hand-off's browser binding: 32+ URL-safe characters (192+ random bits).
+MIN_BINDING_LENGTH = 32
 MAX_NEXT_PATH_LENGTH = 512
 
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -129,6 +131,19 @@ def generate_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def browser_binding_hash(binding: str) -> str | None:
+    """The hash a hand-off's browser binding is kept under; None when it is malformed.
+
+    The binding is a random value the live site keeps in the browser's cookie
+    (at least 32 URL-safe characters, so it cannot be guessed).
+    """
+    if not MIN_BINDING_LENGTH <= len(binding) <= MAX_TOKEN_LENGTH:
+        return None
+    if not _TOKEN_SHAPE.match(binding):
+        return None
+    return hash_secret(binding)
+
+
 def token_hash(token: str, prefix: str = PORTAL_TOKEN_PREFIX) -> str | None:
     """The SHA-256 a well-formed token is stored under; None for anything else.
 
@@ -155,8 +170,10 @@ class PortalToken(BaseModel):
     email: str | None = None
     next_path: str | None = None
     return_url: str | None = None
-    # A hand-off token is bound to the unified session that asked for it.
+    # A hand-off token is bound to the unified session that asked for it...
     unified_session_id: str | None = None
+    # ...and to the browser: the hash of the live site's cookie value in it.
+    browser_binding_hash: str | None = None
     created_at: UtcDatetime
     expires_at: UtcDatetime
     used_at: UtcDatetime | None = None

@@ -11,6 +11,7 @@ kit's log formatter anyway).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ from auth.portal_models import (
     SessionKind,
     StartedSession,
     TokenState,
+    browser_binding_hash,
     check_next_path,
     generate_csrf_token,
     generate_portal_token,
@@ -728,7 +730,7 @@ class PortalAccess:
         return sorted(accounts, key=lambda a: (a[0].name.lower(), a[0].business_id))
 
     async def open_business_from_unified(
-        self, *, secret: str, business_id: str
+        self, *, secret: str, business_id: str, browser_binding: str
     ) -> tuple[PortalToken, str, str]:
         """A one-time hand-off to the live portal of one of the email's businesses.
 
@@ -738,7 +740,14 @@ class PortalAccess:
         spends it with :meth:`consume_handoff_token`. Returns ``(record, token,
         link)``; the token is the only copy. A business where the email is not
         a live customer is :class:`CustomerNotFound` (NOT_FOUND), nothing written.
+
+        ``browser_binding`` is the live site's cookie value in the browser that
+        pressed "Open"; only its hash is kept, and only the same value spends
+        the hand-off, so a link sent to another browser signs nobody in.
         """
+        binding_hash = browser_binding_hash(browser_binding)
+        if binding_hash is None:
+            raise InvalidArgument("a hand-off needs the browser's binding value")
         unified = await self._unified_session(secret)
         assert unified.email is not None
         customer = (
@@ -758,6 +767,7 @@ class PortalAccess:
             mode="live",
             customer_id=customer.customer_id,
             unified_session_id=unified.session_id,
+            browser_binding_hash=binding_hash,
             created_at=now,
             # Never beyond the unified session it comes from.
             expires_at=min(
@@ -776,7 +786,9 @@ class PortalAccess:
         )
         return record, raw, self.policy.base_urls.token_link(Purpose.HANDOFF, "live", raw)
 
-    async def consume_handoff_token(self, *, token: str, mode: str) -> StartedSession:
+    async def consume_handoff_token(
+        self, *, token: str, mode: str, browser_binding: str
+    ) -> StartedSession:
         """Spend a hand-off token once and start the live business session it names.
 
         Only hand-off tokens, only in live mode: anything else is
@@ -785,6 +797,10 @@ class PortalAccess:
         session has ended meanwhile (signed out, expired) the hand-off is
         :class:`TokenExpired`. The new session keeps ``unified_session_id`` (so
         unified logout ends it) and never outlives the unified session.
+
+        Presented by a browser other than the one it was bound to (another
+        ``browser_binding``) the token is spent and :class:`TokenUnknown`: an
+        attacker who sends their own hand-off link to a victim signs nobody in.
         """
         checked_mode = _mode(mode)
         hashed = token_hash(token)
@@ -797,6 +813,14 @@ class PortalAccess:
         if used is None:
             await self._raise_unusable(hashed, mode="live", purposes=[Purpose.HANDOFF])
         if used.business_id is None or used.customer_id is None or not used.unified_session_id:
+            raise TokenUnknown("this link is not valid")
+        presented = browser_binding_hash(browser_binding)
+        if (
+            presented is None
+            or used.browser_binding_hash is None
+            or not hmac.compare_digest(presented, used.browser_binding_hash)
+        ):
+            log.warning("hand-off presented by another browser", extra={"token_id": used.token_id})
             raise TokenUnknown("this link is not valid")
         unified = await self.repository.get_session(used.unified_session_id)
         if unified is None or not unified.is_active(now):

@@ -202,7 +202,9 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
     ) -> portal_access_pb2.OpenBusinessFromUnifiedResponse:
         """A one-time hand-off from a unified session to one of its live businesses."""
         record, token, link = await self.service.open_business_from_unified(
-            secret=request.session_secret, business_id=request.business_id
+            secret=request.session_secret,
+            business_id=request.business_id,
+            browser_binding=request.browser_binding,
         )
         return portal_access_pb2.OpenBusinessFromUnifiedResponse(
             handoff_token=token,
@@ -216,7 +218,9 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
     ) -> portal_access_pb2.ConsumeTokenResponse:
         """Spend a hand-off once and start the live business session."""
         started = await self.service.consume_handoff_token(
-            token=request.token, mode=mode_from_proto(request.mode)
+            token=request.token,
+            mode=mode_from_proto(request.mode),
+            browser_binding=request.browser_binding,
         )
         return started_to_proto(started)
 

@@ -37,6 +37,7 @@ def _business_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
         ("POST", f"{b}/profile/email", profile.request_email_change, "request_email_change"),
         ("POST", f"{b}/logout", portal.logout, "logout"),
         # Unified portal -> live portal (only the live site has hand-offs).
+        ("GET", "/handoff/begin/{business_id}", handoff.begin_handoff, "begin_handoff"),
         ("GET", "/handoff/{token}", handoff.consume_handoff, "consume_handoff"),
     ]
     for section in portal.SECTIONS:
@@ -54,6 +55,7 @@ def _unified_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
         ("POST", "/link/{token}", links.consume_link, "unified_consume_link"),
         ("POST", "/link/{token}/fresh", links.request_fresh_link, "unified_request_fresh_link"),
         ("POST", "/open/{business_id}", unified.open_business, "unified_open_business"),
+        ("GET", "/open/{business_id}/bound", unified.open_bound, "unified_open_bound"),
         ("POST", "/logout", unified.unified_logout, "unified_logout"),
     ]
     if prefix:

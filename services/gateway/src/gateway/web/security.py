@@ -26,6 +26,9 @@ from gateway.web.sites import Mode, Site
 CSRF_COOKIE = "__Host-csrf"
 CSRF_FIELD = "csrf_token"
 UNIFIED_COOKIE = "__Host-cu"
+# The live site's per-browser value a unified hand-off is bound to (see web/handoff.py).
+HANDOFF_BINDING_COOKIE = "__Host-cp_handoff"
+HANDOFF_BINDING_MAX_AGE = 10 * 60
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -97,6 +100,18 @@ def login_csrf_token(request: web.Request) -> tuple[str, bool]:
     """The double-submit token for forms without a session, and whether it is new."""
     existing = request.cookies.get(CSRF_COOKIE, "")
     if 20 <= len(existing) <= 100 and existing.replace("-", "").replace("_", "").isalnum():
+        return existing, False
+    return secrets.token_urlsafe(32), True
+
+
+def handoff_binding(request: web.Request) -> tuple[str, bool]:
+    """This browser's hand-off binding value on the live site, and whether it is new.
+
+    Reused while the cookie lives, so two tabs opening two businesses at once
+    do not overwrite each other's binding.
+    """
+    existing = request.cookies.get(HANDOFF_BINDING_COOKIE, "")
+    if 32 <= len(existing) <= 100 and existing.replace("-", "").replace("_", "").isalnum():
         return existing, False
     return secrets.token_urlsafe(32), True
 

@@ -2,10 +2,10 @@
 
 Live mode only. The accounts page lists what auth returns for the session's
 email (nothing of any other email can appear); "Open" enters a per-business
-portal without signing in again: auth mints a one-time hand-off token and the
-browser carries it to the live site (``{live}/handoff/{token}``, see
-:mod:`gateway.web.handoff`), which sets its own ``__Host-`` cookie, so the
-unified and live portals can be different hosts.
+portal without signing in again: auth mints a one-time hand-off token bound to
+this browser and the browser carries it to the live site
+(``{live}/handoff/{token}``, see :mod:`gateway.web.handoff`), which sets its
+own ``__Host-`` cookie, so the unified and live portals can be different hosts.
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ async def unified_home_redirect(request: web.Request) -> web.StreamResponse:
 
 @unified_page
 async def open_business(request: web.Request, context: UnifiedContext) -> web.StreamResponse:
-    """``POST /open/{business_id}``: a one-time hand-off, then 303 to the live site.
+    """``POST /open/{business_id}``: start a hand-off to the live site (CSRF-checked).
 
-    CSRF-checked; the business must be one of the session email's live
-    accounts (else 404). No cookie is set here: the live host sets its own.
+    The live site first binds this browser (``{live}/handoff/begin/…``, see
+    :mod:`gateway.web.handoff`), then sends it back to :func:`open_bound`.
+    No cookie is set here: the live host sets its own.
     """
     form = await read_form(request)
     if not tokens_match(context.session.csrf_token, form.get(CSRF_FIELD)):
@@ -77,11 +78,30 @@ async def open_business(request: web.Request, context: UnifiedContext) -> web.St
     business_id = request.match_info["business_id"]
     if not valid_business_id(business_id):
         return error_page(request, 404)
+    # Built from our own live base URL, never from Host.
+    live = request.app[SITES].live
+    return redirect(live.url(f"/handoff/begin/{business_id}"))
+
+
+@unified_page
+async def open_bound(request: web.Request, context: UnifiedContext) -> web.StreamResponse:
+    """``GET /open/{business_id}/bound?binding=…``: a one-time hand-off for this browser.
+
+    ``binding`` is the value the live site just put in this browser's cookie;
+    auth binds the hand-off to it (and refuses a malformed one), so only this
+    browser can spend the token. The business must be one of the session
+    email's live accounts (else 404). Then 303 to ``{live}/handoff/{token}``.
+    """
+    business_id = request.match_info["business_id"]
+    if not valid_business_id(business_id):
+        return error_page(request, 404)
     try:
         reply = await rpc(
             request.app[PORTAL_STUB].OpenBusinessFromUnified(
                 portal_access_pb2.OpenBusinessFromUnifiedRequest(
-                    session_secret=context.session_secret, business_id=business_id
+                    session_secret=context.session_secret,
+                    business_id=business_id,
+                    browser_binding=request.query.get("binding", ""),
                 ),
                 timeout=request.app[SETTINGS].backend_timeout_seconds,
             )
@@ -91,8 +111,7 @@ async def open_business(request: web.Request, context: UnifiedContext) -> web.St
         return error_page(request, 404)
     if not TOKEN_RE.match(reply.handoff_token):
         raise RuntimeError("auth returned a malformed hand-off token")
-    # Built from our own live base URL (never from Host); the token must not
-    # leak through a Referer header, hence the token-page headers.
+    # The token must not leak through a Referer header, hence the token-page headers.
     live = request.app[SITES].live
     return redirect(live.url(f"/handoff/{reply.handoff_token}"), token_page=True)
 

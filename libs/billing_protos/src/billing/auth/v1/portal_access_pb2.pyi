@@ -571,18 +571,27 @@ class OpenBusinessFromUnifiedRequest(_message.Message):
 
     SESSION_SECRET_FIELD_NUMBER: _builtins.int
     BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    BROWSER_BINDING_FIELD_NUMBER: _builtins.int
     session_secret: _builtins.str
     """The unified session's cookie value."""
     business_id: _builtins.str
+    browser_binding: _builtins.str
+    """Required: a random value (32-128 URL-safe characters) the live site keeps
+    in the initiating browser's `__Host-` cookie. Stored only hashed; the
+    hand-off can be spent only with the same value (ConsumeHandoffTokenRequest
+    .browser_binding), so a hand-off link opened in another browser signs
+    nobody in (login CSRF).
+    """
     def __init__(
         self,
         *,
         session_secret: _builtins.str = ...,
         business_id: _builtins.str = ...,
+        browser_binding: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "session_secret", b"session_secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["browser_binding", b"browser_binding", "business_id", b"business_id", "session_secret", b"session_secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -634,20 +643,27 @@ class ConsumeHandoffTokenRequest(_message.Message):
 
     TOKEN_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
+    BROWSER_BINDING_FIELD_NUMBER: _builtins.int
     token: _builtins.str
     mode: _common_pb2.Mode.ValueType
     """The mode of the site the hand-off arrived on; only live has hand-offs, so
     anything else (and any token of another purpose) is TOKEN_UNKNOWN.
+    """
+    browser_binding: _builtins.str
+    """The live site's cookie value from the browser that presents the token. A
+    value other than the one the hand-off was bound to spends the token and
+    is TOKEN_UNKNOWN: no session starts.
     """
     def __init__(
         self,
         *,
         token: _builtins.str = ...,
         mode: _common_pb2.Mode.ValueType = ...,
+        browser_binding: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["browser_binding", b"browser_binding", "mode", b"mode", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
