@@ -57,9 +57,10 @@ def assert_no_secrets_written(stack: Stack) -> None:
     for path in stack.mail_dir.glob("*.eml"):
         for link in message_links(read_message(path)):
             emailed.update(SECRET_VALUE.findall(link))
+    served = '"gateway.access"' in (stack.log_dir / "gateway.log").read_text(errors="replace")
     spans = stack.spans_path("gateway")
-    assert spans.exists() and "http.route" in spans.read_text(), (
-        "the gateway exported no spans: the check below would prove nothing"
+    assert not served or (spans.exists() and "http.route" in spans.read_text()), (
+        "the gateway served requests but exported no spans: the check would prove nothing"
     )
     leaks: list[str] = []
     for path in sorted(stack.log_dir.iterdir()):

@@ -177,8 +177,15 @@ async def test_sessions_never_reach_another_customers_portal(
                 cookies={UNIFIED_COOKIE: unified},
                 form={"csrf_token": unified_csrf},
             )
-            assert_not_found(opened, f"unified open of {victim.email}", victim)
-            assert not any(name.startswith("__Host-cp_") for name in opened.set_cookies)
+            # Open goes through the live site (which binds this browser) back to the
+            # unified site, where the hand-off would be minted: that step refuses.
+            assert opened.status == 303, opened.status
+            bind = await http.get(opened.location)
+            assert bind.status == 303, bind.status
+            minted = await http.get(bind.location, cookies={UNIFIED_COOKIE: unified})
+            assert_not_found(minted, f"unified open of {victim.email}", victim)
+            for step in (opened, bind, minted):
+                assert not any(name.startswith("__Host-cp_live") for name in step.set_cookies)
 
     # Nothing the attacks posted changed the victims.
     for victim in victims:
