@@ -42,11 +42,13 @@ def test_log_lines_redact_message_fields_and_traceback() -> None:
             "auth", logging.ERROR, __file__, 1, "spent %s", (TOKEN,), sys.exc_info()
         )
     record.session = SESSION
+    record.nested = {"cookies": [SESSION]}
     line = formatter.format(record)
     assert TOKEN not in line and SESSION not in line
     payload = json.loads(line)
     assert payload["message"] == "spent cpt_[REDACTED]"
     assert payload["session"] == "cps_[REDACTED]"
+    assert payload["nested"] == {"cookies": ["cps_[REDACTED]"]}
     assert "bad token cpt_[REDACTED]" in payload["exception"]
 
 

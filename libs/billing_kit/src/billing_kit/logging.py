@@ -55,7 +55,8 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = scrub(value) if isinstance(value, str) else value
         if record.exc_info:
             payload["exception"] = scrub(self.formatException(record.exc_info))
-        return json.dumps(payload, default=str)
+        # Once more over the whole line: values nested in dicts or lists are covered too.
+        return redact_secrets(json.dumps(payload, default=str))
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
