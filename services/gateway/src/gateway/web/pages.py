@@ -39,6 +39,7 @@ from billing_kit.errors import (
 from billing_kit.scoping import mode_to_proto
 
 from gateway.keys import BUSINESSES, CATALOGS, SESSIONS, SITES
+from gateway.request_bodies import BodyRefused, read_form_fields
 from gateway.web import i18n
 from gateway.web.branding import safe_logo_url
 from gateway.web.security import (
@@ -415,11 +416,17 @@ def portal_shell(context: PortalContext, section: str, **values: Any) -> dict[st
 
 
 async def read_form(request: web.Request) -> dict[str, str]:
-    """A urlencoded form as plain strings (the last value of a repeated field is ignored)."""
-    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        raise web.HTTPBadRequest()
-    data = await request.post()
-    return {key: value for key, value in data.items() if isinstance(value, str)}
+    """The submitted form as plain strings; an unreadable body is a 400/413/415 error page."""
+    try:
+        return await read_form_fields(request)
+    except BodyRefused as refused:
+        if refused.status == 413:
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=request.client_max_size, actual_size=request.content_length or 0
+            ) from None
+        if refused.status == 415:
+            raise web.HTTPUnsupportedMediaType() from None
+        raise web.HTTPBadRequest() from None
 
 
 def portal_error_page(request: web.Request, status: int) -> web.Response | None:
