@@ -7,40 +7,36 @@ unchanged. Requests reject unknown fields: a typo must not be silently dropped.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, cast, get_args
+from typing import Annotated, Any, cast
 
 from billing.auth.v1 import auth_pb2
+from billing_kit.field_rules import (
+    CUSTOMER_LOCALES,
+    CustomerLocale,
+    EmailAddress,
+    HttpUrl,
+    Metadata,
+    NextPath,
+    PageNumber,
+    PageSize,
+    PersonName,
+    PhoneNumber,
+)
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import (
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     model_validator,
 )
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-# E.164: a plus sign and up to 15 digits; auth stores it as given.
-PhoneNumber = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")
-]
-# Dodo's ``Locale`` (dodopayments.types.Locale), in its order.
-Locale = Literal[
-    "ar", "ca", "zh", "nl", "en", "fr", "de", "he", "id", "it", "ja",
-    "ka", "ko", "ms", "pl", "pt", "ro", "ru", "es", "sv", "th", "tr",
-]  # fmt: skip
-LOCALES: tuple[str, ...] = get_args(Locale)
-# Stripe-like limits, the same auth enforces: at most 50 keys, keys 1-40
-# characters, values strings of up to 500 (numbers and booleans are refused
-# rather than silently turned into strings).
-Metadata = Annotated[
-    dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=40)],
-        Annotated[str, StringConstraints(max_length=500, strict=True)],
-    ],
-    Field(max_length=50),
-]
+# The field rules are auth's, written once in billing_kit.field_rules: these models
+# only name them, so the OpenAPI document pydantic generates from them states exactly
+# what auth enforces. Locale is Dodo's ``Locale`` (dodopayments.types.Locale).
+Name = PersonName
+Locale = CustomerLocale
+LOCALES: tuple[str, ...] = CUSTOMER_LOCALES
 
 
 class CreateCustomerBody(BaseModel):
@@ -48,7 +44,9 @@ class CreateCustomerBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: EmailStr = Field(description="The customer's email; one customer per email per mode.")
+    email: EmailAddress = Field(
+        description="The customer's email; one customer per email per mode."
+    )
     name: Name = Field(description="The customer's full name.")
     phone_number: PhoneNumber | None = Field(
         default=None, description="E.164 phone number, e.g. +393331234567."
@@ -76,7 +74,7 @@ class UpdateCustomerBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: EmailStr | None = Field(
+    email: EmailAddress | None = Field(
         default=None,
         description="The customer's new email, effective at once; ends their portal sessions. "
         "Another customer with this email is a 409.",
@@ -109,13 +107,15 @@ class PortalSessionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     send_email: bool = Field(default=False, description="If true, the link is emailed too.")
-    return_url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+    return_url: HttpUrl | None = Field(
         default=None,
-        description='http(s) URL shown as a "Return to {business}" button in the portal.',
+        description='http(s) URL shown as a "Return to {business}" button in the portal; '
+        "no user name or password in it.",
     )
-    next: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+    next: NextPath | None = Field(
         default=None,
-        description="Deep link: a portal path starting with /b/{business_id}/.",
+        description="Deep link: a portal path starting with /b/{business_id}/ where "
+        "{business_id} is the API key's own business (another business's path is a 422).",
     )
 
 
@@ -130,8 +130,8 @@ class ListCustomersQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    page_size: int = Field(default=10, ge=1, le=100, description="Page size, at most 100.")
-    page_number: int = Field(default=0, ge=0, le=100_000, description="Zero-based page number.")
+    page_size: PageSize = Field(default=10, description="Page size, at most 100.")
+    page_number: PageNumber = Field(default=0, description="Zero-based page number.")
     email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = Field(
         default=None, description="Only the customer with exactly this email."
     )

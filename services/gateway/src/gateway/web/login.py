@@ -13,12 +13,14 @@ from typing import Any
 
 from aiohttp import web
 from billing.auth.v1 import portal_access_pb2
+from billing_kit.errors import InvalidArgument
 from billing_kit.scoping import mode_to_proto
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
 from gateway.web import i18n
+from gateway.web.field_reasons import field_message
 from gateway.web.pages import (
     public_page,
     read_form,
@@ -27,7 +29,7 @@ from gateway.web.pages import (
     site_of,
 )
 from gateway.web.security import check_login_csrf, client_key
-from gateway.web.sites import safe_next_path, valid_business_id
+from gateway.web.sites import valid_business_id
 
 _EMAIL = TypeAdapter(EmailStr)
 MAX_EMAIL_LENGTH = 320
@@ -63,7 +65,8 @@ async def _business(request: web.Request, business_id: str) -> Any:
 async def login_page(request: web.Request) -> web.StreamResponse:
     """``GET /login/{business_id}``: the branded email form."""
     business = await _business(request, request.match_info["business_id"])
-    next_path = safe_next_path(request.query.get("next"), business.business_id)
+    # Only carried along: auth decides whether it is a path of this business's portal.
+    next_path = request.query.get("next")
     return render_form(
         request,
         "login.html",
@@ -84,7 +87,7 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     business = await _business(request, request.match_info["business_id"])
     form = await read_form(request)
-    next_path = safe_next_path(form.get("next"), business.business_id)
+    next_path = form.get("next")
     values = {
         "business": business,
         "next_path": next_path or "",
@@ -102,20 +105,30 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
         return render_form(
             request, "login.html", {**values, "errors": {"email": error}}, status=422
         )
-    await rpc(
-        request.app[PORTAL_STUB].RequestSignInLink(
-            portal_access_pb2.RequestSignInLinkRequest(
-                business_id=business.business_id,
-                mode=mode_to_proto(site.mode),
-                email=email,
-                next_path=next_path or "",
-                client_key=client_key(request),
-                locale=i18n.current_lang(),
-                locale_explicit=i18n.explicit_choice(request) is not None,
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
+    try:
+        await rpc(
+            request.app[PORTAL_STUB].RequestSignInLink(
+                portal_access_pb2.RequestSignInLinkRequest(
+                    business_id=business.business_id,
+                    mode=mode_to_proto(site.mode),
+                    email=email,
+                    next_path=next_path or "",
+                    client_key=client_key(request),
+                    locale=i18n.current_lang(),
+                    locale_explicit=i18n.explicit_choice(request) is not None,
+                ),
+                timeout=request.app[SETTINGS].backend_timeout_seconds,
+            )
         )
-    )
+    except InvalidArgument as exc:
+        if exc.field != "next_path":
+            raise
+        # Auth refused where the link would lead (the same answer the merchant API
+        # gets): say so and drop it, so sending the form again signs in to the home page.
+        errors = {"form": field_message(exc)}
+        return render_form(
+            request, "login.html", {**values, "next_path": "", "errors": errors}, status=422
+        )
     return render(request, "check_email.html", {"business": business, "kind": "sign_in"})
 
 
