@@ -194,10 +194,14 @@ CUSTOMER_LOCALES: tuple[str, ...] = get_args(CustomerLocale)
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY_LENGTH = 40
 MAX_METADATA_VALUE_LENGTH = 500
+# Keys are stored as document field names, which cannot hold NUL.
+METADATA_KEY_PATTERN = r"^[^\x00]*$"
 
 
 def check_metadata(value: Any) -> dict[str, str]:
-    """At most 50 string keys of 1-40 characters with string values of up to 500; None -> {}.
+    """At most 50 string keys of 1-40 characters (no NUL) with string values of up to 500.
+
+    None -> {}.
 
     Messages say what is wrong and never repeat a key or value: metadata is the
     merchant's data and errors end up in logs.
@@ -212,6 +216,8 @@ def check_metadata(value: Any) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH:
             raise ValueError(f"keys must be 1 to {MAX_METADATA_KEY_LENGTH} characters")
+        if "\x00" in key:
+            raise ValueError("keys must not contain the NUL character")
         if not isinstance(item, str):
             raise ValueError("values must be strings")
         if len(item) > MAX_METADATA_VALUE_LENGTH:
@@ -231,10 +237,29 @@ def check_preferred_locale(value: Any) -> str | None:
 
 Metadata = Annotated[
     dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_LENGTH)],
+        Annotated[
+            str,
+            StringConstraints(
+                min_length=1, max_length=MAX_METADATA_KEY_LENGTH, pattern=METADATA_KEY_PATTERN
+            ),
+        ],
         Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_LENGTH, strict=True)],
     ],
     Field(max_length=MAX_METADATA_KEYS),
+    # Said by hand: pydantic would put the key pattern in patternProperties, which
+    # constrains values of matching keys instead of refusing the other keys.
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_METADATA_KEYS,
+            "propertyNames": {
+                "minLength": 1,
+                "maxLength": MAX_METADATA_KEY_LENGTH,
+                "pattern": METADATA_KEY_PATTERN,
+            },
+            "additionalProperties": {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
+        }
+    ),
 ]
 
 # --- pages ---------------------------------------------------------------------------------
