@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 HOOKS_DIR = Path(__file__).parent / "contract"
 MAX_EXAMPLES = 25
-MAX_SECONDS = 90
+MAX_SECONDS = 60
 # The run's own time budget plus start-up and the stateful phase's last scenario.
 RUN_TIMEOUT_SECONDS = MAX_SECONDS * 3
 
