@@ -29,6 +29,7 @@ from billing_kit.errors import (
 )
 from billing_kit.field_rules import (
     PersonName,
+    check_email,
     check_http_url,
     check_next_path,
     check_phone_number,
@@ -217,6 +218,18 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         await self.auth._guard("RequestSignInLink", context)
         if request.email.strip().lower() in self.rate_limited_emails:
             await self.auth._fail(context, RateLimited("slow down"))
+        await self._rule(context, "email", "INVALID_EMAIL", check_email, request.email)
+        await self._next_path(context, request)
+        self.sign_in_requests.append(request)
+        return portal_access_pb2.RequestSignInLinkResponse()
+
+    async def RequestUnifiedSignInLink(self, request: Any, context: Any) -> Any:
+        await self.auth._guard("RequestUnifiedSignInLink", context)
+        await self._rule(context, "email", "INVALID_EMAIL", check_email, request.email)
+        self.sign_in_requests.append(request)
+        return portal_access_pb2.RequestSignInLinkResponse()
+
+    async def _next_path(self, context: Any, request: Any) -> None:
         await self._rule(
             context,
             "next_path",
@@ -225,13 +238,6 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             request.next_path,
             request.business_id,
         )
-        self.sign_in_requests.append(request)
-        return portal_access_pb2.RequestSignInLinkResponse()
-
-    async def RequestUnifiedSignInLink(self, request: Any, context: Any) -> Any:
-        await self.auth._guard("RequestUnifiedSignInLink", context)
-        self.sign_in_requests.append(request)
-        return portal_access_pb2.RequestSignInLinkResponse()
 
     async def _rule(self, context: Any, field: str, reason: str, check: Any, *args: Any) -> Any:
         """Apply one of auth's shared field rules, refusing as auth does (reason + field)."""
@@ -253,14 +259,7 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         await self._rule(
             context, "return_url", "INVALID_RETURN_URL", check_http_url, request.return_url
         )
-        await self._rule(
-            context,
-            "next_path",
-            "INVALID_NEXT_PATH",
-            check_next_path,
-            request.next_path,
-            request.business_id,
-        )
+        await self._next_path(context, request)
         token = self.issue(
             portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
             request.business_id,

@@ -99,12 +99,8 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
         return render_form(
             request, "login.html", {**values, "errors": {"form": csrf_failed_error()}}, status=400
         )
-    email = clean_email(form.get("email"))
-    if email is None:
-        error = i18n.gettext("Enter the email address you used for your purchase.")
-        return render_form(
-            request, "login.html", {**values, "errors": {"email": error}}, status=422
-        )
+    # Auth decides whether the address is valid (the same rule as everywhere else).
+    email = (form.get("email") or "").strip()
     try:
         await rpc(
             request.app[PORTAL_STUB].RequestSignInLink(
@@ -121,6 +117,11 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
             )
         )
     except InvalidArgument as exc:
+        if exc.field == "email":
+            error = i18n.gettext("Enter the email address you used for your purchase.")
+            return render_form(
+                request, "login.html", {**values, "errors": {"email": error}}, status=422
+            )
         if exc.field != "next_path":
             raise
         # Auth refused where the link would lead (the same answer the merchant API
@@ -163,18 +164,23 @@ async def request_unified_sign_in_link(request: web.Request) -> web.StreamRespon
             {**values, "errors": {"form": csrf_failed_error()}},
             status=400,
         )
-    email = clean_email(form.get("email"))
-    if email is None:
+    try:
+        await rpc(
+            request.app[PORTAL_STUB].RequestUnifiedSignInLink(
+                portal_access_pb2.RequestUnifiedSignInLinkRequest(
+                    email=(form.get("email") or "").strip(),
+                    client_key=client_key(request),
+                    locale=i18n.current_lang(),
+                ),
+                timeout=request.app[SETTINGS].backend_timeout_seconds,
+            )
+        )
+    except InvalidArgument as exc:
+        if exc.field != "email":
+            raise
+        # Auth's rule for addresses; the page only says so next to the field.
         error = i18n.gettext("Enter the email address you used for your purchases.")
         return render_form(
             request, "unified_login.html", {**values, "errors": {"email": error}}, status=422
         )
-    await rpc(
-        request.app[PORTAL_STUB].RequestUnifiedSignInLink(
-            portal_access_pb2.RequestUnifiedSignInLinkRequest(
-                email=email, client_key=client_key(request), locale=i18n.current_lang()
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
-    )
     return render(request, "check_email.html", {"kind": "unified"})
