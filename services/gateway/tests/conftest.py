@@ -27,9 +27,19 @@ from billing_kit.errors import (
     RateLimited,
     Unauthenticated,
 )
+from billing_kit.field_rules import (
+    PersonName,
+    check_email,
+    check_http_url,
+    check_next_path,
+    check_phone_number,
+)
 from billing_kit.grpc_server import abort_with_domain_error
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+from pydantic import TypeAdapter
+
+_NAME: TypeAdapter[str] = TypeAdapter(PersonName)
 
 
 @dataclass
@@ -209,13 +219,35 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         await self.auth._guard("RequestSignInLink", context)
         if request.email.strip().lower() in self.rate_limited_emails:
             await self.auth._fail(context, RateLimited("slow down"))
+        await self._rule(context, "email", "INVALID_EMAIL", check_email, request.email)
+        await self._next_path(context, request)
         self.sign_in_requests.append(request)
         return portal_access_pb2.RequestSignInLinkResponse()
 
     async def RequestUnifiedSignInLink(self, request: Any, context: Any) -> Any:
         await self.auth._guard("RequestUnifiedSignInLink", context)
+        await self._rule(context, "email", "INVALID_EMAIL", check_email, request.email)
         self.sign_in_requests.append(request)
         return portal_access_pb2.RequestSignInLinkResponse()
+
+    async def _next_path(self, context: Any, request: Any) -> None:
+        await self._rule(
+            context,
+            "next_path",
+            "INVALID_NEXT_PATH",
+            check_next_path,
+            request.next_path,
+            request.business_id,
+        )
+
+    async def _rule(self, context: Any, field: str, reason: str, check: Any, *args: Any) -> Any:
+        """Apply one of auth's shared field rules, refusing as auth does (reason + field)."""
+        try:
+            return check(*args)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+            await self.auth._fail(
+                context, InvalidArgument(f"{field}: {exc}", reason=reason, field=field)
+            )
 
     async def CreatePortalLink(self, request: Any, context: Any) -> Any:
         await self.auth._guard("CreatePortalLink", context)
@@ -225,6 +257,10 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             for c in self.auth.customers
         ):
             await self.auth._fail(context, NotFound("no customer", reason="CUSTOMER_NOT_FOUND"))
+        await self._rule(
+            context, "return_url", "INVALID_RETURN_URL", check_http_url, request.return_url
+        )
+        await self._next_path(context, request)
         token = self.issue(
             portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
             request.business_id,
@@ -382,6 +418,17 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         except KeyError:
             await self.auth._fail(context, NotFound("no customer"))
             raise
+        if request.HasField("name"):
+            await self._rule(context, "name", "INVALID_NAME", _NAME.validate_python, request.name)
+        if request.HasField("phone_number"):
+            phone = await self._rule(
+                context,
+                "phone_number",
+                "INVALID_PHONE_NUMBER",
+                check_phone_number,
+                request.phone_number,
+            )
+            request.phone_number = phone or ""
         self.profile_updates.append(request)
         if request.HasField("email"):
             if any(
@@ -404,6 +451,12 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
 
     async def RequestEmailChange(self, request: Any, context: Any) -> Any:
         await self.auth._guard("RequestEmailChange", context)
+        customer = self._customer(request.business_id, request.mode, request.customer_id)
+        if request.new_email.strip().lower() == customer.email.lower():
+            await self.auth._fail(
+                context,
+                InvalidArgument("new_email: already", reason="EMAIL_UNCHANGED", field="new_email"),
+            )
         self.email_changes.append(request)
         self.issue(
             portal_access_pb2.TOKEN_PURPOSE_EMAIL_CHANGE,

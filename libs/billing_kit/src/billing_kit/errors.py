@@ -20,10 +20,15 @@ class DomainError(Exception):
     code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
     default_reason: ClassVar[str] = "ERROR"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, reason: str | None = None, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
+        # The request field the error is about (``return_url``, ``phone_number``…), so a
+        # caller can put a translated message next to that field without parsing text.
+        self.field = field
 
 
 class InvalidArgument(DomainError):

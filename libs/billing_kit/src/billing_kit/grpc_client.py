@@ -90,10 +90,12 @@ def domain_error_from(exc: grpc.aio.AioRpcError) -> DomainError | None:
     if cls is None:
         return None
     reason = None
+    field = None
     status = rpc_status.from_call(exc)  # type: ignore[arg-type]
     if status is not None:
         for detail in status.details:
             info = error_details_pb2.ErrorInfo()
             if detail.Unpack(info):
                 reason = info.reason
-    return cls(exc.details() or "", reason=reason)
+                field = info.metadata.get("field") or None
+    return cls(exc.details() or "", reason=reason, field=field)

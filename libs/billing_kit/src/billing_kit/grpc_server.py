@@ -40,8 +40,10 @@ Register = Callable[[grpc.aio.Server], None]
 async def abort_with_domain_error(
     context: grpc.aio.ServicerContext[Any, Any], err: DomainError
 ) -> None:
-    """Abort the call with the error's code, message and ``ErrorInfo.reason``."""
+    """Abort the call with the error's code, message and ``ErrorInfo`` (reason, field)."""
     info = error_details_pb2.ErrorInfo(reason=err.reason, domain=ERROR_DOMAIN)
+    if err.field:
+        info.metadata["field"] = err.field
     detail = any_pb2.Any()
     detail.Pack(info)
     status = rpc_status.to_status(

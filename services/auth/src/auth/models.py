@@ -13,10 +13,35 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-import phonenumbers
 from billing_kit.errors import InvalidArgument
+from billing_kit.field_rules import (
+    CUSTOMER_LOCALES as CUSTOMER_LOCALES,
+)
+from billing_kit.field_rules import (
+    DEFAULT_PAGE_SIZE as DEFAULT_PAGE_SIZE,
+)
+from billing_kit.field_rules import (
+    MAX_PAGE_SIZE as MAX_PAGE_SIZE,
+)
+from billing_kit.field_rules import (
+    PersonName,
+)
+from billing_kit.field_rules import (
+    check_email as check_email,
+)
+from billing_kit.field_rules import (
+    check_http_url as check_http_url,
+)
+from billing_kit.field_rules import (
+    check_metadata as check_metadata,
+)
+from billing_kit.field_rules import (
+    check_phone_number as check_phone_number,
+)
+from billing_kit.field_rules import (
+    check_preferred_locale as check_preferred_locale,
+)
 from billing_kit.scoping import Mode as Mode  # re-exported: the domain spelling of a mode
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -39,21 +64,6 @@ SECRET_RANDOM_BYTES = 32
 # Characters of the secret kept for display after the mode prefix: enough to
 # recognise a key in a list, far too few to guess the rest.
 DISPLAY_RANDOM_CHARS = 4
-
-DEFAULT_PAGE_SIZE = 10
-MAX_PAGE_SIZE = 100
-
-# Dodo's ``Locale`` codes (dodopayments.types.Locale): the languages a customer's
-# emails may be asked in. Emails in a language we have no templates for fall
-# back to English in notifications, so any of these is accepted and stored.
-CUSTOMER_LOCALES: tuple[str, ...] = (
-    "ar", "ca", "zh", "nl", "en", "fr", "de", "he", "id", "it", "ja",
-    "ka", "ko", "ms", "pl", "pt", "ro", "ru", "es", "sv", "th", "tr",
-)  # fmt: skip
-# Stripe-like metadata limits: enough for ids and tags, too small to be a database.
-MAX_METADATA_KEYS = 50
-MAX_METADATA_KEY_LENGTH = 40
-MAX_METADATA_VALUE_LENGTH = 500
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
@@ -92,41 +102,6 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def check_email(email: str) -> str:
-    """Validate an email address; returns it trimmed (otherwise as given)."""
-    email = email.strip()
-    if not email:
-        raise ValueError("email is required")
-    if len(email) > 254:
-        raise ValueError("email is too long")
-    try:
-        # No DNS lookups (they would block and flake); test_environment admits the
-        # reserved ".test" domain that dev data and e2e mailboxes use.
-        validate_email(email, check_deliverability=False, test_environment=True)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address: {exc}") from None
-    return email
-
-
-def check_phone_number(value: str | None) -> str | None:
-    """Validate a phone number and return it in E.164 (``+393471234567``); empty -> None.
-
-    Numbers must be international (start with ``+``): without a country we
-    cannot tell which national plan they belong to.
-    """
-    if value is None or not value.strip():
-        return None
-    try:
-        parsed = phonenumbers.parse(value.strip(), None)
-    except phonenumbers.NumberParseException:
-        raise ValueError(
-            "phone_number must be in international format, e.g. +393471234567"
-        ) from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("phone_number is not a valid phone number")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
 def check_color(value: str | None) -> str | None:
     """``#RRGGBB`` (stored uppercase); empty -> None."""
     if value is None or not value.strip():
@@ -137,19 +112,6 @@ def check_color(value: str | None) -> str | None:
     return value.upper()
 
 
-def check_http_url(value: str | None) -> str | None:
-    """An absolute http(s) URL with a host; empty -> None."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    match = re.match(r"^(https?)://([^/?#\s]+)([^\s]*)$", value, flags=re.IGNORECASE)
-    if not match or not match.group(2).strip("."):
-        raise ValueError("must be an absolute http:// or https:// URL")
-    if len(value) > 2048:
-        raise ValueError("URL is too long")
-    return value
-
-
 def check_locale(value: str | None) -> str:
     """A BCP 47 language tag such as ``en``, ``it`` or ``pt-BR``; empty -> ``en``."""
     if value is None or not value.strip():
@@ -157,40 +119,6 @@ def check_locale(value: str | None) -> str:
     value = value.strip()
     if not _LOCALE.match(value):
         raise ValueError("locale must be a language tag such as 'en', 'it' or 'pt-BR'")
-    return value
-
-
-def check_metadata(value: Any) -> dict[str, str]:
-    """The merchant's key/value pairs: at most 50 string keys of 1-40 characters with
-    string values of up to 500; None -> ``{}``.
-
-    Messages say what is wrong and never repeat a key or value: metadata is the
-    merchant's data and errors end up in logs.
-    """
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError("must be an object of string keys and string values")
-    if len(value) > MAX_METADATA_KEYS:
-        raise ValueError(f"at most {MAX_METADATA_KEYS} keys are allowed")
-    checked: dict[str, str] = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= MAX_METADATA_KEY_LENGTH:
-            raise ValueError(f"keys must be 1 to {MAX_METADATA_KEY_LENGTH} characters")
-        if not isinstance(item, str):
-            raise ValueError("values must be strings")
-        if len(item) > MAX_METADATA_VALUE_LENGTH:
-            raise ValueError(f"values must be at most {MAX_METADATA_VALUE_LENGTH} characters")
-        checked[key] = item
-    return checked
-
-
-def check_preferred_locale(value: Any) -> str | None:
-    """One of Dodo's language codes, stored as given; None or ``""`` -> None (no language)."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or value not in CUSTOMER_LOCALES:
-        raise ValueError("must be one of " + ", ".join(CUSTOMER_LOCALES))
     return value
 
 
@@ -206,7 +134,7 @@ PhoneNumber = Annotated[str | None, AfterValidator(check_phone_number)]
 Color = Annotated[str | None, AfterValidator(check_color)]
 HttpUrl = Annotated[str | None, AfterValidator(check_http_url)]
 Locale = Annotated[str | None, AfterValidator(check_locale)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = PersonName
 # Checked before pydantic's own coercion so a bad value gets our message (never the value).
 Metadata = Annotated[dict[str, str], BeforeValidator(check_metadata)]
 PreferredLocale = Annotated[str | None, BeforeValidator(check_preferred_locale)]
@@ -221,11 +149,14 @@ def validated(model: type[M], **data: Any) -> M:
         return model(**data)
     except ValidationError as exc:
         parts = []
+        fields = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "request"
             message = str(err["msg"]).removeprefix("Value error, ")
             parts.append(f"{field}: {message}")
-        raise InvalidArgument("; ".join(parts)) from None
+            fields.append(str(err["loc"][0]) if err["loc"] else "request")
+        # The first bad field travels with the error, so a caller can show it in place.
+        raise InvalidArgument("; ".join(parts), field=fields[0] if fields else None) from None
 
 
 class _Input(BaseModel):

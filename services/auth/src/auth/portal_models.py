@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from billing_kit.field_rules import check_next_path as check_next_path
+from billing_kit.field_rules import portal_home as portal_home
 from pydantic import BaseModel, ConfigDict, Field
 
 from auth.models import Customer, CustomerSnapshot, Mode, UtcDatetime, hash_secret, utc_now
@@ -28,11 +30,8 @@ TOKEN_RANDOM_BYTES = 32
 MAX_TOKEN_LENGTH = 128
 # A hand-off's browser binding: 32+ URL-safe characters (192+ random bits).
 MIN_BINDING_LENGTH = 32
-MAX_NEXT_PATH_LENGTH = 512
 
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]+$")
-# Printable ASCII without whitespace, quotes, angle brackets or backslashes.
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9\-._~/%!$&'()*+,;=:@?]*$")
 
 
 class Purpose(StrEnum):
@@ -248,36 +247,6 @@ def new_session_times(
 
 
 # --- next paths and links ------------------------------------------------------------------
-
-
-def portal_home(business_id: str) -> str:
-    """The portal home path of a business (relative to the mode's base URL)."""
-    return f"/b/{business_id}/"
-
-
-def check_next_path(value: str | None, business_id: str) -> str | None:
-    """A deep-link target inside this business's portal, or None when not given.
-
-    Only paths (no scheme, no host, no ``//``, no backslash, no dot segments)
-    starting with ``/b/{business_id}/`` pass, so a link can never send the
-    customer to another site or to another business's area.
-    """
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    prefix = portal_home(business_id)
-    if len(value) > MAX_NEXT_PATH_LENGTH:
-        raise ValueError("next is too long")
-    if not value.startswith(prefix):
-        raise ValueError(f"next must be a path inside the portal, starting with {prefix}")
-    path = value.split("?", 1)[0].split("#", 1)[0]
-    if "//" in value or "\\" in value or not _SAFE_PATH.match(value):
-        raise ValueError("next must be a plain path inside the portal")
-    if any(segment in (".", "..") for segment in path.split("/")):
-        raise ValueError("next must not contain dot segments")
-    if "%2f" in path.lower() or "%5c" in path.lower() or "%2e" in path.lower():
-        raise ValueError("next must not contain encoded separators")
-    return value
 
 
 @dataclass(frozen=True)

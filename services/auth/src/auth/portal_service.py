@@ -28,6 +28,8 @@ from billing_kit.errors import (
     Unavailable,
 )
 from billing_kit.events import CloudEvent, new_event
+from billing_kit.field_rules import NAME_MAX_LENGTH, PersonName
+from pydantic import TypeAdapter, ValidationError
 
 from auth.email_client import EmailKind, EmailSender, OutgoingEmail
 from auth.models import (
@@ -75,7 +77,7 @@ from auth.service import BusinessNotFound, CustomerNotFound
 
 log = logging.getLogger(__name__)
 
-MAX_NAME_LENGTH = 200
+_PERSON_NAME: TypeAdapter[str] = TypeAdapter(PersonName)
 UNIFIED_HOME = "/"
 _SESSION_PURPOSES = [p for p in Purpose if p.starts_session]
 _INVALID_FIELD_REASONS = {
@@ -169,21 +171,23 @@ def _mode(value: str) -> Mode:
     try:
         return check_mode(value)
     except ValueError as exc:
-        raise InvalidArgument(f"mode: {exc}") from None
+        raise InvalidArgument(f"mode: {exc}", field="mode") from None
 
 
 def _email(value: str, field: str = "email") -> str:
     try:
         return check_email(value)
     except ValueError as exc:
-        raise InvalidArgument(f"{field}: {exc}") from None
+        raise InvalidArgument(f"{field}: {exc}", reason="INVALID_EMAIL", field=field) from None
 
 
 def _next_path(value: str | None, business_id: str) -> str | None:
     try:
         return check_next_path(value, business_id)
     except ValueError as exc:
-        raise InvalidArgument(f"next_path: {exc}", reason="INVALID_NEXT_PATH") from None
+        raise InvalidArgument(
+            f"next_path: {exc}", reason="INVALID_NEXT_PATH", field="next_path"
+        ) from None
 
 
 def _locale(
@@ -495,7 +499,9 @@ class PortalAccess:
         try:
             return_checked = check_http_url(return_url)
         except ValueError as exc:
-            raise InvalidArgument(f"return_url: {exc}", reason="INVALID_RETURN_URL") from None
+            raise InvalidArgument(
+                f"return_url: {exc}", reason="INVALID_RETURN_URL", field="return_url"
+            ) from None
         next_checked = _next_path(next_path, business_id)
         business = await self._business(business_id)
         customer = await self._customer(business_id, checked_mode, customer_id)
@@ -881,13 +887,12 @@ class PortalAccess:
         changes: dict[str, Any] = {}
         problems: dict[str, str] = {}
         if name is not None:
-            stripped = name.strip()
-            if not stripped:
-                problems["name"] = "must not be empty"
-            elif len(stripped) > MAX_NAME_LENGTH:
-                problems["name"] = f"must be at most {MAX_NAME_LENGTH} characters"
-            else:
-                changes["name"] = stripped
+            try:
+                changes["name"] = _PERSON_NAME.validate_python(name)
+            except ValidationError:
+                problems["name"] = (
+                    f"must be 1 to {NAME_MAX_LENGTH} characters without control characters"
+                )
         if phone_number is not None:
             try:
                 changes["phone_number"] = check_phone_number(phone_number)
@@ -914,6 +919,7 @@ class PortalAccess:
             raise InvalidArgument(
                 "; ".join(f"{field}: {message}" for field, message in problems.items()),
                 reason=_INVALID_FIELD_REASONS[first],
+                field=first,
             )
         current = await self._customer(business_id, checked_mode, customer_id)
         changed = [k for k, v in changes.items() if getattr(current, k) != v]
@@ -977,7 +983,7 @@ class PortalAccess:
         address = _email(new_email, "new_email")
         customer = await self._customer(business_id, checked_mode, customer_id)
         if normalize_email(address) == customer.email_normalized:
-            raise EmailUnchanged("new_email: this is already the email on file")
+            raise EmailUnchanged("new_email: this is already the email on file", field="new_email")
         if await self.repository.find_customer_by_email(
             business_id, checked_mode, normalize_email(address)
         ):

@@ -15,6 +15,11 @@ from gateway.web.rendering import setup_templates
 from gateway.web.routes import portal_routes
 from gateway.web.sites import build_sites
 
+# A query string may carry a return URL of up to 2,048 characters, which percent-encoded
+# can be several times longer; aiohttp's default 8 KiB request line would refuse such a
+# request with a bare text 400 before the API could answer with its problem (422).
+MAX_REQUEST_LINE_BYTES = 64 * 1024
+
 
 def create_app(settings: GatewaySettings) -> web.Application:
     """The gateway's HTTP application; tests build exactly this."""
@@ -57,6 +62,7 @@ class HttpSite:
             self.app,
             access_log=None,
             shutdown_timeout=self.settings.shutdown_grace_seconds,
+            max_line_size=MAX_REQUEST_LINE_BYTES,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.http_host, self.settings.http_port)

@@ -124,6 +124,27 @@ def validation_problem(exc: ValidationError, *, where: str) -> ApiProblem:
     return ApiProblem(422, code, f"Invalid {where}: {fields}", errors=errors)
 
 
+def reason_errors(
+    exc: DomainError, renamed: Mapping[str, str] | None = None
+) -> list[dict[str, str]] | None:
+    """``[{field, message, type}]`` for a backend error about one field (type = its reason)."""
+    if not exc.field:
+        return None
+    field = (renamed or {}).get(exc.field, exc.field)
+    # The backend's message starts with its own name for the field.
+    message = exc.message.split(": ", 1)[-1]
+    return [{"field": field, "message": message, "type": exc.reason}]
+
+
+def invalid_query(exc: DomainError, *, renamed: Mapping[str, str] | None = None) -> ApiProblem:
+    """422 for a query parameter the backend refused, named as the API names it."""
+    errors = reason_errors(exc, renamed)
+    fields = ", ".join(e["field"] for e in errors or [])
+    return ApiProblem(
+        422, "INVALID_QUERY_PARAMETERS", f"Invalid query: {fields or exc.reason}", errors=errors
+    )
+
+
 def from_domain_error(exc: DomainError) -> ApiProblem:
     """Map a backend's domain error to the HTTP status a caller expects."""
     if isinstance(exc, NotFound | PermissionDenied):
@@ -132,7 +153,7 @@ def from_domain_error(exc: DomainError) -> ApiProblem:
     if isinstance(exc, Unauthenticated):
         return unauthorized("Invalid API key")
     if isinstance(exc, InvalidArgument):
-        return ApiProblem(422, exc.reason, exc.message)
+        return ApiProblem(422, exc.reason, exc.message, errors=reason_errors(exc))
     if isinstance(exc, RateLimited):
         return ApiProblem(429, "RATE_LIMITED", exc.message, headers={"Retry-After": "60"})
     if isinstance(exc, AlreadyExists | FailedPrecondition):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from billing_kit.field_rules import EmailAddress
 from billing_kit.scoping import Mode
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 # The customer events this service learns its recipients from.
 CUSTOMER_CREATED = "customer.created"
@@ -37,7 +38,9 @@ class CustomerEventData(BaseModel):
     customer_id: str = Field(min_length=1, max_length=128)
     business_id: str = Field(min_length=1, max_length=128)
     mode: Mode
-    email: EmailStr = Field(description="where the customer's emails go")
+    # Auth's rule for customer emails (billing_kit.field_rules): whatever auth stored,
+    # this service can mail.
+    email: EmailAddress = Field(description="where the customer's emails go")
     name: str = Field(default="", max_length=256)
     locale: str | None = Field(
         default=None, max_length=35, description="BCP 47 tag for the customer's emails"

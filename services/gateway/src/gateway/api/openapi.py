@@ -17,6 +17,7 @@ from gateway.api.schemas import (
     ProblemOut,
     UpdateCustomerBody,
 )
+from gateway.problems import PROBLEM_CONTENT_TYPE
 
 _REF = "#/components/schemas/{model}"
 
@@ -38,14 +39,47 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
+def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
         "description": description,
-        "content": {"application/problem+json": {"schema": _ref(ProblemOut)}},
+        "headers": {"x-should-retry": _SHOULD_RETRY, **(headers or {})},
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": _ref(ProblemOut)}},
     }
+    return response
 
 
-def _query_parameters(model: type[BaseModel] = ListCustomersQuery) -> list[dict[str, Any]]:
+def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": schema}
+
+
+_SHOULD_RETRY = _header(
+    "Whether retrying the same request may succeed (true only on 503).",
+    {"type": "string", "enum": ["true", "false"]},
+)
+_RETRY_AFTER = _header(
+    "Seconds to wait before retrying.", {"type": "string", "pattern": "^[0-9]+$"}
+)
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter's schema without pydantic's ``null`` branch and title.
+
+    A query parameter is either absent or a string: ``null`` cannot be sent.
+    """
+    out = {k: v for k, v in schema.items() if k not in ("title", "description")}
+    branches = out.pop("anyOf", None)
+    if branches is not None:
+        kept = [b for b in branches if b.get("type") != "null"]
+        if len(kept) == 1:
+            out.update(kept[0])
+        else:
+            out["anyOf"] = kept
+    if out.get("default", 0) is None:
+        del out["default"]
+    return out
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = model.model_json_schema()
     return [
         {
@@ -53,25 +87,65 @@ def _query_parameters(model: type[BaseModel] = ListCustomersQuery) -> list[dict[
             "in": "query",
             "required": False,
             "description": prop.get("description", ""),
-            "schema": {k: v for k, v in prop.items() if k != "description"},
+            "schema": _without_null(prop),
         }
         for name, prop in schema["properties"].items()
     ]
 
 
+# Every operation: the key (401), a backend that refused for too many requests (429),
+# failed (502) or is down or slow (503).
 _COMMON_ERRORS = {
-    "401": _problem("Missing, invalid or revoked API key"),
-    "503": _problem("A backend service is unavailable; retry"),
+    "401": _problem(
+        "Missing, malformed, invalid or revoked API key",
+        {"WWW-Authenticate": _header("The Bearer challenge.", {"type": "string"})},
+    ),
+    "429": _problem("Too many requests; retry later", {"Retry-After": _RETRY_AFTER}),
+    "502": _problem("A backend service failed to answer"),
+    "503": _problem("A backend service is unavailable; retry", {"Retry-After": _RETRY_AFTER}),
+}
+# Operations that read a JSON body: the body itself can be refused before it is validated.
+_BODY_ERRORS = {
+    "400": _problem("The body is not JSON, not an object, not UTF-8 or nested too deeply"),
+    "413": _problem("The body is larger than the gateway accepts"),
+    "415": _problem("The body is not application/json (UTF-8)"),
+    "422": _problem("Invalid, missing or unknown fields (errors names each, with its reason)"),
+}
+_NOT_FOUND = {"404": _problem("No such customer for this business and mode")}
+# The customer a create answers with feeds the calls about one customer (the stateful
+# tests follow these links, and so can a reader).
+_CUSTOMER_LINKS = {
+    "retrieve_customer": {
+        "operationId": "retrieve_customer",
+        "parameters": {"customer_id": "$response.body#/customer_id"},
+    },
+    "update_customer": {
+        "operationId": "update_customer",
+        "parameters": {"customer_id": "$response.body#/customer_id"},
+    },
+    "create_customer_portal_session": {
+        "operationId": "create_customer_portal_session",
+        "parameters": {"customer_id": "$response.body#/customer_id"},
+    },
 }
 
 
+def _customer_response(description: str) -> dict[str, Any]:
+    return {**_json(CustomerOut, description), "links": _CUSTOMER_LINKS}
+
+
 def build_openapi() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the merchant API."""
+    """The OpenAPI 3.1 document of the merchant API.
+
+    Bodies and query strings are the pydantic models the handlers validate with,
+    whose fields are the shared rules auth enforces (billing_kit.field_rules), so
+    every pattern, length and enum here is the one the server applies.
+    """
     customer_id = {
         "name": "customer_id",
         "in": "path",
         "required": True,
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "minLength": 1},
     }
     return {
         "openapi": "3.1.0",
@@ -102,21 +176,19 @@ def build_openapi() -> dict[str, Any]:
                         "content": {"application/json": {"schema": _ref(CreateCustomerBody)}},
                     },
                     "responses": {
-                        "200": _json(CustomerOut, "The customer"),
-                        "400": _problem("Malformed JSON"),
+                        "200": _customer_response("The customer"),
+                        **_BODY_ERRORS,
                         "409": _problem("Conflicts with an existing customer"),
-                        "415": _problem("Body is not JSON"),
-                        "422": _problem("Invalid or unknown fields"),
                         **_COMMON_ERRORS,
                     },
                 },
                 "get": {
                     "operationId": "list_customers",
                     "summary": "List customers, one page at a time",
-                    "parameters": _query_parameters(),
+                    "parameters": _query_parameters(ListCustomersQuery),
                     "responses": {
                         "200": _json(CustomerListOut, "One page of customers"),
-                        "422": _problem("Invalid or unknown query parameters"),
+                        "422": _problem("Invalid, repeated or unknown query parameters"),
                         **_COMMON_ERRORS,
                     },
                 },
@@ -128,7 +200,7 @@ def build_openapi() -> dict[str, Any]:
                     "parameters": [customer_id],
                     "responses": {
                         "200": _json(CustomerOut, "The customer"),
-                        "404": _problem("No such customer for this business and mode"),
+                        **_NOT_FOUND,
                         **_COMMON_ERRORS,
                     },
                 },
@@ -143,11 +215,9 @@ def build_openapi() -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json(CustomerOut, "The updated customer"),
-                        "400": _problem("Malformed JSON"),
-                        "404": _problem("No such customer for this business and mode"),
+                        **_BODY_ERRORS,
+                        **_NOT_FOUND,
                         "409": _problem("Another customer of the business has this email"),
-                        "415": _problem("Body is not JSON"),
-                        "422": _problem("Invalid or unknown fields"),
                         **_COMMON_ERRORS,
                     },
                 },
@@ -159,8 +229,11 @@ def build_openapi() -> dict[str, Any]:
                     "parameters": [customer_id, *_query_parameters(PortalSessionQuery)],
                     "responses": {
                         "200": _json(PortalSessionOut, "The link"),
-                        "404": _problem("No such customer for this business and mode"),
-                        "422": _problem("Invalid query parameters"),
+                        **_NOT_FOUND,
+                        "422": _problem(
+                            "Invalid, repeated or unknown query parameters; a next path of "
+                            "another business (errors names each, with its reason)"
+                        ),
                         **_COMMON_ERRORS,
                     },
                 },

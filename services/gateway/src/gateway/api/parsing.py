@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway.problems import ApiProblem, validation_problem
+from gateway.request_bodies import BodyRefused, read_json_object
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def parse_json_body(request: web.Request, model: type[M]) -> M:
-    """The body as ``model``: 415 if not JSON, 400 if malformed, 422 if invalid."""
-    if request.content_type != "application/json":
-        raise ApiProblem(
-            415, "UNSUPPORTED_MEDIA_TYPE", "Send the body as JSON (Content-Type: application/json)"
-        )
-    raw = await request.read()  # bounded by the app's client_max_size (413 beyond it)
+    """The body as ``model``: 415 not JSON, 400 malformed, 413 too large, 422 invalid."""
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiProblem(400, "MALFORMED_JSON", "The request body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise ApiProblem(400, "MALFORMED_JSON", "The request body must be a JSON object")
+        payload = await read_json_object(request)
+    except BodyRefused as refused:
+        raise ApiProblem(refused.status, refused.code, refused.detail) from None
     try:
         return model.model_validate(payload)
     except ValidationError as exc:

@@ -6,41 +6,68 @@ unchanged. Requests reject unknown fields: a typo must not be silently dropped.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, cast, get_args
+from typing import Annotated, Any, cast
 
 from billing.auth.v1 import auth_pb2
+from billing_kit.field_rules import (
+    CUSTOMER_LOCALES,
+    CustomerLocale,
+    EmailAddress,
+    HttpUrl,
+    Metadata,
+    NextPath,
+    PageNumber,
+    PageSize,
+    PersonName,
+    PhoneNumber,
+)
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-# E.164: a plus sign and up to 15 digits; auth stores it as given.
-PhoneNumber = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{6,14}$")
-]
-# Dodo's ``Locale`` (dodopayments.types.Locale), in its order.
-Locale = Literal[
-    "ar", "ca", "zh", "nl", "en", "fr", "de", "he", "id", "it", "ja",
-    "ka", "ko", "ms", "pl", "pt", "ro", "ru", "es", "sv", "th", "tr",
-]  # fmt: skip
-LOCALES: tuple[str, ...] = get_args(Locale)
-# Stripe-like limits, the same auth enforces: at most 50 keys, keys 1-40
-# characters, values strings of up to 500 (numbers and booleans are refused
-# rather than silently turned into strings).
-Metadata = Annotated[
-    dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=40)],
-        Annotated[str, StringConstraints(max_length=500, strict=True)],
-    ],
-    Field(max_length=50),
-]
+# The field rules are auth's, written once in billing_kit.field_rules: these models
+# only name them, so the OpenAPI document pydantic generates from them states exactly
+# what auth enforces. Locale is Dodo's ``Locale`` (dodopayments.types.Locale).
+Name = PersonName
+Locale = CustomerLocale
+LOCALES: tuple[str, ...] = CUSTOMER_LOCALES
+
+
+def _query_bool(value: Any) -> Any:
+    # A query string spells a boolean one way, as the SDK sends it: "yes", "1" or
+    # "on" would be accepted by pydantic's lax parsing but are not what the
+    # document says, so they are refused too.
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return value == "true"
+    return value
+
+
+def _query_int(value: Any) -> Any:
+    # Digits only: "1.0", "+1" and "1_0" are not the integers the document promises.
+    if isinstance(value, str):
+        if not re.fullmatch(r"-?[0-9]{1,9}", value):
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
+
+
+def _no_null_default(schema: dict[str, Any]) -> None:
+    # Absent means "unchanged"; the document must not suggest sending null.
+    schema.pop("default", None)
 
 
 class CreateCustomerBody(BaseModel):
@@ -48,7 +75,9 @@ class CreateCustomerBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: EmailStr = Field(description="The customer's email; one customer per email per mode.")
+    email: EmailAddress = Field(
+        description="The customer's email; one customer per email per mode."
+    )
     name: Name = Field(description="The customer's full name.")
     phone_number: PhoneNumber | None = Field(
         default=None, description="E.164 phone number, e.g. +393331234567."
@@ -76,12 +105,16 @@ class UpdateCustomerBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    email: EmailStr | None = Field(
+    # SkipJsonSchema: null is refused for these two (the document must not offer it).
+    email: EmailAddress | SkipJsonSchema[None] = Field(
         default=None,
+        json_schema_extra=_no_null_default,
         description="The customer's new email, effective at once; ends their portal sessions. "
         "Another customer with this email is a 409.",
     )
-    name: Name | None = Field(default=None, description="The customer's full name.")
+    name: Name | SkipJsonSchema[None] = Field(
+        default=None, description="The customer's full name.", json_schema_extra=_no_null_default
+    )
     phone_number: PhoneNumber | None = Field(
         default=None, description="E.164 phone number; null removes it."
     )
@@ -108,14 +141,16 @@ class PortalSessionQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    send_email: bool = Field(default=False, description="If true, the link is emailed too.")
-    return_url: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+    send_email: QueryBool = Field(default=False, description="If true, the link is emailed too.")
+    return_url: HttpUrl | None = Field(
         default=None,
-        description='http(s) URL shown as a "Return to {business}" button in the portal.',
+        description='http(s) URL shown as a "Return to {business}" button in the portal; '
+        "no user name or password in it.",
     )
-    next: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+    next: NextPath | None = Field(
         default=None,
-        description="Deep link: a portal path starting with /b/{business_id}/.",
+        description="Deep link: a portal path starting with /b/{business_id}/ where "
+        "{business_id} is the API key's own business (another business's path is a 422).",
     )
 
 
@@ -130,9 +165,15 @@ class ListCustomersQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    page_size: int = Field(default=10, ge=1, le=100, description="Page size, at most 100.")
-    page_number: int = Field(default=0, ge=0, le=100_000, description="Zero-based page number.")
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320)] | None = Field(
+    page_size: Annotated[PageSize, BeforeValidator(_query_int)] = Field(
+        default=10, description="Page size, at most 100."
+    )
+    page_number: Annotated[PageNumber, BeforeValidator(_query_int)] = Field(
+        default=0, description="Zero-based page number."
+    )
+    # Taken as sent (auth trims and lowercases it): stripping here first would let a
+    # longer value through than the document allows.
+    email: Annotated[str, StringConstraints(max_length=320)] | None = Field(
         default=None, description="Only the customer with exactly this email."
     )
 

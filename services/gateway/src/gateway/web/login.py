@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from billing.auth.v1 import portal_access_pb2
+from billing_kit.errors import InvalidArgument
 from billing_kit.scoping import mode_to_proto
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
@@ -20,10 +21,11 @@ from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
 from gateway.web import i18n
 from gateway.web.audiences import public_page
+from gateway.web.field_reasons import field_message
 from gateway.web.forms import read_form
 from gateway.web.rendering import render, render_form, site_of
 from gateway.web.security import check_login_csrf, client_key
-from gateway.web.sites import safe_next_path, valid_business_id
+from gateway.web.sites import valid_business_id
 
 _EMAIL = TypeAdapter(EmailStr)
 MAX_EMAIL_LENGTH = 320
@@ -59,7 +61,8 @@ async def _business(request: web.Request, business_id: str) -> Any:
 async def login_page(request: web.Request) -> web.StreamResponse:
     """``GET /login/{business_id}``: the branded email form."""
     business = await _business(request, request.match_info["business_id"])
-    next_path = safe_next_path(request.query.get("next"), business.business_id)
+    # Only carried along: auth decides whether it is a path of this business's portal.
+    next_path = request.query.get("next")
     return render_form(
         request,
         "login.html",
@@ -80,7 +83,7 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
     site = site_of(request)
     business = await _business(request, request.match_info["business_id"])
     form = await read_form(request)
-    next_path = safe_next_path(form.get("next"), business.business_id)
+    next_path = form.get("next")
     values = {
         "business": business,
         "next_path": next_path or "",
@@ -92,26 +95,37 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
         return render_form(
             request, "login.html", {**values, "errors": {"form": csrf_failed_error()}}, status=400
         )
-    email = clean_email(form.get("email"))
-    if email is None:
-        error = i18n.gettext("Enter the email address you used for your purchase.")
+    # Auth decides whether the address is valid (the same rule as everywhere else).
+    email = (form.get("email") or "").strip()
+    try:
+        await rpc(
+            request.app[PORTAL_STUB].RequestSignInLink(
+                portal_access_pb2.RequestSignInLinkRequest(
+                    business_id=business.business_id,
+                    mode=mode_to_proto(site.mode),
+                    email=email,
+                    next_path=next_path or "",
+                    client_key=client_key(request),
+                    locale=i18n.current_lang(),
+                    locale_explicit=i18n.explicit_choice(request) is not None,
+                ),
+                timeout=request.app[SETTINGS].backend_timeout_seconds,
+            )
+        )
+    except InvalidArgument as exc:
+        if exc.field == "email":
+            error = i18n.gettext("Enter the email address you used for your purchase.")
+            return render_form(
+                request, "login.html", {**values, "errors": {"email": error}}, status=422
+            )
+        if exc.field != "next_path":
+            raise
+        # Auth refused where the link would lead (the same answer the merchant API
+        # gets): say so and drop it, so sending the form again signs in to the home page.
+        errors = {"form": field_message(exc)}
         return render_form(
-            request, "login.html", {**values, "errors": {"email": error}}, status=422
+            request, "login.html", {**values, "next_path": "", "errors": errors}, status=422
         )
-    await rpc(
-        request.app[PORTAL_STUB].RequestSignInLink(
-            portal_access_pb2.RequestSignInLinkRequest(
-                business_id=business.business_id,
-                mode=mode_to_proto(site.mode),
-                email=email,
-                next_path=next_path or "",
-                client_key=client_key(request),
-                locale=i18n.current_lang(),
-                locale_explicit=i18n.explicit_choice(request) is not None,
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
-    )
     return render(request, "check_email.html", {"business": business, "kind": "sign_in"})
 
 
@@ -146,18 +160,23 @@ async def request_unified_sign_in_link(request: web.Request) -> web.StreamRespon
             {**values, "errors": {"form": csrf_failed_error()}},
             status=400,
         )
-    email = clean_email(form.get("email"))
-    if email is None:
+    try:
+        await rpc(
+            request.app[PORTAL_STUB].RequestUnifiedSignInLink(
+                portal_access_pb2.RequestUnifiedSignInLinkRequest(
+                    email=(form.get("email") or "").strip(),
+                    client_key=client_key(request),
+                    locale=i18n.current_lang(),
+                ),
+                timeout=request.app[SETTINGS].backend_timeout_seconds,
+            )
+        )
+    except InvalidArgument as exc:
+        if exc.field != "email":
+            raise
+        # Auth's rule for addresses; the page only says so next to the field.
         error = i18n.gettext("Enter the email address you used for your purchases.")
         return render_form(
             request, "unified_login.html", {**values, "errors": {"email": error}}, status=422
         )
-    await rpc(
-        request.app[PORTAL_STUB].RequestUnifiedSignInLink(
-            portal_access_pb2.RequestUnifiedSignInLinkRequest(
-                email=email, client_key=client_key(request), locale=i18n.current_lang()
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
-    )
     return render(request, "check_email.html", {"kind": "unified"})

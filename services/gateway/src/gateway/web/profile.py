@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import phonenumbers
 from aiohttp import web
 from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument
@@ -20,6 +19,7 @@ from gateway.keys import AUTH_STUB, BUSINESSES, PORTAL_STUB, SETTINGS
 from gateway.rpc import rpc
 from gateway.web import i18n
 from gateway.web.audiences import PortalContext, portal_page, portal_shell, public_page
+from gateway.web.field_reasons import field_message
 from gateway.web.forms import read_form
 from gateway.web.links import describe, link_problem
 from gateway.web.login import MAX_EMAIL_LENGTH, clean_email, csrf_failed_error
@@ -31,38 +31,13 @@ from gateway.web.security import (
     tokens_match,
 )
 
-MAX_NAME_LENGTH = 200
+MAX_NAME_LENGTH = 200  # only bounds what is echoed back into the form
 
 
-def normalize_phone(raw: str) -> str | None:
-    """E.164 for a valid international number ("+39 333 123 4567"), else None."""
-    try:
-        number = phonenumbers.parse(raw, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def validate_profile(form: dict[str, str]) -> tuple[str, str, dict[str, str]]:
-    """(name, phone in E.164 or "" to clear, errors by field)."""
-    errors: dict[str, str] = {}
+def profile_fields(form: dict[str, str]) -> tuple[str, str]:
+    """(name with its white space folded, phone as typed): auth decides if they are valid."""
     name = " ".join((form.get("name") or "").split())
-    if not name:
-        errors["name"] = i18n.gettext("Enter your name.")
-    elif len(name) > MAX_NAME_LENGTH:
-        errors["name"] = i18n.gettext("Use at most 200 characters.")
-    raw_phone = (form.get("phone_number") or "").strip()
-    phone = ""
-    if raw_phone:
-        phone = normalize_phone(raw_phone) or ""
-        if not phone:
-            errors["phone_number"] = i18n.gettext(
-                "Enter a phone number in international format, starting with + and the "
-                "country code, e.g. +39 333 123 4567."
-            )
-    return name, phone, errors
+    return name, (form.get("phone_number") or "").strip()
 
 
 async def _customer(request: web.Request, context: PortalContext) -> auth_pb2.Customer:
@@ -118,26 +93,25 @@ async def update_profile(request: web.Request, context: PortalContext) -> web.St
         return render(
             request, "profile.html", _profile_values(context, customer, errors=errors), status=400
         )
-    name, phone, errors = validate_profile(form)
-    if not errors:
-        try:
-            await rpc(
-                request.app[PORTAL_STUB].UpdateProfile(
-                    portal_access_pb2.UpdateProfileRequest(
-                        business_id=context.business_id,
-                        mode=context.mode,
-                        customer_id=context.session.customer_id,
-                        name=name,
-                        phone_number=phone,
-                    ),
-                    timeout=request.app[SETTINGS].backend_timeout_seconds,
-                )
+    name, phone = profile_fields(form)
+    try:
+        await rpc(
+            request.app[PORTAL_STUB].UpdateProfile(
+                portal_access_pb2.UpdateProfileRequest(
+                    business_id=context.business_id,
+                    mode=context.mode,
+                    customer_id=context.session.customer_id,
+                    name=name,
+                    phone_number=phone,
+                ),
+                timeout=request.app[SETTINGS].backend_timeout_seconds,
             )
-        except InvalidArgument as exc:
-            field = "phone_number" if "PHONE" in exc.reason.upper() else "name"
-            errors[field] = i18n.gettext("Check this value and try again.")
-        else:
-            return redirect(context.path("profile?saved=profile"))
+        )
+    except InvalidArgument as exc:
+        field = exc.field if exc.field in ("name", "phone_number") else "name"
+        errors = {field: field_message(exc)}
+    else:
+        return redirect(context.path("profile?saved=profile"))
     customer = await _customer(request, context)
     values = _profile_values(
         context,
@@ -163,8 +137,6 @@ async def request_email_change(request: web.Request, context: PortalContext) -> 
     error = None
     if new_email is None:
         error = i18n.gettext("Enter a valid email address.")
-    elif new_email.lower() == customer.email.lower():
-        error = i18n.gettext("This is already your email address.")
     else:
         try:
             await rpc(
@@ -180,7 +152,9 @@ async def request_email_change(request: web.Request, context: PortalContext) -> 
                     timeout=request.app[SETTINGS].backend_timeout_seconds,
                 )
             )
-        except (AlreadyExists, FailedPrecondition, InvalidArgument):
+        except InvalidArgument as exc:
+            error = field_message(exc)
+        except (AlreadyExists, FailedPrecondition):
             error = i18n.gettext("This email address cannot be used. Try another one.")
         else:
             return redirect(context.path("profile?saved=email"))

@@ -28,9 +28,6 @@ SiteKind = Literal["business", "unified"]
 
 # Business ids come from auth ("biz_" + random); anything else in a path is a 404.
 BUSINESS_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Portal sections a ``next`` path may point into (later issues add deeper pages).
-_NEXT_MAX_LENGTH = 512
-_NEXT_ALLOWED = re.compile(r"^/[A-Za-z0-9_\-./~%]*(\?[A-Za-z0-9_\-.~%=&]*)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,36 +170,3 @@ def build_sites(live_url: str, test_url: str, unified_url: str) -> Sites:
 def valid_business_id(business_id: str) -> bool:
     """A syntactically possible business id."""
     return bool(BUSINESS_ID_RE.match(business_id))
-
-
-def safe_next_path(next_path: str | None, business_id: str) -> str | None:
-    """``next_path`` if it is a path inside this business's portal, else None.
-
-    Only site-relative paths under ``/b/{business_id}/`` are accepted: no
-    scheme, no host, no ``//``, no backslashes, no dot segments, so a link
-    can never send a customer to another site or another business.
-    """
-    if not next_path or len(next_path) > _NEXT_MAX_LENGTH:
-        return None
-    if not next_path.startswith(f"/b/{business_id}/"):
-        return None
-    if "//" in next_path or "\\" in next_path or not _NEXT_ALLOWED.match(next_path):
-        return None
-    path = next_path.split("?", 1)[0]
-    if any(segment in (".", "..") for segment in path.split("/")):
-        return None
-    if "%2f" in next_path.lower() or "%5c" in next_path.lower() or "%2e" in next_path.lower():
-        return None
-    return next_path
-
-
-def safe_return_url(url: str | None) -> str | None:
-    """A merchant's return URL if it is a plain absolute http(s) URL, else None."""
-    if not url or len(url) > 2048:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
-        return None
-    if any(ch in url for ch in "\r\n\t <>\"'`") or "\\" in url:
-        return None
-    return url

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Literal
 from urllib.parse import urlsplit
 
+from billing_kit.field_rules import EmailAddress
 from billing_kit.scoping import Mode
 from pydantic import (
     AwareDatetime,
@@ -123,7 +124,7 @@ class EmailRequest(BaseModel):
     model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
 
     template: EmailTemplate
-    to: EmailStr
+    to: EmailAddress  # auth's rule for customer emails (billing_kit.field_rules)
     locale: str = Field(default=DEFAULT_LOCALE, max_length=35)
     business_id: str = Field(default="", max_length=128)
     mode: Mode
