@@ -17,7 +17,8 @@ import grpc
 import pytest
 from auth.app import create_app
 from auth.config import AuthSettings
-from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc, test_clock_pb2_grpc
+from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.common.v1 import test_clock_pb2_grpc
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from billing_kit.runtime import ServiceRuntime

@@ -10,8 +10,8 @@ from typing import Any
 
 import grpc
 import pytest
-from billing.auth.v1 import auth_pb2, portal_access_pb2, test_clock_pb2
-from billing.common.v1 import common_pb2
+from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing.common.v1 import common_pb2, test_clock_pb2
 from billing.notifications.v1 import email_pb2
 from billing_kit.grpc_client import domain_error_from
 from billing_kit.outbox import OUTBOX_COLLECTION

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import phonenumbers
+from billing_kit.clock import utc_now as utc_now  # re-exported: the kit's one clock
 from billing_kit.errors import InvalidArgument
 from billing_kit.scoping import Mode as Mode  # re-exported: the domain spelling of a mode
 from email_validator import EmailNotValidError, validate_email
@@ -62,16 +63,6 @@ _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 def new_id(prefix: str) -> str:
     """A prefixed random id such as ``cus_5fpsWAa...`` (128 bits of randomness)."""
     return prefix + secrets.token_urlsafe(16).replace("-", "x").replace("_", "y")
-
-
-def utc_now() -> datetime:
-    """Now in UTC, truncated to milliseconds: the precision MongoDB stores.
-
-    Truncating up front means the value a create call returns is the value
-    every later read returns.
-    """
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _as_utc(value: Any) -> Any:

@@ -2,7 +2,7 @@
 portal and the customer's profile.
 
 Pure logic over :class:`~auth.portal_repository.PortalRepository`, an
-:class:`~auth.email_client.EmailSender` and a :class:`~auth.portal_models.Clock`.
+:class:`~auth.email_client.EmailSender` and a :class:`~billing_kit.clock.Clock`.
 Raw tokens and session secrets are returned to the caller once and never
 logged; logs carry business/customer/token ids only (emails are masked by the
 kit's log formatter anyway).
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
+from billing_kit.clock import Clock
 from billing_kit.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -49,7 +50,6 @@ from auth.portal_models import (
     SESSION_SECRET_PREFIX,
     TOKEN_ID_PREFIX,
     BaseUrls,
-    Clock,
     CustomerUpdatedData,
     PortalSession,
     PortalToken,

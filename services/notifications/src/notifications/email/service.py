@@ -6,10 +6,11 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
+from billing_kit.clock import utc_now
 from billing_kit.errors import FailedPrecondition, Unavailable
 
 from notifications.email.models import (
@@ -76,12 +77,6 @@ def request_fingerprint(request: EmailRequest) -> str:
         request.locale,
     )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def utc_now() -> datetime:
-    """Now, to the millisecond: what MongoDB keeps, so a replayed response is identical."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def new_email_id() -> str:
