@@ -102,7 +102,8 @@ async def auth(
     runtime = create_app(settings)
     await runtime.start()
     target = f"127.0.0.1:{runtime.grpc_port}"
-    channel: grpc.aio.Channel = create_channel(target, name="auth")
+    # Raw statuses: these tests check the contract on the wire (code + reason).
+    channel: grpc.aio.Channel = create_channel(target, name="auth", domain_errors=False)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=True)
     try:
         yield AuthHarness(

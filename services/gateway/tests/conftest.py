@@ -25,6 +25,7 @@ from billing_kit.errors import (
     InvalidArgument,
     NotFound,
     RateLimited,
+    Reason,
     Unauthenticated,
 )
 from billing_kit.grpc_server import abort_with_domain_error
@@ -48,6 +49,8 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
     customers: list[auth_pb2.Customer] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     unavailable: bool = False
+    # RPC name -> the refusal it answers with (to show how each refusal reaches a person).
+    refusals: dict[str, DomainError] = field(default_factory=dict)
 
     def add_key(self, business_id: str, mode: int = common_pb2.MODE_TEST) -> str:
         secret = f"sk_{'test' if mode == common_pb2.MODE_TEST else 'live'}_{uuid.uuid4().hex}"
@@ -58,6 +61,8 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         self.calls[name] = self.calls.get(name, 0) + 1
         if self.unavailable:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "auth is down")
+        if name in self.refusals:
+            await self._fail(context, self.refusals[name])
 
     async def _fail(self, context: Any, err: DomainError) -> None:
         await abort_with_domain_error(context, err)
@@ -75,7 +80,9 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
     async def CreateCustomer(self, request: Any, context: Any) -> Any:
         await self._guard("CreateCustomer", context)
         if request.name == "reject-me":
-            await self._fail(context, InvalidArgument("name is reserved", reason="NAME_RESERVED"))
+            await self._fail(
+                context, InvalidArgument("name is reserved", reason=Reason.INVALID_NAME)
+            )
         for c in self.customers:
             if (c.business_id, c.mode, c.email) == (
                 request.business_id,
@@ -106,7 +113,7 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
                 request.customer_id,
             ):
                 return c
-        await self._fail(context, NotFound("customer not found", reason="CUSTOMER_NOT_FOUND"))
+        await self._fail(context, NotFound("customer not found", reason=Reason.CUSTOMER_NOT_FOUND))
 
     async def ListCustomers(self, request: Any, context: Any) -> Any:
         await self._guard("ListCustomers", context)
@@ -148,7 +155,7 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         await self._guard("GetBusiness", context)
         business = self.businesses.get(request.business_id)
         if business is None:
-            await self._fail(context, NotFound("no business", reason="BUSINESS_NOT_FOUND"))
+            await self._fail(context, NotFound("no business", reason=Reason.BUSINESS_NOT_FOUND))
         return business
 
 
@@ -223,7 +230,9 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             == (request.business_id, request.mode, request.customer_id)
             for c in self.auth.customers
         ):
-            await self.auth._fail(context, NotFound("no customer", reason="CUSTOMER_NOT_FOUND"))
+            await self.auth._fail(
+                context, NotFound("no customer", reason=Reason.CUSTOMER_NOT_FOUND)
+            )
         token = self.issue(
             portal_access_pb2.TOKEN_PURPOSE_MAGIC_LINK,
             request.business_id,
@@ -264,10 +273,10 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             or token.mode != request.mode
             or token.purpose == portal_access_pb2.TOKEN_PURPOSE_HANDOFF
         ):
-            await self.auth._fail(context, NotFound("unknown token", reason="TOKEN_UNKNOWN"))
+            await self.auth._fail(context, NotFound("unknown token", reason=Reason.TOKEN_UNKNOWN))
         assert token is not None
         if token.used or token.expired:
-            await self.auth._fail(context, FailedPrecondition("used", reason="TOKEN_USED"))
+            await self.auth._fail(context, FailedPrecondition("used", reason=Reason.TOKEN_USED))
         token.used = True
         secret, session = self.start_session(token)
         return portal_access_pb2.ConsumeTokenResponse(
@@ -283,7 +292,9 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         await self.auth._guard("ResolveSession", context)
         session = self.sessions.get(request.session_secret)
         if session is None:
-            await self.auth._fail(context, NotFound("no session", reason="SESSION_NOT_FOUND"))
+            await self.auth._fail(
+                context, Unauthenticated("no session", reason=Reason.SESSION_INVALID)
+            )
         assert session is not None
         reply = portal_access_pb2.PortalSession()
         reply.CopyFrom(session)
@@ -349,12 +360,14 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             or token.mode != request.mode
             or token.purpose != portal_access_pb2.TOKEN_PURPOSE_HANDOFF
         ):
-            await self.auth._fail(context, NotFound("unknown token", reason="TOKEN_UNKNOWN"))
+            await self.auth._fail(context, NotFound("unknown token", reason=Reason.TOKEN_UNKNOWN))
         assert token is not None
         if token.expired:
-            await self.auth._fail(context, FailedPrecondition("expired", reason="TOKEN_EXPIRED"))
+            await self.auth._fail(
+                context, FailedPrecondition("expired", reason=Reason.TOKEN_EXPIRED)
+            )
         if token.used:
-            await self.auth._fail(context, FailedPrecondition("used", reason="TOKEN_USED"))
+            await self.auth._fail(context, FailedPrecondition("used", reason=Reason.TOKEN_USED))
         token.used = True
         secret, session = self.start_session(token)
         session.unified_session_id = token.unified_session_id
@@ -382,7 +395,9 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
                 for c in self.auth.customers
                 if (c.business_id, c.mode) == (customer.business_id, customer.mode)
             ):
-                await self.auth._fail(context, AlreadyExists("email taken", reason="EMAIL_TAKEN"))
+                await self.auth._fail(
+                    context, AlreadyExists("email taken", reason=Reason.EMAIL_TAKEN)
+                )
             customer.email = request.email.lower()
         if request.HasField("name"):
             customer.name = request.name

@@ -245,7 +245,7 @@ class TestBadInput:
             headers=bearer(fake.add_key("biz_1")),
         )
         body = await problem(resp, 422)
-        assert body["code"] == "NAME_RESERVED"
+        assert body["code"] == "INVALID_NAME"
 
 
 class TestEdge:

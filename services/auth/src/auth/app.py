@@ -105,7 +105,7 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
     portal = PortalAccess(
         PortalRepository(runtime.client, runtime.db),
         policy=policy_from(settings),
-        emails=GrpcEmailSender(notifications, timeout=settings.notifications_timeout_seconds),
+        emails=GrpcEmailSender(notifications),
         clock=clock,
         background=background,
         source=SERVICE_NAME,

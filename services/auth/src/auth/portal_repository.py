@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from billing_kit.errors import AlreadyExists
+from billing_kit.errors import AlreadyExists, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.outbox import add_to_outbox
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -93,7 +93,7 @@ def _session(doc: Document) -> PortalSession:
 
 def _email_taken() -> AlreadyExists:
     return AlreadyExists(
-        "another customer of this business already uses this email", reason="EMAIL_TAKEN"
+        "another customer of this business already uses this email", reason=Reason.EMAIL_TAKEN
     )
 
 

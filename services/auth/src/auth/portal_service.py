@@ -24,6 +24,7 @@ from billing_kit.errors import (
     InvalidArgument,
     NotFound,
     RateLimited,
+    Reason,
     Unauthenticated,
     Unavailable,
 )
@@ -77,36 +78,36 @@ MAX_NAME_LENGTH = 200
 UNIFIED_HOME = "/"
 _SESSION_PURPOSES = [p for p in Purpose if p.starts_session]
 _INVALID_FIELD_REASONS = {
-    "name": "INVALID_NAME",
-    "phone_number": "INVALID_PHONE_NUMBER",
-    "email": "INVALID_EMAIL",
-    "metadata": "INVALID_METADATA",
-    "preferred_locale": "INVALID_PREFERRED_LOCALE",
+    "name": Reason.INVALID_NAME,
+    "phone_number": Reason.INVALID_PHONE_NUMBER,
+    "email": Reason.INVALID_EMAIL,
+    "metadata": Reason.INVALID_METADATA,
+    "preferred_locale": Reason.INVALID_PREFERRED_LOCALE,
 }
 
 
 class TokenUnknown(NotFound):
-    default_reason = "TOKEN_UNKNOWN"
+    default_reason = Reason.TOKEN_UNKNOWN
 
 
 class TokenUsed(FailedPrecondition):
-    default_reason = "TOKEN_USED"
+    default_reason = Reason.TOKEN_USED
 
 
 class TokenExpired(FailedPrecondition):
-    default_reason = "TOKEN_EXPIRED"
+    default_reason = Reason.TOKEN_EXPIRED
 
 
 class SessionInvalid(Unauthenticated):
-    default_reason = "SESSION_INVALID"
+    default_reason = Reason.SESSION_INVALID
 
 
 class EmailUnchanged(InvalidArgument):
-    default_reason = "EMAIL_UNCHANGED"
+    default_reason = Reason.EMAIL_UNCHANGED
 
 
 class EmailTaken(AlreadyExists):
-    default_reason = "EMAIL_TAKEN"
+    default_reason = Reason.EMAIL_TAKEN
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def _next_path(value: str | None, business_id: str) -> str | None:
     try:
         return check_next_path(value, business_id)
     except ValueError as exc:
-        raise InvalidArgument(f"next_path: {exc}", reason="INVALID_NEXT_PATH") from None
+        raise InvalidArgument(f"next_path: {exc}", reason=Reason.INVALID_NEXT_PATH) from None
 
 
 def _locale(
@@ -493,7 +494,7 @@ class PortalAccess:
         try:
             return_checked = check_http_url(return_url)
         except ValueError as exc:
-            raise InvalidArgument(f"return_url: {exc}", reason="INVALID_RETURN_URL") from None
+            raise InvalidArgument(f"return_url: {exc}", reason=Reason.INVALID_RETURN_URL) from None
         next_checked = _next_path(next_path, business_id)
         business = await self._business(business_id)
         customer = await self._customer(business_id, checked_mode, customer_id)
@@ -526,7 +527,7 @@ class PortalAccess:
                 await self.repository.delete_token(record.token_id)
                 raise Unavailable(
                     "the portal link email could not be sent; please retry",
-                    reason="EMAIL_SERVICE_UNAVAILABLE",
+                    reason=Reason.EMAIL_SERVICE_UNAVAILABLE,
                 ) from None
         log.info(
             "portal link created",
@@ -1000,7 +1001,7 @@ class PortalAccess:
             await self.repository.delete_token(record.token_id)
             raise Unavailable(
                 "the verification email could not be sent; please retry",
-                reason="EMAIL_SERVICE_UNAVAILABLE",
+                reason=Reason.EMAIL_SERVICE_UNAVAILABLE,
             ) from None
         log.info(
             "email change requested",

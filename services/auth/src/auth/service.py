@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from billing_kit.clock import Clock, SystemClock
-from billing_kit.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from billing_kit.errors import AlreadyExists, InvalidArgument, NotFound, Reason, Unauthenticated
 from billing_kit.events import new_event
 
 from auth.models import (
@@ -48,19 +48,19 @@ _MAX_SECRET_LENGTH = 256
 
 
 class BusinessNotFound(NotFound):
-    default_reason = "BUSINESS_NOT_FOUND"
+    default_reason = Reason.BUSINESS_NOT_FOUND
 
 
 class CustomerNotFound(NotFound):
-    default_reason = "CUSTOMER_NOT_FOUND"
+    default_reason = Reason.CUSTOMER_NOT_FOUND
 
 
 class ApiKeyNotFound(NotFound):
-    default_reason = "API_KEY_NOT_FOUND"
+    default_reason = Reason.API_KEY_NOT_FOUND
 
 
 class InvalidApiKey(Unauthenticated):
-    default_reason = "INVALID_API_KEY"
+    default_reason = Reason.INVALID_API_KEY
 
 
 class AuthService:

@@ -17,17 +17,22 @@ from __future__ import annotations
 
 from aiohttp import web
 from billing.auth.v1 import portal_access_pb2
-from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from billing_kit.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Reason,
+)
 from billing_kit.scoping import mode_to_proto
 
-from gateway.keys import PORTAL_STUB, SETTINGS, SITES
-from gateway.rpc import rpc
+from gateway.keys import PORTAL_STUB, SITES
 from gateway.web.links import TOKEN_RE, cookie_max_age
 from gateway.web.pages import public_page, redirect, render, site_of
 from gateway.web.security import business_cookie_name, set_session_cookie
 from gateway.web.sites import valid_business_id
 
-_GONE_REASONS = {"TOKEN_USED": "used", "TOKEN_EXPIRED": "expired"}
+_GONE_REASONS = {Reason.TOKEN_USED: "used", Reason.TOKEN_EXPIRED: "expired"}
 
 
 def handoff_problem(request: web.Request, state: str) -> web.Response:
@@ -52,13 +57,8 @@ async def consume_handoff(request: web.Request) -> web.StreamResponse:
     if not TOKEN_RE.match(token) or not token.startswith("cpt_"):
         return handoff_problem(request, "unknown")
     try:
-        reply = await rpc(
-            request.app[PORTAL_STUB].ConsumeHandoffToken(
-                portal_access_pb2.ConsumeHandoffTokenRequest(
-                    token=token, mode=mode_to_proto("live")
-                ),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        reply = await request.app[PORTAL_STUB].ConsumeHandoffToken(
+            portal_access_pb2.ConsumeHandoffTokenRequest(token=token, mode=mode_to_proto("live")),
         )
     except FailedPrecondition as exc:
         return handoff_problem(request, _GONE_REASONS.get(exc.reason, "used"))

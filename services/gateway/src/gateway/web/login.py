@@ -16,8 +16,7 @@ from billing.auth.v1 import portal_access_pb2
 from billing_kit.scoping import mode_to_proto
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
-from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
-from gateway.rpc import rpc
+from gateway.keys import BUSINESSES, PORTAL_STUB
 from gateway.web import i18n
 from gateway.web.pages import (
     public_page,
@@ -102,19 +101,16 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
         return render_form(
             request, "login.html", {**values, "errors": {"email": error}}, status=422
         )
-    await rpc(
-        request.app[PORTAL_STUB].RequestSignInLink(
-            portal_access_pb2.RequestSignInLinkRequest(
-                business_id=business.business_id,
-                mode=mode_to_proto(site.mode),
-                email=email,
-                next_path=next_path or "",
-                client_key=client_key(request),
-                locale=i18n.current_lang(),
-                locale_explicit=i18n.explicit_choice(request) is not None,
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    await request.app[PORTAL_STUB].RequestSignInLink(
+        portal_access_pb2.RequestSignInLinkRequest(
+            business_id=business.business_id,
+            mode=mode_to_proto(site.mode),
+            email=email,
+            next_path=next_path or "",
+            client_key=client_key(request),
+            locale=i18n.current_lang(),
+            locale_explicit=i18n.explicit_choice(request) is not None,
+        ),
     )
     return render(request, "check_email.html", {"business": business, "kind": "sign_in"})
 
@@ -156,12 +152,9 @@ async def request_unified_sign_in_link(request: web.Request) -> web.StreamRespon
         return render_form(
             request, "unified_login.html", {**values, "errors": {"email": error}}, status=422
         )
-    await rpc(
-        request.app[PORTAL_STUB].RequestUnifiedSignInLink(
-            portal_access_pb2.RequestUnifiedSignInLinkRequest(
-                email=email, client_key=client_key(request), locale=i18n.current_lang()
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    await request.app[PORTAL_STUB].RequestUnifiedSignInLink(
+        portal_access_pb2.RequestUnifiedSignInLinkRequest(
+            email=email, client_key=client_key(request), locale=i18n.current_lang()
+        ),
     )
     return render(request, "check_email.html", {"kind": "unified"})

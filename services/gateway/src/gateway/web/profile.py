@@ -13,11 +13,11 @@ from typing import Any
 import phonenumbers
 from aiohttp import web
 from billing.auth.v1 import auth_pb2, portal_access_pb2
-from billing_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from billing_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Reason
 from billing_kit.scoping import mode_to_proto
 
-from gateway.keys import AUTH_STUB, BUSINESSES, PORTAL_STUB, SETTINGS
-from gateway.rpc import rpc
+from gateway.keys import AUTH_STUB, BUSINESSES, PORTAL_STUB
+from gateway.problems import error_row
 from gateway.web import i18n
 from gateway.web.links import describe, link_problem
 from gateway.web.login import MAX_EMAIL_LENGTH, clean_email, csrf_failed_error
@@ -74,16 +74,14 @@ def validate_profile(form: dict[str, str]) -> tuple[str, str, dict[str, str]]:
 
 
 async def _customer(request: web.Request, context: PortalContext) -> auth_pb2.Customer:
-    return await rpc(
-        request.app[AUTH_STUB].GetCustomer(
-            auth_pb2.GetCustomerRequest(
-                business_id=context.business_id,
-                mode=context.mode,
-                customer_id=context.session.customer_id,
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    customer: auth_pb2.Customer = await request.app[AUTH_STUB].GetCustomer(
+        auth_pb2.GetCustomerRequest(
+            business_id=context.business_id,
+            mode=context.mode,
+            customer_id=context.session.customer_id,
+        ),
     )
+    return customer
 
 
 def _profile_values(
@@ -129,21 +127,19 @@ async def update_profile(request: web.Request, context: PortalContext) -> web.St
     name, phone, errors = validate_profile(form)
     if not errors:
         try:
-            await rpc(
-                request.app[PORTAL_STUB].UpdateProfile(
-                    portal_access_pb2.UpdateProfileRequest(
-                        business_id=context.business_id,
-                        mode=context.mode,
-                        customer_id=context.session.customer_id,
-                        name=name,
-                        phone_number=phone,
-                    ),
-                    timeout=request.app[SETTINGS].backend_timeout_seconds,
-                )
+            await request.app[PORTAL_STUB].UpdateProfile(
+                portal_access_pb2.UpdateProfileRequest(
+                    business_id=context.business_id,
+                    mode=context.mode,
+                    customer_id=context.session.customer_id,
+                    name=name,
+                    phone_number=phone,
+                ),
             )
         except InvalidArgument as exc:
-            field = "phone_number" if "PHONE" in exc.reason.upper() else "name"
-            errors[field] = i18n.gettext("Check this value and try again.")
+            field = "phone_number" if exc.reason is Reason.INVALID_PHONE_NUMBER else "name"
+            # The message of the reason's row in the one error table, next to the field.
+            errors[field] = i18n.gettext(error_row(exc).message)
         else:
             return redirect(context.path("profile?saved=profile"))
     customer = await _customer(request, context)
@@ -175,18 +171,15 @@ async def request_email_change(request: web.Request, context: PortalContext) -> 
         error = i18n.gettext("This is already your email address.")
     else:
         try:
-            await rpc(
-                request.app[PORTAL_STUB].RequestEmailChange(
-                    portal_access_pb2.RequestEmailChangeRequest(
-                        business_id=context.business_id,
-                        mode=context.mode,
-                        customer_id=context.session.customer_id,
-                        new_email=new_email,
-                        locale=i18n.current_lang(),
-                        locale_explicit=i18n.explicit_choice(request) is not None,
-                    ),
-                    timeout=request.app[SETTINGS].backend_timeout_seconds,
-                )
+            await request.app[PORTAL_STUB].RequestEmailChange(
+                portal_access_pb2.RequestEmailChangeRequest(
+                    business_id=context.business_id,
+                    mode=context.mode,
+                    customer_id=context.session.customer_id,
+                    new_email=new_email,
+                    locale=i18n.current_lang(),
+                    locale_explicit=i18n.explicit_choice(request) is not None,
+                ),
             )
         except (AlreadyExists, FailedPrecondition, InvalidArgument):
             error = i18n.gettext("This email address cannot be used. Try another one.")
@@ -235,13 +228,10 @@ async def confirm_email_change(request: web.Request) -> web.StreamResponse:
             token_page=True,
         )
     keep = request.cookies.get(business_cookie_name(site.mode, link.business_id), "")
-    customer = await rpc(
-        request.app[PORTAL_STUB].ConfirmEmailChange(
-            portal_access_pb2.ConfirmEmailChangeRequest(
-                token=token, mode=mode_to_proto(site.mode), keep_session_secret=keep
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    customer = await request.app[PORTAL_STUB].ConfirmEmailChange(
+        portal_access_pb2.ConfirmEmailChangeRequest(
+            token=token, mode=mode_to_proto(site.mode), keep_session_secret=keep
+        ),
     )
     return render(
         request,

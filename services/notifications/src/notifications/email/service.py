@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from typing import Protocol
 
 from billing_kit.clock import utc_now
-from billing_kit.errors import FailedPrecondition, Unavailable
+from billing_kit.errors import FailedPrecondition, Reason, Unavailable
 
 from notifications.email.models import (
     EmailRecord,
@@ -147,7 +147,7 @@ class EmailService:
         if existing.request_fingerprint != fingerprint:
             raise FailedPrecondition(
                 "idempotency_key was already used for a different email",
-                reason="IDEMPOTENCY_KEY_REUSED",
+                reason=Reason.IDEMPOTENCY_KEY_REUSED,
             )
         if existing.status == "sent" and existing.sent_at is not None:
             log.info("email already sent for this idempotency key", extra=_log_fields(existing))
@@ -159,7 +159,7 @@ class EmailService:
         if claimed is None:
             raise Unavailable(
                 "this email is being sent right now; retry shortly",
-                reason="EMAIL_SEND_IN_PROGRESS",
+                reason=Reason.EMAIL_SEND_IN_PROGRESS,
             )
         return await self._deliver(claimed, request, rendered)
 
