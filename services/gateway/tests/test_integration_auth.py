@@ -20,7 +20,7 @@ from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing.common.v1 import common_pb2
 from billing_kit.grpc_client import create_channel
-from billing_kit.testing import BrokerNamespace, unique_name
+from billing_kit.testing import BrokerNamespace, eventually, unique_name
 from gateway.app import GatewayRuntime
 from gateway.config import GatewaySettings
 from pymongo import AsyncMongoClient
@@ -258,6 +258,10 @@ async def test_revoked_key_is_refused_within_the_cache_window(stack: Stack) -> N
     await stack.stub.RevokeApiKey(
         auth_pb2.RevokeApiKeyRequest(business_id=business_id, key_id=key_id)
     )
-    await asyncio.sleep(CACHE_SECONDS + 0.1)
-    async with stack.http.get(f"{stack.base_url}/customers", headers=headers) as resp:
-        assert resp.status == 401
+
+    async def refused() -> bool:
+        async with stack.http.get(f"{stack.base_url}/customers", headers=headers) as resp:
+            return resp.status == 401
+
+    # Honoured within the cache window (a little slack for a slow machine).
+    await eventually(refused, within=CACHE_SECONDS + 2, message="revoked key still accepted")
