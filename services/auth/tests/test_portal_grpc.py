@@ -13,9 +13,10 @@ import pytest
 from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing.common.v1 import common_pb2, test_clock_pb2
 from billing.notifications.v1 import email_pb2
-from billing_kit.grpc_client import domain_error_from
 from billing_kit.outbox import OUTBOX_COLLECTION
 from billing_kit.testing import BrokerNamespace, eventually, tap_exchange
+
+from .conftest import reason, rpc_error
 
 pytestmark = pytest.mark.integration
 
@@ -33,18 +34,6 @@ def unique_email(name: str = "mario") -> str:
 
 def client_key() -> str:
     return f"client-{uuid.uuid4().hex}"
-
-
-async def rpc_error(call: Any) -> grpc.aio.AioRpcError:
-    """Await a call that must fail and return its error."""
-    with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await call
-    return exc.value
-
-
-def reason(err: grpc.aio.AioRpcError) -> str | None:
-    domain = domain_error_from(err)
-    return domain.reason if domain else None
 
 
 async def new_business(auth: Any, name: str = "Acme", **fields: Any) -> auth_pb2.Business:

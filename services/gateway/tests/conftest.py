@@ -2,11 +2,13 @@
 
 The HTTP tests run the real gateway app against an in-process gRPC server that
 speaks auth's contract from memory (``FakeAuth``), so every error path can be
-provoked. The integration test (test_integration_auth.py) uses the real auth.
+provoked. The integration tests (test_integration_*.py) run the real auth and
+gateway through :func:`auth_and_gateway`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,6 +18,9 @@ from typing import Any
 import grpc
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from auth.app import AuthRuntime
+from auth.app import create_app as create_auth
+from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
 from billing.common.v1 import common_pb2
 from billing_kit.errors import (
@@ -29,7 +34,8 @@ from billing_kit.errors import (
     Unauthenticated,
 )
 from billing_kit.grpc_server import abort_with_domain_error
-from gateway.app import create_app
+from billing_kit.testing import BrokerNamespace, RunningService, running_service
+from gateway.app import GatewayRuntime, create_app
 from gateway.config import GatewaySettings
 
 
@@ -473,3 +479,36 @@ async def gateway(
     app = create_app(settings_for(port))
     async with TestClient(TestServer(app)) as client:
         yield client, fake
+
+
+@contextlib.asynccontextmanager
+async def auth_and_gateway(
+    mongo_url: str,
+    broker: BrokerNamespace,
+    *,
+    auth: dict[str, Any] | None = None,
+    gateway: dict[str, Any] | None = None,
+) -> AsyncIterator[tuple[RunningService[AuthRuntime], GatewayRuntime]]:
+    """The real auth (kit ``running_service``) and a gateway in front of it, on free ports."""
+    async with running_service(
+        create_auth,
+        AuthSettings,
+        mongo_url=mongo_url,
+        broker=broker,
+        shutdown_grace_seconds=2,
+        **(auth or {}),
+    ) as auth_service:
+        runtime = GatewayRuntime(
+            GatewaySettings(
+                auth_target=auth_service.grpc_target,
+                http_port=0,
+                ops_port=0,
+                shutdown_grace_seconds=2,
+                **(gateway or {}),
+            )
+        )
+        await runtime.start()
+        try:
+            yield auth_service, runtime
+        finally:
+            await runtime.stop()
