@@ -9,6 +9,7 @@ from billing.auth.v1 import (
     portal_access_pb2,
     portal_access_pb2_grpc,
 )
+from billing_kit.audit import AUDIT_INDEXES
 from billing_kit.clock import TestClock, clock_for
 from billing_kit.clock_service import SERVICE_FULL_NAME as TEST_CLOCK_SERVICE
 from billing_kit.clock_service import clock_service_registration
@@ -75,8 +76,9 @@ def policy_from(settings: AuthSettings) -> PortalPolicy:
 
 def _all_indexes() -> dict[str, list[IndexModel]]:
     merged: dict[str, list[IndexModel]] = {k: list(v) for k, v in INDEXES.items()}
-    for collection, models in PORTAL_INDEXES.items():
-        merged.setdefault(collection, []).extend(models)
+    for indexes in (PORTAL_INDEXES, AUDIT_INDEXES):
+        for collection, models in indexes.items():
+            merged.setdefault(collection, []).extend(models)
     return merged
 
 
