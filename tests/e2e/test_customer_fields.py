@@ -3,8 +3,7 @@ the whole running stack; the customer's language reaches the emails they get."""
 
 from __future__ import annotations
 
-import asyncio
-import time
+import contextlib
 import uuid
 
 import dodopayments
@@ -12,6 +11,7 @@ import grpc
 import pytest
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from billing_kit.testing import eventually
 from devstack import BusinessWithKey, Mailbox, Stack
 from dodopayments import AsyncDodoPayments
 
@@ -26,22 +26,25 @@ def unique_email(name: str) -> str:
 
 async def recipient_locale(stack: Stack, business_id: str, customer_id: str, expected: str) -> str:
     """Notifications' idea of the customer's language, once it has caught up (bounded)."""
-    deadline = time.monotonic() + EVENT_DELIVERY_LIMIT_SECONDS
     seen = None
     async with grpc.aio.insecure_channel(stack.grpc_target("notifications")) as channel:
         stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
         request = notifications_pb2.GetRecipientRequest(
             business_id=business_id, mode=common_pb2.MODE_TEST, customer_id=customer_id
         )
-        while time.monotonic() < deadline:
+
+        async def caught_up() -> bool:
+            nonlocal seen
             try:
                 seen = (await stub.GetRecipient(request, timeout=5)).locale
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:
                     raise
-            if seen == expected:
-                return seen
-            await asyncio.sleep(0.25)
+            return seen == expected
+
+        # Bounded: on a timeout the caller's assertion shows the language last seen.
+        with contextlib.suppress(AssertionError):
+            await eventually(caught_up, within=EVENT_DELIVERY_LIMIT_SECONDS, interval=0.25)
     return str(seen)
 
 

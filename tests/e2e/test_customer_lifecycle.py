@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 
 import grpc
 import pytest
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from billing_kit.testing import eventually
 from devstack import BusinessWithKey, Stack
 from dodopayments import AsyncDodoPayments
 
@@ -22,24 +21,26 @@ async def wait_for_recipient(
     stack: Stack, business_id: str, customer_id: str
 ) -> notifications_pb2.Recipient:
     """Poll notifications until the customer.created event has been applied (bounded)."""
-    deadline = time.monotonic() + EVENT_DELIVERY_LIMIT_SECONDS
     async with grpc.aio.insecure_channel(stack.grpc_target("notifications")) as channel:
         stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
         request = notifications_pb2.GetRecipientRequest(
             business_id=business_id, mode=common_pb2.MODE_TEST, customer_id=customer_id
         )
-        while True:
+
+        async def recipient() -> notifications_pb2.Recipient | None:
             try:
                 return await stub.GetRecipient(request, timeout=5)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.NOT_FOUND:
                     raise
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"notifications never saw customer.created for {customer_id} "
-                    f"within {EVENT_DELIVERY_LIMIT_SECONDS:.0f}s"
-                )
-            await asyncio.sleep(0.25)
+                return None
+
+        return await eventually(
+            recipient,
+            within=EVENT_DELIVERY_LIMIT_SECONDS,
+            interval=0.25,
+            message=f"notifications never saw customer.created for {customer_id}",
+        )
 
 
 async def test_sdk_created_customer_reaches_notifications(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 import uuid
 
 import aiohttp
 import pytest
+from billing_kit.testing import eventually
 from devstack import Stack
 from devstack.topology import ALL_SERVICES, BACKEND_SERVICES
 from dodopayments import AsyncDodoPayments
@@ -32,10 +31,16 @@ async def test_metrics_logs_and_traces_follow_a_customer_creation(
         'service="notifications"}'
     )
     async with aiohttp.ClientSession() as http:
-        deadline = time.monotonic() + 20
-        while handled not in await _metrics(stack, "notifications", http):
-            assert time.monotonic() < deadline, "notifications never handled customer.created"
-            await asyncio.sleep(0.25)
+
+        async def notifications_handled_it() -> bool:
+            return handled in await _metrics(stack, "notifications", http)
+
+        await eventually(
+            notifications_handled_it,
+            within=20,
+            interval=0.25,
+            message="notifications never handled customer.created",
+        )
         scraped = {name: await _metrics(stack, name, http) for name in ALL_SERVICES}
 
     for name in BACKEND_SERVICES:

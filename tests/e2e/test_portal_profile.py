@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import grpc
 import pytest
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+from billing_kit.testing import eventually
 from devstack import Mailbox, Stack, message_link, message_links
 from devstack.browser import heading, open_and_confirm_link, submit_with
 from devstack.portal import PortalBusiness, unique_email
@@ -51,15 +50,6 @@ async def recipient_email(stack: Stack, shop: PortalBusiness, customer_id: str) 
                 return ""
             raise
         return str(recipient.email)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float, what: str) -> None:
-    """Poll until ``check`` is true, or fail saying ``what`` never happened."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {seconds:.0f}s")
-        await asyncio.sleep(0.25)
 
 
 async def test_name_and_phone_are_saved_and_bad_phone_is_refused(
@@ -139,14 +129,20 @@ async def test_email_change_takes_effect_only_when_verified(
         return "/login/" in laptop.url
 
     await eventually(
-        laptop_signed_out, SESSION_CACHE_LIMIT_SECONDS, "the other device's session never ended"
+        laptop_signed_out,
+        within=SESSION_CACHE_LIMIT_SECONDS,
+        interval=0.25,
+        message="the other device's session never ended",
     )
 
     async def notifications_knows_new_email() -> bool:
         return await recipient_email(stack, shop, customer.customer_id) == new_email
 
     await eventually(
-        notifications_knows_new_email, 20, "customer.updated never reached notifications"
+        notifications_knows_new_email,
+        within=20,
+        interval=0.25,
+        message="customer.updated never reached notifications",
     )
     # The link is spent: opening it again says so.
     again = await page.goto(verify)

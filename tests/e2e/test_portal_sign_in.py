@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
-from billing.auth.v1 import test_clock_pb2, test_clock_pb2_grpc
+from billing.common.v1 import test_clock_pb2, test_clock_pb2_grpc
 from devstack import Mailbox, Stack, message_link, message_links
 from devstack.browser import heading, open_and_confirm_link, request_sign_in_link, submit_with
 from devstack.portal import PortalBusiness, PortalHttp, business_cookie, unique_email

@@ -8,7 +8,6 @@ in-memory exporter sees every span.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing.common.v1 import common_pb2
 from billing_kit.grpc_client import create_channel
 from billing_kit.telemetry import setup_tracing
-from billing_kit.testing import BrokerNamespace, unique_name
+from billing_kit.testing import BrokerNamespace, eventually, unique_name
 from gateway.app import GatewayRuntime
 from gateway.config import GatewaySettings
 from notifications.app import create_app as create_notifications
@@ -117,10 +116,9 @@ async def test_a_customer_created_at_the_gateway_is_one_trace_to_the_consumer(
     assert server_spans, [s.name for s in exporter.get_finished_spans()]
     trace_id = server_spans[0].context.trace_id
 
-    for _ in range(100):
-        if _consumer_spans(exporter):
-            break
-        await asyncio.sleep(0.1)
+    await eventually(
+        lambda: _consumer_spans(exporter), within=10, message="no consumer span was recorded"
+    )
     key_of = RecipientKey(business_id=business.business_id, mode="test", customer_id=customer_id)
     assert await stack["notifications"].repository.get_recipient(key_of) is not None
 

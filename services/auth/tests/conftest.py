@@ -17,12 +17,13 @@ import grpc
 import pytest
 from auth.app import create_app
 from auth.config import AuthSettings
-from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc, test_clock_pb2_grpc
+from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.common.v1 import test_clock_pb2_grpc
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
-from billing_kit.grpc_client import create_channel
+from billing_kit.errors import Reason
+from billing_kit.grpc_client import domain_error_from
 from billing_kit.runtime import ServiceRuntime
-from billing_kit.testing import BrokerNamespace, unique_name
-from pymongo import AsyncMongoClient
+from billing_kit.testing import BrokerNamespace, running_service
 from pymongo.asynchronous.database import AsyncDatabase
 
 
@@ -79,16 +80,12 @@ async def auth(
     broker_namespace: BrokerNamespace,
     email_service: tuple[RecordingEmailService, int],
 ) -> AsyncIterator[AuthHarness]:
-    broker = broker_namespace
     recorder, email_port = email_service
-    settings = AuthSettings(
-        mongodb_url=mongo_url,
-        mongodb_database=unique_name("auth"),
-        amqp_url=broker.amqp_url,
-        events_exchange=broker.exchange,
-        queue_prefix=broker.queue_prefix,
-        grpc_port=0,
-        ops_port=0,
+    async with running_service(
+        create_app,
+        AuthSettings,
+        mongo_url=mongo_url,
+        broker=broker_namespace,
         outbox_poll_seconds=0.2,
         shutdown_grace_seconds=2,
         notifications_target=f"127.0.0.1:{email_port}",
@@ -97,24 +94,30 @@ async def auth(
         portal_test_base_url="https://portal.example.test/test",
         unified_base_url="https://portal.example.test/all",
         test_clock_enabled=True,
-    )
-    runtime = create_app(settings)
-    await runtime.start()
-    target = f"127.0.0.1:{runtime.grpc_port}"
-    channel: grpc.aio.Channel = create_channel(target, name="auth")
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url, tz_aware=True)
-    try:
+    ) as service:
+        settings = service.runtime.settings
+        assert isinstance(settings, AuthSettings)
+        # The channel keeps raw statuses: these tests check the contract on the wire.
         yield AuthHarness(
-            runtime=runtime,
-            stub=auth_pb2_grpc.AuthServiceStub(channel),
-            portal=portal_access_pb2_grpc.PortalAccessServiceStub(channel),
-            clock=test_clock_pb2_grpc.TestClockServiceStub(channel),
+            runtime=service.runtime,
+            stub=auth_pb2_grpc.AuthServiceStub(service.channel),
+            portal=portal_access_pb2_grpc.PortalAccessServiceStub(service.channel),
+            clock=test_clock_pb2_grpc.TestClockServiceStub(service.channel),
             emails=recorder,
-            db=client[settings.mongodb_database],
-            target=target,
+            db=service.runtime.db,
+            target=service.grpc_target,
             settings=settings,
         )
-    finally:
-        await channel.close()
-        await client.close()
-        await runtime.stop()
+
+
+async def rpc_error(call: Any) -> grpc.aio.AioRpcError:
+    """Await a call that must fail and return its error (the status on the wire)."""
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await call
+    return exc.value
+
+
+def reason(err: grpc.aio.AioRpcError) -> Reason | None:
+    """The machine-readable reason of an error status, None if it carries none."""
+    domain = domain_error_from(err)
+    return domain.reason if domain else None

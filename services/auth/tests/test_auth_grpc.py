@@ -18,17 +18,12 @@ from billing_kit.grpc_client import domain_error_from
 from billing_kit.outbox import OUTBOX_COLLECTION
 from billing_kit.testing import BrokerNamespace, eventually, tap_exchange
 
+from .conftest import rpc_error
+
 pytestmark = pytest.mark.integration
 
 TEST = common_pb2.MODE_TEST
 LIVE = common_pb2.MODE_LIVE
-
-
-async def rpc_error(call: Any) -> grpc.aio.AioRpcError:
-    """Await a call that must fail and return its error."""
-    with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await call
-    return exc.value
 
 
 async def new_business(auth: Any, name: str = "Acme") -> auth_pb2.Business:

@@ -25,9 +25,10 @@ from auth.portal_service import _locale
 from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2
-from billing_kit.grpc_client import domain_error_from
 from billing_kit.outbox import OUTBOX_COLLECTION
 from billing_kit.testing import eventually
+
+from .conftest import reason, rpc_error
 
 TEST = common_pb2.MODE_TEST
 pb = portal_access_pb2
@@ -107,17 +108,6 @@ class TestEmailLanguage:
 
 def unique_email(name: str = "ada") -> str:
     return f"{name}.{uuid.uuid4().hex[:10]}@example.test"
-
-
-async def rpc_error(call: Any) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await call
-    return exc.value
-
-
-def reason(err: grpc.aio.AioRpcError) -> str | None:
-    domain = domain_error_from(err)
-    return domain.reason if domain else None
 
 
 async def new_business(auth: Any, locale: str = "en") -> auth_pb2.Business:

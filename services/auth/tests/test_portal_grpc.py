@@ -10,12 +10,14 @@ from typing import Any
 
 import grpc
 import pytest
-from billing.auth.v1 import auth_pb2, portal_access_pb2, test_clock_pb2
-from billing.common.v1 import common_pb2
+from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing.common.v1 import common_pb2, test_clock_pb2
 from billing.notifications.v1 import email_pb2
-from billing_kit.grpc_client import domain_error_from
+from billing_kit.audit import audit_trail
 from billing_kit.outbox import OUTBOX_COLLECTION
 from billing_kit.testing import BrokerNamespace, eventually, tap_exchange
+
+from .conftest import reason, rpc_error
 
 pytestmark = pytest.mark.integration
 
@@ -33,18 +35,6 @@ def unique_email(name: str = "mario") -> str:
 
 def client_key() -> str:
     return f"client-{uuid.uuid4().hex}"
-
-
-async def rpc_error(call: Any) -> grpc.aio.AioRpcError:
-    """Await a call that must fail and return its error."""
-    with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await call
-    return exc.value
-
-
-def reason(err: grpc.aio.AioRpcError) -> str | None:
-    domain = domain_error_from(err)
-    return domain.reason if domain else None
 
 
 async def new_business(auth: Any, name: str = "Acme", **fields: Any) -> auth_pb2.Business:
@@ -1022,6 +1012,11 @@ class TestEmailChange:
         events = await outbox_events(auth, customer.customer_id, "customer.updated")
         assert [e["data"]["email"] for e in events] == [new]
         assert events[0]["data"]["changed_fields"] == ["email"]
+        # Audited in the same transaction: who, what, when; no address in the entry.
+        [entry] = await audit_trail(auth.db, "customer", customer.customer_id)
+        assert (entry.actor.id, entry.action) == (customer.customer_id, "customer.email_changed")
+        assert entry.resource.business_id == business.business_id
+        assert new not in repr(entry) and old not in repr(entry)
 
         # Single use; and the new address now signs in.
         err = await rpc_error(

@@ -26,6 +26,7 @@ LANGUAGES = ("it",)
 
 METHODS = [
     ("src/gateway/web/**.py", "python"),
+    ("src/gateway/problems.py", "python"),
     ("src/gateway/templates/**.html", "jinja2"),
 ]
 OPTIONS = {"src/gateway/templates/**.html": {"extensions": "jinja2.ext.i18n"}}

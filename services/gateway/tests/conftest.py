@@ -2,11 +2,13 @@
 
 The HTTP tests run the real gateway app against an in-process gRPC server that
 speaks auth's contract from memory (``FakeAuth``), so every error path can be
-provoked. The integration test (test_integration_auth.py) uses the real auth.
+provoked. The integration tests (test_integration_*.py) run the real auth and
+gateway through :func:`auth_and_gateway`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,6 +18,9 @@ from typing import Any
 import grpc
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from auth.app import AuthRuntime
+from auth.app import create_app as create_auth
+from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
 from billing.common.v1 import common_pb2
 from billing_kit.errors import (
@@ -25,6 +30,7 @@ from billing_kit.errors import (
     InvalidArgument,
     NotFound,
     RateLimited,
+    Reason,
     Unauthenticated,
 )
 from billing_kit.field_rules import (
@@ -35,7 +41,8 @@ from billing_kit.field_rules import (
     check_phone_number,
 )
 from billing_kit.grpc_server import abort_with_domain_error
-from gateway.app import create_app
+from billing_kit.testing import BrokerNamespace, RunningService, running_service
+from gateway.app import GatewayRuntime, create_app
 from gateway.config import GatewaySettings
 from pydantic import TypeAdapter
 
@@ -58,6 +65,8 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
     customers: list[auth_pb2.Customer] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     unavailable: bool = False
+    # RPC name -> the refusal it answers with (to show how each refusal reaches a person).
+    refusals: dict[str, DomainError] = field(default_factory=dict)
 
     def add_key(self, business_id: str, mode: int = common_pb2.MODE_TEST) -> str:
         secret = f"sk_{'test' if mode == common_pb2.MODE_TEST else 'live'}_{uuid.uuid4().hex}"
@@ -68,6 +77,8 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         self.calls[name] = self.calls.get(name, 0) + 1
         if self.unavailable:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "auth is down")
+        if name in self.refusals:
+            await self._fail(context, self.refusals[name])
 
     async def _fail(self, context: Any, err: DomainError) -> None:
         await abort_with_domain_error(context, err)
@@ -85,7 +96,9 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
     async def CreateCustomer(self, request: Any, context: Any) -> Any:
         await self._guard("CreateCustomer", context)
         if request.name == "reject-me":
-            await self._fail(context, InvalidArgument("name is reserved", reason="NAME_RESERVED"))
+            await self._fail(
+                context, InvalidArgument("name is reserved", reason=Reason.INVALID_NAME)
+            )
         for c in self.customers:
             if (c.business_id, c.mode, c.email) == (
                 request.business_id,
@@ -116,7 +129,7 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
                 request.customer_id,
             ):
                 return c
-        await self._fail(context, NotFound("customer not found", reason="CUSTOMER_NOT_FOUND"))
+        await self._fail(context, NotFound("customer not found", reason=Reason.CUSTOMER_NOT_FOUND))
 
     async def ListCustomers(self, request: Any, context: Any) -> Any:
         await self._guard("ListCustomers", context)
@@ -158,7 +171,7 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         await self._guard("GetBusiness", context)
         business = self.businesses.get(request.business_id)
         if business is None:
-            await self._fail(context, NotFound("no business", reason="BUSINESS_NOT_FOUND"))
+            await self._fail(context, NotFound("no business", reason=Reason.BUSINESS_NOT_FOUND))
         return business
 
 
@@ -256,7 +269,9 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             == (request.business_id, request.mode, request.customer_id)
             for c in self.auth.customers
         ):
-            await self.auth._fail(context, NotFound("no customer", reason="CUSTOMER_NOT_FOUND"))
+            await self.auth._fail(
+                context, NotFound("no customer", reason=Reason.CUSTOMER_NOT_FOUND)
+            )
         await self._rule(
             context, "return_url", "INVALID_RETURN_URL", check_http_url, request.return_url
         )
@@ -301,10 +316,10 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             or token.mode != request.mode
             or token.purpose == portal_access_pb2.TOKEN_PURPOSE_HANDOFF
         ):
-            await self.auth._fail(context, NotFound("unknown token", reason="TOKEN_UNKNOWN"))
+            await self.auth._fail(context, NotFound("unknown token", reason=Reason.TOKEN_UNKNOWN))
         assert token is not None
         if token.used or token.expired:
-            await self.auth._fail(context, FailedPrecondition("used", reason="TOKEN_USED"))
+            await self.auth._fail(context, FailedPrecondition("used", reason=Reason.TOKEN_USED))
         token.used = True
         secret, session = self.start_session(token)
         return portal_access_pb2.ConsumeTokenResponse(
@@ -320,7 +335,9 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         await self.auth._guard("ResolveSession", context)
         session = self.sessions.get(request.session_secret)
         if session is None:
-            await self.auth._fail(context, NotFound("no session", reason="SESSION_NOT_FOUND"))
+            await self.auth._fail(
+                context, Unauthenticated("no session", reason=Reason.SESSION_INVALID)
+            )
         assert session is not None
         reply = portal_access_pb2.PortalSession()
         reply.CopyFrom(session)
@@ -389,16 +406,18 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             or token.mode != request.mode
             or token.purpose != portal_access_pb2.TOKEN_PURPOSE_HANDOFF
         ):
-            await self.auth._fail(context, NotFound("unknown token", reason="TOKEN_UNKNOWN"))
+            await self.auth._fail(context, NotFound("unknown token", reason=Reason.TOKEN_UNKNOWN))
         assert token is not None
         if token.expired:
-            await self.auth._fail(context, FailedPrecondition("expired", reason="TOKEN_EXPIRED"))
+            await self.auth._fail(
+                context, FailedPrecondition("expired", reason=Reason.TOKEN_EXPIRED)
+            )
         if token.used:
-            await self.auth._fail(context, FailedPrecondition("used", reason="TOKEN_USED"))
+            await self.auth._fail(context, FailedPrecondition("used", reason=Reason.TOKEN_USED))
         token.used = True
         if not request.browser_binding or request.browser_binding != token.browser_binding:
             # Another browser: spent, and nobody signed in.
-            await self.auth._fail(context, NotFound("other browser", reason="TOKEN_UNKNOWN"))
+            await self.auth._fail(context, NotFound("other browser", reason=Reason.TOKEN_UNKNOWN))
         secret, session = self.start_session(token)
         session.unified_session_id = token.unified_session_id
         return portal_access_pb2.ConsumeTokenResponse(
@@ -436,7 +455,9 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
                 for c in self.auth.customers
                 if (c.business_id, c.mode) == (customer.business_id, customer.mode)
             ):
-                await self.auth._fail(context, AlreadyExists("email taken", reason="EMAIL_TAKEN"))
+                await self.auth._fail(
+                    context, AlreadyExists("email taken", reason=Reason.EMAIL_TAKEN)
+                )
             customer.email = request.email.lower()
         if request.HasField("name"):
             customer.name = request.name
@@ -455,7 +476,9 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
         if request.new_email.strip().lower() == customer.email.lower():
             await self.auth._fail(
                 context,
-                InvalidArgument("new_email: already", reason="EMAIL_UNCHANGED", field="new_email"),
+                InvalidArgument(
+                    "new_email: already", reason=Reason.EMAIL_UNCHANGED, field="new_email"
+                ),
             )
         self.email_changes.append(request)
         self.issue(
@@ -518,3 +541,36 @@ async def gateway(
     app = create_app(settings_for(port))
     async with TestClient(TestServer(app)) as client:
         yield client, fake
+
+
+@contextlib.asynccontextmanager
+async def auth_and_gateway(
+    mongo_url: str,
+    broker: BrokerNamespace,
+    *,
+    auth: dict[str, Any] | None = None,
+    gateway: dict[str, Any] | None = None,
+) -> AsyncIterator[tuple[RunningService[AuthRuntime], GatewayRuntime]]:
+    """The real auth (kit ``running_service``) and a gateway in front of it, on free ports."""
+    async with running_service(
+        create_auth,
+        AuthSettings,
+        mongo_url=mongo_url,
+        broker=broker,
+        shutdown_grace_seconds=2,
+        **(auth or {}),
+    ) as auth_service:
+        runtime = GatewayRuntime(
+            GatewaySettings(
+                auth_target=auth_service.grpc_target,
+                http_port=0,
+                ops_port=0,
+                shutdown_grace_seconds=2,
+                **(gateway or {}),
+            )
+        )
+        await runtime.start()
+        try:
+            yield auth_service, runtime
+        finally:
+            await runtime.stop()

@@ -21,15 +21,12 @@ from urllib.parse import urlsplit
 import aiohttp
 import grpc
 import pytest
-from auth.app import create_app as create_auth
-from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
-from billing_kit.grpc_client import create_channel
 from billing_kit.testing import BrokerNamespace, eventually, unique_name
-from gateway.app import GatewayRuntime
-from gateway.config import GatewaySettings
+
+from .conftest import auth_and_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -75,48 +72,27 @@ async def stack(mongo_url: str, broker_namespace: BrokerNamespace) -> AsyncItera
         "portal_test_base_url": f"http://{HOSTS['test']}",
         "unified_base_url": f"http://{HOSTS['all']}",
     }
-    auth = create_auth(
-        AuthSettings(
-            mongodb_url=mongo_url,
-            mongodb_database=unique_name("gw_handoff_auth"),
-            amqp_url=broker_namespace.amqp_url,
-            events_exchange=broker_namespace.exchange,
-            queue_prefix=broker_namespace.queue_prefix,
-            grpc_port=0,
-            ops_port=0,
-            shutdown_grace_seconds=2,
-            notifications_target=f"127.0.0.1:{email_port}",
-            notifications_timeout_seconds=2,
-            **urls,
-        )
-    )
-    await auth.start()
-    target = f"127.0.0.1:{auth.grpc_port}"
-    gateway = GatewayRuntime(
-        GatewaySettings(
-            auth_target=target,
-            http_port=0,
-            ops_port=0,
-            shutdown_grace_seconds=2,
-            # Logout must be visible at once on the other host.
-            session_cache_seconds=0,
-            **urls,
-        )
-    )
-    await gateway.start()
-    channel = create_channel(target, name="auth")
+    # Logout must be visible at once on the other host.
+    gateway_settings = {**urls, "session_cache_seconds": 0}
+    auth_settings = {
+        **urls,
+        "notifications_target": f"127.0.0.1:{email_port}",
+        "notifications_timeout_seconds": 2,
+    }
     try:
-        async with aiohttp.ClientSession() as http:
+        async with (
+            auth_and_gateway(
+                mongo_url, broker_namespace, auth=auth_settings, gateway=gateway_settings
+            ) as (auth, gateway),
+            aiohttp.ClientSession() as http,
+        ):
             yield Stack(
                 address=f"http://127.0.0.1:{gateway.http_port}",
-                stub=auth_pb2_grpc.AuthServiceStub(channel),
+                stub=auth_pb2_grpc.AuthServiceStub(auth.channel),
                 http=http,
                 outbox=outbox,
             )
     finally:
-        await channel.close()
-        await gateway.stop()
-        await auth.stop()
         await email_server.stop(0)
 
 

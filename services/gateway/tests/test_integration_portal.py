@@ -18,14 +18,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import dodopayments
 import pytest
-from auth.app import create_app as create_auth
-from auth.config import AuthSettings
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing.common.v1 import common_pb2
-from billing_kit.grpc_client import create_channel
-from billing_kit.testing import BrokerNamespace, unique_name
-from gateway.app import GatewayRuntime
-from gateway.config import GatewaySettings
+from billing_kit.testing import BrokerNamespace
+
+from .conftest import auth_and_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -57,40 +54,19 @@ class Stack:
 
 @pytest.fixture(scope="module")
 async def stack(mongo_url: str, broker_namespace: BrokerNamespace) -> AsyncIterator[Stack]:
-    auth = create_auth(
-        AuthSettings(
-            mongodb_url=mongo_url,
-            mongodb_database=unique_name("gw_portal_auth"),
-            amqp_url=broker_namespace.amqp_url,
-            events_exchange=broker_namespace.exchange,
-            queue_prefix=broker_namespace.queue_prefix,
-            grpc_port=0,
-            ops_port=0,
-            shutdown_grace_seconds=2,
-            notifications_target="127.0.0.1:1",  # no notifications here: emails fail quietly
-            notifications_timeout_seconds=0.5,
-        )
-    )
-    await auth.start()
-    target = f"127.0.0.1:{auth.grpc_port}"
-    gateway = GatewayRuntime(
-        GatewaySettings(auth_target=target, http_port=0, ops_port=0, shutdown_grace_seconds=2)
-    )
-    await gateway.start()
-    channel = create_channel(target, name="auth")
-    try:
+    # No notifications here: emails fail quietly.
+    auth_settings = {"notifications_target": "127.0.0.1:1", "notifications_timeout_seconds": 0.5}
+    async with (
+        auth_and_gateway(mongo_url, broker_namespace, auth=auth_settings) as (auth, gateway),
         # __Host- cookies are Secure: a client jar would not send them over plain
         # http, so Browser carries them by hand.
-        async with aiohttp.ClientSession() as http:
-            yield Stack(
-                base_url=f"http://127.0.0.1:{gateway.http_port}",
-                stub=auth_pb2_grpc.AuthServiceStub(channel),
-                http=http,
-            )
-    finally:
-        await channel.close()
-        await gateway.stop()
-        await auth.stop()
+        aiohttp.ClientSession() as http,
+    ):
+        yield Stack(
+            base_url=f"http://127.0.0.1:{gateway.http_port}",
+            stub=auth_pb2_grpc.AuthServiceStub(auth.channel),
+            http=http,
+        )
 
 
 class Browser:

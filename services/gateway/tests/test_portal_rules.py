@@ -136,6 +136,7 @@ class TestLanguage:
                 str(GATEWAY),
                 [
                     ("src/gateway/web/**.py", "python"),
+                    ("src/gateway/problems.py", "python"),
                     ("src/gateway/templates/**.html", "jinja2"),
                 ],
                 options_map={"src/gateway/templates/**.html": {"extensions": "jinja2.ext.i18n"}},

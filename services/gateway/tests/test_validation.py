@@ -13,6 +13,7 @@ from billing_kit.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Reason,
     Unauthenticated,
 )
 from gateway.api.schemas import CreateCustomerBody, ListCustomersQuery
@@ -125,7 +126,7 @@ class TestDomainErrorMapping:
         assert "biz_2" not in json.dumps(foreign)
 
     def test_backend_reason_becomes_the_code(self) -> None:
-        problem = from_domain_error(AlreadyExists("taken", reason="EMAIL_TAKEN"))
+        problem = from_domain_error(AlreadyExists("taken", reason=Reason.EMAIL_TAKEN))
         assert (problem.status, problem.code, problem.detail) == (409, "EMAIL_TAKEN", "taken")
 
     def test_only_unavailable_backends_invite_a_retry(self) -> None:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import grpc
 import pytest
-import pytest_asyncio
 from billing.common.v1 import common_pb2
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
+from billing_kit.errors import Reason
 from billing_kit.grpc_client import domain_error_from
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from billing_kit.testing import RunningService, service_fixture
 from invoicing.app import InvoicingRuntime, create_app
 from invoicing.config import InvoicingSettings
 from invoicing.models import Invoice
@@ -42,45 +40,28 @@ def _invoice(
     )
 
 
-@pytest_asyncio.fixture
-async def runtime(mongo_url: str, unique_db_name: str) -> AsyncIterator[InvoicingRuntime]:
-    settings = InvoicingSettings(
-        mongodb_url=mongo_url, mongodb_database=unique_db_name, grpc_port=0, ops_port=0
-    )
-    app = create_app(settings)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
+service = service_fixture(create_app, InvoicingSettings)
 
 
-@pytest_asyncio.fixture
-async def stub(runtime: InvoicingRuntime) -> AsyncIterator[invoicing_pb2_grpc.InvoicingServiceStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        yield invoicing_pb2_grpc.InvoicingServiceStub(channel)
+@pytest.fixture
+def stub(service: RunningService[InvoicingRuntime]) -> invoicing_pb2_grpc.InvoicingServiceStub:
+    return invoicing_pb2_grpc.InvoicingServiceStub(service.channel)
 
 
-async def test_reports_serving_and_ready(runtime: InvoicingRuntime) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=SERVICE), timeout=5
-        )
-    assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{runtime.ops_port}/readyz") as response,
-    ):
-        assert response.status == 200
+async def test_reports_serving_and_ready(service: RunningService[InvoicingRuntime]) -> None:
+    assert await service.is_serving(SERVICE)
+    assert await service.readyz() == 200
 
 
 async def test_lists_own_invoices_newest_first_by_page(
-    runtime: InvoicingRuntime, stub: invoicing_pb2_grpc.InvoicingServiceStub
+    service: RunningService[InvoicingRuntime], stub: invoicing_pb2_grpc.InvoicingServiceStub
 ) -> None:
     for index in range(3):
-        await runtime.repository.insert(_invoice(f"inv_{index}", f"INV-{index}", days=index))
-    await runtime.repository.insert(_invoice("inv_x", "INV-x", customer_id="cus_2", days=9))
-    await runtime.repository.insert(_invoice("inv_t", "INV-t", mode="test", days=9))
+        await service.runtime.repository.insert(
+            _invoice(f"inv_{index}", f"INV-{index}", days=index)
+        )
+    await service.runtime.repository.insert(_invoice("inv_x", "INV-x", customer_id="cus_2", days=9))
+    await service.runtime.repository.insert(_invoice("inv_t", "INV-t", mode="test", days=9))
 
     async def page(number: int) -> list[str]:
         reply = await stub.ListInvoices(
@@ -91,7 +72,6 @@ async def test_lists_own_invoices_newest_first_by_page(
                 page_size=2,
                 page_number=number,
             ),
-            timeout=5,
         )
         return [i.invoice_id for i in reply.invoices]
 
@@ -100,19 +80,17 @@ async def test_lists_own_invoices_newest_first_by_page(
     assert await page(2) == []
 
 
-async def test_get_own_invoice_and_not_anothers(
-    runtime: InvoicingRuntime, stub: invoicing_pb2_grpc.InvoicingServiceStub
+async def test_get_own_invoice_on_the_wire(
+    service: RunningService[InvoicingRuntime], stub: invoicing_pb2_grpc.InvoicingServiceStub
 ) -> None:
-    await runtime.repository.insert(_invoice("inv_mine", "INV-1"))
-    await runtime.repository.insert(_invoice("inv_theirs", "INV-2", customer_id="cus_2"))
+    await service.runtime.repository.insert(_invoice("inv_mine", "INV-1"))
     mine = await stub.GetInvoice(
         invoicing_pb2.GetInvoiceRequest(
             business_id="bus_1",
             mode=common_pb2.MODE_LIVE,
             customer_id="cus_1",
             invoice_id="inv_mine",
-        ),
-        timeout=5,
+        )
     )
     assert (mine.number, mine.total, mine.currency, mine.payment_id) == (
         "INV-1",
@@ -120,27 +98,45 @@ async def test_get_own_invoice_and_not_anothers(
         "EUR",
         "pay_inv_mine",
     )
+
+
+@pytest.mark.parametrize(
+    ("business_id", "mode", "customer_id"),
+    [
+        ("bus_1", common_pb2.MODE_LIVE, "cus_2"),  # another customer
+        ("bus_2", common_pb2.MODE_LIVE, "cus_1"),  # another business
+        ("bus_1", common_pb2.MODE_TEST, "cus_1"),  # the other mode
+    ],
+    ids=["customer", "business", "mode"],
+)
+async def test_another_customers_invoice_is_not_found(
+    service: RunningService[InvoicingRuntime],
+    stub: invoicing_pb2_grpc.InvoicingServiceStub,
+    business_id: str,
+    mode: common_pb2.Mode,
+    customer_id: str,
+) -> None:
+    """The real repository scopes the read: a foreign id is simply not there."""
+    await service.runtime.repository.insert(_invoice("inv_1", "INV-1"))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetInvoice(
             invoicing_pb2.GetInvoiceRequest(
-                business_id="bus_1",
-                mode=common_pb2.MODE_LIVE,
-                customer_id="cus_1",
-                invoice_id="inv_theirs",
-            ),
-            timeout=5,
+                business_id=business_id, mode=mode, customer_id=customer_id, invoice_id="inv_1"
+            )
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     error = domain_error_from(err.value)
-    assert error is not None and error.reason == "INVOICE_NOT_FOUND"
+    assert error is not None and error.reason is Reason.INVOICE_NOT_FOUND
 
 
-async def test_invoice_numbers_are_unique_per_business_and_mode(runtime: InvoicingRuntime) -> None:
-    await runtime.repository.insert(_invoice("inv_a", "INV-7"))
+async def test_invoice_numbers_are_unique_per_business_and_mode(
+    service: RunningService[InvoicingRuntime],
+) -> None:
+    await service.runtime.repository.insert(_invoice("inv_a", "INV-7"))
     with pytest.raises(DuplicateKeyError):
-        await runtime.repository.insert(_invoice("inv_b", "INV-7", customer_id="cus_2"))
+        await service.runtime.repository.insert(_invoice("inv_b", "INV-7", customer_id="cus_2"))
     # The same number in the other mode is a different sequence.
-    await runtime.repository.insert(_invoice("inv_c", "INV-7", mode="test"))
+    await service.runtime.repository.insert(_invoice("inv_c", "INV-7", mode="test"))
 
 
 async def test_bad_page_is_invalid_argument(stub: invoicing_pb2_grpc.InvoicingServiceStub) -> None:
@@ -149,6 +145,5 @@ async def test_bad_page_is_invalid_argument(stub: invoicing_pb2_grpc.InvoicingSe
             invoicing_pb2.ListInvoicesRequest(
                 business_id="bus_1", mode=common_pb2.MODE_LIVE, customer_id="cus_1", page_size=1000
             ),
-            timeout=5,
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -20,7 +20,13 @@ from aiosmtpd.controller import Controller
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
 from billing_kit.logging import JsonFormatter
-from billing_kit.testing import TcpProxy, broker_namespace, free_port
+from billing_kit.testing import (
+    RunningService,
+    TcpProxy,
+    broker_namespace,
+    free_port,
+    running_service,
+)
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from notifications.app import NotificationsRuntime, create_app
@@ -82,37 +88,33 @@ async def smtp_proxy(sink: tuple[Sink, int]) -> AsyncIterator[TcpProxy]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def runtime(
+async def email_service(
     mongo_url: str, amqp_url: str, smtp_proxy: TcpProxy
-) -> AsyncIterator[NotificationsRuntime]:
-    async with broker_namespace(
-        amqp_url, known_consumers=[("notifications", CUSTOMER_DIRECTORY)]
-    ) as ns:
-        settings = NotificationsSettings(
-            mongodb_url=mongo_url,
-            mongodb_database=f"emails_{free_port()}",
-            amqp_url=amqp_url,
-            events_exchange=ns.exchange,
-            queue_prefix=ns.queue_prefix,
-            grpc_port=0,
-            ops_port=0,
+) -> AsyncIterator[RunningService[NotificationsRuntime]]:
+    async with (
+        broker_namespace(amqp_url, known_consumers=[("notifications", CUSTOMER_DIRECTORY)]) as ns,
+        running_service(
+            create_app,
+            NotificationsSettings,
+            mongo_url=mongo_url,
+            broker=ns,
             smtp_host="127.0.0.1",
             smtp_port=smtp_proxy.listen_port,
             smtp_timeout_seconds=2,
             mail_from=f"Customer Portal <{FROM_ADDRESS}>",
-        )
-        app = create_app(settings)
-        await app.start()
-        try:
-            yield app
-        finally:
-            await app.stop()
+        ) as service,
+    ):
+        yield service
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def stub(runtime: NotificationsRuntime) -> AsyncIterator[email_pb2_grpc.EmailServiceStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        yield email_pb2_grpc.EmailServiceStub(channel)
+@pytest.fixture(scope="module")
+def runtime(email_service: RunningService[NotificationsRuntime]) -> NotificationsRuntime:
+    return email_service.runtime
+
+
+@pytest.fixture
+def stub(email_service: RunningService[NotificationsRuntime]) -> email_pb2_grpc.EmailServiceStub:
+    return email_pb2_grpc.EmailServiceStub(email_service.channel)
 
 
 @pytest.fixture

@@ -13,15 +13,17 @@ import pytest_asyncio
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from billing_kit.broker import EventPublisher
+from billing_kit.errors import Reason
 from billing_kit.events import CloudEvent
 from billing_kit.grpc_client import domain_error_from
 from billing_kit.testing import (
     BrokerNamespace,
+    RunningService,
     broker_namespace,
     eventually,
+    service_fixture,
     take_queue_messages,
 )
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from notifications.app import NotificationsRuntime, create_app
 from notifications.config import NotificationsSettings
 from notifications.consumers import CUSTOMER_DIRECTORY
@@ -63,26 +65,9 @@ async def ns(amqp_url: str) -> AsyncIterator[BrokerNamespace]:
         yield namespace
 
 
-@pytest_asyncio.fixture
-async def runtime(
-    mongo_url: str, amqp_url: str, unique_db_name: str, ns: BrokerNamespace
-) -> AsyncIterator[NotificationsRuntime]:
-    settings = NotificationsSettings(
-        mongodb_url=mongo_url,
-        mongodb_database=unique_db_name,
-        amqp_url=amqp_url,
-        events_exchange=ns.exchange,
-        queue_prefix=ns.queue_prefix,
-        consumer_delivery_limit=DELIVERY_LIMIT,
-        grpc_port=0,
-        ops_port=0,
-    )
-    app = create_app(settings)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
+service = service_fixture(
+    create_app, NotificationsSettings, with_broker=True, consumer_delivery_limit=DELIVERY_LIMIT
+)
 
 
 @pytest_asyncio.fixture
@@ -96,12 +81,11 @@ async def publisher(amqp_url: str, ns: BrokerNamespace) -> AsyncIterator[EventPu
         await events.close()
 
 
-@pytest_asyncio.fixture
-async def stub(
-    runtime: NotificationsRuntime,
-) -> AsyncIterator[notifications_pb2_grpc.NotificationsServiceStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        yield notifications_pb2_grpc.NotificationsServiceStub(channel)
+@pytest.fixture
+def stub(
+    service: RunningService[NotificationsRuntime],
+) -> notifications_pb2_grpc.NotificationsServiceStub:
+    return notifications_pb2_grpc.NotificationsServiceStub(service.channel)
 
 
 async def get_recipient(
@@ -112,7 +96,6 @@ async def get_recipient(
             notifications_pb2.GetRecipientRequest(
                 business_id="bus_1", mode=common_pb2.MODE_TEST, customer_id=customer_id
             ),
-            timeout=5,
         )
     except grpc.aio.AioRpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
@@ -120,25 +103,17 @@ async def get_recipient(
         raise
 
 
-async def handled(runtime: NotificationsRuntime, event_id: str) -> bool:
+async def handled(service: RunningService[NotificationsRuntime], event_id: str) -> bool:
     """Whether the consumer committed this event (its processed_events record exists)."""
-    found = await runtime.db["processed_events"].find_one(
+    found = await service.runtime.db["processed_events"].find_one(
         {"_id": f"{CUSTOMER_DIRECTORY}:{event_id}"}
     )
     return found is not None
 
 
-async def test_reports_serving_and_ready(runtime: NotificationsRuntime) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=SERVICE), timeout=5
-        )
-    assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{runtime.ops_port}/readyz") as response,
-    ):
-        assert response.status == 200
+async def test_reports_serving_and_ready(service: RunningService[NotificationsRuntime]) -> None:
+    assert await service.is_serving(SERVICE)
+    assert await service.readyz() == 200
 
 
 async def test_unknown_recipient_is_not_found(
@@ -149,11 +124,10 @@ async def test_unknown_recipient_is_not_found(
             notifications_pb2.GetRecipientRequest(
                 business_id="bus_1", mode=common_pb2.MODE_TEST, customer_id="cus_nobody"
             ),
-            timeout=5,
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     error = domain_error_from(err.value)
-    assert error is not None and error.reason == "RECIPIENT_NOT_FOUND"
+    assert error is not None and error.reason is Reason.RECIPIENT_NOT_FOUND
 
 
 async def test_customer_created_on_the_broker_becomes_a_recipient(
@@ -172,13 +146,12 @@ async def test_customer_created_on_the_broker_becomes_a_recipient(
             notifications_pb2.GetRecipientRequest(
                 business_id="bus_1", mode=common_pb2.MODE_LIVE, customer_id="cus_1"
             ),
-            timeout=5,
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 async def test_the_same_event_delivered_twice_has_one_effect(
-    runtime: NotificationsRuntime,
+    service: RunningService[NotificationsRuntime],
     publisher: EventPublisher,
     stub: notifications_pb2_grpc.NotificationsServiceStub,
 ) -> None:
@@ -190,7 +163,7 @@ async def test_the_same_event_delivered_twice_has_one_effect(
         "evt_renamed", type="customer.updated", time=T0 + timedelta(minutes=5), name="Ada L."
     )
     await publisher.publish(renamed)
-    await eventually(lambda: handled(runtime, "evt_renamed"))
+    await eventually(lambda: handled(service, "evt_renamed"))
     await publisher.publish(created)
     # A marker published after the duplicate: once it is handled the duplicate was too.
     await publisher.publish(customer_event("evt_marker", customer_id="cus_marker"))
@@ -199,18 +172,20 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     recipient = await get_recipient(stub)
     assert recipient is not None
     assert (recipient.name, recipient.last_event_id) == ("Ada L.", "evt_renamed")
-    assert await runtime.db["processed_events"].count_documents({"event_id": "evt_twice"}) == 1
-    assert await runtime.db["recipients"].count_documents({"customer_id": "cus_1"}) == 1
+    assert (
+        await service.runtime.db["processed_events"].count_documents({"event_id": "evt_twice"}) == 1
+    )
+    assert await service.runtime.db["recipients"].count_documents({"customer_id": "cus_1"}) == 1
     async with (
         aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{runtime.ops_port}/metrics") as response,
+        http.get(f"http://127.0.0.1:{service.runtime.ops_port}/metrics") as response,
     ):
         metrics = await response.text()
     assert 'handler="customer-directory",outcome="duplicate"' in metrics
 
 
 async def test_an_older_update_after_a_newer_one_does_not_overwrite(
-    runtime: NotificationsRuntime,
+    service: RunningService[NotificationsRuntime],
     publisher: EventPublisher,
     stub: notifications_pb2_grpc.NotificationsServiceStub,
 ) -> None:
@@ -231,7 +206,7 @@ async def test_an_older_update_after_a_newer_one_does_not_overwrite(
     await publisher.publish(newer)
     await eventually(lambda: get_recipient(stub))
     await publisher.publish(older)
-    await eventually(lambda: handled(runtime, "evt_old"), message="older event never handled")
+    await eventually(lambda: handled(service, "evt_old"), message="older event never handled")
 
     recipient = await get_recipient(stub)
     assert recipient is not None
@@ -243,7 +218,7 @@ async def test_an_older_update_after_a_newer_one_does_not_overwrite(
 
 
 async def test_invalid_customer_data_is_dead_lettered_and_writes_nothing(
-    runtime: NotificationsRuntime,
+    service: RunningService[NotificationsRuntime],
     publisher: EventPublisher,
     ns: BrokerNamespace,
     amqp_url: str,
@@ -258,7 +233,7 @@ async def test_invalid_customer_data_is_dead_lettered_and_writes_nothing(
     messages = await eventually(dead_lettered, within=20, message="bad event not dead-lettered")
     assert [m.message_id for m in messages] == ["evt_bad"]
     assert await get_recipient(stub, "cus_bad") is None
-    assert not await handled(runtime, "evt_bad")
+    assert not await handled(service, "evt_bad")
     # Good events still flow after the bad one.
     await publisher.publish(customer_event("evt_good", customer_id="cus_good"))
     assert await eventually(lambda: get_recipient(stub, "cus_good"))

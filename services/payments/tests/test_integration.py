@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import grpc
 import pytest
-import pytest_asyncio
 from billing.common.v1 import common_pb2
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from billing_kit.grpc_client import domain_error_from
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from billing_kit.testing import RunningService, service_fixture
 from payments.app import PaymentsRuntime, create_app
 from payments.config import PaymentsSettings
 from payments.models import PaymentMethod
@@ -42,45 +39,28 @@ def _method(
     )
 
 
-@pytest_asyncio.fixture
-async def runtime(mongo_url: str, unique_db_name: str) -> AsyncIterator[PaymentsRuntime]:
-    settings = PaymentsSettings(
-        mongodb_url=mongo_url, mongodb_database=unique_db_name, grpc_port=0, ops_port=0
-    )
-    app = create_app(settings)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
+service = service_fixture(create_app, PaymentsSettings)
 
 
-@pytest_asyncio.fixture
-async def stub(runtime: PaymentsRuntime) -> AsyncIterator[payments_pb2_grpc.PaymentsServiceStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        yield payments_pb2_grpc.PaymentsServiceStub(channel)
+@pytest.fixture
+def stub(service: RunningService[PaymentsRuntime]) -> payments_pb2_grpc.PaymentsServiceStub:
+    return payments_pb2_grpc.PaymentsServiceStub(service.channel)
 
 
-async def test_reports_serving_and_ready(runtime: PaymentsRuntime) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=SERVICE), timeout=5
-        )
-    assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{runtime.ops_port}/readyz") as response,
-    ):
-        assert response.status == 200
+async def test_reports_serving_and_ready(service: RunningService[PaymentsRuntime]) -> None:
+    assert await service.is_serving(SERVICE)
+    assert await service.readyz() == 200
 
 
 async def test_lists_only_the_customers_own_methods_by_page(
-    runtime: PaymentsRuntime, stub: payments_pb2_grpc.PaymentsServiceStub
+    service: RunningService[PaymentsRuntime], stub: payments_pb2_grpc.PaymentsServiceStub
 ) -> None:
     for index in range(3):
-        await runtime.repository.insert_payment_method(_method(f"pm_{index}", minutes=index))
-    await runtime.repository.insert_payment_method(_method("pm_x", customer_id="cus_2"))
-    await runtime.repository.insert_payment_method(_method("pm_live", mode="live"))
+        await service.runtime.repository.insert_payment_method(
+            _method(f"pm_{index}", minutes=index)
+        )
+    await service.runtime.repository.insert_payment_method(_method("pm_x", customer_id="cus_2"))
+    await service.runtime.repository.insert_payment_method(_method("pm_live", mode="live"))
 
     async def page(size: int, number: int) -> list[payments_pb2.PaymentMethod]:
         reply = await stub.ListPaymentMethods(
@@ -91,7 +71,6 @@ async def test_lists_only_the_customers_own_methods_by_page(
                 page_size=size,
                 page_number=number,
             ),
-            timeout=5,
         )
         return list(reply.payment_methods)
 
@@ -112,7 +91,6 @@ async def test_unknown_customer_has_no_methods(stub: payments_pb2_grpc.PaymentsS
         payments_pb2.ListPaymentMethodsRequest(
             business_id="bus_1", mode=common_pb2.MODE_TEST, customer_id="nobody"
         ),
-        timeout=5,
     )
     assert list(reply.payment_methods) == []
 
@@ -132,7 +110,6 @@ async def test_a_request_without_a_known_mode_is_invalid_argument(
                 mode=mode,  # type: ignore[arg-type]
                 customer_id="c",
             ),
-            timeout=5,
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     error = domain_error_from(err.value)

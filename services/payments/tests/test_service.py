@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from billing_kit.errors import InvalidArgument
-from billing_kit.scoping import make_page, make_scope
 from payments.models import PaymentMethod
 from payments.servicer import payment_method_to_proto
 
@@ -53,14 +51,3 @@ class TestPaymentMethodModel:
             2030,
         )
         assert "4242424242424242" not in str(message)
-
-
-class TestBounds:
-    @pytest.mark.parametrize(("size", "number"), [(101, 0), (-1, 0), (10, -1)])
-    def test_bad_page_is_invalid_argument(self, size: int, number: int) -> None:
-        with pytest.raises(InvalidArgument):
-            make_page(size, number)
-
-    def test_scope_needs_a_customer(self) -> None:
-        with pytest.raises(InvalidArgument):
-            make_scope("bus_1", "test", "")

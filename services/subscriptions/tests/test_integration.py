@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import grpc
 import pytest
-import pytest_asyncio
 from billing.common.v1 import common_pb2
 from billing.subscriptions.v1 import subscriptions_pb2, subscriptions_pb2_grpc
+from billing_kit.errors import Reason
 from billing_kit.grpc_client import domain_error_from
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from billing_kit.testing import RunningService, service_fixture
 from subscriptions.app import SubscriptionsRuntime, create_app
 from subscriptions.config import SubscriptionsSettings
 from subscriptions.models import Subscription, SubscriptionStatus
@@ -42,49 +40,33 @@ def _subscription(
     )
 
 
-@pytest_asyncio.fixture
-async def runtime(mongo_url: str, unique_db_name: str) -> AsyncIterator[SubscriptionsRuntime]:
-    settings = SubscriptionsSettings(
-        mongodb_url=mongo_url, mongodb_database=unique_db_name, grpc_port=0, ops_port=0
-    )
-    app = create_app(settings)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
+service = service_fixture(create_app, SubscriptionsSettings)
 
 
-@pytest_asyncio.fixture
-async def stub(
-    runtime: SubscriptionsRuntime,
-) -> AsyncIterator[subscriptions_pb2_grpc.SubscriptionsServiceStub]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        yield subscriptions_pb2_grpc.SubscriptionsServiceStub(channel)
+@pytest.fixture
+def stub(
+    service: RunningService[SubscriptionsRuntime],
+) -> subscriptions_pb2_grpc.SubscriptionsServiceStub:
+    return subscriptions_pb2_grpc.SubscriptionsServiceStub(service.channel)
 
 
-async def test_reports_serving_and_ready(runtime: SubscriptionsRuntime) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{runtime.grpc_port}") as channel:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=SERVICE), timeout=5
-        )
-    assert reply.status == health_pb2.HealthCheckResponse.SERVING
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{runtime.ops_port}/readyz") as response,
-    ):
-        assert response.status == 200
-    names = [i["name"] async for i in await runtime.db["subscriptions"].list_indexes()]
+async def test_reports_serving_and_ready(service: RunningService[SubscriptionsRuntime]) -> None:
+    assert await service.is_serving(SERVICE)
+    assert await service.readyz() == 200
+    names = [i["name"] async for i in await service.runtime.db["subscriptions"].list_indexes()]
     assert "customer_newest_first" in names
 
 
 async def test_lists_only_the_customers_own_subscriptions_newest_first_by_page(
-    runtime: SubscriptionsRuntime, stub: subscriptions_pb2_grpc.SubscriptionsServiceStub
+    service: RunningService[SubscriptionsRuntime],
+    stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
 ) -> None:
     for index in range(3):
-        await runtime.repository.insert(_subscription(f"sub_{index}", minutes=index))
-    await runtime.repository.insert(_subscription("sub_other", customer_id="cus_2", minutes=9))
-    await runtime.repository.insert(_subscription("sub_live", mode="live", minutes=9))
+        await service.runtime.repository.insert(_subscription(f"sub_{index}", minutes=index))
+    await service.runtime.repository.insert(
+        _subscription("sub_other", customer_id="cus_2", minutes=9)
+    )
+    await service.runtime.repository.insert(_subscription("sub_live", mode="live", minutes=9))
 
     async def page(number: int) -> list[str]:
         reply = await stub.ListSubscriptions(
@@ -94,8 +76,7 @@ async def test_lists_only_the_customers_own_subscriptions_newest_first_by_page(
                 customer_id="cus_1",
                 page_size=2,
                 page_number=number,
-            ),
-            timeout=5,
+            )
         )
         return [s.subscription_id for s in reply.subscriptions]
 
@@ -105,9 +86,10 @@ async def test_lists_only_the_customers_own_subscriptions_newest_first_by_page(
 
 
 async def test_get_returns_wire_fields(
-    runtime: SubscriptionsRuntime, stub: subscriptions_pb2_grpc.SubscriptionsServiceStub
+    service: RunningService[SubscriptionsRuntime],
+    stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
 ) -> None:
-    await runtime.repository.insert(_subscription("sub_1"))
+    await service.runtime.repository.insert(_subscription("sub_1"))
     got = await stub.GetSubscription(
         subscriptions_pb2.GetSubscriptionRequest(
             business_id="bus_1",
@@ -115,30 +97,42 @@ async def test_get_returns_wire_fields(
             customer_id="cus_1",
             subscription_id="sub_1",
         ),
-        timeout=5,
     )
     assert got.status == subscriptions_pb2.SUBSCRIPTION_STATUS_ON_HOLD
     assert (got.recurring_pre_tax_amount, got.currency) == (2500, "EUR")
     assert got.next_billing_date.ToDatetime(tzinfo=UTC) == T0 + timedelta(days=30)
 
 
+@pytest.mark.parametrize(
+    ("business_id", "mode", "customer_id"),
+    [
+        ("bus_1", common_pb2.MODE_TEST, "cus_2"),  # another customer
+        ("bus_2", common_pb2.MODE_TEST, "cus_1"),  # another business
+        ("bus_1", common_pb2.MODE_LIVE, "cus_1"),  # the other mode
+    ],
+    ids=["customer", "business", "mode"],
+)
 async def test_another_customers_subscription_is_not_found(
-    runtime: SubscriptionsRuntime, stub: subscriptions_pb2_grpc.SubscriptionsServiceStub
+    service: RunningService[SubscriptionsRuntime],
+    stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
+    business_id: str,
+    mode: common_pb2.Mode,
+    customer_id: str,
 ) -> None:
-    await runtime.repository.insert(_subscription("sub_theirs", customer_id="cus_2"))
+    """The real repository scopes the read: a foreign id is simply not there."""
+    await service.runtime.repository.insert(_subscription("sub_1"))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetSubscription(
             subscriptions_pb2.GetSubscriptionRequest(
-                business_id="bus_1",
-                mode=common_pb2.MODE_TEST,
-                customer_id="cus_1",
-                subscription_id="sub_theirs",
-            ),
-            timeout=5,
+                business_id=business_id,
+                mode=mode,
+                customer_id=customer_id,
+                subscription_id="sub_1",
+            )
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     error = domain_error_from(err.value)
-    assert error is not None and error.reason == "SUBSCRIPTION_NOT_FOUND"
+    assert error is not None and error.reason is Reason.SUBSCRIPTION_NOT_FOUND
 
 
 @pytest.mark.parametrize(
@@ -166,6 +160,5 @@ async def test_bad_list_request_is_invalid_argument(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ListSubscriptions(
             subscriptions_pb2.ListSubscriptionsRequest(**request_fields),  # type: ignore[arg-type]
-            timeout=5,
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from billing.subscriptions.v1 import subscriptions_pb2
-from billing_kit.errors import InvalidArgument, NotFound
-from billing_kit.scoping import CustomerScope, PageRequest, make_page, make_scope
+from billing_kit.errors import InvalidArgument, NotFound, Reason
+from billing_kit.scoping import CustomerScope, PageRequest, make_scope
 from subscriptions.models import Subscription, SubscriptionStatus
 from subscriptions.service import SubscriptionsService
 from subscriptions.servicer import subscription_to_proto
@@ -33,22 +33,18 @@ def _subscription(sid: str, customer_id: str = "cus_1", **changes: object) -> Su
 
 
 class InMemoryReader:
-    """A stand-in for the repository; the real one is covered by the integration tests."""
+    """A stand-in for the repository that finds by id only.
+
+    Scoping (another customer's, business's or mode's subscription is not
+    found) is the real repository's job; test_integration.py checks it against
+    the database.
+    """
 
     def __init__(self, *subs: Subscription) -> None:
         self.subs = list(subs)
 
     async def get_subscription(self, scope: CustomerScope, sid: str) -> Subscription | None:
-        return next(
-            (
-                s
-                for s in self.subs
-                if s.subscription_id == sid
-                and (s.business_id, s.mode, s.customer_id)
-                == (scope.business_id, scope.mode, scope.customer_id)
-            ),
-            None,
-        )
+        return next((s for s in self.subs if s.subscription_id == sid), None)
 
     async def list_subscriptions(
         self, scope: CustomerScope, page: PageRequest
@@ -56,41 +52,12 @@ class InMemoryReader:
         return []
 
 
-class TestMakePage:
-    def test_zero_size_means_default_of_ten(self) -> None:
-        assert make_page(0, 0) == PageRequest(page_size=10, page_number=0)
-
-    def test_skip_is_size_times_number(self) -> None:
-        assert make_page(25, 3).skip == 75
-
-    @pytest.mark.parametrize(("size", "number"), [(101, 0), (-1, 0), (10, -1), (10, 10_001)])
-    def test_out_of_bounds_is_invalid_argument(self, size: int, number: int) -> None:
-        with pytest.raises(InvalidArgument) as err:
-            make_page(size, number)
-        assert err.value.reason == "INVALID_PAGE"
-
-    def test_largest_allowed_page(self) -> None:
-        assert make_page(100, 10_000).page_size == 100
-
-
-class TestMakeScope:
-    @pytest.mark.parametrize(
-        ("business_id", "mode", "customer_id"),
-        [("", "test", "cus_1"), ("bus_1", "prod", "cus_1"), ("bus_1", "live", "")],
-    )
-    def test_incomplete_or_bad_scope_is_invalid_argument(
-        self, business_id: str, mode: str, customer_id: str
-    ) -> None:
-        with pytest.raises(InvalidArgument) as err:
-            make_scope(business_id, mode, customer_id)
-        assert err.value.reason == "INVALID_SCOPE"
-
-
 class TestGetSubscription:
-    async def test_another_customers_subscription_is_not_found(self) -> None:
-        service = SubscriptionsService(InMemoryReader(_subscription("sub_1", customer_id="cus_2")))
-        with pytest.raises(NotFound):
-            await service.get_subscription(make_scope("bus_1", "test", "cus_1"), "sub_1")
+    async def test_a_subscription_the_repository_does_not_find_is_not_found(self) -> None:
+        service = SubscriptionsService(InMemoryReader(_subscription("sub_1")))
+        with pytest.raises(NotFound) as err:
+            await service.get_subscription(make_scope("bus_1", "test", "cus_1"), "sub_2")
+        assert err.value.reason is Reason.SUBSCRIPTION_NOT_FOUND
 
     async def test_own_subscription_is_returned(self) -> None:
         service = SubscriptionsService(InMemoryReader(_subscription("sub_1")))

@@ -1,8 +1,12 @@
 """gRPC client helpers: one channel per target per process, deadlines always.
 
-The interceptor puts a default deadline on every call that has none, sends
-W3C trace context, and records client latency. :func:`domain_error_from`
-turns an error status back into the :class:`DomainError` the server raised.
+The channel's interceptor is the one place a client call is dressed and
+undressed: it puts the channel's default deadline on every call that has none
+(callers pass no ``timeout`` of their own), sends W3C trace context, records
+client latency, and raises a domain error status as the :class:`DomainError`
+the server raised (with its :class:`~billing_kit.errors.Reason`). Callers
+therefore ``await stub.Method(request)`` and catch domain errors by class; any
+other failure (server down, deadline exceeded) stays a ``grpc.aio.AioRpcError``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from opentelemetry import trace
 
-from billing_kit.errors import DomainError, error_class_for
+from billing_kit.errors import DomainError, Reason, error_class_for
 from billing_kit.metrics import RPC_CLIENT_LATENCY
 from billing_kit.telemetry import get_tracer, inject_trace_context
 
@@ -25,9 +29,10 @@ _tracer = get_tracer(__name__)
 
 
 class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    def __init__(self, target_service: str, timeout: float) -> None:
+    def __init__(self, target_service: str, timeout: float, *, domain_errors: bool) -> None:
         self.target_service = target_service
         self.timeout = timeout
+        self.domain_errors = domain_errors
 
     async def intercept_unary_unary(
         self,
@@ -60,7 +65,11 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[
                 return await call
             except grpc.aio.AioRpcError as exc:
                 code = exc.code().name
-                raise
+                domain_error = domain_error_from(exc) if self.domain_errors else None
+                if domain_error is None:
+                    raise
+                # The status already said all there is; its traceback would only add noise.
+                raise domain_error from None
             finally:
                 RPC_CLIENT_LATENCY.labels(self.target_service, method_name, code).observe(
                     time.perf_counter() - started
@@ -68,15 +77,21 @@ class _ClientInterceptor(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[
 
 
 def create_channel(
-    target: str, *, name: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
+    target: str,
+    *,
+    name: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    domain_errors: bool = True,
 ) -> grpc.aio.Channel:
     """An insecure channel to ``host:port`` with the kit's interceptor.
 
     Create it once per process (in a cleanup_ctx / start hook) and reuse it.
+    ``domain_errors=False`` leaves error statuses as ``AioRpcError`` (for tests
+    that assert what goes over the wire); services keep the default.
     """
     return grpc.aio.insecure_channel(
         target,
-        interceptors=[_ClientInterceptor(name or target, timeout)],
+        interceptors=[_ClientInterceptor(name or target, timeout, domain_errors=domain_errors)],
         options=[
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.enable_retries", 1),
@@ -96,6 +111,7 @@ def domain_error_from(exc: grpc.aio.AioRpcError) -> DomainError | None:
         for detail in status.details:
             info = error_details_pb2.ErrorInfo()
             if detail.Unpack(info):
-                reason = info.reason
+                # A reason this build does not know (a newer server) falls back to the class's.
+                reason = Reason.parse(info.reason)
                 field = info.metadata.get("field") or None
     return cls(exc.details() or "", reason=reason, field=field)

@@ -17,7 +17,7 @@ from billing.common.v1 import common_pb2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from billing_kit.errors import InvalidArgument, describe_validation_error
+from billing_kit.errors import InvalidArgument, Reason, describe_validation_error
 
 Mode = Literal["test", "live"]
 
@@ -44,7 +44,7 @@ def mode_from_proto(value: int) -> Mode:
         return _MODE_FROM_PROTO[value]
     except KeyError:
         raise InvalidArgument(
-            "mode is required: MODE_TEST or MODE_LIVE", reason="INVALID_MODE"
+            "mode is required: MODE_TEST or MODE_LIVE", reason=Reason.INVALID_MODE
         ) from None
 
 
@@ -88,7 +88,7 @@ def make_scope(business_id: str, mode: str, customer_id: str) -> CustomerScope:
             {"business_id": business_id, "mode": mode, "customer_id": customer_id}
         )
     except ValidationError as exc:
-        raise InvalidArgument(describe_validation_error(exc), reason="INVALID_SCOPE") from None
+        raise InvalidArgument(describe_validation_error(exc), reason=Reason.INVALID_SCOPE) from None
 
 
 def make_page(page_size: int, page_number: int) -> PageRequest:
@@ -98,7 +98,7 @@ def make_page(page_size: int, page_number: int) -> PageRequest:
             return PageRequest(page_number=page_number)
         return PageRequest(page_size=page_size, page_number=page_number)
     except ValidationError as exc:
-        raise InvalidArgument(describe_validation_error(exc), reason="INVALID_PAGE") from None
+        raise InvalidArgument(describe_validation_error(exc), reason=Reason.INVALID_PAGE) from None
 
 
 def customer_newest_first_index(time_field: str = "created_at") -> IndexModel:

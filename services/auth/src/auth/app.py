@@ -8,19 +8,21 @@ from billing.auth.v1 import (
     auth_pb2_grpc,
     portal_access_pb2,
     portal_access_pb2_grpc,
-    test_clock_pb2,
-    test_clock_pb2_grpc,
 )
+from billing_kit.audit import AUDIT_INDEXES
+from billing_kit.clock import TestClock, clock_for
+from billing_kit.clock_service import SERVICE_FULL_NAME as TEST_CLOCK_SERVICE
+from billing_kit.clock_service import clock_service_registration
 from billing_kit.grpc_client import create_channel
 from billing_kit.runtime import ServiceRuntime
 from pymongo import IndexModel
 
 from auth.config import AuthSettings
 from auth.email_client import GrpcEmailSender
-from auth.portal_models import BaseUrls, Clock, SystemClock, TestClock
+from auth.portal_models import BaseUrls
 from auth.portal_repository import PORTAL_INDEXES, PortalRepository
 from auth.portal_service import BackgroundTasks, PortalAccess, PortalPolicy
-from auth.portal_servicer import PortalAccessServicer, TestClockServicer
+from auth.portal_servicer import PortalAccessServicer
 from auth.repository import INDEXES, AuthRepository
 from auth.service import AuthService
 from auth.servicer import AuthServicer
@@ -74,8 +76,9 @@ def policy_from(settings: AuthSettings) -> PortalPolicy:
 
 def _all_indexes() -> dict[str, list[IndexModel]]:
     merged: dict[str, list[IndexModel]] = {k: list(v) for k, v in INDEXES.items()}
-    for collection, models in PORTAL_INDEXES.items():
-        merged.setdefault(collection, []).extend(models)
+    for indexes in (PORTAL_INDEXES, AUDIT_INDEXES):
+        for collection, models in indexes.items():
+            merged.setdefault(collection, []).extend(models)
     return merged
 
 
@@ -92,21 +95,19 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
         settings, indexes=_all_indexes(), notifications=notifications, background=background
     )
     repository = AuthRepository(runtime.client, runtime.db)
-    service = AuthService(repository, source=SERVICE_NAME)
+    # A movable clock only when enabled, which AuthSettings refuses in production.
+    clock = clock_for(test_clock_enabled=settings.test_clock_enabled)
+    service = AuthService(repository, source=SERVICE_NAME, clock=clock)
     servicer = AuthServicer(service)
     runtime.add_grpc_service(
         lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server),
         auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     )
 
-    clock: Clock = SystemClock()
-    test_clock: TestClock | None = None
-    if settings.test_clock_enabled:  # refused in production by AuthSettings
-        clock = test_clock = TestClock()
     portal = PortalAccess(
         PortalRepository(runtime.client, runtime.db),
         policy=policy_from(settings),
-        emails=GrpcEmailSender(notifications, timeout=settings.notifications_timeout_seconds),
+        emails=GrpcEmailSender(notifications),
         clock=clock,
         background=background,
         source=SERVICE_NAME,
@@ -118,12 +119,6 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
         ),
         portal_access_pb2.DESCRIPTOR.services_by_name["PortalAccessService"].full_name,
     )
-    if test_clock is not None:
-        clock_servicer = TestClockServicer(test_clock)
-        runtime.add_grpc_service(
-            lambda server: test_clock_pb2_grpc.add_TestClockServiceServicer_to_server(
-                clock_servicer, server
-            ),
-            test_clock_pb2.DESCRIPTOR.services_by_name["TestClockService"].full_name,
-        )
+    if isinstance(clock, TestClock):
+        runtime.add_grpc_service(clock_service_registration(clock), TEST_CLOCK_SERVICE)
     return runtime

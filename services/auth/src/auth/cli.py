@@ -30,7 +30,7 @@ from typing import Any, TextIO
 import grpc
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
 from billing_kit.errors import DomainError, InvalidArgument
-from billing_kit.grpc_client import create_channel, domain_error_from
+from billing_kit.grpc_client import create_channel
 from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -316,11 +316,10 @@ async def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.s
     args.portal_stub = portal_access_pb2_grpc.PortalAccessServiceStub(channel)
     try:
         await command(auth_pb2_grpc.AuthServiceStub(channel), args, out, err)
+    except DomainError as refused:  # the channel raises auth's refusals as DomainError
+        print(f"error: {refused.message}", file=err)
+        return EXIT_REFUSED
     except grpc.aio.AioRpcError as exc:
-        domain_error: DomainError | None = domain_error_from(exc)
-        if domain_error is not None:
-            print(f"error: {domain_error.message}", file=err)
-            return EXIT_REFUSED
         if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             if rpc_status.from_call(exc) is not None:  # type: ignore[arg-type]
                 # Auth answered, but one of its own dependencies (e.g. email) is down.

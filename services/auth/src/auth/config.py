@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from billing_kit.clock import refuse_test_clock_in_production
 from billing_kit.settings import ServiceSettings
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -45,7 +46,7 @@ class AuthSettings(ServiceSettings):
     notifications_target: str = Field(default="127.0.0.1:50055", min_length=3)
     notifications_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
-    # Development/e2e only: registers billing.auth.v1.TestClockService so a test can
+    # Development/e2e only: registers billing.common.v1.TestClockService so a test can
     # move auth's clock forward (expired links, idle sessions). Refused in production.
     test_clock_enabled: bool = False
 
@@ -61,6 +62,7 @@ class AuthSettings(ServiceSettings):
     def _consistent(self) -> AuthSettings:
         if self.session_idle_seconds > self.session_absolute_seconds:
             raise ValueError("session_idle_seconds must not exceed session_absolute_seconds")
-        if self.test_clock_enabled and self.environment == "production":
-            raise ValueError("test_clock_enabled is refused in production")
+        refuse_test_clock_in_production(
+            environment=self.environment, test_clock_enabled=self.test_clock_enabled
+        )
         return self

@@ -13,8 +13,7 @@ from typing import Protocol
 
 import grpc
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
-from billing_kit.errors import DomainError, Unavailable
-from billing_kit.grpc_client import domain_error_from
+from billing_kit.errors import DomainError, Reason, Unavailable
 from billing_kit.scoping import mode_to_proto
 
 from auth.models import Business, Mode
@@ -86,20 +85,26 @@ def email_request(email: OutgoingEmail) -> email_pb2.SendEmailRequest:
 
 
 class GrpcEmailSender:
-    """:class:`EmailSender` over notifications' EmailService (one channel per process)."""
+    """:class:`EmailSender` over notifications' EmailService (one channel per process).
 
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float) -> None:
+    The channel (``billing_kit.grpc_client.create_channel``) sets the deadline
+    and raises notifications' refusals as :class:`DomainError`.
+    """
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
         self.stub = email_pb2_grpc.EmailServiceStub(channel)
-        self.timeout = timeout
 
     async def send(self, email: OutgoingEmail) -> None:
         """Send one email; any failure to hand it over is :class:`Unavailable`."""
         try:
-            await self.stub.SendEmail(email_request(email), timeout=self.timeout)
+            await self.stub.SendEmail(email_request(email))
+        except DomainError as refused:
+            # The status text may echo the address; only the reason is kept.
+            raise Unavailable(
+                f"the email could not be sent ({refused.reason})", reason=Reason.EMAIL_NOT_SENT
+            ) from None
         except grpc.aio.AioRpcError as exc:
-            refused: DomainError | None = domain_error_from(exc)
-            # The status text may echo the address; only the code is kept.
             raise Unavailable(
                 f"the email could not be sent ({exc.code().name})",
-                reason="EMAIL_NOT_SENT" if refused else "EMAIL_SERVICE_UNAVAILABLE",
+                reason=Reason.EMAIL_SERVICE_UNAVAILABLE,
             ) from None

@@ -13,6 +13,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
+from billing_kit.clock import utc_now as utc_now  # re-exported: the kit's one clock
 from billing_kit.errors import InvalidArgument
 from billing_kit.field_rules import (
     CUSTOMER_LOCALES as CUSTOMER_LOCALES,
@@ -72,16 +73,6 @@ _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 def new_id(prefix: str) -> str:
     """A prefixed random id such as ``cus_5fpsWAa...`` (128 bits of randomness)."""
     return prefix + secrets.token_urlsafe(16).replace("-", "x").replace("_", "y")
-
-
-def utc_now() -> datetime:
-    """Now in UTC, truncated to milliseconds: the precision MongoDB stores.
-
-    Truncating up front means the value a create call returns is the value
-    every later read returns.
-    """
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _as_utc(value: Any) -> Any:

@@ -11,13 +11,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from billing_kit.field_rules import check_next_path as check_next_path
 from billing_kit.field_rules import portal_home as portal_home
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth.models import Customer, CustomerSnapshot, Mode, UtcDatetime, hash_secret, utc_now
+from auth.models import Customer, CustomerSnapshot, Mode, UtcDatetime, hash_secret
 
 # Greppable prefixes: a leaked value is recognisable in a log or a paste and can be revoked.
 PORTAL_TOKEN_PREFIX = "cpt_"  # noqa: S105 (a prefix, not a secret)
@@ -68,48 +67,6 @@ class SessionKind(StrEnum):
 
     BUSINESS = "business"
     UNIFIED = "unified"
-
-
-# --- clock ---------------------------------------------------------------------------------
-
-
-class Clock(Protocol):
-    """Where auth's portal rules read the time (injectable for tests)."""
-
-    def now(self) -> datetime:
-        """Now, UTC, millisecond precision."""
-        ...
-
-
-class SystemClock:
-    """The real time."""
-
-    def now(self) -> datetime:
-        """Now, UTC, millisecond precision."""
-        return utc_now()
-
-
-class TestClock:
-    """The real time plus an offset that only moves forward (development and e2e only)."""
-
-    __test__ = False  # not a pytest class
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def now(self) -> datetime:
-        """Now as this clock sees it."""
-        return utc_now() + self.offset
-
-    def advance(self, seconds: int) -> None:
-        """Move forward by ``seconds`` (> 0)."""
-        if seconds <= 0:
-            raise ValueError("seconds must be positive")
-        self.offset += timedelta(seconds=seconds)
-
-    def reset(self) -> None:
-        """Back to the real time."""
-        self.offset = timedelta(0)
 
 
 # --- tokens --------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from billing_kit.errors import AlreadyExists
+from billing_kit.audit import Actor, Resource, record_audit
+from billing_kit.errors import AlreadyExists, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.outbox import add_to_outbox
 from pymongo import ASCENDING, IndexModel, ReturnDocument
@@ -93,7 +94,7 @@ def _session(doc: Document) -> PortalSession:
 
 def _email_taken() -> AlreadyExists:
     return AlreadyExists(
-        "another customer of this business already uses this email", reason="EMAIL_TAKEN"
+        "another customer of this business already uses this email", reason=Reason.EMAIL_TAKEN
     )
 
 
@@ -391,6 +392,20 @@ class PortalRepository:
                 ending["secret_hash"] = {"$ne": keep_session_hash}
             await self.sessions.update_many(ending, {"$set": {"ended_at": now}}, session=session)
             await add_to_outbox(self.db, make_event(customer), session=session)
+            # Who changed which customer's email, when: ids only, never the addresses.
+            await record_audit(
+                self.db,
+                actor=Actor(kind="customer", id=customer.customer_id),
+                action="customer.email_changed",
+                resource=Resource(
+                    kind="customer",
+                    id=customer.customer_id,
+                    business_id=customer.business_id,
+                    mode=mode,
+                ),
+                at=now,
+                session=session,
+            )
             return customer
 
         return await write_customer(self.client, write, clash=_email_taken())

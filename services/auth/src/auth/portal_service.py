@@ -2,7 +2,7 @@
 portal and the customer's profile.
 
 Pure logic over :class:`~auth.portal_repository.PortalRepository`, an
-:class:`~auth.email_client.EmailSender` and a :class:`~auth.portal_models.Clock`.
+:class:`~auth.email_client.EmailSender` and a :class:`~billing_kit.clock.Clock`.
 Raw tokens and session secrets are returned to the caller once and never
 logged; logs carry business/customer/token ids only (emails are masked by the
 kit's log formatter anyway).
@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
+from billing_kit.clock import Clock
 from billing_kit.errors import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     RateLimited,
+    Reason,
     Unauthenticated,
     Unavailable,
 )
@@ -52,7 +54,6 @@ from auth.portal_models import (
     SESSION_SECRET_PREFIX,
     TOKEN_ID_PREFIX,
     BaseUrls,
-    Clock,
     CustomerUpdatedData,
     PortalSession,
     PortalToken,
@@ -81,36 +82,36 @@ _PERSON_NAME: TypeAdapter[str] = TypeAdapter(PersonName)
 UNIFIED_HOME = "/"
 _SESSION_PURPOSES = [p for p in Purpose if p.starts_session]
 _INVALID_FIELD_REASONS = {
-    "name": "INVALID_NAME",
-    "phone_number": "INVALID_PHONE_NUMBER",
-    "email": "INVALID_EMAIL",
-    "metadata": "INVALID_METADATA",
-    "preferred_locale": "INVALID_PREFERRED_LOCALE",
+    "name": Reason.INVALID_NAME,
+    "phone_number": Reason.INVALID_PHONE_NUMBER,
+    "email": Reason.INVALID_EMAIL,
+    "metadata": Reason.INVALID_METADATA,
+    "preferred_locale": Reason.INVALID_PREFERRED_LOCALE,
 }
 
 
 class TokenUnknown(NotFound):
-    default_reason = "TOKEN_UNKNOWN"
+    default_reason = Reason.TOKEN_UNKNOWN
 
 
 class TokenUsed(FailedPrecondition):
-    default_reason = "TOKEN_USED"
+    default_reason = Reason.TOKEN_USED
 
 
 class TokenExpired(FailedPrecondition):
-    default_reason = "TOKEN_EXPIRED"
+    default_reason = Reason.TOKEN_EXPIRED
 
 
 class SessionInvalid(Unauthenticated):
-    default_reason = "SESSION_INVALID"
+    default_reason = Reason.SESSION_INVALID
 
 
 class EmailUnchanged(InvalidArgument):
-    default_reason = "EMAIL_UNCHANGED"
+    default_reason = Reason.EMAIL_UNCHANGED
 
 
 class EmailTaken(AlreadyExists):
-    default_reason = "EMAIL_TAKEN"
+    default_reason = Reason.EMAIL_TAKEN
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def _email(value: str, field: str = "email") -> str:
     try:
         return check_email(value)
     except ValueError as exc:
-        raise InvalidArgument(f"{field}: {exc}", reason="INVALID_EMAIL", field=field) from None
+        raise InvalidArgument(f"{field}: {exc}", reason=Reason.INVALID_EMAIL, field=field) from None
 
 
 def _next_path(value: str | None, business_id: str) -> str | None:
@@ -186,7 +187,7 @@ def _next_path(value: str | None, business_id: str) -> str | None:
         return check_next_path(value, business_id)
     except ValueError as exc:
         raise InvalidArgument(
-            f"next_path: {exc}", reason="INVALID_NEXT_PATH", field="next_path"
+            f"next_path: {exc}", reason=Reason.INVALID_NEXT_PATH, field="next_path"
         ) from None
 
 
@@ -500,7 +501,7 @@ class PortalAccess:
             return_checked = check_http_url(return_url)
         except ValueError as exc:
             raise InvalidArgument(
-                f"return_url: {exc}", reason="INVALID_RETURN_URL", field="return_url"
+                f"return_url: {exc}", reason=Reason.INVALID_RETURN_URL, field="return_url"
             ) from None
         next_checked = _next_path(next_path, business_id)
         business = await self._business(business_id)
@@ -534,7 +535,7 @@ class PortalAccess:
                 await self.repository.delete_token(record.token_id)
                 raise Unavailable(
                     "the portal link email could not be sent; please retry",
-                    reason="EMAIL_SERVICE_UNAVAILABLE",
+                    reason=Reason.EMAIL_SERVICE_UNAVAILABLE,
                 ) from None
         log.info(
             "portal link created",
@@ -1030,7 +1031,7 @@ class PortalAccess:
             await self.repository.delete_token(record.token_id)
             raise Unavailable(
                 "the verification email could not be sent; please retry",
-                reason="EMAIL_SERVICE_UNAVAILABLE",
+                reason=Reason.EMAIL_SERVICE_UNAVAILABLE,
             ) from None
         log.info(
             "email change requested",

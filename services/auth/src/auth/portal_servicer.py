@@ -1,5 +1,7 @@
-"""gRPC adapters of ``billing.auth.v1.PortalAccessService`` and (development only)
-``billing.auth.v1.TestClockService``: proto <-> use cases, nothing else.
+"""gRPC adapters of ``billing.auth.v1.PortalAccessService``: proto <-> use cases, nothing else.
+
+(The development-only test clock service is the kit's
+:mod:`billing_kit.clock_service`.)
 
 Raw tokens and session secrets pass through here in memory only; domain errors
 are raised as they are and the kit's interceptor turns them into statuses.
@@ -13,10 +15,7 @@ from billing.auth.v1 import (
     auth_pb2,
     portal_access_pb2,
     portal_access_pb2_grpc,
-    test_clock_pb2,
-    test_clock_pb2_grpc,
 )
-from billing_kit.errors import InvalidArgument
 from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -25,7 +24,6 @@ from auth.portal_models import (
     Purpose,
     SessionKind,
     StartedSession,
-    TestClock,
     TokenState,
 )
 from auth.portal_service import PortalAccess
@@ -267,40 +265,3 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
             keep_session_secret=request.keep_session_secret or None,
         )
         return customer_to_proto(customer)
-
-
-class TestClockServicer(test_clock_pb2_grpc.TestClockServiceServicer):
-    """Moves auth's clock (registered only with ``AUTH_TEST_CLOCK_ENABLED=true``)."""
-
-    __test__ = False  # not a pytest class
-
-    def __init__(self, clock: TestClock) -> None:
-        self.clock = clock
-
-    def _state(self) -> test_clock_pb2.ClockState:
-        return test_clock_pb2.ClockState(
-            now=_timestamp(self.clock.now()),
-            offset_seconds=int(self.clock.offset.total_seconds()),
-        )
-
-    async def AdvanceClock(
-        self, request: test_clock_pb2.AdvanceClockRequest, context: Context
-    ) -> test_clock_pb2.ClockState:
-        """Move the clock forward."""
-        if request.seconds <= 0:
-            raise InvalidArgument("seconds must be positive")
-        self.clock.advance(request.seconds)
-        return self._state()
-
-    async def ResetClock(
-        self, request: test_clock_pb2.ResetClockRequest, context: Context
-    ) -> test_clock_pb2.ClockState:
-        """Back to the real time."""
-        self.clock.reset()
-        return self._state()
-
-    async def GetClock(
-        self, request: test_clock_pb2.GetClockRequest, context: Context
-    ) -> test_clock_pb2.ClockState:
-        """The clock's current reading."""
-        return self._state()

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from billing_kit.errors import AlreadyExists
+from billing_kit.errors import AlreadyExists, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.mongo import run_in_transaction
 from billing_kit.outbox import add_to_outbox
@@ -224,7 +224,7 @@ class AuthRepository:
             self.client,
             write,
             clash=AlreadyExists(
-                "a customer with this email already exists", reason="CUSTOMER_EXISTS"
+                "a customer with this email already exists", reason=Reason.CUSTOMER_EXISTS
             ),
         )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from billing_kit.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from billing_kit.clock import Clock, SystemClock
+from billing_kit.errors import AlreadyExists, InvalidArgument, NotFound, Reason, Unauthenticated
 from billing_kit.events import new_event
 
 from auth.models import (
@@ -36,7 +37,6 @@ from auth.models import (
     new_id,
     normalize_email,
     secret_mode,
-    utc_now,
     validated,
 )
 from auth.repository import AuthRepository
@@ -48,27 +48,30 @@ _MAX_SECRET_LENGTH = 256
 
 
 class BusinessNotFound(NotFound):
-    default_reason = "BUSINESS_NOT_FOUND"
+    default_reason = Reason.BUSINESS_NOT_FOUND
 
 
 class CustomerNotFound(NotFound):
-    default_reason = "CUSTOMER_NOT_FOUND"
+    default_reason = Reason.CUSTOMER_NOT_FOUND
 
 
 class ApiKeyNotFound(NotFound):
-    default_reason = "API_KEY_NOT_FOUND"
+    default_reason = Reason.API_KEY_NOT_FOUND
 
 
 class InvalidApiKey(Unauthenticated):
-    default_reason = "INVALID_API_KEY"
+    default_reason = Reason.INVALID_API_KEY
 
 
 class AuthService:
     """The auth use cases; one instance per process."""
 
-    def __init__(self, repository: AuthRepository, *, source: str = "auth") -> None:
+    def __init__(
+        self, repository: AuthRepository, *, source: str = "auth", clock: Clock | None = None
+    ) -> None:
         self.repository = repository
         self.source = source
+        self.clock: Clock = clock or SystemClock()
 
     # --- businesses ---
 
@@ -77,7 +80,7 @@ class AuthService:
         request = validated(NewBusiness, **fields)
         business = Business(
             business_id=new_id(BUSINESS_PREFIX),
-            created_at=utc_now(),
+            created_at=self.clock.now(),
             **request.model_dump(),
         )
         await self.repository.insert_business(business)
@@ -117,7 +120,7 @@ class AuthService:
             mode=request.mode,
             name=request.name,
             display_prefix=display_prefix(secret),
-            created_at=utc_now(),
+            created_at=self.clock.now(),
         )
         await self.repository.insert_api_key(api_key, hash_secret(secret))
         log.info(
@@ -137,7 +140,7 @@ class AuthService:
 
     async def revoke_api_key(self, *, business_id: str, key_id: str) -> ApiKey:
         """Revoke a key of this business; revoking twice keeps the first revocation time."""
-        api_key = await self.repository.revoke_api_key(business_id, key_id, utc_now())
+        api_key = await self.repository.revoke_api_key(business_id, key_id, self.clock.now())
         if api_key is None:
             raise ApiKeyNotFound(f"API key {key_id!r} not found for business {business_id!r}")
         log.info("api key revoked", extra={"business_id": business_id, "key_id": key_id})
@@ -199,7 +202,7 @@ class AuthService:
         if existing is not None:
             return existing, False
         customer = Customer(
-            customer_id=new_id(CUSTOMER_PREFIX), created_at=utc_now(), **request.model_dump()
+            customer_id=new_id(CUSTOMER_PREFIX), created_at=self.clock.now(), **request.model_dump()
         )
         event = new_event(
             CUSTOMER_CREATED,

@@ -20,7 +20,6 @@ from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied, Unau
 from billing_kit.scoping import Mode, mode_from_proto, mode_to_proto
 
 from gateway.cache import TtlCache
-from gateway.rpc import rpc
 
 # Real keys are far shorter; anything longer is refused without bothering auth.
 MAX_SECRET_LENGTH = 256
@@ -53,11 +52,9 @@ class ApiKeyAuthenticator:
         *,
         ttl_seconds: float,
         max_entries: int = 10_000,
-        timeout_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stub = stub
-        self._timeout = timeout_seconds
         # digest -> merchant, or None for a rejected key
         self._cache: TtlCache[Merchant] = TtlCache(ttl_seconds, max_entries, clock)
 
@@ -79,10 +76,8 @@ class ApiKeyAuthenticator:
 
     async def _ask_auth(self, secret: str) -> Merchant | None:
         try:
-            reply = await rpc(
-                self._stub.AuthenticateApiKey(
-                    auth_pb2.AuthenticateApiKeyRequest(secret=secret), timeout=self._timeout
-                )
+            reply = await self._stub.AuthenticateApiKey(
+                auth_pb2.AuthenticateApiKeyRequest(secret=secret)
             )
         except (Unauthenticated, NotFound, PermissionDenied, InvalidArgument):
             return None

@@ -1,7 +1,8 @@
 """The gateway's gRPC clients: one channel per backend per process.
 
-The kit's channel interceptor adds deadlines, trace context and metrics;
-calls go through :func:`gateway.rpc.rpc` so errors arrive as ``DomainError``s.
+The kit's channel interceptor adds the default deadline
+(``GATEWAY_BACKEND_TIMEOUT_SECONDS``), trace context and metrics, and raises a
+backend's refusal as its ``DomainError``: handlers simply ``await stub.Method(...)``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ async def auth_client(app: web.Application) -> AsyncIterator[None]:
         stub,
         ttl_seconds=settings.api_key_cache_seconds,
         max_entries=settings.api_key_cache_max_entries,
-        timeout_seconds=settings.backend_timeout_seconds,
     )
     portal = portal_access_pb2_grpc.PortalAccessServiceStub(channel)
     app[PORTAL_STUB] = portal
@@ -50,12 +50,10 @@ async def auth_client(app: web.Application) -> AsyncIterator[None]:
         portal,
         ttl_seconds=settings.session_cache_seconds,
         max_entries=settings.session_cache_max_entries,
-        timeout_seconds=settings.backend_timeout_seconds,
     )
     app[BUSINESSES] = BusinessDirectory(
         stub,
         ttl_seconds=settings.business_cache_seconds,
-        timeout_seconds=settings.backend_timeout_seconds,
     )
     try:
         yield

@@ -4,27 +4,27 @@ Every 4xx/5xx the API returns is ``application/problem+json`` with ``type``,
 ``title``, ``status``, ``detail``, plus ``code`` and ``message`` — the two
 fields the Dodo Payments API puts in its error bodies, so SDK users who read
 ``err.body["code"]`` see a stable, machine-readable value.
+
+:data:`ERROR_TABLE` is the one domain-error -> HTTP table: for every shared
+:class:`~billing_kit.errors.Reason` the status (the same for the JSON API and
+the portal pages), the customer-facing message (translated by the portal's
+catalogs), and whether a page sends the customer to sign in instead.
+:func:`from_domain_error` serves the API and :func:`error_row` the pages.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from aiohttp import web
-from billing_kit.errors import (
-    AlreadyExists,
-    DomainError,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-    Unauthenticated,
-)
+from billing_kit.errors import DomainError, Reason
 from pydantic import ValidationError
+
+from gateway.web.i18n import N_
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -145,20 +145,139 @@ def invalid_query(exc: DomainError, *, renamed: Mapping[str, str] | None = None)
     )
 
 
+@dataclass(frozen=True)
+class ErrorRow:
+    """How one reason reaches a person: HTTP status, message, where a page sends them."""
+
+    status: int
+    message: str  # English msgid; pages show it translated
+    sign_in: bool = False  # a page redirects to the sign-in page instead of showing an error
+    retry_after: int | None = None
+
+
+def _invalid(message: str) -> ErrorRow:
+    return ErrorRow(422, message)
+
+
+def _not_found(message: str) -> ErrorRow:
+    return ErrorRow(404, message)
+
+
+def _conflict(message: str) -> ErrorRow:
+    return ErrorRow(409, message)
+
+
+def _unavailable(message: str) -> ErrorRow:
+    return ErrorRow(503, message, retry_after=1)
+
+
+_SIGN_IN_AGAIN = N_("Please sign in again.")
+_NOT_FOUND = N_("This page does not exist, or you do not have access to it.")
+_TRY_LATER = N_("We could not complete your request right now. Please try again in a moment.")
+_CHECK_VALUE = N_("Check this value and try again.")
+
+# Every Reason has a row (tests/contracts checks it, and that each message is translated).
+# A foreign resource is reported exactly like a missing one (404), never 403.
+ERROR_TABLE: dict[Reason, ErrorRow] = {
+    Reason.INVALID_ARGUMENT: _invalid(_CHECK_VALUE),
+    Reason.NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.ALREADY_EXISTS: _conflict(N_("This already exists.")),
+    Reason.FAILED_PRECONDITION: _conflict(N_("This cannot be done right now.")),
+    Reason.PERMISSION_DENIED: _not_found(_NOT_FOUND),
+    Reason.UNAUTHENTICATED: ErrorRow(401, _SIGN_IN_AGAIN, sign_in=True),
+    Reason.UNAVAILABLE: _unavailable(_TRY_LATER),
+    Reason.RATE_LIMITED: ErrorRow(
+        429,
+        N_(
+            "You have asked for several links in a short time. "
+            "Please wait a few minutes and try again."
+        ),
+        retry_after=60,
+    ),
+    Reason.INVALID_MODE: _invalid(N_("Choose test or live mode.")),
+    Reason.INVALID_SCOPE: _invalid(_CHECK_VALUE),
+    Reason.INVALID_PAGE: _invalid(N_("This page number or page size is not valid.")),
+    Reason.BUSINESS_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.API_KEY_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.INVALID_API_KEY: ErrorRow(401, N_("Invalid API key."), sign_in=True),
+    Reason.CUSTOMER_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.CUSTOMER_EXISTS: _conflict(N_("A customer with this email already exists.")),
+    Reason.EMAIL_TAKEN: _conflict(N_("Another customer already uses this email.")),
+    Reason.EMAIL_UNCHANGED: _invalid(N_("This is already your email address.")),
+    Reason.INVALID_NAME: _invalid(
+        N_("Enter your name, on one line and in at most 200 characters.")
+    ),
+    Reason.INVALID_EMAIL: _invalid(N_("Enter a valid email address.")),
+    Reason.INVALID_PHONE_NUMBER: _invalid(
+        N_(
+            "Enter a phone number in international format, starting with + and the "
+            "country code, e.g. +39 333 123 4567."
+        )
+    ),
+    Reason.INVALID_METADATA: _invalid(N_("The metadata is not valid.")),
+    Reason.INVALID_PREFERRED_LOCALE: _invalid(N_("Choose one of the languages offered.")),
+    Reason.TOKEN_UNKNOWN: _not_found(N_("This link is not valid.")),
+    Reason.TOKEN_USED: _conflict(N_("This link was already used.")),
+    Reason.TOKEN_EXPIRED: _conflict(N_("This link has expired.")),
+    Reason.SESSION_INVALID: ErrorRow(401, _SIGN_IN_AGAIN, sign_in=True),
+    Reason.INVALID_NEXT_PATH: _invalid(
+        N_(
+            "This sign-in link pointed outside your portal, so that part was dropped. "
+            "Ask for the link again."
+        )
+    ),
+    Reason.INVALID_RETURN_URL: _invalid(N_("The return address is not a valid web address.")),
+    Reason.EMAIL_SERVICE_UNAVAILABLE: _unavailable(_TRY_LATER),
+    Reason.EMAIL_NOT_SENT: _unavailable(N_("We could not send the email. Please try again.")),
+    Reason.EMAIL_TEMPLATE_REQUIRED: _invalid(_CHECK_VALUE),
+    Reason.INVALID_EMAIL_REQUEST: _invalid(_CHECK_VALUE),
+    Reason.IDEMPOTENCY_KEY_REUSED: _conflict(
+        N_("This request was already made with different details.")
+    ),
+    Reason.EMAIL_SEND_IN_PROGRESS: _unavailable(_TRY_LATER),
+    Reason.EMAIL_RECIPIENT_REJECTED: _conflict(N_("The mail server refused this address.")),
+    Reason.SMTP_UNAVAILABLE: _unavailable(_TRY_LATER),
+    Reason.INVALID_RECIPIENT_KEY: _invalid(_CHECK_VALUE),
+    Reason.RECIPIENT_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.INVALID_SUBSCRIPTION_ID: _invalid(N_("This subscription id is not valid.")),
+    Reason.SUBSCRIPTION_NOT_FOUND: _not_found(
+        N_("This subscription does not exist, or you do not have access to it.")
+    ),
+    Reason.INVALID_INVOICE_ID: _invalid(N_("This invoice id is not valid.")),
+    Reason.INVOICE_NOT_FOUND: _not_found(
+        N_("This invoice does not exist, or you do not have access to it.")
+    ),
+}
+
+
+# A DomainError of no known kind (the bare base class) is a backend bug, not the caller's.
+_BACKEND_FAILED = ErrorRow(502, N_("We could not complete your request. Please try again."))
+
+
+def error_row(exc: DomainError) -> ErrorRow:
+    """The row of a domain error's reason (the class's own reason if a row were missing)."""
+    if type(exc).code == grpc.StatusCode.UNKNOWN:
+        return _BACKEND_FAILED
+    return ERROR_TABLE.get(exc.reason) or ERROR_TABLE[type(exc).default_reason]
+
+
 def from_domain_error(exc: DomainError) -> ApiProblem:
-    """Map a backend's domain error to the HTTP status a caller expects."""
-    if isinstance(exc, NotFound | PermissionDenied):
-        # Another business's resource is reported exactly like a missing one.
+    """Map a backend's domain error to the status of its row in :data:`ERROR_TABLE`."""
+    row = error_row(exc)
+    if row.status == 404:
+        # Says nothing about whether the id exists elsewhere (another business's, say).
         return ApiProblem(404, "NOT_FOUND", "Resource not found")
-    if isinstance(exc, Unauthenticated):
+    if row.status == 401:
         return unauthorized("Invalid API key")
-    if isinstance(exc, InvalidArgument):
-        return ApiProblem(422, exc.reason, exc.message, errors=reason_errors(exc))
-    if isinstance(exc, RateLimited):
-        return ApiProblem(429, "RATE_LIMITED", exc.message, headers={"Retry-After": "60"})
-    if isinstance(exc, AlreadyExists | FailedPrecondition):
-        return ApiProblem(409, exc.reason, exc.message)
-    return ApiProblem(502, "BACKEND_ERROR", "A backend service failed to answer")
+    if row.status == 502:
+        return ApiProblem(502, "BACKEND_ERROR", "A backend service failed to answer")
+    headers = {"Retry-After": str(row.retry_after)} if row.retry_after is not None else {}
+    if row.status == 503:
+        # The backend's text may name its dependency; the caller only needs "retry".
+        return ApiProblem(503, "SERVICE_UNAVAILABLE", row.message, headers=headers)
+    return ApiProblem(
+        row.status, exc.reason, exc.message, errors=reason_errors(exc), headers=headers
+    )
 
 
 _UNAVAILABLE = {

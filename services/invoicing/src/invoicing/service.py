@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from billing_kit.errors import InvalidArgument, NotFound
+from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.scoping import CustomerScope, PageRequest
 
 from invoicing.models import Invoice
@@ -27,10 +27,10 @@ class InvoicingService:
     async def get_invoice(self, scope: CustomerScope, invoice_id: str) -> Invoice:
         """The customer's invoice, or NotFound (also for another customer's id)."""
         if not invoice_id:
-            raise InvalidArgument("invoice_id is required", reason="INVALID_INVOICE_ID")
+            raise InvalidArgument("invoice_id is required", reason=Reason.INVALID_INVOICE_ID)
         found = await self._repository.get_invoice(scope, invoice_id)
         if found is None:
-            raise NotFound("invoice not found", reason="INVOICE_NOT_FOUND")
+            raise NotFound("invoice not found", reason=Reason.INVOICE_NOT_FOUND)
         return found
 
     async def list_invoices(self, scope: CustomerScope, page: PageRequest) -> list[Invoice]:

@@ -10,7 +10,7 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
-from billing_kit.errors import InvalidArgument
+from billing_kit.errors import InvalidArgument, Reason
 from billing_kit.runtime import ServiceRuntime
 from billing_kit.scoping import mode_from_proto
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -34,7 +34,9 @@ def template_from_proto(value: int) -> EmailTemplate:
         name = email_pb2.EmailTemplate.Name(value)  # type: ignore[arg-type]
         return EmailTemplate(name.removeprefix(_TEMPLATE_PREFIX).lower())
     except ValueError:
-        raise InvalidArgument("template is required", reason="EMAIL_TEMPLATE_REQUIRED") from None
+        raise InvalidArgument(
+            "template is required", reason=Reason.EMAIL_TEMPLATE_REQUIRED
+        ) from None
 
 
 def _describe(exc: ValidationError) -> str:
@@ -68,7 +70,7 @@ def request_from_proto(request: email_pb2.SendEmailRequest) -> EmailRequest:
             idempotency_key=request.idempotency_key or None,
         )
     except ValidationError as exc:
-        raise InvalidArgument(_describe(exc), reason="INVALID_EMAIL_REQUEST") from None
+        raise InvalidArgument(_describe(exc), reason=Reason.INVALID_EMAIL_REQUEST) from None
 
 
 class EmailServicer(email_pb2_grpc.EmailServiceServicer):

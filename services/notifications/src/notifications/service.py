@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Protocol
 
-from billing_kit.errors import InvalidArgument, NotFound
+from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.events import CloudEvent
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -125,8 +125,8 @@ class NotificationsService:
             message = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
             )
-            raise InvalidArgument(message, reason="INVALID_RECIPIENT_KEY") from None
+            raise InvalidArgument(message, reason=Reason.INVALID_RECIPIENT_KEY) from None
         found = await self._repository.get_recipient(key)
         if found is None:
-            raise NotFound("recipient not found", reason="RECIPIENT_NOT_FOUND")
+            raise NotFound("recipient not found", reason=Reason.RECIPIENT_NOT_FOUND)
         return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from billing_kit.errors import InvalidArgument, NotFound
+from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.scoping import CustomerScope, PageRequest
 
 from subscriptions.models import Subscription
@@ -31,10 +31,12 @@ class SubscriptionsService:
     async def get_subscription(self, scope: CustomerScope, subscription_id: str) -> Subscription:
         """The customer's subscription, or NotFound (also for another customer's id)."""
         if not subscription_id:
-            raise InvalidArgument("subscription_id is required", reason="INVALID_SUBSCRIPTION_ID")
+            raise InvalidArgument(
+                "subscription_id is required", reason=Reason.INVALID_SUBSCRIPTION_ID
+            )
         found = await self._repository.get_subscription(scope, subscription_id)
         if found is None:
-            raise NotFound("subscription not found", reason="SUBSCRIPTION_NOT_FOUND")
+            raise NotFound("subscription not found", reason=Reason.SUBSCRIPTION_NOT_FOUND)
         return found
 
     async def list_subscriptions(

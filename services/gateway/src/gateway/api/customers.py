@@ -25,28 +25,24 @@ from gateway.api.schemas import (
     dump,
 )
 from gateway.api_keys import Merchant
-from gateway.keys import AUTH_STUB, PORTAL_STUB, SETTINGS
+from gateway.keys import AUTH_STUB, PORTAL_STUB
 from gateway.problems import invalid_query, resource_not_found
-from gateway.rpc import rpc
 
 
 @merchant_api
 async def create_customer(request: web.Request, merchant: Merchant) -> web.Response:
     """``POST /customers``: create a customer (or return the one with that email)."""
     body = await parse_json_body(request, CreateCustomerBody)
-    reply = await rpc(
-        request.app[AUTH_STUB].CreateCustomer(
-            auth_pb2.CreateCustomerRequest(
-                business_id=merchant.business_id,
-                mode=merchant.proto_mode,
-                email=str(body.email),
-                name=body.name,
-                phone_number=body.phone_number or "",
-                metadata=body.metadata or {},
-                preferred_locale=body.preferred_locale or "",
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    reply = await request.app[AUTH_STUB].CreateCustomer(
+        auth_pb2.CreateCustomerRequest(
+            business_id=merchant.business_id,
+            mode=merchant.proto_mode,
+            email=str(body.email),
+            name=body.name,
+            phone_number=body.phone_number or "",
+            metadata=body.metadata or {},
+            preferred_locale=body.preferred_locale or "",
+        ),
     )
     return web.json_response(dump(CustomerOut.from_proto(reply.customer)))
 
@@ -56,15 +52,12 @@ async def retrieve_customer(request: web.Request, merchant: Merchant) -> web.Res
     """``GET /customers/{customer_id}``."""
     customer_id = request.match_info["customer_id"]
     try:
-        customer = await rpc(
-            request.app[AUTH_STUB].GetCustomer(
-                auth_pb2.GetCustomerRequest(
-                    business_id=merchant.business_id,
-                    mode=merchant.proto_mode,
-                    customer_id=customer_id,
-                ),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        customer = await request.app[AUTH_STUB].GetCustomer(
+            auth_pb2.GetCustomerRequest(
+                business_id=merchant.business_id,
+                mode=merchant.proto_mode,
+                customer_id=customer_id,
+            ),
         )
     except (NotFound, PermissionDenied, InvalidArgument):
         # A malformed id, a foreign id and a missing id all read the same.
@@ -76,17 +69,14 @@ async def retrieve_customer(request: web.Request, merchant: Merchant) -> web.Res
 async def list_customers(request: web.Request, merchant: Merchant) -> web.Response:
     """``GET /customers``: one page, optionally filtered by email."""
     query = parse_query(request, ListCustomersQuery)
-    reply = await rpc(
-        request.app[AUTH_STUB].ListCustomers(
-            auth_pb2.ListCustomersRequest(
-                business_id=merchant.business_id,
-                mode=merchant.proto_mode,
-                page_size=query.page_size,
-                page_number=query.page_number,
-                email=query.email or "",
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    reply = await request.app[AUTH_STUB].ListCustomers(
+        auth_pb2.ListCustomersRequest(
+            business_id=merchant.business_id,
+            mode=merchant.proto_mode,
+            page_size=query.page_size,
+            page_number=query.page_number,
+            email=query.email or "",
+        ),
     )
     page = CustomerListOut(items=[CustomerOut.from_proto(c) for c in reply.customers])
     return web.json_response(dump(page))
@@ -114,30 +104,23 @@ async def update_customer(request: web.Request, merchant: Merchant) -> web.Respo
         changes["metadata"] = auth_pb2.CustomerMetadata(values=body.metadata or {})
     if "preferred_locale" in sent:
         changes["preferred_locale"] = body.preferred_locale or ""
-    timeout = request.app[SETTINGS].backend_timeout_seconds
     try:
         if changes:
-            customer = await rpc(
-                request.app[PORTAL_STUB].UpdateProfile(
-                    portal_access_pb2.UpdateProfileRequest(
-                        business_id=merchant.business_id,
-                        mode=merchant.proto_mode,
-                        customer_id=customer_id,
-                        **changes,
-                    ),
-                    timeout=timeout,
-                )
+            customer = await request.app[PORTAL_STUB].UpdateProfile(
+                portal_access_pb2.UpdateProfileRequest(
+                    business_id=merchant.business_id,
+                    mode=merchant.proto_mode,
+                    customer_id=customer_id,
+                    **changes,
+                ),
             )
         else:
-            customer = await rpc(
-                request.app[AUTH_STUB].GetCustomer(
-                    auth_pb2.GetCustomerRequest(
-                        business_id=merchant.business_id,
-                        mode=merchant.proto_mode,
-                        customer_id=customer_id,
-                    ),
-                    timeout=timeout,
-                )
+            customer = await request.app[AUTH_STUB].GetCustomer(
+                auth_pb2.GetCustomerRequest(
+                    business_id=merchant.business_id,
+                    mode=merchant.proto_mode,
+                    customer_id=customer_id,
+                ),
             )
     except (NotFound, PermissionDenied):
         raise resource_not_found("Customer") from None
@@ -153,18 +136,15 @@ async def create_portal_session(request: web.Request, merchant: Merchant) -> web
     # call alone, and its refusal comes back as a field reason.
     query = parse_query(request, PortalSessionQuery)
     try:
-        reply = await rpc(
-            request.app[PORTAL_STUB].CreatePortalLink(
-                portal_access_pb2.CreatePortalLinkRequest(
-                    business_id=merchant.business_id,
-                    mode=merchant.proto_mode,
-                    customer_id=customer_id,
-                    send_email=query.send_email,
-                    return_url=query.return_url or "",
-                    next_path=query.next or "",
-                ),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        reply = await request.app[PORTAL_STUB].CreatePortalLink(
+            portal_access_pb2.CreatePortalLinkRequest(
+                business_id=merchant.business_id,
+                mode=merchant.proto_mode,
+                customer_id=customer_id,
+                send_email=query.send_email,
+                return_url=query.return_url or "",
+                next_path=query.next or "",
+            ),
         )
     except (NotFound, PermissionDenied):
         raise resource_not_found("Customer") from None

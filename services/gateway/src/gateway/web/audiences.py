@@ -24,18 +24,14 @@ import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing.common.v1 import common_pb2
-from billing_kit.errors import (
-    DomainError,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    RateLimited,
-)
+from billing_kit.errors import DomainError
 from billing_kit.scoping import mode_to_proto
 
 from gateway.keys import BUSINESSES, SESSIONS
+from gateway.problems import error_row
 from gateway.web import i18n
 from gateway.web.rendering import (
+    SITE,
     Handler,
     activate_language,
     error_page,
@@ -96,21 +92,33 @@ async def _guarded(request: web.Request, call: Callable[[], Awaitable[web.Stream
         if exc.status < 400:
             raise
         return error_page(request, exc.status if exc.status in (404, 405, 413) else 400)
-    except RateLimited:
-        return error_page(request, 429)
-    except (NotFound, PermissionDenied):
-        return error_page(request, 404)
-    except InvalidArgument:
-        return error_page(request, 400)
     except DomainError as exc:
-        _log.warning("backend refused a page request: %s", exc.reason)
-        return error_page(request, 409)
+        return domain_error_page(request, exc)
     except grpc.aio.AioRpcError as exc:
         _log.warning("backend call failed: %s", exc.code().name)
         return error_page(request, 503 if exc.code() in _UNAVAILABLE else 502)
     except Exception:
         _log.exception("unhandled error answering %s", request.method)
         return error_page(request, 500)
+
+
+def domain_error_page(request: web.Request, exc: DomainError) -> web.Response:
+    """A backend's refusal as a page, by its row in the one error table (``gateway.problems``).
+
+    The status is the one the JSON API uses for the same reason; a refusal that
+    means "not signed in" sends the customer to the sign-in page instead.
+    """
+    row = error_row(exc)
+    if row.status >= 409:
+        _log.warning("backend refused a page request: %s", exc.reason)
+    site = request.get(SITE)
+    if row.sign_in and site is not None:
+        business_id = request.match_info.get("business_id", "")
+        if site.kind == "unified":
+            return redirect(site.url("/login"))
+        if valid_business_id(business_id):
+            return redirect(site.url(f"/login/{business_id}"))
+    return error_page(request, row.status, i18n.gettext(row.message))
 
 
 def public_page(handler: Handler) -> Handler:

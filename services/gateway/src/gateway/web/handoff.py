@@ -37,11 +37,16 @@ from urllib.parse import quote
 
 from aiohttp import web
 from billing.auth.v1 import portal_access_pb2
-from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from billing_kit.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Reason,
+)
 from billing_kit.scoping import mode_to_proto
 
-from gateway.keys import PORTAL_STUB, SETTINGS, SITES
-from gateway.rpc import rpc
+from gateway.keys import PORTAL_STUB, SITES
 from gateway.web.audiences import public_page
 from gateway.web.links import TOKEN_RE, cookie_max_age
 from gateway.web.rendering import redirect, render, site_of
@@ -54,7 +59,7 @@ from gateway.web.security import (
 )
 from gateway.web.sites import valid_business_id
 
-_GONE_REASONS = {"TOKEN_USED": "used", "TOKEN_EXPIRED": "expired"}
+_GONE_REASONS = {Reason.TOKEN_USED: "used", Reason.TOKEN_EXPIRED: "expired"}
 
 
 def handoff_problem(request: web.Request, state: str) -> web.Response:
@@ -102,15 +107,12 @@ async def consume_handoff(request: web.Request) -> web.StreamResponse:
     if not TOKEN_RE.match(token) or not token.startswith("cpt_"):
         return handoff_problem(request, "unknown")
     try:
-        reply = await rpc(
-            request.app[PORTAL_STUB].ConsumeHandoffToken(
-                portal_access_pb2.ConsumeHandoffTokenRequest(
-                    token=token,
-                    mode=mode_to_proto("live"),
-                    browser_binding=request.cookies.get(HANDOFF_BINDING_COOKIE, ""),
-                ),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        reply = await request.app[PORTAL_STUB].ConsumeHandoffToken(
+            portal_access_pb2.ConsumeHandoffTokenRequest(
+                token=token,
+                mode=mode_to_proto("live"),
+                browser_binding=request.cookies.get(HANDOFF_BINDING_COOKIE, ""),
+            ),
         )
     except FailedPrecondition as exc:
         return handoff_problem(request, _GONE_REASONS.get(exc.reason, "used"))

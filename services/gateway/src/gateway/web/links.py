@@ -20,8 +20,7 @@ from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from billing_kit.scoping import mode_to_proto
 
-from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
-from gateway.rpc import rpc
+from gateway.keys import BUSINESSES, PORTAL_STUB
 from gateway.web import i18n
 from gateway.web.audiences import public_page
 from gateway.web.forms import read_form
@@ -70,11 +69,8 @@ async def describe(request: web.Request, token: str, *, email_change: bool = Fal
         return unknown
     site = site_of(request)
     try:
-        reply = await rpc(
-            request.app[PORTAL_STUB].DescribeToken(
-                portal_access_pb2.DescribeTokenRequest(token=token),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        reply = await request.app[PORTAL_STUB].DescribeToken(
+            portal_access_pb2.DescribeTokenRequest(token=token),
         )
     except (NotFound, InvalidArgument, PermissionDenied):
         return unknown
@@ -176,11 +172,8 @@ async def consume_link(request: web.Request) -> web.StreamResponse:
     if link.state != portal_access_pb2.TOKEN_STATE_VALID:
         return await link_problem(request, token, link)
     try:
-        reply = await rpc(
-            request.app[PORTAL_STUB].ConsumeToken(
-                portal_access_pb2.ConsumeTokenRequest(token=token, mode=mode_to_proto(site.mode)),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        reply = await request.app[PORTAL_STUB].ConsumeToken(
+            portal_access_pb2.ConsumeTokenRequest(token=token, mode=mode_to_proto(site.mode)),
         )
     except (NotFound, FailedPrecondition, PermissionDenied, InvalidArgument):
         # Another tab (or a scanner's POST) won the race: show why, offer a new link.
@@ -215,16 +208,13 @@ async def request_fresh_link(request: web.Request) -> web.StreamResponse:
     link = await describe(request, token)
     if link.state == portal_access_pb2.TOKEN_STATE_UNKNOWN:
         return await link_problem(request, token, link)
-    await rpc(
-        request.app[PORTAL_STUB].RequestFreshLink(
-            portal_access_pb2.RequestFreshLinkRequest(
-                token=token,
-                client_key=client_key(request),
-                locale=i18n.current_lang(),
-                locale_explicit=i18n.explicit_choice(request) is not None,
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    await request.app[PORTAL_STUB].RequestFreshLink(
+        portal_access_pb2.RequestFreshLinkRequest(
+            token=token,
+            client_key=client_key(request),
+            locale=i18n.current_lang(),
+            locale_explicit=i18n.explicit_choice(request) is not None,
+        ),
     )
     business = await _business_for(request, link.business_id)
     kind = "unified" if site_of(request).kind == "unified" else "fresh"

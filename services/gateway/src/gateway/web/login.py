@@ -17,8 +17,7 @@ from billing_kit.errors import InvalidArgument
 from billing_kit.scoping import mode_to_proto
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
-from gateway.keys import BUSINESSES, PORTAL_STUB, SETTINGS
-from gateway.rpc import rpc
+from gateway.keys import BUSINESSES, PORTAL_STUB
 from gateway.web import i18n
 from gateway.web.audiences import public_page
 from gateway.web.field_reasons import field_message
@@ -98,19 +97,16 @@ async def request_sign_in_link(request: web.Request) -> web.StreamResponse:
     # Auth decides whether the address is valid (the same rule as everywhere else).
     email = (form.get("email") or "").strip()
     try:
-        await rpc(
-            request.app[PORTAL_STUB].RequestSignInLink(
-                portal_access_pb2.RequestSignInLinkRequest(
-                    business_id=business.business_id,
-                    mode=mode_to_proto(site.mode),
-                    email=email,
-                    next_path=next_path or "",
-                    client_key=client_key(request),
-                    locale=i18n.current_lang(),
-                    locale_explicit=i18n.explicit_choice(request) is not None,
-                ),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        await request.app[PORTAL_STUB].RequestSignInLink(
+            portal_access_pb2.RequestSignInLinkRequest(
+                business_id=business.business_id,
+                mode=mode_to_proto(site.mode),
+                email=email,
+                next_path=next_path or "",
+                client_key=client_key(request),
+                locale=i18n.current_lang(),
+                locale_explicit=i18n.explicit_choice(request) is not None,
+            ),
         )
     except InvalidArgument as exc:
         if exc.field == "email":
@@ -161,15 +157,12 @@ async def request_unified_sign_in_link(request: web.Request) -> web.StreamRespon
             status=400,
         )
     try:
-        await rpc(
-            request.app[PORTAL_STUB].RequestUnifiedSignInLink(
-                portal_access_pb2.RequestUnifiedSignInLinkRequest(
-                    email=(form.get("email") or "").strip(),
-                    client_key=client_key(request),
-                    locale=i18n.current_lang(),
-                ),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        await request.app[PORTAL_STUB].RequestUnifiedSignInLink(
+            portal_access_pb2.RequestUnifiedSignInLinkRequest(
+                email=(form.get("email") or "").strip(),
+                client_key=client_key(request),
+                locale=i18n.current_lang(),
+            ),
         )
     except InvalidArgument as exc:
         if exc.field != "email":

@@ -11,8 +11,7 @@ from aiohttp.typedefs import Handler
 from billing.auth.v1 import portal_access_pb2
 from billing_kit.errors import FailedPrecondition, NotFound, Unauthenticated
 
-from gateway.keys import PORTAL_STUB, SESSIONS, SETTINGS
-from gateway.rpc import rpc
+from gateway.keys import PORTAL_STUB, SESSIONS
 from gateway.web.audiences import PortalContext, portal_page, portal_shell
 from gateway.web.forms import read_form
 from gateway.web.rendering import error_page, redirect, render, site_of
@@ -59,11 +58,8 @@ async def end_session(request: web.Request, secret: str) -> None:
     """End a session in auth (already ended is fine) and drop it from the cache now."""
     request.app[SESSIONS].forget(secret)
     try:
-        await rpc(
-            request.app[PORTAL_STUB].EndSession(
-                portal_access_pb2.EndSessionRequest(session_secret=secret),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        await request.app[PORTAL_STUB].EndSession(
+            portal_access_pb2.EndSessionRequest(session_secret=secret),
         )
     except (NotFound, FailedPrecondition, Unauthenticated):
         pass

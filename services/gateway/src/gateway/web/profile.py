@@ -15,8 +15,7 @@ from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 from billing_kit.scoping import mode_to_proto
 
-from gateway.keys import AUTH_STUB, BUSINESSES, PORTAL_STUB, SETTINGS
-from gateway.rpc import rpc
+from gateway.keys import AUTH_STUB, BUSINESSES, PORTAL_STUB
 from gateway.web import i18n
 from gateway.web.audiences import PortalContext, portal_page, portal_shell, public_page
 from gateway.web.field_reasons import field_message
@@ -41,16 +40,14 @@ def profile_fields(form: dict[str, str]) -> tuple[str, str]:
 
 
 async def _customer(request: web.Request, context: PortalContext) -> auth_pb2.Customer:
-    return await rpc(
-        request.app[AUTH_STUB].GetCustomer(
-            auth_pb2.GetCustomerRequest(
-                business_id=context.business_id,
-                mode=context.mode,
-                customer_id=context.session.customer_id,
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    customer: auth_pb2.Customer = await request.app[AUTH_STUB].GetCustomer(
+        auth_pb2.GetCustomerRequest(
+            business_id=context.business_id,
+            mode=context.mode,
+            customer_id=context.session.customer_id,
+        ),
     )
+    return customer
 
 
 def _profile_values(
@@ -95,17 +92,14 @@ async def update_profile(request: web.Request, context: PortalContext) -> web.St
         )
     name, phone = profile_fields(form)
     try:
-        await rpc(
-            request.app[PORTAL_STUB].UpdateProfile(
-                portal_access_pb2.UpdateProfileRequest(
-                    business_id=context.business_id,
-                    mode=context.mode,
-                    customer_id=context.session.customer_id,
-                    name=name,
-                    phone_number=phone,
-                ),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        await request.app[PORTAL_STUB].UpdateProfile(
+            portal_access_pb2.UpdateProfileRequest(
+                business_id=context.business_id,
+                mode=context.mode,
+                customer_id=context.session.customer_id,
+                name=name,
+                phone_number=phone,
+            ),
         )
     except InvalidArgument as exc:
         field = exc.field if exc.field in ("name", "phone_number") else "name"
@@ -139,18 +133,15 @@ async def request_email_change(request: web.Request, context: PortalContext) -> 
         error = i18n.gettext("Enter a valid email address.")
     else:
         try:
-            await rpc(
-                request.app[PORTAL_STUB].RequestEmailChange(
-                    portal_access_pb2.RequestEmailChangeRequest(
-                        business_id=context.business_id,
-                        mode=context.mode,
-                        customer_id=context.session.customer_id,
-                        new_email=new_email,
-                        locale=i18n.current_lang(),
-                        locale_explicit=i18n.explicit_choice(request) is not None,
-                    ),
-                    timeout=request.app[SETTINGS].backend_timeout_seconds,
-                )
+            await request.app[PORTAL_STUB].RequestEmailChange(
+                portal_access_pb2.RequestEmailChangeRequest(
+                    business_id=context.business_id,
+                    mode=context.mode,
+                    customer_id=context.session.customer_id,
+                    new_email=new_email,
+                    locale=i18n.current_lang(),
+                    locale_explicit=i18n.explicit_choice(request) is not None,
+                ),
             )
         except InvalidArgument as exc:
             error = field_message(exc)
@@ -201,13 +192,10 @@ async def confirm_email_change(request: web.Request) -> web.StreamResponse:
             token_page=True,
         )
     keep = request.cookies.get(business_cookie_name(site.mode, link.business_id), "")
-    customer = await rpc(
-        request.app[PORTAL_STUB].ConfirmEmailChange(
-            portal_access_pb2.ConfirmEmailChangeRequest(
-                token=token, mode=mode_to_proto(site.mode), keep_session_secret=keep
-            ),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    customer = await request.app[PORTAL_STUB].ConfirmEmailChange(
+        portal_access_pb2.ConfirmEmailChangeRequest(
+            token=token, mode=mode_to_proto(site.mode), keep_session_secret=keep
+        ),
     )
     return render(
         request,

@@ -191,14 +191,14 @@ def activate_language(
         request[_LANG_COOKIE_VALUE] = lang
 
 
-def error_page(request: web.Request, status: int) -> web.Response:
-    """A calm page for 404/429/503/500 in the request's language."""
+def error_page(request: web.Request, status: int, detail: str | None = None) -> web.Response:
+    """A calm page for 404/429/503/500 in the request's language (``detail``: translated)."""
     if SITE not in request:
         # No portal site matched: plain text, still with the page headers.
         response = web.Response(status=status, text=f"{status}", content_type="text/plain")
         apply_page_headers(response, None)
         return response
-    response = render(request, "error.html", {"status": status}, status=status)
+    response = render(request, "error.html", {"status": status, "detail": detail}, status=status)
     if status == 429:
         response.headers["Retry-After"] = "900"
     if status == 503:

@@ -23,7 +23,6 @@ from billing_kit.errors import (
 )
 
 from gateway.cache import TtlCache
-from gateway.rpc import rpc
 
 # Session secrets are ~50 characters; anything far longer is garbage.
 MAX_SECRET_LENGTH = 256
@@ -43,11 +42,9 @@ class SessionResolver:
         *,
         ttl_seconds: float,
         max_entries: int,
-        timeout_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stub = stub
-        self._timeout = timeout_seconds
         self._cache: TtlCache[portal_access_pb2.PortalSession] = TtlCache(
             ttl_seconds, max_entries, clock
         )
@@ -60,12 +57,10 @@ class SessionResolver:
 
     async def _ask(self, secret: str) -> portal_access_pb2.PortalSession | None:
         try:
-            return await rpc(
-                self._stub.ResolveSession(
-                    portal_access_pb2.ResolveSessionRequest(session_secret=secret),
-                    timeout=self._timeout,
-                )
+            session: portal_access_pb2.PortalSession = await self._stub.ResolveSession(
+                portal_access_pb2.ResolveSessionRequest(session_secret=secret),
             )
+            return session
         except (NotFound, Unauthenticated, FailedPrecondition, PermissionDenied, InvalidArgument):
             return None
 
@@ -82,11 +77,9 @@ class BusinessDirectory:
         stub: auth_pb2_grpc.AuthServiceStub,
         *,
         ttl_seconds: float,
-        timeout_seconds: float,
         max_entries: int = 10_000,
     ) -> None:
         self._stub = stub
-        self._timeout = timeout_seconds
         self._cache: TtlCache[auth_pb2.Business] = TtlCache(ttl_seconds, max_entries)
 
     async def get(self, business_id: str) -> auth_pb2.Business | None:
@@ -95,10 +88,9 @@ class BusinessDirectory:
 
     async def _ask(self, business_id: str) -> auth_pb2.Business | None:
         try:
-            return await rpc(
-                self._stub.GetBusiness(
-                    auth_pb2.GetBusinessRequest(business_id=business_id), timeout=self._timeout
-                )
+            business: auth_pb2.Business = await self._stub.GetBusiness(
+                auth_pb2.GetBusinessRequest(business_id=business_id)
             )
+            return business
         except (NotFound, PermissionDenied, InvalidArgument):
             return None

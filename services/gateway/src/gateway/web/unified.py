@@ -14,8 +14,7 @@ from aiohttp import web
 from billing.auth.v1 import portal_access_pb2
 from billing_kit.errors import NotFound, PermissionDenied
 
-from gateway.keys import PORTAL_STUB, SETTINGS, SITES
-from gateway.rpc import rpc
+from gateway.keys import PORTAL_STUB, SITES
 from gateway.web.audiences import UnifiedContext, unified_page
 from gateway.web.forms import read_form
 from gateway.web.links import TOKEN_RE
@@ -33,11 +32,8 @@ from gateway.web.sites import valid_business_id
 @unified_page
 async def accounts_page(request: web.Request, context: UnifiedContext) -> web.StreamResponse:
     """``GET /``: every business where the verified email is a customer."""
-    reply = await rpc(
-        request.app[PORTAL_STUB].ListUnifiedAccounts(
-            portal_access_pb2.ListUnifiedAccountsRequest(session_secret=context.session_secret),
-            timeout=request.app[SETTINGS].backend_timeout_seconds,
-        )
+    reply = await request.app[PORTAL_STUB].ListUnifiedAccounts(
+        portal_access_pb2.ListUnifiedAccountsRequest(session_secret=context.session_secret),
     )
     accounts = [
         {
@@ -96,15 +92,12 @@ async def open_bound(request: web.Request, context: UnifiedContext) -> web.Strea
     if not valid_business_id(business_id):
         return error_page(request, 404)
     try:
-        reply = await rpc(
-            request.app[PORTAL_STUB].OpenBusinessFromUnified(
-                portal_access_pb2.OpenBusinessFromUnifiedRequest(
-                    session_secret=context.session_secret,
-                    business_id=business_id,
-                    browser_binding=request.query.get("binding", ""),
-                ),
-                timeout=request.app[SETTINGS].backend_timeout_seconds,
-            )
+        reply = await request.app[PORTAL_STUB].OpenBusinessFromUnified(
+            portal_access_pb2.OpenBusinessFromUnifiedRequest(
+                session_secret=context.session_secret,
+                business_id=business_id,
+                browser_binding=request.query.get("binding", ""),
+            ),
         )
     except (NotFound, PermissionDenied):
         # Not a business of this email: it does not exist for this session.

@@ -6,11 +6,12 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
-from billing_kit.errors import FailedPrecondition, Unavailable
+from billing_kit.clock import utc_now
+from billing_kit.errors import FailedPrecondition, Reason, Unavailable
 
 from notifications.email.models import (
     EmailRecord,
@@ -76,12 +77,6 @@ def request_fingerprint(request: EmailRequest) -> str:
         request.locale,
     )
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def utc_now() -> datetime:
-    """Now, to the millisecond: what MongoDB keeps, so a replayed response is identical."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def new_email_id() -> str:
@@ -152,7 +147,7 @@ class EmailService:
         if existing.request_fingerprint != fingerprint:
             raise FailedPrecondition(
                 "idempotency_key was already used for a different email",
-                reason="IDEMPOTENCY_KEY_REUSED",
+                reason=Reason.IDEMPOTENCY_KEY_REUSED,
             )
         if existing.status == "sent" and existing.sent_at is not None:
             log.info("email already sent for this idempotency key", extra=_log_fields(existing))
@@ -164,7 +159,7 @@ class EmailService:
         if claimed is None:
             raise Unavailable(
                 "this email is being sent right now; retry shortly",
-                reason="EMAIL_SEND_IN_PROGRESS",
+                reason=Reason.EMAIL_SEND_IN_PROGRESS,
             )
         return await self._deliver(claimed, request, rendered)
 

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
 import aiosmtplib
-from billing_kit.errors import DomainError, FailedPrecondition, Unavailable
+from billing_kit.errors import DomainError, FailedPrecondition, Reason, Unavailable
 
 from notifications.email.models import EmailRequest, RenderedEmail
 
@@ -50,12 +50,14 @@ def _classify(exc: Exception) -> SendFailed:
         return SendFailed(
             FailedPrecondition(
                 "the mail server refused the recipient address",
-                reason="EMAIL_RECIPIENT_REJECTED",
+                reason=Reason.EMAIL_RECIPIENT_REJECTED,
             ),
             "recipient_rejected",
         )
     return SendFailed(
-        Unavailable("the mail server is not reachable; retry later", reason="SMTP_UNAVAILABLE"),
+        Unavailable(
+            "the mail server is not reachable; retry later", reason=Reason.SMTP_UNAVAILABLE
+        ),
         "smtp_unavailable",
     )
 

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from billing.auth.v1 import test_clock_pb2 as billing_dot_auth_dot_v1_dot_test__clock__pb2
+from billing.common.v1 import test_clock_pb2 as billing_dot_common_dot_v1_dot_test__clock__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in billing/auth/v1/test_clock_pb2_grpc.py depends on'
+        + ' but the generated code in billing/common/v1/test_clock_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -35,19 +35,19 @@ class TestClockServiceStub:
             channel: A grpc.Channel.
         """
         self.AdvanceClock = channel.unary_unary(
-                '/billing.auth.v1.TestClockService/AdvanceClock',
-                request_serializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.AdvanceClockRequest.SerializeToString,
-                response_deserializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.FromString,
+                '/billing.common.v1.TestClockService/AdvanceClock',
+                request_serializer=billing_dot_common_dot_v1_dot_test__clock__pb2.AdvanceClockRequest.SerializeToString,
+                response_deserializer=billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.FromString,
                 _registered_method=True)
         self.ResetClock = channel.unary_unary(
-                '/billing.auth.v1.TestClockService/ResetClock',
-                request_serializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.ResetClockRequest.SerializeToString,
-                response_deserializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.FromString,
+                '/billing.common.v1.TestClockService/ResetClock',
+                request_serializer=billing_dot_common_dot_v1_dot_test__clock__pb2.ResetClockRequest.SerializeToString,
+                response_deserializer=billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.FromString,
                 _registered_method=True)
         self.GetClock = channel.unary_unary(
-                '/billing.auth.v1.TestClockService/GetClock',
-                request_serializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.GetClockRequest.SerializeToString,
-                response_deserializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.FromString,
+                '/billing.common.v1.TestClockService/GetClock',
+                request_serializer=billing_dot_common_dot_v1_dot_test__clock__pb2.GetClockRequest.SerializeToString,
+                response_deserializer=billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.FromString,
                 _registered_method=True)
 
 
@@ -77,24 +77,24 @@ def add_TestClockServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'AdvanceClock': grpc.unary_unary_rpc_method_handler(
                     servicer.AdvanceClock,
-                    request_deserializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.AdvanceClockRequest.FromString,
-                    response_serializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.SerializeToString,
+                    request_deserializer=billing_dot_common_dot_v1_dot_test__clock__pb2.AdvanceClockRequest.FromString,
+                    response_serializer=billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.SerializeToString,
             ),
             'ResetClock': grpc.unary_unary_rpc_method_handler(
                     servicer.ResetClock,
-                    request_deserializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.ResetClockRequest.FromString,
-                    response_serializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.SerializeToString,
+                    request_deserializer=billing_dot_common_dot_v1_dot_test__clock__pb2.ResetClockRequest.FromString,
+                    response_serializer=billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.SerializeToString,
             ),
             'GetClock': grpc.unary_unary_rpc_method_handler(
                     servicer.GetClock,
-                    request_deserializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.GetClockRequest.FromString,
-                    response_serializer=billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.SerializeToString,
+                    request_deserializer=billing_dot_common_dot_v1_dot_test__clock__pb2.GetClockRequest.FromString,
+                    response_serializer=billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'billing.auth.v1.TestClockService', rpc_method_handlers)
+            'billing.common.v1.TestClockService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('billing.auth.v1.TestClockService', rpc_method_handlers)
+    server.add_registered_method_handlers('billing.common.v1.TestClockService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -115,9 +115,9 @@ class TestClockService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/billing.auth.v1.TestClockService/AdvanceClock',
-            billing_dot_auth_dot_v1_dot_test__clock__pb2.AdvanceClockRequest.SerializeToString,
-            billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.FromString,
+            '/billing.common.v1.TestClockService/AdvanceClock',
+            billing_dot_common_dot_v1_dot_test__clock__pb2.AdvanceClockRequest.SerializeToString,
+            billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.FromString,
             options,
             channel_credentials,
             insecure,
@@ -142,9 +142,9 @@ class TestClockService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/billing.auth.v1.TestClockService/ResetClock',
-            billing_dot_auth_dot_v1_dot_test__clock__pb2.ResetClockRequest.SerializeToString,
-            billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.FromString,
+            '/billing.common.v1.TestClockService/ResetClock',
+            billing_dot_common_dot_v1_dot_test__clock__pb2.ResetClockRequest.SerializeToString,
+            billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.FromString,
             options,
             channel_credentials,
             insecure,
@@ -169,9 +169,9 @@ class TestClockService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/billing.auth.v1.TestClockService/GetClock',
-            billing_dot_auth_dot_v1_dot_test__clock__pb2.GetClockRequest.SerializeToString,
-            billing_dot_auth_dot_v1_dot_test__clock__pb2.ClockState.FromString,
+            '/billing.common.v1.TestClockService/GetClock',
+            billing_dot_common_dot_v1_dot_test__clock__pb2.GetClockRequest.SerializeToString,
+            billing_dot_common_dot_v1_dot_test__clock__pb2.ClockState.FromString,
             options,
             channel_credentials,
             insecure,
