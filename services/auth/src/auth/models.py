@@ -92,13 +92,28 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Top-level domains that never deliver mail (RFC 2606 / RFC 6761).
+RESERVED_TLDS = ("test", "example", "invalid", "localhost")
+# Control characters (CR/LF/NUL ...) break email headers and layouts.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def check_email(email: str) -> str:
-    """Validate an email address; returns it trimmed (otherwise as given)."""
+    """Validate an email address; returns it trimmed (otherwise as given).
+
+    The part before the ``@`` must be ASCII: our relay path does not use
+    SMTPUTF8, so such an address could never be mailed.
+    """
     email = email.strip()
     if not email:
         raise ValueError("email is required")
     if len(email) > 254:
         raise ValueError("email is too long")
+    if "@" in email and not email.rsplit("@", 1)[0].isascii():
+        raise ValueError(
+            "the part before @ must use ASCII characters only (the mail relay does not "
+            "support international local parts)"
+        )
     try:
         # No DNS lookups (they would block and flake); test_environment admits the
         # reserved ".test" domain that dev data and e2e mailboxes use.
@@ -106,6 +121,41 @@ def check_email(email: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {exc}") from None
     return email
+
+
+def check_support_email(email: str) -> str:
+    """A business's support address: a valid email outside the reserved TLDs.
+
+    It is the Reply-To of the business's live customer emails, so it must be
+    able to receive mail; ``.test``/``.example``/``.invalid``/``.localhost`` never do.
+    """
+    checked = check_email(email)
+    tld = checked.rsplit("@", 1)[-1].rstrip(".").rsplit(".", 1)[-1].lower()
+    if tld in RESERVED_TLDS:
+        raise ValueError(
+            f"cannot use the reserved domain .{tld}: it can never receive "
+            "replies from live customers"
+        )
+    return checked
+
+
+def check_person_name(value: str) -> str:
+    """A customer's name: one line, no control characters (CR, LF, NUL ...)."""
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain line breaks or control characters (CR, LF, NUL)")
+    return value
+
+
+def check_business_name(value: str) -> str:
+    """A business's name, shown as the sender's name in the From header of its emails.
+
+    Besides control characters, ``<`` and ``>`` are refused: they would let a
+    name pose as (part of) an address in mail clients.
+    """
+    check_person_name(value)
+    if "<" in value or ">" in value:
+        raise ValueError('must not contain "<" or ">"')
+    return value
 
 
 def check_phone_number(value: str | None) -> str | None:
@@ -207,6 +257,11 @@ Color = Annotated[str | None, AfterValidator(check_color)]
 HttpUrl = Annotated[str | None, AfterValidator(check_http_url)]
 Locale = Annotated[str | None, AfterValidator(check_locale)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+PersonName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(check_person_name)]
+BusinessName = Annotated[
+    str, Field(min_length=1, max_length=200), AfterValidator(check_business_name)
+]
+SupportEmail = Annotated[str, AfterValidator(check_support_email)]
 # Checked before pydantic's own coercion so a bad value gets our message (never the value).
 Metadata = Annotated[dict[str, str], BeforeValidator(check_metadata)]
 PreferredLocale = Annotated[str | None, BeforeValidator(check_preferred_locale)]
@@ -247,9 +302,9 @@ class Branding(BaseModel):
 class NewBusiness(_Input):
     """A request to create a business."""
 
-    name: Name
+    name: BusinessName
     branding: Branding = Branding()
-    support_email: Email | None = None
+    support_email: SupportEmail | None = None
     default_return_url: HttpUrl = None
     locale: Locale = "en"
 
@@ -356,7 +411,7 @@ class NewCustomer(_Input):
     business_id: str = Field(min_length=1)
     mode: Mode
     email: Email
-    name: Name
+    name: PersonName
     phone_number: PhoneNumber = None
     metadata: Metadata = Field(default_factory=dict)
     preferred_locale: PreferredLocale = None
