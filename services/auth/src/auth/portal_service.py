@@ -471,6 +471,7 @@ class PortalAccess:
         send_email: bool = False,
         return_url: str | None = None,
         next_path: str | None = None,
+        time_left_seconds: float | None = None,
     ) -> tuple[str, datetime, str]:
         """A one-time portal link for a customer (Dodo's customer-portal session).
 
@@ -478,9 +479,11 @@ class PortalAccess:
         link's email request is stored with the token (one transaction), so the
         answer comes once the email is durably queued; then up to
         ``email_outcome_wait_seconds`` are spent waiting for the first delivery
-        attempt. A recipient the relay refuses for good revokes the token and is
-        :class:`InvalidArgument` (``EMAIL_RECIPIENT_REJECTED``); accepted, still
-        pending or notifications unreachable all succeed, and delivery goes on.
+        attempt (less when the caller's deadline, ``time_left_seconds``, is
+        nearer: the answer must reach it). A recipient the relay refuses for
+        good revokes the token and is :class:`InvalidArgument`
+        (``EMAIL_RECIPIENT_REJECTED``); accepted, still pending or notifications
+        unreachable all succeed, and delivery goes on.
         """
         checked_mode = _mode(mode)
         try:
@@ -517,7 +520,10 @@ class PortalAccess:
             )
         await self._queue_emails(emails, token=(record, hashed))
         if send_email:
-            await self._refuse_if_rejected(record)
+            wait = self.policy.email_outcome_wait_seconds
+            if time_left_seconds is not None:
+                wait = min(wait, max(0.0, time_left_seconds - 1.0))
+            await self._refuse_if_rejected(record, wait)
         log.info(
             "portal link created",
             extra={
@@ -530,7 +536,7 @@ class PortalAccess:
         static_link = self.policy.base_urls.static_link(business_id, checked_mode)
         return link, record.expires_at, static_link
 
-    async def _refuse_if_rejected(self, record: PortalToken) -> None:
+    async def _refuse_if_rejected(self, record: PortalToken, wait_seconds: float) -> None:
         """Wait briefly for the first attempt of a token's email; a permanent
         refusal of the recipient revokes the token and is InvalidArgument."""
         assert record.business_id is not None
@@ -538,7 +544,7 @@ class PortalAccess:
             business_id=record.business_id,
             mode=record.mode,
             email_key=record.token_id,
-            wait_seconds=self.policy.email_outcome_wait_seconds,
+            wait_seconds=wait_seconds,
         )
         if outcome != "rejected":
             return
