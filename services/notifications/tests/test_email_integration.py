@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import aio_pika
 import grpc
 import pytest
 import pytest_asyncio
@@ -21,13 +22,14 @@ from aiosmtpd.controller import Controller
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
 from billing_kit.broker import EventPublisher
-from billing_kit.events import new_event
+from billing_kit.events import encode_event, new_event
 from billing_kit.logging import JsonFormatter
 from billing_kit.mongo import ensure_indexes, run_in_transaction
 from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, Sealer, new_sealing_key
 from billing_kit.testing import TcpProxy, broker_namespace, eventually, free_port
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from notifications import dead_letters
 from notifications.app import NotificationsRuntime, create_app
 from notifications.config import NotificationsSettings
 from notifications.consumers import CUSTOMER_DIRECTORY, EMAIL_REQUESTS
@@ -566,3 +568,54 @@ async def test_a_request_our_keys_cannot_open_is_refused_by_the_consumer(
             harness.runtime.client, lambda s: harness.delivery.enqueue(data, s)
         )
     assert await harness.status("ptk_x") is None
+
+
+async def test_operators_list_and_replay_dead_emails(
+    harness: Harness, smtp_proxy: TcpProxy, runtime: NotificationsRuntime
+) -> None:
+    await harness.enqueue("operator@example.com", "ptk_operator")
+    await smtp_proxy.cut()
+    try:
+        for _ in range(3):
+            await harness.delivery.deliver_due()
+            harness.clock.advance(60)
+    finally:
+        await smtp_proxy.restore()
+    settings = runtime.settings.model_copy(
+        update={"mongodb_database": harness.repository._emails.database.name}
+    )
+    listed = io.StringIO()
+    assert await dead_letters.run(["list"], settings, listed) == 0
+    [line] = [row for row in listed.getvalue().splitlines() if "sign_in_link" in row]
+    email_id = line.split("\t")[0]
+    assert "operator@example.com" not in listed.getvalue()  # never the address
+
+    assert await dead_letters.run(["replay", email_id], settings, io.StringIO()) == 0
+    assert await harness.status("ptk_operator") == "queued"
+    assert await dead_letters.run(["replay", email_id], settings, io.StringIO()) == 1
+
+
+async def test_operators_replay_the_broker_dead_letter_queue(
+    runtime: NotificationsRuntime, sink: tuple[Sink, int], amqp_url: str
+) -> None:
+    """A request the consumer dead-lettered goes back to the exchange and is sent once."""
+    to = "from-the-dlq@example.com"
+    data = EmailRequestedData.model_validate(
+        requested_data(to, "ptk_dlq", Sealer(DEVELOPMENT_SEALING_KEY))
+    )
+    event = new_event(EMAIL_REQUESTED, "auth", data, subject="ptk_dlq")
+    settings = runtime.settings
+    queue = f"{settings.queue_prefix}notifications.{EMAIL_REQUESTS}"
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        dlx = await channel.get_exchange(f"{settings.events_exchange}.dlx")
+        await dlx.publish(
+            aio_pika.Message(body=encode_event(event), message_id=event.id, type=event.type),
+            routing_key=queue,
+        )
+    out = io.StringIO()
+    # The publish was confirmed, so the message sits in the DLQ now.
+    assert await dead_letters.run(["replay-queue"], settings, out) == 0
+    assert "republished 1 " in out.getvalue()
+    assert await eventually(lambda: len(sink[0].to(to)) == 1, within=10)
