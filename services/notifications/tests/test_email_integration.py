@@ -525,6 +525,10 @@ async def test_relay_down_retries_with_backoff_then_dead_letters_and_a_replay_se
     try:
         assert await harness.delivery.deliver_due() == 1  # attempt 1 fails
         assert await harness.status("ptk_dead") == "queued"
+        # The first attempt's outcome is known: retrying, so "pending" (no need to wait on).
+        assert await harness.delivery.wait_for_outcome(
+            "bus_1", "live", "ptk_dead", wait_seconds=30
+        ) == ("pending", "queued")
         assert await harness.delivery.deliver_due() == 0  # not due before its backoff
         for _ in range(2):  # attempts 2 and 3
             harness.clock.advance(60)

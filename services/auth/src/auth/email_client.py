@@ -124,7 +124,9 @@ class GrpcEmailOutcomes:
                     idempotency_key=email_key,
                     wait_ms=int(wait_seconds * 1000),
                 ),
-                timeout=wait_seconds + self.timeout,
+                # The server answers by wait_ms; a little slack, never the full
+                # timeout, so a hung notifications cannot outlast the caller.
+                timeout=wait_seconds + min(self.timeout, 1.0),
             )
         except grpc.aio.AioRpcError:
             return "pending"

@@ -227,6 +227,9 @@ class EmailDelivery:
                     "email delivery paused: database error", extra={"error": type(exc).__name__}
                 )
                 tried = 0
+            except Exception as exc:  # a worker must outlive any one email's bug
+                log.error("email delivery pass failed", extra={"error": type(exc).__name__})
+                tried = 0
             if tried:
                 # Other workers may be asleep while more became due meanwhile.
                 self._wake.set()
@@ -260,10 +263,25 @@ class EmailDelivery:
                 keep_request=True,
             )
             return
-        rendered = self._renderer.render(request)
-        message = self._sender.build_message(
-            request, rendered, email_id=record.email_id, now=self._clock()
-        )
+        try:
+            rendered = self._renderer.render(request)
+            message = self._sender.build_message(
+                request, rendered, email_id=record.email_id, now=self._clock()
+            )
+        except Exception as exc:
+            # Retrying cannot fix a message we cannot build: an operator's case.
+            log.error(
+                "queued email cannot be rendered",
+                extra={**_fields(record), "error": type(exc).__name__},
+            )
+            await self._repository.mark_final_failure(
+                record.email_id,
+                status="dead",
+                error="render_failed",
+                now=self._clock(),
+                keep_request=True,
+            )
+            return
         try:
             await asyncio.wait_for(
                 self._sender.send(message), timeout=self._lease.total_seconds() / 2
@@ -345,11 +363,16 @@ class EmailDelivery:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, wait_seconds)
         while True:
-            status = await self._repository.find_status(business_id, mode, key)
+            progress = await self._repository.find_progress(business_id, mode, key)
+            status, attempts = progress or ("", 0)
             if status in _FINAL:
                 return _FINAL[status], status  # type: ignore[return-value]
+            if status == "queued" and attempts >= 1:
+                # The first attempt failed for now (relay down): retries go on, and
+                # waiting longer would only tell the caller the same.
+                return "pending", status
             if loop.time() >= deadline:
-                return ("unknown" if status is None else "pending"), status or ""
+                return ("unknown" if not status else "pending"), status
             await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
 
 

@@ -212,11 +212,18 @@ class EmailLogRepository:
 
     async def find_status(self, business_id: str, mode: str, idempotency_key: str) -> str | None:
         """The status of the email under a key (None when unknown)."""
+        found = await self.find_progress(business_id, mode, idempotency_key)
+        return found[0] if found else None
+
+    async def find_progress(
+        self, business_id: str, mode: str, idempotency_key: str
+    ) -> tuple[str, int] | None:
+        """``(status, attempts)`` of the email under a key (None when unknown)."""
         doc = await self._emails.find_one(
             {"business_id": business_id, "mode": mode, "idempotency_key": idempotency_key},
-            {"status": 1},
+            {"status": 1, "attempts": 1},
         )
-        return str(doc["status"]) if doc else None
+        return (str(doc["status"]), int(doc.get("attempts", 0))) if doc else None
 
     async def list_dead(self, limit: int = 100) -> list[EmailRecord]:
         """Emails whose retries ran out, oldest first (the operators' dead letters)."""
