@@ -38,6 +38,7 @@ SECRET_VALUES = {
     "amqpUrl": "amqps://portal:Amqp-S3cret-41c7@rabbit.mq:5671/portal",
     "smtpUsername": "relay-user-7d1e",
     "smtpPassword": "Smtp-S3cret-c0ffee",
+    "emailLinkKeys": "UGFzc3dvcmQtS2V5LUZvci1MaW5rcy0xMjM0NTY3OCE=",
 }
 CREATED_SECRET_VALUES: dict[str, Any] = {
     "secrets": {"create": True, "existingSecret": "", **SECRET_VALUES},
@@ -299,7 +300,15 @@ def test_no_secret_value_reaches_a_configmap() -> None:
         env = {e["name"]: e for e in container.get("env", [])}
         assert all(value not in yaml.safe_dump(container) for value in leaked_forms), name
         for var, entry in env.items():
-            if var.endswith(("_MONGODB_URL", "_AMQP_URL", "_SMTP_PASSWORD", "_SMTP_USERNAME")):
+            if var.endswith(
+                (
+                    "_MONGODB_URL",
+                    "_AMQP_URL",
+                    "_SMTP_PASSWORD",
+                    "_SMTP_USERNAME",
+                    "_EMAIL_LINK_KEYS",
+                )
+            ):
                 ref = entry["valueFrom"]["secretKeyRef"]
                 assert ref["name"] == secret["metadata"]["name"], name
 
@@ -547,6 +556,21 @@ def test_notifications_gets_its_sender_and_smtp_credentials_from_the_secret() ->
         assert ref == {"name": "customer-portal-connections", "key": key, "optional": True}
 
 
+def test_auth_and_notifications_share_the_email_link_keys_from_the_secret() -> None:
+    objects = render(load_values(PRODUCTION_VALUES))
+    refs = {
+        svc: pod_env(objects, svc).get(f"{svc.upper()}_EMAIL_LINK_KEYS")
+        for svc in ("auth", "notifications", "gateway", "payments")
+    }
+    expected = {"secretKeyRef": {"name": "customer-portal-connections", "key": "email-link-keys"}}
+    assert refs == {
+        "auth": expected,
+        "notifications": expected,
+        "gateway": None,
+        "payments": None,
+    }
+
+
 @pytest.mark.parametrize(
     ("svc", "module", "cls"),
     [
@@ -563,6 +587,8 @@ def test_services_start_with_the_rendered_settings(
     settings_class = getattr(pytest.importorskip(module), cls)
     for name, value in pod_env(render(load_values(PRODUCTION_VALUES)), svc).items():
         # Secret references stand for values the Secret provides at run time.
+        if name.endswith("_EMAIL_LINK_KEYS"):
+            value = SECRET_VALUES["emailLinkKeys"]
         monkeypatch.setenv(name, value if isinstance(value, str) else "mongodb://secret/")
     settings = settings_class()
     assert settings.environment == "production"

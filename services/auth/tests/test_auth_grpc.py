@@ -50,7 +50,7 @@ class TestBusinesses:
                 branding=auth_pb2.Branding(
                     logo_url="https://cdn.mario.test/logo.png", primary_color="#c0392b"
                 ),
-                support_email="aiuto@mario.test",
+                support_email="aiuto@mario.example.com",
                 default_return_url="https://mario.test/account",
                 locale="it",
             )

@@ -40,7 +40,7 @@ class TestBusinessCommands:
             "--logo-url",
             "https://roma.test/logo.svg",
             "--support-email",
-            "ciao@roma.test",
+            "ciao@roma.example.com",
             "--return-url",
             "https://roma.test/",
             "--locale",
@@ -69,6 +69,23 @@ class TestBusinessCommands:
         assert code == EXIT_REFUSED
         assert out == ""
         assert err.startswith("error: ") and "primary_color" in err
+
+    @pytest.mark.parametrize(
+        ("args", "expected"),
+        [
+            (["--name", "Acme <security@bank.example>"], 'must not contain "<" or ">"'),
+            (["--name", "Acme\r\nBcc: x@y.example.com"], "line breaks"),
+            (["--name", "Acme", "--support-email", "help@acme.test"], "reserved domain .test"),
+            (["--name", "Acme", "--support-email", "hélp@acme.example.com"], "ASCII"),
+        ],
+    )
+    async def test_values_that_can_never_be_mailed_are_refused(
+        self, auth: Any, args: list[str], expected: str
+    ) -> None:
+        code, out, err = await portalctl(auth, "business", "create", *args)
+        assert code == EXIT_REFUSED
+        assert out == ""
+        assert err.startswith("error: ") and expected in err
 
 
 class TestApiKeyCommands:

@@ -141,7 +141,7 @@ class TestNewBusiness:
             NewBusiness,
             name="Acme",
             branding={"logo_url": "https://cdn.acme.test/logo.png", "primary_color": "#1a2b3c"},
-            support_email="help@acme.test",
+            support_email="help@acme.example.com",
             default_return_url="https://acme.test/account",
             locale="it",
         )
@@ -273,3 +273,43 @@ class TestQueriesAndEvents:
             "preferred_locale",
             "locale",
         }
+
+
+class TestValuesThatCanNeverBeMailed:
+    """Issue 9.6: refused where they enter, with a message naming the field."""
+
+    @pytest.mark.parametrize(
+        "name",
+        ["Acme Billing <security@bank.example> é", "Acme\r\nBcc: x@y.example.com", "Acme\x00"],
+    )
+    def test_business_names_used_in_headers(self, name: str) -> None:
+        with pytest.raises(InvalidArgument, match="name: must not contain"):
+            validated(NewBusiness, name=name)
+
+    @pytest.mark.parametrize("name", ["Mario\r\nRossi", "Mario\x00", "Mario\nRossi"])
+    def test_customer_names_with_control_characters(self, name: str) -> None:
+        with pytest.raises(InvalidArgument, match="name: must not contain"):
+            validated(
+                NewCustomer, business_id="bus_1", mode="test", email="m@x.example.com", name=name
+            )
+
+    @pytest.mark.parametrize("tld", ["test", "example", "invalid", "localhost", "TEST"])
+    def test_support_email_under_a_reserved_tld(self, tld: str) -> None:
+        with pytest.raises(
+            InvalidArgument, match=r"support_email: .*(reserved domain|reserved name)"
+        ):
+            validated(NewBusiness, name="Acme", support_email=f"help@acme.{tld}")
+
+    def test_non_ascii_local_part(self) -> None:
+        with pytest.raises(InvalidArgument, match="email: the part before @ must use ASCII"):
+            validated(
+                NewCustomer, business_id="bus_1", mode="test", email="mårio@x.example.com", name="M"
+            )
+
+    def test_ordinary_values_pass(self) -> None:
+        business = validated(NewBusiness, name="Caffè Rossi & Figli", support_email="help@rossi.it")
+        assert business.name == "Caffè Rossi & Figli"
+        customer = validated(
+            NewCustomer, business_id="bus_1", mode="test", email="m@mårio.example.com", name="Zoë"
+        )
+        assert customer.name == "Zoë"

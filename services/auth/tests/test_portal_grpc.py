@@ -170,26 +170,33 @@ class TestStaticLink:
         )
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
 
-    async def test_email_service_down_changes_nothing_for_the_visitor(self, auth: Any) -> None:
+    async def test_the_email_request_is_stored_with_its_token_and_the_link_sealed(
+        self, auth: Any
+    ) -> None:
         business = await new_business(auth)
         known = unique_email()
         await new_customer(auth, business.business_id, known)
-        auth.emails.down = True
+        auth.emails.down = True  # notifications unreachable: nothing changes for the visitor
         try:
-            for address in (known, unique_email("stranger")):
-                answer = await auth.portal.RequestSignInLink(
-                    pb.RequestSignInLinkRequest(
-                        business_id=business.business_id,
-                        mode=TEST,
-                        email=address,
-                        client_key=client_key(),
-                    )
+            answer = await auth.portal.RequestSignInLink(
+                pb.RequestSignInLinkRequest(
+                    business_id=business.business_id, mode=TEST, email=known
                 )
-                assert answer == pb.RequestSignInLinkResponse()
-            await eventually(lambda: auth.runtime.background.pending == 0)
+            )
         finally:
             auth.emails.down = False
-        assert auth.emails.to(known) == []
+        assert answer == pb.RequestSignInLinkResponse()
+        sent = await email_to(auth, known, email_pb2.EMAIL_TEMPLATE_SIGN_IN_LINK)
+        token = token_of(sent.link)
+        # The outbox row is the durable request: keyed by the token id, link sealed.
+        row = await auth.db.outbox.find_one(
+            {"type": "email.requested", "event.subject": sent.idempotency_key}
+        )
+        assert row is not None
+        assert sent.idempotency_key.startswith("ptk_")  # the token id: stable for this email
+        assert token not in json.dumps(row, default=str)
+        assert row["event"]["data"]["sealed_link"]
+        await auth.portal.ConsumeToken(pb.ConsumeTokenRequest(token=token, mode=TEST))
 
 
 class TestRateLimits:
@@ -348,7 +355,9 @@ class TestMagicLinks:
             )
             assert err.code() == grpc.StatusCode.NOT_FOUND
 
-    async def test_send_email_and_email_service_down(self, auth: Any) -> None:
+    async def test_send_email_answers_once_queued_even_with_notifications_down(
+        self, auth: Any
+    ) -> None:
         business = await new_business(auth, name="Acme Mail")
         customer = await new_customer(auth, business.business_id, unique_email())
         link = await magic_link(auth, customer, send_email=True)
@@ -357,6 +366,21 @@ class TestMagicLinks:
         assert sent.link_expires_minutes == 24 * 60
 
         auth.emails.down = True
+        try:
+            second = await magic_link(auth, customer, send_email=True)
+        finally:
+            auth.emails.down = False
+        # Queued durably: the email is requested and its link works.
+        again = await email_to(auth, customer.email, email_pb2.EMAIL_TEMPLATE_PORTAL_LINK, 2)
+        assert again.link == second
+        await auth.portal.ConsumeToken(pb.ConsumeTokenRequest(token=token_of(second), mode=TEST))
+
+    async def test_a_recipient_refused_for_good_is_invalid_and_revokes_the_link(
+        self, auth: Any
+    ) -> None:
+        business = await new_business(auth, name="Acme Bounce")
+        customer = await new_customer(auth, business.business_id, unique_email())
+        auth.emails.outcome = email_pb2.EMAIL_OUTCOME_REJECTED
         try:
             err = await rpc_error(
                 auth.portal.CreatePortalLink(
@@ -369,12 +393,17 @@ class TestMagicLinks:
                 )
             )
         finally:
-            auth.emails.down = False
-        assert err.code() == grpc.StatusCode.UNAVAILABLE
-        # The first link is the only one left: the failed call leaves nothing usable.
-        assert (
-            await auth.db.portal_tokens.count_documents({"customer_id": customer.customer_id}) == 1
+            auth.emails.outcome = email_pb2.EMAIL_OUTCOME_PENDING
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert reason(err) == "EMAIL_RECIPIENT_REJECTED"
+        # The link the relay refused is not valid any more.
+        sent = await email_to(auth, customer.email, email_pb2.EMAIL_TEMPLATE_PORTAL_LINK)
+        asked = auth.emails.outcome_requests[-1]
+        assert asked.idempotency_key == sent.idempotency_key
+        err = await rpc_error(
+            auth.portal.ConsumeToken(pb.ConsumeTokenRequest(token=token_of(sent.link), mode=TEST))
         )
+        assert err.code() == grpc.StatusCode.NOT_FOUND
 
 
 class TestConsumingLinks:
@@ -617,8 +646,8 @@ class TestUnifiedPortal:
             pb.RequestUnifiedSignInLinkRequest(email=address, client_key=client_key())
         )
         assert answer == pb.RequestSignInLinkResponse()
-        await eventually(lambda: auth.runtime.background.pending == 0)
-        [notice] = auth.emails.to(address)
+        notice = await email_to(auth, address, email_pb2.EMAIL_TEMPLATE_UNIFIED_NO_ACCOUNT_FOUND)
+        assert len(auth.emails.to(address)) == 1
         assert notice.template == email_pb2.EMAIL_TEMPLATE_UNIFIED_NO_ACCOUNT_FOUND
         assert notice.link == ""
 
@@ -793,7 +822,7 @@ class TestUnifiedHandoff:
         await auth.portal.RequestFreshLink(
             pb.RequestFreshLinkRequest(token=token, client_key=client_key())
         )
-        await eventually(lambda: auth.runtime.background.pending == 0)
+        # The request is answered after its (absent) email would have been queued.
         assert len(auth.emails.to(address)) == sent_before
         # A magic link is not a hand-off, and trying does not burn it.
         magic = token_of(await magic_link(auth, customer))
@@ -1030,9 +1059,7 @@ class TestEmailChange:
         )
         await email_to(auth, new, email_pb2.EMAIL_TEMPLATE_SIGN_IN_LINK)
 
-    async def test_newer_request_supersedes_and_taken_or_same_email_is_refused(
-        self, auth: Any
-    ) -> None:
+    async def test_newer_request_supersedes_and_the_same_email_is_refused(self, auth: Any) -> None:
         business = await new_business(auth)
         customer = await new_customer(auth, business.business_id, unique_email())
         neighbour = await new_customer(auth, business.business_id, unique_email("neighbour"))
@@ -1047,8 +1074,8 @@ class TestEmailChange:
                 )
             )
 
-        err = await rpc_error(change(neighbour.email.upper()))
-        assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+        # A neighbour's address is not refused (that would tell who is a customer) ...
+        await change(neighbour.email.upper())
         err = await rpc_error(change(f" {customer.email} "))
         assert reason(err) == "EMAIL_UNCHANGED"
         err = await rpc_error(change("nope"))
@@ -1076,31 +1103,62 @@ class TestEmailChange:
             pb.ConfirmEmailChangeRequest(token=token_of(latest.link), mode=TEST)
         )
         assert confirmed.email == second
+        # ... and it never got a link that could take it over.
+        assert not [
+            e
+            for e in auth.emails.to(neighbour.email)
+            if e.template == email_pb2.EMAIL_TEMPLATE_EMAIL_CHANGE_VERIFY
+        ]
 
-    async def test_email_service_down_is_unavailable_and_changes_nothing(self, auth: Any) -> None:
+    async def test_a_taken_address_answers_like_a_free_one_and_its_owner_is_told(
+        self, auth: Any
+    ) -> None:
         business = await new_business(auth)
-        customer = await new_customer(auth, business.business_id, unique_email())
-        auth.emails.down = True
-        try:
-            err = await rpc_error(
-                auth.portal.RequestEmailChange(
-                    pb.RequestEmailChangeRequest(
-                        business_id=business.business_id,
-                        mode=TEST,
-                        customer_id=customer.customer_id,
-                        new_email=unique_email("new"),
-                    )
+        requester = await new_customer(auth, business.business_id, unique_email("me"))
+        owner = await new_customer(auth, business.business_id, unique_email("owner"))
+        free = unique_email("free")
+
+        async def ask(new_email: str) -> Any:
+            return await auth.portal.RequestEmailChange(
+                pb.RequestEmailChangeRequest(
+                    business_id=business.business_id,
+                    mode=TEST,
+                    customer_id=requester.customer_id,
+                    new_email=new_email,
                 )
             )
-        finally:
-            auth.emails.down = False
-        assert err.code() == grpc.StatusCode.UNAVAILABLE
-        assert (
-            await auth.db.portal_tokens.count_documents(
-                {"customer_id": customer.customer_id, "used_at": None}
+
+        assert await ask(owner.email) == await ask(free)
+        notice = await email_to(auth, owner.email, email_pb2.EMAIL_TEMPLATE_EMAIL_IN_USE_NOTICE)
+        assert notice.link == ""
+        await email_to(auth, free, email_pb2.EMAIL_TEMPLATE_EMAIL_CHANGE_VERIFY)
+        # The requester's old address hears of both requests alike.
+        await email_to(auth, requester.email, email_pb2.EMAIL_TEMPLATE_EMAIL_CHANGE_NOTICE, count=2)
+        # No verification link ever goes to the taken address.
+        assert [e.template for e in auth.emails.to(owner.email)] == [
+            email_pb2.EMAIL_TEMPLATE_EMAIL_IN_USE_NOTICE
+        ]
+
+    async def test_the_rate_limit_counts_taken_and_free_addresses_alike(self, auth: Any) -> None:
+        business = await new_business(auth)
+        requester = await new_customer(auth, business.business_id, unique_email("me"))
+        owner = await new_customer(auth, business.business_id, unique_email("owner"))
+
+        async def ask(new_email: str) -> Any:
+            return await auth.portal.RequestEmailChange(
+                pb.RequestEmailChangeRequest(
+                    business_id=business.business_id,
+                    mode=TEST,
+                    customer_id=requester.customer_id,
+                    new_email=new_email,
+                )
             )
-            == 0
-        )
+
+        for n in range(auth.settings.rate_limit_per_email):
+            await ask(owner.email if n % 2 else unique_email("free"))
+        for address in (owner.email, unique_email("free")):
+            err = await rpc_error(ask(address))
+            assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 async def test_logs_carry_no_tokens_secrets_or_addresses(

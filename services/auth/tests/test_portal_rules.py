@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from auth.config import AuthSettings
-from auth.email_client import EmailKind, OutgoingEmail, email_request
+from auth.email_client import EmailKind, OutgoingEmail, email_requested_event
 from auth.models import Branding, Business, Customer, hash_secret
 from auth.portal_models import (
     PORTAL_TOKEN_PREFIX,
@@ -27,9 +27,9 @@ from auth.portal_models import (
     token_state,
 )
 from auth.portal_service import PortalAccess, PortalPolicy
-from billing.common.v1 import common_pb2
 from billing_kit.clock import TestClock
 from billing_kit.errors import InvalidArgument
+from billing_kit.sealing import Sealer, new_sealing_key
 from pydantic import ValidationError
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -223,12 +223,12 @@ class TestLinksAndSettings:
         with pytest.raises(ValidationError):
             AuthSettings(unified_base_url=bad)
 
-    def test_email_request_carries_branding_and_never_prints_the_link(self) -> None:
+    def test_email_request_carries_branding_and_only_a_sealed_link(self) -> None:
         business = Business(
             business_id=BUS,
             name="Acme",
             branding=Branding(logo_url="https://acme.test/l.png", primary_color="#112233"),
-            support_email="help@acme.test",
+            support_email="help@acme.example.com",
             created_at=NOW,
         )
         email = OutgoingEmail(
@@ -236,15 +236,21 @@ class TestLinksAndSettings:
             to="mario@example.test",
             locale="it",
             mode="test",
-            idempotency_key="ptk_1",
+            email_key="ptk_1",
             business=business,
             link="https://p.test/test/link/cpt_secret",
             link_expires_minutes=15,
         )
-        request = email_request(email)
-        assert request.branding.business_name == "Acme"
-        assert request.branding.primary_color == "#112233"
-        assert request.business_id == BUS and request.mode == common_pb2.MODE_TEST
+        sealer = Sealer(new_sealing_key())
+        event = email_requested_event(email, sealer, source="auth")
+        data = event.data
+        assert event.type == "email.requested" and event.subject == "ptk_1"
+        assert data["business_name"] == "Acme" and data["primary_color"] == "#112233"
+        assert data["business_id"] == BUS and data["mode"] == "test"
+        assert data["email_key"] == "ptk_1" and data["template"] == "sign_in_link"
+        # Only ciphertext travels; the reader with the key gets the link back.
+        assert "cpt_secret" not in event.model_dump_json()
+        assert sealer.open(data["sealed_link"]) == "https://p.test/test/link/cpt_secret"
         assert "cpt_secret" not in repr(email) and "mario" not in repr(email)
 
 
@@ -277,15 +283,21 @@ class FakeRepository:
         return self.customer
 
 
-class NoEmails:
-    async def send(self, email: OutgoingEmail) -> None:
+class NoOutcomes:
+    async def wait(self, **_: Any) -> str:
         raise AssertionError("no email expected")
 
 
 def _profile_service(customer: Customer) -> tuple[PortalAccess, FakeRepository]:
     repo = FakeRepository(customer)
     policy = PortalPolicy(base_urls=BaseUrls(live="http://l", test="http://t", unified="http://u"))
-    service = PortalAccess(repo, policy=policy, emails=NoEmails(), clock=TestClock())  # type: ignore[arg-type]
+    service = PortalAccess(
+        repo,  # type: ignore[arg-type]
+        policy=policy,
+        sealer=Sealer(new_sealing_key()),
+        outcomes=NoOutcomes(),  # type: ignore[arg-type]
+        clock=TestClock(),
+    )
     return service, repo
 
 

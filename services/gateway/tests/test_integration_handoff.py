@@ -19,12 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import grpc
 import pytest
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing.common.v1 import common_pb2
-from billing.notifications.v1 import email_pb2, email_pb2_grpc
-from billing_kit.testing import BrokerNamespace, eventually, unique_name
+from billing_kit.events import decode_event
+from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, Sealer
+from billing_kit.testing import BrokerNamespace, MessageTap, eventually, tap_exchange, unique_name
 
 from .conftest import auth_and_gateway
 
@@ -39,17 +39,28 @@ HOSTS = {
 }
 
 
-class Outbox(email_pb2_grpc.EmailServiceServicer):
-    """Stands in for notifications' EmailService: keeps what auth sends."""
+@dataclass(frozen=True)
+class RequestedEmail:
+    to: str
+    link: str
 
-    def __init__(self) -> None:
-        self.sent: list[email_pb2.SendEmailRequest] = []
 
-    async def SendEmail(
-        self, request: email_pb2.SendEmailRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> email_pb2.SendEmailResponse:
-        self.sent.append(request)
-        return email_pb2.SendEmailResponse(email_id=f"eml_{len(self.sent)}")
+class Outbox:
+    """What auth asks notifications to send: its email.requested events on the
+    run's exchange, links opened with the development key (as notifications would)."""
+
+    def __init__(self, tap: MessageTap) -> None:
+        self.tap = tap
+        self.sealer = Sealer(DEVELOPMENT_SEALING_KEY)
+
+    @property
+    def sent(self) -> list[RequestedEmail]:
+        found = []
+        for message in list(self.tap.messages):
+            data = decode_event(message.body).data
+            sealed = data["sealed_link"]
+            found.append(RequestedEmail(data["to"], self.sealer.open(sealed) if sealed else ""))
+        return found
 
 
 @dataclass
@@ -62,11 +73,16 @@ class Stack:
 
 @pytest.fixture(scope="module")
 async def stack(mongo_url: str, broker_namespace: BrokerNamespace) -> AsyncIterator[Stack]:
-    outbox = Outbox()
-    email_server = grpc.aio.server()
-    email_pb2_grpc.add_EmailServiceServicer_to_server(outbox, email_server)
-    email_port = email_server.add_insecure_port("127.0.0.1:0")
-    await email_server.start()
+    async with tap_exchange(
+        broker_namespace.amqp_url, broker_namespace.exchange, "email.requested"
+    ) as tap:
+        async for running in _stack(mongo_url, broker_namespace, Outbox(tap)):
+            yield running
+
+
+async def _stack(
+    mongo_url: str, broker_namespace: BrokerNamespace, outbox: Outbox
+) -> AsyncIterator[Stack]:
     urls: dict[str, Any] = {
         "portal_live_base_url": f"http://{HOSTS['live']}",
         "portal_test_base_url": f"http://{HOSTS['test']}",
@@ -74,26 +90,19 @@ async def stack(mongo_url: str, broker_namespace: BrokerNamespace) -> AsyncItera
     }
     # Logout must be visible at once on the other host.
     gateway_settings = {**urls, "session_cache_seconds": 0}
-    auth_settings = {
-        **urls,
-        "notifications_target": f"127.0.0.1:{email_port}",
-        "notifications_timeout_seconds": 2,
-    }
-    try:
-        async with (
-            auth_and_gateway(
-                mongo_url, broker_namespace, auth=auth_settings, gateway=gateway_settings
-            ) as (auth, gateway),
-            aiohttp.ClientSession() as http,
-        ):
-            yield Stack(
-                address=f"http://127.0.0.1:{gateway.http_port}",
-                stub=auth_pb2_grpc.AuthServiceStub(auth.channel),
-                http=http,
-                outbox=outbox,
-            )
-    finally:
-        await email_server.stop(0)
+    auth_settings = {**urls, "notifications_timeout_seconds": 2}
+    async with (
+        auth_and_gateway(
+            mongo_url, broker_namespace, auth=auth_settings, gateway=gateway_settings
+        ) as (auth, gateway),
+        aiohttp.ClientSession() as http,
+    ):
+        yield Stack(
+            address=f"http://127.0.0.1:{gateway.http_port}",
+            stub=auth_pb2_grpc.AuthServiceStub(auth.channel),
+            http=http,
+            outbox=outbox,
+        )
 
 
 @dataclass

@@ -8,30 +8,43 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import aio_pika
 import grpc
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
+from billing_kit.broker import EventPublisher
+from billing_kit.events import encode_event, new_event
 from billing_kit.logging import JsonFormatter
+from billing_kit.mongo import ensure_indexes, run_in_transaction
+from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, Sealer, new_sealing_key
 from billing_kit.testing import (
     RunningService,
     TcpProxy,
     broker_namespace,
+    eventually,
     free_port,
     running_service,
 )
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from notifications import dead_letters
 from notifications.app import NotificationsRuntime, create_app
 from notifications.config import NotificationsSettings
-from notifications.consumers import CUSTOMER_DIRECTORY
+from notifications.consumers import CUSTOMER_DIRECTORY, EMAIL_REQUESTS
+from notifications.email.delivery import EmailDelivery, ExponentialBackoff, InvalidEmailRequest
+from notifications.email.models import EMAIL_REQUESTED, EmailRequestedData
+from notifications.email.rendering import EmailRenderer
+from notifications.email.repository import EMAIL_INDEXES, EmailLogRepository
+from notifications.email.smtp import SmtpConfig, SmtpSender
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -92,7 +105,13 @@ async def email_service(
     mongo_url: str, amqp_url: str, smtp_proxy: TcpProxy
 ) -> AsyncIterator[RunningService[NotificationsRuntime]]:
     async with (
-        broker_namespace(amqp_url, known_consumers=[("notifications", CUSTOMER_DIRECTORY)]) as ns,
+        broker_namespace(
+            amqp_url,
+            known_consumers=[
+                ("notifications", CUSTOMER_DIRECTORY),
+                ("notifications", EMAIL_REQUESTS),
+            ],
+        ) as ns,
         running_service(
             create_app,
             NotificationsSettings,
@@ -366,3 +385,249 @@ async def test_log_lines_are_json_without_addresses(log_output: io.StringIO) -> 
     logging.getLogger("notifications.email.service").info("probe ada@example.com")
     [line] = log_output.getvalue().splitlines()
     assert json.loads(line)["message"] == "probe a***@example.com"
+
+
+# --- queued emails (email.requested): durable, once per key, lease, dead letters -----------
+
+
+def requested_data(to: str, key: str, sealer: Sealer, **overrides: Any) -> dict[str, Any]:
+    """The data auth writes into email.requested (the link sealed)."""
+    data: dict[str, Any] = {
+        "email_key": key,
+        "template": "sign_in_link",
+        "to": to,
+        "locale": "en",
+        "business_id": "bus_1",
+        "mode": "live",
+        "business_name": "Acme Studio",
+        "logo_url": "",
+        "primary_color": "",
+        "support_email": "",
+        "sealed_link": sealer.seal(LINK),
+        "link_expires_minutes": 15,
+        "customer_name": "Ada",
+    }
+    data.update(overrides)
+    return data
+
+
+async def test_a_requested_email_published_twice_is_sent_once_and_its_outcome_told(
+    runtime: NotificationsRuntime,
+    stub: email_pb2_grpc.EmailServiceStub,
+    sink: tuple[Sink, int],
+    amqp_url: str,
+) -> None:
+    to = "queued-once@example.com"
+    sealer = Sealer(DEVELOPMENT_SEALING_KEY)
+    data = EmailRequestedData.model_validate(requested_data(to, "ptk_once", sealer))
+    publisher = EventPublisher(amqp_url, runtime.settings.events_exchange, service="auth")
+    try:
+        # Two deliveries of the same request (a relay's retry publishes a new event id).
+        for _ in range(2):
+            await publisher.publish(new_event(EMAIL_REQUESTED, "auth", data, subject="ptk_once"))
+    finally:
+        await publisher.close()
+    outcome = await stub.GetEmailOutcome(
+        email_pb2.GetEmailOutcomeRequest(
+            business_id="bus_1",
+            mode=common_pb2.MODE_LIVE,
+            idempotency_key="ptk_once",
+            wait_ms=8000,
+        ),
+        timeout=10,
+    )
+    assert outcome.outcome == email_pb2.EMAIL_OUTCOME_SENT
+    assert await eventually(lambda: len(sink[0].to(to)) >= 1, within=10)
+    [message] = sink[0].to(to)
+    assert LINK in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # Neither the link nor its ciphertext stays in the service's database.
+    await asyncio.sleep(0.5)
+    assert len(sink[0].to(to)) == 1
+    stored = await all_documents(runtime)
+    assert TOKEN not in stored and data.sealed_link not in stored
+
+
+@dataclass
+class Clock:
+    """An injected clock the test moves."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 3, 1, 12, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class Harness:
+    delivery: EmailDelivery
+    repository: EmailLogRepository
+    clock: Clock
+    runtime: NotificationsRuntime
+    sealer: Sealer
+
+    async def enqueue(self, to: str, key: str) -> None:
+        data = EmailRequestedData.model_validate(requested_data(to, key, self.sealer))
+        await run_in_transaction(self.runtime.client, lambda s: self.delivery.enqueue(data, s))
+
+    async def status(self, key: str) -> str | None:
+        return await self.repository.find_status("bus_1", "live", key)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def harness(runtime: NotificationsRuntime, smtp_proxy: TcpProxy) -> Harness:
+    """The delivery use case on a database of its own (the runtime's workers never see it),
+    driven step by step with an injected clock: no sleeping, no timing."""
+    db = runtime.client[f"delivery_{free_port()}"]
+    await ensure_indexes(db, EMAIL_INDEXES)
+    repository = EmailLogRepository(db)
+    sender = SmtpSender(
+        SmtpConfig(
+            host="127.0.0.1",
+            port=smtp_proxy.listen_port,
+            mail_from=f"Customer Portal <{FROM_ADDRESS}>",
+            timeout_seconds=2,
+        )
+    )
+    sealer = Sealer(new_sealing_key())
+    clock = Clock()
+    delivery = EmailDelivery(
+        repository,
+        EmailRenderer(default_sender_name="Customer Portal"),
+        sender,
+        sealer,
+        clock=clock,
+        backoff=ExponentialBackoff(1, 8),
+        max_attempts=3,
+        lease_seconds=30,
+    )
+    return Harness(delivery, repository, clock, runtime, sealer)
+
+
+async def test_an_attempt_left_in_sending_by_a_killed_process_is_taken_up_after_its_lease(
+    harness: Harness, sink: tuple[Sink, int]
+) -> None:
+    to = "lease@example.com"
+    await harness.enqueue(to, "ptk_lease")
+    # A process claims it and dies before the relay answered.
+    now = harness.clock()
+    claimed = await harness.repository.claim_due(now=now, lease_until=now + timedelta(seconds=30))
+    assert claimed is not None and await harness.status("ptk_lease") == "sending"
+
+    assert await harness.delivery.deliver_due() == 0  # still leased: nobody else sends it
+    harness.clock.advance(31)
+    assert await harness.delivery.deliver_due() == 1
+    assert await harness.status("ptk_lease") == "sent"
+    assert len(sink[0].to(to)) == 1
+    assert await harness.delivery.deliver_due() == 0
+
+
+async def test_relay_down_retries_with_backoff_then_dead_letters_and_a_replay_sends_once(
+    harness: Harness, sink: tuple[Sink, int], smtp_proxy: TcpProxy
+) -> None:
+    to = "dead-letter@example.com"
+    await harness.enqueue(to, "ptk_dead")
+    await smtp_proxy.cut()
+    try:
+        assert await harness.delivery.deliver_due() == 1  # attempt 1 fails
+        assert await harness.status("ptk_dead") == "queued"
+        # The first attempt's outcome is known: retrying, so "pending" (no need to wait on).
+        assert await harness.delivery.wait_for_outcome(
+            "bus_1", "live", "ptk_dead", wait_seconds=30
+        ) == ("pending", "queued")
+        assert await harness.delivery.deliver_due() == 0  # not due before its backoff
+        for _ in range(2):  # attempts 2 and 3
+            harness.clock.advance(60)
+            assert await harness.delivery.deliver_due() == 1
+    finally:
+        await smtp_proxy.restore()
+    assert await harness.status("ptk_dead") == "dead"
+    [dead] = [r for r in await harness.repository.list_dead() if r.idempotency_key == "ptk_dead"]
+    assert (dead.attempts, dead.error) == (3, "smtp_unavailable")
+    harness.clock.advance(60)
+    assert await harness.delivery.deliver_due() == 0  # dead letters wait for an operator
+
+    assert await harness.repository.replay_dead([dead.email_id], now=harness.clock()) == 1
+    assert await harness.delivery.deliver_due() == 1
+    assert await harness.status("ptk_dead") == "sent"
+    assert len(sink[0].to(to)) == 1
+
+
+async def test_a_recipient_refused_for_good_is_rejected_once_and_never_retried(
+    harness: Harness, sink: tuple[Sink, int]
+) -> None:
+    await harness.enqueue(REFUSED, "ptk_refused")
+    assert await harness.delivery.deliver_due() == 1
+    outcome = await harness.delivery.wait_for_outcome(
+        "bus_1", "live", "ptk_refused", wait_seconds=0
+    )
+    assert outcome == ("rejected", "rejected")
+    harness.clock.advance(3600)
+    assert await harness.delivery.deliver_due() == 0
+    record = await harness.repository.find_by_idempotency_key("bus_1", "live", "ptk_refused")
+    assert record is not None and record.queued is None  # the sealed link is gone too
+
+
+async def test_a_request_our_keys_cannot_open_is_refused_by_the_consumer(
+    harness: Harness,
+) -> None:
+    foreign = Sealer(new_sealing_key())
+    data = EmailRequestedData.model_validate(requested_data("x@example.com", "ptk_x", foreign))
+    with pytest.raises(InvalidEmailRequest, match="sealed_link"):
+        await run_in_transaction(
+            harness.runtime.client, lambda s: harness.delivery.enqueue(data, s)
+        )
+    assert await harness.status("ptk_x") is None
+
+
+async def test_operators_list_and_replay_dead_emails(
+    harness: Harness, smtp_proxy: TcpProxy, runtime: NotificationsRuntime
+) -> None:
+    await harness.enqueue("operator@example.com", "ptk_operator")
+    await smtp_proxy.cut()
+    try:
+        for _ in range(3):
+            await harness.delivery.deliver_due()
+            harness.clock.advance(60)
+    finally:
+        await smtp_proxy.restore()
+    settings = runtime.settings.model_copy(
+        update={"mongodb_database": harness.repository._emails.database.name}
+    )
+    listed = io.StringIO()
+    assert await dead_letters.run(["list"], settings, listed) == 0
+    [line] = [row for row in listed.getvalue().splitlines() if "sign_in_link" in row]
+    email_id = line.split("\t")[0]
+    assert "operator@example.com" not in listed.getvalue()  # never the address
+
+    assert await dead_letters.run(["replay", email_id], settings, io.StringIO()) == 0
+    assert await harness.status("ptk_operator") == "queued"
+    assert await dead_letters.run(["replay", email_id], settings, io.StringIO()) == 1
+
+
+async def test_operators_replay_the_broker_dead_letter_queue(
+    runtime: NotificationsRuntime, sink: tuple[Sink, int], amqp_url: str
+) -> None:
+    """A request the consumer dead-lettered goes back to the exchange and is sent once."""
+    to = "from-the-dlq@example.com"
+    data = EmailRequestedData.model_validate(
+        requested_data(to, "ptk_dlq", Sealer(DEVELOPMENT_SEALING_KEY))
+    )
+    event = new_event(EMAIL_REQUESTED, "auth", data, subject="ptk_dlq")
+    settings = runtime.settings
+    queue = f"{settings.queue_prefix}notifications.{EMAIL_REQUESTS}"
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        dlx = await channel.get_exchange(f"{settings.events_exchange}.dlx")
+        await dlx.publish(
+            aio_pika.Message(body=encode_event(event), message_id=event.id, type=event.type),
+            routing_key=queue,
+        )
+    out = io.StringIO()
+    # The publish was confirmed, so the message sits in the DLQ now.
+    assert await dead_letters.run(["replay-queue"], settings, out) == 0
+    assert "republished 1 " in out.getvalue()
+    assert await eventually(lambda: len(sink[0].to(to)) == 1, within=10)

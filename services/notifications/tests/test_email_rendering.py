@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
 import html
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from notifications.email.models import Branding, EmailRequest, EmailTemplate, resolve_locale
 from notifications.email.rendering import EmailRenderer, button_text_color
+from notifications.email.smtp import SmtpConfig, SmtpSender
 from pydantic import ValidationError
 
 LINK = "https://portal.example.com/login/bus_1/confirm?token=cpt_SECRET123&next=/home"
@@ -33,6 +38,10 @@ ITALIAN_WORDING: dict[EmailTemplate, tuple[str, str]] = {
     EmailTemplate.EMAIL_CHANGE_NOTICE: (
         f"Richiesta di modifica dell{APOS}email del tuo account Acme Studio",
         "La modifica avrà effetto solo dopo la conferma del nuovo indirizzo",
+    ),
+    EmailTemplate.EMAIL_IN_USE_NOTICE: (
+        "Qualcuno ha provato a usare il tuo indirizzo email presso Acme Studio",
+        "quindi non è stato modificato nulla",
     ),
     EmailTemplate.UNIFIED_SIGN_IN_LINK: (
         "Il tuo link di accesso a tutti i tuoi acquisti",
@@ -60,6 +69,10 @@ ENGLISH_WORDING: dict[EmailTemplate, tuple[str, str]] = {
     EmailTemplate.EMAIL_CHANGE_NOTICE: (
         "Email change requested for your Acme Studio account",
         "only after the new address is confirmed",
+    ),
+    EmailTemplate.EMAIL_IN_USE_NOTICE: (
+        "Someone tried to use your email address at Acme Studio",
+        "so nothing was changed",
     ),
     EmailTemplate.UNIFIED_SIGN_IN_LINK: (
         "Your sign-in link to all your purchases",
@@ -308,3 +321,26 @@ class TestLocaleAndExpiry:
 def test_button_text_reads_on_the_accent(accent: str, text: str) -> None:
     # #777777 is the mid-tone where neither white nor soft dark reaches 4.5:1.
     assert button_text_color(accent) == text
+
+
+class TestFromHeaderSpoofing:
+    """Issue 9.2: a business name that looks like an address stays a display name."""
+
+    def test_spoofing_name_keeps_the_platform_address(self) -> None:
+        name = "Acme Billing <security@bank.example> é"
+        sender = SmtpSender(
+            SmtpConfig(host="127.0.0.1", port=25, mail_from="Portal <no-reply@portal.example>")
+        )
+        request = make_request(EmailTemplate.NO_ACCOUNT_FOUND, locale="en").model_copy(
+            update={"branding": Branding(business_name=name)}
+        )
+        renderer = EmailRenderer(default_sender_name="Portal")
+        message = sender.build_message(
+            request, renderer.render(request), email_id="eml_1", now=datetime.now(UTC)
+        )
+
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        (sender_address,) = parsed["From"].addresses
+        assert sender_address.addr_spec == "no-reply@portal.example"
+        assert sender_address.display_name == name
+        assert "bank.example" not in email.utils.parseaddr(str(parsed["From"]))[1]

@@ -15,13 +15,14 @@ from billing_kit.clock_service import SERVICE_FULL_NAME as TEST_CLOCK_SERVICE
 from billing_kit.clock_service import clock_service_registration
 from billing_kit.grpc_client import create_channel
 from billing_kit.runtime import ServiceRuntime
+from billing_kit.sealing import Sealer
 from pymongo import IndexModel
 
 from auth.config import AuthSettings
-from auth.email_client import GrpcEmailSender
+from auth.email_client import GrpcEmailOutcomes
 from auth.portal_models import BaseUrls
 from auth.portal_repository import PORTAL_INDEXES, PortalRepository
-from auth.portal_service import BackgroundTasks, PortalAccess, PortalPolicy
+from auth.portal_service import PortalAccess, PortalPolicy
 from auth.portal_servicer import PortalAccessServicer
 from auth.repository import INDEXES, AuthRepository
 from auth.service import AuthService
@@ -31,8 +32,7 @@ SERVICE_NAME = "auth"
 
 
 class AuthRuntime(ServiceRuntime):
-    """The kit runtime plus auth's own resources: emails still being sent after a
-    reply, and the channel to notifications."""
+    """The kit runtime plus the channel to notifications (email outcomes)."""
 
     def __init__(
         self,
@@ -40,17 +40,17 @@ class AuthRuntime(ServiceRuntime):
         *,
         indexes: dict[str, list[IndexModel]],
         notifications: grpc.aio.Channel,
-        background: BackgroundTasks,
     ) -> None:
         super().__init__(settings, name=SERVICE_NAME, indexes=indexes, outbox=True)
         self.notifications = notifications
-        self.background = background
+
+    def wake_outbox(self) -> None:
+        """Publish what was just written without waiting for the relay's next poll."""
+        if self.relay is not None:
+            self.relay.wake()
 
     async def _stop_grpc(self) -> None:
-        # After the last RPC has finished, let the emails it scheduled go out while
-        # MongoDB and the channel are still open (later steps close MongoDB).
         await super()._stop_grpc()
-        await self.background.drain(self.settings.shutdown_grace_seconds)
         await self.notifications.close()
 
 
@@ -71,6 +71,7 @@ def policy_from(settings: AuthSettings) -> PortalPolicy:
         rate_limit_per_email=settings.rate_limit_per_email,
         rate_limit_per_client=settings.rate_limit_per_client,
         handoff_ttl_seconds=settings.handoff_ttl_seconds,
+        email_outcome_wait_seconds=settings.email_outcome_wait_seconds,
     )
 
 
@@ -84,16 +85,13 @@ def _all_indexes() -> dict[str, list[IndexModel]]:
 
 def create_app(settings: AuthSettings) -> AuthRuntime:
     """Build (not start) the auth runtime: ``await runtime.start()`` serves it."""
-    background = BackgroundTasks()
     # One channel per process; gRPC connects lazily, so building it never blocks.
     notifications = create_channel(
         settings.notifications_target,
         name="notifications",
         timeout=settings.notifications_timeout_seconds,
     )
-    runtime = AuthRuntime(
-        settings, indexes=_all_indexes(), notifications=notifications, background=background
-    )
+    runtime = AuthRuntime(settings, indexes=_all_indexes(), notifications=notifications)
     repository = AuthRepository(runtime.client, runtime.db)
     # A movable clock only when enabled, which AuthSettings refuses in production.
     clock = clock_for(test_clock_enabled=settings.test_clock_enabled)
@@ -107,9 +105,10 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
     portal = PortalAccess(
         PortalRepository(runtime.client, runtime.db),
         policy=policy_from(settings),
-        emails=GrpcEmailSender(notifications),
+        sealer=Sealer(settings.email_link_keys.get_secret_value()),
+        outcomes=GrpcEmailOutcomes(notifications, timeout=settings.notifications_timeout_seconds),
         clock=clock,
-        background=background,
+        wake_outbox=runtime.wake_outbox,
         source=SERVICE_NAME,
     )
     portal_servicer = PortalAccessServicer(portal)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from billing_kit.clock import refuse_test_clock_in_production
+from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, check_sealing_keys
 from billing_kit.settings import ServiceSettings
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from auth.models import check_http_url
@@ -42,13 +43,24 @@ class AuthSettings(ServiceSettings):
     rate_limit_per_email: int = Field(default=5, ge=1, le=100_000)
     rate_limit_per_client: int = Field(default=30, ge=1, le=1_000_000)
 
-    # notifications' EmailService (sign-in links, not-found notices, email change).
+    # notifications' EmailService: asked how a magic link's first email attempt went.
     notifications_target: str = Field(default="127.0.0.1:50055", min_length=3)
     notifications_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # How long POST .../customer-portal/session?send_email=true waits for that attempt.
+    email_outcome_wait_seconds: float = Field(default=3.0, ge=0, le=10)
+    # Seals the links in email.requested for notifications (comma-separated Fernet
+    # keys, the first seals). Same value as NOTIFICATIONS_EMAIL_LINK_KEYS; required in
+    # production, a fixed development key otherwise.
+    email_link_keys: SecretStr = SecretStr(DEVELOPMENT_SEALING_KEY)
 
     # Development/e2e only: registers billing.common.v1.TestClockService so a test can
     # move auth's clock forward (expired links, idle sessions). Refused in production.
     test_clock_enabled: bool = False
+
+    @field_validator("email_link_keys")
+    @classmethod
+    def _keys_are_fernet_keys(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(check_sealing_keys(value.get_secret_value()))
 
     @field_validator("portal_live_base_url", "portal_test_base_url", "unified_base_url")
     @classmethod
@@ -65,4 +77,6 @@ class AuthSettings(ServiceSettings):
         refuse_test_clock_in_production(
             environment=self.environment, test_clock_enabled=self.test_clock_enabled
         )
+        if self.environment == "production" and "email_link_keys" not in self.model_fields_set:
+            raise ValueError("email_link_keys must be set explicitly in production")
         return self

@@ -93,6 +93,37 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+# Top-level domains that never deliver mail (RFC 2606 / RFC 6761).
+RESERVED_TLDS = ("test", "example", "invalid", "localhost")
+
+
+def check_support_email(email: str) -> str:
+    """A business's support address: a valid email outside the reserved TLDs.
+
+    It is the Reply-To of the business's live customer emails, so it must be
+    able to receive mail; ``.test``/``.example``/``.invalid``/``.localhost`` never do.
+    """
+    checked = check_email(email)
+    tld = checked.rsplit("@", 1)[-1].rstrip(".").rsplit(".", 1)[-1].lower()
+    if tld in RESERVED_TLDS:
+        raise ValueError(
+            f"cannot use the reserved domain .{tld}: it can never receive "
+            "replies from live customers"
+        )
+    return checked
+
+
+def check_business_name(value: str) -> str:
+    """A business's name, shown as the sender's name in the From header of its emails.
+
+    Control characters are refused by ``PersonName`` already; ``<`` and ``>`` are
+    refused too: they would let a name pose as (part of) an address in mail clients.
+    """
+    if "<" in value or ">" in value:
+        raise ValueError('must not contain "<" or ">"')
+    return value
+
+
 def check_color(value: str | None) -> str | None:
     """``#RRGGBB`` (stored uppercase); empty -> None."""
     if value is None or not value.strip():
@@ -126,6 +157,8 @@ Color = Annotated[str | None, AfterValidator(check_color)]
 HttpUrl = Annotated[str | None, AfterValidator(check_http_url)]
 Locale = Annotated[str | None, AfterValidator(check_locale)]
 Name = PersonName
+BusinessName = Annotated[PersonName, AfterValidator(check_business_name)]
+SupportEmail = Annotated[str, AfterValidator(check_support_email)]
 # Checked before pydantic's own coercion so a bad value gets our message (never the value).
 Metadata = Annotated[dict[str, str], BeforeValidator(check_metadata)]
 PreferredLocale = Annotated[str | None, BeforeValidator(check_preferred_locale)]
@@ -169,9 +202,9 @@ class Branding(BaseModel):
 class NewBusiness(_Input):
     """A request to create a business."""
 
-    name: Name
+    name: BusinessName
     branding: Branding = Branding()
-    support_email: Email | None = None
+    support_email: SupportEmail | None = None
     default_return_url: HttpUrl = None
     locale: Locale = "en"
 
@@ -278,7 +311,7 @@ class NewCustomer(_Input):
     business_id: str = Field(min_length=1)
     mode: Mode
     email: Email
-    name: Name
+    name: PersonName
     phone_number: PhoneNumber = None
     metadata: Metadata = Field(default_factory=dict)
     preferred_locale: PreferredLocale = None

@@ -284,3 +284,35 @@ class CustomerUpdatedData(CustomerSnapshot):
             updated_at=updated_at,
             changed_fields=changed_fields,
         )
+
+
+EMAIL_REQUESTED = "email.requested"
+
+
+class EmailRequestedData(BaseModel):
+    """``data`` of an ``email.requested`` event: one customer email for notifications.
+
+    Written to the outbox in the transaction of the state that needs the email
+    (the one-time token), so the email exists exactly when the token does. The
+    link is sealed for notifications: no usable token in the outbox or the queue.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    email_key: str = Field(
+        description="Stable key of this email (the token id for a link email): one email per key."
+    )
+    template: str = Field(description="notifications' template name, e.g. sign_in_link.")
+    to: str = Field(description="Recipient address.")
+    locale: str = Field(description="BCP 47 language of the email.")
+    business_id: str = Field(description="The business the email is about; empty for unified.")
+    mode: Mode = Field(description="test or live.")
+    business_name: str = Field(description="Shown as the sender's name and in the body.")
+    logo_url: str = Field(description="The business's logo, or empty.")
+    primary_color: str = Field(description="The business's accent colour #RRGGBB, or empty.")
+    support_email: str = Field(description="Reply-To, or empty.")
+    sealed_link: str = Field(
+        description="The one-time link sealed for notifications (Fernet), or empty.", repr=False
+    )
+    link_expires_minutes: int = Field(description="Shown in the email; 0 without a link.")
+    customer_name: str = Field(description="Greeting name, may be empty.")

@@ -13,6 +13,7 @@ from datetime import datetime
 from billing_kit.audit import Actor, Resource, record_audit
 from billing_kit.errors import AlreadyExists, Reason
 from billing_kit.events import CloudEvent
+from billing_kit.mongo import run_in_transaction
 from billing_kit.outbox import add_to_outbox
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -155,8 +156,42 @@ class PortalRepository:
         doc["token_hash"] = token_hash
         await self.tokens.insert_one(doc)
 
+    async def store_token_with_emails(
+        self,
+        token: tuple[PortalToken, str] | None,
+        events: list[CloudEvent],
+        *,
+        supersede_email_changes_of: str | None = None,
+        now: datetime,
+    ) -> None:
+        """In one transaction: spend a customer's pending email-change links (when
+        asked), store ``token`` (record, hash) and add the email requests to the outbox.
+        """
+
+        async def write(session: AsyncClientSession) -> None:
+            if supersede_email_changes_of is not None:
+                await self.tokens.update_many(
+                    {
+                        "customer_id": supersede_email_changes_of,
+                        "purpose": Purpose.EMAIL_CHANGE.value,
+                        "used_at": None,
+                    },
+                    {"$set": {"used_at": now}},
+                    session=session,
+                )
+            if token is not None:
+                record, token_hash = token
+                doc = record.model_dump(mode="python")
+                doc["_id"] = doc.pop("token_id")
+                doc["token_hash"] = token_hash
+                await self.tokens.insert_one(doc, session=session)
+            for event in events:
+                await add_to_outbox(self.db, event, session=session)
+
+        await run_in_transaction(self.client, write)
+
     async def delete_token(self, token_id: str) -> None:
-        """Remove a token that was never handed out (its email could not be sent)."""
+        """Remove a token whose email the relay refused for good (never delivered)."""
         await self.tokens.delete_one({"_id": token_id})
 
     async def find_token(self, token_hash: str) -> PortalToken | None:
@@ -192,15 +227,6 @@ class PortalRepository:
             session=session,
         )
         return _token(doc) if doc else None
-
-    async def supersede_email_changes(self, customer_id: str, now: datetime) -> None:
-        """Spend a customer's pending email-change links: only the newest may confirm."""
-        await self.tokens.update_many(
-            {"customer_id": customer_id, "purpose": Purpose.EMAIL_CHANGE.value, "used_at": None},
-            {"$set": {"used_at": now}},
-        )
-
-    # --- sessions ---
 
     async def insert_session(self, session: PortalSession, secret_hash: str) -> None:
         """Store a new session under the hash of its secret."""

@@ -1,8 +1,11 @@
 """Use cases of portal access: sign-in links, magic links, sessions, the unified
 portal and the customer's profile.
 
-Pure logic over :class:`~auth.portal_repository.PortalRepository`, an
-:class:`~auth.email_client.EmailSender` and a :class:`~billing_kit.clock.Clock`.
+Pure logic over :class:`~auth.portal_repository.PortalRepository`, a
+:class:`~billing_kit.sealing.Sealer` for the links in email requests,
+:class:`~auth.email_client.EmailOutcomes` and a :class:`~billing_kit.clock.Clock`.
+Every email is an ``email.requested`` event written in the same transaction
+as the token it carries (see :mod:`auth.email_client`).
 Raw tokens and session secrets are returned to the caller once and never
 logged; logs carry business/customer/token ids only (emails are masked by the
 kit's log formatter anyway).
@@ -10,10 +13,9 @@ kit's log formatter anyway).
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
@@ -27,13 +29,13 @@ from billing_kit.errors import (
     RateLimited,
     Reason,
     Unauthenticated,
-    Unavailable,
 )
 from billing_kit.events import CloudEvent, new_event
 from billing_kit.field_rules import NAME_MAX_LENGTH, PersonName
+from billing_kit.sealing import Sealer
 from pydantic import TypeAdapter, ValidationError
 
-from auth.email_client import EmailKind, EmailSender, OutgoingEmail
+from auth.email_client import EmailKind, EmailOutcomes, OutgoingEmail, email_requested_event
 from auth.models import (
     Business,
     Customer,
@@ -128,44 +130,9 @@ class PortalPolicy:
     rate_limit_per_email: int = 5
     rate_limit_per_client: int = 30
     handoff_ttl_seconds: int = 2 * 60
-
-
-class BackgroundTasks:
-    """Work started by a request that finishes after the reply (emails of the static link).
-
-    Failures are logged (type only: messages may carry addresses) and never
-    reach the caller; :meth:`drain` lets in-flight work finish at shutdown.
-    """
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def spawn(self, work: Coroutine[Any, Any, None], *, what: str) -> None:
-        """Run ``work`` in the background."""
-        task = asyncio.create_task(self._guard(work, what))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _guard(work: Coroutine[Any, Any, None], what: str) -> None:
-        try:
-            await work
-        except Exception as exc:
-            log.warning("%s failed: %s", what, type(exc).__name__)
-
-    @property
-    def pending(self) -> int:
-        """How many tasks are still running."""
-        return len(self._tasks)
-
-    async def drain(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
-        """Wait (up to ``timeout`` seconds) for running tasks, then cancel the rest."""
-        if not self._tasks:
-            return
-        _, still_running = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in still_running:
-            task.cancel()
-        await asyncio.gather(*still_running, return_exceptions=True)
+    # The magic-link API waits this long for the first delivery attempt, so a
+    # recipient the relay refuses for good is a 422 instead of a silent bounce.
+    email_outcome_wait_seconds: float = 3.0
 
 
 def _mode(value: str) -> Mode:
@@ -225,16 +192,18 @@ class PortalAccess:
         repository: PortalRepository,
         *,
         policy: PortalPolicy,
-        emails: EmailSender,
+        sealer: Sealer,
+        outcomes: EmailOutcomes,
         clock: Clock,
-        background: BackgroundTasks | None = None,
+        wake_outbox: Callable[[], None] | None = None,
         source: str = "auth",
     ) -> None:
         self.repository = repository
         self.policy = policy
-        self.emails = emails
+        self.sealer = sealer
+        self.outcomes = outcomes
         self.clock = clock
-        self.background = background or BackgroundTasks()
+        self.wake_outbox = wake_outbox or (lambda: None)
         self.source = source
 
     # --- helpers ---
@@ -278,7 +247,28 @@ class PortalAccess:
             log.info("portal access rate limited")
             raise RateLimited("too many requests: please wait a few minutes and try again")
 
-    async def _issue_token(
+    async def _queue_emails(
+        self,
+        emails: list[OutgoingEmail],
+        *,
+        token: tuple[PortalToken, str] | None = None,
+        supersede_email_changes_of: str | None = None,
+    ) -> None:
+        """Write the token (if any) and its emails' requests in one transaction.
+
+        The emails exist exactly when the token does: nothing is sent for a
+        token that was not stored, and no stored token misses its email.
+        """
+        events = [email_requested_event(e, self.sealer, source=self.source) for e in emails]
+        await self.repository.store_token_with_emails(
+            token,
+            events,
+            supersede_email_changes_of=supersede_email_changes_of,
+            now=self.clock.now(),
+        )
+        self.wake_outbox()
+
+    def _new_token(
         self,
         purpose: Purpose,
         *,
@@ -289,8 +279,8 @@ class PortalAccess:
         email: str | None = None,
         next_path: str | None = None,
         return_url: str | None = None,
-    ) -> tuple[PortalToken, str]:
-        """Store a new one-time token; returns the record and the link (the only copy)."""
+    ) -> tuple[PortalToken, str, str]:
+        """A new one-time token, not stored yet: ``(record, hash, link)`` (the only copy)."""
         raw = generate_portal_token()
         now = self.clock.now()
         record = PortalToken(
@@ -305,8 +295,7 @@ class PortalAccess:
             created_at=now,
             expires_at=now + timedelta(seconds=ttl_seconds),
         )
-        await self.repository.insert_token(record, hash_secret(raw))
-        return record, self.policy.base_urls.token_link(purpose, mode, raw)
+        return record, hash_secret(raw), self.policy.base_urls.token_link(purpose, mode, raw)
 
     async def _start_session(
         self,
@@ -384,9 +373,10 @@ class PortalAccess:
     ) -> None:
         """Email a one-time sign-in link if the address is a customer, a notice if not.
 
-        The caller learns nothing either way: after validation and the rate limit,
-        the lookup and the email happen after this returns, so known and unknown
-        addresses answer alike and equally fast, even when email is down.
+        The caller learns nothing either way: both answer alike, and both cost
+        one lookup and one transaction (the email request, with the token when
+        there is one). Whether notifications or the relay are up does not change
+        the answer: the request is durable and delivered when they are back.
         """
         checked_mode = _mode(mode)
         address = _email(email)
@@ -396,11 +386,8 @@ class PortalAccess:
             client_key=client_key,
             subject_key=f"{business.business_id}:{checked_mode}:{normalize_email(address)}",
         )
-        self.background.spawn(
-            self._send_sign_in(
-                business, checked_mode, address, next_checked, locale, locale_explicit
-            ),
-            what="sign-in email",
+        await self._send_sign_in(
+            business, checked_mode, address, next_checked, locale, locale_explicit
         )
 
     async def _send_sign_in(
@@ -420,15 +407,17 @@ class PortalAccess:
                 "sign-in requested for an unknown email",
                 extra={"business_id": business.business_id},
             )
-            await self.emails.send(
-                OutgoingEmail(
-                    kind=EmailKind.NO_ACCOUNT_FOUND,
-                    to=address,
-                    locale=_locale(locale, business),
-                    mode=mode,
-                    business=business,
-                    idempotency_key=new_id("notice_"),
-                )
+            await self._queue_emails(
+                [
+                    OutgoingEmail(
+                        kind=EmailKind.NO_ACCOUNT_FOUND,
+                        to=address,
+                        locale=_locale(locale, business),
+                        mode=mode,
+                        business=business,
+                        email_key=new_id("notice_"),
+                    )
+                ]
             )
             return
         await self._email_sign_in_link(
@@ -451,7 +440,7 @@ class PortalAccess:
         locale_explicit: bool,
     ) -> None:
         ttl = self.policy.sign_in_link_ttl_seconds
-        record, link = await self._issue_token(
+        record, hashed, link = self._new_token(
             Purpose.SIGN_IN,
             mode=customer.mode,
             ttl_seconds=ttl,
@@ -460,21 +449,20 @@ class PortalAccess:
             next_path=next_path,
             return_url=return_url,
         )
-        await self.emails.send(
-            OutgoingEmail(
-                kind=EmailKind.SIGN_IN_LINK,
-                to=customer.email,
-                locale=_locale(locale, business, customer=customer, explicit=locale_explicit),
-                mode=customer.mode,
-                business=business,
-                link=link,
-                link_expires_minutes=_minutes(ttl),
-                customer_name=customer.name,
-                idempotency_key=record.token_id,
-            )
+        email = OutgoingEmail(
+            kind=EmailKind.SIGN_IN_LINK,
+            to=customer.email,
+            locale=_locale(locale, business, customer=customer, explicit=locale_explicit),
+            mode=customer.mode,
+            business=business,
+            link=link,
+            link_expires_minutes=_minutes(ttl),
+            customer_name=customer.name,
+            email_key=record.token_id,
         )
+        await self._queue_emails([email], token=(record, hashed))
         log.info(
-            "sign-in link sent",
+            "sign-in link queued",
             extra={"customer_id": customer.customer_id, "token_id": record.token_id},
         )
 
@@ -489,12 +477,19 @@ class PortalAccess:
         send_email: bool = False,
         return_url: str | None = None,
         next_path: str | None = None,
+        time_left_seconds: float | None = None,
     ) -> tuple[str, datetime, str]:
         """A one-time portal link for a customer (Dodo's customer-portal session).
 
-        Returns ``(link, expires_at, static_link)``. With ``send_email`` the link
-        is also emailed; if that fails nothing usable remains and the call is
-        :class:`Unavailable`, so the merchant can retry.
+        Returns ``(link, expires_at, static_link)``. With ``send_email`` the
+        link's email request is stored with the token (one transaction), so the
+        answer comes once the email is durably queued; then up to
+        ``email_outcome_wait_seconds`` are spent waiting for the first delivery
+        attempt (less when the caller's deadline, ``time_left_seconds``, is
+        nearer: the answer must reach it). A recipient the relay refuses for
+        good revokes the token and is :class:`InvalidArgument`
+        (``EMAIL_RECIPIENT_REJECTED``); accepted, still pending or notifications
+        unreachable all succeed, and delivery goes on.
         """
         checked_mode = _mode(mode)
         try:
@@ -507,7 +502,7 @@ class PortalAccess:
         business = await self._business(business_id)
         customer = await self._customer(business_id, checked_mode, customer_id)
         ttl = self.policy.magic_link_ttl_seconds
-        record, link = await self._issue_token(
+        record, hashed, link = self._new_token(
             Purpose.MAGIC_LINK,
             mode=checked_mode,
             ttl_seconds=ttl,
@@ -516,27 +511,27 @@ class PortalAccess:
             next_path=next_checked,
             return_url=return_checked,
         )
+        emails = []
         if send_email:
-            try:
-                await self.emails.send(
-                    OutgoingEmail(
-                        kind=EmailKind.PORTAL_LINK,
-                        to=customer.email,
-                        locale=_locale(None, business, customer=customer),
-                        mode=checked_mode,
-                        business=business,
-                        link=link,
-                        link_expires_minutes=_minutes(ttl),
-                        customer_name=customer.name,
-                        idempotency_key=record.token_id,
-                    )
+            emails.append(
+                OutgoingEmail(
+                    kind=EmailKind.PORTAL_LINK,
+                    to=customer.email,
+                    locale=_locale(None, business, customer=customer),
+                    mode=checked_mode,
+                    business=business,
+                    link=link,
+                    link_expires_minutes=_minutes(ttl),
+                    customer_name=customer.name,
+                    email_key=record.token_id,
                 )
-            except Unavailable:
-                await self.repository.delete_token(record.token_id)
-                raise Unavailable(
-                    "the portal link email could not be sent; please retry",
-                    reason=Reason.EMAIL_SERVICE_UNAVAILABLE,
-                ) from None
+            )
+        await self._queue_emails(emails, token=(record, hashed))
+        if send_email:
+            wait = self.policy.email_outcome_wait_seconds
+            if time_left_seconds is not None:
+                wait = min(wait, max(0.0, time_left_seconds - 1.0))
+            await self._refuse_if_rejected(record, wait)
         log.info(
             "portal link created",
             extra={
@@ -548,6 +543,29 @@ class PortalAccess:
         )
         static_link = self.policy.base_urls.static_link(business_id, checked_mode)
         return link, record.expires_at, static_link
+
+    async def _refuse_if_rejected(self, record: PortalToken, wait_seconds: float) -> None:
+        """Wait briefly for the first attempt of a token's email; a permanent
+        refusal of the recipient revokes the token and is InvalidArgument."""
+        assert record.business_id is not None
+        outcome = await self.outcomes.wait(
+            business_id=record.business_id,
+            mode=record.mode,
+            email_key=record.token_id,
+            wait_seconds=wait_seconds,
+        )
+        if outcome != "rejected":
+            return
+        await self.repository.delete_token(record.token_id)
+        log.info(
+            "portal link revoked: the mail server refused the recipient",
+            extra={"customer_id": record.customer_id, "token_id": record.token_id},
+        )
+        raise InvalidArgument(
+            "the mail server refused this customer's email address permanently, so the "
+            "link was not sent and is not valid; correct the customer's email and try again",
+            reason=Reason.EMAIL_RECIPIENT_REJECTED,
+        )
 
     # --- opening links ---
 
@@ -609,9 +627,7 @@ class PortalAccess:
             return
         subject = found.email if found.purpose is Purpose.UNIFIED_SIGN_IN else found.customer_id
         await self._limit(client_key=client_key, subject_key=f"fresh:{subject}")
-        self.background.spawn(
-            self._send_fresh_link(found, locale, locale_explicit), what="fresh link email"
-        )
+        await self._send_fresh_link(found, locale, locale_explicit)
 
     async def _send_fresh_link(
         self, old: PortalToken, locale: str | None, locale_explicit: bool
@@ -677,9 +693,7 @@ class PortalAccess:
         somewhere; the answer is the same for any address."""
         address = _email(email)
         await self._limit(client_key=client_key, subject_key=f"unified:{normalize_email(address)}")
-        self.background.spawn(
-            self._send_unified_link(address, locale), what="unified sign-in email"
-        )
+        await self._send_unified_link(address, locale)
 
     async def _send_unified_link(self, address: str, locale: str | None) -> None:
         normalized = normalize_email(address)
@@ -687,31 +701,36 @@ class PortalAccess:
         if not customers:
             # Same rule as the static link: the address learns (by email, never on
             # the page) that it has no purchases, and to use the purchase email.
-            await self.emails.send(
-                OutgoingEmail(
-                    kind=EmailKind.UNIFIED_NO_ACCOUNT_FOUND,
-                    to=address,
-                    locale=_locale(locale, None),
-                    mode="live",
-                    idempotency_key=new_id("notice_"),
-                )
+            await self._queue_emails(
+                [
+                    OutgoingEmail(
+                        kind=EmailKind.UNIFIED_NO_ACCOUNT_FOUND,
+                        to=address,
+                        locale=_locale(locale, None),
+                        mode="live",
+                        email_key=new_id("notice_"),
+                    )
+                ]
             )
             return
         ttl = self.policy.sign_in_link_ttl_seconds
-        record, link = await self._issue_token(
+        record, hashed, link = self._new_token(
             Purpose.UNIFIED_SIGN_IN, mode="live", ttl_seconds=ttl, email=normalized
         )
-        await self.emails.send(
-            OutgoingEmail(
-                kind=EmailKind.UNIFIED_SIGN_IN_LINK,
-                to=address,
-                locale=_locale(locale, None),
-                mode="live",
-                link=link,
-                link_expires_minutes=_minutes(ttl),
-                customer_name=customers[0].name,
-                idempotency_key=record.token_id,
-            )
+        await self._queue_emails(
+            [
+                OutgoingEmail(
+                    kind=EmailKind.UNIFIED_SIGN_IN_LINK,
+                    to=address,
+                    locale=_locale(locale, None),
+                    mode="live",
+                    link=link,
+                    link_expires_minutes=_minutes(ttl),
+                    customer_name=customers[0].name,
+                    email_key=record.token_id,
+                )
+            ],
+            token=(record, hashed),
         )
 
     async def _unified_session(self, secret: str) -> PortalSession:
@@ -977,23 +996,27 @@ class PortalAccess:
     ) -> None:
         """Send a verification link to the new address and a notice to the old one.
 
-        Nothing changes until the link is confirmed; a newer request supersedes
-        older pending ones.
+        Answers the same whether or not another customer of the business holds
+        the new address (no enumeration): the rate limit is counted before any
+        lookup, the old address gets its notice either way, and a taken
+        address's owner is told by email instead of the requester on the page.
+        Nothing changes until the link is confirmed; a newer request
+        supersedes older pending ones.
         """
         checked_mode = _mode(mode)
         address = _email(new_email, "new_email")
+        await self._limit(client_key=None, subject_key=f"email-change:{customer_id}")
         customer = await self._customer(business_id, checked_mode, customer_id)
         if normalize_email(address) == customer.email_normalized:
+            # The requester's own address: nothing about anyone else is revealed.
             raise EmailUnchanged("new_email: this is already the email on file", field="new_email")
-        if await self.repository.find_customer_by_email(
-            business_id, checked_mode, normalize_email(address)
-        ):
-            raise EmailTaken("new_email: another customer of this business uses this email")
         business = await self._business(business_id)
-        await self._limit(client_key=None, subject_key=f"email-change:{customer_id}")
-        await self.repository.supersede_email_changes(customer_id, self.clock.now())
+        language = _locale(locale, business, customer=customer, explicit=locale_explicit)
+        holder = await self.repository.find_customer_by_email(
+            business_id, checked_mode, normalize_email(address)
+        )
         ttl = self.policy.email_change_link_ttl_seconds
-        record, link = await self._issue_token(
+        record, hashed, link = self._new_token(
             Purpose.EMAIL_CHANGE,
             mode=checked_mode,
             ttl_seconds=ttl,
@@ -1001,38 +1024,46 @@ class PortalAccess:
             customer_id=customer_id,
             email=address,
         )
-        language = _locale(locale, business, customer=customer, explicit=locale_explicit)
-        try:
-            await self.emails.send(
-                OutgoingEmail(
-                    kind=EmailKind.EMAIL_CHANGE_VERIFY,
-                    to=address,
-                    locale=language,
-                    mode=checked_mode,
-                    business=business,
-                    link=link,
-                    link_expires_minutes=_minutes(ttl),
-                    customer_name=customer.name,
-                    idempotency_key=record.token_id,
-                )
+        notice = OutgoingEmail(
+            kind=EmailKind.EMAIL_CHANGE_NOTICE,
+            to=customer.email,
+            locale=language,
+            mode=checked_mode,
+            business=business,
+            customer_name=customer.name,
+            email_key=f"{record.token_id}.notice",
+        )
+        if holder is not None:
+            # The owner learns of the attempt; no token exists that could take the address.
+            owner_notice = OutgoingEmail(
+                kind=EmailKind.EMAIL_IN_USE_NOTICE,
+                to=holder.email,
+                locale=_locale(None, business, customer=holder),
+                mode=checked_mode,
+                business=business,
+                customer_name=holder.name,
+                email_key=f"{record.token_id}.in-use",
             )
-            await self.emails.send(
-                OutgoingEmail(
-                    kind=EmailKind.EMAIL_CHANGE_NOTICE,
-                    to=customer.email,
-                    locale=language,
-                    mode=checked_mode,
-                    business=business,
-                    customer_name=customer.name,
-                    idempotency_key=f"{record.token_id}.notice",
-                )
+            await self._queue_emails([notice, owner_notice], supersede_email_changes_of=customer_id)
+            log.info(
+                "email change to an address in use: its owner was notified",
+                extra={"customer_id": customer_id},
             )
-        except Unavailable:
-            await self.repository.delete_token(record.token_id)
-            raise Unavailable(
-                "the verification email could not be sent; please retry",
-                reason=Reason.EMAIL_SERVICE_UNAVAILABLE,
-            ) from None
+            return
+        verify = OutgoingEmail(
+            kind=EmailKind.EMAIL_CHANGE_VERIFY,
+            to=address,
+            locale=language,
+            mode=checked_mode,
+            business=business,
+            link=link,
+            link_expires_minutes=_minutes(ttl),
+            customer_name=customer.name,
+            email_key=record.token_id,
+        )
+        await self._queue_emails(
+            [verify, notice], token=(record, hashed), supersede_email_changes_of=customer_id
+        )
         log.info(
             "email change requested",
             extra={"customer_id": customer_id, "token_id": record.token_id},

@@ -113,6 +113,8 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
             send_email=request.send_email,
             return_url=request.return_url or None,
             next_path=request.next_path or None,
+            # The wait for the email's first attempt must end before the caller gives up.
+            time_left_seconds=context.time_remaining(),
         )
         return portal_access_pb2.CreatePortalLinkResponse(
             link=link, expires_at=_timestamp(expires_at), static_link=static_link

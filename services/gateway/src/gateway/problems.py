@@ -235,7 +235,7 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
         N_("This request was already made with different details.")
     ),
     Reason.EMAIL_SEND_IN_PROGRESS: _unavailable(_TRY_LATER),
-    Reason.EMAIL_RECIPIENT_REJECTED: _conflict(N_("The mail server refused this address.")),
+    Reason.EMAIL_RECIPIENT_REJECTED: _invalid(N_("The mail server refused this address.")),
     Reason.SMTP_UNAVAILABLE: _unavailable(_TRY_LATER),
     Reason.INVALID_RECIPIENT_KEY: _invalid(_CHECK_VALUE),
     Reason.RECIPIENT_NOT_FOUND: _not_found(_NOT_FOUND),

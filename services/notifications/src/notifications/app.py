@@ -11,6 +11,7 @@ from notifications.consumers import (
     CUSTOMER_DIRECTORY_BINDINGS,
     customer_directory_handler,
 )
+from notifications.email.delivery import EmailDelivery
 from notifications.email.repository import EMAIL_INDEXES
 from notifications.email_servicer import add_email_service
 from notifications.repository import INDEXES, RecipientsRepository
@@ -39,11 +40,23 @@ def create_app(settings: NotificationsSettings) -> NotificationsRuntime:
         ),
         notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
     )
-    add_email_service(runtime, settings)
+    runtime.delivery = add_email_service(runtime, settings)
     return runtime
 
 
 class NotificationsRuntime(ServiceRuntime):
-    """The kit runtime plus the repository, so tests and later wiring can reach it."""
+    """The kit runtime plus the repository and the email delivery workers."""
 
     repository: RecipientsRepository
+    delivery: EmailDelivery
+
+    async def _start_grpc(self) -> None:
+        # After the indexes (the workers' claims use them), before serving.
+        await self.delivery.start()
+        await super()._start_grpc()
+
+    async def _stop_grpc(self) -> None:
+        # An attempt in progress finishes (or its lease lets another replica retry)
+        # while MongoDB is still open; later steps close it.
+        await super()._stop_grpc()
+        await self.delivery.stop()

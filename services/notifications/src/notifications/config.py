@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
+from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, check_sealing_keys
 from billing_kit.settings import ServiceSettings
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 
@@ -27,6 +28,29 @@ class NotificationsSettings(ServiceSettings):
     smtp_use_tls: bool = False
     # Below the callers' gRPC deadline, so a slow relay fails the call cleanly.
     smtp_timeout_seconds: float = Field(default=4.0, gt=0, le=60)
+
+    # Keys that open the links auth seals into email.requested (comma-separated,
+    # the first is auth's current one). Shared with AUTH_EMAIL_LINK_KEYS; required
+    # in production, a fixed development key otherwise.
+    email_link_keys: SecretStr = SecretStr(DEVELOPMENT_SEALING_KEY)
+    # Queued emails: retries with exponential backoff until the relay accepts.
+    email_max_attempts: int = Field(default=40, ge=1, le=1000)
+    email_retry_base_seconds: float = Field(default=1.0, gt=0, le=600)
+    email_retry_max_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # An attempt holds its email this long; a killed process's email is retried after it.
+    email_send_lease_seconds: float = Field(default=30.0, ge=2, le=3600)
+    email_workers: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("email_link_keys")
+    @classmethod
+    def _keys_are_fernet_keys(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(check_sealing_keys(value.get_secret_value()))
+
+    @model_validator(mode="after")
+    def _production_needs_own_link_keys(self) -> NotificationsSettings:
+        if self.environment == "production" and "email_link_keys" not in self.model_fields_set:
+            raise ValueError("email_link_keys must be set explicitly in production")
+        return self
 
     @field_validator("mail_from")
     @classmethod

@@ -10,13 +10,17 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
+from billing_kit.clock import utc_now
 from billing_kit.errors import InvalidArgument, Reason
 from billing_kit.runtime import ServiceRuntime
 from billing_kit.scoping import mode_from_proto
+from billing_kit.sealing import Sealer
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
 from notifications.config import NotificationsSettings
+from notifications.consumers import EMAIL_REQUESTS, EMAIL_REQUESTS_BINDINGS, email_requests_handler
+from notifications.email.delivery import EmailDelivery, ExponentialBackoff
 from notifications.email.models import Branding, EmailRequest, EmailTemplate
 from notifications.email.rendering import EmailRenderer
 from notifications.email.repository import EmailLogRepository
@@ -26,6 +30,14 @@ from notifications.email.smtp import SmtpConfig, SmtpSender
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 _TEMPLATE_PREFIX = "EMAIL_TEMPLATE_"
+MAX_OUTCOME_WAIT_MS = 10_000
+_OUTCOMES = {
+    "unknown": email_pb2.EMAIL_OUTCOME_UNKNOWN,
+    "pending": email_pb2.EMAIL_OUTCOME_PENDING,
+    "sent": email_pb2.EMAIL_OUTCOME_SENT,
+    "rejected": email_pb2.EMAIL_OUTCOME_REJECTED,
+    "dead": email_pb2.EMAIL_OUTCOME_DEAD,
+}
 
 
 def template_from_proto(value: int) -> EmailTemplate:
@@ -76,8 +88,27 @@ def request_from_proto(request: email_pb2.SendEmailRequest) -> EmailRequest:
 class EmailServicer(email_pb2_grpc.EmailServiceServicer):
     """Implements billing.notifications.v1.EmailService."""
 
-    def __init__(self, service: EmailService) -> None:
+    def __init__(self, service: EmailService, delivery: EmailDelivery) -> None:
         self._service = service
+        self._delivery = delivery
+
+    async def GetEmailOutcome(
+        self, request: email_pb2.GetEmailOutcomeRequest, context: Context
+    ) -> email_pb2.GetEmailOutcomeResponse:
+        """Wait (bounded) for a queued email's final outcome; PENDING/UNKNOWN when none yet."""
+        if not request.idempotency_key:
+            raise InvalidArgument(
+                "idempotency_key is required", reason=Reason.INVALID_EMAIL_REQUEST
+            )
+        mode = mode_from_proto(request.mode)
+        wait_ms = min(max(request.wait_ms, 0), MAX_OUTCOME_WAIT_MS)
+        remaining = context.time_remaining()
+        if remaining is not None:  # answer before the caller's deadline
+            wait_ms = min(wait_ms, max(0, int(remaining * 1000) - 200))
+        outcome, _ = await self._delivery.wait_for_outcome(
+            request.business_id, mode, request.idempotency_key, wait_seconds=wait_ms / 1000
+        )
+        return email_pb2.GetEmailOutcomeResponse(outcome=_OUTCOMES[outcome])
 
     async def SendEmail(
         self, request: email_pb2.SendEmailRequest, context: Context
@@ -102,14 +133,32 @@ def smtp_config(settings: NotificationsSettings) -> SmtpConfig:
     )
 
 
-def add_email_service(runtime: ServiceRuntime, settings: NotificationsSettings) -> EmailService:
-    """Build the email use case (templates compiled now) and serve it on the runtime's gRPC."""
+def add_email_service(runtime: ServiceRuntime, settings: NotificationsSettings) -> EmailDelivery:
+    """Build the email use cases (templates compiled now), serve them on the runtime's
+    gRPC, consume email.requested and run the delivery workers."""
     sender = SmtpSender(smtp_config(settings))
     renderer = EmailRenderer(default_sender_name=sender.default_sender_name)
-    service = EmailService(EmailLogRepository(runtime.db), renderer, sender)
-    servicer = EmailServicer(service)
+    repository = EmailLogRepository(runtime.db)
+    service = EmailService(repository, renderer, sender)
+    delivery = EmailDelivery(
+        repository,
+        renderer,
+        sender,
+        Sealer(settings.email_link_keys.get_secret_value()),
+        clock=utc_now,
+        backoff=ExponentialBackoff(
+            settings.email_retry_base_seconds, settings.email_retry_max_seconds
+        ),
+        max_attempts=settings.email_max_attempts,
+        lease_seconds=settings.email_send_lease_seconds,
+        workers=settings.email_workers,
+    )
+    runtime.add_consumer(
+        EMAIL_REQUESTS, bindings=EMAIL_REQUESTS_BINDINGS, handler=email_requests_handler(delivery)
+    )
+    servicer = EmailServicer(service, delivery)
     runtime.add_grpc_service(
         lambda server: email_pb2_grpc.add_EmailServiceServicer_to_server(servicer, server),
         email_pb2.DESCRIPTOR.services_by_name["EmailService"].full_name,
     )
-    return service
+    return delivery

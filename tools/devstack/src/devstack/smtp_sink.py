@@ -2,6 +2,10 @@
 
 Tests and humans read the mailbox directory instead of a real inbox. Run it
 with ``python -m devstack smtp-sink --port 1025 --maildir .data/mail``.
+
+Like a real relay that knows a mailbox does not exist, it refuses for good
+(550 on RCPT) every recipient whose local part starts with ``refuse-``
+(:data:`REFUSED_PREFIX`), so tests can see what a permanent bounce does.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 log = logging.getLogger("devstack.smtp")
 
+# Recipients whose address starts with this are refused with a permanent 5xx.
+REFUSED_PREFIX = "refuse-"
+
 
 class MaildirHandler:
     """aiosmtpd handler writing each accepted message to ``<maildir>/<time>-<id>.eml``."""
@@ -30,6 +37,20 @@ class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
         self.maildir = maildir
         maildir.mkdir(parents=True, exist_ok=True)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        """Accept a recipient, or refuse it for good when it starts with ``refuse-``."""
+        if address.lower().startswith(REFUSED_PREFIX):
+            return "550 5.1.1 Recipient address rejected: no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Store the message; the envelope recipients go in an X-Envelope-To header."""

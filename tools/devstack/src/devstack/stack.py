@@ -356,6 +356,39 @@ class Stack:
         grace = grace_seconds if grace_seconds is not None else self.service_grace_seconds + 5
         return await self.services[service].stop(grace)
 
+    async def kill_service(self, service: ServiceName) -> None:
+        """SIGKILL one service (a crash: no shutdown steps run) and wait for it to die."""
+        process = self.services[service]
+        process.send_signal(signal.SIGKILL)
+        await process.wait(10)
+
+    async def restart_service(self, service: ServiceName, limit_seconds: float = 60) -> None:
+        """Start a stopped or killed service again and wait until it is ready."""
+        await self.services[service].start()
+        await self._wait_ready_one(service, limit_seconds)
+
+    async def _wait_ready_one(self, service: ServiceName, limit_seconds: float) -> None:
+        deadline = time.monotonic() + limit_seconds
+        async with aiohttp.ClientSession() as session:
+            while await self.readyz(service, session) != 200:
+                process = self.services[service]
+                if not process.running:
+                    raise StackError(f"{service} exited with code {process.returncode}")
+                if time.monotonic() > deadline:
+                    raise StackError(f"{service} not ready after {limit_seconds:.0f}s")
+                await asyncio.sleep(_POLL_SECONDS)
+
+    async def stop_smtp(self) -> None:
+        """Stop the SMTP sink (the relay is down: connections are refused)."""
+        if self.smtp is not None:
+            await self.smtp.stop(10)
+
+    async def start_smtp(self) -> None:
+        """Start the SMTP sink again on the same port and mail directory."""
+        if self.smtp is not None and not self.smtp.running:
+            await self.smtp.start()
+            await self._wait_port(self.smtp, self.ports.smtp, 30)
+
     async def stop(self) -> dict[str, int | None]:
         """Stop everything this stack started; returns each process's exit code.
 

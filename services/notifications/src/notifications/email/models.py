@@ -20,7 +20,14 @@ from pydantic import (
     model_validator,
 )
 
-Status = Literal["sending", "sent", "failed"]
+# queued: waiting for its (next) attempt; sending: an attempt holds its lease;
+# sent: the relay accepted it; failed: a synchronous SendEmail attempt failed;
+# rejected: the relay refused the recipient for good; dead: retries exhausted,
+# waiting for an operator's replay.
+# The event auth writes (with its outbox) for every customer email it needs.
+EMAIL_REQUESTED = "email.requested"
+
+Status = Literal["queued", "sending", "sent", "failed", "rejected", "dead"]
 
 SUPPORTED_LOCALES = ("en", "it")
 DEFAULT_LOCALE = "en"
@@ -44,6 +51,7 @@ class EmailTemplate(StrEnum):
     EMAIL_CHANGE_NOTICE = "email_change_notice"
     UNIFIED_SIGN_IN_LINK = "unified_sign_in_link"
     UNIFIED_NO_ACCOUNT_FOUND = "unified_no_account_found"
+    EMAIL_IN_USE_NOTICE = "email_in_use_notice"
 
     @property
     def has_link(self) -> bool:
@@ -52,6 +60,7 @@ class EmailTemplate(StrEnum):
             EmailTemplate.NO_ACCOUNT_FOUND,
             EmailTemplate.EMAIL_CHANGE_NOTICE,
             EmailTemplate.UNIFIED_NO_ACCOUNT_FOUND,
+            EmailTemplate.EMAIL_IN_USE_NOTICE,
         )
 
     @property
@@ -179,6 +188,18 @@ class EmailRequest(BaseModel):
         return self
 
 
+class QueuedRequest(BaseModel):
+    """What a queued email needs besides the log fields: branding, greeting and the
+    link sealed for this service (never in clear). Dropped once the email is final."""
+
+    model_config = ConfigDict(frozen=True)
+
+    branding: Branding = Field(default_factory=Branding)
+    sealed_link: str = Field(default="", repr=False)
+    link_expires_minutes: int = 0
+    customer_name: str = ""
+
+
 class EmailRecord(BaseModel):
     """A row of the email log: who was written to, with what, and whether it went out.
 
@@ -204,6 +225,11 @@ class EmailRecord(BaseModel):
     attempts: int = 1
     # A short machine-readable cause of the last failure, never the server's text.
     error: str | None = None
+    # Queued emails (email.requested): when the next attempt is due, until when the
+    # current attempt holds the record, and what to send (link sealed).
+    next_attempt_at: AwareDatetime | None = None
+    lease_until: AwareDatetime | None = None
+    queued: QueuedRequest | None = None
 
 
 class RenderedEmail(BaseModel):
@@ -224,3 +250,28 @@ class SentEmail(BaseModel):
 
     email_id: str
     sent_at: datetime
+
+
+class EmailRequestedData(BaseModel):
+    """The ``data`` of ``email.requested`` as this service reads it.
+
+    The link arrives sealed (``billing_kit.sealing``) and is opened only in
+    memory when the email is rendered. Unknown fields are ignored so the
+    producer can grow the payload.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    email_key: str = Field(min_length=1, max_length=255)
+    template: EmailTemplate
+    to: str = Field(min_length=3, max_length=320)
+    locale: str = Field(default=DEFAULT_LOCALE, max_length=35)
+    business_id: str = Field(default="", max_length=128)
+    mode: Mode
+    business_name: str = ""
+    logo_url: str = ""
+    primary_color: str = ""
+    support_email: str = ""
+    sealed_link: str = Field(default="", repr=False)
+    link_expires_minutes: int = 0
+    customer_name: str = ""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
 from billing_kit.errors import DomainError, FailedPrecondition, Reason, Unavailable
@@ -62,6 +63,11 @@ def _classify(exc: Exception) -> SendFailed:
     )
 
 
+def _address(addr_spec: str) -> Address:
+    """A bare address as a structured header value (no display name)."""
+    return Address(addr_spec=addr_spec)
+
+
 class SmtpSender:
     """Sends multipart/alternative (text + HTML) messages through one relay."""
 
@@ -72,7 +78,7 @@ class SmtpSender:
             raise ValueError("mail_from must contain an email address")
         self.from_address = address
         self.default_sender_name = default_name or address
-        self._domain = address.rsplit("@", 1)[1]
+        self._from_local, self._domain = address.rsplit("@", 1)
 
     def message_id(self, email_id: str) -> str:
         """Derived from the email id, so a retried send carries the same Message-ID.
@@ -87,10 +93,15 @@ class SmtpSender:
         """The MIME message: From shows the business's name, replies go to its support."""
         message = EmailMessage()
         sender_name = request.branding.business_name or self.default_sender_name
-        message["From"] = formataddr((sender_name, self.from_address))
-        message["To"] = str(request.to)
+        # Structured addresses: the display name is quoted (and RFC 2047-encoded
+        # when not ASCII) as one unit, so a name such as "Acme <x@bank.example>"
+        # stays a name and the address is always the platform's own.
+        message["From"] = Address(
+            display_name=sender_name, username=self._from_local, domain=self._domain
+        )
+        message["To"] = _address(str(request.to))
         if request.branding.support_email:
-            message["Reply-To"] = str(request.branding.support_email)
+            message["Reply-To"] = _address(str(request.branding.support_email))
         message["Subject"] = rendered.subject
         message["Date"] = format_datetime(now)
         message["Message-ID"] = self.message_id(email_id)

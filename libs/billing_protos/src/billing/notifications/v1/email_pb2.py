@@ -26,21 +26,27 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from billing.common.v1 import common_pb2 as billing_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billing/notifications/v1/email.proto\x12\x18\x62illing.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"f\n\rEmailBranding\x12\x15\n\rbusiness_name\x18\x01 \x01(\t\x12\x10\n\x08logo_url\x18\x02 \x01(\t\x12\x15\n\rprimary_color\x18\x03 \x01(\t\x12\x15\n\rsupport_email\x18\x04 \x01(\t\"\xbc\x02\n\x10SendEmailRequest\x12\x39\n\x08template\x18\x01 \x01(\x0e\x32\'.billing.notifications.v1.EmailTemplate\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0e\n\x06locale\x18\x03 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x04 \x01(\t\x12%\n\x04mode\x18\x05 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x39\n\x08\x62randing\x18\x06 \x01(\x0b\x32\'.billing.notifications.v1.EmailBranding\x12\x0c\n\x04link\x18\x07 \x01(\t\x12\x1c\n\x14link_expires_minutes\x18\x08 \x01(\x05\x12\x15\n\rcustomer_name\x18\t \x01(\t\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\"R\n\x11SendEmailResponse\x12\x10\n\x08\x65mail_id\x18\x01 \x01(\t\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xbb\x02\n\rEmailTemplate\x12\x1e\n\x1a\x45MAIL_TEMPLATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45MAIL_TEMPLATE_SIGN_IN_LINK\x10\x01\x12#\n\x1f\x45MAIL_TEMPLATE_NO_ACCOUNT_FOUND\x10\x02\x12\x1e\n\x1a\x45MAIL_TEMPLATE_PORTAL_LINK\x10\x03\x12&\n\"EMAIL_TEMPLATE_EMAIL_CHANGE_VERIFY\x10\x04\x12&\n\"EMAIL_TEMPLATE_EMAIL_CHANGE_NOTICE\x10\x05\x12\'\n#EMAIL_TEMPLATE_UNIFIED_SIGN_IN_LINK\x10\x06\x12+\n\'EMAIL_TEMPLATE_UNIFIED_NO_ACCOUNT_FOUND\x10\x07\x32t\n\x0c\x45mailService\x12\x64\n\tSendEmail\x12*.billing.notifications.v1.SendEmailRequest\x1a+.billing.notifications.v1.SendEmailResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billing/notifications/v1/email.proto\x12\x18\x62illing.notifications.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"f\n\rEmailBranding\x12\x15\n\rbusiness_name\x18\x01 \x01(\t\x12\x10\n\x08logo_url\x18\x02 \x01(\t\x12\x15\n\rprimary_color\x18\x03 \x01(\t\x12\x15\n\rsupport_email\x18\x04 \x01(\t\"\xbc\x02\n\x10SendEmailRequest\x12\x39\n\x08template\x18\x01 \x01(\x0e\x32\'.billing.notifications.v1.EmailTemplate\x12\n\n\x02to\x18\x02 \x01(\t\x12\x0e\n\x06locale\x18\x03 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x04 \x01(\t\x12%\n\x04mode\x18\x05 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x39\n\x08\x62randing\x18\x06 \x01(\x0b\x32\'.billing.notifications.v1.EmailBranding\x12\x0c\n\x04link\x18\x07 \x01(\t\x12\x1c\n\x14link_expires_minutes\x18\x08 \x01(\x05\x12\x15\n\rcustomer_name\x18\t \x01(\t\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\"R\n\x11SendEmailResponse\x12\x10\n\x08\x65mail_id\x18\x01 \x01(\t\x12+\n\x07sent_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"~\n\x16GetEmailOutcomeRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\x12\x0f\n\x07wait_ms\x18\x04 \x01(\x05\"d\n\x17GetEmailOutcomeResponse\x12\x37\n\x07outcome\x18\x01 \x01(\x0e\x32&.billing.notifications.v1.EmailOutcome\x12\x10\n\x08\x65mail_id\x18\x02 \x01(\t*\xe3\x02\n\rEmailTemplate\x12\x1e\n\x1a\x45MAIL_TEMPLATE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45MAIL_TEMPLATE_SIGN_IN_LINK\x10\x01\x12#\n\x1f\x45MAIL_TEMPLATE_NO_ACCOUNT_FOUND\x10\x02\x12\x1e\n\x1a\x45MAIL_TEMPLATE_PORTAL_LINK\x10\x03\x12&\n\"EMAIL_TEMPLATE_EMAIL_CHANGE_VERIFY\x10\x04\x12&\n\"EMAIL_TEMPLATE_EMAIL_CHANGE_NOTICE\x10\x05\x12\'\n#EMAIL_TEMPLATE_UNIFIED_SIGN_IN_LINK\x10\x06\x12+\n\'EMAIL_TEMPLATE_UNIFIED_NO_ACCOUNT_FOUND\x10\x07\x12&\n\"EMAIL_TEMPLATE_EMAIL_IN_USE_NOTICE\x10\x08*\xaf\x01\n\x0c\x45mailOutcome\x12\x1d\n\x19\x45MAIL_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45MAIL_OUTCOME_UNKNOWN\x10\x01\x12\x19\n\x15\x45MAIL_OUTCOME_PENDING\x10\x02\x12\x16\n\x12\x45MAIL_OUTCOME_SENT\x10\x03\x12\x1a\n\x16\x45MAIL_OUTCOME_REJECTED\x10\x04\x12\x16\n\x12\x45MAIL_OUTCOME_DEAD\x10\x05\x32\xec\x01\n\x0c\x45mailService\x12\x64\n\tSendEmail\x12*.billing.notifications.v1.SendEmailRequest\x1a+.billing.notifications.v1.SendEmailResponse\x12v\n\x0fGetEmailOutcome\x12\x30.billing.notifications.v1.GetEmailOutcomeRequest\x1a\x31.billing.notifications.v1.GetEmailOutcomeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.notifications.v1.email_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMAILTEMPLATE']._serialized_start=639
-  _globals['_EMAILTEMPLATE']._serialized_end=954
+  _globals['_EMAILTEMPLATE']._serialized_start=869
+  _globals['_EMAILTEMPLATE']._serialized_end=1224
+  _globals['_EMAILOUTCOME']._serialized_start=1227
+  _globals['_EMAILOUTCOME']._serialized_end=1402
   _globals['_EMAILBRANDING']._serialized_start=131
   _globals['_EMAILBRANDING']._serialized_end=233
   _globals['_SENDEMAILREQUEST']._serialized_start=236
   _globals['_SENDEMAILREQUEST']._serialized_end=552
   _globals['_SENDEMAILRESPONSE']._serialized_start=554
   _globals['_SENDEMAILRESPONSE']._serialized_end=636
-  _globals['_EMAILSERVICE']._serialized_start=956
-  _globals['_EMAILSERVICE']._serialized_end=1072
+  _globals['_GETEMAILOUTCOMEREQUEST']._serialized_start=638
+  _globals['_GETEMAILOUTCOMEREQUEST']._serialized_end=764
+  _globals['_GETEMAILOUTCOMERESPONSE']._serialized_start=766
+  _globals['_GETEMAILOUTCOMERESPONSE']._serialized_end=866
+  _globals['_EMAILSERVICE']._serialized_start=1405
+  _globals['_EMAILSERVICE']._serialized_end=1641
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,11 @@ class EmailServiceStub:
                 request_serializer=billing_dot_notifications_dot_v1_dot_email__pb2.SendEmailRequest.SerializeToString,
                 response_deserializer=billing_dot_notifications_dot_v1_dot_email__pb2.SendEmailResponse.FromString,
                 _registered_method=True)
+        self.GetEmailOutcome = channel.unary_unary(
+                '/billing.notifications.v1.EmailService/GetEmailOutcome',
+                request_serializer=billing_dot_notifications_dot_v1_dot_email__pb2.GetEmailOutcomeRequest.SerializeToString,
+                response_deserializer=billing_dot_notifications_dot_v1_dot_email__pb2.GetEmailOutcomeResponse.FromString,
+                _registered_method=True)
 
 
 class EmailServiceServicer:
@@ -50,6 +55,13 @@ class EmailServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEmailOutcome(self, request, context):
+        """Waits up to wait_ms for a queued email's first final outcome.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmailServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +69,11 @@ def add_EmailServiceServicer_to_server(servicer, server):
                     servicer.SendEmail,
                     request_deserializer=billing_dot_notifications_dot_v1_dot_email__pb2.SendEmailRequest.FromString,
                     response_serializer=billing_dot_notifications_dot_v1_dot_email__pb2.SendEmailResponse.SerializeToString,
+            ),
+            'GetEmailOutcome': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEmailOutcome,
+                    request_deserializer=billing_dot_notifications_dot_v1_dot_email__pb2.GetEmailOutcomeRequest.FromString,
+                    response_serializer=billing_dot_notifications_dot_v1_dot_email__pb2.GetEmailOutcomeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +103,33 @@ class EmailService:
             '/billing.notifications.v1.EmailService/SendEmail',
             billing_dot_notifications_dot_v1_dot_email__pb2.SendEmailRequest.SerializeToString,
             billing_dot_notifications_dot_v1_dot_email__pb2.SendEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEmailOutcome(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.notifications.v1.EmailService/GetEmailOutcome',
+            billing_dot_notifications_dot_v1_dot_email__pb2.GetEmailOutcomeRequest.SerializeToString,
+            billing_dot_notifications_dot_v1_dot_email__pb2.GetEmailOutcomeResponse.FromString,
             options,
             channel_credentials,
             insecure,

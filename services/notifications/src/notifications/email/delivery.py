@@ -1,0 +1,387 @@
+"""Durable delivery of requested emails (``email.requested``).
+
+The consumer queues each request in the email log inside its processed-events
+transaction (:meth:`EmailDelivery.enqueue`), keyed by the producer's stable
+``email_key``, so a redelivered event queues nothing twice. Worker tasks then
+claim due emails with a lease, open the sealed link in memory, render and
+hand the message to the relay:
+
+* accepted -> ``sent`` (final; the sealed link is dropped);
+* refused for good (5xx on RCPT) -> ``rejected`` (final, logged, never retried);
+* anything else (relay down, timeout, 4xx) -> ``queued`` again with an
+  exponential backoff, until ``max_attempts`` -> ``dead``, which operators list
+  and replay (``python -m notifications.emails``).
+
+An attempt whose process died keeps its record in ``sending`` only until its
+lease runs out; then any worker takes it up again. The one window that can
+still send twice is a kill between the relay's "250 accepted" and the "sent"
+write; the retried message carries the same Message-ID, so clients that
+dedupe by it show one email.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from billing_kit.errors import FailedPrecondition
+from billing_kit.sealing import Sealer, SealError
+from pydantic import ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.errors import PyMongoError
+
+from notifications.email.models import (
+    Branding,
+    EmailRecord,
+    EmailRequest,
+    EmailRequestedData,
+    QueuedRequest,
+)
+from notifications.email.repository import EmailLogRepository
+from notifications.email.service import Renderer, Sender, new_email_id, request_fingerprint
+from notifications.email.smtp import SendFailed
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["unknown", "pending", "sent", "rejected", "dead"]
+_FINAL = {"sent": "sent", "rejected": "rejected", "dead": "dead"}
+
+
+class InvalidEmailRequest(ValueError):
+    """An ``email.requested`` that can never be sent as it is (bad data, unopenable link).
+
+    Raised from the consumer so the broker retries and then dead-letters it.
+    The message names fields, never values (the link, the address).
+    """
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
+    )
+
+
+class RetryPolicy(Protocol):
+    """How long to wait before the n-th retry."""
+
+    def delay(self, attempts: int) -> float: ...
+
+
+class ExponentialBackoff:
+    """``base * 2**(n-1)`` seconds, capped, with up to 20 % jitter (replicas spread out)."""
+
+    def __init__(self, base_seconds: float, max_seconds: float) -> None:
+        self.base = base_seconds
+        self.max = max_seconds
+
+    def delay(self, attempts: int) -> float:
+        """Seconds before the next attempt after ``attempts`` failed ones."""
+        raw = min(self.base * float(2 ** max(0, min(attempts - 1, 30))), self.max)
+        return raw * (1 + random.random() * 0.2)
+
+
+class EmailDelivery:
+    """Queues requested emails and delivers them until the relay accepts each once."""
+
+    def __init__(
+        self,
+        repository: EmailLogRepository,
+        renderer: Renderer,
+        sender: Sender,
+        sealer: Sealer,
+        *,
+        clock: Callable[[], datetime],
+        backoff: RetryPolicy,
+        max_attempts: int,
+        lease_seconds: float,
+        workers: int = 4,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._repository = repository
+        self._renderer = renderer
+        self._sender = sender
+        self._sealer = sealer
+        self._clock = clock
+        self._backoff = backoff
+        self._max_attempts = max_attempts
+        self._lease = timedelta(seconds=lease_seconds)
+        self._workers = workers
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- the consumer side ---
+
+    def request_from_event(self, data: EmailRequestedData) -> EmailRequest:
+        """The validated request, link opened in memory; :class:`InvalidEmailRequest` if bad."""
+        try:
+            link = self._sealer.open(data.sealed_link) if data.sealed_link else ""
+        except SealError:
+            raise InvalidEmailRequest("sealed_link: cannot be opened with our keys") from None
+        try:
+            return EmailRequest(
+                template=data.template,
+                to=data.to,
+                locale=data.locale,
+                business_id=data.business_id,
+                mode=data.mode,
+                branding=Branding(
+                    business_name=data.business_name,
+                    logo_url=data.logo_url,
+                    primary_color=data.primary_color,
+                    support_email=data.support_email or None,
+                ),
+                link=link,
+                link_expires_minutes=data.link_expires_minutes,
+                customer_name=data.customer_name,
+                idempotency_key=data.email_key,
+            )
+        except ValidationError as exc:
+            raise InvalidEmailRequest(_describe(exc)) from None
+
+    async def enqueue(self, data: EmailRequestedData, session: AsyncClientSession) -> bool:
+        """Queue one requested email in the caller's transaction; False if already known."""
+        request = self.request_from_event(data)
+        # Render once now: a template problem must fail here, not on every retry.
+        rendered = self._renderer.render(request)
+        now = self._clock()
+        record = EmailRecord(
+            email_id=new_email_id(),
+            template=request.template,
+            to=str(request.to),
+            business_id=request.business_id,
+            mode=request.mode,
+            locale=rendered.locale,
+            status="queued",
+            created_at=now,
+            updated_at=now,
+            idempotency_key=data.email_key,
+            request_fingerprint=request_fingerprint(request),
+            attempts=0,
+            next_attempt_at=now,
+            queued=QueuedRequest(
+                branding=request.branding,
+                sealed_link=data.sealed_link,
+                link_expires_minutes=request.link_expires_minutes,
+                customer_name=request.customer_name,
+            ),
+        )
+        queued = await self._repository.enqueue(record, session=session)
+        if queued:
+            # The transaction commits after this returns: look again a moment later.
+            asyncio.get_running_loop().call_later(0.05, self._wake.set)
+            log.info("email queued", extra=_fields(record))
+        return queued
+
+    # --- the workers ---
+
+    async def start(self) -> None:
+        """Start the worker tasks (idempotent)."""
+        if self._tasks:
+            return
+        self._stopping.clear()
+        self._wake.set()
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"email-delivery-{n}")
+            for n in range(self._workers)
+        ]
+
+    async def stop(self) -> None:
+        """Stop the workers; an attempt in progress finishes (bounded by the SMTP timeout)."""
+        self._stopping.set()
+        self._wake.set()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        """Look for due emails now."""
+        self._wake.set()
+
+    async def deliver_due(self) -> int:
+        """Attempt every email due now, one after another; returns how many were tried."""
+        tried = 0
+        while not self._stopping.is_set():
+            now = self._clock()
+            record = await self._repository.claim_due(now=now, lease_until=now + self._lease)
+            if record is None:
+                return tried
+            await self._attempt(record)
+            tried += 1
+        return tried
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                tried = await self.deliver_due()
+            except PyMongoError as exc:
+                log.warning(
+                    "email delivery paused: database error", extra={"error": type(exc).__name__}
+                )
+                tried = 0
+            except Exception as exc:  # a worker must outlive any one email's bug
+                log.error("email delivery pass failed", extra={"error": type(exc).__name__})
+                tried = 0
+            if tried:
+                # Other workers may be asleep while more became due meanwhile.
+                self._wake.set()
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=await self._sleep_seconds())
+
+    async def _sleep_seconds(self) -> float:
+        try:
+            due = await self._repository.next_due_at()
+        except PyMongoError:
+            return self._poll_seconds
+        if due is None:
+            return self._poll_seconds
+        return max(0.05, min(self._poll_seconds, (due - self._clock()).total_seconds()))
+
+    async def _attempt(self, record: EmailRecord) -> None:
+        queued = record.queued
+        if queued is None:  # a synchronous SendEmail record: not ours to send
+            return
+        try:
+            request = self._request_of(record, queued)
+        except InvalidEmailRequest as exc:
+            # Keys rotated away under it, or data that no longer validates: an operator's case.
+            log.error("queued email cannot be built", extra={**_fields(record), "error": str(exc)})
+            await self._repository.mark_final_failure(
+                record.email_id,
+                status="dead",
+                error="invalid_request",
+                now=self._clock(),
+                keep_request=True,
+            )
+            return
+        try:
+            rendered = self._renderer.render(request)
+            message = self._sender.build_message(
+                request, rendered, email_id=record.email_id, now=self._clock()
+            )
+        except Exception as exc:
+            # Retrying cannot fix a message we cannot build: an operator's case.
+            log.error(
+                "queued email cannot be rendered",
+                extra={**_fields(record), "error": type(exc).__name__},
+            )
+            await self._repository.mark_final_failure(
+                record.email_id,
+                status="dead",
+                error="render_failed",
+                now=self._clock(),
+                keep_request=True,
+            )
+            return
+        try:
+            await asyncio.wait_for(
+                self._sender.send(message), timeout=self._lease.total_seconds() / 2
+            )
+        except (SendFailed, TimeoutError) as exc:
+            await self._failed(record, exc)
+            return
+        await self._repository.mark_delivered(
+            record.email_id,
+            sent_at=self._clock(),
+            message_id=self._sender.message_id(record.email_id),
+        )
+        log.info("email sent", extra={**_fields(record), "attempt": record.attempts})
+
+    def _request_of(self, record: EmailRecord, queued: QueuedRequest) -> EmailRequest:
+        try:
+            link = self._sealer.open(queued.sealed_link) if queued.sealed_link else ""
+        except SealError:
+            raise InvalidEmailRequest("sealed_link: cannot be opened with our keys") from None
+        try:
+            return EmailRequest(
+                template=record.template,
+                to=record.to,
+                locale=record.locale,
+                business_id=record.business_id,
+                mode=record.mode,
+                branding=queued.branding,
+                link=link,
+                link_expires_minutes=queued.link_expires_minutes,
+                customer_name=queued.customer_name,
+                idempotency_key=record.idempotency_key,
+            )
+        except ValidationError as exc:
+            raise InvalidEmailRequest(_describe(exc)) from None
+
+    async def _failed(self, record: EmailRecord, exc: Exception) -> None:
+        now = self._clock()
+        if isinstance(exc, SendFailed) and isinstance(exc.error, FailedPrecondition):
+            # 5xx on RCPT: the address will not start working by retrying.
+            await self._repository.mark_final_failure(
+                record.email_id, status="rejected", error=exc.code, now=now, keep_request=False
+            )
+            log.warning("email recipient refused for good", extra=_fields(record))
+            return
+        code = exc.code if isinstance(exc, SendFailed) else "smtp_timeout"
+        if record.attempts >= self._max_attempts:
+            await self._repository.mark_final_failure(
+                record.email_id, status="dead", error=code, now=now, keep_request=True
+            )
+            log.error(
+                "email dead-lettered after its last attempt",
+                extra={**_fields(record), "attempts": record.attempts, "outcome": code},
+            )
+            return
+        delay = self._backoff.delay(record.attempts)
+        await self._repository.reschedule(
+            record.email_id, error=code, now=now, next_attempt_at=now + timedelta(seconds=delay)
+        )
+        log.info(
+            "email attempt failed; retrying",
+            extra={
+                **_fields(record),
+                "attempt": record.attempts,
+                "outcome": code,
+                "retry_in_seconds": round(delay, 1),
+            },
+        )
+
+    # --- outcomes ---
+
+    async def wait_for_outcome(
+        self, business_id: str, mode: str, key: str, *, wait_seconds: float
+    ) -> tuple[Outcome, str]:
+        """The outcome of the email under ``key`` once final, or after ``wait_seconds``.
+
+        Returns ``(outcome, status)``; polls the indexed key lookup, so an email
+        delivered by another replica is seen too.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, wait_seconds)
+        while True:
+            progress = await self._repository.find_progress(business_id, mode, key)
+            status, attempts = progress or ("", 0)
+            if status in _FINAL:
+                return _FINAL[status], status  # type: ignore[return-value]
+            if status == "queued" and attempts >= 1:
+                # The first attempt failed for now (relay down): retries go on, and
+                # waiting longer would only tell the caller the same.
+                return "pending", status
+            if loop.time() >= deadline:
+                return ("unknown" if not status else "pending"), status
+            await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
+
+
+def _fields(record: EmailRecord) -> dict[str, object]:
+    # No address and no link: the email id leads to the log record when needed.
+    return {
+        "email_id": record.email_id,
+        "template": record.template.value,
+        "business_id": record.business_id,
+        "mode": record.mode,
+        "locale": record.locale,
+    }
