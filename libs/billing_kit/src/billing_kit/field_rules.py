@@ -33,14 +33,27 @@ NAME_MAX_LENGTH = 200
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
 
-def _strip(value: str) -> str:
-    return value.strip()
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def check_person_name(value: str) -> str:
+    """A name on one line (trimmed): a clear message for each way it can be wrong."""
+    if _CONTROL_CHARACTERS.search(value):
+        raise ValueError("must not contain line breaks or control characters (CR, LF, NUL)")
+    if len(value) > NAME_MAX_LENGTH:
+        raise ValueError(f"must be at most {NAME_MAX_LENGTH} characters")
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be empty")
+    return stripped
+
+
+# Checked by one function (so each refusal says what is wrong); the document says the
+# same rule as a pattern, so the two cannot drift (tests compare them).
 PersonName = Annotated[
     str,
-    StringConstraints(max_length=NAME_MAX_LENGTH, pattern=NAME_PATTERN),
-    AfterValidator(_strip),
+    AfterValidator(check_person_name),
+    WithJsonSchema({"type": "string", "maxLength": NAME_MAX_LENGTH, "pattern": NAME_PATTERN}),
 ]
 
 # --- email ---------------------------------------------------------------------------------
@@ -55,6 +68,11 @@ def check_email(email: str) -> str:
         raise ValueError("email is required")
     if len(email) > EMAIL_MAX_LENGTH:
         raise ValueError("email is too long")
+    if "@" in email and not email.rsplit("@", 1)[0].isascii():
+        raise ValueError(
+            "the part before @ must use ASCII characters only (the mail relay does not "
+            "support international local parts)"
+        )
     try:
         # No DNS lookups (they would block and flake); test_environment admits the
         # reserved ".test" domain that dev data and e2e mailboxes use. Our relay path

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from billing_kit.errors import FailedPrecondition
+from billing_kit.errors import Reason
 from billing_kit.sealing import Sealer, SealError
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -319,7 +319,7 @@ class EmailDelivery:
 
     async def _failed(self, record: EmailRecord, exc: Exception) -> None:
         now = self._clock()
-        if isinstance(exc, SendFailed) and isinstance(exc.error, FailedPrecondition):
+        if isinstance(exc, SendFailed) and exc.error.reason is Reason.EMAIL_RECIPIENT_REJECTED:
             # 5xx on RCPT: the address will not start working by retrying.
             await self._repository.mark_final_failure(
                 record.email_id, status="rejected", error=exc.code, now=now, keep_request=False

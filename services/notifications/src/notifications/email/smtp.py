@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
-from billing_kit.errors import DomainError, FailedPrecondition, Reason, Unavailable
+from billing_kit.errors import DomainError, InvalidArgument, Reason, Unavailable
 
 from notifications.email.models import EmailRequest, RenderedEmail
 
@@ -49,7 +49,8 @@ def _classify(exc: Exception) -> SendFailed:
         refused = [exc]
     if refused and all(500 <= r.code < 600 for r in refused):
         return SendFailed(
-            FailedPrecondition(
+            # The address itself is the problem (as auth's magic-link answer says).
+            InvalidArgument(
                 "the mail server refused the recipient address",
                 reason=Reason.EMAIL_RECIPIENT_REJECTED,
             ),
