@@ -109,7 +109,8 @@ def field_errors(exc: ValidationError, *, prefix: Iterable[str] = ()) -> list[di
     out = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = [*prefix, *(str(p) for p in err["loc"])]
-        message = err["msg"]
+        # A rule's own ValueError says what is wrong; pydantic's "Value error, " adds nothing.
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "Unknown field"
         out.append({"field": ".".join(loc) or "body", "message": message, "type": err["type"]})
@@ -119,7 +120,9 @@ def field_errors(exc: ValidationError, *, prefix: Iterable[str] = ()) -> list[di
 def validation_problem(exc: ValidationError, *, where: str) -> ApiProblem:
     """422 listing every invalid field of the body or query."""
     errors = field_errors(exc)
-    fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    # The detail says what is wrong with each field, so a merchant reading only the
+    # message (the SDK shows it) can fix the request without reading ``errors``.
+    fields = "; ".join(dict.fromkeys(f"{e['field']}: {e['message']}" for e in errors))
     code = "INVALID_REQUEST_BODY" if where == "body" else "INVALID_QUERY_PARAMETERS"
     return ApiProblem(422, code, f"Invalid {where}: {fields}", errors=errors)
 

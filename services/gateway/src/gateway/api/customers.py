@@ -149,5 +149,9 @@ async def create_portal_session(request: web.Request, merchant: Merchant) -> web
     except (NotFound, PermissionDenied):
         raise resource_not_found("Customer") from None
     except InvalidArgument as exc:
+        if exc.field is None:
+            # Not about a query parameter (a recipient the mail relay refused for good):
+            # the reason's own row in the one error table.
+            raise
         raise invalid_query(exc, renamed={"next_path": "next"}) from None
     return web.json_response(dump(PortalSessionOut(link=reply.link)))
