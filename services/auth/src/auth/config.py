@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing_kit.settings import ServiceSettings
+from billing_kit.settings import GrpcTarget, ServiceSettings
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -42,7 +42,7 @@ class AuthSettings(ServiceSettings):
     rate_limit_per_client: int = Field(default=30, ge=1, le=1_000_000)
 
     # notifications' EmailService (sign-in links, not-found notices, email change).
-    notifications_target: str = Field(default="127.0.0.1:50055", min_length=3)
+    notifications_target: GrpcTarget = "127.0.0.1:50055"
     notifications_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     # Development/e2e only: registers billing.auth.v1.TestClockService so a test can
