@@ -37,6 +37,7 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aio_pika.connection import make_url
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -138,14 +139,12 @@ class EventPublisher:
         async with self._lock:
             if self._exchange is not None:
                 return
-            connection = await asyncio.wait_for(
-                aio_pika.connect_robust(
-                    self._url,
-                    timeout=self._publish_timeout,
-                    reconnect_interval=self._reconnect_interval,
-                    client_properties={"connection_name": f"{self._service}-publisher"},
-                ),
-                timeout=self._publish_timeout,
+            connection = await _connect_robust(
+                self._url,
+                connect_timeout=self._publish_timeout,
+                reconnect_interval=self._reconnect_interval,
+                name=f"{self._service}-publisher",
+                close_timeout=self._close_timeout,
             )
             try:
                 channel = await asyncio.wait_for(
@@ -248,6 +247,30 @@ class EventPublisher:
             raise PublishNotConfirmed(f"unexpected publish result {type(result).__name__}")
 
 
+async def _connect_robust(
+    url: str, *, connect_timeout: float, reconnect_interval: float, name: str, close_timeout: float
+) -> AbstractRobustConnection:
+    """``aio_pika.connect_robust`` that leaves nothing behind when it fails.
+
+    A robust connection starts a reconnect task that survives the
+    cancellation of its first ``connect()`` (and would keep the process from
+    exiting), so the connection is built here and closed when connecting
+    fails, times out or is cancelled.
+    """
+    # What aio_pika.connect_robust does: the option in the URL and as a keyword.
+    connection = aio_pika.RobustConnection(
+        make_url(url, reconnect_interval=reconnect_interval),  # type: ignore[arg-type]
+        client_properties={"connection_name": name},
+        reconnect_interval=reconnect_interval,
+    )
+    try:
+        await asyncio.wait_for(connection.connect(timeout=connect_timeout), connect_timeout)
+    except BaseException:
+        await _close_within(connection, close_timeout)
+        raise
+    return connection
+
+
 async def _close_within(connection: AbstractRobustConnection, timeout: float) -> None:  # noqa: ASYNC109
     """Close ``connection``, giving up after ``timeout`` seconds.
 
@@ -324,14 +347,12 @@ class EventConsumer:
 
     async def start(self) -> None:
         """Declare the topology and start consuming; raises when the broker is unreachable."""
-        connection = await asyncio.wait_for(
-            aio_pika.connect_robust(
-                self._url,
-                timeout=self._connect_timeout,
-                reconnect_interval=self._reconnect_interval,
-                client_properties={"connection_name": f"{self._service}-{self._purpose}"},
-            ),
-            self._connect_timeout,
+        connection = await _connect_robust(
+            self._url,
+            connect_timeout=self._connect_timeout,
+            reconnect_interval=self._reconnect_interval,
+            name=f"{self._service}-{self._purpose}",
+            close_timeout=self._close_timeout,
         )
         try:
             channel: AbstractRobustChannel = await asyncio.wait_for(

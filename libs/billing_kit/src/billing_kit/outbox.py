@@ -256,15 +256,33 @@ class OutboxRelay:
         finally:
             await self._update_backlog_metrics()
 
+    def _claim_query(self, now: datetime) -> dict[str, Any]:
+        """The ``find`` that picks the next batch (also what :meth:`explain_claim` shows)."""
+        return {
+            "find": OUTBOX_COLLECTION,
+            "filter": {**_UNSENT, "lease_until": {"$lte": now}},
+            "projection": {"_id": 1},
+            "sort": dict(_ORDER),
+            "hint": UNSENT_INDEX,
+            "limit": self._batch_size,
+        }
+
+    async def explain_claim(self) -> dict[str, Any]:
+        """The server's ``explain`` (executionStats) of the claim query (tests, benchmarks)."""
+        database = self._collection.database
+        result: dict[str, Any] = await database.command(
+            {"explain": self._claim_query(datetime.now(UTC)), "verbosity": "executionStats"}
+        )
+        return result
+
     async def _claim_batch(self) -> list[dict[str, Any]]:
         """Lease the oldest pending events nobody else holds (at most ``batch_size``)."""
         now = datetime.now(UTC)
+        query = self._claim_query(now)
         candidates = (
-            await self._collection.find(
-                {**_UNSENT, "lease_until": {"$lte": now}}, {"_id": 1}, sort=_ORDER
-            )
-            .hint(UNSENT_INDEX)
-            .limit(self._batch_size)
+            await self._collection.find(query["filter"], query["projection"], sort=_ORDER)
+            .hint(query["hint"])
+            .limit(query["limit"])
             .to_list()
         )
         if not candidates:
