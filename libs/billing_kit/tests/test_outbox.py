@@ -10,7 +10,13 @@ import pytest
 from billing_kit.broker import EventPublisher
 from billing_kit.events import CloudEvent, decode_event, new_event
 from billing_kit.mongo import run_in_transaction
-from billing_kit.outbox import OUTBOX_COLLECTION, OutboxRelay, add_to_outbox, upgrade_outbox
+from billing_kit.outbox import (
+    LEASE_COLLECTION,
+    OUTBOX_COLLECTION,
+    OutboxRelay,
+    add_to_outbox,
+    upgrade_outbox,
+)
 from billing_kit.testing import (
     BrokerNamespace,
     eventually,
@@ -171,6 +177,28 @@ async def test_unreachable_broker_keeps_events_pending(
     assert pending["last_error"]
     assert gauge("outbox_backlog_events", service) == 1
     assert (gauge("outbox_oldest_pending_age_seconds", service) or 0) > 0
+
+
+async def test_a_dead_relay_holding_the_lease_is_taken_over_when_it_expires(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
+) -> None:
+    """Another replica held the outbox's lease and died: its events are only delayed."""
+    event = renamed("cus_11")
+    await rename_customer(mongo_client, db, event)
+    await db[LEASE_COLLECTION].insert_one(
+        {"_id": "relay", "owner": "dead-relay", "until": datetime.now(UTC) + timedelta(seconds=1)}
+    )
+    service = unique_name("svc")
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False)
+    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
+        try:
+            assert await relay.publish_pending() == 0  # the lease is someone else's
+            await asyncio.sleep(1.1)
+            assert await relay.publish_pending() == 1
+            await eventually(lambda: seen.message_ids == [event.id], within=5)
+        finally:
+            await publisher.close()
 
 
 async def test_event_leased_by_a_dead_relay_is_published_after_the_lease(

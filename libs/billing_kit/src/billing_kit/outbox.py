@@ -7,22 +7,30 @@ publishes each batch with publisher confirms and marks the confirmed events
 sent. A broker outage only delays events: an event is never marked sent
 before the broker confirmed it.
 
-Several replicas may run a relay on the same collection: each event is
-claimed with a lease (a conditional update on ``lease_until``), so two
-relays never publish the same event at the same time. Delivery is
-at-least-once (a relay that dies between the confirm and the "sent" mark
-leaves the event to be published again after its lease); consumers dedupe by
-event id. Within a batch events go out in creation order; an event whose
-publish failed is retried in a later batch, so order is not guaranteed
-across a failure (consumers never relied on it: they dedupe and are
-idempotent).
+Several replicas may run a relay on the same collection: one of them at a
+time holds the outbox's lease (a document in ``outbox_relay_lease`` with an
+owner and an expiry, taken and renewed by a conditional update at every
+pass), and only the holder publishes, so two relays never publish the same
+event at the same time. A holder that dies simply stops renewing: another
+replica takes over when the lease expires. One lease per pass rather than one
+per event halves the writes per event (the "sent" mark is the only one),
+which on SecantusDB is most of the cost of relaying. Delivery is
+at-least-once (a relay that dies between the confirm and the "sent" mark, or
+stalls past its lease, leaves events to be published again); consumers
+dedupe by event id. Events go out in creation order; an event whose publish
+failed is retried in the next pass (with those after it in its batch that
+also failed), so order is not guaranteed across a failure.
+
+Per-event ``lease_until`` / ``lease_owner`` are still honoured when
+claiming, so events leased by an earlier version's relay (a rolling
+upgrade) are left alone until their lease ends.
 
 The hot path sees only unsent events. An unsent event carries
 ``pending: true``; marking it sent removes the field, which takes it out of
 the partial index ``unsent_in_order`` (``created_at, _id`` where ``pending``
-is true). The claim and the backlog metrics read that index only, so they do
-not slow down as sent history (kept a week for audits, then expired by TTL)
-grows. Query plans, checked with ``explain``:
+is true). The batch query and the backlog metrics read that index only, so
+they do not slow down as sent history (kept a week for audits, then expired
+by TTL) grows. Query plans, checked with ``explain``:
 
 * SecantusDB (the dev/CI server) picks a collection scan plus sort unless
   told otherwise (COLLSCAN, SORT: every document examined, ~10 ms per 2,000
@@ -30,8 +38,8 @@ grows. Query plans, checked with ``explain``:
   IXSCAN on ``unsent_in_order``, keys examined = batch size.
 * MongoDB chooses the partial index by itself (the filter ``pending: true``
   implies the index's filter), giving the same IXSCAN with no SORT stage;
-  the hint only pins that plan. The lease update and the "sent" mark select
-  by ``_id $in`` (the ``_id`` index on both servers).
+  the hint only pins that plan. The "sent" mark selects by ``_id $in`` (the
+  ``_id`` index on both servers).
 
 The relay wakes at once after a local commit (:func:`add_to_outbox` hooks the
 transaction of :func:`~billing_kit.mongo.run_in_transaction`), on a change
@@ -43,7 +51,7 @@ Document shape::
 
     {_id: ObjectId, event_id, type, event: {CloudEvent JSON}, trace: {traceparent, ...},
      created_at, pending: true (unsent only), sent_at: None | datetime,
-     lease_until, lease_owner, attempts, last_error}
+     lease_until, lease_owner (only earlier versions lease per event), attempts, last_error}
 """
 
 from __future__ import annotations
@@ -64,7 +72,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import OperationFailure, PyMongoError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from billing_kit.broker import EventPublisher
@@ -77,6 +85,9 @@ log = logging.getLogger(__name__)
 _tracer = get_tracer(__name__)
 
 OUTBOX_COLLECTION = "outbox"
+# One document: which relay may publish now, and until when.
+LEASE_COLLECTION = "outbox_relay_lease"
+_LEASE_ID = "relay"
 # Sent events are kept a week for audits and replays, then expire.
 SENT_RETENTION_SECONDS = 7 * 24 * 3600
 UNSENT_INDEX = "unsent_in_order"
@@ -178,6 +189,8 @@ class OutboxRelay:
             raise ValueError("poll_seconds, batch_size and lease_seconds must be positive")
         self._db_name = db.name
         self._collection = db[OUTBOX_COLLECTION]
+        self._leases = db[LEASE_COLLECTION]
+        self._owner = f"{service}-{uuid.uuid4().hex}"
         self._publisher = publisher
         self._service = service
         self._poll_seconds = poll_seconds
@@ -231,6 +244,8 @@ class OutboxRelay:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=1.0)
+        if tasks:
+            await self._give_up_lease()
 
     def wake(self) -> None:
         """Ask for a publishing pass now (for callers that know they just wrote)."""
@@ -241,27 +256,49 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_pending(self) -> int:
-        """One pass: claim up to ``batch_size`` pending events, publish them, mark them sent.
+        """One pass: take the lease, publish up to ``batch_size`` pending events, mark them sent.
 
-        Returns how many were published. When the broker did not confirm some
-        of them, the confirmed ones are still marked sent, the others are
-        released at once (not held until their lease expires) and the
-        publishing error is raised, so the caller backs off.
+        Returns how many were published (0 when another relay holds the
+        lease). When the broker did not confirm some of them, the confirmed
+        ones are still marked sent, the others keep waiting (their attempt
+        is counted) and the publishing error is raised, so the caller backs
+        off.
         """
         try:
-            batch = await self._claim_batch()
+            if not await self._hold_lease():
+                return 0
+            batch = await self._pending_batch()
             if not batch:
                 return 0
             return await self._publish_batch(batch)
         finally:
             await self._update_backlog_metrics()
 
+    async def _hold_lease(self) -> bool:
+        """Take or renew the outbox's lease; False while another live relay holds it."""
+        now = datetime.now(UTC)
+        try:
+            await self._leases.update_one(
+                {"_id": _LEASE_ID, "$or": [{"owner": self._owner}, {"until": {"$lte": now}}]},
+                {"$set": {"owner": self._owner, "until": now + self._lease}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # the filter did not match: someone else's lease is running
+        return True
+
+    async def _give_up_lease(self) -> None:
+        """Let another replica take over at once instead of after the lease expires."""
+        with contextlib.suppress(PyMongoError):
+            await self._leases.update_one(
+                {"_id": _LEASE_ID, "owner": self._owner}, {"$set": {"until": _EPOCH}}
+            )
+
     def _claim_query(self, now: datetime) -> dict[str, Any]:
         """The ``find`` that picks the next batch (also what :meth:`explain_claim` shows)."""
         return {
             "find": OUTBOX_COLLECTION,
             "filter": {**_UNSENT, "lease_until": {"$lte": now}},
-            "projection": {"_id": 1},
             "sort": dict(_ORDER),
             "hint": UNSENT_INDEX,
             "limit": self._batch_size,
@@ -275,33 +312,16 @@ class OutboxRelay:
         )
         return result
 
-    async def _claim_batch(self) -> list[dict[str, Any]]:
-        """Lease the oldest pending events nobody else holds (at most ``batch_size``)."""
-        now = datetime.now(UTC)
-        query = self._claim_query(now)
-        candidates = (
-            await self._collection.find(query["filter"], query["projection"], sort=_ORDER)
+    async def _pending_batch(self) -> list[dict[str, Any]]:
+        """The oldest pending events, at most ``batch_size`` (the caller holds the lease)."""
+        query = self._claim_query(datetime.now(UTC))
+        batch: list[dict[str, Any]] = (
+            await self._collection.find(query["filter"], sort=_ORDER)
             .hint(query["hint"])
             .limit(query["limit"])
             .to_list()
         )
-        if not candidates:
-            return []
-        ids = [doc["_id"] for doc in candidates]
-        owner = uuid.uuid4().hex
-        # Conditional per document: of two relays racing for the same events, only
-        # the first update of each event matches lease_until <= now.
-        await self._collection.update_many(
-            {"_id": {"$in": ids}, **_UNSENT, "lease_until": {"$lte": now}},
-            {
-                "$set": {"lease_until": now + self._lease, "lease_owner": owner},
-                "$inc": {"attempts": 1},
-            },
-        )
-        claimed = await self._collection.find({"_id": {"$in": ids}}).to_list()
-        mine = [doc for doc in claimed if doc.get("lease_owner") == owner]
-        mine.sort(key=lambda doc: (doc["created_at"], doc["_id"]))
-        return mine
+        return batch
 
     async def _publish_batch(self, batch: Sequence[dict[str, Any]]) -> int:
         events = [CloudEvent.model_validate(doc["event"]) for doc in batch]
@@ -329,7 +349,7 @@ class OutboxRelay:
             for span in spans:
                 _end_failed(span, exc)
             if isinstance(exc, Exception):
-                await self._release(batch, exc)
+                await self._record_failure(batch, exc)
             raise
         sent: list[ObjectId] = []
         failed: list[dict[str, Any]] = []
@@ -344,42 +364,32 @@ class OutboxRelay:
                 first_error = first_error or outcome
                 _end_failed(span, outcome)
         if sent:
-            # Marked sent by id alone: even if our lease expired meanwhile, the
-            # broker has the event, and a second publish would only be a duplicate.
+            # By id alone: even if our lease expired meanwhile, the broker has the
+            # event, and a second publish would only be a duplicate.
             await self._collection.update_many(
                 {"_id": {"$in": sent}},
                 {
-                    "$set": {"sent_at": datetime.now(UTC), "lease_owner": None, "last_error": None},
+                    "$set": {"sent_at": datetime.now(UTC), "last_error": None},
                     "$unset": {"pending": ""},
+                    "$inc": {"attempts": 1},
                 },
             )
         if first_error is not None:
-            await self._release(failed, first_error)
+            await self._record_failure(failed, first_error)
             raise first_error
         return len(sent)
 
-    async def _release(self, docs: Sequence[dict[str, Any]], exc: BaseException) -> None:
-        """Give unconfirmed events back so the next pass (here or elsewhere) retries them."""
+    async def _record_failure(self, docs: Sequence[dict[str, Any]], exc: BaseException) -> None:
+        """Count the failed attempt on unconfirmed events (they stay pending for the next pass)."""
         if not docs:
             return
         try:
             await self._collection.update_many(
-                {
-                    "_id": {"$in": [doc["_id"] for doc in docs]},
-                    "lease_owner": docs[0]["lease_owner"],
-                    **_UNSENT,
-                },
-                {
-                    "$set": {
-                        "lease_until": _EPOCH,
-                        "lease_owner": None,
-                        "last_error": type(exc).__name__,
-                    }
-                },
+                {"_id": {"$in": [doc["_id"] for doc in docs]}, **_UNSENT},
+                {"$set": {"last_error": type(exc).__name__}, "$inc": {"attempts": 1}},
             )
         except PyMongoError:
-            # The leases simply expire and the events are retried later.
-            log.warning("could not release outbox leases", extra={"events": len(docs)})
+            log.warning("could not record an outbox failure", extra={"events": len(docs)})
 
     async def _update_backlog_metrics(self) -> None:
         # Counting walks the unsent index: cheap, but not per batch while draining.
