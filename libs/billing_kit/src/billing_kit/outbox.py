@@ -158,7 +158,9 @@ async def upgrade_outbox(db: AsyncDatabase[Any]) -> None:
     """Bring an outbox written by an earlier version onto the unsent index.
 
     Unsent events stored before ``pending`` existed get it, and the old index
-    is dropped. Idempotent and cheap once done; run before the relay starts.
+    is dropped. Idempotent; run at every start, before the relay (a replica of
+    the earlier version may still be writing during a rolling upgrade). It
+    scans the collection once, which is fine at start and never in the hot path.
     """
     collection = db[OUTBOX_COLLECTION]
     await collection.update_many(

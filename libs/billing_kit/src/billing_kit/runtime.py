@@ -155,7 +155,9 @@ class Runtime:
             stop_requested.cancel()
             await self.stop()
             return
-        starting.result()  # a failed start raises here
+        if starting.exception() is not None:
+            stop_requested.cancel()
+            starting.result()  # a failed start raises here (start() stopped what it had started)
         await stop_requested
         log.info("%s stopping", self.name)
         await self.stop()
