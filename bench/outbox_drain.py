@@ -77,8 +77,8 @@ TARGET_RESUME_SECONDS = 2.0
 WRITE_CHUNK = 200
 # Polling costs the (shared) database too: often enough for the figures' precision.
 POLL_SECONDS = 0.05
-# Stops a run that makes no progress (a broken relay) instead of hanging.
-STALL_SECONDS = 120.0
+# Stops a run that never finishes (a broken relay) instead of hanging.
+LIMIT_SECONDS = 900.0
 
 
 class Ping(BaseModel):
@@ -120,10 +120,15 @@ async def write_history(db: AsyncDatabase[Any], count: int) -> None:
 
 async def wait_until(check: Callable[[], Awaitable[bool]], what: str) -> float:
     """Poll ``check`` until true; returns the monotonic time it became true."""
-    deadline = time.monotonic() + STALL_SECONDS
+    started = time.monotonic()
+    said = started
     while not await check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no progress: {what} after {STALL_SECONDS}s")
+        now = time.monotonic()
+        if now - started > LIMIT_SECONDS:
+            raise RuntimeError(f"not done: {what} after {LIMIT_SECONDS}s")
+        if now - said > 10:
+            log.info("still waiting for %s (%.0f s)", what, now - started)
+            said = now
         await asyncio.sleep(POLL_SECONDS)
     return time.monotonic()
 
@@ -252,9 +257,9 @@ async def resume(
                         await asyncio.sleep(spread)
                     await proxy.restore()
                     returned = time.monotonic()
-                    written = len(keys)
                     first = await wait_until(
-                        lambda: _below(unsent(db), written), "first event after the return"
+                        lambda: _below(unsent(db), args.outage_events),
+                        "first event after the return",
                     )
                     last = await wait_until(lambda: _is_zero(unsent(db)), "outage backlog")
                     rounds.append(
