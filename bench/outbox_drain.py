@@ -187,7 +187,10 @@ async def drain(
                 queue_prefix=ns.queue_prefix,
                 prefetch=args.prefetch,
             )
+            # Declared either way, so the broker keeps what the relay publishes.
             await consumer.start()
+            if args.without_consumer:
+                await consumer.stop(grace_seconds=1)
             publisher = EventPublisher(ns.amqp_url, ns.exchange, service="bench")
             relay = OutboxRelay(
                 db, publisher, service="bench", batch_size=args.batch_size, use_change_stream=False
@@ -199,14 +202,20 @@ async def drain(
                 published_at = await wait_until(
                     lambda: _is_zero(unsent(db)), "relay draining the backlog"
                 )
-                handled_at = await wait_until(
-                    lambda: _reached(handled(db), args.events), "consumer handling the backlog"
+                handled_at = (
+                    published_at
+                    if args.without_consumer
+                    else await wait_until(
+                        lambda: _reached(handled(db), args.events), "consumer handling the backlog"
+                    )
                 )
             finally:
                 await relay.stop()
                 await publisher.close()
                 await consumer.stop(grace_seconds=5)
             effects = await db.effects.count_documents({})
+            if args.without_consumer:
+                effects = args.events  # nothing consumed them: not measured
         publish_seconds = published_at - started
         handle_seconds = handled_at - started
         return {
@@ -214,6 +223,7 @@ async def drain(
             "sent_history": args.history,
             "batch_size": args.batch_size,
             "consumer_prefetch": args.prefetch,
+            "consumer_running": not args.without_consumer,
             "backlog_write_seconds": round(write_seconds, 2),
             "publish_seconds": round(publish_seconds, 2),
             "published_per_second": round(args.events / publish_seconds, 1),
@@ -299,7 +309,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         client = create_mongo_client(mongo_url, app_name="bench-outbox-drain")
         try:
             drained = await drain(args, client, amqp_url)
-            resumed = await resume(args, client, amqp_url)
+            resumed = (
+                {"rounds": [], "first_published_worst_seconds": None}
+                if args.skip_resume
+                else await resume(args, client, amqp_url)
+            )
         finally:
             await client.close()
     return {
@@ -335,6 +349,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="broker outages to measure")
     parser.add_argument("--outage-seconds", type=float, default=10.0)
     parser.add_argument("--outage-events", type=int, default=20)
+    parser.add_argument(
+        "--without-consumer",
+        action="store_true",
+        help="drain with no consumer sharing the database (the relay's own ceiling)",
+    )
+    parser.add_argument("--skip-resume", action="store_true", help="only the drain")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     if not (1 <= args.events <= 200_000 and 0 <= args.history <= 500_000):
