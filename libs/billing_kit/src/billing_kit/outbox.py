@@ -181,11 +181,12 @@ class OutboxRelay:
         *,
         service: str,
         poll_seconds: float = 1.0,
-        batch_size: int = 200,
+        batch_size: int = 1000,
+        publish_chunk: int = 200,
         lease_seconds: float = 30.0,
         max_backoff_seconds: float = 1.0,
         use_change_stream: bool = True,
-        metrics_interval_seconds: float = 2.0,
+        metrics_interval_seconds: float = 10.0,
     ) -> None:
         if poll_seconds <= 0 or batch_size < 1 or lease_seconds <= 0:
             raise ValueError("poll_seconds, batch_size and lease_seconds must be positive")
@@ -197,6 +198,7 @@ class OutboxRelay:
         self._service = service
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
+        self._publish_chunk = max(1, min(publish_chunk, batch_size))
         self._lease = timedelta(seconds=lease_seconds)
         self._max_backoff = max_backoff_seconds
         self._use_change_stream = use_change_stream
@@ -260,19 +262,25 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """One pass: take the lease, publish up to ``batch_size`` pending events, mark them sent.
 
-        Returns how many were published (0 when another relay holds the
-        lease). When the broker did not confirm some of them, the confirmed
-        ones are still marked sent, the others keep waiting (their attempt
-        is counted) and the publishing error is raised, so the caller backs
-        off.
+        The events are read in one query and published and marked in chunks
+        of ``publish_chunk`` (the lease renewed before each): on SecantusDB a
+        query over the unsent index costs about the same for 100 events as
+        for 1,000, while marking grows with the chunk. Returns how many were
+        published (0 when another relay holds the lease). When the broker did
+        not confirm some of them, the confirmed ones are still marked sent,
+        the others keep waiting (their attempt is counted) and the
+        publishing error is raised, so the caller backs off.
         """
         try:
             if not await self._hold_lease():
                 return 0
             batch = await self._pending_batch()
-            if not batch:
-                return 0
-            return await self._publish_batch(batch)
+            published = 0
+            for start in range(0, len(batch), self._publish_chunk):
+                if start and (self._stopping.is_set() or not await self._hold_lease()):
+                    break
+                published += await self._publish_batch(batch[start : start + self._publish_chunk])
+            return published
         finally:
             await self._update_backlog_metrics()
 
