@@ -35,10 +35,14 @@ by TTL) grows. Query plans, checked with ``explain``:
 * SecantusDB (the dev/CI server) picks a collection scan plus sort unless
   told otherwise (COLLSCAN, SORT: every document examined, ~10 ms per 2,000
   documents and growing), so the claim names the index with ``hint``:
-  IXSCAN on ``unsent_in_order``, keys examined = batch size.
+  IXSCAN on ``unsent_in_order`` (then FETCH, SORT). SecantusDB walks the
+  whole unsent range before applying the limit (keys examined = unsent
+  events, never sent ones), so a query costs about the same for 100 events
+  as for 1,000: the relay reads up to ``batch_size`` (1,000) per query and
+  publishes and marks them in chunks of ``publish_chunk`` (200).
 * MongoDB chooses the partial index by itself (the filter ``pending: true``
-  implies the index's filter), giving the same IXSCAN with no SORT stage;
-  the hint only pins that plan. The "sent" mark selects by ``_id $in`` (the
+  implies the index's filter), giving the same IXSCAN with no SORT stage,
+  stopped at the limit; the hint only pins that plan. The "sent" mark selects by ``_id $in`` (the
   ``_id`` index on both servers).
 
 The relay wakes at once after a local commit (:func:`add_to_outbox` hooks the
