@@ -242,10 +242,15 @@ def test_every_container_has_probes_limits_and_a_locked_down_security_context(
         if container["name"] in GRPC_SERVICES:
             port = GRPC_SERVICES[container["name"]]
             assert container["readinessProbe"]["grpc"]["port"] == port, name
-            assert container["livenessProbe"]["grpc"]["port"] == port, name
         else:
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", name
-            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        # Liveness is not readiness: a dependency outage (database, broker) turns a
+        # pod unready, never restarts it. /healthz only needs the event loop.
+        for probe in ("livenessProbe", "startupProbe"):
+            assert container[probe]["httpGet"] == {"path": "/healthz", "port": "ops"}, name
+        assert container["livenessProbe"] != container["readinessProbe"], name
+        ops_ports = {p["containerPort"] for p in container["ports"] if p["name"] == "ops"}
+        assert len(ops_ports) == 1, name
 
         # /tmp is the one writable place, an emptyDir.
         mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
@@ -571,6 +576,14 @@ def test_auth_and_notifications_share_the_email_link_keys_from_the_secret() -> N
     }
 
 
+def _secret_stand_in(name: str) -> str:
+    if name.endswith("_AMQP_URL"):
+        return "amqp://user:secret@rabbitmq:5672/"
+    if name.endswith("_MONGODB_URL"):
+        return "mongodb://user:secret@mongodb:27017/"
+    return "secret"
+
+
 @pytest.mark.parametrize(
     ("svc", "module", "cls"),
     [
@@ -586,10 +599,11 @@ def test_services_start_with_the_rendered_settings(
     accepts three root-path sites on three hosts)."""
     settings_class = getattr(pytest.importorskip(module), cls)
     for name, value in pod_env(render(load_values(PRODUCTION_VALUES)), svc).items():
-        # Secret references stand for values the Secret provides at run time.
+        # Secret references stand for values the Secret provides at run time
+        # (well-formed ones: connection settings are validated at start).
         if name.endswith("_EMAIL_LINK_KEYS"):
             value = SECRET_VALUES["emailLinkKeys"]
-        monkeypatch.setenv(name, value if isinstance(value, str) else "mongodb://secret/")
+        monkeypatch.setenv(name, value if isinstance(value, str) else _secret_stand_in(name))
     settings = settings_class()
     assert settings.environment == "production"
     if svc in ("auth", "gateway"):

@@ -40,3 +40,30 @@ async def test_readyz_follows_dependencies_and_draining() -> None:
                 )
     finally:
         await ops.stop()
+
+
+async def test_a_dependency_shown_as_info_never_makes_the_process_unready() -> None:
+    """The broker is reported (operators see it) but an outage keeps /readyz at 200."""
+
+    async def up() -> bool:
+        return True
+
+    async def broker_down() -> bool:
+        return False
+
+    ops = OpsServer(host="127.0.0.1", port=0)
+    ops.add_check("mongodb", up)
+    ops.add_info("broker:publisher", broker_down)
+    ops.accepting = True
+    port = await ops.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"http://127.0.0.1:{port}/readyz") as resp,
+        ):
+            assert resp.status == 200
+            body = await resp.json()
+        assert body["checks"] == {"mongodb": True}
+        assert body["info"] == {"broker:publisher": False}
+    finally:
+        await ops.stop()

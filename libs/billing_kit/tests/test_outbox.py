@@ -10,7 +10,13 @@ import pytest
 from billing_kit.broker import EventPublisher
 from billing_kit.events import CloudEvent, decode_event, new_event
 from billing_kit.mongo import run_in_transaction
-from billing_kit.outbox import OUTBOX_COLLECTION, OutboxRelay, add_to_outbox
+from billing_kit.outbox import (
+    LEASE_COLLECTION,
+    OUTBOX_COLLECTION,
+    OutboxRelay,
+    add_to_outbox,
+    upgrade_outbox,
+)
 from billing_kit.testing import (
     BrokerNamespace,
     eventually,
@@ -173,6 +179,28 @@ async def test_unreachable_broker_keeps_events_pending(
     assert (gauge("outbox_oldest_pending_age_seconds", service) or 0) > 0
 
 
+async def test_a_dead_relay_holding_the_lease_is_taken_over_when_it_expires(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
+) -> None:
+    """Another replica held the outbox's lease and died: its events are only delayed."""
+    event = renamed("cus_11")
+    await rename_customer(mongo_client, db, event)
+    await db[LEASE_COLLECTION].insert_one(
+        {"_id": "relay", "owner": "dead-relay", "until": datetime.now(UTC) + timedelta(seconds=1)}
+    )
+    service = unique_name("svc")
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False)
+    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
+        try:
+            assert await relay.publish_pending() == 0  # the lease is someone else's
+            await asyncio.sleep(1.1)
+            assert await relay.publish_pending() == 1
+            await eventually(lambda: seen.message_ids == [event.id], within=5)
+        finally:
+            await publisher.close()
+
+
 async def test_event_leased_by_a_dead_relay_is_published_after_the_lease(
     mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
 ) -> None:
@@ -195,6 +223,102 @@ async def test_event_leased_by_a_dead_relay_is_published_after_the_lease(
         try:
             assert await relay.publish_pending() == 0  # still leased: hands off
             await asyncio.sleep(1.1)
+            assert await relay.publish_pending() == 1
+            await eventually(lambda: seen.message_ids == [event.id], within=5)
+        finally:
+            await publisher.close()
+
+
+def _plan_stages(plan: dict[str, Any]) -> list[str]:
+    """Stage names of a winning plan, outermost first (with the index of an IXSCAN)."""
+    stages = []
+    while plan:
+        stage = plan["stage"]
+        stages.append(f"{stage}:{plan['indexName']}" if stage == "IXSCAN" else stage)
+        plan = plan.get("inputStage") or {}
+    return stages
+
+
+async def test_claim_reads_the_unsent_index_only_however_much_was_sent(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
+) -> None:
+    """Sent history must not slow the claim: it walks the unsent index, not the collection."""
+    now = datetime.now(UTC)
+    history = [
+        {"event_id": f"old{i}", "created_at": now, "sent_at": now, "lease_until": now}
+        for i in range(500)
+    ]
+    await db[OUTBOX_COLLECTION].insert_many(history)
+    for i in range(3):
+        await rename_customer(mongo_client, db, renamed(f"cus_idx{i}"))
+    service = unique_name("svc")
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    relay = OutboxRelay(db, publisher, service=service, batch_size=2, use_change_stream=False)
+    try:
+        explained = await relay.explain_claim()
+        stages = _plan_stages(explained["queryPlanner"]["winningPlan"])
+        assert "COLLSCAN" not in stages
+        assert "IXSCAN:unsent_in_order" in stages
+        stats = explained["executionStats"]
+        assert stats["totalDocsExamined"] <= 3  # the unsent events, never the 500 sent ones
+
+        assert await relay.publish_pending() == 2
+        assert await relay.publish_pending() == 1
+        assert await relay.publish_pending() == 0
+    finally:
+        await publisher.close()
+    # Sent events left the hot path (the partial index) but stay for audits.
+    assert await db[OUTBOX_COLLECTION].count_documents({"pending": True}) == 0
+    assert await db[OUTBOX_COLLECTION].count_documents({"sent_at": {"$ne": None}}) == 503
+
+
+async def test_relay_is_woken_by_a_local_commit_without_change_stream_or_poll(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
+) -> None:
+    service = unique_name("svc")
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    relay = OutboxRelay(db, publisher, service=service, poll_seconds=60, use_change_stream=False)
+    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
+        await relay.start()
+        try:
+            # The relay clears its wake-up flag before each pass and has no change
+            # stream, so long before its 60 s poll only the commit hook can wake it.
+            first, second = renamed("cus_wake1"), renamed("cus_wake2")
+            await rename_customer(mongo_client, db, first)
+            await eventually(lambda: seen.message_ids == [first.id], within=5)
+            await rename_customer(mongo_client, db, second)
+            await eventually(lambda: seen.message_ids == [first.id, second.id], within=5)
+        finally:
+            await relay.stop()
+            await publisher.close()
+
+
+async def test_an_outbox_written_before_the_unsent_index_is_upgraded_and_drained(
+    db: AsyncDatabase[Any], ns: BrokerNamespace
+) -> None:
+    """Events stored by the previous version (no ``pending`` field) are not stranded."""
+    event = renamed("cus_legacy")
+    await db[OUTBOX_COLLECTION].insert_one(
+        {
+            "event_id": event.id,
+            "type": event.type,
+            "event": event.model_dump(mode="json"),
+            "trace": {},
+            "created_at": datetime.now(UTC),
+            "sent_at": None,
+            "lease_until": datetime(1970, 1, 1, tzinfo=UTC),
+            "lease_owner": None,
+            "attempts": 0,
+            "last_error": None,
+        }
+    )
+    await upgrade_outbox(db)
+    await upgrade_outbox(db)  # idempotent
+    service = unique_name("svc")
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False)
+    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
+        try:
             assert await relay.publish_pending() == 1
             await eventually(lambda: seen.message_ids == [event.id], within=5)
         finally:

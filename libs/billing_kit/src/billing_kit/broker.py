@@ -8,6 +8,15 @@
   handled inside one MongoDB transaction together with a ``processed_events``
   record keyed by event id, and acknowledged only after that commit: delivery
   is at-least-once, effects are exactly-once.
+
+Neither needs the broker to exist when the process starts: the publisher
+connects lazily, a consumer can start in the background and begins consuming
+when the broker appears. Every wait on the broker (connect, publish confirm,
+consumer cancel, close) has a deadline, so shutdown is bounded during an
+outage. Retries with backoff (connecting a consumer, riding out a database
+outage while handling an event) use tenacity; the one pause that is not a
+retry loop (before requeueing a failed event, so a blip does not burn every
+allowed delivery at once) is a single computed sleep.
 """
 
 from __future__ import annotations
@@ -28,11 +37,19 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aio_pika.connection import make_url
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_exponential_jitter,
+)
 
 from billing_kit.events import CloudEvent, decode_event, encode_event
 from billing_kit.metrics import EVENTS_HANDLED
@@ -73,7 +90,12 @@ def _header_text(headers: Mapping[str, Any]) -> dict[str, str]:
 
 
 class EventPublisher:
-    """Publishes CloudEvents to a durable topic exchange with publisher confirms."""
+    """Publishes CloudEvents to a durable topic exchange with publisher confirms.
+
+    Nothing here waits without a bound: connecting, publishing and closing
+    each have a deadline, so a caller (the outbox relay, a shutdown) always
+    gets control back during a broker outage.
+    """
 
     def __init__(
         self,
@@ -82,48 +104,71 @@ class EventPublisher:
         *,
         service: str,
         publish_timeout: float = 10.0,
-        reconnect_interval: float = 2.0,
+        reconnect_interval: float = 1.0,
+        close_timeout: float = 2.0,
     ) -> None:
         self._url = amqp_url
         self._exchange_name = exchange
         self._service = service
         self._publish_timeout = publish_timeout
         self._reconnect_interval = reconnect_interval
+        self._close_timeout = close_timeout
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._lock = asyncio.Lock()
+        self._on_connected: list[Callable[[], None]] = []
+
+    def on_connected(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` each time the broker connection is (re)established.
+
+        The outbox relay uses it to resume at once when the broker returns,
+        instead of waiting out its own retry pause.
+        """
+        self._on_connected.append(callback)
+
+    def _notify_connected(self, *_: object) -> None:
+        for callback in self._on_connected:
+            callback()
 
     async def connect(self) -> None:
         """Connect, open a confirming channel and declare the exchange (idempotent).
 
-        Raises when the broker cannot be reached; once connected, the
-        connection reconnects by itself after an outage.
+        Raises when the broker cannot be reached within ``publish_timeout``;
+        once connected, the connection reconnects by itself after an outage.
         """
         async with self._lock:
             if self._exchange is not None:
                 return
-            connection = await aio_pika.connect_robust(
+            connection = await _connect_robust(
                 self._url,
-                timeout=self._publish_timeout,
+                connect_timeout=self._publish_timeout,
                 reconnect_interval=self._reconnect_interval,
-                client_properties={"connection_name": f"{self._service}-publisher"},
+                name=f"{self._service}-publisher",
+                close_timeout=self._close_timeout,
             )
             try:
-                channel = await connection.channel(publisher_confirms=True)
-                exchange = await channel.declare_exchange(
-                    self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+                channel = await asyncio.wait_for(
+                    connection.channel(publisher_confirms=True), self._publish_timeout
+                )
+                exchange = await asyncio.wait_for(
+                    channel.declare_exchange(
+                        self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+                    ),
+                    self._publish_timeout,
                 )
             except BaseException:
-                await connection.close()
+                await _close_within(connection, self._close_timeout)
                 raise
+            connection.reconnect_callbacks.add(self._notify_connected)
             self._connection, self._exchange = connection, exchange
+        self._notify_connected()
 
     async def close(self) -> None:
-        """Close the connection (safe to call twice or before connect)."""
+        """Close the connection within ``close_timeout`` (safe to call twice or before connect)."""
         async with self._lock:
             connection, self._connection, self._exchange = self._connection, None, None
         if connection is not None:
-            await connection.close()
+            await _close_within(connection, self._close_timeout)
 
     def is_connected(self) -> bool:
         """True while the broker connection is open (false during an outage)."""
@@ -137,10 +182,42 @@ class EventPublisher:
         simply retries. Raises :class:`PublishNotConfirmed` (or the connection
         error) when the broker did not take the message.
         """
+        outcome = (await self.publish_many([(event, headers)]))[0]
+        if outcome is not None:
+            raise outcome
+
+    async def publish_many(
+        self, events: Sequence[tuple[CloudEvent, Mapping[str, str] | None]]
+    ) -> list[Exception | None]:
+        """Publish several events at once and wait for all their confirms.
+
+        The messages go out back to back on one confirming channel (in the
+        given order) and the confirms are awaited together, so a batch costs
+        about one round trip instead of one per event. Returns, per event,
+        ``None`` when the broker confirmed it or the error when it did not.
+        Raises only when there is no connection at all.
+        """
         await self.connect()
         exchange = self._exchange
         if exchange is None:  # closed concurrently
             raise PublishNotConfirmed("publisher is closed")
+        outcomes = await asyncio.gather(
+            *(self._publish_one(exchange, event, headers) for event, headers in events),
+            return_exceptions=True,
+        )
+        results: list[Exception | None] = []
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                results.append(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome  # cancellation: the caller is stopping
+            else:
+                results.append(None)
+        return results
+
+    async def _publish_one(
+        self, exchange: AbstractExchange, event: CloudEvent, headers: Mapping[str, str] | None
+    ) -> None:
         message_headers: dict[str, Any] = (
             dict(headers) if headers is not None else inject_trace_context()
         )
@@ -170,6 +247,45 @@ class EventPublisher:
             raise PublishNotConfirmed(f"unexpected publish result {type(result).__name__}")
 
 
+async def _connect_robust(
+    url: str, *, connect_timeout: float, reconnect_interval: float, name: str, close_timeout: float
+) -> AbstractRobustConnection:
+    """``aio_pika.connect_robust`` that leaves nothing behind when it fails.
+
+    A robust connection starts a reconnect task that survives the
+    cancellation of its first ``connect()`` (and would keep the process from
+    exiting), so the connection is built here and closed when connecting
+    fails, times out or is cancelled.
+    """
+    # What aio_pika.connect_robust does: the option in the URL and as a keyword.
+    connection = aio_pika.RobustConnection(
+        make_url(url, reconnect_interval=reconnect_interval),  # type: ignore[arg-type]
+        client_properties={"connection_name": name},
+        reconnect_interval=reconnect_interval,
+    )
+    try:
+        await asyncio.wait_for(connection.connect(timeout=connect_timeout), connect_timeout)
+    except BaseException:
+        await _close_within(connection, close_timeout)
+        raise
+    return connection
+
+
+async def _close_within(connection: AbstractRobustConnection, timeout: float) -> None:  # noqa: ASYNC109
+    """Close ``connection``, giving up after ``timeout`` seconds.
+
+    Closing a robust connection that is reconnecting can wait on the broker;
+    at shutdown the process is about to exit anyway, so the socket is simply
+    dropped after the deadline.
+    """
+    try:
+        await asyncio.wait_for(connection.close(), timeout)
+    except TimeoutError:
+        log.warning("broker connection did not close in time; dropping it")
+    except Exception as exc:
+        log.debug("error while closing a broker connection", extra={"error": type(exc).__name__})
+
+
 class _AlreadyProcessed(Exception):
     """Raised inside the transaction when the event's dedupe record exists."""
 
@@ -192,7 +308,9 @@ class EventConsumer:
         prefetch: int = 16,
         queue_prefix: str = "",
         redelivery_delay: float = 0.5,
-        reconnect_interval: float = 2.0,
+        reconnect_interval: float = 1.0,
+        connect_timeout: float = 10.0,
+        close_timeout: float = 2.0,
     ) -> None:
         if delivery_limit < 1:
             raise ValueError("delivery_limit must be at least 1")
@@ -212,6 +330,9 @@ class EventConsumer:
         self._prefetch = prefetch
         self._redelivery_delay = redelivery_delay
         self._reconnect_interval = reconnect_interval
+        self._connect_timeout = connect_timeout
+        self._close_timeout = close_timeout
+        self._connecting: asyncio.Task[None] | None = None
         self.queue_name = f"{queue_prefix}{service}.{purpose}"
         self.dead_letter_queue_name = f"{self.queue_name}.dlq"
         self.dead_letter_exchange_name = f"{exchange}.dlx"
@@ -225,24 +346,81 @@ class EventConsumer:
         return self._consumer_tag is not None and _connection_is_up(self._connection)
 
     async def start(self) -> None:
-        """Declare the topology and start consuming."""
-        connection = await aio_pika.connect_robust(
+        """Declare the topology and start consuming; raises when the broker is unreachable."""
+        connection = await _connect_robust(
             self._url,
+            connect_timeout=self._connect_timeout,
             reconnect_interval=self._reconnect_interval,
-            client_properties={"connection_name": f"{self._service}-{self._purpose}"},
+            name=f"{self._service}-{self._purpose}",
+            close_timeout=self._close_timeout,
         )
         try:
-            channel: AbstractRobustChannel = await connection.channel()  # type: ignore[assignment]
+            channel: AbstractRobustChannel = await asyncio.wait_for(
+                connection.channel(),  # type: ignore[arg-type]
+                self._connect_timeout,
+            )
             await channel.set_qos(prefetch_count=self._prefetch)
-            queue = await self._declare(channel)
+            queue = await asyncio.wait_for(self._declare(channel), self._connect_timeout)
             self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
         except BaseException:
-            await connection.close()
+            await _close_within(connection, self._close_timeout)
             raise
         self._connection, self._queue = connection, queue
         log.info(
             "consuming",
             extra={"queue": self.queue_name, "bindings": self._bindings},
+        )
+
+    async def start_or_keep_trying(self, first_attempt_timeout: float = 5.0) -> None:
+        """Start now if the broker answers within ``first_attempt_timeout``, else in the background.
+
+        With a healthy broker the queue exists (and catches events) before the
+        service reports ready, as with :meth:`start`; with the broker down the
+        service starts anyway and consumes once it is back.
+        """
+        try:
+            await asyncio.wait_for(self.start(), first_attempt_timeout)
+        except Exception as exc:
+            log.warning(
+                "broker unreachable at start; consuming once it is back",
+                extra={"queue": self.queue_name, "error": type(exc).__name__},
+            )
+            self.start_in_background()
+
+    def start_in_background(self) -> None:
+        """Connect and start consuming as soon as the broker can be reached.
+
+        A service must not need the broker to start (it serves reads and
+        writes through the outbox without it). This keeps trying, with a
+        capped exponential pause, until :meth:`start` succeeds or
+        :meth:`stop` is called; after that the robust connection restores
+        the queue and the consumer by itself after each outage.
+        """
+        if self._connecting is None or self._connecting.done():
+            self._connecting = asyncio.create_task(
+                self._connect_until_started(), name=f"{self.queue_name}-connect"
+            )
+
+    async def _connect_until_started(self) -> None:
+        # tenacity rather than a hand-written loop: capped exponential wait with
+        # jitter, and cancellation (stop) passes straight through.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_exponential_jitter(multiplier=0.2, max=self._reconnect_interval, jitter=0.2),
+            before_sleep=self._log_connect_failure,
+        ):
+            with attempt:
+                await self.start()
+
+    def _log_connect_failure(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning(
+            "broker unreachable; consumer will start when it is back",
+            extra={
+                "queue": self.queue_name,
+                "error": type(error).__name__,
+                "attempt": state.attempt_number,
+            },
         )
 
     async def _declare(self, channel: AbstractRobustChannel) -> AbstractQueue:
@@ -278,22 +456,35 @@ class EventConsumer:
         """Stop taking messages, let in-flight handlers finish, then close.
 
         Handlers still running after ``grace_seconds`` are cancelled; their
-        transactions abort and the broker redelivers their messages.
+        transactions abort and the broker redelivers their messages. Every
+        step is bounded: cancelling the consumer on a channel that is
+        reconnecting (a broker outage) would otherwise wait forever.
         """
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None and not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await connecting
         queue, tag = self._queue, self._consumer_tag
         self._consumer_tag = None
         if queue is not None and tag is not None:
-            with contextlib.suppress(Exception):
-                await queue.cancel(tag)
+            try:
+                await asyncio.wait_for(queue.cancel(tag), self._close_timeout)
+            except Exception as exc:
+                # Closing the connection below stops the deliveries as well.
+                log.info(
+                    "could not cancel the consumer; closing its connection",
+                    extra={"queue": self.queue_name, "error": type(exc).__name__},
+                )
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace_seconds)
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.wait(pending)
+                await asyncio.wait(pending, timeout=self._close_timeout)
         connection, self._connection, self._queue = self._connection, None, None
         if connection is not None:
-            await connection.close()
+            await _close_within(connection, self._close_timeout)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
@@ -336,35 +527,39 @@ class EventConsumer:
                 "messaging.consumer.group.name": self.queue_name,
             },
         ) as span:
-            outage_pause = self._redelivery_delay
-            while True:
-                try:
-                    await run_in_transaction(self._client, lambda s: self._handle_once(event, s))
-                except _AlreadyProcessed:
-                    await self._settle(message.ack())
-                    self._count("duplicate")
-                    return
-                except asyncio.CancelledError:
-                    raise  # shutdown: the broker redelivers the unacked message
-                except ConnectionFailure as exc:
+            try:
+                async for attempt in AsyncRetrying(
                     # The database is unreachable: not the event's fault. Hold the
                     # message unacked (so it is neither lost nor counted against the
                     # delivery limit) and retry until the database is back or we stop.
-                    log.warning(
-                        "database unreachable while handling an event; retrying",
-                        extra={"queue": self.queue_name, "error": type(exc).__name__},
-                    )
-                    await asyncio.sleep(outage_pause)
-                    outage_pause = min(outage_pause * 2, 5.0)
-                    continue
-                except Exception as exc:
-                    span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    await self._give_back(message, event, exc)
-                    return
-                break
+                    retry=retry_if_exception_type(ConnectionFailure),
+                    wait=wait_exponential(multiplier=self._redelivery_delay, max=5.0),
+                    before_sleep=self._log_database_outage,
+                ):
+                    with attempt:
+                        await run_in_transaction(
+                            self._client, lambda s: self._handle_once(event, s)
+                        )
+            except _AlreadyProcessed:
+                await self._settle(message.ack())
+                self._count("duplicate")
+                return
+            except asyncio.CancelledError:
+                raise  # shutdown: the broker redelivers the unacked message
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                await self._give_back(message, event, exc)
+                return
             await self._settle(message.ack())
             self._count("handled")
+
+    def _log_database_outage(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        log.warning(
+            "database unreachable while handling an event; retrying",
+            extra={"queue": self.queue_name, "error": type(error).__name__},
+        )
 
     async def _handle_once(self, event: CloudEvent, session: AsyncClientSession) -> None:
         try:

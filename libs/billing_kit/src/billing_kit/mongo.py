@@ -7,7 +7,8 @@ database; repositories receive the client (for transactions) and the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pymongo
@@ -21,6 +22,11 @@ from pymongo.write_concern import WriteConcern
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+# Callbacks to run once a session's transaction has committed (see call_after_commit).
+_after_commit: weakref.WeakKeyDictionary[AsyncClientSession, dict[Hashable, Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 # Long enough to ride out a primary election, short enough that a request
 # against a dead database fails instead of hanging.
@@ -83,8 +89,31 @@ async def run_in_transaction(
     therefore run more than once: it must do its I/O through ``session`` only.
     """
     async with client.start_session() as session:
-        return await session.with_transaction(
-            fn,
-            read_concern=ReadConcern("snapshot"),
-            write_concern=WriteConcern("majority"),
-        )
+        try:
+            result = await session.with_transaction(
+                fn,
+                read_concern=ReadConcern("snapshot"),
+                write_concern=WriteConcern("majority"),
+            )
+        except BaseException:
+            _after_commit.pop(session, None)
+            raise
+        for callback in _after_commit.pop(session, {}).values():
+            try:
+                callback()
+            except Exception:
+                log.exception("after-commit callback failed")
+        return result
+
+
+def call_after_commit(
+    session: AsyncClientSession, key: Hashable, callback: Callable[[], None]
+) -> None:
+    """Run ``callback`` once the transaction of ``session`` has committed.
+
+    Only for transactions run by :func:`run_in_transaction`; nothing runs when
+    the transaction aborts. ``key`` makes registering twice (``fn`` is rerun
+    on a transient error) one call. Used by the outbox to wake its relay the
+    moment an event is visible, without a database round trip.
+    """
+    _after_commit.setdefault(session, {})[key] = callback

@@ -3,7 +3,9 @@
 ``/healthz`` answers while the event loop runs (liveness). ``/readyz`` runs
 every readiness check concurrently with a short timeout and answers 503 when
 one fails or while the process is starting or draining, so a load balancer
-stops sending work before it is refused.
+stops sending work before it is refused. Dependencies the process can serve
+without (the broker: events wait in the outbox) are reported under ``info``
+and never turn it unready.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ class OpsServer:
         self.port = port
         self.accepting = False
         self._checks: dict[str, ReadinessCheck] = {}
+        self._info: dict[str, ReadinessCheck] = {}
         self._runner: web.AppRunner | None = None
 
     def add_check(self, name: str, check: ReadinessCheck) -> None:
         """Add a dependency check that must pass for ``/readyz`` to answer 200."""
         self._checks[name] = check
+
+    def add_info(self, name: str, check: ReadinessCheck) -> None:
+        """Add a dependency shown on ``/readyz`` that readiness does not need."""
+        self._info[name] = check
 
     async def _run_check(self, check: ReadinessCheck) -> bool:
         try:
@@ -51,6 +58,10 @@ class OpsServer:
     async def _readyz(self, request: web.Request) -> web.Response:
         ready, checks = await self.readiness()
         body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
+        if self._info:
+            names = list(self._info)
+            states = await asyncio.gather(*(self._run_check(self._info[n]) for n in names))
+            body["info"] = dict(zip(names, states, strict=True))
         if not self.accepting:
             body["draining_or_starting"] = True
         return web.json_response(body, status=200 if ready else 503)

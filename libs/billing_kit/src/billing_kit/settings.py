@@ -7,11 +7,119 @@ clear line instead of a traceback (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import sys
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pymongo.errors import ConfigurationError, InvalidURI
+from pymongo.uri_parser import parse_uri
+from yarl import URL
+
+# RFC 1123 host names (underscores allowed: some service discovery uses them).
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
+
+
+def _valid_host(host: str) -> bool:
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return bool(_HOSTNAME.match(host))
+    return True
+
+
+def _valid_port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) <= 65535
+
+
+def check_mongodb_url(value: SecretStr) -> SecretStr:
+    """A ``mongodb://`` or ``mongodb+srv://`` connection string PyMongo accepts.
+
+    Parsed without connecting and without DNS look-ups (an SRV URL is checked
+    as if it were a plain one), so a typo stops the process at start instead
+    of surfacing as a traceback from the first query. The message never
+    repeats the URL: it may hold a password.
+    """
+    url = value.get_secret_value()
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("mongodb", "mongodb+srv"):
+        raise ValueError("must be a mongodb:// or mongodb+srv:// connection string")
+    try:
+        # The SRV form would resolve DNS here; its syntax is the plain form's.
+        parse_uri(f"mongodb://{rest}", validate=True, warn=False)
+    except (InvalidURI, ConfigurationError, ValueError) as exc:
+        raise ValueError(f"not a valid MongoDB connection string ({_without(url, exc)})") from None
+    return value
+
+
+def check_amqp_url(value: SecretStr) -> SecretStr:
+    """An ``amqp://`` or ``amqps://`` URL with a host and, if given, a valid port."""
+    try:
+        url = URL(value.get_secret_value())
+        port = url.explicit_port
+    except ValueError:
+        raise ValueError("not a valid URL") from None
+    if url.scheme not in ("amqp", "amqps"):
+        raise ValueError("must be an amqp:// or amqps:// URL")
+    if not url.host or not _valid_host(url.raw_host or ""):
+        raise ValueError("must name the broker's host")
+    if port is not None and not 0 < port <= 65535:
+        raise ValueError("port must be between 1 and 65535")
+    return value
+
+
+def check_grpc_target(value: str) -> str:
+    """A gRPC target: ``host:port``, ``[v6]:port``, ``dns:///host:port`` or ``unix:path``.
+
+    grpc.aio accepts any string and only fails (quietly, by retrying) on the
+    first call, so a typo would show up as a backend that never answers.
+    """
+    target = value.strip()
+    if target.startswith(("unix:", "unix-abstract:")):
+        if target.partition(":")[2]:
+            return target
+        raise ValueError("unix: target needs a path")
+    if target.startswith("dns:"):
+        target = target[4:].lstrip("/")
+        if "/" in target:  # dns://authority/host:port
+            target = target.split("/", 1)[1]
+    if target.startswith("["):
+        host, _, port = target[1:].partition("]:")
+        ok = _valid_port(port) and _valid_ip6(host)
+    else:
+        host, sep, port = target.rpartition(":")
+        ok = bool(sep) and _valid_port(port) and _valid_host(host)
+    if not ok:
+        raise ValueError("must be host:port, [ipv6]:port, dns:///host:port or unix:path")
+    return value
+
+
+def _valid_ip6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
+
+
+def _without(url: str, exc: Exception) -> str:
+    """``exc``'s message with the URL's password (if any) blanked out."""
+    message = str(exc)
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    if password:
+        message = message.replace(password, "***")
+    return message.splitlines()[0] if message else type(exc).__name__
+
+
+MongoUrl = Annotated[SecretStr, AfterValidator(check_mongodb_url)]
+AmqpUrl = Annotated[SecretStr, AfterValidator(check_amqp_url)]
+GrpcTarget = Annotated[str, AfterValidator(check_grpc_target)]
 
 
 class CommonSettings(BaseSettings):
@@ -29,9 +137,9 @@ class CommonSettings(BaseSettings):
 class ServiceSettings(CommonSettings):
     """A backend service: its own database, the broker and a gRPC listener."""
 
-    mongodb_url: SecretStr = SecretStr("mongodb://127.0.0.1:27018/?directConnection=true")
+    mongodb_url: MongoUrl = SecretStr("mongodb://127.0.0.1:27018/?directConnection=true")
     mongodb_database: str = Field(default="", description="defaults to the service name")
-    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    amqp_url: AmqpUrl = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     events_exchange: str = "billing.events"
     # Prepended to queue names; tests use it to isolate runs on a shared broker.
     queue_prefix: str = ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from billing_kit.clock import refuse_test_clock_in_production
 from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, check_sealing_keys
-from billing_kit.settings import ServiceSettings
+from billing_kit.settings import GrpcTarget, ServiceSettings
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -44,7 +44,7 @@ class AuthSettings(ServiceSettings):
     rate_limit_per_client: int = Field(default=30, ge=1, le=1_000_000)
 
     # notifications' EmailService: asked how a magic link's first email attempt went.
-    notifications_target: str = Field(default="127.0.0.1:50055", min_length=3)
+    notifications_target: GrpcTarget = "127.0.0.1:50055"
     notifications_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # How long POST .../customer-portal/session?send_email=true waits for that attempt.
     email_outcome_wait_seconds: float = Field(default=3.0, ge=0, le=10)

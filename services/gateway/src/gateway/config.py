@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 
-from billing_kit.settings import CommonSettings
+from billing_kit.settings import CommonSettings, GrpcTarget
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -18,11 +18,11 @@ class GatewaySettings(CommonSettings):
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
 
-    auth_target: str = "127.0.0.1:50051"
-    subscriptions_target: str = "127.0.0.1:50052"
-    payments_target: str = "127.0.0.1:50053"
-    invoicing_target: str = "127.0.0.1:50054"
-    notifications_target: str = "127.0.0.1:50055"
+    auth_target: GrpcTarget = "127.0.0.1:50051"
+    subscriptions_target: GrpcTarget = "127.0.0.1:50052"
+    payments_target: GrpcTarget = "127.0.0.1:50053"
+    invoicing_target: GrpcTarget = "127.0.0.1:50054"
+    notifications_target: GrpcTarget = "127.0.0.1:50055"
 
     # How long an API key's authentication is reused without asking auth again.
     # A revoked key stops working within this window, so it stays short.
