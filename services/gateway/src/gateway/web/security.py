@@ -147,6 +147,12 @@ def client_address(request: web.Request, trusted: Sequence[IPv4Network | IPv6Net
     Behind trusted proxies it is the right-most X-Forwarded-For hop that is not
     itself a trusted proxy: hops further left were written by the client and
     can be forged, the right-most untrusted one was seen by our own proxy.
+
+    Why not aiohttp-remotes: its ``XForwardedStrict`` takes the trusted proxies
+    hop by hop (a chain of exactly that shape, anything else a 400) and
+    ``XForwardedRelaxed`` believes exactly one hop; the ingress here is "any
+    number of proxies from these networks", which is this loop. It only feeds
+    the rate-limit key: ``request.remote`` stays the peer.
     """
     peer = request.remote or "unknown"
     if not trusted or not _is_trusted(peer, trusted):
