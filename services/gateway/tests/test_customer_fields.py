@@ -10,7 +10,7 @@ from typing import Any, get_args
 
 import dodopayments
 import pytest
-from auth.models import CUSTOMER_LOCALES
+from auth.rules import CUSTOMER_LOCALES
 from dodopayments import AsyncDodoPayments
 from dodopayments.types import Locale as SdkLocale
 from gateway.api.schemas import LOCALES
