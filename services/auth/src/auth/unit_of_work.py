@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from billing_kit.audit import Actor, Resource, record_audit
@@ -25,6 +26,15 @@ from pymongo.asynchronous.mongo_client import AsyncMongoClient
 # The session of the open transaction, handed to every repository call inside it.
 Txn = AsyncClientSession
 T = TypeVar("T")
+
+
+class AuditAction(StrEnum):
+    """The actions auth audits (dotted, past tense), one place to read them all."""
+
+    SIGNED_IN = "customer.signed_in"
+    PROFILE_UPDATED = "customer.profile_updated"
+    EMAIL_CHANGE_REQUESTED = "customer.email_change_requested"
+    EMAIL_CHANGED = "customer.email_changed"
 
 
 class UnitOfWork:

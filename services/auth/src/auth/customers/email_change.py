@@ -23,12 +23,9 @@ from auth.portal_access.use_case import (
     parse_mode,
 )
 from auth.rules import normalize_email
-from auth.unit_of_work import Txn
+from auth.unit_of_work import AuditAction, Txn
 
 log = logging.getLogger(__name__)
-
-EMAIL_CHANGE_REQUESTED = "customer.email_change_requested"
-EMAIL_CHANGED = "customer.email_changed"
 
 
 class EmailChanges(ProfileUpdates):
@@ -173,7 +170,7 @@ class EmailChanges(ProfileUpdates):
             await self.uow.audit(
                 txn,
                 actor=Actor(kind="customer", id=customer.customer_id),
-                action=EMAIL_CHANGED,
+                action=AuditAction.EMAIL_CHANGED.value,
                 resource=customer_resource(customer),
                 at=now,
             )
@@ -196,7 +193,7 @@ class EmailChanges(ProfileUpdates):
             await self.uow.audit(
                 txn,
                 actor=Actor(kind="customer", id=customer.customer_id),
-                action=EMAIL_CHANGE_REQUESTED,
+                action=AuditAction.EMAIL_CHANGE_REQUESTED.value,
                 resource=customer_resource(customer),
                 at=at,
             )

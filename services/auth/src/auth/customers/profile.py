@@ -27,11 +27,10 @@ from auth.rules import (
     check_preferred_locale,
     normalize_email,
 )
-from auth.unit_of_work import Txn
+from auth.unit_of_work import AuditAction, Txn
 
 log = logging.getLogger(__name__)
 
-PROFILE_UPDATED = "customer.profile_updated"
 _PERSON_NAME: TypeAdapter[str] = TypeAdapter(PersonName)
 _INVALID_FIELD_REASONS = {
     "name": Reason.INVALID_NAME,
@@ -160,7 +159,7 @@ class ProfileUpdates(PortalUseCase):
             await self.uow.audit(
                 txn,
                 actor=who,
-                action=PROFILE_UPDATED,
+                action=AuditAction.PROFILE_UPDATED.value,
                 resource=customer_resource(updated),
                 at=now,
                 details={"changed_fields": ",".join(changed)},

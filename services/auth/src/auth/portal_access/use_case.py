@@ -56,11 +56,9 @@ from auth.portal_access.models import (
 )
 from auth.portal_access.repository import PortalRepository
 from auth.rules import Mode, check_email, check_mode, hash_secret, new_id
-from auth.unit_of_work import Txn, UnitOfWork
+from auth.unit_of_work import AuditAction, Txn, UnitOfWork
 
 log = logging.getLogger(__name__)
-
-SIGNED_IN = "customer.signed_in"
 
 
 class TokenUnknown(NotFound):
@@ -385,7 +383,7 @@ def _sign_in_audit(session: PortalSession, via: PortalToken) -> dict[str, Any]:
         resource = Resource(kind="unified_session", id=session.session_id, mode=session.mode)
     return {
         "actor": actor,
-        "action": SIGNED_IN,
+        "action": AuditAction.SIGNED_IN.value,
         "resource": resource,
         "at": session.created_at,
         "details": details,
