@@ -113,11 +113,13 @@ def validated(model: type[M], **data: Any) -> M:
         raise InvalidArgument("; ".join(parts), field=fields[0] if fields else None) from None
 
 
-class _Input(BaseModel):
+class InputModel(BaseModel):
+    """Base of the models that validate what a caller sent: unknown fields refused."""
+
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-class PageRequest(_Input):
+class PageRequest(InputModel):
     """Page size/number for simple lists (zero-based pages, as in the Dodo API)."""
 
     page_size: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)

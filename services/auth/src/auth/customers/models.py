@@ -14,19 +14,19 @@ from auth.rules import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     Email,
+    InputModel,
     Metadata,
     Mode,
     PhoneNumber,
     PreferredLocale,
     UtcDatetime,
-    _Input,
     normalize_email,
 )
 
 CUSTOMER_PREFIX = "cus_"
 
 
-class NewCustomer(_Input):
+class NewCustomer(InputModel):
     """A request to create a customer (Dodo's ``POST /customers``)."""
 
     business_id: str = Field(min_length=1)
@@ -66,7 +66,7 @@ class Customer(BaseModel):
         return normalize_email(self.email)
 
 
-class CustomerQuery(_Input):
+class CustomerQuery(InputModel):
     """A page of one business's customers, optionally filtered by email."""
 
     business_id: str = Field(min_length=1)

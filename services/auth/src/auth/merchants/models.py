@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from billing_kit.field_rules import PersonName, check_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from auth.rules import HttpUrl, Mode, UtcDatetime, _Input
+from auth.rules import HttpUrl, InputModel, Mode, UtcDatetime
 
 BUSINESS_PREFIX = "bus_"
 API_KEY_PREFIX = "key_"
@@ -98,7 +98,7 @@ class Branding(BaseModel):
     primary_color: Color = None
 
 
-class NewBusiness(_Input):
+class NewBusiness(InputModel):
     """A request to create a business."""
 
     name: BusinessName
@@ -130,7 +130,7 @@ class Business(BaseModel):
 # --- API keys ------------------------------------------------------------------------------
 
 
-class NewApiKey(_Input):
+class NewApiKey(InputModel):
     """A request to issue an API key."""
 
     business_id: str = Field(min_length=1)
