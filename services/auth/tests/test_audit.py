@@ -180,6 +180,15 @@ class TestProfileUpdate:
             )
         )
         assert reason(err) == "EMAIL_TAKEN"
+        # An actor that is no API key id: refused before anything is written.
+        err = await rpc_error(
+            auth.portal.UpdateProfile(
+                pb.UpdateProfileRequest(**base, name="Someone Else", merchant_key_id="x" * 300)
+            )
+        )
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        stored = await auth.db.customers.find_one({"_id": customer.customer_id})
+        assert stored["name"] == customer.name
         # The same name as on file: no change, so no event and no entry.
         await auth.portal.UpdateProfile(pb.UpdateProfileRequest(**base, name=customer.name))
         assert (

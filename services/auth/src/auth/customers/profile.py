@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from auth.customers.errors import CustomerNotFound, EmailTaken
 from auth.customers.models import CUSTOMER_UPDATED, Customer, CustomerUpdatedData
+from auth.merchants.models import API_KEY_PREFIX
 from auth.portal_access.models import PortalSession, SessionKind
 from auth.portal_access.use_case import PortalUseCase, parse_mode
 from auth.rules import (
@@ -32,6 +33,8 @@ from auth.unit_of_work import AuditAction, Txn
 log = logging.getLogger(__name__)
 
 _PERSON_NAME: TypeAdapter[str] = TypeAdapter(PersonName)
+# Key ids are "key_" + 22 characters; anything much longer is not one of ours.
+_MAX_KEY_ID = 64
 _INVALID_FIELD_REASONS = {
     "name": Reason.INVALID_NAME,
     "phone_number": Reason.INVALID_PHONE_NUMBER,
@@ -70,7 +73,7 @@ class ProfileUpdates(PortalUseCase):
         metadata: dict[str, str] | None = None,
         preferred_locale: str | None = None,
         email: str | None = None,
-        actor: Actor | None = None,
+        merchant_key_id: str | None = None,
     ) -> Customer:
         """Change a customer's fields; ``None`` leaves a field as it is.
 
@@ -83,11 +86,12 @@ class ProfileUpdates(PortalUseCase):
         change and its ``customer.updated`` event commit together; no change,
         no event. Another customer with the new email is :class:`EmailTaken`.
 
-        ``actor`` is who asked, for the audit entry written with the change: the
-        merchant's API key for the merchant API; None means the customer (the
-        portal's profile page).
+        ``merchant_key_id`` names who asked, for the audit entry written with
+        the change: the merchant's API key (the merchant API); None means the
+        customer (the portal's profile page). Not a key id -> :class:`InvalidArgument`.
         """
         checked_mode = parse_mode(mode)
+        who = _actor(customer_id, merchant_key_id)
         changes: dict[str, Any] = {}
         problems: dict[str, str] = {}
         if name is not None:
@@ -136,7 +140,6 @@ class ProfileUpdates(PortalUseCase):
             )
             if holder is not None and holder.customer_id != customer_id:
                 raise EmailTaken("email: another customer of this business uses this email")
-        who = actor or Actor(kind="customer", id=customer_id)
         make_event = self._updated_event(changed)
         now = self.clock.now()
 
@@ -184,6 +187,15 @@ class ProfileUpdates(PortalUseCase):
         return await self.customers.preferred_locale(
             session.business_id, session.mode, session.customer_id
         )
+
+
+def _actor(customer_id: str, merchant_key_id: str | None) -> Actor:
+    """Who changes the profile: the merchant's key, else the customer."""
+    if merchant_key_id is None:
+        return Actor(kind="customer", id=customer_id)
+    if not merchant_key_id.startswith(API_KEY_PREFIX) or len(merchant_key_id) > _MAX_KEY_ID:
+        raise InvalidArgument("merchant_key_id: not an API key id", field="merchant_key_id")
+    return Actor(kind="merchant", id=merchant_key_id)
 
 
 def customer_resource(customer: Customer) -> Resource:

@@ -16,7 +16,6 @@ from billing.auth.v1 import (
     portal_access_pb2,
     portal_access_pb2_grpc,
 )
-from billing_kit.audit import Actor
 from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -248,11 +247,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
             email=request.email if request.HasField("email") else None,
             # The audit entry names who changed the profile: the merchant's key, or the
             # customer on the portal's profile page.
-            actor=(
-                Actor(kind="merchant", id=request.merchant_key_id)
-                if request.merchant_key_id
-                else None
-            ),
+            merchant_key_id=request.merchant_key_id or None,
         )
         return customer_to_proto(customer)
 
