@@ -14,6 +14,7 @@ from billing_kit.errors import DomainError, InvalidArgument
 from auth.customers.errors import CustomerNotFound
 from auth.portal_access.models import (
     TOKEN_ID_PREFIX,
+    PortalSession,
     PortalToken,
     Purpose,
     SessionKind,
@@ -123,13 +124,12 @@ class Handoff(Sessions):
             )
             if used is None:
                 return None
-            refusal = await self._refusal(used, browser_binding, txn)
-            if refusal is not None:
+            unified = await self._unified_behind(used, browser_binding, txn)
+            if isinstance(unified, DomainError):
                 # Returned, not raised: the token stays spent (another browser
                 # must not get a second try), and no session starts.
-                return refusal
+                return unified
             assert used.business_id is not None and used.customer_id is not None
-            unified = await self.portal.get_session(used.unified_session_id or "", txn=txn)
             business = await self._business(used.business_id, txn=txn)
             customer = await self._customer(used.business_id, "live", used.customer_id, txn=txn)
             return await self._start_session(
@@ -151,10 +151,11 @@ class Handoff(Sessions):
             raise outcome
         return outcome
 
-    async def _refusal(
+    async def _unified_behind(
         self, used: PortalToken, browser_binding: str, txn: Txn
-    ) -> DomainError | None:
-        """Why a just-spent hand-off opens no session, or None when it may."""
+    ) -> PortalSession | DomainError:
+        """The active unified session a just-spent hand-off comes from, or why the
+        hand-off opens no session."""
         if used.business_id is None or used.customer_id is None or not used.unified_session_id:
             return TokenUnknown("this link is not valid")
         presented = browser_binding_hash(browser_binding)
@@ -168,4 +169,4 @@ class Handoff(Sessions):
         unified = await self.portal.get_session(used.unified_session_id, txn=txn)
         if unified is None or not unified.is_active(self.clock.now()):
             return TokenExpired("the unified portal session has ended")
-        return None
+        return unified
