@@ -8,8 +8,10 @@ from typing import Any
 
 import grpc
 import pytest
-from auth.models import Customer, CustomerCreatedData, hash_secret, new_id, utc_now
-from auth.repository import AuthRepository
+from auth.customers.models import Customer, CustomerCreatedData
+from auth.customers.repository import CustomerRepository
+from auth.rules import hash_secret, new_id, utc_now
+from auth.unit_of_work import Txn, UnitOfWork
 from billing.auth.v1 import auth_pb2
 from billing.common.v1 import common_pb2
 from billing_kit.errors import AlreadyExists
@@ -319,7 +321,8 @@ class TestCreateCustomer:
     async def test_customer_and_event_commit_together(self, auth: Any) -> None:
         """If the outbox write fails, the customer is not kept either (one transaction)."""
         business = await new_business(auth)
-        repository = AuthRepository(auth.runtime.client, auth.runtime.db)
+        customers = CustomerRepository(auth.runtime.db)
+        uow = UnitOfWork(auth.runtime.client, auth.runtime.db)
         customer = Customer(
             customer_id=new_id("cus_"),
             business_id=business.business_id,
@@ -334,8 +337,13 @@ class TestCreateCustomer:
         await auth.db[OUTBOX_COLLECTION].insert_one(
             {"event_id": event.id, "type": "poison", "sent_at": utc_now(), "created_at": utc_now()}
         )
+
+        async def write(txn: Txn) -> None:
+            await customers.insert(customer, txn=txn)
+            await uow.add_event(event, txn)
+
         with pytest.raises(Exception) as exc:
-            await repository.insert_customer_with_event(customer, event)
+            await uow.run(write)
         assert not isinstance(exc.value, AlreadyExists)  # not mistaken for an email clash
         assert await auth.db.customers.find_one({"_id": customer.customer_id}) is None
 

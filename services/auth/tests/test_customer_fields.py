@@ -12,16 +12,10 @@ from typing import Any
 
 import grpc
 import pytest
-from auth.models import (
-    CUSTOMER_LOCALES,
-    Branding,
-    Business,
-    Customer,
-    check_metadata,
-    check_preferred_locale,
-    utc_now,
-)
-from auth.portal_service import _locale
+from auth.customers.models import Customer
+from auth.merchants.models import Branding, Business
+from auth.portal_access.use_case import email_locale as choose_locale
+from auth.rules import CUSTOMER_LOCALES, check_metadata, check_preferred_locale, utc_now
 from billing.auth.v1 import auth_pb2, portal_access_pb2
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2
@@ -91,16 +85,16 @@ def _customer(preferred_locale: str | None) -> Customer:
 
 class TestEmailLanguage:
     def test_an_explicit_choice_wins_over_the_customers_language(self) -> None:
-        assert _locale("en", _business(), customer=_customer("it"), explicit=True) == "en"
+        assert choose_locale("en", _business(), customer=_customer("it"), explicit=True) == "en"
 
     def test_the_customers_language_wins_over_the_page_and_the_business(self) -> None:
-        assert _locale("en", _business("en"), customer=_customer("it")) == "it"
-        assert _locale(None, _business("en"), customer=_customer("fr")) == "fr"
+        assert choose_locale("en", _business("en"), customer=_customer("it")) == "it"
+        assert choose_locale(None, _business("en"), customer=_customer("fr")) == "fr"
 
     def test_without_a_customer_language_the_request_then_the_business(self) -> None:
-        assert _locale("it", _business("en"), customer=_customer(None)) == "it"
-        assert _locale(None, _business("it"), customer=_customer(None)) == "it"
-        assert _locale(None, None) == "en"
+        assert choose_locale("it", _business("en"), customer=_customer(None)) == "it"
+        assert choose_locale(None, _business("it"), customer=_customer(None)) == "it"
+        assert choose_locale(None, None) == "en"
 
 
 # --- over gRPC -----------------------------------------------------------------------------

@@ -7,22 +7,15 @@ import hashlib
 from datetime import datetime
 
 import pytest
-from auth.models import (
+from auth.customers.models import Customer, CustomerCreatedData, CustomerQuery, NewCustomer
+from auth.merchants.models import (
     Business,
-    Customer,
-    CustomerCreatedData,
-    CustomerQuery,
     NewBusiness,
-    NewCustomer,
     display_prefix,
     generate_secret,
-    hash_secret,
-    new_id,
-    normalize_email,
     secret_mode,
-    utc_now,
-    validated,
 )
+from auth.rules import hash_secret, new_id, normalize_email, utc_now, validated
 from billing_kit.errors import InvalidArgument
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from auth.config import AuthSettings
+from auth.customers.models import Customer
+from auth.customers.profile import ProfileUpdates
 from auth.email_client import EmailKind, OutgoingEmail, email_requested_event
-from auth.models import Branding, Business, Customer, hash_secret
-from auth.portal_models import (
+from auth.merchants.models import Branding, Business
+from auth.portal_access.models import (
     PORTAL_TOKEN_PREFIX,
     SESSION_SECRET_PREFIX,
     BaseUrls,
@@ -26,7 +28,8 @@ from auth.portal_models import (
     token_hash,
     token_state,
 )
-from auth.portal_service import PortalAccess, PortalPolicy
+from auth.portal_access.use_case import PortalPolicy
+from auth.rules import hash_secret
 from billing_kit.clock import TestClock
 from billing_kit.errors import InvalidArgument
 from billing_kit.sealing import Sealer, new_sealing_key
@@ -257,30 +260,41 @@ class TestLinksAndSettings:
 # --- the profile rule (E.164, no change -> no event) with in-memory fakes -------------------
 
 
-class FakeRepository:
+class FakeCustomers:
+    """The customer store in memory: the rule under test is the service's, not Mongo's."""
+
     def __init__(self, customer: Customer) -> None:
         self.customer = customer
-        self.events: list[Any] = []
 
-    async def get_customer(self, business_id: str, mode: str, customer_id: str) -> Customer | None:
+    async def get(
+        self, business_id: str, mode: str, customer_id: str, *, txn: Any = None
+    ) -> Customer | None:
         c = self.customer
         match = (c.business_id, c.mode, c.customer_id) == (business_id, mode, customer_id)
         return c if match else None
 
-    async def update_customer_with_event(
-        self,
-        business_id: str,
-        mode: str,
-        customer_id: str,
-        changes: dict[str, Any],
-        make: Any,
-        *,
-        end_sessions_at: datetime | None = None,
+    async def update(
+        self, business_id: str, mode: str, customer_id: str, changes: dict[str, Any], *, txn: Any
     ) -> Customer:
-        self.sessions_ended_at = end_sessions_at
         self.customer = self.customer.model_copy(update=changes)
-        self.events.append(make(self.customer))
         return self.customer
+
+
+class FakeUnitOfWork:
+    """Runs the work at once and records what it wrote to the outbox and audit log."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+        self.audits: list[dict[str, Any]] = []
+
+    async def run(self, work: Any) -> Any:
+        return await work(None)
+
+    async def add_event(self, event: Any, txn: Any) -> None:
+        self.events.append(event)
+
+    async def audit(self, txn: Any, **entry: Any) -> None:
+        self.audits.append(entry)
 
 
 class NoOutcomes:
@@ -288,17 +302,34 @@ class NoOutcomes:
         raise AssertionError("no email expected")
 
 
-def _profile_service(customer: Customer) -> tuple[PortalAccess, FakeRepository]:
-    repo = FakeRepository(customer)
+class Fakes:
+    def __init__(self, customer: Customer) -> None:
+        self.store = FakeCustomers(customer)
+        self.uow = FakeUnitOfWork()
+
+    @property
+    def customer(self) -> Customer:
+        return self.store.customer
+
+    @property
+    def events(self) -> list[Any]:
+        return self.uow.events
+
+
+def _profile_service(customer: Customer) -> tuple[ProfileUpdates, Fakes]:
+    fakes = Fakes(customer)
     policy = PortalPolicy(base_urls=BaseUrls(live="http://l", test="http://t", unified="http://u"))
-    service = PortalAccess(
-        repo,  # type: ignore[arg-type]
+    service = ProfileUpdates(
+        merchants=None,  # type: ignore[arg-type]
+        customers=fakes.store,  # type: ignore[arg-type]
+        portal=None,  # type: ignore[arg-type]
+        uow=fakes.uow,  # type: ignore[arg-type]
         policy=policy,
         sealer=Sealer(new_sealing_key()),
         outcomes=NoOutcomes(),  # type: ignore[arg-type]
         clock=TestClock(),
     )
-    return service, repo
+    return service, fakes
 
 
 CUSTOMER = Customer(

@@ -10,7 +10,7 @@ from typing import Any, get_args
 
 import dodopayments
 import pytest
-from auth.models import CUSTOMER_LOCALES
+from auth.rules import CUSTOMER_LOCALES
 from dodopayments import AsyncDodoPayments
 from dodopayments.types import Locale as SdkLocale
 from gateway.api.schemas import LOCALES
@@ -70,6 +70,8 @@ async def test_patch_null_removes_absent_leaves_and_values_replace(gateway: Any)
         renamed = await sdk.customers.update(customer.customer_id, name="Ada King")
         sent = fake.portal.profile_updates[-1]
         assert not sent.HasField("preferred_locale") and not sent.HasField("metadata")
+        # Auth audits the change as the calling key's (the merchant), not the customer's.
+        assert sent.merchant_key_id == fake.keys[key].key_id
         assert renamed.preferred_locale == "it" and renamed.metadata == {
             "crm_id": "42",
             "tier": "gold",

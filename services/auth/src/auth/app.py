@@ -19,14 +19,20 @@ from billing_kit.sealing import Sealer
 from pymongo import IndexModel
 
 from auth.config import AuthSettings
+from auth.customers.email_change import EmailChanges
+from auth.customers.repository import CUSTOMER_INDEXES, CustomerRepository
+from auth.customers.service import CustomerService
 from auth.email_client import GrpcEmailOutcomes
-from auth.portal_models import BaseUrls
-from auth.portal_repository import PORTAL_INDEXES, PortalRepository
-from auth.portal_service import PortalAccess, PortalPolicy
-from auth.portal_servicer import PortalAccessServicer
-from auth.repository import INDEXES, AuthRepository
-from auth.service import AuthService
+from auth.merchants.repository import MERCHANT_INDEXES, MerchantRepository
+from auth.merchants.service import MerchantService
+from auth.portal_access.handoff import Handoff
+from auth.portal_access.links import SignInLinks
+from auth.portal_access.models import BaseUrls
+from auth.portal_access.repository import PORTAL_INDEXES, PortalRepository
+from auth.portal_access.servicer import PortalAccessServicer
+from auth.portal_access.use_case import PortalDependencies, PortalPolicy
 from auth.servicer import AuthServicer
+from auth.unit_of_work import UnitOfWork
 
 SERVICE_NAME = "auth"
 
@@ -76,8 +82,8 @@ def policy_from(settings: AuthSettings) -> PortalPolicy:
 
 
 def _all_indexes() -> dict[str, list[IndexModel]]:
-    merged: dict[str, list[IndexModel]] = {k: list(v) for k, v in INDEXES.items()}
-    for indexes in (PORTAL_INDEXES, AUDIT_INDEXES):
+    merged: dict[str, list[IndexModel]] = {}
+    for indexes in (MERCHANT_INDEXES, CUSTOMER_INDEXES, PORTAL_INDEXES, AUDIT_INDEXES):
         for collection, models in indexes.items():
             merged.setdefault(collection, []).extend(models)
     return merged
@@ -92,18 +98,25 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
         timeout=settings.notifications_timeout_seconds,
     )
     runtime = AuthRuntime(settings, indexes=_all_indexes(), notifications=notifications)
-    repository = AuthRepository(runtime.client, runtime.db)
+    uow = UnitOfWork(runtime.client, runtime.db)
+    merchant_store = MerchantRepository(runtime.db)
+    customer_store = CustomerRepository(runtime.db)
     # A movable clock only when enabled, which AuthSettings refuses in production.
     clock = clock_for(test_clock_enabled=settings.test_clock_enabled)
-    service = AuthService(repository, source=SERVICE_NAME, clock=clock)
-    servicer = AuthServicer(service)
+    merchants = MerchantService(merchant_store, source=SERVICE_NAME, clock=clock)
+    customers = CustomerService(customer_store, merchants, uow, source=SERVICE_NAME, clock=clock)
+    servicer = AuthServicer(merchants, customers)
     runtime.add_grpc_service(
         lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server),
         auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
     )
 
-    portal = PortalAccess(
-        PortalRepository(runtime.client, runtime.db),
+    # The portal-access use cases share one set of dependencies.
+    portal_deps = PortalDependencies(
+        merchants=merchant_store,
+        customers=customer_store,
+        portal=PortalRepository(runtime.db),
+        uow=uow,
         policy=policy_from(settings),
         sealer=Sealer(settings.email_link_keys.get_secret_value()),
         outcomes=GrpcEmailOutcomes(notifications, timeout=settings.notifications_timeout_seconds),
@@ -111,7 +124,11 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
         wake_outbox=runtime.wake_outbox,
         source=SERVICE_NAME,
     )
-    portal_servicer = PortalAccessServicer(portal)
+    portal_servicer = PortalAccessServicer(
+        links=SignInLinks(**portal_deps),
+        sessions=Handoff(**portal_deps),
+        profiles=EmailChanges(**portal_deps),
+    )
     runtime.add_grpc_service(
         lambda server: portal_access_pb2_grpc.add_PortalAccessServiceServicer_to_server(
             portal_servicer, server

@@ -36,7 +36,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 
-from auth.models import MODES
+from auth.rules import MODES
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "PORTALCTL_AUTH_TARGET"

@@ -8,7 +8,7 @@ from billing_kit.settings import GrpcTarget, ServiceSettings
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from auth.models import check_http_url
+from auth.rules import check_http_url
 
 _MINUTE = 60
 _HOUR = 60 * _MINUTE

@@ -25,8 +25,9 @@ from billing_kit.events import CloudEvent, new_event
 from billing_kit.scoping import mode_to_proto
 from billing_kit.sealing import Sealer
 
-from auth.models import Business, Mode
-from auth.portal_models import EMAIL_REQUESTED, EmailRequestedData
+from auth.merchants.models import Business
+from auth.portal_access.models import EMAIL_REQUESTED, EmailRequestedData
+from auth.rules import Mode
 
 
 class EmailKind(StrEnum):

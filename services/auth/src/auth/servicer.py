@@ -1,5 +1,9 @@
 """gRPC adapter: ``billing.auth.v1.AuthService`` requests -> use cases -> responses.
 
+The RPCs of one proto service span two aggregates, so this adapter stays one
+and delegates: businesses and API keys to :class:`MerchantService`, customer
+records to :class:`CustomerService`.
+
 Only translation lives here. Domain errors are raised as they are; the kit's
 server interceptor turns them into status codes with a machine-readable reason.
 """
@@ -13,8 +17,10 @@ from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from auth.models import ApiKey, Business, Customer
-from auth.service import AuthService
+from auth.customers.models import Customer
+from auth.customers.service import CustomerService
+from auth.merchants.models import ApiKey, Business
+from auth.merchants.service import MerchantService
 
 Context = Any  # grpc.aio.ServicerContext; unused by these handlers
 
@@ -77,16 +83,17 @@ def _page(value: int) -> int | None:
 
 
 class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
-    """Serves ``billing.auth.v1.AuthService`` from :class:`AuthService`."""
+    """Serves ``billing.auth.v1.AuthService`` from the merchant and customer use cases."""
 
-    def __init__(self, service: AuthService) -> None:
-        self.service = service
+    def __init__(self, merchants: MerchantService, customers: CustomerService) -> None:
+        self.merchants = merchants
+        self.customers = customers
 
     async def CreateBusiness(
         self, request: auth_pb2.CreateBusinessRequest, context: Context
     ) -> auth_pb2.Business:
         """Create a business."""
-        business = await self.service.create_business(
+        business = await self.merchants.create_business(
             name=request.name,
             branding={
                 "logo_url": request.branding.logo_url,
@@ -102,13 +109,13 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.GetBusinessRequest, context: Context
     ) -> auth_pb2.Business:
         """One business."""
-        return business_to_proto(await self.service.get_business(request.business_id))
+        return business_to_proto(await self.merchants.get_business(request.business_id))
 
     async def ListBusinesses(
         self, request: auth_pb2.ListBusinessesRequest, context: Context
     ) -> auth_pb2.ListBusinessesResponse:
         """A page of businesses, newest first."""
-        businesses = await self.service.list_businesses(
+        businesses = await self.merchants.list_businesses(
             page_size=_page(request.page_size), page_number=request.page_number
         )
         return auth_pb2.ListBusinessesResponse(
@@ -119,7 +126,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.CreateApiKeyRequest, context: Context
     ) -> auth_pb2.CreateApiKeyResponse:
         """Issue an API key; the response carries the only copy of the secret."""
-        issued = await self.service.create_api_key(
+        issued = await self.merchants.create_api_key(
             business_id=request.business_id, mode=mode_from_proto(request.mode), name=request.name
         )
         return auth_pb2.CreateApiKeyResponse(
@@ -130,14 +137,14 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.ListApiKeysRequest, context: Context
     ) -> auth_pb2.ListApiKeysResponse:
         """A business's API keys."""
-        keys = await self.service.list_api_keys(request.business_id)
+        keys = await self.merchants.list_api_keys(request.business_id)
         return auth_pb2.ListApiKeysResponse(api_keys=[api_key_to_proto(k) for k in keys])
 
     async def RevokeApiKey(
         self, request: auth_pb2.RevokeApiKeyRequest, context: Context
     ) -> auth_pb2.ApiKey:
         """Revoke one of a business's keys."""
-        api_key = await self.service.revoke_api_key(
+        api_key = await self.merchants.revoke_api_key(
             business_id=request.business_id, key_id=request.key_id
         )
         return api_key_to_proto(api_key)
@@ -146,7 +153,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.AuthenticateApiKeyRequest, context: Context
     ) -> auth_pb2.AuthenticateApiKeyResponse:
         """Who a secret speaks for, or UNAUTHENTICATED."""
-        principal = await self.service.authenticate_api_key(request.secret)
+        principal = await self.merchants.authenticate_api_key(request.secret)
         return auth_pb2.AuthenticateApiKeyResponse(
             business_id=principal.business_id,
             mode=mode_to_proto(principal.mode),
@@ -157,7 +164,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.CreateCustomerRequest, context: Context
     ) -> auth_pb2.CreateCustomerResponse:
         """Create a customer, or return the existing one with the same email."""
-        customer, created = await self.service.create_customer(
+        customer, created = await self.customers.create_customer(
             business_id=request.business_id,
             mode=mode_from_proto(request.mode),
             email=request.email,
@@ -174,7 +181,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.GetCustomerRequest, context: Context
     ) -> auth_pb2.Customer:
         """One customer of the business+mode."""
-        customer = await self.service.get_customer(
+        customer = await self.customers.get_customer(
             business_id=request.business_id,
             mode=mode_from_proto(request.mode),
             customer_id=request.customer_id,
@@ -185,7 +192,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         self, request: auth_pb2.ListCustomersRequest, context: Context
     ) -> auth_pb2.ListCustomersResponse:
         """A page of the business's customers."""
-        customers = await self.service.list_customers(
+        customers = await self.customers.list_customers(
             business_id=request.business_id,
             mode=mode_from_proto(request.mode),
             page_size=_page(request.page_size),

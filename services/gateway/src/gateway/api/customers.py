@@ -111,6 +111,7 @@ async def update_customer(request: web.Request, merchant: Merchant) -> web.Respo
                     business_id=merchant.business_id,
                     mode=merchant.proto_mode,
                     customer_id=customer_id,
+                    merchant_key_id=merchant.key_id,
                     **changes,
                 ),
             )

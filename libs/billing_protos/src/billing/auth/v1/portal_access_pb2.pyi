@@ -681,6 +681,7 @@ class UpdateProfileRequest(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
+    MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -694,6 +695,10 @@ class UpdateProfileRequest(_message.Message):
     once (no verification), ends every portal session of the customer and
     emits customer.updated. Another customer of the business with this email
     is ALREADY_EXISTS (EMAIL_TAKEN). The portal uses RequestEmailChange instead.
+    """
+    merchant_key_id: _builtins.str
+    """Merchant API only: the id of the API key that asked (key_...), recorded as
+    the actor of the change's audit entry. Empty: the customer (the portal).
     """
     @_builtins.property
     def metadata(self) -> _auth_pb2.CustomerMetadata:
@@ -712,10 +717,11 @@ class UpdateProfileRequest(_message.Message):
         metadata: _auth_pb2.CustomerMetadata | None = ...,
         preferred_locale: _builtins.str | None = ...,
         email: _builtins.str | None = ...,
+        merchant_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_name", b"_name", "_phone_number", b"_phone_number", "_preferred_locale", b"_preferred_locale", "email", b"email", "metadata", b"metadata", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_name", b"_name", "_phone_number", b"_phone_number", "_preferred_locale", b"_preferred_locale", "business_id", b"business_id", "customer_id", b"customer_id", "email", b"email", "metadata", b"metadata", "mode", b"mode", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_email", b"_email", "_name", b"_name", "_phone_number", b"_phone_number", "_preferred_locale", b"_preferred_locale", "business_id", b"business_id", "customer_id", b"customer_id", "email", b"email", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__email: _TypeAlias = _typing.Literal["email"]  # noqa: Y015
     _WhichOneofArgType__email: _TypeAlias = _typing.Literal["_email", b"_email"]  # noqa: Y015

@@ -1,6 +1,6 @@
-"""Use cases of the auth service: businesses, API keys, customers.
+"""Use cases of merchants: businesses and their API keys.
 
-Pure business logic over :class:`~auth.repository.AuthRepository`; failures
+Pure business logic over :class:`~auth.merchants.repository.MerchantRepository`; failures
 are :mod:`billing_kit.errors` classes, which the gRPC layer turns into status
 codes. Secrets are never logged: only key ids and display prefixes.
 """
@@ -11,35 +11,23 @@ import logging
 from typing import Any
 
 from billing_kit.clock import Clock, SystemClock
-from billing_kit.errors import AlreadyExists, InvalidArgument, NotFound, Reason, Unauthenticated
-from billing_kit.events import new_event
+from billing_kit.errors import NotFound, Reason, Unauthenticated
 
-from auth.models import (
+from auth.merchants.models import (
     API_KEY_PREFIX,
     BUSINESS_PREFIX,
-    CUSTOMER_CREATED,
-    CUSTOMER_PREFIX,
     ApiKey,
     ApiKeyPrincipal,
     Business,
-    Customer,
-    CustomerCreatedData,
-    CustomerQuery,
     IssuedApiKey,
     NewApiKey,
     NewBusiness,
-    NewCustomer,
-    PageRequest,
-    check_mode,
     display_prefix,
     generate_secret,
-    hash_secret,
-    new_id,
-    normalize_email,
     secret_mode,
-    validated,
 )
-from auth.repository import AuthRepository
+from auth.merchants.repository import MerchantRepository
+from auth.rules import PageRequest, hash_secret, new_id, validated
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +39,6 @@ class BusinessNotFound(NotFound):
     default_reason = Reason.BUSINESS_NOT_FOUND
 
 
-class CustomerNotFound(NotFound):
-    default_reason = Reason.CUSTOMER_NOT_FOUND
-
-
 class ApiKeyNotFound(NotFound):
     default_reason = Reason.API_KEY_NOT_FOUND
 
@@ -63,11 +47,11 @@ class InvalidApiKey(Unauthenticated):
     default_reason = Reason.INVALID_API_KEY
 
 
-class AuthService:
-    """The auth use cases; one instance per process."""
+class MerchantService:
+    """The merchant use cases; one instance per process."""
 
     def __init__(
-        self, repository: AuthRepository, *, source: str = "auth", clock: Clock | None = None
+        self, repository: MerchantRepository, *, source: str = "auth", clock: Clock | None = None
     ) -> None:
         self.repository = repository
         self.source = source
@@ -98,12 +82,13 @@ class AuthService:
         self, *, page_size: int | None = None, page_number: int | None = None
     ) -> list[Business]:
         """A page of businesses, newest first."""
-        page = validated(PageRequest, **_given(page_size=page_size, page_number=page_number))
+        page = validated(PageRequest, **given(page_size=page_size, page_number=page_number))
         return await self.repository.list_businesses(
             limit=page.page_size, skip=page.page_size * page.page_number
         )
 
-    async def _require_business(self, business_id: str) -> None:
+    async def require_business(self, business_id: str) -> None:
+        """Nothing, or :class:`BusinessNotFound` (a projected read)."""
         if not await self.repository.business_exists(business_id):
             raise BusinessNotFound(f"business {business_id!r} not found")
 
@@ -112,7 +97,7 @@ class AuthService:
     async def create_api_key(self, *, business_id: str, mode: str, name: str = "") -> IssuedApiKey:
         """Issue a key; the returned secret is the only copy that will ever exist."""
         request = validated(NewApiKey, business_id=business_id, mode=mode, name=name)
-        await self._require_business(request.business_id)
+        await self.require_business(request.business_id)
         secret = generate_secret(request.mode)
         api_key = ApiKey(
             key_id=new_id(API_KEY_PREFIX),
@@ -135,7 +120,7 @@ class AuthService:
 
     async def list_api_keys(self, business_id: str) -> list[ApiKey]:
         """A business's keys (never their secrets), newest first."""
-        await self._require_business(business_id)
+        await self.require_business(business_id)
         return await self.repository.list_api_keys(business_id)
 
     async def revoke_api_key(self, *, business_id: str, key_id: str) -> ApiKey:
@@ -162,111 +147,7 @@ class AuthService:
             business_id=api_key.business_id, mode=api_key.mode, key_id=api_key.key_id
         )
 
-    # --- customers ---
 
-    async def create_customer(
-        self,
-        *,
-        business_id: str,
-        mode: str,
-        email: str,
-        name: str,
-        phone_number: str | None = None,
-        metadata: dict[str, str] | None = None,
-        preferred_locale: str | None = None,
-    ) -> tuple[Customer, bool]:
-        """Create a customer; returns ``(customer, created)``.
-
-        Like the Dodo Payments API, creating a customer whose email already
-        exists in the business (and mode) returns the existing customer unchanged
-        instead of failing or making a duplicate; ``created`` is then False and
-        no event is emitted. ``metadata`` (at most 50 keys of 1-40 characters,
-        string values up to 500) and ``preferred_locale`` (a Dodo Locale code)
-        are optional.
-        """
-        request = validated(
-            NewCustomer,
-            business_id=business_id,
-            mode=mode,
-            email=email,
-            name=name,
-            phone_number=phone_number,
-            metadata=metadata,
-            preferred_locale=preferred_locale,
-        )
-        await self._require_business(request.business_id)
-        email_normalized = normalize_email(request.email)
-        existing = await self.repository.find_customer_by_email(
-            request.business_id, request.mode, email_normalized
-        )
-        if existing is not None:
-            return existing, False
-        customer = Customer(
-            customer_id=new_id(CUSTOMER_PREFIX), created_at=self.clock.now(), **request.model_dump()
-        )
-        event = new_event(
-            CUSTOMER_CREATED,
-            self.source,
-            CustomerCreatedData.from_customer(customer),
-            subject=customer.customer_id,
-        )
-        try:
-            await self.repository.insert_customer_with_event(customer, event)
-        except AlreadyExists:
-            # A concurrent create with the same email committed first: answer with its customer.
-            winner = await self.repository.find_customer_by_email(
-                request.business_id, request.mode, email_normalized
-            )
-            if winner is None:
-                raise
-            return winner, False
-        log.info(
-            "customer created",
-            extra={"business_id": customer.business_id, "customer_id": customer.customer_id},
-        )
-        return customer, True
-
-    async def get_customer(self, *, business_id: str, mode: str, customer_id: str) -> Customer:
-        """A customer of this business and mode; anyone else's is simply not found."""
-        try:
-            checked_mode = check_mode(mode)
-        except ValueError as exc:
-            raise InvalidArgument(f"mode: {exc}") from None
-        customer = (
-            await self.repository.get_customer(business_id, checked_mode, customer_id)
-            if business_id and customer_id
-            else None
-        )
-        if customer is None:
-            raise CustomerNotFound(f"customer {customer_id!r} not found")
-        return customer
-
-    async def list_customers(
-        self,
-        *,
-        business_id: str,
-        mode: str,
-        page_size: int | None = None,
-        page_number: int | None = None,
-        email: str | None = None,
-    ) -> list[Customer]:
-        """A page of the business's customers (newest first), optionally by email."""
-        query = validated(
-            CustomerQuery,
-            business_id=business_id,
-            mode=mode,
-            email=email,
-            **_given(page_size=page_size, page_number=page_number),
-        )
-        return await self.repository.list_customers(
-            query.business_id,
-            query.mode,
-            email_normalized=query.email,
-            limit=query.page_size,
-            skip=query.page_size * query.page_number,
-        )
-
-
-def _given(**values: Any) -> dict[str, Any]:
+def given(**values: Any) -> dict[str, Any]:
     """Only the values that were given, so model defaults apply to the rest."""
     return {k: v for k, v in values.items() if v is not None}

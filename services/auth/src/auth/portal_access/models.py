@@ -16,7 +16,7 @@ from billing_kit.field_rules import check_next_path as check_next_path
 from billing_kit.field_rules import portal_home as portal_home
 from pydantic import BaseModel, ConfigDict, Field
 
-from auth.models import Customer, CustomerSnapshot, Mode, UtcDatetime, hash_secret
+from auth.rules import Mode, UtcDatetime, hash_secret
 
 # Greppable prefixes: a leaked value is recognisable in a log or a paste and can be revoked.
 PORTAL_TOKEN_PREFIX = "cpt_"  # noqa: S105 (a prefix, not a secret)
@@ -258,32 +258,6 @@ def rate_window(now: datetime, window_seconds: int) -> RateWindow:
 def rate_limit_key(scope: str, key: str, window: RateWindow) -> str:
     """The counter id of (scope, key) in a window; the key is hashed (no emails stored)."""
     return f"{scope}:{hash_secret(key)[:32]}:{window.index}"
-
-
-# --- events --------------------------------------------------------------------------------
-
-CUSTOMER_UPDATED = "customer.updated"
-
-
-class CustomerUpdatedData(CustomerSnapshot):
-    """``data`` of a ``customer.updated`` event: the customer after the change."""
-
-    updated_at: datetime = Field(description="When this change happened (UTC).")
-    changed_fields: list[str] = Field(
-        description="Which of email, name, phone_number, metadata, preferred_locale changed."
-    )
-
-    @classmethod
-    def from_customer(
-        cls, customer: Customer, *, updated_at: datetime, changed_fields: list[str]
-    ) -> CustomerUpdatedData:
-        """The event payload describing ``customer`` after a change."""
-        return cls(
-            **customer.model_dump(),
-            locale=customer.preferred_locale,
-            updated_at=updated_at,
-            changed_fields=changed_fields,
-        )
 
 
 EMAIL_REQUESTED = "email.requested"

@@ -19,14 +19,16 @@ from billing.auth.v1 import (
 from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from auth.portal_models import (
+from auth.customers.email_change import EmailChanges
+from auth.portal_access.handoff import Handoff
+from auth.portal_access.links import SignInLinks
+from auth.portal_access.models import (
     PortalSession,
     Purpose,
     SessionKind,
     StartedSession,
     TokenState,
 )
-from auth.portal_service import PortalAccess
 from auth.servicer import Context, business_to_proto, customer_to_proto
 
 _KIND = {
@@ -82,16 +84,19 @@ def started_to_proto(started: StartedSession) -> portal_access_pb2.ConsumeTokenR
 
 
 class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
-    """Serves ``billing.auth.v1.PortalAccessService`` from :class:`PortalAccess`."""
+    """Serves ``billing.auth.v1.PortalAccessService``: links, sessions (with the
+    unified hand-off) and the customer's profile and email change."""
 
-    def __init__(self, service: PortalAccess) -> None:
-        self.service = service
+    def __init__(self, *, links: SignInLinks, sessions: Handoff, profiles: EmailChanges) -> None:
+        self.links = links
+        self.sessions = sessions
+        self.profiles = profiles
 
     async def RequestSignInLink(
         self, request: portal_access_pb2.RequestSignInLinkRequest, context: Context
     ) -> portal_access_pb2.RequestSignInLinkResponse:
         """Static link: email a sign-in link (or a not-found notice); same answer for both."""
-        await self.service.request_sign_in_link(
+        await self.links.request_sign_in_link(
             business_id=request.business_id,
             mode=mode_from_proto(request.mode),
             email=request.email,
@@ -106,7 +111,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.CreatePortalLinkRequest, context: Context
     ) -> portal_access_pb2.CreatePortalLinkResponse:
         """Magic link for a customer, optionally emailed."""
-        link, expires_at, static_link = await self.service.create_portal_link(
+        link, expires_at, static_link = await self.links.create_portal_link(
             business_id=request.business_id,
             mode=mode_from_proto(request.mode),
             customer_id=request.customer_id,
@@ -124,7 +129,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.DescribeTokenRequest, context: Context
     ) -> portal_access_pb2.DescribeTokenResponse:
         """A link's state without using it."""
-        state, token = await self.service.describe_token(request.token)
+        state, token = await self.sessions.describe_token(request.token)
         if token is None:
             return portal_access_pb2.DescribeTokenResponse(state=_STATE[state])
         return portal_access_pb2.DescribeTokenResponse(
@@ -138,7 +143,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.ConsumeTokenRequest, context: Context
     ) -> portal_access_pb2.ConsumeTokenResponse:
         """Use a link once and start its session."""
-        started = await self.service.consume_token(
+        started = await self.sessions.consume_token(
             token=request.token, mode=mode_from_proto(request.mode)
         )
         return started_to_proto(started)
@@ -147,7 +152,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.RequestFreshLinkRequest, context: Context
     ) -> portal_access_pb2.RequestFreshLinkResponse:
         """Email a new link for an expired or used one."""
-        await self.service.request_fresh_link(
+        await self.links.request_fresh_link(
             token=request.token,
             client_key=request.client_key or None,
             locale=request.locale or None,
@@ -159,24 +164,24 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.ResolveSessionRequest, context: Context
     ) -> portal_access_pb2.PortalSession:
         """The session behind a cookie value, or UNAUTHENTICATED."""
-        session = await self.service.resolve_session(request.session_secret)
+        session = await self.sessions.resolve_session(request.session_secret)
         reply = session_to_proto(session)
         # The portal's language when the visitor picked none (cached by the gateway).
-        reply.customer_preferred_locale = await self.service.session_customer_locale(session) or ""
+        reply.customer_preferred_locale = await self.profiles.session_customer_locale(session) or ""
         return reply
 
     async def EndSession(
         self, request: portal_access_pb2.EndSessionRequest, context: Context
     ) -> portal_access_pb2.EndSessionResponse:
         """Sign out."""
-        await self.service.end_session(request.session_secret)
+        await self.sessions.end_session(request.session_secret)
         return portal_access_pb2.EndSessionResponse()
 
     async def RequestUnifiedSignInLink(
         self, request: portal_access_pb2.RequestUnifiedSignInLinkRequest, context: Context
     ) -> portal_access_pb2.RequestSignInLinkResponse:
         """Unified portal: email a one-time link; same answer for any address."""
-        await self.service.request_unified_sign_in_link(
+        await self.links.request_unified_sign_in_link(
             email=request.email,
             client_key=request.client_key or None,
             locale=request.locale or None,
@@ -187,7 +192,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.ListUnifiedAccountsRequest, context: Context
     ) -> portal_access_pb2.ListUnifiedAccountsResponse:
         """The businesses of a unified session's email."""
-        accounts = await self.service.list_unified_accounts(request.session_secret)
+        accounts = await self.sessions.list_unified_accounts(request.session_secret)
         return portal_access_pb2.ListUnifiedAccountsResponse(
             accounts=[
                 portal_access_pb2.UnifiedAccount(
@@ -201,7 +206,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.OpenBusinessFromUnifiedRequest, context: Context
     ) -> portal_access_pb2.OpenBusinessFromUnifiedResponse:
         """A one-time hand-off from a unified session to one of its live businesses."""
-        record, token, link = await self.service.open_business_from_unified(
+        record, token, link = await self.sessions.open_business_from_unified(
             secret=request.session_secret,
             business_id=request.business_id,
             browser_binding=request.browser_binding,
@@ -217,7 +222,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.ConsumeHandoffTokenRequest, context: Context
     ) -> portal_access_pb2.ConsumeTokenResponse:
         """Spend a hand-off once and start the live business session."""
-        started = await self.service.consume_handoff_token(
+        started = await self.sessions.consume_handoff_token(
             token=request.token,
             mode=mode_from_proto(request.mode),
             browser_binding=request.browser_binding,
@@ -229,7 +234,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
     ) -> auth_pb2.Customer:
         """Name and phone (portal profile page); also metadata, preferred_locale and
         email (the merchant's PATCH /customers/{id}). Absent fields stay as they are."""
-        customer = await self.service.update_profile(
+        customer = await self.profiles.update_profile(
             business_id=request.business_id,
             mode=mode_from_proto(request.mode),
             customer_id=request.customer_id,
@@ -240,6 +245,9 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
                 request.preferred_locale if request.HasField("preferred_locale") else None
             ),
             email=request.email if request.HasField("email") else None,
+            # The audit entry names who changed the profile: the merchant's key, or the
+            # customer on the portal's profile page.
+            merchant_key_id=request.merchant_key_id or None,
         )
         return customer_to_proto(customer)
 
@@ -247,7 +255,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.RequestEmailChangeRequest, context: Context
     ) -> portal_access_pb2.RequestEmailChangeResponse:
         """Send the verification link to the new address."""
-        await self.service.request_email_change(
+        await self.profiles.request_email_change(
             business_id=request.business_id,
             mode=mode_from_proto(request.mode),
             customer_id=request.customer_id,
@@ -261,7 +269,7 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         self, request: portal_access_pb2.ConfirmEmailChangeRequest, context: Context
     ) -> auth_pb2.Customer:
         """Apply a verified email change."""
-        customer = await self.service.confirm_email_change(
+        customer = await self.profiles.confirm_email_change(
             token=request.token,
             mode=mode_from_proto(request.mode),
             keep_session_secret=request.keep_session_secret or None,

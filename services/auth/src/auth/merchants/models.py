@@ -1,0 +1,192 @@
+"""Models and rules of merchants: businesses (with branding) and their API keys.
+
+``NewBusiness`` / ``NewApiKey`` validate what a caller sent; ``Business`` and
+``ApiKey`` are what the repository stores and returns. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Annotated, Any
+
+from billing_kit.field_rules import PersonName, check_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from auth.rules import HttpUrl, InputModel, Mode, UtcDatetime
+
+BUSINESS_PREFIX = "bus_"
+API_KEY_PREFIX = "key_"
+# The secret's own prefix says which mode it is for, so a leaked key is greppable
+# and a test key can never be mistaken for a live one.
+SECRET_PREFIXES: dict[Mode, str] = {"test": "sk_test_", "live": "sk_live_"}
+SECRET_RANDOM_BYTES = 32
+# Characters of the secret kept for display after the mode prefix: enough to
+# recognise a key in a list, far too few to guess the rest.
+DISPLAY_RANDOM_CHARS = 4
+
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+
+
+# Top-level domains that never deliver mail (RFC 2606 / RFC 6761).
+RESERVED_TLDS = ("test", "example", "invalid", "localhost")
+
+
+def check_support_email(email: str) -> str:
+    """A business's support address: a valid email outside the reserved TLDs.
+
+    It is the Reply-To of the business's live customer emails, so it must be
+    able to receive mail; ``.test``/``.example``/``.invalid``/``.localhost`` never do.
+    """
+    checked = check_email(email)
+    tld = checked.rsplit("@", 1)[-1].rstrip(".").rsplit(".", 1)[-1].lower()
+    if tld in RESERVED_TLDS:
+        raise ValueError(
+            f"cannot use the reserved domain .{tld}: it can never receive "
+            "replies from live customers"
+        )
+    return checked
+
+
+def check_business_name(value: str) -> str:
+    """A business's name, shown as the sender's name in the From header of its emails.
+
+    Control characters are refused by ``PersonName`` already; ``<`` and ``>`` are
+    refused too: they would let a name pose as (part of) an address in mail clients.
+    """
+    if "<" in value or ">" in value:
+        raise ValueError('must not contain "<" or ">"')
+    return value
+
+
+def check_color(value: str | None) -> str | None:
+    """``#RRGGBB`` (stored uppercase); empty -> None."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if not _COLOR.match(value):
+        raise ValueError("primary_color must look like #RRGGBB")
+    return value.upper()
+
+
+def check_locale(value: str | None) -> str:
+    """A BCP 47 language tag such as ``en``, ``it`` or ``pt-BR``; empty -> ``en``."""
+    if value is None or not value.strip():
+        return "en"
+    value = value.strip()
+    if not _LOCALE.match(value):
+        raise ValueError("locale must be a language tag such as 'en', 'it' or 'pt-BR'")
+    return value
+
+
+Color = Annotated[str | None, AfterValidator(check_color)]
+Locale = Annotated[str | None, AfterValidator(check_locale)]
+BusinessName = Annotated[PersonName, AfterValidator(check_business_name)]
+SupportEmail = Annotated[str, AfterValidator(check_support_email)]
+
+
+# --- businesses ----------------------------------------------------------------------------
+
+
+class Branding(BaseModel):
+    """What makes the portal look like the merchant's own."""
+
+    model_config = ConfigDict(frozen=True)
+
+    logo_url: HttpUrl = None
+    primary_color: Color = None
+
+
+class NewBusiness(InputModel):
+    """A request to create a business."""
+
+    name: BusinessName
+    branding: Branding = Branding()
+    support_email: SupportEmail | None = None
+    default_return_url: HttpUrl = None
+    locale: Locale = "en"
+
+    @field_validator("support_email", mode="before")
+    @classmethod
+    def _empty_email_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+class Business(BaseModel):
+    """A merchant: the owner of API keys and customers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    business_id: str
+    name: str
+    branding: Branding
+    support_email: str | None = None
+    default_return_url: str | None = None
+    locale: str = "en"
+    created_at: UtcDatetime
+
+
+# --- API keys ------------------------------------------------------------------------------
+
+
+class NewApiKey(InputModel):
+    """A request to issue an API key."""
+
+    business_id: str = Field(min_length=1)
+    mode: Mode
+    name: str = Field(default="", max_length=200)
+
+
+class ApiKey(BaseModel):
+    """A merchant API key as stored: never the secret, only its hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    business_id: str
+    mode: Mode
+    name: str
+    display_prefix: str
+    created_at: UtcDatetime
+    revoked_at: UtcDatetime | None = None
+
+
+class IssuedApiKey(BaseModel):
+    """A freshly issued key: the only place the plaintext secret ever appears."""
+
+    model_config = ConfigDict(frozen=True)
+
+    api_key: ApiKey
+    secret: str = Field(repr=False)
+
+
+class ApiKeyPrincipal(BaseModel):
+    """Who a valid API key speaks for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    business_id: str
+    mode: Mode
+    key_id: str
+
+
+def generate_secret(mode: Mode) -> str:
+    """A new API key secret: mode prefix + 32 random bytes, urlsafe base64."""
+    return SECRET_PREFIXES[mode] + secrets.token_urlsafe(SECRET_RANDOM_BYTES)
+
+
+def display_prefix(secret: str) -> str:
+    """The first characters of a secret (``sk_test_AbCd``), safe to show and log."""
+    for prefix in SECRET_PREFIXES.values():
+        if secret.startswith(prefix):
+            return secret[: len(prefix) + DISPLAY_RANDOM_CHARS]
+    return secret[:DISPLAY_RANDOM_CHARS]
+
+
+def secret_mode(secret: str) -> Mode | None:
+    """The mode a secret's prefix claims, or None when it is not one of ours."""
+    for mode, prefix in SECRET_PREFIXES.items():
+        if secret.startswith(prefix):
+            return mode
+    return None
