@@ -15,7 +15,6 @@ from aiohttp import web
 from billing.auth.v1 import portal_access_pb2
 from billing_kit.errors import InvalidArgument
 from billing_kit.scoping import mode_to_proto
-from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from gateway.keys import BUSINESSES, PORTAL_STUB
 from gateway.web import i18n
@@ -26,20 +25,7 @@ from gateway.web.rendering import render, render_form, site_of
 from gateway.web.security import check_login_csrf, client_key
 from gateway.web.sites import valid_business_id
 
-_EMAIL = TypeAdapter(EmailStr)
 MAX_EMAIL_LENGTH = 320
-
-
-def clean_email(raw: str | None) -> str | None:
-    """The trimmed email if it is a plausible address, else None."""
-    email = (raw or "").strip()
-    if not email or len(email) > MAX_EMAIL_LENGTH:
-        return None
-    try:
-        _EMAIL.validate_python(email)
-    except ValidationError:
-        return None
-    return email
 
 
 def csrf_failed_error() -> str:

@@ -21,7 +21,7 @@ from gateway.web.audiences import PortalContext, portal_page, portal_shell, publ
 from gateway.web.field_reasons import field_message
 from gateway.web.forms import read_form
 from gateway.web.links import describe, link_problem
-from gateway.web.login import MAX_EMAIL_LENGTH, clean_email, csrf_failed_error
+from gateway.web.login import MAX_EMAIL_LENGTH, csrf_failed_error
 from gateway.web.rendering import redirect, render, render_form, site_of
 from gateway.web.security import (
     CSRF_FIELD,
@@ -127,28 +127,25 @@ async def request_email_change(request: web.Request, context: PortalContext) -> 
         errors = {"new_email": csrf_failed_error()}
         values = _profile_values(context, customer, new_email=typed, email_errors=errors)
         return render(request, "profile.html", values, status=400)
-    new_email = clean_email(typed)
+    # Whether the address is valid is auth's rule; its reason becomes the message.
     error = None
-    if new_email is None:
-        error = i18n.gettext("Enter a valid email address.")
+    try:
+        await request.app[PORTAL_STUB].RequestEmailChange(
+            portal_access_pb2.RequestEmailChangeRequest(
+                business_id=context.business_id,
+                mode=context.mode,
+                customer_id=context.session.customer_id,
+                new_email=typed,
+                locale=i18n.current_lang(),
+                locale_explicit=i18n.explicit_choice(request) is not None,
+            ),
+        )
+    except InvalidArgument as exc:
+        error = field_message(exc)
+    except (AlreadyExists, FailedPrecondition):
+        error = i18n.gettext("This email address cannot be used. Try another one.")
     else:
-        try:
-            await request.app[PORTAL_STUB].RequestEmailChange(
-                portal_access_pb2.RequestEmailChangeRequest(
-                    business_id=context.business_id,
-                    mode=context.mode,
-                    customer_id=context.session.customer_id,
-                    new_email=new_email,
-                    locale=i18n.current_lang(),
-                    locale_explicit=i18n.explicit_choice(request) is not None,
-                ),
-            )
-        except InvalidArgument as exc:
-            error = field_message(exc)
-        except (AlreadyExists, FailedPrecondition):
-            error = i18n.gettext("This email address cannot be used. Try another one.")
-        else:
-            return redirect(context.path("profile?saved=email"))
+        return redirect(context.path("profile?saved=email"))
     values = _profile_values(context, customer, new_email=typed, email_errors={"new_email": error})
     return render(request, "profile.html", values, status=422)
 
