@@ -12,6 +12,7 @@ from billing_kit.field_rules import (
     HTTP_URL_PATTERN,
     NEXT_PATH_PATTERN,
     PersonName,
+    PhoneNumber,
     check_http_url,
     check_next_path,
     check_phone_number,
@@ -123,3 +124,13 @@ async def test_the_field_of_an_invalid_argument_reaches_the_caller() -> None:
     finally:
         await channel.close()
         await server.stop(1)
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_the_api_refuses_a_blank_phone_number_where_auth_reads_it_as_none(blank: str) -> None:
+    # The API says "none" with null (and its document offers only null or a number);
+    # auth's proto convention is "" for unset, so its own check reads blank as None.
+    with pytest.raises(ValidationError, match="send null"):
+        TypeAdapter(PhoneNumber).validate_python(blank)
+    assert check_phone_number(blank) is None
+    assert TypeAdapter(PhoneNumber).validate_python("+39 06 6982 0000") == "+390669820000"

@@ -115,9 +115,19 @@ def check_phone_number(value: str | None) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def check_given_phone_number(value: str) -> str:
+    """A phone number that was sent as a string: it must be one (JSON says "none" with null)."""
+    checked = check_phone_number(value)
+    if checked is None:
+        raise ValueError("phone_number must not be empty; send null for no phone number")
+    return checked
+
+
+# The API's type: a string is a phone number, null is "none" (the document says the
+# same, so a blank string is refused rather than quietly read as null).
 PhoneNumber = Annotated[
     str,
-    AfterValidator(check_phone_number),
+    AfterValidator(check_given_phone_number),
     WithJsonSchema(
         {
             "type": "string",
