@@ -46,7 +46,7 @@ async def test_twenty_concurrent_posts_of_one_token_start_exactly_one_session(
             asyncio.create_task(press_continue(client, page))
             for client, page in zip(clients, confirms, strict=True)
         ]
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # a yield: every task reaches start.wait() before the start
         start.set()
         replies = await asyncio.gather(*pressing)
     finally:

@@ -85,7 +85,7 @@ async def wait_for_status(process: asyncio.subprocess.Process, url: str, wanted:
             if time.monotonic() > deadline:
                 process.kill()
                 pytest.fail(f"{url} never answered {wanted}")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # poll pace; the loop waits for the answer, not the time
 
 
 async def sigterm_and_wait(process: asyncio.subprocess.Process) -> tuple[int, float, str]:

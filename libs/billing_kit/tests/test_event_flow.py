@@ -77,6 +77,20 @@ def counting_handler(db: AsyncDatabase[Any]) -> Handler:
     return handle
 
 
+async def all_arrived_before_a_marker(
+    client: AsyncMongoClient[Any], db: AsyncDatabase[Any]
+) -> None:
+    """Write one more event and wait until it is handled, instead of sleeping.
+
+    The relay publishes in creation order and one consumer takes its queue in
+    order, so a duplicate of anything written earlier (a republished or
+    redelivered event) reaches the consumer before this marker does.
+    """
+    marker = thing_event(unique_name("marker"))
+    await create_thing(client, db, marker)
+    await eventually(lambda: effect(db, marker.data["key"]), within=5, message="marker not handled")
+
+
 async def effect(db: AsyncDatabase[Any], key: str) -> int:
     doc = await db.effects.find_one({"_id": key})
     return int(doc["n"]) if doc else 0
@@ -154,16 +168,17 @@ async def test_relay_and_consumer_handle_each_event_once(
             await create_thing(mongo_client, db, thing_event(key))
         for key in keys:
             await eventually(lambda key=key: effect(db, key), within=5)
-        await asyncio.sleep(0.3)  # a late duplicate would show up here
-        assert [await effect(db, key) for key in keys] == [1] * 10
-    assert handled(service, "things", "handled") == 10
-    assert await db.processed_events.count_documents({}) == 10
+        await all_arrived_before_a_marker(mongo_client, db)
+    # Checked once the consumer has stopped: its in-flight handlers have finished.
+    assert [await effect(db, key) for key in keys] == [1] * 10
+    assert handled(service, "things", "handled") == 11  # the ten and the marker
+    assert await db.processed_events.count_documents({}) == 11
 
     # The consumer span is a child of the relay's producer span.
     finished = spans.get_finished_spans()
     producer_ids = {s.context.span_id for s in finished if s.kind is SpanKind.PRODUCER}
     consumers = [s for s in finished if s.kind is SpanKind.CONSUMER]
-    assert len(consumers) == 10
+    assert len(consumers) == 11
     assert all(s.parent is not None and s.parent.span_id in producer_ids for s in consumers)
 
 
@@ -204,12 +219,13 @@ async def test_event_written_during_broker_outage_arrives_once_after_recovery(
 
         await proxy.restore()
         await eventually(lambda: effect(db, "during"), within=10)
-        await asyncio.sleep(0.5)
-        assert await effect(db, "during") == 1
-        assert await effect(db, "before") == 1
+        await all_arrived_before_a_marker(mongo_client, db)
         stored = await db[OUTBOX_COLLECTION].find_one({"event_id": event.id})
         assert stored is not None and stored["sent_at"] is not None
         assert relay.healthy
+    # Checked once the consumer has stopped: its in-flight handlers have finished.
+    assert await effect(db, "during") == 1
+    assert await effect(db, "before") == 1
 
 
 async def test_malformed_message_is_dead_lettered_and_good_ones_still_flow(
@@ -305,10 +321,20 @@ async def test_two_relays_on_one_outbox_publish_each_event_once(
             running_relay(db, ns.amqp_url, ns.exchange, service=service),
         ):
             await eventually(lambda: len(seen.messages) >= len(events), within=10)
-            await asyncio.sleep(0.3)
+        # Both relays have stopped and closed their connections, so whatever
+        # they published is already queued for the tap: a marker published now
+        # arrives after all of it.
+        marker = thing_event(unique_name("marker"))
+        publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+        try:
+            await publisher.publish(marker)
+        finally:
+            await publisher.close()
+        await eventually(lambda: marker.id in seen.message_ids, within=5)
         for event in events:
             await eventually(lambda key=event.data["key"]: effect(db, key), within=5)
-    assert sorted(seen.message_ids) == sorted(e.id for e in events)  # no event twice
+    relayed = [m for m in seen.message_ids if m != marker.id]
+    assert sorted(relayed) == sorted(e.id for e in events)  # no event twice
     assert [await effect(db, e.data["key"]) for e in events] == [1] * len(events)
     assert await db[OUTBOX_COLLECTION].count_documents({"sent_at": None}) == 0
 
@@ -321,7 +347,7 @@ async def test_stop_lets_an_in_flight_handler_finish(
 
     async def slow(event: CloudEvent, session: AsyncClientSession) -> None:
         started.set()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the scenario: a handler still working when stop is called
         await db.effects.insert_one({"_id": event.data["key"], "n": 1}, session=session)
 
     consumer_cm = running_consumer(ns, mongo_client, db, service=service, handler=slow)
@@ -345,13 +371,17 @@ async def test_relay_wakes_on_a_write_without_waiting_for_the_poll(
     service = unique_name("svc")
     publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
     relay = OutboxRelay(db, publisher, service=service, poll_seconds=30)
+    first = thing_event("first")
+    await create_thing(mongo_client, db, first)
     async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
         await relay.start()
         try:
-            await asyncio.sleep(0.5)  # first pass done; the relay now sleeps on its poll
+            # Its first pass has run once the older event is out; from then on
+            # only a wake-up, not the 30 s poll, can publish in time.
+            await eventually(lambda: seen.message_ids == [first.id], within=3)
             event = thing_event("prompt")
             await create_thing(mongo_client, db, event)
-            await eventually(lambda: seen.message_ids == [event.id], within=3)
+            await eventually(lambda: seen.message_ids == [first.id, event.id], within=3)
         finally:
             await relay.stop()
             await publisher.close()
@@ -383,8 +413,9 @@ async def test_events_wait_out_a_database_outage_instead_of_being_dead_lettered(
         keys = [unique_name("k") for _ in range(3)]
         for key in keys:
             await publisher.publish(thing_event(key))
-        # Far longer than two redeliveries take: had the outage been treated as a
-        # handler failure, every event would be dead-lettered by now.
+        # The outage itself (the scenario, not a wait for something): far longer
+        # than two redeliveries take, so had it been treated as a handler
+        # failure, every event would be dead-lettered by now.
         await asyncio.sleep(3)
         await proxy.restore()
 

@@ -51,7 +51,7 @@ async def _crash(request: bytes, context: Any) -> bytes:
 
 
 async def _slow(request: bytes, context: Any) -> bytes:
-    await asyncio.sleep(5)
+    await asyncio.sleep(5)  # slower than any deadline the tests set: the call must be cut
     return request
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from billing_kit.broker import EventPublisher
+from billing_kit.clock import FrozenClock
 from billing_kit.events import CloudEvent, decode_event, new_event
 from billing_kit.mongo import run_in_transaction
 from billing_kit.outbox import (
@@ -183,18 +183,21 @@ async def test_a_dead_relay_holding_the_lease_is_taken_over_when_it_expires(
     mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
 ) -> None:
     """Another replica held the outbox's lease and died: its events are only delayed."""
+    clock = FrozenClock(datetime.now(UTC))
     event = renamed("cus_11")
     await rename_customer(mongo_client, db, event)
     await db[LEASE_COLLECTION].insert_one(
-        {"_id": "relay", "owner": "dead-relay", "until": datetime.now(UTC) + timedelta(seconds=1)}
+        {"_id": "relay", "owner": "dead-relay", "until": clock.now() + timedelta(seconds=30)}
     )
     service = unique_name("svc")
     publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
-    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False)
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False, clock=clock)
     async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
         try:
             assert await relay.publish_pending() == 0  # the lease is someone else's
-            await asyncio.sleep(1.1)
+            clock.advance(29)
+            assert await relay.publish_pending() == 0  # a second before the lease ends
+            clock.advance(1)
             assert await relay.publish_pending() == 1
             await eventually(lambda: seen.message_ids == [event.id], within=5)
         finally:
@@ -205,6 +208,7 @@ async def test_event_leased_by_a_dead_relay_is_published_after_the_lease(
     mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
 ) -> None:
     """Another replica claimed the event and died: it is not lost, only delayed."""
+    clock = FrozenClock(datetime.now(UTC))
     service = unique_name("svc")
     event = renamed("cus_10")
     await rename_customer(mongo_client, db, event)
@@ -213,16 +217,18 @@ async def test_event_leased_by_a_dead_relay_is_published_after_the_lease(
         {
             "$set": {
                 "lease_owner": "dead-relay",
-                "lease_until": datetime.now(UTC) + timedelta(seconds=1),
+                "lease_until": clock.now() + timedelta(seconds=30),
             }
         },
     )
     publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
-    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False)
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False, clock=clock)
     async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
         try:
             assert await relay.publish_pending() == 0  # still leased: hands off
-            await asyncio.sleep(1.1)
+            clock.advance(29)
+            assert await relay.publish_pending() == 0  # a second before the lease ends
+            clock.advance(1)
             assert await relay.publish_pending() == 1
             await eventually(lambda: seen.message_ids == [event.id], within=5)
         finally:

@@ -28,7 +28,7 @@ class Stub:
         self.valid: dict[str, tuple[str, int]] = {"sk_test_good": ("biz_1", common_pb2.MODE_TEST)}
         self.calls = 0
         self.down = False
-        self.delay = 0.0
+        self.delay = 0.0  # seconds auth takes to answer (a slow fake, not a wait)
 
     async def AuthenticateApiKey(self, request: Any, **call_options: Any) -> Any:
         self.calls += 1

@@ -14,7 +14,7 @@ async def test_concurrent_misses_share_one_load_and_the_answer_is_reused() -> No
     async def load() -> str:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # a slow load, so the concurrent misses overlap
         return "session"
 
     cache: TtlCache[str] = TtlCache(ttl_seconds=60, max_entries=10)

@@ -21,7 +21,7 @@ import pytest_asyncio
 from aiosmtpd.controller import Controller
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
-from billing_kit.broker import EventPublisher
+from billing_kit.broker import PROCESSED_EVENTS_COLLECTION, EventPublisher
 from billing_kit.events import encode_event, new_event
 from billing_kit.logging import JsonFormatter
 from billing_kit.mongo import ensure_indexes, run_in_transaction
@@ -43,7 +43,7 @@ from notifications.consumers import CUSTOMER_DIRECTORY, EMAIL_REQUESTS
 from notifications.email.delivery import EmailDelivery, ExponentialBackoff, InvalidEmailRequest
 from notifications.email.models import EMAIL_REQUESTED, EmailRequestedData
 from notifications.email.rendering import EmailRenderer
-from notifications.email.repository import EMAIL_INDEXES, EmailLogRepository
+from notifications.email.repository import EMAIL_INDEXES, EMAILS, EmailLogRepository
 from notifications.email.smtp import SmtpConfig, SmtpSender
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -420,11 +420,12 @@ async def test_a_requested_email_published_twice_is_sent_once_and_its_outcome_to
     to = "queued-once@example.com"
     sealer = Sealer(DEVELOPMENT_SEALING_KEY)
     data = EmailRequestedData.model_validate(requested_data(to, "ptk_once", sealer))
+    # Two deliveries of the same request (a relay's retry publishes a new event id).
+    events = [new_event(EMAIL_REQUESTED, "auth", data, subject="ptk_once") for _ in range(2)]
     publisher = EventPublisher(amqp_url, runtime.settings.events_exchange, service="auth")
     try:
-        # Two deliveries of the same request (a relay's retry publishes a new event id).
-        for _ in range(2):
-            await publisher.publish(new_event(EMAIL_REQUESTED, "auth", data, subject="ptk_once"))
+        for event in events:
+            await publisher.publish(event)
     finally:
         await publisher.close()
     outcome = await stub.GetEmailOutcome(
@@ -440,9 +441,20 @@ async def test_a_requested_email_published_twice_is_sent_once_and_its_outcome_to
     assert await eventually(lambda: len(sink[0].to(to)) >= 1, within=10)
     [message] = sink[0].to(to)
     assert LINK in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    # Neither the link nor its ciphertext stays in the service's database.
-    await asyncio.sleep(0.5)
+
+    async def both_requests_handled() -> bool:
+        handled = runtime.db[PROCESSED_EVENTS_COLLECTION].count_documents(
+            {"event_id": {"$in": [event.id for event in events]}}
+        )
+        return await handled == len(events)
+
+    # Instead of sleeping: once both deliveries are committed, the second one
+    # queued nothing more, so the one sent email is all there will ever be.
+    await eventually(both_requests_handled, within=10, message="second request not handled")
+    emails = runtime.db[EMAILS].find({"business_id": "bus_1", "idempotency_key": "ptk_once"})
+    assert [email["status"] async for email in emails] == ["sent"]
     assert len(sink[0].to(to)) == 1
+    # Neither the link nor its ciphertext stays in the service's database.
     stored = await all_documents(runtime)
     assert TOKEN not in stored and data.sealed_link not in stored
 

@@ -80,6 +80,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from billing_kit.broker import EventPublisher
+from billing_kit.clock import Clock, SystemClock
 from billing_kit.events import CloudEvent
 from billing_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from billing_kit.mongo import call_after_commit
@@ -191,7 +192,9 @@ class OutboxRelay:
         max_backoff_seconds: float = 1.0,
         use_change_stream: bool = True,
         metrics_interval_seconds: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
+        """``clock`` times the leases (a test moves it instead of waiting one out)."""
         if poll_seconds <= 0 or batch_size < 1 or lease_seconds <= 0:
             raise ValueError("poll_seconds, batch_size and lease_seconds must be positive")
         self._db_name = db.name
@@ -200,6 +203,7 @@ class OutboxRelay:
         self._owner = f"{service}-{uuid.uuid4().hex}"
         self._publisher = publisher
         self._service = service
+        self._clock: Clock = clock or SystemClock()
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._publish_chunk = max(1, min(publish_chunk, batch_size))
@@ -290,7 +294,7 @@ class OutboxRelay:
 
     async def _hold_lease(self) -> bool:
         """Take or renew the outbox's lease; False while another live relay holds it."""
-        now = datetime.now(UTC)
+        now = self._clock.now()
         try:
             await self._leases.update_one(
                 {"_id": _LEASE_ID, "$or": [{"owner": self._owner}, {"until": {"$lte": now}}]},
@@ -322,13 +326,13 @@ class OutboxRelay:
         """The server's ``explain`` (executionStats) of the claim query (tests, benchmarks)."""
         database = self._collection.database
         result: dict[str, Any] = await database.command(
-            {"explain": self._claim_query(datetime.now(UTC)), "verbosity": "executionStats"}
+            {"explain": self._claim_query(self._clock.now()), "verbosity": "executionStats"}
         )
         return result
 
     async def _pending_batch(self) -> list[dict[str, Any]]:
         """The oldest pending events, at most ``batch_size`` (the caller holds the lease)."""
-        query = self._claim_query(datetime.now(UTC))
+        query = self._claim_query(self._clock.now())
         batch: list[dict[str, Any]] = (
             await self._collection.find(query["filter"], sort=_ORDER)
             .hint(query["hint"])
@@ -383,7 +387,7 @@ class OutboxRelay:
             await self._collection.update_many(
                 {"_id": {"$in": sent}},
                 {
-                    "$set": {"sent_at": datetime.now(UTC), "last_error": None},
+                    "$set": {"sent_at": self._clock.now(), "last_error": None},
                     "$unset": {"pending": ""},
                     "$inc": {"attempts": 1},
                 },
@@ -420,7 +424,7 @@ class OutboxRelay:
         OUTBOX_BACKLOG.labels(service=self._service).set(backlog)
         age = 0.0
         if oldest is not None:
-            age = max(0.0, (datetime.now(UTC) - oldest["created_at"]).total_seconds())
+            age = max(0.0, (self._clock.now() - oldest["created_at"]).total_seconds())
         OUTBOX_OLDEST_AGE.labels(service=self._service).set(age)
 
     async def _run(self) -> None:
