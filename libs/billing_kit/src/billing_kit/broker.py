@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
@@ -51,6 +50,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from billing_kit.clock import utc_now
 from billing_kit.events import CloudEvent, decode_event, encode_event
 from billing_kit.metrics import EVENTS_HANDLED
 from billing_kit.mongo import run_in_transaction
@@ -570,7 +570,7 @@ class EventConsumer:
                     "event_id": event.id,
                     "type": event.type,
                     "source": event.source,
-                    "handled_at": datetime.now(UTC),
+                    "handled_at": utc_now(),
                 },
                 session=session,
             )

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from billing_kit.clock import utc_now
 
 
 class CloudEvent(BaseModel):
@@ -34,7 +36,7 @@ def new_event(type: str, source: str, data: BaseModel, *, subject: str | None = 
         id=str(uuid.uuid4()),
         source=source,
         type=type,
-        time=datetime.now(UTC),
+        time=utc_now(),
         subject=subject,
         data=data.model_dump(mode="json"),
     )

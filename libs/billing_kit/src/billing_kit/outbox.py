@@ -80,7 +80,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from billing_kit.broker import EventPublisher
-from billing_kit.clock import Clock, SystemClock
+from billing_kit.clock import Clock, SystemClock, utc_now
 from billing_kit.events import CloudEvent
 from billing_kit.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from billing_kit.mongo import call_after_commit
@@ -137,7 +137,7 @@ async def add_to_outbox(
         # Outside a transaction the event could outlive a failed state change
         # (or the reverse): refuse rather than silently break the guarantee.
         raise RuntimeError("add_to_outbox must be called inside a transaction")
-    now = datetime.now(UTC)
+    now = utc_now()
     await db[OUTBOX_COLLECTION].insert_one(
         {
             "_id": ObjectId(),

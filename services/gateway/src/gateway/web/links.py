@@ -11,11 +11,12 @@ Every token page is sent with ``Referrer-Policy: no-referrer`` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TypeAlias
 
 from aiohttp import web
 from billing.auth.v1 import auth_pb2, portal_access_pb2
+from billing_kit.clock import utc_now
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from billing_kit.scoping import mode_to_proto
 
@@ -150,7 +151,7 @@ def cookie_max_age(session: portal_access_pb2.PortalSession) -> int | None:
     """Seconds until the session's absolute expiry: the cookie never outlives it."""
     if not session.HasField("absolute_expires_at"):
         return None
-    remaining = session.absolute_expires_at.ToDatetime(tzinfo=UTC) - datetime.now(UTC)
+    remaining = session.absolute_expires_at.ToDatetime(tzinfo=UTC) - utc_now()
     return max(int(remaining.total_seconds()), 0)
 
 
