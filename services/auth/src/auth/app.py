@@ -50,11 +50,6 @@ class AuthRuntime(ServiceRuntime):
         super().__init__(settings, name=SERVICE_NAME, indexes=indexes, outbox=True)
         self.notifications = notifications
 
-    def wake_outbox(self) -> None:
-        """Publish what was just written without waiting for the relay's next poll."""
-        if self.relay is not None:
-            self.relay.wake()
-
     async def _stop_grpc(self) -> None:
         await super()._stop_grpc()
         await self.notifications.close()
@@ -121,7 +116,6 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
         sealer=Sealer(settings.email_link_keys.get_secret_value()),
         outcomes=GrpcEmailOutcomes(notifications, timeout=settings.notifications_timeout_seconds),
         clock=clock,
-        wake_outbox=runtime.wake_outbox,
         source=SERVICE_NAME,
     )
     portal_servicer = PortalAccessServicer(

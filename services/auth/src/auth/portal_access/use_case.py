@@ -156,7 +156,6 @@ class PortalDependencies(TypedDict):
     sealer: Sealer
     outcomes: EmailOutcomes
     clock: Clock
-    wake_outbox: Callable[[], None] | None
     source: str
 
 
@@ -174,7 +173,6 @@ class PortalUseCase:
         sealer: Sealer,
         outcomes: EmailOutcomes,
         clock: Clock,
-        wake_outbox: Callable[[], None] | None = None,
         source: str = "auth",
     ) -> None:
         self.merchants = merchants
@@ -185,7 +183,6 @@ class PortalUseCase:
         self.sealer = sealer
         self.outcomes = outcomes
         self.clock = clock
-        self.wake_outbox = wake_outbox or (lambda: None)
         self.source = source
 
     # --- helpers ---
@@ -263,8 +260,8 @@ class PortalUseCase:
             if audit is not None:
                 await audit(txn)
 
+        # add_to_outbox wakes the relay once the transaction commits.
         await self.uow.run(write)
-        self.wake_outbox()
 
     def _new_token(
         self,
