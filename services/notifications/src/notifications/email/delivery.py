@@ -43,7 +43,12 @@ from notifications.email.models import (
     QueuedRequest,
 )
 from notifications.email.repository import EmailLogRepository
-from notifications.email.service import Renderer, Sender, new_email_id, request_fingerprint
+from notifications.email.service import (
+    Renderer,
+    Sender,
+    new_email_record,
+    request_fingerprint,
+)
 from notifications.email.smtp import SendFailed
 
 log = logging.getLogger(__name__)
@@ -151,18 +156,13 @@ class EmailDelivery:
         # Render once now: a template problem must fail here, not on every retry.
         rendered = self._renderer.render(request)
         now = self._clock()
-        record = EmailRecord(
-            email_id=new_email_id(),
-            template=request.template,
-            to=str(request.to),
-            business_id=request.business_id,
-            mode=request.mode,
-            locale=rendered.locale,
+        record = new_email_record(
+            request,
+            rendered,
             status="queued",
-            created_at=now,
-            updated_at=now,
-            idempotency_key=data.email_key,
-            request_fingerprint=request_fingerprint(request),
+            now=now,
+            key=data.email_key,
+            fingerprint=request_fingerprint(request),
             attempts=0,
             next_attempt_at=now,
             queued=QueuedRequest(

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Any, Protocol
 
 from billing_kit.clock import utc_now
 from billing_kit.errors import FailedPrecondition, Reason, Unavailable
@@ -18,6 +18,7 @@ from notifications.email.models import (
     EmailRequest,
     RenderedEmail,
     SentEmail,
+    Status,
 )
 from notifications.email.smtp import SendFailed
 
@@ -84,6 +85,33 @@ def new_email_id() -> str:
     return f"eml_{uuid.uuid4().hex}"
 
 
+def new_email_record(
+    request: EmailRequest,
+    rendered: RenderedEmail,
+    *,
+    status: Status,
+    now: datetime,
+    key: str | None,
+    fingerprint: str,
+    **delivery: Any,
+) -> EmailRecord:
+    """A fresh email-log row: for a send over gRPC and for a queued email alike."""
+    return EmailRecord(
+        email_id=new_email_id(),
+        template=request.template,
+        to=str(request.to),
+        business_id=request.business_id,
+        mode=request.mode,
+        locale=rendered.locale,
+        status=status,
+        created_at=now,
+        updated_at=now,
+        idempotency_key=key,
+        request_fingerprint=fingerprint,
+        **delivery,
+    )
+
+
 class EmailService:
     """Sends transactional emails and keeps their log."""
 
@@ -117,19 +145,8 @@ class EmailService:
             )
             if existing is not None:
                 return await self._replay(existing, request, rendered, fingerprint)
-        now = self._clock()
-        record = EmailRecord(
-            email_id=new_email_id(),
-            template=request.template,
-            to=str(request.to),
-            business_id=request.business_id,
-            mode=request.mode,
-            locale=rendered.locale,
-            status="sending",
-            created_at=now,
-            updated_at=now,
-            idempotency_key=key,
-            request_fingerprint=fingerprint,
+        record = new_email_record(
+            request, rendered, status="sending", now=self._clock(), key=key, fingerprint=fingerprint
         )
         winner = await self._log.insert(record)
         if winner is not None:
