@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from billing_kit.errors import Reason
+from billing_kit.mongo import call_after_commit
 from billing_kit.sealing import Sealer, SealError
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -174,8 +175,8 @@ class EmailDelivery:
         )
         queued = await self._repository.enqueue(record, session=session)
         if queued:
-            # The transaction commits after this returns: look again a moment later.
-            asyncio.get_running_loop().call_later(0.05, self._wake.set)
+            # Visible only once the consumer's transaction commits: wake the workers then.
+            call_after_commit(session, ("email-delivery", id(self)), self._wake.set)
             log.info("email queued", extra=_fields(record))
         return queued
 
