@@ -236,28 +236,24 @@ class BaseUrls:
 # --- rate limits ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RateWindow:
-    """One fixed window: its number and when it ends."""
-
-    index: int
-    starts_at: datetime
-    ends_at: datetime
+def rate_limit_key(scope: str, key: str) -> str:
+    """The counter id of (scope, key); the key is hashed (no emails stored)."""
+    return f"{scope}:{hash_secret(key)[:32]}"
 
 
-def rate_window(now: datetime, window_seconds: int) -> RateWindow:
-    """The fixed window containing ``now`` (windows are aligned to the Unix epoch)."""
-    epoch_seconds = int(now.timestamp())
-    index = epoch_seconds // window_seconds
-    starts_at = datetime.fromtimestamp(index * window_seconds, tz=UTC)
-    return RateWindow(
-        index=index, starts_at=starts_at, ends_at=starts_at + timedelta(seconds=window_seconds)
-    )
+def hits_in_window(hits: list[datetime], now: datetime, window_seconds: int) -> int:
+    """How many of a counter's recorded hits fall in the sliding window ending at ``now``.
+
+    A sliding window, not fixed ones aligned to the clock: with fixed windows a
+    burst straddling a boundary gets twice the limit through.
+    """
+    since = now - timedelta(seconds=window_seconds)
+    return sum(1 for hit in hits if _aware(hit) > since)
 
 
-def rate_limit_key(scope: str, key: str, window: RateWindow) -> str:
-    """The counter id of (scope, key) in a window; the key is hashed (no emails stored)."""
-    return f"{scope}:{hash_secret(key)[:32]}:{window.index}"
+def _aware(moment: datetime) -> datetime:
+    # The driver hands back naive UTC datetimes unless the client is tz-aware.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 EMAIL_REQUESTED = "email.requested"

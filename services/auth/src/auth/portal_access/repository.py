@@ -218,21 +218,28 @@ class PortalRepository:
 
     # --- rate limits ---
 
-    async def count_hit(self, counter_id: str, expires_at: datetime) -> int:
-        """Add one hit to a window's counter and return the new count.
+    async def record_hit(
+        self, counter_id: str, *, now: datetime, keep: int, expires_at: datetime
+    ) -> list[datetime]:
+        """Record one hit on a counter and return its most recent ``keep`` hits.
 
-        Not part of a use case's transaction on purpose: a refused request still counts.
+        One atomic update, so concurrent requests cannot both see room for one
+        more. Not part of a use case's transaction on purpose: a refused request
+        still counts.
         """
         for _ in range(3):
             try:
                 doc = await self.rate_limits.find_one_and_update(
                     {"_id": counter_id},
-                    {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": expires_at}},
+                    {
+                        "$push": {"hits": {"$each": [now], "$slice": -keep}},
+                        "$set": {"expires_at": expires_at},
+                    },
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
-                # Two first hits raced to insert the counter; the loser increments the winner's.
+                # Two first hits raced to insert the counter; the loser updates the winner's.
                 continue
-            return int(doc["count"]) if doc else 1
+            return list(doc["hits"]) if doc else [now]
         raise RuntimeError("rate-limit counter could not be updated")

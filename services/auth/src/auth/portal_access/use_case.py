@@ -49,9 +49,9 @@ from auth.portal_access.models import (
     generate_csrf_token,
     generate_portal_token,
     generate_session_secret,
+    hits_in_window,
     new_session_times,
     rate_limit_key,
-    rate_window,
     token_state,
 )
 from auth.portal_access.repository import PortalRepository
@@ -212,18 +212,22 @@ class PortalUseCase:
         own window full; being over either limit refuses the request.
         """
         policy = self.policy
-        window = rate_window(self.clock.now(), policy.rate_limit_window_seconds)
+        now = self.clock.now()
         over = False
-        if client_key:
-            count = await self.portal.count_hit(
-                rate_limit_key("client", client_key, window), window.ends_at
+        for scope, key, limit in (
+            ("client", client_key, policy.rate_limit_per_client),
+            ("subject", subject_key, policy.rate_limit_per_email),
+        ):
+            if not key:
+                continue
+            # Keeping limit + 1 hits is enough to know whether this one is over.
+            hits = await self.portal.record_hit(
+                rate_limit_key(scope, key),
+                now=now,
+                keep=limit + 1,
+                expires_at=now + timedelta(seconds=policy.rate_limit_window_seconds),
             )
-            over |= count > policy.rate_limit_per_client
-        if subject_key:
-            count = await self.portal.count_hit(
-                rate_limit_key("subject", subject_key, window), window.ends_at
-            )
-            over |= count > policy.rate_limit_per_email
+            over |= hits_in_window(hits, now, policy.rate_limit_window_seconds) > limit
         if over:
             log.info("portal access rate limited")
             raise RateLimited("too many requests: please wait a few minutes and try again")
