@@ -34,6 +34,11 @@ class SubscriptionsServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateSubscription = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/CreateSubscription',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateSubscriptionRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateSubscriptionResponse.FromString,
+                _registered_method=True)
         self.GetSubscription = channel.unary_unary(
                 '/billing.subscriptions.v1.SubscriptionsService/GetSubscription',
                 request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetSubscriptionRequest.SerializeToString,
@@ -44,10 +49,51 @@ class SubscriptionsServiceStub:
                 request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListSubscriptionsRequest.SerializeToString,
                 response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListSubscriptionsResponse.FromString,
                 _registered_method=True)
+        self.UpdateSubscription = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/UpdateSubscription',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdateSubscriptionRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.CancelSubscription = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/CancelSubscription',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CancelSubscriptionRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.PreviewDues = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/PreviewDues',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.PreviewDuesRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Dues.FromString,
+                _registered_method=True)
+        self.UpdatePaymentMethod = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/UpdatePaymentMethod',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdatePaymentMethodRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdatePaymentMethodResponse.FromString,
+                _registered_method=True)
+        self.ChargeSubscription = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/ChargeSubscription',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.AdvanceTestClock = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/AdvanceTestClock',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.AdvanceTestClockRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.FromString,
+                _registered_method=True)
+        self.GetTestClock = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/GetTestClock',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetTestClockRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.FromString,
+                _registered_method=True)
 
 
 class SubscriptionsServiceServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def CreateSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def GetSubscription(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -61,9 +107,60 @@ class SubscriptionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateSubscription(self, request, context):
+        """Illegal state changes are FAILED_PRECONDITION with a reason (HTTP 409).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelSubscription(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PreviewDues(self, request, context):
+        """What an on_hold subscription owes now (amount 0 otherwise).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePaymentMethod(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChargeSubscription(self, request, context):
+        """On-demand charge (merchant only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdvanceTestClock(self, request, context):
+        """Test mode only: renewals, expiries and scheduled cancels follow this clock.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTestClock(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SubscriptionsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSubscription,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateSubscriptionRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateSubscriptionResponse.SerializeToString,
+            ),
             'GetSubscription': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSubscription,
                     request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetSubscriptionRequest.FromString,
@@ -73,6 +170,41 @@ def add_SubscriptionsServiceServicer_to_server(servicer, server):
                     servicer.ListSubscriptions,
                     request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListSubscriptionsRequest.FromString,
                     response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'UpdateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSubscription,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdateSubscriptionRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.SerializeToString,
+            ),
+            'CancelSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelSubscription,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CancelSubscriptionRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.SerializeToString,
+            ),
+            'PreviewDues': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewDues,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.PreviewDuesRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Dues.SerializeToString,
+            ),
+            'UpdatePaymentMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePaymentMethod,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdatePaymentMethodRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdatePaymentMethodResponse.SerializeToString,
+            ),
+            'ChargeSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChargeSubscription,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionResponse.SerializeToString,
+            ),
+            'AdvanceTestClock': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdvanceTestClock,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.AdvanceTestClockRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.SerializeToString,
+            ),
+            'GetTestClock': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTestClock,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetTestClockRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -84,6 +216,33 @@ def add_SubscriptionsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SubscriptionsService:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def CreateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/CreateSubscription',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateSubscriptionRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def GetSubscription(request,
@@ -129,6 +288,195 @@ class SubscriptionsService:
             '/billing.subscriptions.v1.SubscriptionsService/ListSubscriptions',
             billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListSubscriptionsRequest.SerializeToString,
             billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/UpdateSubscription',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdateSubscriptionRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/CancelSubscription',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CancelSubscriptionRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewDues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/PreviewDues',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.PreviewDuesRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Dues.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePaymentMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/UpdatePaymentMethod',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdatePaymentMethodRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.UpdatePaymentMethodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChargeSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/ChargeSubscription',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdvanceTestClock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/AdvanceTestClock',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.AdvanceTestClockRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTestClock(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/GetTestClock',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetTestClockRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.FromString,
             options,
             channel_credentials,
             insecure,
