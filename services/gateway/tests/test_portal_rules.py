@@ -149,7 +149,12 @@ class TestLanguage:
             path = GATEWAY / "src/gateway/locale" / lang / "LC_MESSAGES/messages.po"
             with path.open("rb") as fp:
                 catalog = read_po(fp, locale=lang)
-            translated = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+            # A plural entry's id and string are tuples: keyed by the singular, all forms filled.
+            translated = {
+                m.id if isinstance(m.id, str) else m.id[0]
+                for m in catalog
+                if m.id and m.string and all(m.string) and not m.fuzzy
+            }
             missing = extracted - translated
             assert not missing, (
                 f"{lang}: run services/gateway/scripts/update_catalogs.py and translate {missing}"

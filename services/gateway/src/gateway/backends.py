@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.payments.v1 import payments_pb2_grpc
+from billing.subscriptions.v1 import subscriptions_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -21,9 +23,13 @@ from gateway.keys import (
     AUTH_CHANNEL,
     AUTH_STUB,
     BUSINESSES,
+    PAYMENTS_CHANNEL,
+    PAYMENTS_STUB,
     PORTAL_STUB,
     SESSIONS,
     SETTINGS,
+    SUBSCRIPTIONS_CHANNEL,
+    SUBSCRIPTIONS_STUB,
 )
 from gateway.web.sessions import BusinessDirectory, SessionResolver
 
@@ -59,6 +65,28 @@ async def auth_client(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await channel.close()
+
+
+async def billing_clients(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the subscriptions and payments channels and their stubs (portal pages)."""
+    settings = app[SETTINGS]
+    subscriptions = create_channel(
+        settings.subscriptions_target,
+        name="subscriptions",
+        timeout=settings.backend_timeout_seconds,
+    )
+    payments = create_channel(
+        settings.payments_target, name="payments", timeout=settings.backend_timeout_seconds
+    )
+    app[SUBSCRIPTIONS_CHANNEL] = subscriptions
+    app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(subscriptions)
+    app[PAYMENTS_CHANNEL] = payments
+    app[PAYMENTS_STUB] = payments_pb2_grpc.PaymentsServiceStub(payments)
+    try:
+        yield
+    finally:
+        await subscriptions.close()
+        await payments.close()
 
 
 async def is_serving(channel: grpc.aio.Channel) -> bool:

@@ -39,6 +39,10 @@ class GatewaySettings(CommonSettings):
     portal_live_base_url: str = "http://localhost:8080/live"
     portal_test_base_url: str = "http://localhost:8080/test"
     unified_base_url: str = "http://localhost:8080/all"
+    # The payments service's hosted card page and 3-D Secure challenge (its own
+    # listener): the portal's forms redirect there, so its origin joins the
+    # pages' CSP form-action. Empty: no redirect target outside our sites.
+    payments_page_url: str = ""
     # How long a resolved portal session is reused without asking auth again;
     # logout drops the entry at once, revocation elsewhere is honoured within it.
     session_cache_seconds: float = Field(default=5.0, ge=0, le=60)

@@ -7,6 +7,8 @@ import gettext
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.payments.v1 import payments_pb2_grpc
+from billing.subscriptions.v1 import subscriptions_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
 from gateway.config import GatewaySettings
@@ -22,3 +24,9 @@ SESSIONS = web.AppKey("sessions", SessionResolver)
 BUSINESSES = web.AppKey("businesses", BusinessDirectory)
 SITES = web.AppKey("sites", Sites)
 CATALOGS = web.AppKey("catalogs", dict[str, gettext.NullTranslations])
+SUBSCRIPTIONS_CHANNEL = web.AppKey("subscriptions_channel", grpc.aio.Channel)
+SUBSCRIPTIONS_STUB = web.AppKey(
+    "subscriptions_stub", subscriptions_pb2_grpc.SubscriptionsServiceStub
+)
+PAYMENTS_CHANNEL = web.AppKey("payments_channel", grpc.aio.Channel)
+PAYMENTS_STUB = web.AppKey("payments_stub", payments_pb2_grpc.PaymentsServiceStub)

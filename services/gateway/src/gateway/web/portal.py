@@ -1,7 +1,8 @@
 """The signed-in per-business portal: home, the section shell, logout.
 
-Subscriptions, invoices, payment methods and license keys are filled by later
-issues; today each renders the branded shell with an empty state.
+Subscriptions and payment methods have their own pages (web/subscriptions.py,
+web/payment_methods.py); invoices and license keys are filled by later issues
+and render the branded shell with an empty state until then.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from gateway.web.forms import read_form
 from gateway.web.rendering import error_page, redirect, render, site_of
 from gateway.web.security import CSRF_FIELD, business_cookie_name, clear_cookie, tokens_match
 
-SECTIONS = ("subscriptions", "invoices", "payment-methods", "license-keys")
+# The sections that are still an empty shell.
+SECTIONS = ("invoices", "license-keys")
 
 
 @portal_page

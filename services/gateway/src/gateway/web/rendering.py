@@ -14,13 +14,13 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway.keys import CATALOGS, SITES
+from gateway.keys import CATALOGS, SETTINGS, SITES
 from gateway.web import i18n
 from gateway.web.branding import safe_logo_url
 from gateway.web.security import (
@@ -177,8 +177,14 @@ _LANG_COOKIE_VALUE = web.RequestKey("lang_cookie_value", str)
 
 
 def _form_targets(request: web.Request) -> tuple[str, ...]:
-    # Form POSTs end in redirects to our own sites (possibly other hosts).
-    return tuple(dict.fromkeys(s.origin for s in request.app[SITES].all()))
+    # Form POSTs end in redirects to our own sites (possibly other hosts), and
+    # the billing forms to the payments service's hosted card / 3-D Secure page.
+    origins = [s.origin for s in request.app[SITES].all()]
+    payments_page = request.app[SETTINGS].payments_page_url
+    if payments_page:
+        parts = urlsplit(payments_page)
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(dict.fromkeys(origins))
 
 
 def activate_language(

@@ -11,13 +11,127 @@ import re
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.web import branding, handoff, links, login, portal, profile, unified
+from gateway.web import (
+    branding,
+    handoff,
+    links,
+    login,
+    payment_method_flow,
+    payment_methods,
+    portal,
+    profile,
+    subscriptions,
+    unified,
+    unified_billing,
+)
+from gateway.web.billing_scope import (
+    AccountHandler,
+    business_account_page,
+    unified_account_page,
+)
 from gateway.web.rendering import STATIC_DIR, bind_site
 from gateway.web.sites import SiteKind, Sites
 
 
 def _slug(prefix: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", prefix).strip("_") or "root"
+
+
+# The billing pages of one customer of one business, mounted on the business
+# portal and (under the same paths) on the unified portal: (method, path after
+# /b/{business_id}, handler, name, nav section).
+_ACCOUNT_PAGES: tuple[tuple[str, str, AccountHandler, str, str], ...] = (
+    ("GET", "/subscriptions", subscriptions.subscriptions_page, "subscriptions", "subscriptions"),
+    (
+        "GET",
+        "/subscriptions/{subscription_id}",
+        subscriptions.subscription_page,
+        "subscription",
+        "subscriptions",
+    ),
+    (
+        "GET",
+        "/subscriptions/{subscription_id}/cancel",
+        subscriptions.cancel_page,
+        "cancel_page",
+        "subscriptions",
+    ),
+    (
+        "POST",
+        "/subscriptions/{subscription_id}/cancel",
+        subscriptions.cancel,
+        "cancel",
+        "subscriptions",
+    ),
+    (
+        "POST",
+        "/subscriptions/{subscription_id}/undo-cancel",
+        subscriptions.undo_cancel,
+        "undo_cancel",
+        "subscriptions",
+    ),
+    (
+        "GET",
+        "/subscriptions/{subscription_id}/payment-method",
+        payment_method_flow.edit_page,
+        "edit_method",
+        "subscriptions",
+    ),
+    (
+        "POST",
+        "/subscriptions/{subscription_id}/payment-method",
+        payment_method_flow.confirm,
+        "confirm_method",
+        "subscriptions",
+    ),
+    (
+        "GET",
+        "/subscriptions/{subscription_id}/payment-method/added",
+        payment_method_flow.card_added,
+        "edit_method_added",
+        "subscriptions",
+    ),
+    (
+        "GET",
+        "/subscriptions/{subscription_id}/payment-method/done",
+        payment_method_flow.done_page,
+        "edit_method_done",
+        "subscriptions",
+    ),
+    ("GET", "/payment-methods", payment_methods.methods_page, "payment_methods", "payment-methods"),
+    ("POST", "/payment-methods/add", payment_methods.add_card, "add_card", "payment-methods"),
+    ("GET", "/payment-methods/added", payment_methods.card_added, "card_added", "payment-methods"),
+    (
+        "POST",
+        "/payment-methods/{payment_method_id}/default",
+        payment_methods.make_default,
+        "default_card",
+        "payment-methods",
+    ),
+    (
+        "GET",
+        "/payment-methods/{payment_method_id}/remove",
+        payment_methods.remove_page,
+        "remove_card_page",
+        "payment-methods",
+    ),
+    (
+        "POST",
+        "/payment-methods/{payment_method_id}/remove",
+        payment_methods.remove,
+        "remove_card",
+        "payment-methods",
+    ),
+)
+
+
+def _account_routes(unified_site: bool) -> list[tuple[str, str, Handler, str]]:
+    wrap = unified_account_page if unified_site else business_account_page
+    tag = "unified_" if unified_site else "portal_"
+    return [
+        (method, f"/b/{{business_id}}{path}", wrap(section)(handler), f"{tag}{name}")
+        for method, path, handler, name, section in _ACCOUNT_PAGES
+    ]
 
 
 def _business_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
@@ -43,6 +157,7 @@ def _business_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
     for section in portal.SECTIONS:
         name = f"portal_{section.replace('-', '_')}"
         routes.append(("GET", f"{b}/{section}", portal.section_page(section), name))
+    routes.extend(_account_routes(unified_site=False))
     return routes
 
 
@@ -57,6 +172,9 @@ def _unified_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
         ("POST", "/open/{business_id}", unified.open_business, "unified_open_business"),
         ("GET", "/open/{business_id}/bound", unified.open_bound, "unified_open_bound"),
         ("POST", "/logout", unified.unified_logout, "unified_logout"),
+        ("GET", "/subscriptions", unified_billing.all_subscriptions, "unified_all_subscriptions"),
+        ("GET", "/payments", unified_billing.all_payments, "unified_all_payments"),
+        *_account_routes(unified_site=True),
     ]
     if prefix:
         routes.append(("GET", "", unified.unified_home_redirect, "unified_home_redirect"))

@@ -52,6 +52,8 @@ async def accounts_page(request: web.Request, context: UnifiedContext) -> web.St
             "email": context.session.email,
             "csrf_token": context.session.csrf_token,
             "logout_action": context.site.path("/logout"),
+            "subscriptions_href": context.site.path("/subscriptions"),
+            "payments_href": context.site.path("/payments"),
         },
     )
 

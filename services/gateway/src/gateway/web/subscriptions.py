@@ -1,0 +1,211 @@
+"""Subscriptions pages: the list, one subscription with its payments, cancel and undo.
+
+Each page asks each backend one question (in parallel where there are two);
+every request is scoped to the account's customer (see
+:mod:`gateway.web.billing_scope`), so another customer's subscription id is
+NOT_FOUND there and the same 404 page here. Forms are POST → 303 → GET, and
+a repeated cancel or undo (double click, second tab, back + resubmit) lands on
+the same result page instead of an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+from billing.payments.v1 import payments_pb2
+from billing.subscriptions.v1 import subscriptions_pb2
+from billing_kit.errors import FailedPrecondition
+
+from gateway.keys import PAYMENTS_STUB, SUBSCRIPTIONS_STUB
+from gateway.web import billing_views as views
+from gateway.web import i18n
+from gateway.web.billing_forms import CancelChoice, parse_cancel, valid_id
+from gateway.web.billing_scope import Account
+from gateway.web.forms import read_form
+from gateway.web.login import csrf_failed_error
+from gateway.web.rendering import error_page, redirect, render
+from gateway.web.security import CSRF_FIELD, tokens_match
+
+PAGE_SIZE = 100  # one page: a customer's subscriptions and cards are few
+
+
+def links_for(account: Account, subscription_id: str) -> views.Links:
+    """Where a subscription's actions live on this account's site."""
+    base = f"subscriptions/{subscription_id}"
+    return views.Links(
+        detail=account.path(base),
+        cancel=account.path(f"{base}/cancel"),
+        payment_method=account.path(f"{base}/payment-method"),
+    )
+
+
+async def list_methods(request: web.Request, account: Account) -> list[Any]:
+    """The account's saved cards (newest first)."""
+    reply = await request.app[PAYMENTS_STUB].ListPaymentMethods(
+        payments_pb2.ListPaymentMethodsRequest(**account.scope(), page_size=PAGE_SIZE)
+    )
+    return list(reply.payment_methods)
+
+
+async def list_subscriptions(request: web.Request, account: Account) -> list[Any]:
+    """The account's subscriptions (newest first)."""
+    reply = await request.app[SUBSCRIPTIONS_STUB].ListSubscriptions(
+        subscriptions_pb2.ListSubscriptionsRequest(**account.scope(), page_size=PAGE_SIZE)
+    )
+    return list(reply.subscriptions)
+
+
+async def get_subscription(request: web.Request, account: Account, subscription_id: str) -> Any:
+    """One of the account's subscriptions; NOT_FOUND (→ 404 page) for anyone else's."""
+    return await request.app[SUBSCRIPTIONS_STUB].GetSubscription(
+        subscriptions_pb2.GetSubscriptionRequest(**account.scope(), subscription_id=subscription_id)
+    )
+
+
+def subscription_id_of(request: web.Request) -> str:
+    """The URL's subscription id; a malformed one is a 404 like an unknown one."""
+    subscription_id = request.match_info["subscription_id"]
+    if not valid_id(subscription_id):
+        raise web.HTTPNotFound()
+    return subscription_id
+
+
+async def subscriptions_page(request: web.Request, account: Account) -> web.StreamResponse:
+    """``GET …/subscriptions``: current ones (on hold first) and past ones."""
+    subs, methods = await asyncio.gather(
+        list_subscriptions(request, account), list_methods(request, account)
+    )
+    by_id = {m.payment_method_id: m for m in methods}
+    rows = [views.subscription_view(s, by_id, links_for(account, s.subscription_id)) for s in subs]
+    current, past = views.split_current_and_past(rows)
+    return render(
+        request,
+        "subscriptions.html",
+        account.values(current=current, past=past, unified_list=False),
+    )
+
+
+async def subscription_page(request: web.Request, account: Account) -> web.StreamResponse:
+    """``GET …/subscriptions/{id}``: the subscription, its card and its payments."""
+    subscription_id = subscription_id_of(request)
+    sub, methods, payments = await asyncio.gather(
+        get_subscription(request, account, subscription_id),
+        list_methods(request, account),
+        request.app[PAYMENTS_STUB].ListPayments(
+            payments_pb2.ListPaymentsRequest(
+                business_id=account.business_id,
+                mode=account.mode,
+                customer_ids=[account.customer_id],
+                subscription_id=subscription_id,
+                page_size=PAGE_SIZE,
+            )
+        ),
+    )
+    by_id = {m.payment_method_id: m for m in methods}
+    view = views.subscription_view(sub, by_id, links_for(account, subscription_id))
+    notice = request.query.get("done")
+    return render(
+        request,
+        "subscription_detail.html",
+        account.values(
+            sub=view,
+            payments=[views.payment_view(p) for p in payments.payments],
+            notice=notice if notice in ("cancelled", "scheduled", "undone", "switched") else None,
+            undo_action=account.path(f"subscriptions/{subscription_id}/undo-cancel"),
+            back_href=account.path("subscriptions"),
+        ),
+    )
+
+
+def _cancel_values(account: Account, view: views.SubscriptionView, **more: Any) -> dict[str, Any]:
+    return account.values(
+        sub=view,
+        reasons=[(value, i18n.gettext(label)) for value, label in views.CANCELLATION_FEEDBACK],
+        action=view.links.cancel,
+        undo_action=account.path(f"subscriptions/{view.subscription_id}/undo-cancel"),
+        errors={},
+        chosen={"when": "period_end", "feedback": "", "comment": ""},
+        **more,
+    )
+
+
+async def cancel_page(request: web.Request, account: Account) -> web.StreamResponse:
+    """``GET …/subscriptions/{id}/cancel``: when, why (optional), and a confirmation."""
+    subscription_id = subscription_id_of(request)
+    sub = await get_subscription(request, account, subscription_id)
+    view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    return render(request, "subscription_cancel.html", _cancel_values(account, view))
+
+
+def _feedback_enum(value: str) -> subscriptions_pb2.CancellationFeedback.ValueType:
+    if not value:
+        return subscriptions_pb2.CANCELLATION_FEEDBACK_UNSPECIFIED
+    return subscriptions_pb2.CancellationFeedback.Value(f"CANCELLATION_FEEDBACK_{value.upper()}")
+
+
+def _already_done(sub: Any, choice: CancelChoice) -> bool:
+    """True when the subscription already is what this cancel asked for (a repeat)."""
+    status = views.enum_name(sub, "status")
+    if choice.when == "now":
+        return status == "cancelled"
+    return bool(sub.cancel_at_next_billing_date) or status == "cancelled"
+
+
+async def cancel(request: web.Request, account: Account) -> web.StreamResponse:
+    """``POST …/subscriptions/{id}/cancel``: cancel now or at the end of the period."""
+    subscription_id = subscription_id_of(request)
+    form = await read_form(request)
+    sub = await get_subscription(request, account, subscription_id)
+    view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    chosen = {k: (form.get(k) or "")[:2000] for k in ("when", "feedback", "comment")}
+    if not tokens_match(account.csrf_token, form.get(CSRF_FIELD)):
+        errors = {"form": csrf_failed_error()}
+        values = _cancel_values(account, view)
+        values.update(errors=errors, chosen=chosen)
+        return render(request, "subscription_cancel.html", values, status=400)
+    choice = parse_cancel(form)
+    if isinstance(choice, dict):
+        values = _cancel_values(account, view)
+        values.update(errors=choice, chosen=chosen)
+        return render(request, "subscription_cancel.html", values, status=422)
+    done = "cancelled" if choice.when == "now" else "scheduled"
+    if _already_done(sub, choice):
+        return redirect(account.path(f"subscriptions/{subscription_id}?done={done}"))
+    try:
+        await request.app[SUBSCRIPTIONS_STUB].CancelSubscription(
+            subscriptions_pb2.CancelSubscriptionRequest(
+                **account.scope(),
+                subscription_id=subscription_id,
+                at_period_end=choice.when == "period_end",
+                cancellation_feedback=_feedback_enum(choice.feedback),
+                cancellation_comment=choice.comment,
+            )
+        )
+    except FailedPrecondition:
+        # A concurrent tab may have won: same outcome ⇒ same page; else the refusal.
+        again = await get_subscription(request, account, subscription_id)
+        if not _already_done(again, choice):
+            raise
+    return redirect(account.path(f"subscriptions/{subscription_id}?done={done}"))
+
+
+async def undo_cancel(request: web.Request, account: Account) -> web.StreamResponse:
+    """``POST …/subscriptions/{id}/undo-cancel``: keep a subscription scheduled to end."""
+    subscription_id = subscription_id_of(request)
+    form = await read_form(request)
+    if not tokens_match(account.csrf_token, form.get(CSRF_FIELD)):
+        return error_page(request, 400)
+    sub = await get_subscription(request, account, subscription_id)
+    if views.enum_name(sub, "status") in views.PAST_STATUSES:
+        return redirect(account.path(f"subscriptions/{subscription_id}"))
+    if sub.cancel_at_next_billing_date:
+        await request.app[SUBSCRIPTIONS_STUB].UpdateSubscription(
+            subscriptions_pb2.UpdateSubscriptionRequest(
+                **account.scope(),
+                subscription_id=subscription_id,
+                cancel_at_next_billing_date=False,
+            )
+        )
+    return redirect(account.path(f"subscriptions/{subscription_id}?done=undone"))
