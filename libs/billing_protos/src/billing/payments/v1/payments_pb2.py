@@ -26,19 +26,65 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from billing.common.v1 import common_pb2 as billing_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"billing/payments/v1/payments.proto\x12\x13\x62illing.payments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"\x89\x02\n\rPaymentMethod\x12\x19\n\x11payment_method_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\r\n\x05\x62rand\x18\x05 \x01(\t\x12\r\n\x05last4\x18\x06 \x01(\t\x12\x14\n\x0c\x65xpiry_month\x18\x07 \x01(\x05\x12\x13\n\x0b\x65xpiry_year\x18\x08 \x01(\x05\x12\x13\n\x0b\x66ingerprint\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x94\x01\n\x19ListPaymentMethodsRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\"Y\n\x1aListPaymentMethodsResponse\x12;\n\x0fpayment_methods\x18\x01 \x03(\x0b\x32\".billing.payments.v1.PaymentMethod2\x88\x01\n\x0fPaymentsService\x12u\n\x12ListPaymentMethods\x12..billing.payments.v1.ListPaymentMethodsRequest\x1a/.billing.payments.v1.ListPaymentMethodsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"billing/payments/v1/payments.proto\x12\x13\x62illing.payments.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"\xe9\x02\n\rPaymentMethod\x12\x19\n\x11payment_method_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\r\n\x05\x62rand\x18\x05 \x01(\t\x12\r\n\x05last4\x18\x06 \x01(\t\x12\x14\n\x0c\x65xpiry_month\x18\x07 \x01(\x05\x12\x13\n\x0b\x65xpiry_year\x18\x08 \x01(\x05\x12\x13\n\x0b\x66ingerprint\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nis_default\x18\x0b \x01(\x08\x12\x18\n\x10\x63\x61rd_holder_name\x18\x0c \x01(\t\x12\x30\n\x0clast_used_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xaa\x01\n\x19ListPaymentMethodsRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\x12\x14\n\x0c\x63ustomer_ids\x18\x06 \x03(\t\"Y\n\x1aListPaymentMethodsResponse\x12;\n\x0fpayment_methods\x18\x01 \x03(\x0b\x32\".billing.payments.v1.PaymentMethod\"\x85\x01\n\x17GetPaymentMethodRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x19\n\x11payment_method_id\x18\x04 \x01(\t\"\x88\x01\n\x1a\x44\x65letePaymentMethodRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x19\n\x11payment_method_id\x18\x04 \x01(\t\"\x1d\n\x1b\x44\x65letePaymentMethodResponse\"\x8c\x01\n\x1eSetDefaultPaymentMethodRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x19\n\x11payment_method_id\x18\x04 \x01(\t\"\x9f\x05\n\x07Payment\x12\x12\n\npayment_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\x12\x17\n\x0fsubscription_id\x18\x05 \x01(\t\x12\x14\n\x0ctotal_amount\x18\x06 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x07 \x01(\t\x12\x32\n\x06status\x18\x08 \x01(\x0e\x32\".billing.payments.v1.PaymentStatus\x12\x34\n\x0b\x63harge_type\x18\t \x01(\x0e\x32\x1f.billing.payments.v1.ChargeType\x12\x19\n\x11payment_method_id\x18\n \x01(\t\x12\x12\n\ncard_brand\x18\x0b \x01(\t\x12\x16\n\x0e\x63\x61rd_last_four\x18\x0c \x01(\t\x12\x12\n\nerror_code\x18\r \x01(\t\x12\x15\n\rerror_message\x18\x0e \x01(\t\x12\x15\n\rchallenge_url\x18\x0f \x01(\t\x12\x17\n\x0fidempotency_key\x18\x10 \x01(\t\x12.\n\ncreated_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12<\n\x08metadata\x18\x13 \x03(\x0b\x32*.billing.payments.v1.Payment.MetadataEntry\x12\x13\n\x0b\x64\x65scription\x18\x14 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbd\x03\n\rChargeRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x19\n\x11payment_method_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61mount\x18\x05 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x06 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x07 \x01(\t\x12\x34\n\x0b\x63harge_type\x18\x08 \x01(\x0e\x32\x1f.billing.payments.v1.ChargeType\x12\x17\n\x0fsubscription_id\x18\t \x01(\t\x12\x18\n\x10\x63ustomer_present\x18\n \x01(\x08\x12\x12\n\nreturn_url\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\x12\x42\n\x08metadata\x18\r \x03(\x0b\x32\x30.billing.payments.v1.ChargeRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"x\n\x11GetPaymentRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x12\n\npayment_id\x18\x03 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x04 \x01(\t\"\xc4\x02\n\x13ListPaymentsRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x14\n\x0c\x63ustomer_ids\x18\x03 \x03(\t\x12\x17\n\x0fsubscription_id\x18\x04 \x01(\t\x12\x32\n\x06status\x18\x05 \x01(\x0e\x32\".billing.payments.v1.PaymentStatus\x12\x32\n\x0e\x63reated_at_gte\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x63reated_at_lte\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x08 \x01(\x05\x12\x13\n\x0bpage_number\x18\t \x01(\x05\"F\n\x14ListPaymentsResponse\x12.\n\x08payments\x18\x01 \x03(\x0b\x32\x1c.billing.payments.v1.Payment\"I\n\x08\x42randing\x12\x15\n\rbusiness_name\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65nt_color\x18\x02 \x01(\t\x12\x10\n\x08logo_url\x18\x03 \x01(\t\"\xa2\x04\n\x1b\x43reatePaymentSessionRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12;\n\x07purpose\x18\x04 \x01(\x0e\x32*.billing.payments.v1.PaymentSessionPurpose\x12\x12\n\nreturn_url\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12/\n\x08\x62randing\x18\x07 \x01(\x0b\x32\x1d.billing.payments.v1.Branding\x12\x0e\n\x06\x61mount\x18\x08 \x01(\x03\x12\x10\n\x08\x63urrency\x18\t \x01(\t\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\x12\x34\n\x0b\x63harge_type\x18\x0b \x01(\x0e\x32\x1f.billing.payments.v1.ChargeType\x12\x17\n\x0fsubscription_id\x18\x0c \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\r \x01(\t\x12P\n\x08metadata\x18\x0e \x03(\x0b\x32>.billing.payments.v1.CreatePaymentSessionRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb4\x03\n\x0ePaymentSession\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0b\n\x03url\x18\x02 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x03 \x01(\t\x12%\n\x04mode\x18\x04 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12;\n\x07purpose\x18\x06 \x01(\x0e\x32*.billing.payments.v1.PaymentSessionPurpose\x12\x39\n\x06status\x18\x07 \x01(\x0e\x32).billing.payments.v1.PaymentSessionStatus\x12\x12\n\nreturn_url\x18\x08 \x01(\t\x12\x19\n\x11payment_method_id\x18\t \x01(\t\x12\x12\n\npayment_id\x18\n \x01(\t\x12.\n\nexpires_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rerror_message\x18\r \x01(\t\"j\n\x18GetPaymentSessionRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x12\n\nsession_id\x18\x03 \x01(\t*\xd2\x01\n\rPaymentStatus\x12\x1e\n\x1aPAYMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18PAYMENT_STATUS_SUCCEEDED\x10\x01\x12\x19\n\x15PAYMENT_STATUS_FAILED\x10\x02\x12\x1d\n\x19PAYMENT_STATUS_PROCESSING\x10\x03\x12+\n\'PAYMENT_STATUS_REQUIRES_CUSTOMER_ACTION\x10\x04\x12\x1c\n\x18PAYMENT_STATUS_CANCELLED\x10\x05*r\n\nChargeType\x12\x1b\n\x17\x43HARGE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43HARGE_TYPE_NEW\x10\x01\x12\x17\n\x13\x43HARGE_TYPE_RENEWAL\x10\x02\x12\x19\n\x15\x43HARGE_TYPE_ON_DEMAND\x10\x03*\x8a\x01\n\x15PaymentSessionPurpose\x12\'\n#PAYMENT_SESSION_PURPOSE_UNSPECIFIED\x10\x00\x12\'\n#PAYMENT_SESSION_PURPOSE_SAVE_METHOD\x10\x01\x12\x1f\n\x1bPAYMENT_SESSION_PURPOSE_PAY\x10\x02*\xcc\x01\n\x14PaymentSessionStatus\x12&\n\"PAYMENT_SESSION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPAYMENT_SESSION_STATUS_OPEN\x10\x01\x12$\n PAYMENT_SESSION_STATUS_SUCCEEDED\x10\x02\x12!\n\x1dPAYMENT_SESSION_STATUS_FAILED\x10\x03\x12\"\n\x1ePAYMENT_SESSION_STATUS_EXPIRED\x10\x04\x32\xc6\x07\n\x0fPaymentsService\x12u\n\x12ListPaymentMethods\x12..billing.payments.v1.ListPaymentMethodsRequest\x1a/.billing.payments.v1.ListPaymentMethodsResponse\x12\x64\n\x10GetPaymentMethod\x12,.billing.payments.v1.GetPaymentMethodRequest\x1a\".billing.payments.v1.PaymentMethod\x12x\n\x13\x44\x65letePaymentMethod\x12/.billing.payments.v1.DeletePaymentMethodRequest\x1a\x30.billing.payments.v1.DeletePaymentMethodResponse\x12r\n\x17SetDefaultPaymentMethod\x12\x33.billing.payments.v1.SetDefaultPaymentMethodRequest\x1a\".billing.payments.v1.PaymentMethod\x12W\n\x13\x43hargePaymentMethod\x12\".billing.payments.v1.ChargeRequest\x1a\x1c.billing.payments.v1.Payment\x12R\n\nGetPayment\x12&.billing.payments.v1.GetPaymentRequest\x1a\x1c.billing.payments.v1.Payment\x12\x63\n\x0cListPayments\x12(.billing.payments.v1.ListPaymentsRequest\x1a).billing.payments.v1.ListPaymentsResponse\x12m\n\x14\x43reatePaymentSession\x12\x30.billing.payments.v1.CreatePaymentSessionRequest\x1a#.billing.payments.v1.PaymentSession\x12g\n\x11GetPaymentSession\x12-.billing.payments.v1.GetPaymentSessionRequest\x1a#.billing.payments.v1.PaymentSessionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.payments.v1.payments_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_PAYMENT_METADATAENTRY']._loaded_options = None
+  _globals['_PAYMENT_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_CHARGEREQUEST_METADATAENTRY']._loaded_options = None
+  _globals['_CHARGEREQUEST_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_CREATEPAYMENTSESSIONREQUEST_METADATAENTRY']._loaded_options = None
+  _globals['_CREATEPAYMENTSESSIONREQUEST_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_PAYMENTSTATUS']._serialized_start=4016
+  _globals['_PAYMENTSTATUS']._serialized_end=4226
+  _globals['_CHARGETYPE']._serialized_start=4228
+  _globals['_CHARGETYPE']._serialized_end=4342
+  _globals['_PAYMENTSESSIONPURPOSE']._serialized_start=4345
+  _globals['_PAYMENTSESSIONPURPOSE']._serialized_end=4483
+  _globals['_PAYMENTSESSIONSTATUS']._serialized_start=4486
+  _globals['_PAYMENTSESSIONSTATUS']._serialized_end=4690
   _globals['_PAYMENTMETHOD']._serialized_start=125
-  _globals['_PAYMENTMETHOD']._serialized_end=390
-  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_start=393
-  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_end=541
-  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_start=543
-  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_end=632
-  _globals['_PAYMENTSSERVICE']._serialized_start=635
-  _globals['_PAYMENTSSERVICE']._serialized_end=771
+  _globals['_PAYMENTMETHOD']._serialized_end=486
+  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_start=489
+  _globals['_LISTPAYMENTMETHODSREQUEST']._serialized_end=659
+  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_start=661
+  _globals['_LISTPAYMENTMETHODSRESPONSE']._serialized_end=750
+  _globals['_GETPAYMENTMETHODREQUEST']._serialized_start=753
+  _globals['_GETPAYMENTMETHODREQUEST']._serialized_end=886
+  _globals['_DELETEPAYMENTMETHODREQUEST']._serialized_start=889
+  _globals['_DELETEPAYMENTMETHODREQUEST']._serialized_end=1025
+  _globals['_DELETEPAYMENTMETHODRESPONSE']._serialized_start=1027
+  _globals['_DELETEPAYMENTMETHODRESPONSE']._serialized_end=1056
+  _globals['_SETDEFAULTPAYMENTMETHODREQUEST']._serialized_start=1059
+  _globals['_SETDEFAULTPAYMENTMETHODREQUEST']._serialized_end=1199
+  _globals['_PAYMENT']._serialized_start=1202
+  _globals['_PAYMENT']._serialized_end=1873
+  _globals['_PAYMENT_METADATAENTRY']._serialized_start=1826
+  _globals['_PAYMENT_METADATAENTRY']._serialized_end=1873
+  _globals['_CHARGEREQUEST']._serialized_start=1876
+  _globals['_CHARGEREQUEST']._serialized_end=2321
+  _globals['_CHARGEREQUEST_METADATAENTRY']._serialized_start=1826
+  _globals['_CHARGEREQUEST_METADATAENTRY']._serialized_end=1873
+  _globals['_GETPAYMENTREQUEST']._serialized_start=2323
+  _globals['_GETPAYMENTREQUEST']._serialized_end=2443
+  _globals['_LISTPAYMENTSREQUEST']._serialized_start=2446
+  _globals['_LISTPAYMENTSREQUEST']._serialized_end=2770
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_start=2772
+  _globals['_LISTPAYMENTSRESPONSE']._serialized_end=2842
+  _globals['_BRANDING']._serialized_start=2844
+  _globals['_BRANDING']._serialized_end=2917
+  _globals['_CREATEPAYMENTSESSIONREQUEST']._serialized_start=2920
+  _globals['_CREATEPAYMENTSESSIONREQUEST']._serialized_end=3466
+  _globals['_CREATEPAYMENTSESSIONREQUEST_METADATAENTRY']._serialized_start=1826
+  _globals['_CREATEPAYMENTSESSIONREQUEST_METADATAENTRY']._serialized_end=1873
+  _globals['_PAYMENTSESSION']._serialized_start=3469
+  _globals['_PAYMENTSESSION']._serialized_end=3905
+  _globals['_GETPAYMENTSESSIONREQUEST']._serialized_start=3907
+  _globals['_GETPAYMENTSESSIONREQUEST']._serialized_end=4013
+  _globals['_PAYMENTSSERVICE']._serialized_start=4693
+  _globals['_PAYMENTSSERVICE']._serialized_end=5659
 # @@protoc_insertion_point(module_scope)

@@ -39,12 +39,101 @@ class PaymentsServiceStub:
                 request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentMethodsRequest.SerializeToString,
                 response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentMethodsResponse.FromString,
                 _registered_method=True)
+        self.GetPaymentMethod = channel.unary_unary(
+                '/billing.payments.v1.PaymentsService/GetPaymentMethod',
+                request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentMethodRequest.SerializeToString,
+                response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.PaymentMethod.FromString,
+                _registered_method=True)
+        self.DeletePaymentMethod = channel.unary_unary(
+                '/billing.payments.v1.PaymentsService/DeletePaymentMethod',
+                request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.DeletePaymentMethodRequest.SerializeToString,
+                response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.DeletePaymentMethodResponse.FromString,
+                _registered_method=True)
+        self.SetDefaultPaymentMethod = channel.unary_unary(
+                '/billing.payments.v1.PaymentsService/SetDefaultPaymentMethod',
+                request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.SetDefaultPaymentMethodRequest.SerializeToString,
+                response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.PaymentMethod.FromString,
+                _registered_method=True)
+        self.ChargePaymentMethod = channel.unary_unary(
+                '/billing.payments.v1.PaymentsService/ChargePaymentMethod',
+                request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.ChargeRequest.SerializeToString,
+                response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.Payment.FromString,
+                _registered_method=True)
+        self.GetPayment = channel.unary_unary(
+                '/billing.payments.v1.PaymentsService/GetPayment',
+                request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentRequest.SerializeToString,
+                response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.Payment.FromString,
+                _registered_method=True)
+        self.ListPayments = channel.unary_unary(
+                '/billing.payments.v1.PaymentsService/ListPayments',
+                request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsRequest.SerializeToString,
+                response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsResponse.FromString,
+                _registered_method=True)
+        self.CreatePaymentSession = channel.unary_unary(
+                '/billing.payments.v1.PaymentsService/CreatePaymentSession',
+                request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.CreatePaymentSessionRequest.SerializeToString,
+                response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.PaymentSession.FromString,
+                _registered_method=True)
+        self.GetPaymentSession = channel.unary_unary(
+                '/billing.payments.v1.PaymentsService/GetPaymentSession',
+                request_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentSessionRequest.SerializeToString,
+                response_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.PaymentSession.FromString,
+                _registered_method=True)
 
 
 class PaymentsServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListPaymentMethods(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPaymentMethod(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePaymentMethod(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDefaultPaymentMethod(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChargePaymentMethod(self, request, context):
+        """Declines are not gRPC errors: a FAILED Payment with error_code/message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPayment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPayments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePaymentSession(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPaymentSession(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +146,46 @@ def add_PaymentsServiceServicer_to_server(servicer, server):
                     servicer.ListPaymentMethods,
                     request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentMethodsRequest.FromString,
                     response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentMethodsResponse.SerializeToString,
+            ),
+            'GetPaymentMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPaymentMethod,
+                    request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentMethodRequest.FromString,
+                    response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.PaymentMethod.SerializeToString,
+            ),
+            'DeletePaymentMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePaymentMethod,
+                    request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.DeletePaymentMethodRequest.FromString,
+                    response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.DeletePaymentMethodResponse.SerializeToString,
+            ),
+            'SetDefaultPaymentMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDefaultPaymentMethod,
+                    request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.SetDefaultPaymentMethodRequest.FromString,
+                    response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.PaymentMethod.SerializeToString,
+            ),
+            'ChargePaymentMethod': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChargePaymentMethod,
+                    request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.ChargeRequest.FromString,
+                    response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.Payment.SerializeToString,
+            ),
+            'GetPayment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPayment,
+                    request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentRequest.FromString,
+                    response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.Payment.SerializeToString,
+            ),
+            'ListPayments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPayments,
+                    request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsRequest.FromString,
+                    response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsResponse.SerializeToString,
+            ),
+            'CreatePaymentSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePaymentSession,
+                    request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.CreatePaymentSessionRequest.FromString,
+                    response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.PaymentSession.SerializeToString,
+            ),
+            'GetPaymentSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPaymentSession,
+                    request_deserializer=billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentSessionRequest.FromString,
+                    response_serializer=billing_dot_payments_dot_v1_dot_payments__pb2.PaymentSession.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +215,222 @@ class PaymentsService:
             '/billing.payments.v1.PaymentsService/ListPaymentMethods',
             billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentMethodsRequest.SerializeToString,
             billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentMethodsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPaymentMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.payments.v1.PaymentsService/GetPaymentMethod',
+            billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentMethodRequest.SerializeToString,
+            billing_dot_payments_dot_v1_dot_payments__pb2.PaymentMethod.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePaymentMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.payments.v1.PaymentsService/DeletePaymentMethod',
+            billing_dot_payments_dot_v1_dot_payments__pb2.DeletePaymentMethodRequest.SerializeToString,
+            billing_dot_payments_dot_v1_dot_payments__pb2.DeletePaymentMethodResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDefaultPaymentMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.payments.v1.PaymentsService/SetDefaultPaymentMethod',
+            billing_dot_payments_dot_v1_dot_payments__pb2.SetDefaultPaymentMethodRequest.SerializeToString,
+            billing_dot_payments_dot_v1_dot_payments__pb2.PaymentMethod.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChargePaymentMethod(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.payments.v1.PaymentsService/ChargePaymentMethod',
+            billing_dot_payments_dot_v1_dot_payments__pb2.ChargeRequest.SerializeToString,
+            billing_dot_payments_dot_v1_dot_payments__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPayment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.payments.v1.PaymentsService/GetPayment',
+            billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentRequest.SerializeToString,
+            billing_dot_payments_dot_v1_dot_payments__pb2.Payment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPayments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.payments.v1.PaymentsService/ListPayments',
+            billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsRequest.SerializeToString,
+            billing_dot_payments_dot_v1_dot_payments__pb2.ListPaymentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePaymentSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.payments.v1.PaymentsService/CreatePaymentSession',
+            billing_dot_payments_dot_v1_dot_payments__pb2.CreatePaymentSessionRequest.SerializeToString,
+            billing_dot_payments_dot_v1_dot_payments__pb2.PaymentSession.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPaymentSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.payments.v1.PaymentsService/GetPaymentSession',
+            billing_dot_payments_dot_v1_dot_payments__pb2.GetPaymentSessionRequest.SerializeToString,
+            billing_dot_payments_dot_v1_dot_payments__pb2.PaymentSession.FromString,
             options,
             channel_credentials,
             insecure,
