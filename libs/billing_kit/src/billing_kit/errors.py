@@ -76,6 +76,9 @@ class Reason(StrEnum):
     SUBSCRIPTION_NOT_FOUND = "SUBSCRIPTION_NOT_FOUND"
     INVALID_INVOICE_ID = "INVALID_INVOICE_ID"
     INVOICE_NOT_FOUND = "INVOICE_NOT_FOUND"
+    # Products (subscriptions).
+    PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
+    INVALID_PRODUCT = "INVALID_PRODUCT"
 
     @classmethod
     def parse(cls, value: str) -> Reason | None:

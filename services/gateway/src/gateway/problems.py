@@ -250,6 +250,8 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     Reason.INVOICE_NOT_FOUND: _not_found(
         N_("This invoice does not exist, or you do not have access to it.")
     ),
+    Reason.PRODUCT_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.INVALID_PRODUCT: _invalid(_CHECK_VALUE),
 }
 
 
