@@ -79,6 +79,10 @@ class Reason(StrEnum):
     # Products (subscriptions).
     PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
     INVALID_PRODUCT = "INVALID_PRODUCT"
+    # Subscriptions lifecycle.
+    SUBSCRIPTION_STATE_CONFLICT = "SUBSCRIPTION_STATE_CONFLICT"
+    INVALID_SUBSCRIPTION_REQUEST = "INVALID_SUBSCRIPTION_REQUEST"
+    TEST_CLOCK_LIVE_MODE = "TEST_CLOCK_LIVE_MODE"
 
     @classmethod
     def parse(cls, value: str) -> Reason | None:
