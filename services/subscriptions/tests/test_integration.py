@@ -62,11 +62,15 @@ async def test_lists_only_the_customers_own_subscriptions_newest_first_by_page(
     stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
 ) -> None:
     for index in range(3):
-        await service.runtime.subscriptions.repository.insert(_subscription(f"sub_{index}", minutes=index))
+        await service.runtime.subscriptions.repository.insert(
+            _subscription(f"sub_{index}", minutes=index)
+        )
     await service.runtime.subscriptions.repository.insert(
         _subscription("sub_other", customer_id="cus_2", minutes=9)
     )
-    await service.runtime.subscriptions.repository.insert(_subscription("sub_live", mode="live", minutes=9))
+    await service.runtime.subscriptions.repository.insert(
+        _subscription("sub_live", mode="live", minutes=9)
+    )
 
     async def page(number: int) -> list[str]:
         reply = await stub.ListSubscriptions(
