@@ -13,7 +13,7 @@ from billing_kit.grpc_client import domain_error_from
 from billing_kit.testing import RunningService, service_fixture
 from subscriptions.app import SubscriptionsRuntime, create_app
 from subscriptions.config import SubscriptionsSettings
-from subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.subscriptions.models import Subscription, SubscriptionStatus
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def _subscription(
     )
 
 
-service = service_fixture(create_app, SubscriptionsSettings)
+service = service_fixture(create_app, SubscriptionsSettings, renewals_enabled=False)
 
 
 @pytest.fixture
@@ -62,11 +62,15 @@ async def test_lists_only_the_customers_own_subscriptions_newest_first_by_page(
     stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
 ) -> None:
     for index in range(3):
-        await service.runtime.repository.insert(_subscription(f"sub_{index}", minutes=index))
-    await service.runtime.repository.insert(
+        await service.runtime.subscriptions.repository.insert(
+            _subscription(f"sub_{index}", minutes=index)
+        )
+    await service.runtime.subscriptions.repository.insert(
         _subscription("sub_other", customer_id="cus_2", minutes=9)
     )
-    await service.runtime.repository.insert(_subscription("sub_live", mode="live", minutes=9))
+    await service.runtime.subscriptions.repository.insert(
+        _subscription("sub_live", mode="live", minutes=9)
+    )
 
     async def page(number: int) -> list[str]:
         reply = await stub.ListSubscriptions(
@@ -89,7 +93,7 @@ async def test_get_returns_wire_fields(
     service: RunningService[SubscriptionsRuntime],
     stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
 ) -> None:
-    await service.runtime.repository.insert(_subscription("sub_1"))
+    await service.runtime.subscriptions.repository.insert(_subscription("sub_1"))
     got = await stub.GetSubscription(
         subscriptions_pb2.GetSubscriptionRequest(
             business_id="bus_1",
@@ -120,7 +124,7 @@ async def test_another_customers_subscription_is_not_found(
     customer_id: str,
 ) -> None:
     """The real repository scopes the read: a foreign id is simply not there."""
-    await service.runtime.repository.insert(_subscription("sub_1"))
+    await service.runtime.subscriptions.repository.insert(_subscription("sub_1"))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetSubscription(
             subscriptions_pb2.GetSubscriptionRequest(

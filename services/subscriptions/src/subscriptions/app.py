@@ -2,27 +2,52 @@
 
 from __future__ import annotations
 
-from billing.subscriptions.v1 import subscriptions_pb2, subscriptions_pb2_grpc
+from billing.subscriptions.v1 import (
+    products_pb2,
+    products_pb2_grpc,
+    subscriptions_pb2,
+    subscriptions_pb2_grpc,
+)
+from billing_kit.mongo import run_in_transaction
 from billing_kit.runtime import ServiceRuntime
 
 from subscriptions.config import SubscriptionsSettings
-from subscriptions.repository import INDEXES, SubscriptionsRepository
-from subscriptions.service import SubscriptionsService
-from subscriptions.servicer import SubscriptionsServicer
+from subscriptions.products import repository as products_repository
+from subscriptions.products.service import ProductsService
+from subscriptions.products.servicer import ProductsServicer
+from subscriptions.subscriptions.repository import INDEXES as SUBSCRIPTIONS_INDEXES
+from subscriptions.subscriptions.wiring import SubscriptionsParts, build_subscriptions
 
 SERVICE_NAME = "subscriptions"
 
 
 def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
     """Build the runtime; ``await runtime.start()`` brings it up."""
-    runtime = SubscriptionsRuntime(settings, name=SERVICE_NAME, indexes=INDEXES)
-    runtime.repository = SubscriptionsRepository(runtime.db)
-    servicer = SubscriptionsServicer(SubscriptionsService(runtime.repository))
+    runtime = SubscriptionsRuntime(
+        settings,
+        name=SERVICE_NAME,
+        indexes={**SUBSCRIPTIONS_INDEXES, **products_repository.INDEXES},
+        outbox=True,
+    )
+    client = runtime.client
+    runtime.products = ProductsService(
+        products_repository.ProductsRepository(runtime.db),
+        lambda work: run_in_transaction(client, work),
+    )
+    runtime.subscriptions = build_subscriptions(runtime, settings, runtime.products)
+    servicer = runtime.subscriptions.servicer
     runtime.add_grpc_service(
         lambda server: subscriptions_pb2_grpc.add_SubscriptionsServiceServicer_to_server(
             servicer, server
         ),
         subscriptions_pb2.DESCRIPTOR.services_by_name["SubscriptionsService"].full_name,
+    )
+    products_servicer = ProductsServicer(runtime.products)
+    runtime.add_grpc_service(
+        lambda server: products_pb2_grpc.add_ProductsServiceServicer_to_server(
+            products_servicer, server
+        ),
+        products_pb2.DESCRIPTOR.services_by_name["ProductsService"].full_name,
     )
     return runtime
 
@@ -30,4 +55,7 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
 class SubscriptionsRuntime(ServiceRuntime):
     """The kit runtime plus the repository, so tests and later wiring can reach it."""
 
-    repository: SubscriptionsRepository
+    # The subscription aggregate: repository, use cases, scheduler, payments client.
+    subscriptions: SubscriptionsParts
+    # The product catalogue's use cases: also the in-process API of the subscriptions code.
+    products: ProductsService

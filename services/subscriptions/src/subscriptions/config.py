@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billing_kit.settings import ServiceSettings
+from billing_kit.settings import GrpcTarget, ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -14,3 +14,12 @@ class SubscriptionsSettings(ServiceSettings):
 
     grpc_port: int = Field(default=50052, ge=0, le=65535)
     ops_port: int = Field(default=9102, ge=0, le=65535)
+
+    # payments' PaymentsService (ChargePaymentMethod); every call has this deadline.
+    payments_target: GrpcTarget = "127.0.0.1:50053"
+    payments_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # The renewal scheduler: a pass every poll (and at once when a test clock moves);
+    # a claimed subscription is leased this long (another replica takes over after).
+    renewals_enabled: bool = True
+    renewal_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
+    renewal_lease_seconds: float = Field(default=120.0, ge=5, le=3600)

@@ -1,0 +1,1 @@
+"""Products: the catalogue a business sells (one-time or recurring prices, license-key settings)."""

@@ -1,0 +1,133 @@
+"""The only module that reads and writes the ``products`` collection.
+
+Every read takes the owning business and mode, so another business's (or the
+other mode's) product is simply not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from billing_kit.scoping import Mode, PageRequest
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from subscriptions.products.models import Product
+
+PRODUCTS = "products"
+
+# The merchant's list, newest first: live or archived, optionally one kind (recurring or
+# one-time). Two indexes so both the filtered and the unfiltered list sort from an index.
+INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    PRODUCTS: [
+        IndexModel(
+            [
+                ("business_id", ASCENDING),
+                ("mode", ASCENDING),
+                ("archived", ASCENDING),
+                ("created_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="business_products_newest_first",
+        ),
+        IndexModel(
+            [
+                ("business_id", ASCENDING),
+                ("mode", ASCENDING),
+                ("archived", ASCENDING),
+                ("is_recurring", ASCENDING),
+                ("created_at", DESCENDING),
+                ("_id", DESCENDING),
+            ],
+            name="business_products_by_kind_newest_first",
+        ),
+    ],
+}
+
+_NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
+
+
+def product_to_document(product: Product) -> dict[str, Any]:
+    """The stored shape: the product id is the document ``_id``."""
+    doc: dict[str, Any] = product.model_dump(mode="python")
+    doc["_id"] = doc.pop("product_id")
+    return doc
+
+
+def _from_document(doc: Mapping[str, Any]) -> Product:
+    fields = {k: doc[k] for k in Product.model_fields if k in doc}
+    return Product.model_validate({**fields, "product_id": doc["_id"]})
+
+
+def _scoped(business_id: str, mode: Mode, product_id: str) -> dict[str, Any]:
+    return {"_id": product_id, "business_id": business_id, "mode": mode}
+
+
+class ProductsRepository:
+    """Reads and writes of products; the use cases decide, this module only stores."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._products = db[PRODUCTS]
+
+    async def insert(self, product: Product) -> None:
+        """Store a new product."""
+        await self._products.insert_one(product_to_document(product))
+
+    async def get(
+        self,
+        business_id: str,
+        mode: Mode,
+        product_id: str,
+        *,
+        session: AsyncClientSession | None = None,
+    ) -> Product | None:
+        """The product if it belongs to this business and mode."""
+        doc = await self._products.find_one(_scoped(business_id, mode, product_id), session=session)
+        return _from_document(doc) if doc else None
+
+    async def list(
+        self,
+        business_id: str,
+        mode: Mode,
+        *,
+        archived: bool,
+        recurring: bool | None,
+        page: PageRequest,
+    ) -> list[Product]:
+        """One page of the business's products, newest first."""
+        query: dict[str, Any] = {"business_id": business_id, "mode": mode, "archived": archived}
+        if recurring is not None:
+            query["is_recurring"] = recurring
+        cursor = (
+            self._products.find(query).sort(_NEWEST_FIRST).skip(page.skip).limit(page.page_size)
+        )
+        return [_from_document(doc) async for doc in cursor]
+
+    async def replace(self, product: Product, *, session: AsyncClientSession) -> None:
+        """Store a changed product over its previous version (inside the caller's transaction)."""
+        await self._products.replace_one(
+            _scoped(product.business_id, product.mode, product.product_id),
+            product_to_document(product),
+            session=session,
+        )
+
+    async def set_archived(
+        self, business_id: str, mode: Mode, product_id: str, *, archived: bool, at: datetime
+    ) -> Product | None:
+        """Archive or unarchive in one atomic write; None when there is no such product.
+
+        ``updated_at`` only moves when the flag really changes, so repeating the
+        call is a no-op.
+        """
+        scoped = _scoped(business_id, mode, product_id)
+        doc = await self._products.find_one_and_update(
+            {**scoped, "archived": {"$ne": archived}},
+            {"$set": {"archived": archived, "updated_at": at}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            doc = await self._products.find_one(scoped)
+        return _from_document(doc) if doc else None

@@ -1,0 +1,203 @@
+"""Use cases of products: create, read, list, change, archive and unarchive.
+
+The rules are the models' (:class:`ProductDraft`); every write validates the
+whole resulting product, so an update can never leave a product that create
+would have refused. A refusal names the field and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+from billing_kit.clock import Clock, SystemClock
+from billing_kit.errors import InvalidArgument, NotFound, Reason
+from billing_kit.scoping import Mode, PageRequest
+from pydantic import ValidationError
+from pymongo.asynchronous.client_session import AsyncClientSession
+
+from subscriptions.products.models import Product, ProductDraft, new_product_id
+
+T = TypeVar("T")
+
+# What an update may change (the merchant-set fields), and which of them may be cleared.
+UPDATABLE_FIELDS = frozenset(ProductDraft.model_fields)
+CLEARABLE_FIELDS = frozenset(
+    {
+        "description",
+        "license_key_activations_limit",
+        "license_key_duration",
+        "license_key_activation_message",
+        "metadata",
+    }
+)
+
+
+class ProductStore(Protocol):
+    """What the use cases need from storage."""
+
+    async def insert(self, product: Product) -> None: ...
+
+    async def get(
+        self,
+        business_id: str,
+        mode: Mode,
+        product_id: str,
+        *,
+        session: AsyncClientSession | None = None,
+    ) -> Product | None: ...
+
+    async def list(
+        self,
+        business_id: str,
+        mode: Mode,
+        *,
+        archived: bool,
+        recurring: bool | None,
+        page: PageRequest,
+    ) -> list[Product]: ...
+
+    async def replace(self, product: Product, *, session: AsyncClientSession) -> None: ...
+
+    async def set_archived(
+        self, business_id: str, mode: Mode, product_id: str, *, archived: bool, at: Any
+    ) -> Product | None: ...
+
+
+class RunInTransaction(Protocol):
+    """Runs ``work(session)`` in one database transaction (the kit's run_in_transaction)."""
+
+    def __call__(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> Awaitable[T]: ...
+
+
+def invalid_product(exc: ValidationError) -> InvalidArgument:
+    """The first broken rule as an InvalidArgument naming its field (never echoing the value)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    # Drop the union tag pydantic puts in a discriminated union's path (price.recurring_price.x).
+    loc = [str(p) for p in first["loc"] if p not in ("one_time_price", "recurring_price")]
+    field = ".".join(loc) or "product"
+    message = first["msg"].removeprefix("Value error, ")
+    return InvalidArgument(f"{field}: {message}", reason=Reason.INVALID_PRODUCT, field=field)
+
+
+def _not_found() -> NotFound:
+    return NotFound("product not found", reason=Reason.PRODUCT_NOT_FOUND)
+
+
+class ProductsService:
+    """The catalogue of every business; also the in-process API of the rest of the service."""
+
+    def __init__(
+        self,
+        store: ProductStore,
+        run_in_transaction: RunInTransaction,
+        clock: Clock | None = None,
+    ) -> None:
+        self._store = store
+        self._transaction = run_in_transaction
+        self._clock = clock or SystemClock()
+
+    async def create_product(
+        self, business_id: str, mode: Mode, fields: Mapping[str, Any]
+    ) -> Product:
+        """A new (live, not archived) product from the merchant's fields."""
+        try:
+            draft = ProductDraft.model_validate(dict(fields))
+        except ValidationError as exc:
+            raise invalid_product(exc) from None
+        now = self._clock.now()
+        product = Product(
+            product_id=new_product_id(),
+            business_id=business_id,
+            mode=mode,
+            is_recurring=draft.is_recurring,
+            archived=False,
+            created_at=now,
+            updated_at=now,
+            **dict(draft),
+        )
+        await self._store.insert(product)
+        return product
+
+    async def get_product(self, business_id: str, mode: Mode, product_id: str) -> Product:
+        """The business's product (archived ones too, with ``archived=True``).
+
+        Unknown, another business's or the other mode's id: NotFound
+        (reason ``PRODUCT_NOT_FOUND``).
+        """
+        found = await self._store.get(business_id, mode, product_id) if product_id else None
+        if found is None:
+            raise _not_found()
+        return found
+
+    async def list_products(
+        self,
+        business_id: str,
+        mode: Mode,
+        *,
+        archived: bool,
+        recurring: bool | None,
+        page: PageRequest,
+    ) -> list[Product]:
+        """One page of live (or, with ``archived``, archived) products, newest first."""
+        return await self._store.list(
+            business_id, mode, archived=archived, recurring=recurring, page=page
+        )
+
+    async def update_product(
+        self, business_id: str, mode: Mode, product_id: str, changes: Mapping[str, Any]
+    ) -> Product:
+        """Apply ``changes`` (field -> new value; None clears a clearable field).
+
+        The whole product is validated again after the change, in one transaction
+        with the read it starts from.
+        """
+        for field, value in changes.items():
+            if field not in UPDATABLE_FIELDS:
+                raise InvalidArgument(
+                    f"{field}: cannot be changed", reason=Reason.INVALID_PRODUCT, field=field
+                )
+            if value is None and field not in CLEARABLE_FIELDS:
+                raise InvalidArgument(
+                    f"{field}: cannot be null", reason=Reason.INVALID_PRODUCT, field=field
+                )
+        if not product_id:
+            raise _not_found()
+
+        async def work(session: AsyncClientSession) -> Product:
+            current = await self._store.get(business_id, mode, product_id, session=session)
+            if current is None:
+                raise _not_found()
+            merged = {**current.draft().model_dump(mode="python"), **changes}
+            if merged.get("metadata") is None:
+                merged["metadata"] = {}
+            try:
+                draft = ProductDraft.model_validate(merged)
+            except ValidationError as exc:
+                raise invalid_product(exc) from None
+            updated = current.model_copy(
+                update={
+                    **dict(draft),
+                    "is_recurring": draft.is_recurring,
+                    "updated_at": self._clock.now(),
+                }
+            )
+            await self._store.replace(updated, session=session)
+            return updated
+
+        return await self._transaction(work)
+
+    async def set_archived(
+        self, business_id: str, mode: Mode, product_id: str, *, archived: bool
+    ) -> Product:
+        """Archive (no longer offered for new purchases) or unarchive; idempotent."""
+        found = (
+            await self._store.set_archived(
+                business_id, mode, product_id, archived=archived, at=self._clock.now()
+            )
+            if product_id
+            else None
+        )
+        if found is None:
+            raise _not_found()
+        return found

@@ -1,0 +1,1 @@
+"""The subscription aggregate: lifecycle, renewals, dues and the per-business test clock."""

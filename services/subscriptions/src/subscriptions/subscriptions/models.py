@@ -1,0 +1,175 @@
+"""Domain models of the subscription aggregate (Dodo Payments' shape)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from billing_kit.scoping import Mode
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SUBSCRIPTION_PREFIX = "sub_"
+
+# Event types (Dodo webhook names); the data of each is SubscriptionEventData.
+SUBSCRIPTION_ACTIVE = "subscription.active"
+SUBSCRIPTION_RENEWED = "subscription.renewed"
+SUBSCRIPTION_ON_HOLD = "subscription.on_hold"
+SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+SUBSCRIPTION_EXPIRED = "subscription.expired"
+SUBSCRIPTION_FAILED = "subscription.failed"
+SUBSCRIPTION_UPDATED = "subscription.updated"
+
+
+class SubscriptionStatus(StrEnum):
+    """The Dodo Payments subscription statuses, stored as these strings."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    ON_HOLD = "on_hold"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    PAST_DUE = "past_due"
+
+
+class TimeInterval(StrEnum):
+    """Dodo's TimeInterval."""
+
+    DAY = "Day"
+    WEEK = "Week"
+    MONTH = "Month"
+    YEAR = "Year"
+
+
+class CancellationFeedback(StrEnum):
+    """Dodo's CancellationFeedback values."""
+
+    TOO_EXPENSIVE = "too_expensive"
+    MISSING_FEATURES = "missing_features"
+    SWITCHED_SERVICE = "switched_service"
+    UNUSED = "unused"
+    CUSTOMER_SERVICE = "customer_service"
+    LOW_QUALITY = "low_quality"
+    TOO_COMPLEX = "too_complex"
+    OTHER = "other"
+
+
+class CancelledBy(StrEnum):
+    """Who cancelled or scheduled the cancel."""
+
+    CUSTOMER = "customer"
+    MERCHANT = "merchant"
+    SYSTEM = "system"
+
+
+class BillingAddress(BaseModel):
+    """Dodo's BillingAddress."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    city: str | None = Field(default=None, max_length=200)
+    state: str | None = Field(default=None, max_length=200)
+    street: str | None = Field(default=None, max_length=500)
+    zipcode: str | None = Field(default=None, max_length=50)
+
+
+class PriceTerms(BaseModel):
+    """The product's recurring price, snapshotted at creation: later product edits
+    do not change what an existing subscription costs or how often it renews."""
+
+    model_config = ConfigDict(frozen=True)
+
+    product_name: str = ""
+    unit_price: int = Field(ge=0, description="minor units, one unit, before tax")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    tax_inclusive: bool = False
+    payment_frequency_count: int = Field(ge=1)
+    payment_frequency_interval: TimeInterval
+    subscription_period_count: int = Field(ge=1)
+    subscription_period_interval: TimeInterval
+    trial_period_days: int = Field(default=0, ge=0, le=10_000)
+
+
+class Subscription(BaseModel):
+    """A customer's subscription to one product.
+
+    Billing periods are numbered: period ``n`` is
+    ``[boundary(n), boundary(n + 1))`` with ``boundary(n) = billing_anchor +
+    (n - anchor_period) payment intervals`` (see :mod:`.periods`). ``period`` is
+    the paid (or trial, -1) period in force; ``next_billing_date`` is
+    ``boundary(period + 1)``, when the next one is due.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    subscription_id: str = Field(min_length=1)
+    business_id: str = Field(min_length=1)
+    mode: Mode
+    customer_id: str = Field(min_length=1)
+    product_id: str = Field(min_length=1)
+    status: SubscriptionStatus
+    recurring_pre_tax_amount: int = Field(ge=0, description="minor units of currency")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    next_billing_date: AwareDatetime | None = None
+    created_at: AwareDatetime
+    # Fields below have defaults so records written by the first slice still read.
+    product_name: str = ""
+    quantity: int = Field(default=1, ge=1)
+    tax_inclusive: bool = False
+    payment_frequency_count: int = Field(default=1, ge=1)
+    payment_frequency_interval: TimeInterval = TimeInterval.MONTH
+    subscription_period_count: int = Field(default=10, ge=1)
+    subscription_period_interval: TimeInterval = TimeInterval.YEAR
+    trial_period_days: int = 0
+    previous_billing_date: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = None
+    cancelled_at: AwareDatetime | None = None
+    cancel_at_next_billing_date: bool = False
+    cancellation_feedback: CancellationFeedback | None = None
+    cancellation_comment: str | None = None
+    cancelled_by: CancelledBy | None = None
+    payment_method_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    billing: BillingAddress | None = None
+    amount_due: int = Field(default=0, ge=0)
+    pending_payment_id: str | None = None
+    challenge_url: str | None = None
+    on_demand: bool = False
+    updated_at: AwareDatetime | None = None
+    # Period bookkeeping (not in Dodo's shape).
+    billing_anchor: AwareDatetime | None = None
+    anchor_period: int = 0
+    period: int = 0
+    # Declined attempts to pay the dues of the current hold (a new key per attempt).
+    dues_attempts: int = 0
+
+
+class SubscriptionEventData(BaseModel):
+    """The data of every ``subscription.*`` event: the subscription as the API shows it."""
+
+    subscription_id: str
+    business_id: str
+    mode: Mode
+    customer_id: str
+    product_id: str
+    status: SubscriptionStatus
+    recurring_pre_tax_amount: int
+    currency: str
+    quantity: int
+    previous_billing_date: AwareDatetime | None
+    next_billing_date: AwareDatetime | None
+    cancel_at_next_billing_date: bool
+    cancelled_at: AwareDatetime | None
+    cancellation_feedback: CancellationFeedback | None
+    cancellation_comment: str | None
+    payment_method_id: str | None
+    amount_due: int
+    # The payment behind this change (renewal, first charge, dues), if any.
+    payment_id: str | None = None
+
+    @classmethod
+    def of(cls, sub: Subscription, *, payment_id: str | None = None) -> SubscriptionEventData:
+        """The event data for ``sub``."""
+        fields = {k: getattr(sub, k) for k in cls.model_fields if k != "payment_id"}
+        return cls.model_validate({**fields, "payment_id": payment_id})

@@ -1,0 +1,148 @@
+"""The subscriptions service's one door to payments: ``ChargePaymentMethod`` over gRPC.
+
+One channel per process (opened with the runtime, closed with it); every call
+carries the channel's deadline (the kit's interceptor). Declines are not
+errors: they come back as a :class:`ChargeResult` with ``status="failed"``.
+Unit tests use an in-process fake with the same :class:`PaymentsPort` shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import grpc
+from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from billing_kit.grpc_client import create_channel
+from billing_kit.scoping import Mode, mode_to_proto
+
+CHARGE_DEADLINE_SECONDS = 10.0
+
+
+class ChargeStatus(StrEnum):
+    """The outcomes a charge can have, as this service acts on them."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REQUIRES_CUSTOMER_ACTION = "requires_customer_action"
+    PROCESSING = "processing"
+
+
+class ChargeType(StrEnum):
+    """Why the charge is made (payments' ChargeType)."""
+
+    NEW = "new"
+    RENEWAL = "renewal"
+    ON_DEMAND = "on_demand"
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """One charge of a saved method; ``idempotency_key`` makes retries safe."""
+
+    business_id: str
+    mode: Mode
+    customer_id: str
+    payment_method_id: str
+    amount: int
+    currency: str
+    idempotency_key: str
+    charge_type: ChargeType
+    subscription_id: str
+    customer_present: bool
+    return_url: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """What payments answered (no card data)."""
+
+    payment_id: str
+    status: ChargeStatus
+    amount: int
+    currency: str
+    error_code: str = ""
+    error_message: str = ""
+    challenge_url: str = ""
+
+
+class PaymentsPort(Protocol):
+    """What the use cases need from payments."""
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Charge (or return the earlier payment of the same idempotency key)."""
+        ...
+
+
+_STATUS = {
+    payments_pb2.PAYMENT_STATUS_SUCCEEDED: ChargeStatus.SUCCEEDED,
+    payments_pb2.PAYMENT_STATUS_FAILED: ChargeStatus.FAILED,
+    payments_pb2.PAYMENT_STATUS_CANCELLED: ChargeStatus.FAILED,
+    payments_pb2.PAYMENT_STATUS_REQUIRES_CUSTOMER_ACTION: ChargeStatus.REQUIRES_CUSTOMER_ACTION,
+    payments_pb2.PAYMENT_STATUS_PROCESSING: ChargeStatus.PROCESSING,
+}
+_CHARGE_TYPE = {
+    ChargeType.NEW: payments_pb2.CHARGE_TYPE_NEW,
+    ChargeType.RENEWAL: payments_pb2.CHARGE_TYPE_RENEWAL,
+    ChargeType.ON_DEMAND: payments_pb2.CHARGE_TYPE_ON_DEMAND,
+}
+
+
+def result_from_payment(payment: payments_pb2.Payment) -> ChargeResult:
+    """A payments ``Payment`` as the result this service reads."""
+    return ChargeResult(
+        payment_id=payment.payment_id,
+        status=_STATUS.get(payment.status, ChargeStatus.PROCESSING),
+        amount=payment.total_amount,
+        currency=payment.currency,
+        error_code=payment.error_code,
+        error_message=payment.error_message,
+        challenge_url=payment.challenge_url,
+    )
+
+
+class PaymentsClient:
+    """gRPC client of billing.payments.v1.PaymentsService (one per process)."""
+
+    def __init__(self, target: str, *, timeout: float = CHARGE_DEADLINE_SECONDS) -> None:
+        self._target = target
+        self._timeout = timeout
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: payments_pb2_grpc.PaymentsServiceStub | None = None
+
+    async def start(self) -> None:
+        """Open the channel (lazy: nothing is dialled until the first call)."""
+        self._channel = create_channel(self._target, name="payments", timeout=self._timeout)
+        self._stub = payments_pb2_grpc.PaymentsServiceStub(self._channel)
+
+    async def stop(self) -> None:
+        """Close the channel."""
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
+            self._stub = None
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Charge a saved method; a decline is a FAILED result, a missing method a NotFound."""
+        if self._stub is None:
+            await self.start()
+        assert self._stub is not None
+        payment = await self._stub.ChargePaymentMethod(
+            payments_pb2.ChargeRequest(
+                business_id=request.business_id,
+                mode=mode_to_proto(request.mode),
+                customer_id=request.customer_id,
+                payment_method_id=request.payment_method_id,
+                amount=request.amount,
+                currency=request.currency,
+                idempotency_key=request.idempotency_key,
+                charge_type=_CHARGE_TYPE[request.charge_type],
+                subscription_id=request.subscription_id,
+                customer_present=request.customer_present,
+                return_url=request.return_url,
+                description=request.description,
+            )
+        )
+        return result_from_payment(payment)

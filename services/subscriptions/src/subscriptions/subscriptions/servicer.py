@@ -1,0 +1,254 @@
+"""gRPC adapter of billing.subscriptions.v1.SubscriptionsService: proto <-> use cases.
+
+Domain errors become statuses in the kit's interceptor; conversions of
+messages are in :mod:`.convert`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import grpc
+from billing.subscriptions.v1 import subscriptions_pb2 as pb
+from billing.subscriptions.v1 import subscriptions_pb2_grpc
+from billing_kit.errors import InvalidArgument, Reason
+from billing_kit.scoping import make_page, mode_from_proto
+
+from subscriptions.subscriptions import convert as c
+from subscriptions.subscriptions.billing import BillingService, MethodResult
+from subscriptions.subscriptions.models import CancelledBy
+from subscriptions.subscriptions.repository import SubscriptionFilter
+from subscriptions.subscriptions.service import Changes, NewSubscription, SubscriptionsService
+from subscriptions.subscriptions.test_clock import BusinessClocks
+
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+def _business(business_id: str) -> str:
+    if not business_id or len(business_id) > 128:
+        raise InvalidArgument(
+            "business_id is required", reason=Reason.INVALID_SCOPE, field="business_id"
+        )
+    return business_id
+
+
+class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer):
+    """Implements billing.subscriptions.v1.SubscriptionsService."""
+
+    def __init__(
+        self, service: SubscriptionsService, billing: BillingService, clocks: BusinessClocks
+    ) -> None:
+        self._service = service
+        self._billing = billing
+        self._clocks = clocks
+
+    async def CreateSubscription(
+        self, request: pb.CreateSubscriptionRequest, context: Context
+    ) -> pb.CreateSubscriptionResponse:
+        """Create (and, with a payment method, charge the first period)."""
+        if not request.customer_id:
+            raise InvalidArgument(
+                "customer_id is required", reason=Reason.INVALID_SCOPE, field="customer_id"
+            )
+        if not request.product_id:
+            raise InvalidArgument(
+                "product_id is required",
+                reason=Reason.INVALID_SUBSCRIPTION_REQUEST,
+                field="product_id",
+            )
+        sub, payment = await self._service.create_subscription(
+            NewSubscription(
+                business_id=_business(request.business_id),
+                mode=mode_from_proto(request.mode),
+                customer_id=request.customer_id,
+                product_id=request.product_id,
+                quantity=request.quantity,
+                billing=c.billing_from_proto(request.billing)
+                if request.HasField("billing")
+                else None,
+                metadata=dict(request.metadata),
+                payment_method_id=request.payment_method_id or None,
+                trial_period_days=(
+                    request.trial_period_days if request.HasField("trial_period_days") else None
+                ),
+                return_url=request.return_url,
+                idempotency_key=request.idempotency_key,
+                customer_present=request.customer_present,
+            )
+        )
+        response = pb.CreateSubscriptionResponse(subscription=c.subscription_to_proto(sub))
+        if payment is not None:
+            response.first_payment.CopyFrom(c.outcome_to_proto(payment))
+        return response
+
+    async def GetSubscription(
+        self, request: pb.GetSubscriptionRequest, context: Context
+    ) -> pb.Subscription:
+        """One subscription of the business (and of the customer, when given)."""
+        found = await self._service.get_subscription(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            request.subscription_id,
+            request.customer_id or None,
+        )
+        return c.subscription_to_proto(found)
+
+    async def ListSubscriptions(
+        self, request: pb.ListSubscriptionsRequest, context: Context
+    ) -> pb.ListSubscriptionsResponse:
+        """A page, newest first, filtered."""
+        customers = tuple(
+            dict.fromkeys(
+                [*request.customer_ids, *([request.customer_id] if request.customer_id else [])]
+            )
+        )
+        query = SubscriptionFilter(
+            business_id=_business(request.business_id),
+            mode=mode_from_proto(request.mode),
+            customer_ids=customers,
+            status=c.status_from_proto(request.status),
+            product_id=request.product_id or None,
+            created_at_gte=(
+                c.from_timestamp(request.created_at_gte)
+                if request.HasField("created_at_gte")
+                else None
+            ),
+            created_at_lte=(
+                c.from_timestamp(request.created_at_lte)
+                if request.HasField("created_at_lte")
+                else None
+            ),
+            cancel_at_next_billing_date=(
+                request.cancel_at_next_billing_date
+                if request.HasField("cancel_at_next_billing_date")
+                else None
+            ),
+        )
+        found = await self._service.list_subscriptions(
+            query, make_page(request.page_size, request.page_number)
+        )
+        return pb.ListSubscriptionsResponse(
+            subscriptions=[c.subscription_to_proto(s) for s in found]
+        )
+
+    async def UpdateSubscription(
+        self, request: pb.UpdateSubscriptionRequest, context: Context
+    ) -> pb.Subscription:
+        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date."""
+        changes = Changes(
+            cancel_at_next_billing_date=(
+                request.cancel_at_next_billing_date
+                if request.HasField("cancel_at_next_billing_date")
+                else None
+            ),
+            cancel_now=request.cancel_now,
+            cancellation_feedback=c.feedback_from_proto(request.cancellation_feedback),
+            cancellation_comment=(
+                request.cancellation_comment if request.HasField("cancellation_comment") else None
+            ),
+            metadata=dict(request.metadata.values) if request.HasField("metadata") else None,
+            billing=c.billing_from_proto(request.billing) if request.HasField("billing") else None,
+            next_billing_date=(
+                c.from_timestamp(request.next_billing_date)
+                if request.HasField("next_billing_date")
+                else None
+            ),
+            cancelled_by=CancelledBy.CUSTOMER if request.customer_id else CancelledBy.MERCHANT,
+        )
+        updated = await self._service.update_subscription(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            request.subscription_id,
+            changes,
+            customer_id=request.customer_id or None,
+        )
+        return c.subscription_to_proto(updated)
+
+    async def CancelSubscription(
+        self, request: pb.CancelSubscriptionRequest, context: Context
+    ) -> pb.Subscription:
+        """Cancel now, or at the end of the period."""
+        changes = Changes(
+            cancel_now=not request.at_period_end,
+            cancel_at_next_billing_date=True if request.at_period_end else None,
+            cancellation_feedback=c.feedback_from_proto(request.cancellation_feedback),
+            cancellation_comment=request.cancellation_comment or None,
+            cancelled_by=CancelledBy.CUSTOMER if request.customer_id else CancelledBy.MERCHANT,
+        )
+        updated = await self._service.update_subscription(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            request.subscription_id,
+            changes,
+            customer_id=request.customer_id or None,
+        )
+        return c.subscription_to_proto(updated)
+
+    async def PreviewDues(self, request: pb.PreviewDuesRequest, context: Context) -> pb.Dues:
+        """What an on_hold subscription owes now."""
+        dues = await self._billing.preview_dues(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            request.subscription_id,
+            request.customer_id or None,
+        )
+        return c.dues_to_proto(dues)
+
+    async def UpdatePaymentMethod(
+        self, request: pb.UpdatePaymentMethodRequest, context: Context
+    ) -> pb.UpdatePaymentMethodResponse:
+        """Switch the method, or (on hold) pay the dues with it."""
+        outcome = await self._billing.update_payment_method(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            request.subscription_id,
+            request.payment_method_id,
+            customer_id=request.customer_id or None,
+            customer_present=request.customer_present,
+            return_url=request.return_url,
+        )
+        response = pb.UpdatePaymentMethodResponse(
+            result=(
+                pb.UpdatePaymentMethodResponse.RESULT_CHARGED
+                if outcome.result is MethodResult.CHARGED
+                else pb.UpdatePaymentMethodResponse.RESULT_SWITCHED
+            ),
+            subscription=c.subscription_to_proto(outcome.subscription),
+        )
+        if outcome.payment is not None:
+            response.payment.CopyFrom(c.outcome_to_proto(outcome.payment))
+        return response
+
+    async def ChargeSubscription(
+        self, request: pb.ChargeSubscriptionRequest, context: Context
+    ) -> pb.ChargeSubscriptionResponse:
+        """An on-demand charge of the subscription's method."""
+        result = await self._billing.charge_on_demand(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            request.subscription_id,
+            request.product_price,
+            currency=request.product_currency,
+            description=request.product_description,
+            idempotency_key=request.idempotency_key,
+        )
+        return pb.ChargeSubscriptionResponse(payment=c.outcome_to_proto(result))
+
+    async def AdvanceTestClock(
+        self, request: pb.AdvanceTestClockRequest, context: Context
+    ) -> pb.TestClock:
+        """Move the business's test clock forward (test mode only)."""
+        reading = await self._clocks.advance(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            seconds=request.seconds,
+            to=c.from_timestamp(request.to) if request.HasField("to") else None,
+        )
+        return c.clock_to_proto(reading)
+
+    async def GetTestClock(self, request: pb.GetTestClockRequest, context: Context) -> pb.TestClock:
+        """The business's clock (real time in live mode)."""
+        reading = await self._clocks.read(
+            _business(request.business_id), mode_from_proto(request.mode)
+        )
+        return c.clock_to_proto(reading)

@@ -1,0 +1,69 @@
+"""Builds the subscription aggregate's parts and hooks them into the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from billing_kit.runtime import ServiceRuntime
+
+from subscriptions.config import SubscriptionsSettings
+from subscriptions.subscriptions.billing import PAYMENT_EVENTS, BillingService
+from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort
+from subscriptions.subscriptions.renewals import RenewalScheduler
+from subscriptions.subscriptions.repository import SubscriptionsRepository
+from subscriptions.subscriptions.service import ProductReader, SubscriptionsService
+from subscriptions.subscriptions.servicer import SubscriptionsServicer
+from subscriptions.subscriptions.test_clock import BusinessClocks
+from subscriptions.subscriptions.unit_of_work import UnitOfWork
+
+
+@dataclass
+class SubscriptionsParts:
+    """What the runtime (and tests) can reach."""
+
+    repository: SubscriptionsRepository
+    clocks: BusinessClocks
+    service: SubscriptionsService
+    billing: BillingService
+    scheduler: RenewalScheduler
+    servicer: SubscriptionsServicer
+    payments: PaymentsPort
+
+
+def build_subscriptions(
+    runtime: ServiceRuntime,
+    settings: SubscriptionsSettings,
+    products: ProductReader,
+    payments: PaymentsPort | None = None,
+) -> SubscriptionsParts:
+    """Wire the aggregate; the payments channel and the scheduler run with the runtime."""
+    repository = SubscriptionsRepository(runtime.db)
+    uow = UnitOfWork(runtime.client, runtime.db)
+    clocks = BusinessClocks(runtime.db)
+    if payments is None:
+        client = PaymentsClient(settings.payments_target, timeout=settings.payments_timeout_seconds)
+        runtime.add_step("payments-client", client.start, client.stop)
+        payments = client
+    scheduler = RenewalScheduler(
+        repository,
+        uow,
+        clocks,
+        payments,
+        poll_seconds=settings.renewal_poll_seconds,
+        lease_seconds=settings.renewal_lease_seconds,
+    )
+    clocks.on_advance = scheduler.wake
+    if settings.renewals_enabled:
+        runtime.add_step("renewal-scheduler", scheduler.start, scheduler.stop)
+    service = SubscriptionsService(repository, uow, clocks, products, payments)
+    billing = BillingService(repository, uow, clocks, payments)
+    runtime.add_consumer("payment-outcomes", PAYMENT_EVENTS, billing.on_payment_event)
+    return SubscriptionsParts(
+        repository=repository,
+        clocks=clocks,
+        service=service,
+        billing=billing,
+        scheduler=scheduler,
+        servicer=SubscriptionsServicer(service, billing, clocks),
+        payments=payments,
+    )
