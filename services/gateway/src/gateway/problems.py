@@ -250,6 +250,15 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     Reason.INVOICE_NOT_FOUND: _not_found(
         N_("This invoice does not exist, or you do not have access to it.")
     ),
+    Reason.PAYMENT_METHOD_NOT_FOUND: _not_found(
+        N_("This payment method does not exist, or you do not have access to it.")
+    ),
+    Reason.PAYMENT_NOT_FOUND: _not_found(
+        N_("This payment does not exist, or you do not have access to it.")
+    ),
+    Reason.PAYMENT_SESSION_NOT_FOUND: _not_found(
+        N_("This payment page does not exist or has expired.")
+    ),
 }
 
 
