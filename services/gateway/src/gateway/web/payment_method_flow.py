@@ -100,7 +100,8 @@ async def _choose_page(
     )
     by_id = {m.payment_method_id: m for m in methods}
     view = views.subscription_view(sub, by_id, links_for(account, sub.subscription_id))
-    preselected = chosen if chosen in by_id else sub.payment_method_id
+    # After a decline nothing is preselected: the customer picks another card.
+    preselected = chosen if chosen in by_id else ("" if decline else sub.payment_method_id)
     options = [
         {
             "id": m.payment_method_id,
