@@ -102,6 +102,15 @@ async def test_subscriptions_list_shows_price_renewal_card_and_edit(world: World
     assert world.billing.count("ListPaymentMethods") == 1
 
 
+async def test_detail_shows_the_card_edit_cancel_and_no_payments_yet(world: World) -> None:
+    status, html, _ = await world.get(f"subscriptions/{world.sub}")
+    assert status == 200, html
+    assert 'id="sub-card">Visa •••• 4242' in html and 'id="edit-payment-method"' in html
+    assert 'id="cancel-subscription"' in html and 'id="no-payments"' in html
+    asked = next(r for n, r in world.billing.calls if n == "ListPayments")
+    assert list(asked.customer_ids) == [world.customer_id] and asked.subscription_id == world.sub
+
+
 async def test_the_list_reads_italian_with_modifica(world: World) -> None:
     status, html, _ = await world.get("subscriptions?lang=it")
     assert status == 200
