@@ -7,6 +7,7 @@ import gettext
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.payments.v1 import payments_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
 from gateway.config import GatewaySettings
@@ -22,3 +23,5 @@ SESSIONS = web.AppKey("sessions", SessionResolver)
 BUSINESSES = web.AppKey("businesses", BusinessDirectory)
 SITES = web.AppKey("sites", Sites)
 CATALOGS = web.AppKey("catalogs", dict[str, gettext.NullTranslations])
+PAYMENTS_CHANNEL = web.AppKey("payments_channel", grpc.aio.Channel)
+PAYMENTS_STUB = web.AppKey("payments_stub", payments_pb2_grpc.PaymentsServiceStub)
