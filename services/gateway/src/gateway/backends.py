@@ -13,7 +13,7 @@ import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
-from billing.subscriptions.v1 import subscriptions_pb2_grpc
+from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -26,6 +26,7 @@ from gateway.keys import (
     PAYMENTS_CHANNEL,
     PAYMENTS_STUB,
     PORTAL_STUB,
+    PRODUCTS_STUB,
     SESSIONS,
     SETTINGS,
     SUBSCRIPTIONS_CHANNEL,
@@ -67,26 +68,35 @@ async def auth_client(app: web.Application) -> AsyncIterator[None]:
         await channel.close()
 
 
-async def billing_clients(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the subscriptions and payments channels and their stubs (portal pages)."""
+async def subscriptions_client(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the subscriptions channel and its stubs (products for now)."""
     settings = app[SETTINGS]
-    subscriptions = create_channel(
+    channel = create_channel(
         settings.subscriptions_target,
         name="subscriptions",
         timeout=settings.backend_timeout_seconds,
     )
-    payments = create_channel(
-        settings.payments_target, name="payments", timeout=settings.backend_timeout_seconds
-    )
-    app[SUBSCRIPTIONS_CHANNEL] = subscriptions
-    app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(subscriptions)
-    app[PAYMENTS_CHANNEL] = payments
-    app[PAYMENTS_STUB] = payments_pb2_grpc.PaymentsServiceStub(payments)
+    app[SUBSCRIPTIONS_CHANNEL] = channel
+    app[PRODUCTS_STUB] = products_pb2_grpc.ProductsServiceStub(channel)
+    app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(channel)
     try:
         yield
     finally:
-        await subscriptions.close()
-        await payments.close()
+        await channel.close()
+
+
+async def payments_client(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the payments channel and its stub."""
+    settings = app[SETTINGS]
+    channel = create_channel(
+        settings.payments_target, name="payments", timeout=settings.backend_timeout_seconds
+    )
+    app[PAYMENTS_CHANNEL] = channel
+    app[PAYMENTS_STUB] = payments_pb2_grpc.PaymentsServiceStub(channel)
+    try:
+        yield
+    finally:
+        await channel.close()
 
 
 async def is_serving(channel: grpc.aio.Channel) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from gateway.api.payments_openapi import PAYMENT_MODELS, payment_paths
 from gateway.api.schemas import (
     CreateCustomerBody,
     CustomerListOut,
@@ -152,7 +153,7 @@ def build_openapi() -> dict[str, Any]:
         "info": {
             "title": "Customer portal merchant API",
             "version": "1.0.0",
-            "description": "Wire-compatible with the Dodo Payments API (customers).",
+            "description": "Wire-compatible with the Dodo Payments API (customers, payments).",
         },
         "components": {
             "securitySchemes": {"API_KEY": {"type": "http", "scheme": "bearer"}},
@@ -163,6 +164,7 @@ def build_openapi() -> dict[str, Any]:
                 CustomerListOut,
                 PortalSessionOut,
                 ProblemOut,
+                *PAYMENT_MODELS,
             ),
         },
         "security": [{"API_KEY": []}],
@@ -238,6 +240,12 @@ def build_openapi() -> dict[str, Any]:
                     },
                 },
             },
+            **payment_paths(
+                json=_json,
+                problem=_problem,
+                query_parameters=_query_parameters,
+                common_errors=_COMMON_ERRORS,
+            ),
         },
     }
 
