@@ -198,10 +198,22 @@ class ListProductsQuery(_Body):
     page_size: Annotated[PageSize, BeforeValidator(_query_int)] = Field(
         default=10, description="Page size, at most 100."
     )
-    # The subscriptions service's bound (billing_kit.scoping), not the customers API's.
-    page_number: Annotated[int, Field(ge=0, le=MAX_PAGE_NUMBER), BeforeValidator(_query_int)] = (
-        Field(default=0, description="Zero-based page number.")
+    # One-based, as the SDK's auto-pagination walks it: the first call sends none, then
+    # 2, 3, … (dodopayments.pagination). 0 is the first page too, so the documented default
+    # (0) and a walk from 1 both start at the first page and no page is ever skipped.
+    page_number: Annotated[
+        int, Field(ge=0, le=MAX_PAGE_NUMBER), BeforeValidator(_query_int)
+    ] = Field(
+        default=0,
+        description="Page number: 0 or 1 is the first page, 2 the second, … (as the SDK's "
+        "auto-pagination asks for them).",
     )
+
+    @property
+    def page_index(self) -> int:
+        """The zero-based page the subscriptions service serves."""
+        return max(self.page_number - 1, 0)
+
     archived: QueryBool = Field(
         default=False, description="true: only archived products; false: only live ones."
     )

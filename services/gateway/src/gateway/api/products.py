@@ -93,7 +93,7 @@ async def list_products(request: web.Request, merchant: Merchant) -> web.Respons
         mode=merchant.proto_mode,
         archived=query.archived,
         page_size=query.page_size,
-        page_number=query.page_number,
+        page_number=query.page_index,
     )
     if query.recurring is not None:
         message.recurring = query.recurring
