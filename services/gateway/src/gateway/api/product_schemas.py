@@ -201,12 +201,12 @@ class ListProductsQuery(_Body):
     # One-based, as the SDK's auto-pagination walks it: the first call sends none, then
     # 2, 3, … (dodopayments.pagination). 0 is the first page too, so the documented default
     # (0) and a walk from 1 both start at the first page and no page is ever skipped.
-    page_number: Annotated[
-        int, Field(ge=0, le=MAX_PAGE_NUMBER), BeforeValidator(_query_int)
-    ] = Field(
-        default=0,
-        description="Page number: 0 or 1 is the first page, 2 the second, … (as the SDK's "
-        "auto-pagination asks for them).",
+    page_number: Annotated[int, Field(ge=0, le=MAX_PAGE_NUMBER), BeforeValidator(_query_int)] = (
+        Field(
+            default=0,
+            description="Page number: 0 or 1 is the first page, 2 the second, … (as the SDK's "
+            "auto-pagination asks for them).",
+        )
     )
 
     @property

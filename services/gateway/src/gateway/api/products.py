@@ -15,7 +15,7 @@ from billing.subscriptions.v1 import products_pb2
 from billing_kit.errors import NotFound
 
 from gateway.api.merchant import merchant_api
-from gateway.api.parsing import parse_json_body, parse_query
+from gateway.api.parsing import M, parse_json_body, parse_query
 from gateway.api.product_schemas import (
     CreateProductBody,
     ListProductsQuery,
@@ -30,7 +30,7 @@ from gateway.api.product_schemas import (
 from gateway.api.schemas import dump
 from gateway.api_keys import Merchant
 from gateway.keys import PRODUCTS_STUB
-from gateway.problems import resource_not_found
+from gateway.problems import ApiProblem, resource_not_found
 
 # Fields a PATCH may set to null, and what null means for them (see UpdateProductBody).
 _CLEARABLE = (
@@ -42,10 +42,33 @@ _CLEARABLE = (
 )
 
 
+_PRICE_TAGS = (".one_time_price.", ".recurring_price.")
+
+
+async def _parse_product_body(request: web.Request, model: type[M]) -> M:
+    """The body as ``model``; a 422 names price fields as sent (``price.price``).
+
+    pydantic puts the price's ``type`` in the path of a discriminated union's error
+    (``price.one_time_price.price``); the merchant never wrote that segment.
+    """
+    try:
+        return await parse_json_body(request, model)
+    except ApiProblem as problem:
+        if problem.status != 422 or not problem.errors:
+            raise
+        for error in problem.errors:
+            for tag in _PRICE_TAGS:
+                error["field"] = error["field"].replace(tag, ".")
+        fields = "; ".join(dict.fromkeys(f"{e['field']}: {e['message']}" for e in problem.errors))
+        raise ApiProblem(
+            422, problem.code, f"Invalid body: {fields}", errors=problem.errors
+        ) from None
+
+
 @merchant_api
 async def create_product(request: web.Request, merchant: Merchant) -> web.Response:
     """``POST /products``: a new product with a one-time or recurring price."""
-    body = await parse_json_body(request, CreateProductBody)
+    body = await _parse_product_body(request, CreateProductBody)
     message = products_pb2.CreateProductRequest(
         business_id=merchant.business_id,
         mode=merchant.proto_mode,
@@ -105,7 +128,7 @@ async def list_products(request: web.Request, merchant: Merchant) -> web.Respons
 @merchant_api
 async def update_product(request: web.Request, merchant: Merchant) -> web.Response:
     """``PATCH /products/{id}``: change only the fields sent; 204."""
-    body = await parse_json_body(request, UpdateProductBody)
+    body = await _parse_product_body(request, UpdateProductBody)
     sent = body.model_fields_set
     message = products_pb2.UpdateProductRequest(
         business_id=merchant.business_id,
