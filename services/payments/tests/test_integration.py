@@ -12,7 +12,7 @@ from billing_kit.grpc_client import domain_error_from
 from billing_kit.testing import RunningService, service_fixture
 from payments.app import PaymentsRuntime, create_app
 from payments.config import PaymentsSettings
-from payments.models import PaymentMethod
+from payments.methods.models import StoredPaymentMethod
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +22,8 @@ SERVICE = "billing.payments.v1.PaymentsService"
 
 def _method(
     pid: str, *, customer_id: str = "cus_1", mode: str = "test", minutes: int = 0
-) -> PaymentMethod:
-    return PaymentMethod.model_validate(
+) -> StoredPaymentMethod:
+    return StoredPaymentMethod.model_validate(
         {
             "payment_method_id": pid,
             "business_id": "bus_1",
@@ -35,11 +35,12 @@ def _method(
             "expiry_year": 2031,
             "fingerprint": f"fp_{pid}",
             "created_at": T0 + timedelta(minutes=minutes),
+            "processor_token": f"tok_test_ok_{pid}",
         }
     )
 
 
-service = service_fixture(create_app, PaymentsSettings)
+service = service_fixture(create_app, PaymentsSettings, http_port=0)
 
 
 @pytest.fixture
@@ -56,11 +57,11 @@ async def test_lists_only_the_customers_own_methods_by_page(
     service: RunningService[PaymentsRuntime], stub: payments_pb2_grpc.PaymentsServiceStub
 ) -> None:
     for index in range(3):
-        await service.runtime.repository.insert_payment_method(
+        await service.runtime.method_repository.insert(
             _method(f"pm_{index}", minutes=index)
         )
-    await service.runtime.repository.insert_payment_method(_method("pm_x", customer_id="cus_2"))
-    await service.runtime.repository.insert_payment_method(_method("pm_live", mode="live"))
+    await service.runtime.method_repository.insert(_method("pm_x", customer_id="cus_2"))
+    await service.runtime.method_repository.insert(_method("pm_live", mode="live"))
 
     async def page(size: int, number: int) -> list[payments_pb2.PaymentMethod]:
         reply = await stub.ListPaymentMethods(

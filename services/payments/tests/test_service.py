@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from payments.models import PaymentMethod
-from payments.servicer import payment_method_to_proto
+from payments.convert import payment_method_to_proto
+from payments.methods.models import PaymentMethod
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

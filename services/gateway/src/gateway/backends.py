@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.subscriptions.v1 import products_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -22,8 +23,10 @@ from gateway.keys import (
     AUTH_STUB,
     BUSINESSES,
     PORTAL_STUB,
+    PRODUCTS_STUB,
     SESSIONS,
     SETTINGS,
+    SUBSCRIPTIONS_CHANNEL,
 )
 from gateway.web.sessions import BusinessDirectory, SessionResolver
 
@@ -55,6 +58,22 @@ async def auth_client(app: web.Application) -> AsyncIterator[None]:
         stub,
         ttl_seconds=settings.business_cache_seconds,
     )
+    try:
+        yield
+    finally:
+        await channel.close()
+
+
+async def subscriptions_client(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the subscriptions channel and its stubs (products for now)."""
+    settings = app[SETTINGS]
+    channel = create_channel(
+        settings.subscriptions_target,
+        name="subscriptions",
+        timeout=settings.backend_timeout_seconds,
+    )
+    app[SUBSCRIPTIONS_CHANNEL] = channel
+    app[PRODUCTS_STUB] = products_pb2_grpc.ProductsServiceStub(channel)
     try:
         yield
     finally:

@@ -7,6 +7,7 @@ import gettext
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.subscriptions.v1 import products_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
 from gateway.config import GatewaySettings
@@ -22,3 +23,5 @@ SESSIONS = web.AppKey("sessions", SessionResolver)
 BUSINESSES = web.AppKey("businesses", BusinessDirectory)
 SITES = web.AppKey("sites", Sites)
 CATALOGS = web.AppKey("catalogs", dict[str, gettext.NullTranslations])
+SUBSCRIPTIONS_CHANNEL = web.AppKey("subscriptions_channel", grpc.aio.Channel)
+PRODUCTS_STUB = web.AppKey("products_stub", products_pb2_grpc.ProductsServiceStub)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import customers, openapi
+from gateway.api import customers, openapi, products
 
 ROUTES = [
     web.post("/customers", customers.create_customer, name="create_customer"),
@@ -21,5 +21,11 @@ ROUTES = [
         customers.create_portal_session,
         name="create_portal_session",
     ),
+    web.post("/products", products.create_product, name="create_product"),
+    web.get("/products", products.list_products, name="list_products", allow_head=False),
+    web.get("/products/{id}", products.retrieve_product, name="retrieve_product", allow_head=False),
+    web.patch("/products/{id}", products.update_product, name="update_product"),
+    web.delete("/products/{id}", products.archive_product, name="archive_product"),
+    web.post("/products/{id}/unarchive", products.unarchive_product, name="unarchive_product"),
     web.get("/openapi.json", openapi.openapi_document, name="openapi_document"),
 ]

@@ -1,0 +1,1 @@
+"""Charges: the payments ledger (collection ``payments``) and its events."""

@@ -1,0 +1,79 @@
+"""A payment in Dodo's shape, and the data of its events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from billing_kit.scoping import Mode
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+PAYMENT_SUCCEEDED = "payment.succeeded"
+PAYMENT_FAILED = "payment.failed"
+PAYMENT_PROCESSING = "payment.processing"
+PAYMENT_CANCELLED = "payment.cancelled"
+
+
+class PaymentStatus(StrEnum):
+    """Dodo's IntentStatus values this processor produces."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PROCESSING = "processing"
+    REQUIRES_CUSTOMER_ACTION = "requires_customer_action"
+    CANCELLED = "cancelled"
+
+
+class ChargeType(StrEnum):
+    """Why a payment was taken."""
+
+    NEW = "new"
+    RENEWAL = "renewal"
+    ON_DEMAND = "on_demand"
+
+
+class Payment(BaseModel):
+    """A payment as every caller sees it (no processor token, never a card number)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    payment_id: str = Field(description="`pay_…`")
+    business_id: str = Field(description="The merchant.")
+    mode: Mode = Field(description="`test` or `live`.")
+    customer_id: str = Field(description="The paying customer.")
+    subscription_id: str = Field(default="", description="The subscription paid, or empty.")
+    total_amount: int = Field(ge=0, description="Minor units of `currency`.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, upper case.")
+    status: PaymentStatus = Field(description="Dodo's IntentStatus.")
+    charge_type: ChargeType = Field(description="new, renewal or on_demand.")
+    payment_method_id: str = Field(description="The saved method charged.")
+    card_brand: str = Field(default="", description="e.g. `visa`.")
+    card_last_four: str = Field(default="", description="Last four digits of the card.")
+    error_code: str = Field(default="", description="Why it failed, e.g. `card_declined`.")
+    error_message: str = Field(default="", description="Plain words for the customer.")
+    challenge_url: str = Field(
+        default="", description="The 3-D Secure page while requires_customer_action."
+    )
+    idempotency_key: str = Field(description="The caller's key: one payment per key.")
+    description: str = Field(default="", description="Free text from the caller.")
+    metadata: dict[str, str] = Field(default_factory=dict, description="Caller's key-values.")
+    created_at: AwareDatetime = Field(description="When the charge was asked for.")
+    updated_at: AwareDatetime = Field(description="Last status change.")
+
+
+class PaymentEventData(Payment):
+    """``data`` of ``payment.succeeded`` / ``payment.failed`` / ``payment.processing`` /
+    ``payment.cancelled``: the payment's fields."""
+
+
+class StoredPayment(Payment):
+    """The stored record: the read model plus what only payments uses."""
+
+    processor_token: str = Field(description="The token charged (not a card number).")
+    return_url: str = Field(default="", description="Where the challenge page returns.")
+    challenge_id: str | None = Field(default=None, description="Key of the challenge page.")
+    challenge_expires_at: AwareDatetime | None = Field(default=None, description="Page expiry.")
+    session_id: str = Field(default="", description="The hosted session that made it.")
+
+    def public(self) -> Payment:
+        """The read model."""
+        return Payment.model_validate(self.model_dump(include=set(Payment.model_fields)))

@@ -1,0 +1,150 @@
+"""The only module that writes the ``payments`` collection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from billing_kit.scoping import Mode, PageRequest, customer_newest_first_index, newest_first
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from payments.charges.models import PaymentStatus, StoredPayment
+
+PAYMENTS = "payments"
+
+PAYMENT_INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    PAYMENTS: [
+        # The idempotency guarantee: a second insert with the same key fails.
+        IndexModel(
+            [("business_id", ASCENDING), ("mode", ASCENDING), ("idempotency_key", ASCENDING)],
+            name="idempotency_key_unique",
+            unique=True,
+        ),
+        customer_newest_first_index(),
+        IndexModel(
+            [("business_id", ASCENDING), ("mode", ASCENDING), ("created_at", DESCENDING)],
+            name="business_newest_first",
+        ),
+        IndexModel(
+            [("challenge_id", ASCENDING)],
+            name="challenge_id_unique",
+            unique=True,
+            partialFilterExpression={"challenge_id": {"$type": "string"}},
+        ),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class PaymentFilter:
+    """Which payments a list shows."""
+
+    business_id: str
+    mode: Mode
+    customer_ids: Sequence[str] = ()
+    subscription_id: str = ""
+    status: PaymentStatus | None = None
+    created_at_gte: datetime | None = None
+    created_at_lte: datetime | None = None
+
+    def as_query(self) -> dict[str, Any]:
+        """The MongoDB filter."""
+        query: dict[str, Any] = {"business_id": self.business_id, "mode": self.mode}
+        if len(self.customer_ids) == 1:
+            query["customer_id"] = self.customer_ids[0]
+        elif self.customer_ids:
+            query["customer_id"] = {"$in": list(self.customer_ids)}
+        if self.subscription_id:
+            query["subscription_id"] = self.subscription_id
+        if self.status is not None:
+            query["status"] = self.status.value
+        bounds: dict[str, datetime] = {}
+        if self.created_at_gte is not None:
+            bounds["$gte"] = self.created_at_gte
+        if self.created_at_lte is not None:
+            bounds["$lte"] = self.created_at_lte
+        if bounds:
+            query["created_at"] = bounds
+        return query
+
+
+def _to_document(payment: StoredPayment) -> dict[str, Any]:
+    doc: dict[str, Any] = payment.model_dump(mode="python")
+    doc["_id"] = doc.pop("payment_id")
+    doc["status"] = payment.status.value
+    doc["charge_type"] = payment.charge_type.value
+    return doc
+
+
+def _from_document(doc: Mapping[str, Any]) -> StoredPayment:
+    fields = {k: doc[k] for k in StoredPayment.model_fields if k in doc}
+    return StoredPayment.model_validate({**fields, "payment_id": doc["_id"]})
+
+
+class PaymentsRepository:
+    """Reads and writes of payments; reads are scoped to business and mode."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._payments = db[PAYMENTS]
+
+    async def insert(self, payment: StoredPayment, txn: AsyncClientSession) -> None:
+        """Store a new payment; DuplicateKeyError when its idempotency key is taken."""
+        await self._payments.insert_one(_to_document(payment), session=txn)
+
+    async def get(
+        self, business_id: str, mode: Mode, payment_id: str, txn: AsyncClientSession | None = None
+    ) -> StoredPayment | None:
+        """The business's payment, None for another business's or a missing one."""
+        doc = await self._payments.find_one(
+            {"_id": payment_id, "business_id": business_id, "mode": mode}, session=txn
+        )
+        return None if doc is None else _from_document(doc)
+
+    async def get_by_key(self, business_id: str, mode: Mode, key: str) -> StoredPayment | None:
+        """The payment made with this idempotency key."""
+        doc = await self._payments.find_one(
+            {"business_id": business_id, "mode": mode, "idempotency_key": key}
+        )
+        return None if doc is None else _from_document(doc)
+
+    async def get_by_challenge(
+        self, challenge_id: str, txn: AsyncClientSession | None = None
+    ) -> StoredPayment | None:
+        """The payment a 3-D Secure page is for."""
+        doc = await self._payments.find_one({"challenge_id": challenge_id}, session=txn)
+        return None if doc is None else _from_document(doc)
+
+    async def list(self, where: PaymentFilter, page: PageRequest) -> list[StoredPayment]:
+        """One page, newest first."""
+        cursor = (
+            self._payments.find(where.as_query())
+            .sort(newest_first())
+            .skip(page.skip)
+            .limit(page.page_size)
+        )
+        return [_from_document(doc) async for doc in cursor]
+
+    async def transition(
+        self,
+        payment_id: str,
+        from_status: PaymentStatus,
+        changes: Mapping[str, Any],
+        txn: AsyncClientSession,
+    ) -> StoredPayment | None:
+        """Apply ``changes`` only if the payment is still ``from_status``; the updated payment.
+
+        None when another request moved it first: the conditional update is what
+        makes a status change happen once.
+        """
+        stored = {k: (v.value if isinstance(v, PaymentStatus) else v) for k, v in changes.items()}
+        result = await self._payments.update_one(
+            {"_id": payment_id, "status": from_status.value}, {"$set": stored}, session=txn
+        )
+        if result.modified_count != 1:
+            return None
+        doc = await self._payments.find_one({"_id": payment_id}, session=txn)
+        return None if doc is None else _from_document(doc)

@@ -1,0 +1,1 @@
+"""The hosted payment page: sessions (collection ``payment_sessions``) and the HTTP listener."""

@@ -1,0 +1,1 @@
+"""Saved payment methods (collection ``payment_methods``)."""
