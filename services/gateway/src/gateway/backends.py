@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
-from billing.subscriptions.v1 import products_pb2_grpc
+from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -27,6 +27,7 @@ from gateway.keys import (
     SESSIONS,
     SETTINGS,
     SUBSCRIPTIONS_CHANNEL,
+    SUBSCRIPTIONS_STUB,
 )
 from gateway.web.sessions import BusinessDirectory, SessionResolver
 
@@ -74,6 +75,7 @@ async def subscriptions_client(app: web.Application) -> AsyncIterator[None]:
     )
     app[SUBSCRIPTIONS_CHANNEL] = channel
     app[PRODUCTS_STUB] = products_pb2_grpc.ProductsServiceStub(channel)
+    app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(channel)
     try:
         yield
     finally:

@@ -7,7 +7,7 @@ import gettext
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
-from billing.subscriptions.v1 import products_pb2_grpc
+from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
 from gateway.config import GatewaySettings
@@ -25,3 +25,6 @@ SITES = web.AppKey("sites", Sites)
 CATALOGS = web.AppKey("catalogs", dict[str, gettext.NullTranslations])
 SUBSCRIPTIONS_CHANNEL = web.AppKey("subscriptions_channel", grpc.aio.Channel)
 PRODUCTS_STUB = web.AppKey("products_stub", products_pb2_grpc.ProductsServiceStub)
+SUBSCRIPTIONS_STUB = web.AppKey(
+    "subscriptions_stub", subscriptions_pb2_grpc.SubscriptionsServiceStub
+)

@@ -149,6 +149,8 @@ def build_openapi() -> dict[str, Any]:
     whose fields are the shared rules auth enforces (billing_kit.field_rules), so
     every pattern, length and enum here is the one the server applies.
     """
+    from gateway.api import subscription_openapi  # it builds on this module's helpers
+
     customer_id = {
         "name": "customer_id",
         "in": "path",
@@ -175,6 +177,7 @@ def build_openapi() -> dict[str, Any]:
                 UpdateProductBody,
                 ProductOut,
                 ProductListOut,
+                *subscription_openapi.MODELS,
             ),
         },
         "security": [{"API_KEY": []}],
@@ -251,6 +254,7 @@ def build_openapi() -> dict[str, Any]:
                 },
             },
             **_product_paths(),
+            **subscription_openapi.paths(),
         },
     }
 
