@@ -9,9 +9,8 @@ import pytest
 from billing.common.v1 import common_pb2
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from billing_kit.grpc_client import domain_error_from
-from billing_kit.testing import RunningService, service_fixture
-from payments.app import PaymentsRuntime, create_app
-from payments.config import PaymentsSettings
+from billing_kit.testing import RunningService
+from payments.app import PaymentsRuntime
 from payments.methods.models import StoredPaymentMethod
 
 pytestmark = pytest.mark.integration
@@ -40,14 +39,6 @@ def _method(
     )
 
 
-service = service_fixture(create_app, PaymentsSettings, http_port=0)
-
-
-@pytest.fixture
-def stub(service: RunningService[PaymentsRuntime]) -> payments_pb2_grpc.PaymentsServiceStub:
-    return payments_pb2_grpc.PaymentsServiceStub(service.channel)
-
-
 async def test_reports_serving_and_ready(service: RunningService[PaymentsRuntime]) -> None:
     assert await service.is_serving(SERVICE)
     assert await service.readyz() == 200
@@ -57,9 +48,7 @@ async def test_lists_only_the_customers_own_methods_by_page(
     service: RunningService[PaymentsRuntime], stub: payments_pb2_grpc.PaymentsServiceStub
 ) -> None:
     for index in range(3):
-        await service.runtime.method_repository.insert(
-            _method(f"pm_{index}", minutes=index)
-        )
+        await service.runtime.method_repository.insert(_method(f"pm_{index}", minutes=index))
     await service.runtime.method_repository.insert(_method("pm_x", customer_id="cus_2"))
     await service.runtime.method_repository.insert(_method("pm_live", mode="live"))
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.payments.v1 import payments_pb2_grpc
 from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,6 +23,8 @@ from gateway.keys import (
     AUTH_CHANNEL,
     AUTH_STUB,
     BUSINESSES,
+    PAYMENTS_CHANNEL,
+    PAYMENTS_STUB,
     PORTAL_STUB,
     PRODUCTS_STUB,
     SESSIONS,
@@ -76,6 +79,20 @@ async def subscriptions_client(app: web.Application) -> AsyncIterator[None]:
     app[SUBSCRIPTIONS_CHANNEL] = channel
     app[PRODUCTS_STUB] = products_pb2_grpc.ProductsServiceStub(channel)
     app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(channel)
+    try:
+        yield
+    finally:
+        await channel.close()
+
+
+async def payments_client(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the payments channel and its stub."""
+    settings = app[SETTINGS]
+    channel = create_channel(
+        settings.payments_target, name="payments", timeout=settings.backend_timeout_seconds
+    )
+    app[PAYMENTS_CHANNEL] = channel
+    app[PAYMENTS_STUB] = payments_pb2_grpc.PaymentsServiceStub(channel)
     try:
         yield
     finally:

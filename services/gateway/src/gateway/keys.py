@@ -7,6 +7,7 @@ import gettext
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.payments.v1 import payments_pb2_grpc
 from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
@@ -28,3 +29,5 @@ PRODUCTS_STUB = web.AppKey("products_stub", products_pb2_grpc.ProductsServiceStu
 SUBSCRIPTIONS_STUB = web.AppKey(
     "subscriptions_stub", subscriptions_pb2_grpc.SubscriptionsServiceStub
 )
+PAYMENTS_CHANNEL = web.AppKey("payments_channel", grpc.aio.Channel)
+PAYMENTS_STUB = web.AppKey("payments_stub", payments_pb2_grpc.PaymentsServiceStub)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import customers, openapi, products, subscriptions
+from gateway.api import customers, openapi, payments, products, subscriptions
 
 ROUTES = [
     web.post("/customers", customers.create_customer, name="create_customer"),
@@ -53,4 +53,22 @@ ROUTES = [
         "/test-helpers/clock/advance", subscriptions.advance_test_clock, name="advance_test_clock"
     ),
     web.get("/openapi.json", openapi.openapi_document, name="openapi_document"),
+    web.get("/payments", payments.list_payments, name="list_payments", allow_head=False),
+    web.get(
+        "/payments/{payment_id}",
+        payments.retrieve_payment,
+        name="retrieve_payment",
+        allow_head=False,
+    ),
+    web.get(
+        "/customers/{customer_id}/payment-methods",
+        payments.list_customer_payment_methods,
+        name="list_customer_payment_methods",
+        allow_head=False,
+    ),
+    web.delete(
+        "/customers/{customer_id}/payment-methods/{payment_method_id}",
+        payments.delete_customer_payment_method,
+        name="delete_customer_payment_method",
+    ),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from gateway.api.payments_openapi import PAYMENT_MODELS, payment_paths
 from gateway.api.product_schemas import (
     CreateProductBody,
     ListProductsQuery,
@@ -162,7 +163,7 @@ def build_openapi() -> dict[str, Any]:
         "info": {
             "title": "Customer portal merchant API",
             "version": "1.0.0",
-            "description": "Wire-compatible with the Dodo Payments API (customers).",
+            "description": "Wire-compatible with the Dodo Payments API (customers, payments).",
         },
         "components": {
             "securitySchemes": {"API_KEY": {"type": "http", "scheme": "bearer"}},
@@ -178,6 +179,7 @@ def build_openapi() -> dict[str, Any]:
                 ProductOut,
                 ProductListOut,
                 *subscription_openapi.MODELS,
+                *PAYMENT_MODELS,
             ),
         },
         "security": [{"API_KEY": []}],
@@ -255,6 +257,12 @@ def build_openapi() -> dict[str, Any]:
             },
             **_product_paths(),
             **subscription_openapi.paths(),
+            **payment_paths(
+                json=_json,
+                problem=_problem,
+                query_parameters=_query_parameters,
+                common_errors=_COMMON_ERRORS,
+            ),
         },
     }
 

@@ -9,8 +9,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_FAILED = "payment.failed"
-PAYMENT_PROCESSING = "payment.processing"
-PAYMENT_CANCELLED = "payment.cancelled"
 
 
 class PaymentStatus(StrEnum):
@@ -61,8 +59,7 @@ class Payment(BaseModel):
 
 
 class PaymentEventData(Payment):
-    """``data`` of ``payment.succeeded`` / ``payment.failed`` / ``payment.processing`` /
-    ``payment.cancelled``: the payment's fields."""
+    """``data`` of ``payment.succeeded`` / ``payment.failed``: the payment's fields."""
 
 
 class StoredPayment(Payment):

@@ -78,9 +78,15 @@ def _render(
     **values: Any,
 ) -> web.Response:
     page = request.app[PAGE]
-    translations = page.texts.for_language(language)
+    gettext = page.texts.for_language(language).gettext
+
+    def translate(message: str, **values: str) -> str:
+        # Values are filled in after translation, as gettext expects; Jinja escapes the result.
+        text = gettext(message)
+        return text % values if values else text
+
     html = page.templates.get_template(template).render(
-        _=translations.gettext,
+        _=translate,
         lang=language,
         base_path=page.base_path,
         **values,
