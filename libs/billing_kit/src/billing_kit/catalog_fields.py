@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from billing_kit.field_rules import NAME_PATTERN
 
@@ -63,10 +63,23 @@ ProductName = Annotated[
 ]
 ProductDescription = Annotated[str, StringConstraints(max_length=PRODUCT_DESCRIPTION_MAX_LENGTH)]
 ActivationMessage = Annotated[str, StringConstraints(max_length=ACTIVATION_MESSAGE_MAX_LENGTH)]
+
+
+def json_integer(value: object) -> object:
+    """A JSON number, never a string or a boolean (pydantic's lax mode would take "5", true)."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be an integer")
+    return value
+
+
 # Minor units of the currency.
-PriceAmount = Annotated[int, Field(ge=1, le=MAX_PRICE)]
-IntervalCount = Annotated[int, Field(ge=1, le=MAX_INTERVAL_COUNT)]
-TrialPeriodDays = Annotated[int, Field(ge=0, le=MAX_TRIAL_PERIOD_DAYS)]
-DiscountBps = Annotated[int, Field(ge=0, le=MAX_DISCOUNT_BPS)]
+PriceAmount = Annotated[int, Field(ge=1, le=MAX_PRICE), BeforeValidator(json_integer)]
+IntervalCount = Annotated[int, Field(ge=1, le=MAX_INTERVAL_COUNT), BeforeValidator(json_integer)]
+TrialPeriodDays = Annotated[
+    int, Field(ge=0, le=MAX_TRIAL_PERIOD_DAYS), BeforeValidator(json_integer)
+]
+DiscountBps = Annotated[int, Field(ge=0, le=MAX_DISCOUNT_BPS), BeforeValidator(json_integer)]
 # None (null) = unlimited activations.
-ActivationsLimit = Annotated[int, Field(ge=1, le=MAX_ACTIVATIONS_LIMIT)]
+ActivationsLimit = Annotated[
+    int, Field(ge=1, le=MAX_ACTIVATIONS_LIMIT), BeforeValidator(json_integer)
+]

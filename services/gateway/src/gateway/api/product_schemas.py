@@ -26,10 +26,19 @@ from billing_kit.catalog_fields import (
     TaxCategory,
     TimeInterval,
     TrialPeriodDays,
+    json_integer,
 )
 from billing_kit.field_rules import Metadata, PageSize
 from billing_kit.scoping import MAX_PAGE_NUMBER
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
@@ -64,18 +73,21 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+PercentDiscount = Annotated[int, Field(ge=0, le=100), BeforeValidator(json_integer)]
+
+
 class _PriceFields(_Body):
     currency: Currency = Field(description="ISO 4217 code the price is in.")
     price: PriceAmount = Field(description="Minor units of the currency (100 = $1.00).")
-    discount: Annotated[int, Field(ge=0, le=100)] | SkipJsonSchema[None] = Field(
+    discount: PercentDiscount | None = Field(
         default=None,
         description="Deprecated: a percentage 0..100; use discount_bps.",
     )
     discount_bps: DiscountBps | None = Field(
         default=None, description="Discount in basis points (1250 = 12.5%)."
     )
-    purchasing_power_parity: bool = False
-    tax_inclusive: bool | None = None
+    purchasing_power_parity: StrictBool = False
+    tax_inclusive: StrictBool | None = None
 
     def discount_in_bps(self) -> int:
         """``discount_bps`` if sent, else the deprecated percentage in basis points."""
@@ -88,7 +100,7 @@ class OneTimePriceIn(_PriceFields):
     """Dodo's ``OneTimePrice`` request."""
 
     type: Literal["one_time_price"]
-    pay_what_you_want: bool = Field(
+    pay_what_you_want: StrictBool = Field(
         default=False, description="The customer chooses the amount; price is the minimum."
     )
     suggested_price: PriceAmount | None = None
@@ -134,7 +146,7 @@ class CreateProductBody(_Body):
     price: PriceIn
     tax_category: TaxCategory
     description: ProductDescription | None = None
-    license_key_enabled: bool | None = Field(
+    license_key_enabled: StrictBool | None = Field(
         default=None, description="Issue a license key with each purchase (default false)."
     )
     license_key_activations_limit: ActivationsLimit | None = Field(
@@ -164,11 +176,13 @@ class UpdateProductBody(_Body):
     name: ProductName | SkipJsonSchema[None] = Field(
         default=None, json_schema_extra=_no_null_default
     )
-    price: PriceIn | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_null_default)
+    # Not a union with None (its errors would name pydantic's union branches, not the
+    # fields): absent stays None, an explicit null is refused below.
+    price: PriceIn = Field(default=None, json_schema_extra=_no_null_default)  # type: ignore[assignment]
     tax_category: TaxCategory | SkipJsonSchema[None] = Field(
         default=None, json_schema_extra=_no_null_default
     )
-    license_key_enabled: bool | SkipJsonSchema[None] = Field(
+    license_key_enabled: StrictBool | SkipJsonSchema[None] = Field(
         default=None, json_schema_extra=_no_null_default
     )
     description: ProductDescription | None = None
@@ -183,6 +197,13 @@ class UpdateProductBody(_Body):
     entitlements: Unsupported
     image_id: Unsupported
     pricing_mode: Unsupported
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price_cannot_be_cleared(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null")
+        return value
 
     @model_validator(mode="after")
     def _required_fields_cannot_be_cleared(self) -> UpdateProductBody:
