@@ -49,6 +49,11 @@ async def test_the_merchant_api_keeps_the_promises_of_its_openapi_document(
         f"{stack.gateway_url}/openapi.json",
         "--checks",
         "all",
+        # DELETE /products/{id} archives, as Dodo's does: the product stays readable
+        # (GET answers 200, flagged by its absence from the live list), so "a deleted
+        # resource must be 404" does not hold for this API by design.
+        "--exclude-checks",
+        "use_after_free",
         "--phases",
         "examples,coverage,fuzzing,stateful",
         "--max-examples",

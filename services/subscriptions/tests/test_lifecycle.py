@@ -129,7 +129,7 @@ async def test_the_clock_of_another_business_does_not_renew_this_one(world: Worl
     await world.service.create_subscription(_new())
     await world.clocks.advance("bus_2", "test", seconds=60 * DAY)
     assert await world.scheduler().run_once() == 0
-    with pytest.raises(FailedPrecondition) as err:
+    with pytest.raises(NotFound) as err:
         await world.clocks.advance("bus_1", "live", seconds=DAY)
     assert err.value.reason is Reason.TEST_CLOCK_LIVE_MODE
     with pytest.raises(InvalidArgument):

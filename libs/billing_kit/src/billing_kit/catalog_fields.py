@@ -9,7 +9,11 @@ SDK sends them.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
+
+from pydantic import BeforeValidator, Field, StringConstraints
+
+from billing_kit.field_rules import NAME_PATTERN
 
 # Dodo's ``Currency``: 145 ISO 4217 codes, in its order.
 Currency = Literal[
@@ -50,3 +54,32 @@ MAX_INTERVAL_COUNT = 1000
 MAX_TRIAL_PERIOD_DAYS = 365
 MAX_ACTIVATIONS_LIMIT = 1_000_000
 MAX_DISCOUNT_BPS = 10_000
+
+# Names are shown on pages and in emails: one line, not blank, no control characters
+# (the same pattern as a person's name in field_rules, with Dodo's 100-character limit).
+ProductName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=PRODUCT_NAME_MAX_LENGTH, pattern=NAME_PATTERN),
+]
+ProductDescription = Annotated[str, StringConstraints(max_length=PRODUCT_DESCRIPTION_MAX_LENGTH)]
+ActivationMessage = Annotated[str, StringConstraints(max_length=ACTIVATION_MESSAGE_MAX_LENGTH)]
+
+
+def json_integer(value: object) -> object:
+    """A JSON number, never a string or a boolean (pydantic's lax mode would take "5", true)."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be an integer")
+    return value
+
+
+# Minor units of the currency.
+PriceAmount = Annotated[int, Field(ge=1, le=MAX_PRICE), BeforeValidator(json_integer)]
+IntervalCount = Annotated[int, Field(ge=1, le=MAX_INTERVAL_COUNT), BeforeValidator(json_integer)]
+TrialPeriodDays = Annotated[
+    int, Field(ge=0, le=MAX_TRIAL_PERIOD_DAYS), BeforeValidator(json_integer)
+]
+DiscountBps = Annotated[int, Field(ge=0, le=MAX_DISCOUNT_BPS), BeforeValidator(json_integer)]
+# None (null) = unlimited activations.
+ActivationsLimit = Annotated[
+    int, Field(ge=1, le=MAX_ACTIVATIONS_LIMIT), BeforeValidator(json_integer)
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import customers, openapi, payments
+from gateway.api import customers, openapi, payments, products, subscriptions
 
 ROUTES = [
     web.post("/customers", customers.create_customer, name="create_customer"),
@@ -20,6 +20,37 @@ ROUTES = [
         "/customers/{customer_id}/customer-portal/session",
         customers.create_portal_session,
         name="create_portal_session",
+    ),
+    web.post("/products", products.create_product, name="create_product"),
+    web.get("/products", products.list_products, name="list_products", allow_head=False),
+    web.get("/products/{id}", products.retrieve_product, name="retrieve_product", allow_head=False),
+    web.patch("/products/{id}", products.update_product, name="update_product"),
+    web.delete("/products/{id}", products.archive_product, name="archive_product"),
+    web.post("/products/{id}/unarchive", products.unarchive_product, name="unarchive_product"),
+    web.post("/subscriptions", subscriptions.create_subscription, name="create_subscription"),
+    web.get(
+        "/subscriptions",
+        subscriptions.list_subscriptions,
+        name="list_subscriptions",
+        allow_head=False,
+    ),
+    web.get(
+        "/subscriptions/{id}",
+        subscriptions.retrieve_subscription,
+        name="retrieve_subscription",
+        allow_head=False,
+    ),
+    web.patch("/subscriptions/{id}", subscriptions.update_subscription, name="update_subscription"),
+    web.post(
+        "/subscriptions/{id}/update-payment-method",
+        subscriptions.update_payment_method,
+        name="update_subscription_payment_method",
+    ),
+    web.post(
+        "/subscriptions/{id}/charge", subscriptions.charge_subscription, name="charge_subscription"
+    ),
+    web.post(
+        "/test-helpers/clock/advance", subscriptions.advance_test_clock, name="advance_test_clock"
     ),
     web.get("/openapi.json", openapi.openapi_document, name="openapi_document"),
     web.get("/payments", payments.list_payments, name="list_payments", allow_head=False),

@@ -8,6 +8,14 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.api.payments_openapi import PAYMENT_MODELS, payment_paths
+from gateway.api.product_schemas import (
+    CreateProductBody,
+    ListProductsQuery,
+    ProductListOut,
+    ProductOut,
+    RetrieveProductQuery,
+    UpdateProductBody,
+)
 from gateway.api.schemas import (
     CreateCustomerBody,
     CustomerListOut,
@@ -142,6 +150,8 @@ def build_openapi() -> dict[str, Any]:
     whose fields are the shared rules auth enforces (billing_kit.field_rules), so
     every pattern, length and enum here is the one the server applies.
     """
+    from gateway.api import subscription_openapi  # it builds on this module's helpers
+
     customer_id = {
         "name": "customer_id",
         "in": "path",
@@ -164,6 +174,11 @@ def build_openapi() -> dict[str, Any]:
                 CustomerListOut,
                 PortalSessionOut,
                 ProblemOut,
+                CreateProductBody,
+                UpdateProductBody,
+                ProductOut,
+                ProductListOut,
+                *subscription_openapi.MODELS,
                 *PAYMENT_MODELS,
             ),
         },
@@ -240,12 +255,113 @@ def build_openapi() -> dict[str, Any]:
                     },
                 },
             },
+            **_product_paths(),
+            **subscription_openapi.paths(),
             **payment_paths(
                 json=_json,
                 problem=_problem,
                 query_parameters=_query_parameters,
                 common_errors=_COMMON_ERRORS,
             ),
+        },
+    }
+
+
+# --- products ------------------------------------------------------------------------------
+
+_PRODUCT_NOT_FOUND = {"404": _problem("No such product for this business and mode")}
+_PRODUCT_LINKS = {
+    operation: {"operationId": operation, "parameters": {"id": "$response.body#/product_id"}}
+    for operation in (
+        "retrieve_product",
+        "update_product",
+        "archive_product",
+        "unarchive_product",
+    )
+}
+_NO_CONTENT = {"204": {"description": "Done (no body, as in the Dodo API)"}}
+_UNSUPPORTED = (
+    "Invalid, missing or unknown fields, or a field this server does not support "
+    "(errors names each; type unsupported_field for the latter)"
+)
+
+
+def _product_paths() -> dict[str, Any]:
+    product_id = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1},
+    }
+    return {
+        "/products": {
+            "post": {
+                "operationId": "create_product",
+                "summary": "Create a product with a one-time or recurring price",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(CreateProductBody)}},
+                },
+                "responses": {
+                    "200": {**_json(ProductOut, "The new product"), "links": _PRODUCT_LINKS},
+                    **_BODY_ERRORS,
+                    "422": _problem(_UNSUPPORTED),
+                    **_COMMON_ERRORS,
+                },
+            },
+            "get": {
+                "operationId": "list_products",
+                "summary": "List live (or archived) products, newest first, one page at a time",
+                "parameters": _query_parameters(ListProductsQuery),
+                "responses": {
+                    "200": _json(ProductListOut, "One page of products"),
+                    "422": _problem("Invalid, repeated, unknown or unsupported query parameters"),
+                    **_COMMON_ERRORS,
+                },
+            },
+        },
+        "/products/{id}": {
+            "get": {
+                "operationId": "retrieve_product",
+                "summary": "Retrieve a product (archived ones too)",
+                "parameters": [product_id, *_query_parameters(RetrieveProductQuery)],
+                "responses": {
+                    "200": _json(ProductOut, "The product"),
+                    **_PRODUCT_NOT_FOUND,
+                    "422": _problem("Invalid, repeated or unknown query parameters"),
+                    **_COMMON_ERRORS,
+                },
+            },
+            "patch": {
+                "operationId": "update_product",
+                "summary": "Change a product's fields (null clears the optional ones)",
+                "parameters": [product_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref(UpdateProductBody)}},
+                },
+                "responses": {
+                    **_NO_CONTENT,
+                    **_BODY_ERRORS,
+                    "422": _problem(_UNSUPPORTED),
+                    **_PRODUCT_NOT_FOUND,
+                    **_COMMON_ERRORS,
+                },
+            },
+            "delete": {
+                "operationId": "archive_product",
+                "summary": "Archive a product (no longer offered); repeating it is harmless",
+                "parameters": [product_id],
+                "responses": {**_NO_CONTENT, **_PRODUCT_NOT_FOUND, **_COMMON_ERRORS},
+            },
+        },
+        "/products/{id}/unarchive": {
+            "post": {
+                "operationId": "unarchive_product",
+                "summary": "Offer an archived product again; repeating it is harmless",
+                "parameters": [product_id],
+                "responses": {**_NO_CONTENT, **_PRODUCT_NOT_FOUND, **_COMMON_ERRORS},
+            },
         },
     }
 

@@ -1,8 +1,9 @@
 """Domain models of products: the record, its price union and its license-key settings.
 
-Nothing here does I/O. The rules a product must satisfy live on these models
-(field bounds) and in :class:`ProductDraft` (rules across fields), so every
-write path (create, update) checks the same things.
+Nothing here does I/O. The rules a product must satisfy are the field types of
+:mod:`billing_kit.catalog_fields` (the gateway's API document is built from the
+same ones), collected in :class:`ProductDraft`, so every write path (create,
+update) checks the same things.
 """
 
 from __future__ import annotations
@@ -12,21 +13,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from billing_kit.catalog_fields import (
-    ACTIVATION_MESSAGE_MAX_LENGTH,
-    MAX_ACTIVATIONS_LIMIT,
-    MAX_DISCOUNT_BPS,
-    MAX_INTERVAL_COUNT,
-    MAX_PRICE,
-    MAX_TRIAL_PERIOD_DAYS,
-    PRODUCT_DESCRIPTION_MAX_LENGTH,
-    PRODUCT_NAME_MAX_LENGTH,
+    ActivationMessage,
+    ActivationsLimit,
     Currency,
+    DiscountBps,
+    IntervalCount,
+    PriceAmount,
+    ProductDescription,
+    ProductName,
     TaxCategory,
     TimeInterval,
+    TrialPeriodDays,
 )
 from billing_kit.field_rules import Metadata
 from billing_kit.scoping import Mode
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 PRODUCT_PREFIX = "pdt_"
 
@@ -44,8 +45,6 @@ def _as_utc(value: Any) -> Any:
 
 
 UtcDatetime = Annotated[datetime, BeforeValidator(_as_utc)]
-Price = Annotated[int, Field(ge=0, le=MAX_PRICE, description="minor units of currency")]
-IntervalCount = Annotated[int, Field(ge=1, le=MAX_INTERVAL_COUNT)]
 
 
 class _Frozen(BaseModel):
@@ -56,41 +55,33 @@ class OneTimePrice(_Frozen):
     """A price paid once (Dodo's ``one_time_price``)."""
 
     type: Literal["one_time_price"] = "one_time_price"
-    # At least 1 unless the customer chooses the amount (then it is the minimum, may be 0).
-    price: Price
+    # Minor units; with pay_what_you_want it is the minimum the customer pays.
+    price: PriceAmount
     currency: Currency
-    discount_bps: int = Field(default=0, ge=0, le=MAX_DISCOUNT_BPS)
+    discount_bps: DiscountBps = 0
     purchasing_power_parity: bool = False
     tax_inclusive: bool | None = None
     pay_what_you_want: bool = False
-    suggested_price: Price | None = None
-
-    @model_validator(mode="after")
-    def _check_amounts(self) -> OneTimePrice:
-        if not self.pay_what_you_want:
-            if self.price < 1:
-                raise ValueError("price must be at least 1 (minor units)")
-            if self.suggested_price is not None:
-                raise ValueError("suggested_price is only allowed with pay_what_you_want")
-        elif self.suggested_price is not None and self.suggested_price < self.price:
-            raise ValueError("suggested_price must not be below price (the minimum)")
-        return self
+    # Only shown when pay_what_you_want is set (as in Dodo).
+    suggested_price: PriceAmount | None = None
 
 
 class RecurringPrice(_Frozen):
     """A subscription price (Dodo's ``recurring_price``): charged every payment period."""
 
     type: Literal["recurring_price"] = "recurring_price"
-    price: Annotated[int, Field(ge=1, le=MAX_PRICE, description="minor units of currency")]
+    price: PriceAmount
     currency: Currency
-    discount_bps: int = Field(default=0, ge=0, le=MAX_DISCOUNT_BPS)
+    discount_bps: DiscountBps = 0
     purchasing_power_parity: bool = False
     tax_inclusive: bool | None = None
+    # The billing cycle (e.g. every 1 Month) ...
     payment_frequency_count: IntervalCount
     payment_frequency_interval: TimeInterval
+    # ... and how long the subscription lasts in total (e.g. 10 Year).
     subscription_period_count: IntervalCount
     subscription_period_interval: TimeInterval
-    trial_period_days: int = Field(default=0, ge=0, le=MAX_TRIAL_PERIOD_DAYS)
+    trial_period_days: TrialPeriodDays = 0
 
 
 ProductPrice = Annotated[OneTimePrice | RecurringPrice, Field(discriminator="type")]
@@ -106,25 +97,17 @@ class LicenseKeyDuration(_Frozen):
 class ProductDraft(_Frozen):
     """Everything a merchant sets on a product: the input of create, the result of an update."""
 
-    name: str = Field(min_length=1, max_length=PRODUCT_NAME_MAX_LENGTH)
-    description: str | None = Field(default=None, max_length=PRODUCT_DESCRIPTION_MAX_LENGTH)
+    name: ProductName
+    description: ProductDescription | None = None
     price: ProductPrice
     tax_category: TaxCategory
     license_key_enabled: bool = False
     # None = unlimited activations.
-    license_key_activations_limit: int | None = Field(default=None, ge=1, le=MAX_ACTIVATIONS_LIMIT)
+    license_key_activations_limit: ActivationsLimit | None = None
     # None = the key never expires.
     license_key_duration: LicenseKeyDuration | None = None
-    license_key_activation_message: str | None = Field(
-        default=None, max_length=ACTIVATION_MESSAGE_MAX_LENGTH
-    )
+    license_key_activation_message: ActivationMessage | None = None
     metadata: Metadata = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _check_name(self) -> ProductDraft:
-        if not self.name.strip():
-            raise ValueError("name must not be blank")
-        return self
 
     @property
     def is_recurring(self) -> bool:
@@ -145,6 +128,7 @@ class Product(BaseModel):
     price: ProductPrice
     tax_category: TaxCategory
     is_recurring: bool
+    # Archived products are no longer offered; existing subscriptions keep them.
     archived: bool = False
     license_key_enabled: bool = False
     license_key_activations_limit: int | None = None

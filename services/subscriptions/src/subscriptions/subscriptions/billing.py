@@ -16,6 +16,7 @@ from enum import StrEnum
 from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.scoping import Mode
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from subscriptions.subscriptions import models as m
 from subscriptions.subscriptions.models import Subscription, SubscriptionStatus
@@ -35,6 +36,18 @@ from subscriptions.subscriptions.unit_of_work import Txn, UnitOfWork
 
 log = logging.getLogger(__name__)
 PAYMENT_EVENTS = ("payment.succeeded", "payment.failed")
+
+
+class PaymentOutcomeData(BaseModel):
+    """What this service reads of a ``payment.succeeded``/``payment.failed`` event."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    payment_id: str = Field(min_length=1, description="the payment a subscription may wait for")
+    total_amount: int = Field(default=0, description="minor units")
+    currency: str = Field(default="", description="ISO 4217")
+    error_code: str = Field(default="", description="why it failed")
+    error_message: str = Field(default="", description="plain words for the customer")
 
 
 class MethodResult(StrEnum):
@@ -267,9 +280,12 @@ class BillingService:
         Runs in the consumer's transaction (the kit records the event id in it,
         so a redelivered event changes nothing twice).
         """
-        payment_id = str(event.data.get("payment_id") or "")
-        if not payment_id:
+        try:
+            data = PaymentOutcomeData.model_validate(event.data)
+        except ValidationError:
+            log.warning("payment event without a payment id ignored", extra={"event_id": event.id})
             return
+        payment_id = data.payment_id
         sub = await self.repository.get_by_pending_payment(payment_id, txn)
         if sub is None:
             return
@@ -279,10 +295,10 @@ class BillingService:
         result = ChargeResult(
             payment_id=payment_id,
             status=status,
-            amount=int(event.data.get("total_amount") or 0),
-            currency=str(event.data.get("currency") or sub.currency),
-            error_code=str(event.data.get("error_code") or ""),
-            error_message=str(event.data.get("error_message") or ""),
+            amount=data.total_amount,
+            currency=data.currency or sub.currency,
+            error_code=data.error_code,
+            error_message=data.error_message,
         )
         now = await self.clocks.now(sub.business_id, sub.mode)
         event_type: str | None

@@ -148,25 +148,30 @@ class Subscription(BaseModel):
 class SubscriptionEventData(BaseModel):
     """The data of every ``subscription.*`` event: the subscription as the API shows it."""
 
-    subscription_id: str
-    business_id: str
-    mode: Mode
-    customer_id: str
-    product_id: str
-    status: SubscriptionStatus
-    recurring_pre_tax_amount: int
-    currency: str
-    quantity: int
-    previous_billing_date: AwareDatetime | None
-    next_billing_date: AwareDatetime | None
-    cancel_at_next_billing_date: bool
-    cancelled_at: AwareDatetime | None
-    cancellation_feedback: CancellationFeedback | None
-    cancellation_comment: str | None
-    payment_method_id: str | None
-    amount_due: int
-    # The payment behind this change (renewal, first charge, dues), if any.
-    payment_id: str | None = None
+    subscription_id: str = Field(description="sub_…")
+    business_id: str = Field(description="the owning business")
+    mode: Mode = Field(description='"test" or "live"')
+    customer_id: str = Field(description="the subscribing customer")
+    product_id: str = Field(description="the product subscribed to")
+    status: SubscriptionStatus = Field(description="the status after the change")
+    recurring_pre_tax_amount: int = Field(description="minor units charged each period")
+    currency: str = Field(description="ISO 4217")
+    quantity: int = Field(description="units subscribed")
+    previous_billing_date: AwareDatetime | None = Field(description="start of the current period")
+    next_billing_date: AwareDatetime | None = Field(
+        description="when the next renewal is due; null when it will not renew"
+    )
+    cancel_at_next_billing_date: bool = Field(description="a cancel is scheduled at period end")
+    cancelled_at: AwareDatetime | None = Field(description="when it was cancelled")
+    cancellation_feedback: CancellationFeedback | None = Field(
+        description="Dodo's CancellationFeedback, given with a cancel"
+    )
+    cancellation_comment: str | None = Field(description="free text given with a cancel")
+    payment_method_id: str | None = Field(description="the saved method renewals charge")
+    amount_due: int = Field(description="minor units owed now (> 0 only when on_hold)")
+    payment_id: str | None = Field(
+        default=None, description="the payment behind this change (first, renewal, dues), if any"
+    )
 
     @classmethod
     def of(cls, sub: Subscription, *, payment_id: str | None = None) -> SubscriptionEventData:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing_kit.clock import Clock, SystemClock
-from billing_kit.errors import FailedPrecondition, InvalidArgument, Reason
+from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -66,7 +66,8 @@ class BusinessClocks:
     ) -> ClockReading:
         """Move the business's test clock forward by ``seconds`` or to ``to`` (never back)."""
         if mode != "test":
-            raise FailedPrecondition(
+            # A live key has no test clock at all: NOT_FOUND, as the API's 404.
+            raise NotFound(
                 "the test clock exists only in test mode", reason=Reason.TEST_CLOCK_LIVE_MODE
             )
         if (seconds != 0) == (to is not None):

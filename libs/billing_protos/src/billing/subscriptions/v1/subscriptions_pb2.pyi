@@ -1005,7 +1005,7 @@ class AdvanceTestClockRequest(_message.Message):
     TO_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
-    """Only MODE_TEST; live is FAILED_PRECONDITION (TEST_CLOCK_LIVE_MODE)."""
+    """Only MODE_TEST; live is NOT_FOUND (TEST_CLOCK_LIVE_MODE)."""
     seconds: _builtins.int
     """Exactly one: move forward by seconds (> 0), or to an instant (>= now)."""
     @_builtins.property

@@ -1,0 +1,380 @@
+"""Bodies of the merchant ``/subscriptions`` API in Dodo's shapes (SDK 1.123).
+
+Every field the SDK can send is declared; the ones we do not support accept
+only null (``type: unsupported_field`` otherwise; services/subscriptions/README.md
+lists them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from billing.subscriptions.v1 import subscriptions_pb2 as pb
+from billing_kit.field_rules import EmailAddress, Metadata, PageNumber, PageSize
+from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from gateway.api.product_schemas import Unsupported
+from gateway.api.schemas import Locale, QueryBool, _query_int
+
+Status = Literal[
+    "pending", "active", "on_hold", "paused", "cancelled", "failed", "expired", "past_due"
+]
+Interval = Literal["Day", "Week", "Month", "Year"]
+Feedback = Literal[
+    "too_expensive",
+    "missing_features",
+    "switched_service",
+    "unused",
+    "customer_service",
+    "low_quality",
+    "too_complex",
+    "other",
+]
+CancelReason = Literal[
+    "cancelled_by_customer",
+    "cancelled_by_merchant",
+    "cancelled_by_merchant_send_dunning",
+    "cancelled_by_merchant_grace_period_expired",
+    "dodo_team",
+]
+Text = Annotated[str, StringConstraints(max_length=500)]
+SubscriptionId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+STATUS_NAMES: dict[int, Status] = {
+    pb.SUBSCRIPTION_STATUS_PENDING: "pending",
+    pb.SUBSCRIPTION_STATUS_ACTIVE: "active",
+    pb.SUBSCRIPTION_STATUS_ON_HOLD: "on_hold",
+    pb.SUBSCRIPTION_STATUS_PAUSED: "paused",
+    pb.SUBSCRIPTION_STATUS_CANCELLED: "cancelled",
+    pb.SUBSCRIPTION_STATUS_FAILED: "failed",
+    pb.SUBSCRIPTION_STATUS_EXPIRED: "expired",
+    pb.SUBSCRIPTION_STATUS_PAST_DUE: "past_due",
+}
+STATUS_VALUES: dict[str, pb.SubscriptionStatus.ValueType] = {
+    "pending": pb.SUBSCRIPTION_STATUS_PENDING,
+    "active": pb.SUBSCRIPTION_STATUS_ACTIVE,
+    "on_hold": pb.SUBSCRIPTION_STATUS_ON_HOLD,
+    "paused": pb.SUBSCRIPTION_STATUS_PAUSED,
+    "cancelled": pb.SUBSCRIPTION_STATUS_CANCELLED,
+    "failed": pb.SUBSCRIPTION_STATUS_FAILED,
+    "expired": pb.SUBSCRIPTION_STATUS_EXPIRED,
+    "past_due": pb.SUBSCRIPTION_STATUS_PAST_DUE,
+}
+INTERVAL_NAMES: dict[int, Interval] = {
+    pb.TIME_INTERVAL_DAY: "Day",
+    pb.TIME_INTERVAL_WEEK: "Week",
+    pb.TIME_INTERVAL_MONTH: "Month",
+    pb.TIME_INTERVAL_YEAR: "Year",
+}
+FEEDBACK_VALUES: dict[str, pb.CancellationFeedback.ValueType] = {
+    name.removeprefix("CANCELLATION_FEEDBACK_").lower(): pb.CancellationFeedback.ValueType(value)
+    for name, value in pb.CancellationFeedback.items()
+    if value != pb.CANCELLATION_FEEDBACK_UNSPECIFIED
+}
+FEEDBACK_NAMES = {value: name for name, value in FEEDBACK_VALUES.items()}
+_CANCELLED_BY = {
+    pb.CANCELLED_BY_CUSTOMER: "customer",
+    pb.CANCELLED_BY_MERCHANT: "api_key",
+}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BillingAddressIn(_Body):
+    """Dodo's BillingAddress."""
+
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2, upper case."
+    )
+    city: Text | None = None
+    state: Text | None = None
+    street: Text | None = None
+    zipcode: Annotated[str, StringConstraints(max_length=50)] | None = None
+
+    def to_proto(self) -> pb.BillingAddress:
+        """The wire form."""
+        return pb.BillingAddress(
+            country=self.country,
+            city=self.city or "",
+            state=self.state or "",
+            street=self.street or "",
+            zipcode=self.zipcode or "",
+        )
+
+
+class ExistingCustomerIn(_Body):
+    """Attach an existing customer."""
+
+    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class NewCustomerIn(_Body):
+    """Create (or reuse, by email) a customer."""
+
+    email: EmailAddress
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    phone_number: Annotated[str, StringConstraints(max_length=32)] | None = None
+    create_new_customer: bool | None = None
+
+
+class CreateSubscriptionBody(_Body):
+    """``POST /subscriptions``."""
+
+    billing: BillingAddressIn
+    customer: ExistingCustomerIn | NewCustomerIn
+    product_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    quantity: Annotated[int, Field(ge=1, le=10_000)]
+    metadata: Metadata | None = None
+    payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    trial_period_days: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    payment_link: Literal[False] | None = Field(
+        default=None, description="Only false/null: hosted payment links are not supported yet."
+    )
+    addons: Unsupported
+    allowed_payment_method_types: Unsupported
+    billing_currency: Unsupported
+    customer_business_name: Unsupported
+    discount_code: Unsupported
+    discount_codes: Unsupported
+    force_3ds: Unsupported
+    mandate_min_amount_inr_paise: Unsupported
+    on_demand: Unsupported
+    one_time_product_cart: Unsupported
+    redirect_immediately: bool | None = None
+    require_phone_number: bool | None = None
+    short_link: Unsupported
+    show_saved_payment_methods: bool | None = None
+    tax_id: Unsupported
+
+
+class UpdateSubscriptionBody(_Body):
+    """``PATCH /subscriptions/{id}``."""
+
+    billing: BillingAddressIn | None = None
+    cancel_at_next_billing_date: bool | None = None
+    cancel_reason: CancelReason | None = None
+    cancellation_comment: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    cancellation_feedback: Feedback | None = None
+    metadata: Metadata | None = None
+    next_billing_date: AwareDatetime | None = None
+    status: Literal["cancelled"] | None = Field(
+        default=None, description="Only `cancelled` (cancel now): pause/resume are not supported."
+    )
+    credit_entitlement_cart: Unsupported
+    customer_business_name: Unsupported
+    customer_name: Unsupported
+    disable_on_demand: Unsupported
+    pause: Unsupported
+    subscription_period_count: Unsupported
+    subscription_period_interval: Unsupported
+    tax_id: Unsupported
+
+
+class UpdatePaymentMethodBody(_Body):
+    """``POST /subscriptions/{id}/update-payment-method`` (the SDK sends the union flat)."""
+
+    type: Literal["existing"] = Field(description='Only "existing": "new" is not supported yet.')
+    payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class ChargeBody(_Body):
+    """``POST /subscriptions/{id}/charge``."""
+
+    product_price: Annotated[int, Field(ge=1, le=100_000_000)]
+    product_currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    product_description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    metadata: Metadata | None = None
+    adaptive_currency_fees_inclusive: Unsupported
+    customer_balance_config: Unsupported
+
+
+class AdvanceClockBody(_Body):
+    """``POST /test-helpers/clock/advance``: exactly one of ``seconds`` or ``to``."""
+
+    seconds: Annotated[int, Field(ge=1, le=20 * 366 * 86_400)] | None = None
+    to: AwareDatetime | None = None
+
+
+class ListSubscriptionsQuery(_Body):
+    """Query string of ``GET /subscriptions``."""
+
+    page_size: Annotated[PageSize, BeforeValidator(_query_int)] = 10
+    page_number: Annotated[PageNumber, BeforeValidator(_query_int)] = 0
+    status: Status | None = None
+    customer_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    product_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    cancel_at_next_billing_date: QueryBool | None = None
+    created_at_gte: AwareDatetime | None = None
+    created_at_lte: AwareDatetime | None = None
+    brand_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    locale: Locale | None = None
+
+
+class RetrieveQuery(_Body):
+    """Query string of ``GET /subscriptions/{id}``."""
+
+    locale: Locale | None = None
+
+
+class CustomerLimitedOut(BaseModel):
+    """Dodo's CustomerLimitedDetails."""
+
+    customer_id: str
+    email: str
+    name: str
+
+
+class BillingOut(BaseModel):
+    """Dodo's BillingAddress."""
+
+    country: str
+    city: str | None = None
+    state: str | None = None
+    street: str | None = None
+    zipcode: str | None = None
+
+
+def _time(stamp: Timestamp) -> datetime:
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+class SubscriptionOut(BaseModel):
+    """Dodo's Subscription."""
+
+    subscription_id: str
+    status: Status
+    product_id: str
+    product_name: str | None
+    quantity: int
+    recurring_pre_tax_amount: int
+    currency: str
+    tax_inclusive: bool
+    payment_frequency_count: int
+    payment_frequency_interval: Interval
+    subscription_period_count: int
+    subscription_period_interval: Interval
+    trial_period_days: int
+    created_at: datetime
+    previous_billing_date: datetime | None
+    next_billing_date: datetime | None
+    expires_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_at_next_billing_date: bool
+    cancellation_feedback: str | None
+    cancellation_comment: str | None
+    cancelled_by: dict[str, Any] | None
+    payment_method_id: str | None
+    has_payment_method: bool
+    on_demand: bool
+    metadata: dict[str, str]
+    billing: BillingOut
+    customer: CustomerLimitedOut
+    brand_id: str
+    addons: list[Any] = Field(default_factory=list)
+    meters: list[Any] = Field(default_factory=list)
+    credit_entitlement_cart: list[Any] = Field(default_factory=list)
+    meter_credit_entitlement_cart: list[Any] = Field(default_factory=list)
+    discounts: list[Any] = Field(default_factory=list)
+    amount_due: int = Field(description="Minor units owed now (> 0 only when on_hold).")
+
+    @classmethod
+    def from_proto(cls, sub: pb.Subscription, customer: CustomerLimitedOut) -> SubscriptionOut:
+        """Render the subscriptions service's message."""
+
+        def opt(name: str) -> datetime | None:
+            return _time(getattr(sub, name)) if sub.HasField(name) else None  # type: ignore[arg-type]
+
+        billing = sub.billing
+        by = _CANCELLED_BY.get(sub.cancelled_by)
+        return cls(
+            subscription_id=sub.subscription_id,
+            status=STATUS_NAMES.get(sub.status, "pending"),
+            product_id=sub.product_id,
+            product_name=sub.product_name or None,
+            quantity=sub.quantity or 1,
+            recurring_pre_tax_amount=sub.recurring_pre_tax_amount,
+            currency=sub.currency,
+            tax_inclusive=sub.tax_inclusive,
+            payment_frequency_count=sub.payment_frequency_count or 1,
+            payment_frequency_interval=INTERVAL_NAMES.get(sub.payment_frequency_interval, "Month"),
+            subscription_period_count=sub.subscription_period_count or 1,
+            subscription_period_interval=INTERVAL_NAMES.get(
+                sub.subscription_period_interval, "Year"
+            ),
+            trial_period_days=sub.trial_period_days,
+            created_at=_time(sub.created_at),
+            previous_billing_date=opt("previous_billing_date"),
+            next_billing_date=opt("next_billing_date"),
+            expires_at=opt("expires_at"),
+            cancelled_at=opt("cancelled_at"),
+            cancel_at_next_billing_date=sub.cancel_at_next_billing_date,
+            cancellation_feedback=FEEDBACK_NAMES.get(sub.cancellation_feedback),
+            cancellation_comment=sub.cancellation_comment or None,
+            cancelled_by={"actor_type": by} if by else None,
+            payment_method_id=sub.payment_method_id or None,
+            has_payment_method=bool(sub.payment_method_id),
+            on_demand=sub.on_demand,
+            metadata=dict(sub.metadata),
+            billing=BillingOut(
+                country=billing.country or "US",
+                city=billing.city or None,
+                state=billing.state or None,
+                street=billing.street or None,
+                zipcode=billing.zipcode or None,
+            ),
+            customer=customer,
+            brand_id=sub.business_id,
+            amount_due=sub.amount_due,
+        )
+
+
+class SubscriptionListOut(BaseModel):
+    """One page of subscriptions."""
+
+    items: list[SubscriptionOut]
+
+
+class CreateSubscriptionOut(BaseModel):
+    """Dodo's SubscriptionCreateResponse."""
+
+    subscription_id: str
+    payment_id: str
+    customer: CustomerLimitedOut
+    metadata: dict[str, str]
+    recurring_pre_tax_amount: int
+    payment_method_required: bool = True
+    addons: list[Any] = Field(default_factory=list)
+    payment_link: str | None = Field(
+        default=None, description="The 3-D Secure page when the first charge needs the customer."
+    )
+    client_secret: str | None = None
+    expires_on: datetime | None = None
+    discount_ids: list[str] | None = None
+
+
+class PaymentLinkOut(BaseModel):
+    """Dodo's update-payment-method response."""
+
+    payment_id: str | None = None
+    payment_link: str | None = None
+    client_secret: str | None = None
+    expires_on: datetime | None = None
+
+
+class ChargeOut(BaseModel):
+    """Dodo's SubscriptionChargeResponse."""
+
+    payment_id: str
+
+
+class ClockOut(BaseModel):
+    """A business's test clock."""
+
+    business_id: str
+    now: datetime
+    offset_seconds: int

@@ -1,0 +1,273 @@
+"""Merchant API: subscriptions (Dodo's ``/subscriptions``) and the test clock.
+
+Every call is scoped to the API key's business and mode; another business's
+subscription (or customer) is "not found", like a missing one. An illegal
+state change is the subscriptions service's FAILED_PRECONDITION: 409 with
+``x-should-retry: false`` (problems.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from aiohttp import web
+from billing.auth.v1 import auth_pb2
+from billing.subscriptions.v1 import subscriptions_pb2 as pb
+from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied
+
+from gateway.api.merchant import merchant_api
+from gateway.api.parsing import parse_json_body, parse_query
+from gateway.api.schemas import dump
+from gateway.api.subscription_schemas import (
+    FEEDBACK_VALUES,
+    STATUS_VALUES,
+    AdvanceClockBody,
+    ChargeBody,
+    ClockOut,
+    CreateSubscriptionBody,
+    CreateSubscriptionOut,
+    CustomerLimitedOut,
+    ExistingCustomerIn,
+    ListSubscriptionsQuery,
+    PaymentLinkOut,
+    RetrieveQuery,
+    SubscriptionListOut,
+    SubscriptionOut,
+    UpdatePaymentMethodBody,
+    UpdateSubscriptionBody,
+)
+from gateway.api_keys import Merchant
+from gateway.keys import AUTH_STUB, SUBSCRIPTIONS_STUB
+from gateway.problems import ApiProblem, resource_not_found
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+async def _customer(
+    request: web.Request, merchant: Merchant, customer_id: str
+) -> CustomerLimitedOut:
+    try:
+        customer = await request.app[AUTH_STUB].GetCustomer(
+            auth_pb2.GetCustomerRequest(
+                business_id=merchant.business_id, mode=merchant.proto_mode, customer_id=customer_id
+            )
+        )
+    except (NotFound, PermissionDenied, InvalidArgument):
+        raise resource_not_found("Customer") from None
+    return CustomerLimitedOut(
+        customer_id=customer.customer_id, email=customer.email, name=customer.name
+    )
+
+
+async def _render(
+    request: web.Request, merchant: Merchant, subs: list[pb.Subscription]
+) -> list[SubscriptionOut]:
+    customers: dict[str, CustomerLimitedOut] = {}
+    out = []
+    for sub in subs:
+        if sub.customer_id not in customers:
+            customers[sub.customer_id] = await _customer(request, merchant, sub.customer_id)
+        out.append(SubscriptionOut.from_proto(sub, customers[sub.customer_id]))
+    return out
+
+
+@merchant_api
+async def create_subscription(request: web.Request, merchant: Merchant) -> web.Response:
+    """``POST /subscriptions``: with ``payment_method_id`` the first period is charged now."""
+    body = await parse_json_body(request, CreateSubscriptionBody)
+    if isinstance(body.customer, ExistingCustomerIn):
+        customer = await _customer(request, merchant, body.customer.customer_id)
+    else:
+        created = await request.app[AUTH_STUB].CreateCustomer(
+            auth_pb2.CreateCustomerRequest(
+                business_id=merchant.business_id,
+                mode=merchant.proto_mode,
+                email=str(body.customer.email),
+                name=body.customer.name or str(body.customer.email).split("@")[0],
+                phone_number=body.customer.phone_number or "",
+            )
+        )
+        c = created.customer
+        customer = CustomerLimitedOut(customer_id=c.customer_id, email=c.email, name=c.name)
+    message = pb.CreateSubscriptionRequest(
+        business_id=merchant.business_id,
+        mode=merchant.proto_mode,
+        customer_id=customer.customer_id,
+        product_id=body.product_id,
+        quantity=body.quantity,
+        billing=body.billing.to_proto(),
+        metadata=body.metadata or {},
+        payment_method_id=body.payment_method_id or "",
+        return_url=body.return_url or "",
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
+    )
+    if body.trial_period_days is not None:
+        message.trial_period_days = body.trial_period_days
+    reply = await request.app[SUBSCRIPTIONS_STUB].CreateSubscription(message)
+    sub, payment = reply.subscription, reply.first_payment
+    out = CreateSubscriptionOut(
+        subscription_id=sub.subscription_id,
+        payment_id=payment.payment_id,
+        customer=customer,
+        metadata=dict(sub.metadata),
+        recurring_pre_tax_amount=sub.recurring_pre_tax_amount,
+        payment_link=payment.challenge_url or None,
+    )
+    return web.json_response(dump(out))
+
+
+@merchant_api
+async def retrieve_subscription(request: web.Request, merchant: Merchant) -> web.Response:
+    """``GET /subscriptions/{id}``."""
+    parse_query(request, RetrieveQuery)
+    sub = await _get(request, merchant)
+    [out] = await _render(request, merchant, [sub])
+    return web.json_response(dump(out))
+
+
+async def _get(request: web.Request, merchant: Merchant) -> pb.Subscription:
+    try:
+        sub: pb.Subscription = await request.app[SUBSCRIPTIONS_STUB].GetSubscription(
+            pb.GetSubscriptionRequest(
+                business_id=merchant.business_id,
+                mode=merchant.proto_mode,
+                subscription_id=request.match_info["id"],
+            )
+        )
+    except (NotFound, InvalidArgument):
+        raise resource_not_found("Subscription") from None
+    return sub
+
+
+@merchant_api
+async def list_subscriptions(request: web.Request, merchant: Merchant) -> web.Response:
+    """``GET /subscriptions``: one page, newest first, filtered."""
+    query = parse_query(request, ListSubscriptionsQuery)
+    if query.brand_id and query.brand_id != merchant.business_id:
+        return web.json_response(dump(SubscriptionListOut(items=[])))
+    message = pb.ListSubscriptionsRequest(
+        business_id=merchant.business_id,
+        mode=merchant.proto_mode,
+        page_size=query.page_size,
+        page_number=query.page_number,
+        product_id=query.product_id or "",
+    )
+    if query.customer_id:
+        message.customer_ids.append(query.customer_id)
+    if query.status:
+        message.status = STATUS_VALUES[query.status]
+    if query.cancel_at_next_billing_date is not None:
+        message.cancel_at_next_billing_date = query.cancel_at_next_billing_date
+    if query.created_at_gte is not None:
+        message.created_at_gte.FromDatetime(query.created_at_gte)
+    if query.created_at_lte is not None:
+        message.created_at_lte.FromDatetime(query.created_at_lte)
+    reply = await request.app[SUBSCRIPTIONS_STUB].ListSubscriptions(message)
+    items = await _render(request, merchant, list(reply.subscriptions))
+    return web.json_response(dump(SubscriptionListOut(items=items)))
+
+
+@merchant_api
+async def update_subscription(request: web.Request, merchant: Merchant) -> web.Response:
+    """``PATCH /subscriptions/{id}``: cancel now / at period end / undo, metadata, billing."""
+    body = await parse_json_body(request, UpdateSubscriptionBody)
+    sent = body.model_fields_set
+    message = pb.UpdateSubscriptionRequest(
+        business_id=merchant.business_id,
+        mode=merchant.proto_mode,
+        subscription_id=request.match_info["id"],
+        cancel_now=body.status == "cancelled",
+    )
+    if body.cancel_at_next_billing_date is not None:
+        message.cancel_at_next_billing_date = body.cancel_at_next_billing_date
+    if body.cancellation_feedback is not None:
+        message.cancellation_feedback = FEEDBACK_VALUES[body.cancellation_feedback]
+    if body.cancellation_comment is not None:
+        message.cancellation_comment = body.cancellation_comment
+    if "metadata" in sent:
+        message.metadata.SetInParent()
+        message.metadata.values.update(body.metadata or {})
+    if body.billing is not None:
+        message.billing.CopyFrom(body.billing.to_proto())
+    if body.next_billing_date is not None:
+        message.next_billing_date.FromDatetime(body.next_billing_date)
+    try:
+        sub = await request.app[SUBSCRIPTIONS_STUB].UpdateSubscription(message)
+    except NotFound:
+        raise resource_not_found("Subscription") from None
+    [out] = await _render(request, merchant, [sub])
+    return web.json_response(dump(out))
+
+
+@merchant_api
+async def update_payment_method(request: web.Request, merchant: Merchant) -> web.Response:
+    """``POST /subscriptions/{id}/update-payment-method``: switch, or pay an on_hold's dues."""
+    body = await parse_json_body(request, UpdatePaymentMethodBody)
+    try:
+        reply = await request.app[SUBSCRIPTIONS_STUB].UpdatePaymentMethod(
+            pb.UpdatePaymentMethodRequest(
+                business_id=merchant.business_id,
+                mode=merchant.proto_mode,
+                subscription_id=request.match_info["id"],
+                payment_method_id=body.payment_method_id,
+                customer_present=False,
+            )
+        )
+    except NotFound:
+        raise resource_not_found("Subscription") from None
+    out = PaymentLinkOut()
+    if reply.HasField("payment"):
+        out = PaymentLinkOut(
+            payment_id=reply.payment.payment_id or None,
+            payment_link=reply.payment.challenge_url or None,
+        )
+    return web.json_response(dump(out))
+
+
+@merchant_api
+async def charge_subscription(request: web.Request, merchant: Merchant) -> web.Response:
+    """``POST /subscriptions/{id}/charge``: an on-demand charge of the method on file."""
+    body = await parse_json_body(request, ChargeBody)
+    try:
+        reply = await request.app[SUBSCRIPTIONS_STUB].ChargeSubscription(
+            pb.ChargeSubscriptionRequest(
+                business_id=merchant.business_id,
+                mode=merchant.proto_mode,
+                subscription_id=request.match_info["id"],
+                product_price=body.product_price,
+                product_currency=body.product_currency or "",
+                product_description=body.product_description or "",
+                metadata=body.metadata or {},
+                idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
+            )
+        )
+    except NotFound:
+        raise resource_not_found("Subscription") from None
+    return web.json_response({"payment_id": reply.payment.payment_id})
+
+
+@merchant_api
+async def advance_test_clock(request: web.Request, merchant: Merchant) -> web.Response:
+    """``POST /test-helpers/clock/advance``: move the business's test clock (test keys only)."""
+    if merchant.mode != "test":
+        raise resource_not_found("Resource")
+    body = await parse_json_body(request, AdvanceClockBody)
+    if (body.seconds is None) == (body.to is None):
+        raise ApiProblem(
+            422,
+            "INVALID_REQUEST_BODY",
+            "Invalid body: give exactly one of seconds or to",
+            errors=[{"field": "seconds", "message": "Give exactly one of seconds or to"}],
+        )
+    message = pb.AdvanceTestClockRequest(
+        business_id=merchant.business_id, mode=merchant.proto_mode, seconds=body.seconds or 0
+    )
+    if body.to is not None:
+        message.to.FromDatetime(body.to)
+    clock = await request.app[SUBSCRIPTIONS_STUB].AdvanceTestClock(message)
+    out = ClockOut(
+        business_id=clock.business_id,
+        now=clock.now.ToDatetime(tzinfo=UTC),
+        offset_seconds=clock.offset_seconds,
+    )
+    return web.json_response(dump(out))
