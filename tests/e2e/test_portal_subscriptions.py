@@ -1,0 +1,166 @@
+"""Subscriptions in the portal, end to end: a real browser, the whole stack, the official SDK.
+
+The journey of issue 11: a subscription whose renewals go to a card that
+saves but declines every later charge; the business's test clock passes the
+renewal, so the subscription goes on hold; in the portal the customer presses Edit, is told
+what is owed, tries the declining card (declined, still on hold, the reason in
+plain words), adds a card that asks for 3-D Secure on the hosted page,
+confirms, completes the challenge and lands on the confirmation page: active
+again with its next renewal date, and exactly one successful dues charge.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+from billing_kit.testing import eventually
+from devstack import Stack
+from devstack.browser import heading, open_and_confirm_link
+from devstack.portal import PortalBusiness, unique_email
+from dodopayments import AsyncDodoPayments
+from playwright.async_api import Page, expect
+
+pytestmark = pytest.mark.e2e
+
+MONTHLY: dict[str, Any] = {
+    "type": "recurring_price",
+    "currency": "EUR",
+    "price": 1999,
+    "discount": 0,
+    "purchasing_power_parity": False,
+    "payment_frequency_count": 1,
+    "payment_frequency_interval": "Month",
+    "subscription_period_count": 1,
+    "subscription_period_interval": "Year",
+}
+BILLING = {
+    "country": "IT",
+    "city": "Milano",
+    "state": "MI",
+    "street": "Via Roma 1",
+    "zipcode": "20100",
+}
+
+
+async def sign_in_at(
+    page: Page,
+    stack: Stack,
+    shop: PortalBusiness,
+    sdk: AsyncDodoPayments,
+    customer_id: str,
+    path: str,
+) -> None:
+    """A magic link deep-linked to ``path`` of the business's portal, confirmed here."""
+    link = (
+        await sdk.customers.customer_portal.create(customer_id, extra_query={"next": path})
+    ).link
+    await open_and_confirm_link(page, link)
+    await page.wait_for_url(f"{stack.portal_urls.test}{path}")
+
+
+async def fill_card(page: Page, number: str) -> None:
+    """The hosted payment page's form (payments' own listener)."""
+    await page.get_by_label("Name on card").fill("Ada Lovelace")
+    await page.get_by_label("Card number").fill(number)
+    await page.get_by_label("Expiry date (MM/YY)").fill("12/34")
+    await page.get_by_label("Security code (CVC)").fill("123")
+    await page.locator("#submit").click()
+
+
+async def advance_clock(stack: Stack, shop: PortalBusiness, seconds: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{stack.gateway_url}/test-helpers/clock/advance",
+            json={"seconds": seconds},
+            headers={"Authorization": f"Bearer {shop.key('test')}"},
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+
+
+async def test_an_on_hold_subscription_is_reactivated_in_the_portal(
+    stack: Stack, shop: PortalBusiness, shop_sdk: AsyncDodoPayments, page: Page
+) -> None:
+    customer = await shop_sdk.customers.create(
+        email=unique_email("reactivate"), name="Ada Lovelace"
+    )
+    plan = await shop_sdk.products.create(
+        name=f"Pro plan {uuid.uuid4().hex[:4]}",
+        tax_category="saas",
+        price=MONTHLY,  # type: ignore[arg-type]
+    )
+    base = f"/b/{shop.business_id}"
+
+    # Add two cards in the portal: each to the hosted page and back.
+    await sign_in_at(page, stack, shop, shop_sdk, customer.customer_id, f"{base}/payment-methods")
+    for number in ("4242424242424242", "4000000000000341"):
+        await page.locator("#add-card").click()
+        await fill_card(page, number)
+        await page.wait_for_url(f"**{base}/payment-methods?done=added")
+    methods = (await shop_sdk.customers.retrieve_payment_methods(customer.customer_id)).items
+    by_last4 = {m.card.last4_digits: m.payment_method_id for m in methods if m.card}
+    assert set(by_last4) == {"4242", "0341"}
+    declining = by_last4["0341"]
+
+    sub = await shop_sdk.subscriptions.create(
+        billing=BILLING,  # type: ignore[arg-type]
+        customer={"customer_id": customer.customer_id},
+        product_id=plan.product_id,
+        quantity=1,
+        extra_body={"payment_method_id": by_last4["4242"]},
+    )
+    sub_id = sub.subscription_id
+    assert (await shop_sdk.subscriptions.retrieve(sub_id)).status == "active"
+    # Renewals will charge the card that saves but declines every later charge.
+    await shop_sdk.subscriptions.update_payment_method(
+        sub_id, payment_method={"type": "existing", "payment_method_id": declining}
+    )
+
+    # Past the renewal: the saved card declines, the subscription goes on hold.
+    await advance_clock(stack, shop, 32 * 24 * 3600)
+
+    async def on_hold() -> bool:
+        return (await shop_sdk.subscriptions.retrieve(sub_id)).status == "on_hold"
+
+    await eventually(on_hold, within=30, message="the renewal did not put it on hold")
+
+    await page.goto(f"{stack.portal_urls.test}{base}/subscriptions")
+    row = page.locator(f'li[data-subscription-id="{sub_id}"]')
+    await expect(row.locator('[data-status="on_hold"]')).to_be_visible()
+    await expect(row).to_contain_text("Visa •••• 0341")
+    await row.locator(f"#edit-{sub_id}").click()
+    assert await heading(page) == "Update payment method"
+    await expect(page.locator("#dues-amount")).to_have_text("€19.99")
+
+    # The declining card: declined, still on hold, the reason in plain words.
+    await page.locator(f"#method-{declining}").check()
+    await page.locator("#confirm-changes").click()
+    await expect(page.locator("#decline")).to_contain_text("declined")
+    assert (await shop_sdk.subscriptions.retrieve(sub_id)).status == "on_hold"
+
+    # A new card that asks for 3-D Secure on every charge: added, then confirmed.
+    await page.locator("#add-card").click()
+    await fill_card(page, "4000002760003184")
+    await page.wait_for_url(f"**{base}/subscriptions/{sub_id}/payment-method?chosen=*")
+    chosen = page.locator('input[name="payment_method_id"]:checked')
+    await expect(chosen).to_have_count(1)
+    await page.locator("#confirm-changes").click()
+    await expect(page.get_by_role("heading", name="Confirm your payment")).to_be_visible()
+    await page.get_by_role("button", name="Complete").click()
+
+    await page.wait_for_url(f"**{base}/subscriptions/{sub_id}/payment-method/done?**")
+
+    async def confirmed() -> bool:
+        await page.reload()
+        return await page.locator('#result[data-state="active"]').count() == 1
+
+    await eventually(confirmed, within=30, message="the confirmation page never said active")
+    await expect(page.locator("#next-renewal")).to_contain_text("Next renewal")
+    after = await shop_sdk.subscriptions.retrieve(sub_id)
+    assert after.status == "active" and after.next_billing_date is not None
+
+    payments = (await shop_sdk.payments.list(subscription_id=sub_id)).items
+    dues = [p for p in payments if p.status == "succeeded" and p.card_last_four == "3184"]
+    assert len(dues) == 1, [(p.status, p.card_last_four) for p in payments]
