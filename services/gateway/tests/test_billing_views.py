@@ -199,9 +199,11 @@ class TestForms:
         assert isinstance(refused, dict) and "payment_method_id" in refused
         assert isinstance(parse_method_choice({}, {"pm_1"}), dict)
 
-    def test_dues_fingerprint_changes_when_another_period_falls_due(self) -> None:
+    def test_dues_fingerprint_is_what_is_charged_not_when_the_new_period_starts(self) -> None:
         first = subs.Dues(amount=1999, currency="EUR", period_start=ts(2026, 11, 7))
-        same = subs.Dues(amount=1999, currency="EUR", period_start=ts(2026, 11, 7))
-        later = subs.Dues(amount=3998, currency="EUR", period_start=ts(2026, 11, 7))
-        assert dues_fingerprint(first) == dues_fingerprint(same)
-        assert dues_fingerprint(first) != dues_fingerprint(later)
+        a_second_later = subs.Dues(amount=1999, currency="EUR", period_start=ts(2026, 11, 8))
+        more = subs.Dues(amount=3998, currency="EUR", period_start=ts(2026, 11, 7))
+        other_currency = subs.Dues(amount=1999, currency="USD", period_start=ts(2026, 11, 7))
+        assert dues_fingerprint(first) == dues_fingerprint(a_second_later)
+        assert dues_fingerprint(first) != dues_fingerprint(more)
+        assert dues_fingerprint(first) != dues_fingerprint(other_currency)

@@ -83,11 +83,12 @@ def parse_method_choice(form: dict[str, str], saved_ids: set[str]) -> str | dict
 
 
 def dues_fingerprint(dues: Any) -> str:
-    """What identifies an amount owed (``subscriptions.v1.Dues``): amount, currency, period.
+    """What the customer is asked to pay (``subscriptions.v1.Dues``): amount and currency.
 
     The confirm form carries the fingerprint of the dues the customer was
     shown; the POST compares it with the dues now, so nobody is charged an
-    amount they did not see (e.g. when another period fell due meanwhile).
+    amount they did not see. The period is left out on purpose: paying dues
+    starts a fresh period at the moment of payment, so its start moves with
+    the clock between the page and the click.
     """
-    start = dues.period_start.seconds if dues.HasField("period_start") else 0
-    return f"{int(dues.amount)}-{dues.currency}-{start}"
+    return f"{int(dues.amount)}-{dues.currency}"

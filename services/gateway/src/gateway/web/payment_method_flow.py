@@ -7,8 +7,8 @@
    preselected);
 4. **Confirm changes** (``Conferma Modifiche``) posts the choice. For an
    ``on_hold`` subscription the page first shows what is owed, and the post
-   carries the fingerprint of those dues: if they changed meanwhile (another
-   period fell due) the page shows the new amount instead of charging it unseen;
+   carries the fingerprint of those dues (amount and currency): if they
+   changed meanwhile the page shows the new amount instead of charging it unseen;
 5. the subscriptions service charges the dues (its idempotency key derives
    from the subscription and the dues, so a double click, a second tab or
    back + resubmit is the same charge); a card that asks for 3-D Secure sends
