@@ -4,7 +4,9 @@ axe-core (the copy shipped inside the ``axe-playwright-python`` wheel, injected
 into the page, so nothing is downloaded) runs on every page state a customer
 meets on the way in: the static link page, its error state, the link confirm
 page, the used-link page, the portal home, the profile (also with a phone
-error shown) and the unified login. Any violation of impact serious or
+error shown), the billing pages (payment methods with and without a card,
+removing a card in use, subscriptions, one subscription, update payment
+method, cancel with an error) and the unified login. Any violation of impact serious or
 critical fails the test, and all of them are printed together, page by page.
 
 axe cannot judge everything, so Playwright checks two things a keyboard or
@@ -227,6 +229,8 @@ async def walk_the_portal(
         assert "phone_number-hint" in (described_by or "").split()
         await audit(page, f"{lang} profile with a phone error", findings, lang)
 
+        await walk_the_billing_pages(page, stack, shop, lang, customer.customer_id, findings)
+
         used = await page.goto(session.link)
         assert used is not None and used.status == 410
         await audit(page, f"{lang} used link", findings, lang)
@@ -235,6 +239,69 @@ async def walk_the_portal(
         await audit(page, f"{lang} unified login", findings, lang)
     finally:
         await ctx.close()
+
+
+MONTHLY: dict[str, Any] = {
+    "type": "recurring_price",
+    "currency": "EUR",
+    "price": 1999,
+    "discount": 0,
+    "purchasing_power_parity": False,
+    "payment_frequency_count": 1,
+    "payment_frequency_interval": "Month",
+    "subscription_period_count": 1,
+    "subscription_period_interval": "Year",
+}
+
+
+async def walk_the_billing_pages(
+    page: Page, stack: Stack, shop: PortalBusiness, lang: str, customer_id: str, findings: Findings
+) -> None:
+    """Payment methods, a card added on the hosted page, a subscription's pages (7 states)."""
+    base = f"{stack.portal_urls.test}/b/{shop.business_id}"
+    await page.goto(f"{base}/payment-methods")
+    await audit(page, f"{lang} payment methods, none yet", findings, lang)
+    await tab_to(page, "button#add-card")
+    await submit(page, "Enter")
+    # The hosted page is payments' own (its own checks are in its tests).
+    await page.locator("#cc-name").fill("Ada Lovelace")
+    await page.locator("#cc-number").fill("4242424242424242")
+    await page.locator("#cc-exp").fill("12/34")
+    await page.locator("#cc-csc").fill("123")
+    await page.locator("#submit").click()
+    await page.wait_for_url(f"{base}/payment-methods?done=added")
+    await audit(page, f"{lang} payment methods with a card", findings, lang)
+    async with merchant_sdk(stack, shop) as sdk:
+        card = (await sdk.customers.retrieve_payment_methods(customer_id)).items[0]
+        plan = await sdk.products.create(name="Pro plan", tax_category="saas", price=MONTHLY)  # type: ignore[arg-type]
+        sub = await sdk.subscriptions.create(
+            billing={
+                "country": "IT",
+                "city": "Milano",
+                "state": "MI",
+                "street": "Via Roma 1",
+                "zipcode": "20100",
+            },
+            customer={"customer_id": customer_id},
+            product_id=plan.product_id,
+            quantity=1,
+            extra_body={"payment_method_id": card.payment_method_id},
+        )
+    await page.goto(f"{base}/payment-methods/{card.payment_method_id}/remove")
+    await audit(page, f"{lang} remove a card in use", findings, lang)
+    await page.goto(f"{base}/subscriptions")
+    await audit(page, f"{lang} subscriptions", findings, lang)
+    await tab_to(page, f"a#edit-{sub.subscription_id}")
+    await page.goto(f"{base}/subscriptions/{sub.subscription_id}")
+    await audit(page, f"{lang} subscription", findings, lang)
+    await page.goto(f"{base}/subscriptions/{sub.subscription_id}/payment-method")
+    await audit(page, f"{lang} update payment method", findings, lang)
+    # The cancel form, sent without its confirmation box: the error is tied to it.
+    await page.goto(f"{base}/subscriptions/{sub.subscription_id}/cancel")
+    await tab_to(page, "button#confirm-cancel")
+    await submit(page, "Enter")
+    await assert_error_tied_to_field(page, "confirm")
+    await audit(page, f"{lang} cancel with an error", findings, lang)
 
 
 async def walk_with_a_light_accent(
@@ -305,6 +372,6 @@ async def test_portal_pages_meet_wcag_22_aa(
         assert_axe_catches_a_known_violation(browser),
     )
 
-    # 8 page states x 2 languages + 3 with the pale accent, each at 2 widths.
-    assert findings.checked == (8 * len(LANGUAGES) + 3) * len(VIEWPORTS)
+    # 15 page states x 2 languages + 3 with the pale accent, each at 2 widths.
+    assert findings.checked == (15 * len(LANGUAGES) + 3) * len(VIEWPORTS)
     assert not findings.lines, "axe found WCAG 2.2 AA violations:\n" + "\n".join(findings.lines)
