@@ -348,8 +348,22 @@ async def test_unified_pages_ask_each_service_once_for_every_business(world: Wor
     assert world.billing.count("ListPaymentMethods") == 1
     asked = next(r for n, r in world.billing.calls if n == "ListSubscriptions")
     assert len(asked.customer_ids) == 3
-    # Its actions stay on the unified portal.
+    # Its actions stay on the unified portal, and work there.
     assert f'href="/all/b/{businesses[0]}/subscriptions/' in html
+    first = next(
+        s.subscription_id
+        for s in world.billing.subscriptions.values()
+        if s.business_id == businesses[0] and s.product_name == "Plan 0"
+    )
+    resp = await world.client.get(
+        f"/all/b/{businesses[0]}/subscriptions/{first}/payment-method",
+        headers=cookie_header(cookies),
+    )
+    page = await resp.text()
+    assert resp.status == 200, page
+    assert 'id="confirm-changes"' in page and 'id="nav-accounts"' in page and "Shop 0" in page
+    asked = [r for n, r in world.billing.calls if n == "GetSubscription"][-1]
+    assert asked.business_id == businesses[0] and asked.mode == common_pb2.MODE_LIVE
     resp = await world.client.get("/all/payments", headers=cookie_header(cookies))
     assert resp.status == 200 and world.billing.count("ListPayments") == 1
     # A business of another email is a 404 on the unified portal too.
