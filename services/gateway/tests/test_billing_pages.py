@@ -371,3 +371,27 @@ async def test_unified_pages_ask_each_service_once_for_every_business(world: Wor
         f"/all/b/{world.business_id}/subscriptions/{world.sub}", headers=cookie_header(cookies)
     )
     assert resp.status == 404
+
+
+async def test_every_billing_form_needs_its_csrf_token(world: World) -> None:
+    spare = world.billing.add_method(world.business_id, world.customer_id, "1881")
+    forms = {
+        f"subscriptions/{world.sub}/cancel": {"when": "now", "confirm": "yes"},
+        f"subscriptions/{world.sub}/undo-cancel": {},
+        f"subscriptions/{world.sub}/payment-method": {"payment_method_id": spare},
+        "payment-methods/add": {},
+        f"payment-methods/{spare}/default": {},
+        f"payment-methods/{spare}/remove": {},
+    }
+    for rest, data in forms.items():
+        resp = await world.post(rest, {**data, "csrf_token": "forged"}, csrf=False)
+        assert resp.status == 400, rest
+    writes = {
+        "CancelSubscription",
+        "UpdateSubscription",
+        "UpdatePaymentMethod",
+        "CreatePaymentSession",
+        "SetDefaultPaymentMethod",
+        "DeletePaymentMethod",
+    }
+    assert not [name for name, _ in world.billing.calls if name in writes]

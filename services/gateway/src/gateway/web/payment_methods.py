@@ -189,7 +189,8 @@ async def remove(request: web.Request, account: Account) -> web.StreamResponse:
         errors["replacement"] = i18n.gettext("Choose the card your subscriptions will use instead.")
     if errors:
         values = _remove_values(account, card, users, others, errors=errors)
-        return render(request, "payment_method_remove.html", values, status=422)
+        status = 400 if errors.get("form") == csrf_failed_error() else 422
+        return render(request, "payment_method_remove.html", values, status=status)
     for sub in users:
         await request.app[SUBSCRIPTIONS_STUB].UpdatePaymentMethod(
             subscriptions_pb2.UpdatePaymentMethodRequest(
