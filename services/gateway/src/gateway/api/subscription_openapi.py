@@ -106,6 +106,7 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(SubscriptionOut, "The subscription"),
                     **_SUBSCRIPTION_NOT_FOUND,
+                    "422": _problem("Invalid, repeated or unknown query parameters"),
                     **_COMMON_ERRORS,
                 },
             },
@@ -153,7 +154,10 @@ def paths() -> dict[str, Any]:
                 "Move the business's test clock forward (test-mode keys only; 404 with a live key)",
                 AdvanceClockBody,
                 _json(ClockOut, "The business's clock after the move"),
-                **{"404": _problem("A live-mode key has no test clock")},
+                **{
+                    "404": _problem("A live-mode key has no test clock"),
+                    "409": _problem("`to` is before the clock's now: it never goes backwards"),
+                },
             ),
         },
     }
