@@ -84,6 +84,12 @@ async def test_a_one_time_or_unknown_product_is_refused(world: World) -> None:
     with pytest.raises(InvalidArgument) as err:
         await world.service.create_subscription(_new(quantity=0))
     assert err.value.field == "quantity"
+    archived = world.products.products["pdt_monthly"].model_copy(update={"archived": True})
+    world.products.products["pdt_monthly"] = archived
+    with pytest.raises(FailedPrecondition) as refused:
+        await world.service.create_subscription(_new())
+    assert refused.value.reason is Reason.PRODUCT_NOT_SUBSCRIBABLE
+    assert not world.payments.calls
 
 
 async def test_cancel_at_period_end_then_undo_then_renew(world: World) -> None:

@@ -85,7 +85,10 @@ def paths() -> dict[str, Any]:
                 "Create a subscription; with payment_method_id the first period is charged now",
                 CreateSubscriptionBody,
                 _json(CreateSubscriptionOut, "The new subscription and its first payment"),
-                **{"404": _problem("No such customer or product for this business and mode")},
+                **{
+                    "404": _problem("No such customer or product for this business and mode"),
+                    "409": _problem("The product is one-time or archived"),
+                },
             ),
             "get": {
                 "operationId": "list_subscriptions",

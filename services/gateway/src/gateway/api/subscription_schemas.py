@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
 
@@ -233,6 +234,16 @@ class AdvanceClockBody(_Body):
     to: AwareDatetime | SkipJsonSchema[None] = Field(
         default=None, description="Move to this instant (never before the clock's now: 409)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # The document offers no null here: absent is the only way to leave one out.
+        if isinstance(data, dict):
+            for name in ("seconds", "to"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} must not be null; leave it out")
+        return data
 
 
 class ListSubscriptionsQuery(_Body):

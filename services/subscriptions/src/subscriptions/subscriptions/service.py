@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from billing_kit.errors import DomainError, InvalidArgument, NotFound, Reason
+from billing_kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
 
 from subscriptions.products.models import Product, RecurringPrice
@@ -102,7 +102,12 @@ def recurring_terms(product: Product) -> m.PriceTerms:
     """The price terms a new subscription snapshots from ``product``."""
     price = product.price
     if not isinstance(price, RecurringPrice) or product.archived:
-        raise _bad("the product is not an active subscription product", "product_id")
+        # The request is well formed; the product's kind or state refuses it.
+        raise FailedPrecondition(
+            "the product is not an active subscription product",
+            reason=Reason.PRODUCT_NOT_SUBSCRIBABLE,
+            field="product_id",
+        )
     unit = price.price * (10_000 - price.discount_bps) // 10_000
     return m.PriceTerms(
         product_name=product.name,
