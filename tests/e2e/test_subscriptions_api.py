@@ -22,7 +22,12 @@ from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from billing_kit.testing import eventually
 from devstack import Stack
 from devstack.portal import PortalBusiness
-from dodopayments import AsyncDodoPayments, ConflictError, NotFoundError
+from dodopayments import (
+    AsyncDodoPayments,
+    ConflictError,
+    NotFoundError,
+    UnprocessableEntityError,
+)
 from yarl import URL
 
 from .conftest import merchant_sdk
@@ -187,6 +192,20 @@ async def test_an_illegal_change_is_409_and_not_to_be_retried(
     assert err.value.response.headers["x-should-retry"] == "false"
     with pytest.raises(NotFoundError):
         await sdk.subscriptions.retrieve("sub_nope")
+    with pytest.raises(UnprocessableEntityError) as unsupported:
+        await sdk.subscriptions.create(
+            billing=BILLING,
+            customer={"customer_id": customer_id},
+            product_id=product_id,
+            quantity=1,
+            payment_link=True,
+        )
+    body: Any = unsupported.value.body
+    assert [(e["field"], e["type"]) for e in body["errors"]] == [
+        ("payment_link", "unsupported_field")
+    ]
+    listed = [s async for s in sdk.subscriptions.list(customer_id=customer_id)]
+    assert [s.subscription_id for s in listed] == [created.subscription_id]
 
 
 async def test_a_live_key_has_no_test_clock(

@@ -25,8 +25,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
-from gateway.api.product_schemas import Unsupported
+from gateway.api.product_schemas import UNSUPPORTED, Unsupported
 from gateway.api.schemas import Locale, QueryBool, _query_int
 
 Status = Literal[
@@ -106,6 +107,19 @@ def _iso_datetime(value: Any) -> Any:
 QueryDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime)]
 
 
+def _only(*allowed: object) -> Any:
+    """A BeforeValidator: values the SDK may send but we do not implement are unsupported."""
+
+    def check(value: Any) -> Any:
+        if value is not None and value not in allowed:
+            raise PydanticCustomError(
+                UNSUPPORTED, "Not supported by this server: {value}", {"value": value}
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -158,7 +172,7 @@ class CreateSubscriptionBody(_Body):
     payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     trial_period_days: Annotated[int, Field(ge=0, le=10_000)] | None = None
     return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    payment_link: Literal[False] | None = Field(
+    payment_link: Annotated[Literal[False] | None, _only(False)] = Field(
         default=None, description="Only false/null: hosted payment links are not supported yet."
     )
     addons: Unsupported
@@ -188,7 +202,7 @@ class UpdateSubscriptionBody(_Body):
     cancellation_feedback: Feedback | None = None
     metadata: Metadata | None = None
     next_billing_date: AwareDatetime | None = None
-    status: Literal["cancelled"] | None = Field(
+    status: Annotated[Literal["cancelled"] | None, _only("cancelled")] = Field(
         default=None, description="Only `cancelled` (cancel now): pause/resume are not supported."
     )
     credit_entitlement_cart: Unsupported
@@ -204,7 +218,9 @@ class UpdateSubscriptionBody(_Body):
 class UpdatePaymentMethodBody(_Body):
     """``POST /subscriptions/{id}/update-payment-method`` (the SDK sends the union flat)."""
 
-    type: Literal["existing"] = Field(description='Only "existing": "new" is not supported yet.')
+    type: Annotated[Literal["existing"], _only("existing")] = Field(
+        description='Only "existing": "new" is not supported yet.'
+    )
     payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
