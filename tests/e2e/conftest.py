@@ -2,7 +2,8 @@
 
 Black-box: tests talk to it only as a merchant (HTTP, the official SDK), an
 operator (auth's gRPC API) or a monitoring system (gRPC health, /readyz)
-would. Nothing here reaches into a service's database.
+would. Nothing here reaches into a service's database, except the end-of-suite
+check that no card number was ever stored (:func:`card_numbers_in_databases`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -21,6 +23,7 @@ from devstack.portal import Mode, PortalBusiness, PortalHttp, create_portal_busi
 from devstack.smtp_sink import read_message
 from dodopayments import AsyncDodoPayments
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from pymongo import AsyncMongoClient
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -33,10 +36,13 @@ async def stack(tmp_path_factory: pytest.TempPathFactory, amqp_url: str) -> Asyn
     """
     running = Stack.isolated(tmp_path_factory.mktemp("stack"), amqp_url=amqp_url)
     await running.start()
+    stored: list[str] = []
     try:
         yield running
+        stored = await card_numbers_in_databases(running)
     finally:
         await running.stop()
+    assert not stored, "card numbers stored in the databases:\n" + "\n".join(stored)
     await asyncio.to_thread(assert_no_secrets_written, running)
 
 
@@ -44,6 +50,58 @@ async def stack(tmp_path_factory: pytest.TempPathFactory, amqp_url: str) -> Asyn
 # unified, hand-off) are ``cpt_``, session secrets (the cookies) ``cps_``, API keys
 # ``sk_test_``/``sk_live_``; each is 43 random characters after the prefix.
 SECRET_VALUE = re.compile(r"(?<![A-Za-z0-9])(?:cpt|cps|sk_test|sk_live)_[A-Za-z0-9_-]{20,}")
+
+
+# The documented test cards (services/payments/README.md), as typed with and without spaces.
+TEST_CARD_NUMBERS = (
+    "4242424242424242",
+    "4000000000000002",
+    "4000000000009995",
+    "4000000000000069",
+    "4000000000000341",
+    "4000002500003155",
+    "4000002760003184",
+)
+CARD_NUMBER_SPELLINGS = tuple(
+    spelling
+    for number in TEST_CARD_NUMBERS
+    for spelling in (number, " ".join(number[i : i + 4] for i in range(0, 16, 4)))
+)
+_SYSTEM_DATABASES = {"admin", "local", "config"}
+
+
+async def card_numbers_in_databases(stack: Stack) -> list[str]:
+    """Where a test card number appears in any collection of any database of the stack."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        stack.mongo_url, serverSelectionTimeoutMS=5000
+    )
+    prefix = stack.external_mongo[1] if stack.external_mongo else ""
+    found: list[str] = []
+    scanned: set[str] = set()
+    try:
+        for name in await client.list_database_names():
+            if name in _SYSTEM_DATABASES or not name.startswith(prefix):
+                continue
+            database = client[name]
+            for collection in await database.list_collection_names():
+                scanned.add(f"{name.removeprefix(prefix)}.{collection}")
+                async for document in database[collection].find({}):
+                    text = repr(document)
+                    found += [
+                        f"{name}.{collection}: {number[:4]}…{number[-4:]}"
+                        for number in CARD_NUMBER_SPELLINGS
+                        if number in text
+                    ]
+    finally:
+        await client.close()
+    saved_a_card = "POST /pay/{session_id} 303" in (stack.log_dir / "payments.log").read_text(
+        errors="replace"
+    )
+    assert not saved_a_card or "payments.payment_methods" in scanned, (
+        "the hosted page saved cards but their collection was not scanned: the check would "
+        "prove nothing"
+    )
+    return found
 
 
 def assert_no_secrets_written(stack: Stack) -> None:
@@ -67,6 +125,12 @@ def assert_no_secrets_written(stack: Stack) -> None:
         text = path.read_text(errors="replace")
         found = set(SECRET_VALUE.findall(text)) | {value for value in emailed if value in text}
         leaks += [f"{path.name}: {value[:8]}…" for value in sorted(found)]
+        # Card numbers (typed only on the hosted payment page) in any log or span file.
+        leaks += [
+            f"{path.name}: card {number[:4]}…{number[-4:]}"
+            for number in CARD_NUMBER_SPELLINGS
+            if number in text
+        ]
     assert not leaks, "secrets written to logs or spans:\n" + "\n".join(leaks)
 
 

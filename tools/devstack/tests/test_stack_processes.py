@@ -53,6 +53,7 @@ async def test_start_refuses_busy_ports_and_names_them(tmp_path: Path) -> None:
             gateway_http=free.gateway_http,
             grpc=free.grpc,
             ops=free.ops,
+            payments_http=free.payments_http,
         )
         stack = Stack(data_dir=tmp_path, ports=ports, broker=BrokerNamespace("amqp://x/"))
 

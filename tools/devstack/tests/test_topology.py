@@ -13,8 +13,15 @@ from devstack.topology import (
 
 def test_free_ports_are_distinct() -> None:
     ports = StackPorts.free()
-    every = [ports.mongo, ports.smtp, ports.gateway_http, *ports.grpc.values(), *ports.ops.values()]
-    assert len(every) == len(set(every)) == 3 + len(BACKEND_SERVICES) + len(ALL_SERVICES)
+    every = [
+        ports.mongo,
+        ports.smtp,
+        ports.gateway_http,
+        ports.payments_http,
+        *ports.grpc.values(),
+        *ports.ops.values(),
+    ]
+    assert len(every) == len(set(every)) == 4 + len(BACKEND_SERVICES) + len(ALL_SERVICES)
 
 
 def test_development_ports_follow_the_team_convention() -> None:
@@ -48,6 +55,9 @@ def test_backend_gets_its_own_ports_and_the_isolated_broker_namespace() -> None:
     assert env["PAYMENTS_MONGODB_URL"] == ports.mongo_url
     assert env["PAYMENTS_AUTH_TARGET"] == ports.grpc_target("auth")
     assert "PAYMENTS_PAYMENTS_TARGET" not in env
+    # The hosted payment page: its own listener, and the URL browsers are sent to.
+    assert env["PAYMENTS_HTTP_PORT"] == str(ports.payments_http)
+    assert env["PAYMENTS_PUBLIC_URL"] == f"http://127.0.0.1:{ports.payments_http}"
     assert broker.isolated
     assert not BrokerNamespace("amqp://broker/").isolated
 

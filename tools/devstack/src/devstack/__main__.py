@@ -21,6 +21,7 @@ def _banner(stack: Stack, api_key: str | None, business_id: str | None) -> str:
         f"All {len(ALL_SERVICES)} services ready in {stack.startup_seconds:.1f}s.",
         "",
         f"  Gateway (merchant API + portal)  {stack.gateway_url}",
+        f"  Hosted payment page (payments)   {stack.payments_page_url}/pay/<session_id>",
     ]
     for name in ALL_SERVICES:
         grpc = f"gRPC {stack.grpc_target(name)}" if name in BACKEND_SERVICES else "HTTP edge"

@@ -160,6 +160,11 @@ class Stack:
         return self.ports.gateway_url
 
     @property
+    def payments_page_url(self) -> str:
+        """Base URL of the hosted payment page."""
+        return self.ports.payments_page_url
+
+    @property
     def mongo_url(self) -> str:
         """Connection string of the stack's database server."""
         return self.external_mongo[0] if self.external_mongo else self.ports.mongo_url
@@ -215,6 +220,7 @@ class Stack:
         wanted = {
             "SMTP sink": self.ports.smtp,
             "gateway HTTP": self.ports.gateway_http,
+            "payments page HTTP": self.ports.payments_http,
         }
         if self.external_mongo is None:
             wanted["SecantusDB"] = self.ports.mongo

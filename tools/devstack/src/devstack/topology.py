@@ -38,6 +38,8 @@ DEFAULT_OPS_PORTS: dict[ServiceName, int] = {
     "gateway": 9106,
 }
 DEFAULT_GATEWAY_HTTP_PORT = 8080
+# The hosted payment page (payments' own HTTP listener).
+DEFAULT_PAYMENTS_HTTP_PORT = 8083
 DEFAULT_MONGO_PORT = 27018
 DEFAULT_SMTP_PORT = 1025
 DEFAULT_EXCHANGE = "billing.events"
@@ -79,6 +81,7 @@ class StackPorts:
     gateway_http: int
     grpc: dict[ServiceName, int] = field(default_factory=dict)
     ops: dict[ServiceName, int] = field(default_factory=dict)
+    payments_http: int = DEFAULT_PAYMENTS_HTTP_PORT
 
     @classmethod
     def defaults(cls) -> StackPorts:
@@ -94,13 +97,14 @@ class StackPorts:
     @classmethod
     def free(cls) -> StackPorts:
         """Free ports for an isolated stack (tests, several stacks side by side)."""
-        ports = iter(free_ports(3 + len(BACKEND_SERVICES) + len(ALL_SERVICES)))
+        ports = iter(free_ports(4 + len(BACKEND_SERVICES) + len(ALL_SERVICES)))
         return cls(
             mongo=next(ports),
             smtp=next(ports),
             gateway_http=next(ports),
             grpc={name: next(ports) for name in BACKEND_SERVICES},
             ops={name: next(ports) for name in ALL_SERVICES},
+            payments_http=next(ports),
         )
 
     def grpc_target(self, service: ServiceName) -> str:
@@ -115,6 +119,11 @@ class StackPorts:
     def gateway_url(self) -> str:
         """Base URL of the gateway (merchant API, portal)."""
         return f"http://{LOCALHOST}:{self.gateway_http}"
+
+    @property
+    def payments_page_url(self) -> str:
+        """Base URL of the hosted payment page (payments' own HTTP listener)."""
+        return f"http://{LOCALHOST}:{self.payments_http}"
 
     @property
     def mongo_url(self) -> str:
@@ -234,6 +243,10 @@ def service_environment(
     else:
         env[f"{prefix}GRPC_HOST"] = LOCALHOST
         env[f"{prefix}GRPC_PORT"] = str(ports.grpc[service])
+    if service == "payments":
+        env[f"{prefix}HTTP_HOST"] = LOCALHOST
+        env[f"{prefix}HTTP_PORT"] = str(ports.payments_http)
+        env[f"{prefix}PUBLIC_URL"] = ports.payments_page_url
     for peer in BACKEND_SERVICES:
         if peer != service:
             env[f"{prefix}{peer.upper()}_TARGET"] = ports.grpc_target(peer)
