@@ -23,6 +23,7 @@ PRODUCTS = "products"
 # The merchant's list, newest first: live or archived, optionally one kind (recurring or
 # one-time). Two indexes so both the filtered and the unfiltered list sort from an index.
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    # Every product change writes an audit entry (record_change below).
     **AUDIT_INDEXES,
     PRODUCTS: [
         IndexModel(
