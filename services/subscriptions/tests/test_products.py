@@ -65,7 +65,7 @@ class InMemoryStore:
             return None
         return found
 
-    async def list(
+    async def list_page(
         self,
         business_id: str,
         mode: Mode,

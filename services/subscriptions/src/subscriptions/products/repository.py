@@ -117,7 +117,7 @@ class ProductsRepository:
         doc = await self._products.find_one(_scoped(business_id, mode, product_id), session=session)
         return _from_document(doc) if doc else None
 
-    async def list(
+    async def list_page(
         self,
         business_id: str,
         mode: Mode,

@@ -72,7 +72,7 @@ class ProductStore(Protocol):
         session: AsyncClientSession | None = None,
     ) -> Product | None: ...
 
-    async def list(
+    async def list_page(
         self,
         business_id: str,
         mode: Mode,
@@ -177,7 +177,7 @@ class ProductsService:
         page: PageRequest,
     ) -> list[Product]:
         """One page of live (or, with ``archived``, archived) products, newest first."""
-        return await self._store.list(
+        return await self._store.list_page(
             business_id, mode, archived=archived, recurring=recurring, page=page
         )
 
