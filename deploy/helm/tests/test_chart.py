@@ -39,6 +39,7 @@ SECRET_VALUES = {
     "smtpUsername": "relay-user-7d1e",
     "smtpPassword": "Smtp-S3cret-c0ffee",
     "emailLinkKeys": "UGFzc3dvcmQtS2V5LUZvci1MaW5rcy0xMjM0NTY3OCE=",
+    "paymentsFingerprintSecret": "Fingerprint-S3cret-5b7e-0123456789abcdef",
 }
 CREATED_SECRET_VALUES: dict[str, Any] = {
     "secrets": {"create": True, "existingSecret": "", **SECRET_VALUES},
@@ -439,20 +440,45 @@ def test_egress_is_limited_to_what_each_service_needs() -> None:
     )
 
 
-def test_ingress_routes_all_four_hosts_to_the_gateway() -> None:
+def test_ingress_routes_four_hosts_to_the_gateway_and_the_payment_page_to_payments() -> None:
     objects = render(load_values(PRODUCTION_VALUES))
     (ingress,) = of_kind(objects, "Ingress")
-    hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
-    assert hosts == {
-        "portal.example.com",
-        "test.portal.example.com",
-        "my.portal.example.com",
-        "api.portal.example.com",
+    backends = {
+        rule["host"]: rule["http"]["paths"][0]["backend"]["service"]
+        for rule in ingress["spec"]["rules"]
     }
-    for rule in ingress["spec"]["rules"]:
-        backend = rule["http"]["paths"][0]["backend"]["service"]
-        assert backend["name"] == f"{RELEASE}-customer-portal-gateway"
-    assert {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]} == hosts
+    gateway = {"name": f"{RELEASE}-customer-portal-gateway", "port": {"name": "http"}}
+    assert backends == {
+        "portal.example.com": gateway,
+        "test.portal.example.com": gateway,
+        "my.portal.example.com": gateway,
+        "api.portal.example.com": gateway,
+        "pay.portal.example.com": {
+            "name": f"{RELEASE}-customer-portal-payments",
+            "port": {"name": "page"},
+        },
+    }
+    assert {h for tls in ingress["spec"]["tls"] for h in tls["hosts"]} == set(backends)
+
+
+def test_the_payment_page_listens_on_its_own_port_with_its_public_url_and_secret() -> None:
+    objects = render(load_values(PRODUCTION_VALUES))
+    (config,) = [c for c in of_kind(objects, "ConfigMap") if component(c) == "payments"]
+    assert config["data"]["PAYMENTS_HTTP_PORT"] == "8083"
+    assert config["data"]["PAYMENTS_PUBLIC_URL"] == "https://pay.portal.example.com"
+    assert "PAYMENTS_FINGERPRINT_SECRET" not in config["data"]
+    (deployment,) = [d for d in of_kind(objects, "Deployment") if component(d) == "payments"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "page", "containerPort": 8083, "protocol": "TCP"} in container["ports"]
+    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
+    assert secret_env["PAYMENTS_FINGERPRINT_SECRET"] == "payments-fingerprint-secret"
+    policy = by_name(objects, "NetworkPolicy")[f"{RELEASE}-customer-portal-payments"]
+    page_rules = [
+        rule
+        for rule in policy["spec"]["ingress"]
+        if {"port": "page", "protocol": "TCP"} in rule["ports"]
+    ]
+    assert len(page_rules) == 1 and "namespaceSelector" in page_rules[0]["from"][0]
 
 
 def test_defaults_run_two_replicas_tagged_with_app_version() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -241,3 +242,22 @@ async def test_an_expired_session_takes_no_card(mongo_url: str) -> None:
             payments_pb2.GetPaymentSessionRequest(**SCOPE, session_id=created.session_id)
         )
         assert session.status == payments_pb2.PAYMENT_SESSION_STATUS_EXPIRED
+
+
+async def test_no_log_line_carries_the_card_number_or_the_session_id(
+    page: PageClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    created = await page.session()
+    with caplog.at_level(logging.DEBUG):
+        await page.submit_card(created.url, "4242 4242 4242 4241", cvc="987")
+        await page.submit_card(created.url, "4242 4242 4242 4242", cvc="987")
+    routes = [r.getMessage() for r in caplog.records if r.name == "payments.hosted.access"]
+    assert "POST /pay/{session_id} 422" in routes and "POST /pay/{session_id} 303" in routes
+    logged = caplog.text + "".join(repr(r.__dict__) for r in caplog.records)
+    for secret in (
+        "4242424242424242",
+        "4242 4242 4242 4242",
+        "4242 4242 4242 4241",
+        created.session_id,
+    ):
+        assert secret not in logged

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+from auth.cli import run as portalctl
 from billing.common.v1 import common_pb2
 from billing.subscriptions.v1 import subscriptions_pb2, subscriptions_pb2_grpc
 from billing_kit.errors import Reason
@@ -166,3 +168,31 @@ async def test_bad_list_request_is_invalid_argument(
             subscriptions_pb2.ListSubscriptionsRequest(**request_fields),  # type: ignore[arg-type]
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_portalctl_clock_advance_moves_the_business_clock_and_live_has_none(
+    service: RunningService[SubscriptionsRuntime],
+    stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
+) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    target = ["--subscriptions-target", service.grpc_target]
+    code = await portalctl(
+        ["clock", "advance", "--business", "bus_1", "--days", "2", *target], out, err
+    )
+    assert code == 0, err.getvalue()
+    clock = await stub.GetTestClock(
+        subscriptions_pb2.GetTestClockRequest(business_id="bus_1", mode=common_pb2.MODE_TEST)
+    )
+    assert clock.offset_seconds == 2 * 86_400
+    assert "test clock of bus_1 is now" in out.getvalue()
+
+    back = ["clock", "advance", "--business", "bus_1", "--to", "2000-01-01T00:00:00+00:00"]
+    assert await portalctl([*back, *target], out, err) == 1
+    assert "never goes backwards" in err.getvalue()
+    with pytest.raises(grpc.aio.AioRpcError) as live:
+        await stub.AdvanceTestClock(
+            subscriptions_pb2.AdvanceTestClockRequest(
+                business_id="bus_1", mode=common_pb2.MODE_LIVE, seconds=60
+            )
+        )
+    assert live.value.code() == grpc.StatusCode.NOT_FOUND

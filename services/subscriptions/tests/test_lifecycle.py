@@ -10,10 +10,12 @@ from billing.common.v1 import common_pb2  # noqa: F401  (the generated package m
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.mongo import run_in_transaction
+from billing_kit.scoping import PageRequest
 from subscriptions.subscriptions.billing import MethodResult
 from subscriptions.subscriptions.models import CancellationFeedback
 from subscriptions.subscriptions.models import SubscriptionStatus as S
 from subscriptions.subscriptions.payments_client import ChargeStatus
+from subscriptions.subscriptions.repository import SubscriptionFilter
 from subscriptions.subscriptions.service import Changes, NewSubscription
 
 from .conftest import DECLINED, T0, World
@@ -82,6 +84,12 @@ async def test_a_one_time_or_unknown_product_is_refused(world: World) -> None:
     with pytest.raises(InvalidArgument) as err:
         await world.service.create_subscription(_new(quantity=0))
     assert err.value.field == "quantity"
+    archived = world.products.products["pdt_monthly"].model_copy(update={"archived": True})
+    world.products.products["pdt_monthly"] = archived
+    with pytest.raises(FailedPrecondition) as refused:
+        await world.service.create_subscription(_new())
+    assert refused.value.reason is Reason.PRODUCT_NOT_SUBSCRIBABLE
+    assert not world.payments.calls
 
 
 async def test_cancel_at_period_end_then_undo_then_renew(world: World) -> None:
@@ -132,8 +140,9 @@ async def test_the_clock_of_another_business_does_not_renew_this_one(world: Worl
     with pytest.raises(NotFound) as err:
         await world.clocks.advance("bus_1", "live", seconds=DAY)
     assert err.value.reason is Reason.TEST_CLOCK_LIVE_MODE
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(FailedPrecondition) as back:
         await world.clocks.advance("bus_1", "test", to=T0 - timedelta(days=1))
+    assert back.value.reason is Reason.TEST_CLOCK_BACKWARDS
 
 
 async def test_downtime_catches_up_one_charge_per_missed_period(world: World) -> None:
@@ -213,3 +222,10 @@ async def test_on_demand_charge_uses_the_method_on_file(world: World) -> None:
         "bus_1", "test", sub.subscription_id, 750, idempotency_key="od1"
     )
     assert result.status is ChargeStatus.SUCCEEDED and again.payment_id == result.payment_id
+
+
+async def test_an_unknown_payment_method_fails_the_new_subscription(world: World) -> None:
+    with pytest.raises(NotFound):
+        await world.service.create_subscription(_new("pm_gone"))
+    [sub] = await world.repository.list(SubscriptionFilter("bus_1", "test"), PageRequest())
+    assert sub.status is S.FAILED

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
 from billing.subscriptions.v1 import products_pb2
+from billing_kit.audit import Actor
 from billing_kit.clock import FrozenClock
 from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
 from pymongo.asynchronous.client_session import AsyncClientSession
 from subscriptions.products.models import OneTimePrice, Product, RecurringPrice
-from subscriptions.products.service import ProductsService
+from subscriptions.products.service import ProductsService, merchant_actor
 from subscriptions.products.servicer import price_from_proto, price_to_proto
 
 T = TypeVar("T")
@@ -35,9 +36,21 @@ class InMemoryStore:
 
     def __init__(self) -> None:
         self.products: dict[str, Product] = {}
+        self.audit: list[tuple[str, str, str, dict[str, str]]] = []
 
-    async def insert(self, product: Product) -> None:
+    async def insert(self, product: Product, *, session: AsyncClientSession) -> None:
         self.products[product.product_id] = product
+
+    async def record_change(
+        self,
+        product: Product,
+        *,
+        actor: Actor,
+        action: str,
+        session: AsyncClientSession,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        self.audit.append((action, product.product_id, actor.id, dict(details or {})))
 
     async def get(
         self,
@@ -52,7 +65,7 @@ class InMemoryStore:
             return None
         return found
 
-    async def list(
+    async def list_page(
         self,
         business_id: str,
         mode: Mode,
@@ -72,15 +85,23 @@ class InMemoryStore:
         self.products[product.product_id] = product
 
     async def set_archived(
-        self, business_id: str, mode: Mode, product_id: str, *, archived: bool, at: Any
-    ) -> Product | None:
+        self,
+        business_id: str,
+        mode: Mode,
+        product_id: str,
+        *,
+        archived: bool,
+        at: datetime,
+        session: AsyncClientSession,
+    ) -> tuple[Product, bool] | None:
         found = await self.get(business_id, mode, product_id)
         if found is None:
             return None
-        if found.archived != archived:
-            found = found.model_copy(update={"archived": archived, "updated_at": at})
-            self.products[product_id] = found
-        return found
+        if found.archived == archived:
+            return found, False
+        found = found.model_copy(update={"archived": archived, "updated_at": at})
+        self.products[product_id] = found
+        return found, True
 
 
 async def no_transaction(work: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
@@ -117,6 +138,7 @@ class TestCreate:
         assert (product.is_recurring, product.archived) == (False, False)
         assert product.created_at == product.updated_at == NOW
         assert store.products[product.product_id] == product
+        assert store.audit == [("product.created", product.product_id, "subscriptions", {})]
 
     async def test_a_recurring_price_makes_a_recurring_product(
         self, service: ProductsService
@@ -172,6 +194,7 @@ class TestCreate:
         assert refused.value.reason == Reason.INVALID_PRODUCT
         assert refused.value.field == field
         assert store.products == {}
+        assert store.audit == []
 
     async def test_the_limits_themselves_are_accepted(self, service: ProductsService) -> None:
         product = await service.create_product(
@@ -207,22 +230,30 @@ class TestReadAndScope:
                 await service.set_archived(business_id, mode, product.product_id, archived=True)  # type: ignore[arg-type]
 
     async def test_archived_products_are_still_returned_flagged(
-        self, service: ProductsService, clock: FrozenClock
+        self, service: ProductsService, store: InMemoryStore, clock: FrozenClock
     ) -> None:
         product = await service.create_product("bus_1", "test", _fields())
         clock.advance(60)
+        key = merchant_actor("key_1")
 
-        archived = await service.set_archived("bus_1", "test", product.product_id, archived=True)
-        again = await service.set_archived("bus_1", "test", product.product_id, archived=True)
+        archived = await service.set_archived(
+            "bus_1", "test", product.product_id, archived=True, actor=key
+        )
+        again = await service.set_archived(
+            "bus_1", "test", product.product_id, archived=True, actor=key
+        )
 
         assert archived.archived is True
         assert again.updated_at == archived.updated_at  # a repeat changes nothing
+        assert [entry[:3] for entry in store.audit[1:]] == [
+            ("product.archived", product.product_id, "key_1")
+        ]
         assert (await service.get_product("bus_1", "test", product.product_id)).archived is True
 
 
 class TestUpdate:
     async def test_changes_only_the_fields_given_and_moves_updated_at(
-        self, service: ProductsService, clock: FrozenClock
+        self, service: ProductsService, store: InMemoryStore, clock: FrozenClock
     ) -> None:
         product = await service.create_product(
             "bus_1", "test", _fields(description="d", license_key_activations_limit=5)
@@ -230,7 +261,11 @@ class TestUpdate:
         clock.advance(5)
 
         updated = await service.update_product(
-            "bus_1", "test", product.product_id, {"price": MONTHLY, "name": "Plan"}
+            "bus_1",
+            "test",
+            product.product_id,
+            {"price": MONTHLY, "name": "Plan"},
+            actor=merchant_actor("key_9"),
         )
 
         assert updated.name == "Plan"
@@ -239,6 +274,12 @@ class TestUpdate:
         assert updated.license_key_activations_limit == 5
         assert updated.created_at == product.created_at
         assert updated.updated_at > product.updated_at
+        assert store.audit[-1] == (
+            "product.updated",
+            product.product_id,
+            "key_9",
+            {"fields": "name,price"},
+        )
 
     async def test_null_clears_the_optional_fields(self, service: ProductsService) -> None:
         product = await service.create_product(
@@ -294,6 +335,7 @@ class TestUpdate:
 
         assert refused.value.field == field
         assert store.products[product.product_id] == product
+        assert [entry[0] for entry in store.audit] == ["product.created"]
 
 
 class TestWireForm:

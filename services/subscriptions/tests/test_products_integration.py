@@ -6,6 +6,7 @@ import grpc
 import pytest
 from billing.common.v1 import common_pb2
 from billing.subscriptions.v1 import products_pb2, products_pb2_grpc
+from billing_kit.audit import audit_trail
 from billing_kit.errors import Reason
 from billing_kit.grpc_client import domain_error_from
 from billing_kit.testing import RunningService, service_fixture
@@ -145,3 +146,35 @@ async def test_a_bad_price_is_invalid_argument_naming_the_field(
     assert error.reason is Reason.INVALID_PRODUCT
     assert error.field == "price.payment_frequency_count"
     assert await _list(stub) == []
+
+
+async def test_every_change_is_audited_with_the_merchants_key(
+    service: RunningService[SubscriptionsRuntime], stub: products_pb2_grpc.ProductsServiceStub
+) -> None:
+    created = await stub.CreateProduct(
+        products_pb2.CreateProductRequest(
+            business_id="bus_1",
+            mode=TEST,
+            name="Audited",
+            price=ONE_TIME,
+            tax_category="saas",
+            merchant_key_id="key_a",
+        )
+    )
+    scope = {"business_id": "bus_1", "mode": TEST, "product_id": created.product_id}
+    await stub.UpdateProduct(
+        products_pb2.UpdateProductRequest(**scope, name="Renamed", merchant_key_id="key_b")  # type: ignore[arg-type]
+    )
+    await stub.ArchiveProduct(products_pb2.ArchiveProductRequest(**scope, merchant_key_id="key_b"))  # type: ignore[arg-type]
+    await stub.ArchiveProduct(products_pb2.ArchiveProductRequest(**scope, merchant_key_id="key_b"))  # type: ignore[arg-type]
+
+    trail = await audit_trail(service.runtime.db, "product", created.product_id)
+
+    # Sorted: two changes may share a millisecond, so "newest first" cannot order them.
+    assert sorted((e.action, e.actor.kind, e.actor.id) for e in trail) == [
+        ("product.archived", "merchant", "key_b"),  # once: the repeat changed nothing
+        ("product.created", "merchant", "key_a"),
+        ("product.updated", "merchant", "key_b"),
+    ]
+    assert [e.details for e in trail if e.action == "product.updated"] == [{"fields": "name"}]
+    assert {(e.resource.business_id, e.resource.mode) for e in trail} == {("bus_1", "test")}

@@ -8,6 +8,8 @@
     portalctl api-key revoke --business BUS KEY_ID
     portalctl invite CUSTOMER_ID --business BUS --mode test|live
                      [--send-email] [--return-url URL] [--next PATH]
+    portalctl clock advance --business BUS (--seconds N | --days N | --to ISO-8601)
+                     [--subscriptions-target HOST:PORT]   (the business's test-mode clock)
 
 Every command takes ``--json`` for scripting and ``--auth-target`` (or
 ``PORTALCTL_AUTH_TARGET``, default ``127.0.0.1:50051``). Failures print one
@@ -29,6 +31,8 @@ from typing import Any, TextIO
 
 import grpc
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
+from billing.common.v1 import common_pb2
+from billing.subscriptions.v1 import subscriptions_pb2, subscriptions_pb2_grpc
 from billing_kit.errors import DomainError, InvalidArgument
 from billing_kit.grpc_client import create_channel
 from billing_kit.scoping import mode_from_proto, mode_to_proto
@@ -40,6 +44,8 @@ from auth.rules import MODES
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 TARGET_ENV = "PORTALCTL_AUTH_TARGET"
+SUBSCRIPTIONS_TARGET = "127.0.0.1:50052"
+SUBSCRIPTIONS_TARGET_ENV = "PORTALCTL_SUBSCRIPTIONS_TARGET"
 TIMEOUT_SECONDS = 10.0
 
 EXIT_REFUSED = 1
@@ -226,6 +232,35 @@ async def invite(
         print("the one-time link was also emailed to the customer", file=out)
 
 
+async def clock_advance(
+    stub: auth_pb2_grpc.AuthServiceStub, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> None:
+    """Move a business's test-mode clock forward (renewals and expiries follow it)."""
+    request = subscriptions_pb2.AdvanceTestClockRequest(
+        business_id=args.business, mode=common_pb2.MODE_TEST
+    )
+    if args.to:
+        try:
+            request.to.FromDatetime(datetime.fromisoformat(args.to))
+        except ValueError:
+            raise InvalidArgument("--to must be an ISO 8601 date-time with a zone") from None
+    else:
+        request.seconds = args.seconds if args.seconds is not None else args.days * 86_400
+    channel = create_channel(
+        args.subscriptions_target, name="subscriptions", timeout=TIMEOUT_SECONDS
+    )
+    try:
+        clock = await subscriptions_pb2_grpc.SubscriptionsServiceStub(channel).AdvanceTestClock(
+            request
+        )
+    finally:
+        await channel.close()
+    if args.json:
+        print(json.dumps(_to_dict(clock)), file=out)
+        return
+    print(f"test clock of {clock.business_id} is now {_when(clock.now)}", file=out)
+
+
 # --- parsing and running -------------------------------------------------------------------
 
 
@@ -256,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate the customer portal.",
         parents=[_common_options(suppress=False)],
     )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{business,api-key,invite}")
+    groups = parser.add_subparsers(
+        dest="group", required=True, metavar="{business,api-key,invite,clock}"
+    )
 
     business = groups.add_parser("business", help="merchants and their branding")
     business_cmds = business.add_subparsers(dest="command", required=True)
@@ -300,6 +337,21 @@ def build_parser() -> argparse.ArgumentParser:
     share.add_argument("--return-url", help='http(s) URL of the "Return to …" button')
     share.add_argument("--next", help="portal path to open, e.g. /b/BUS/subscriptions")
     share.set_defaults(run=invite)
+
+    clock = groups.add_parser("clock", help="a business's test-mode clock")
+    clock_cmds = clock.add_subparsers(dest="command", required=True)
+    advance = clock_cmds.add_parser("advance", help="move it forward", parents=[common])
+    advance.add_argument("--business", required=True, metavar="BUS")
+    how_far = advance.add_mutually_exclusive_group(required=True)
+    how_far.add_argument("--seconds", type=int)
+    how_far.add_argument("--days", type=int)
+    how_far.add_argument("--to", help="ISO 8601 date-time with a zone, never in the past")
+    advance.add_argument(
+        "--subscriptions-target",
+        default=os.environ.get(SUBSCRIPTIONS_TARGET_ENV, SUBSCRIPTIONS_TARGET),
+        help=f"subscriptions gRPC address (env {SUBSCRIPTIONS_TARGET_ENV})",
+    )
+    advance.set_defaults(run=clock_advance)
     return parser
 
 

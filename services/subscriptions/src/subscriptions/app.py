@@ -59,3 +59,9 @@ class SubscriptionsRuntime(ServiceRuntime):
     subscriptions: SubscriptionsParts
     # The product catalogue's use cases: also the in-process API of the subscriptions code.
     products: ProductsService
+
+    async def stop(self) -> None:
+        """Stop the renewal scheduler first: its steps were added before the kit's, so the
+        kit would otherwise close the database under a pass still running."""
+        await self.subscriptions.scheduler.stop()
+        await super().stop()

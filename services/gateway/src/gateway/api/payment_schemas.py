@@ -7,12 +7,14 @@ the gateway README lists them.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from billing.auth.v1 import auth_pb2
 from billing.payments.v1 import payments_pb2
-from billing_kit.field_rules import PageNumber, PageSize
+from billing_kit.field_rules import PageSize
+from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -52,6 +54,25 @@ _CHARGE_TYPE_NAME: dict[int, Literal["new", "renewal", "on_demand"]] = {
 }
 
 
+# The payments service walks an index with an offset, capped by the kit's scoping rules.
+PaymentPageNumber = Annotated[int, Field(ge=0, le=MAX_PAGE_NUMBER)]
+
+
+def _query_datetime(value: Any) -> Any:
+    # ISO 8601 only, as the SDK sends it: pydantic's lax mode would also read "0.5" as a
+    # Unix time, which the document does not promise.
+    if isinstance(value, str):
+        if not re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})", value
+        ):
+            raise ValueError("must be an ISO 8601 date-time with a time zone")
+        return datetime.fromisoformat(value)
+    return value
+
+
+QueryDateTime = Annotated[datetime, BeforeValidator(_query_datetime)]
+
+
 def _unsupported(value: Any) -> Any:
     if value is not None:
         raise ValueError("is not supported by this API")
@@ -66,7 +87,7 @@ class ListPaymentsQuery(BaseModel):
     page_size: Annotated[PageSize, BeforeValidator(_query_int)] = Field(
         default=10, description="Page size, at most 100."
     )
-    page_number: Annotated[PageNumber, BeforeValidator(_query_int)] = Field(
+    page_number: Annotated[PaymentPageNumber, BeforeValidator(_query_int)] = Field(
         default=0, description="Zero-based page number."
     )
     customer_id: str | None = Field(
@@ -76,10 +97,10 @@ class ListPaymentsQuery(BaseModel):
         default=None, min_length=1, max_length=128, description="Only this subscription's."
     )
     status: IntentStatus | None = Field(default=None, description="Only payments in this status.")
-    created_at_gte: datetime | None = Field(
+    created_at_gte: QueryDateTime | None = Field(
         default=None, description="Created at or after (ISO 8601 with a time zone)."
     )
-    created_at_lte: datetime | None = Field(
+    created_at_lte: QueryDateTime | None = Field(
         default=None, description="Created at or before (ISO 8601 with a time zone)."
     )
     brand_id: str | None = Field(default=None, description="Not supported (422).")

@@ -14,6 +14,9 @@ from gateway.api.payment_schemas import (
 )
 
 PAYMENT_MODELS: tuple[type[BaseModel], ...] = (PaymentListOut, PaymentOut, PaymentMethodListOut)
+# Filters the Dodo SDK can send that this API refuses with a 422 naming them: left out of
+# the parameters (no value of theirs is valid), named in the 422's description.
+UNSUPPORTED_PAYMENT_FILTERS = frozenset({"brand_id", "currency", "product_id"})
 
 
 def _path_parameter(name: str) -> dict[str, Any]:
@@ -39,7 +42,11 @@ def payment_paths(
             "get": {
                 "operationId": "list_payments",
                 "summary": "List payments, newest first, one page at a time",
-                "parameters": query_parameters(ListPaymentsQuery),
+                "parameters": [
+                    p
+                    for p in query_parameters(ListPaymentsQuery)
+                    if p["name"] not in UNSUPPORTED_PAYMENT_FILTERS
+                ],
                 "responses": {
                     "200": json(PaymentListOut, "One page of payments"),
                     "422": problem(

@@ -77,6 +77,7 @@ async def create_product(request: web.Request, merchant: Merchant) -> web.Respon
         tax_category=body.tax_category,
         license_key_enabled=bool(body.license_key_enabled),
         metadata=body.metadata or {},
+        merchant_key_id=merchant.key_id,
     )
     if body.description is not None:
         message.description = body.description
@@ -134,6 +135,7 @@ async def update_product(request: web.Request, merchant: Merchant) -> web.Respon
         business_id=merchant.business_id,
         mode=merchant.proto_mode,
         product_id=request.match_info["id"],
+        merchant_key_id=merchant.key_id,
     )
     simple: dict[str, Any] = {
         field: getattr(body, field)
@@ -184,6 +186,7 @@ async def _set_archived(request: web.Request, merchant: Merchant, *, archived: b
         business_id=merchant.business_id,
         mode=merchant.proto_mode,
         product_id=request.match_info["id"],
+        merchant_key_id=merchant.key_id,
     )
     try:
         if archived:

@@ -85,7 +85,10 @@ def paths() -> dict[str, Any]:
                 "Create a subscription; with payment_method_id the first period is charged now",
                 CreateSubscriptionBody,
                 _json(CreateSubscriptionOut, "The new subscription and its first payment"),
-                **{"404": _problem("No such customer or product for this business and mode")},
+                **{
+                    "404": _problem("No such customer or product for this business and mode"),
+                    "409": _problem("The product is one-time or archived"),
+                },
             ),
             "get": {
                 "operationId": "list_subscriptions",
@@ -106,6 +109,7 @@ def paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(SubscriptionOut, "The subscription"),
                     **_SUBSCRIPTION_NOT_FOUND,
+                    "422": _problem("Invalid, repeated or unknown query parameters"),
                     **_COMMON_ERRORS,
                 },
             },
@@ -153,7 +157,10 @@ def paths() -> dict[str, Any]:
                 "Move the business's test clock forward (test-mode keys only; 404 with a live key)",
                 AdvanceClockBody,
                 _json(ClockOut, "The business's clock after the move"),
-                **{"404": _problem("A live-mode key has no test clock")},
+                **{
+                    "404": _problem("A live-mode key has no test clock"),
+                    "409": _problem("`to` is before the clock's now: it never goes backwards"),
+                },
             ),
         },
     }

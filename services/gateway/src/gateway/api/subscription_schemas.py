@@ -7,15 +7,27 @@ lists them).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
-from billing_kit.field_rules import EmailAddress, Metadata, PageNumber, PageSize
+from billing_kit.field_rules import EmailAddress, Metadata, PageSize, PersonName, PhoneNumber
+from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
-from gateway.api.product_schemas import Unsupported
+from gateway.api.product_schemas import UNSUPPORTED, Unsupported
 from gateway.api.schemas import Locale, QueryBool, _query_int
 
 Status = Literal[
@@ -80,6 +92,34 @@ _CANCELLED_BY = {
 }
 
 
+# The subscriptions service's page bound (a larger page number is refused there).
+PageNumber = Annotated[int, Field(ge=0, le=MAX_PAGE_NUMBER)]
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _iso_datetime(value: Any) -> Any:
+    # A query string's date-time is ISO 8601 only: pydantic would also take "0.5" (epoch).
+    if isinstance(value, str) and not _ISO_DATETIME.match(value):
+        raise ValueError("must be an ISO 8601 date-time with a zone")
+    return value
+
+
+QueryDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime)]
+
+
+def _only(*allowed: object) -> Any:
+    """A BeforeValidator: values the SDK may send but we do not implement are unsupported."""
+
+    def check(value: Any) -> Any:
+        if value is not None and value not in allowed:
+            raise PydanticCustomError(
+                UNSUPPORTED, "Not supported by this server: {value}", {"value": value}
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -116,8 +156,8 @@ class NewCustomerIn(_Body):
     """Create (or reuse, by email) a customer."""
 
     email: EmailAddress
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    phone_number: Annotated[str, StringConstraints(max_length=32)] | None = None
+    name: PersonName | None = None
+    phone_number: PhoneNumber | None = None
     create_new_customer: bool | None = None
 
 
@@ -132,7 +172,7 @@ class CreateSubscriptionBody(_Body):
     payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     trial_period_days: Annotated[int, Field(ge=0, le=10_000)] | None = None
     return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    payment_link: Literal[False] | None = Field(
+    payment_link: Annotated[Literal[False] | None, _only(False)] = Field(
         default=None, description="Only false/null: hosted payment links are not supported yet."
     )
     addons: Unsupported
@@ -162,7 +202,7 @@ class UpdateSubscriptionBody(_Body):
     cancellation_feedback: Feedback | None = None
     metadata: Metadata | None = None
     next_billing_date: AwareDatetime | None = None
-    status: Literal["cancelled"] | None = Field(
+    status: Annotated[Literal["cancelled"] | None, _only("cancelled")] = Field(
         default=None, description="Only `cancelled` (cancel now): pause/resume are not supported."
     )
     credit_entitlement_cart: Unsupported
@@ -178,7 +218,9 @@ class UpdateSubscriptionBody(_Body):
 class UpdatePaymentMethodBody(_Body):
     """``POST /subscriptions/{id}/update-payment-method`` (the SDK sends the union flat)."""
 
-    type: Literal["existing"] = Field(description='Only "existing": "new" is not supported yet.')
+    type: Annotated[Literal["existing"], _only("existing")] = Field(
+        description='Only "existing": "new" is not supported yet.'
+    )
     payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
@@ -196,8 +238,28 @@ class ChargeBody(_Body):
 class AdvanceClockBody(_Body):
     """``POST /test-helpers/clock/advance``: exactly one of ``seconds`` or ``to``."""
 
-    seconds: Annotated[int, Field(ge=1, le=20 * 366 * 86_400)] | None = None
-    to: AwareDatetime | None = None
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["seconds"]}, {"required": ["to"]}]},
+    )
+
+    seconds: Annotated[int, Field(ge=1, le=20 * 366 * 86_400)] | SkipJsonSchema[None] = Field(
+        default=None, description="How far forward to move (seconds)."
+    )
+    to: AwareDatetime | SkipJsonSchema[None] = Field(
+        default=None, description="Move to this instant (never before the clock's now: 409)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # The document offers no null here: absent is the only way to leave one out.
+        if isinstance(data, dict):
+            for name in ("seconds", "to"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} must not be null; leave it out")
+        return data
 
 
 class ListSubscriptionsQuery(_Body):
@@ -209,8 +271,8 @@ class ListSubscriptionsQuery(_Body):
     customer_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     product_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     cancel_at_next_billing_date: QueryBool | None = None
-    created_at_gte: AwareDatetime | None = None
-    created_at_lte: AwareDatetime | None = None
+    created_at_gte: QueryDatetime | None = None
+    created_at_lte: QueryDatetime | None = None
     brand_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     locale: Locale | None = None
 

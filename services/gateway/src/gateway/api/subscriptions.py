@@ -252,7 +252,7 @@ async def advance_test_clock(request: web.Request, merchant: Merchant) -> web.Re
     if merchant.mode != "test":
         raise resource_not_found("Resource")
     body = await parse_json_body(request, AdvanceClockBody)
-    if (body.seconds is None) == (body.to is None):
+    if (body.seconds is None) == (body.to is None):  # the document's oneOf, for other clients
         raise ApiProblem(
             422,
             "INVALID_REQUEST_BODY",

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from billing_kit.audit import AUDIT_INDEXES, Actor, Resource, record_audit
 from billing_kit.scoping import Mode, PageRequest
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -22,6 +23,8 @@ PRODUCTS = "products"
 # The merchant's list, newest first: live or archived, optionally one kind (recurring or
 # one-time). Two indexes so both the filtered and the unfiltered list sort from an index.
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    # Every product change writes an audit entry (record_change below).
+    **AUDIT_INDEXES,
     PRODUCTS: [
         IndexModel(
             [
@@ -70,11 +73,37 @@ class ProductsRepository:
     """Reads and writes of products; the use cases decide, this module only stores."""
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._db = db
         self._products = db[PRODUCTS]
 
-    async def insert(self, product: Product) -> None:
-        """Store a new product."""
-        await self._products.insert_one(product_to_document(product))
+    async def insert(self, product: Product, *, session: AsyncClientSession) -> None:
+        """Store a new product (inside the caller's transaction)."""
+        await self._products.insert_one(product_to_document(product), session=session)
+
+    async def record_change(
+        self,
+        product: Product,
+        *,
+        actor: Actor,
+        action: str,
+        session: AsyncClientSession,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        """The audit entry of a change, in the same transaction (the kit writes audit_log)."""
+        await record_audit(
+            self._db,
+            actor=actor,
+            action=action,
+            resource=Resource(
+                kind="product",
+                id=product.product_id,
+                business_id=product.business_id,
+                mode=product.mode,
+            ),
+            at=product.updated_at,
+            session=session,
+            details=details,
+        )
 
     async def get(
         self,
@@ -88,7 +117,7 @@ class ProductsRepository:
         doc = await self._products.find_one(_scoped(business_id, mode, product_id), session=session)
         return _from_document(doc) if doc else None
 
-    async def list(
+    async def list_page(
         self,
         business_id: str,
         mode: Mode,
@@ -115,9 +144,17 @@ class ProductsRepository:
         )
 
     async def set_archived(
-        self, business_id: str, mode: Mode, product_id: str, *, archived: bool, at: datetime
-    ) -> Product | None:
-        """Archive or unarchive in one atomic write; None when there is no such product.
+        self,
+        business_id: str,
+        mode: Mode,
+        product_id: str,
+        *,
+        archived: bool,
+        at: datetime,
+        session: AsyncClientSession,
+    ) -> tuple[Product, bool] | None:
+        """Archive or unarchive in one atomic write: (product, whether it changed), or None
+        when there is no such product.
 
         ``updated_at`` only moves when the flag really changes, so repeating the
         call is a no-op.
@@ -127,7 +164,9 @@ class ProductsRepository:
             {**scoped, "archived": {"$ne": archived}},
             {"$set": {"archived": archived, "updated_at": at}},
             return_document=ReturnDocument.AFTER,
+            session=session,
         )
-        if doc is None:
-            doc = await self._products.find_one(scoped)
-        return _from_document(doc) if doc else None
+        if doc is not None:
+            return _from_document(doc), True
+        doc = await self._products.find_one(scoped, session=session)
+        return (_from_document(doc), False) if doc else None

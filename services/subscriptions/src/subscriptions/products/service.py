@@ -2,14 +2,17 @@
 
 The rules are the models' (:class:`ProductDraft`); every write validates the
 whole resulting product, so an update can never leave a product that create
-would have refused. A refusal names the field and writes nothing.
+would have refused. A refusal names the field and writes nothing. Every change
+commits together with its audit entry (who, what, when).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from billing_kit.audit import Actor
 from billing_kit.clock import Clock, SystemClock
 from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
@@ -32,11 +35,33 @@ CLEARABLE_FIELDS = frozenset(
     }
 )
 
+# The audit actions of the catalogue (dotted, past tense).
+CREATED = "product.created"
+UPDATED = "product.updated"
+ARCHIVED = "product.archived"
+UNARCHIVED = "product.unarchived"
+SYSTEM = Actor(kind="system", id="subscriptions")
+
+
+def merchant_actor(api_key_id: str | None) -> Actor:
+    """The merchant's API key that asked, or the system when no key is named."""
+    return Actor(kind="merchant", id=api_key_id) if api_key_id else SYSTEM
+
 
 class ProductStore(Protocol):
     """What the use cases need from storage."""
 
-    async def insert(self, product: Product) -> None: ...
+    async def insert(self, product: Product, *, session: AsyncClientSession) -> None: ...
+
+    async def record_change(
+        self,
+        product: Product,
+        *,
+        actor: Actor,
+        action: str,
+        session: AsyncClientSession,
+        details: Mapping[str, str] | None = None,
+    ) -> None: ...
 
     async def get(
         self,
@@ -47,7 +72,7 @@ class ProductStore(Protocol):
         session: AsyncClientSession | None = None,
     ) -> Product | None: ...
 
-    async def list(
+    async def list_page(
         self,
         business_id: str,
         mode: Mode,
@@ -60,8 +85,15 @@ class ProductStore(Protocol):
     async def replace(self, product: Product, *, session: AsyncClientSession) -> None: ...
 
     async def set_archived(
-        self, business_id: str, mode: Mode, product_id: str, *, archived: bool, at: Any
-    ) -> Product | None: ...
+        self,
+        business_id: str,
+        mode: Mode,
+        product_id: str,
+        *,
+        archived: bool,
+        at: datetime,
+        session: AsyncClientSession,
+    ) -> tuple[Product, bool] | None: ...
 
 
 class RunInTransaction(Protocol):
@@ -98,9 +130,9 @@ class ProductsService:
         self._clock = clock or SystemClock()
 
     async def create_product(
-        self, business_id: str, mode: Mode, fields: Mapping[str, Any]
+        self, business_id: str, mode: Mode, fields: Mapping[str, Any], *, actor: Actor = SYSTEM
     ) -> Product:
-        """A new (live, not archived) product from the merchant's fields."""
+        """A new (live, not archived) product from the merchant's fields, audited."""
         try:
             draft = ProductDraft.model_validate(dict(fields))
         except ValidationError as exc:
@@ -116,8 +148,13 @@ class ProductsService:
             updated_at=now,
             **dict(draft),
         )
-        await self._store.insert(product)
-        return product
+
+        async def work(session: AsyncClientSession) -> Product:
+            await self._store.insert(product, session=session)
+            await self._store.record_change(product, actor=actor, action=CREATED, session=session)
+            return product
+
+        return await self._transaction(work)
 
     async def get_product(self, business_id: str, mode: Mode, product_id: str) -> Product:
         """The business's product (archived ones too, with ``archived=True``).
@@ -140,17 +177,23 @@ class ProductsService:
         page: PageRequest,
     ) -> list[Product]:
         """One page of live (or, with ``archived``, archived) products, newest first."""
-        return await self._store.list(
+        return await self._store.list_page(
             business_id, mode, archived=archived, recurring=recurring, page=page
         )
 
     async def update_product(
-        self, business_id: str, mode: Mode, product_id: str, changes: Mapping[str, Any]
+        self,
+        business_id: str,
+        mode: Mode,
+        product_id: str,
+        changes: Mapping[str, Any],
+        *,
+        actor: Actor = SYSTEM,
     ) -> Product:
         """Apply ``changes`` (field -> new value; None clears a clearable field).
 
         The whole product is validated again after the change, in one transaction
-        with the read it starts from.
+        with the read it starts from and the audit entry naming the fields changed.
         """
         for field, value in changes.items():
             if field not in UPDATABLE_FIELDS:
@@ -183,21 +226,48 @@ class ProductsService:
                 }
             )
             await self._store.replace(updated, session=session)
+            await self._store.record_change(
+                updated,
+                actor=actor,
+                action=UPDATED,
+                session=session,
+                details={"fields": ",".join(sorted(changes))},
+            )
             return updated
 
         return await self._transaction(work)
 
     async def set_archived(
-        self, business_id: str, mode: Mode, product_id: str, *, archived: bool
+        self,
+        business_id: str,
+        mode: Mode,
+        product_id: str,
+        *,
+        archived: bool,
+        actor: Actor = SYSTEM,
     ) -> Product:
-        """Archive (no longer offered for new purchases) or unarchive; idempotent."""
-        found = (
-            await self._store.set_archived(
-                business_id, mode, product_id, archived=archived, at=self._clock.now()
-            )
-            if product_id
-            else None
-        )
-        if found is None:
+        """Archive (no longer offered for new purchases) or unarchive; idempotent.
+
+        Only a real change moves ``updated_at`` and is audited.
+        """
+        if not product_id:
             raise _not_found()
-        return found
+        at = self._clock.now()
+
+        async def work(session: AsyncClientSession) -> Product:
+            found = await self._store.set_archived(
+                business_id, mode, product_id, archived=archived, at=at, session=session
+            )
+            if found is None:
+                raise _not_found()
+            product, changed = found
+            if changed:
+                await self._store.record_change(
+                    product,
+                    actor=actor,
+                    action=ARCHIVED if archived else UNARCHIVED,
+                    session=session,
+                )
+            return product
+
+        return await self._transaction(work)

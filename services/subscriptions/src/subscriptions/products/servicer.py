@@ -10,7 +10,7 @@ from billing_kit.errors import InvalidArgument, Reason
 from billing_kit.scoping import make_page, mode_from_proto, mode_to_proto
 
 from subscriptions.products.models import OneTimePrice, Product, RecurringPrice
-from subscriptions.products.service import CLEARABLE_FIELDS, ProductsService
+from subscriptions.products.service import CLEARABLE_FIELDS, ProductsService, merchant_actor
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -129,7 +129,10 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
         if request.HasField("license_key_duration"):
             fields["license_key_duration"] = _duration(request.license_key_duration)
         created = await self._service.create_product(
-            _business(request.business_id), mode_from_proto(request.mode), fields
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            fields,
+            actor=merchant_actor(request.merchant_key_id),
         )
         return product_to_proto(created)
 
@@ -187,6 +190,7 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
             mode_from_proto(request.mode),
             request.product_id,
             changes,
+            actor=merchant_actor(request.merchant_key_id),
         )
         return product_to_proto(updated)
 
@@ -210,5 +214,6 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
             mode_from_proto(request.mode),
             request.product_id,
             archived=archived,
+            actor=merchant_actor(request.merchant_key_id),
         )
         return product_to_proto(found)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from billing_kit.errors import InvalidArgument, NotFound, Reason
+from billing_kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
 
 from subscriptions.products.models import Product, RecurringPrice
@@ -102,7 +102,12 @@ def recurring_terms(product: Product) -> m.PriceTerms:
     """The price terms a new subscription snapshots from ``product``."""
     price = product.price
     if not isinstance(price, RecurringPrice) or product.archived:
-        raise _bad("the product is not an active subscription product", "product_id")
+        # The request is well formed; the product's kind or state refuses it.
+        raise FailedPrecondition(
+            "the product is not an active subscription product",
+            reason=Reason.PRODUCT_NOT_SUBSCRIBABLE,
+            field="product_id",
+        )
     unit = price.price * (10_000 - price.discount_bps) // 10_000
     return m.PriceTerms(
         product_name=product.name,
@@ -275,22 +280,28 @@ class SubscriptionsService:
         await self.uow.run(insert)
         if trial or not sub.payment_method_id:
             return sub, None
-        result = await self.payments.charge(
-            ChargeRequest(
-                business_id=sub.business_id,
-                mode=sub.mode,
-                customer_id=sub.customer_id,
-                payment_method_id=sub.payment_method_id,
-                amount=sub.recurring_pre_tax_amount,
-                currency=sub.currency,
-                idempotency_key=first_charge_key(sub.subscription_id),
-                charge_type=ChargeType.NEW,
-                subscription_id=sub.subscription_id,
-                customer_present=request.customer_present,
-                return_url=request.return_url,
-                description=sub.product_name,
+        try:
+            result = await self.payments.charge(
+                ChargeRequest(
+                    business_id=sub.business_id,
+                    mode=sub.mode,
+                    customer_id=sub.customer_id,
+                    payment_method_id=sub.payment_method_id,
+                    amount=sub.recurring_pre_tax_amount,
+                    currency=sub.currency,
+                    idempotency_key=first_charge_key(sub.subscription_id),
+                    charge_type=ChargeType.NEW,
+                    subscription_id=sub.subscription_id,
+                    customer_present=request.customer_present,
+                    return_url=request.return_url,
+                    description=sub.product_name,
+                )
             )
-        )
+        except DomainError as refused:
+            # No such method for this customer: nothing was charged; the subscription fails.
+            declined = ChargeResult("", ChargeStatus.FAILED, 0, sub.currency, refused.reason.value)
+            await self.apply_first_payment_result(sub, declined)
+            raise
         return await self.apply_first_payment_result(sub, result), result
 
     async def apply_first_payment_result(
@@ -322,11 +333,6 @@ class SubscriptionsService:
         customer_id: str | None = None,
     ) -> Subscription:
         """PATCH: cancel now / at period end / undo, metadata, billing, next billing date."""
-        cancelling = changes.cancel_now or changes.cancel_at_next_billing_date is True
-        if not cancelling and (changes.cancellation_feedback or changes.cancellation_comment):
-            raise _bad(
-                "cancellation feedback and comment go with a cancel", "cancellation_feedback"
-            )
         if changes.cancellation_comment is not None and len(changes.cancellation_comment) > 1000:
             raise _bad("cancellation_comment is at most 1000 characters", "cancellation_comment")
         if changes.metadata is not None:
@@ -338,6 +344,12 @@ class SubscriptionsService:
             )
             if sub is None:
                 raise _not_found()
+            # Checked after the lookup: another business's id is a 404 whatever the body.
+            cancelling = changes.cancel_now or changes.cancel_at_next_billing_date is True
+            if not cancelling and (changes.cancellation_feedback or changes.cancellation_comment):
+                raise _bad(
+                    "cancellation feedback and comment go with a cancel", "cancellation_feedback"
+                )
             now = await self.clocks.now(business_id, mode)
             updated, event = _changed(sub, changes, now)
             if updated != sub:

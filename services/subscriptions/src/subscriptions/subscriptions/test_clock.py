@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from billing_kit.clock import Clock, SystemClock
-from billing_kit.errors import InvalidArgument, NotFound, Reason
+from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -77,9 +77,10 @@ class BusinessClocks:
         if to is not None:
             current = await self.now(business_id, mode)
             if to < current:
-                raise InvalidArgument(
+                # The request is well formed; the clock's state refuses it (409, do not retry).
+                raise FailedPrecondition(
                     "the test clock never goes backwards: `to` is before its now",
-                    reason=Reason.INVALID_ARGUMENT,
+                    reason=Reason.TEST_CLOCK_BACKWARDS,
                     field="to",
                 )
             seconds = int((to - current).total_seconds())

@@ -258,6 +258,7 @@ class CreateProductRequest(_message.Message):
     LICENSE_KEY_DURATION_FIELD_NUMBER: _builtins.int
     LICENSE_KEY_ACTIVATION_MESSAGE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     name: _builtins.str
@@ -266,6 +267,8 @@ class CreateProductRequest(_message.Message):
     license_key_enabled: _builtins.bool
     license_key_activations_limit: _builtins.int
     license_key_activation_message: _builtins.str
+    merchant_key_id: _builtins.str
+    """Who asked (the merchant's API key id), for the audit entry; empty = the system."""
     @_builtins.property
     def price(self) -> Global___Price: ...
     @_builtins.property
@@ -286,10 +289,11 @@ class CreateProductRequest(_message.Message):
         license_key_duration: Global___LicenseKeyDuration | None = ...,
         license_key_activation_message: _builtins.str | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        merchant_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "price", b"price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "business_id", b"business_id", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "metadata", b"metadata", "mode", b"mode", "name", b"name", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "business_id", b"business_id", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -455,6 +459,7 @@ class UpdateProductRequest(_message.Message):
     LICENSE_KEY_ACTIVATION_MESSAGE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     CLEARED_FIELD_NUMBER: _builtins.int
+    MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     product_id: _builtins.str
@@ -464,6 +469,8 @@ class UpdateProductRequest(_message.Message):
     license_key_enabled: _builtins.bool
     license_key_activations_limit: _builtins.int
     license_key_activation_message: _builtins.str
+    merchant_key_id: _builtins.str
+    """Who asked (the merchant's API key id), for the audit entry; empty = the system."""
     @_builtins.property
     def price(self) -> Global___Price: ...
     @_builtins.property
@@ -488,10 +495,11 @@ class UpdateProductRequest(_message.Message):
         license_key_activation_message: _builtins.str | None = ...,
         metadata: Global___ProductMetadata | None = ...,
         cleared: _abc.Iterable[_builtins.str] | None = ...,
+        merchant_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_name", b"_name", "_tax_category", b"_tax_category", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "metadata", b"metadata", "name", b"name", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_name", b"_name", "_tax_category", b"_tax_category", "business_id", b"business_id", "cleared", b"cleared", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "metadata", b"metadata", "mode", b"mode", "name", b"name", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_name", b"_name", "_tax_category", b"_tax_category", "business_id", b"business_id", "cleared", b"cleared", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -527,19 +535,23 @@ class ArchiveProductRequest(_message.Message):
     BUSINESS_ID_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     product_id: _builtins.str
+    merchant_key_id: _builtins.str
+    """Who asked (the merchant's API key id), for the audit entry; empty = the system."""
     def __init__(
         self,
         *,
         business_id: _builtins.str = ...,
         mode: _common_pb2.Mode.ValueType = ...,
         product_id: _builtins.str = ...,
+        merchant_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "mode", b"mode", "product_id", b"product_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "merchant_key_id", b"merchant_key_id", "mode", b"mode", "product_id", b"product_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
