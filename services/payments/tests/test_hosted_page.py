@@ -163,6 +163,9 @@ async def test_pay_with_a_challenge_card_shows_the_challenge_then_returns_with_t
     to_challenge = await page.submit_card(created.url, "4000002500003155")
 
     assert to_challenge.status == 303 and "/challenge/" in to_challenge.location
+    # Coming back to the page (the back button) leads to the same challenge.
+    again = await page.get(created.url)
+    assert (again.status, again.location) == (303, to_challenge.location)
     back = await page.answer_challenge(to_challenge.location, "complete")
     query = back.query()
     assert query["status"] == "succeeded"

@@ -213,6 +213,13 @@ async def show_card_form(request: web.Request) -> web.StreamResponse:
     if isinstance(session, web.Response):
         return session
     language = pick_language(session.locale, request.headers.get("Accept-Language", ""))
+    if session.status is SessionStatus.CHARGED and session.payment_id:
+        # A PAY session whose charge waits for 3-D Secure: back to its challenge.
+        payment = await request.app[PAGE].charges.get_payment(
+            session.business_id, session.mode, session.payment_id
+        )
+        if payment.challenge_url:
+            raise web.HTTPSeeOther(location=payment.challenge_url)
     if session.status is not SessionStatus.OPEN:
         return _closed_page(request, session, language)
     return _form_page(request, session, language)
