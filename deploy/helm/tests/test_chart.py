@@ -481,6 +481,15 @@ def test_the_payment_page_listens_on_its_own_port_with_its_public_url_and_secret
     assert len(page_rules) == 1 and "namespaceSelector" in page_rules[0]["from"][0]
 
 
+def test_the_gateway_knows_the_payment_page_origin_for_its_form_action() -> None:
+    objects = render(load_values(PRODUCTION_VALUES))
+    assert pod_env(objects, "gateway")["GATEWAY_PAYMENTS_PAGE_URL"] == (
+        "https://pay.portal.example.com"
+    )
+    for svc in ALL_SERVICES - {"gateway"}:
+        assert not [k for k in pod_env(objects, svc) if k.endswith("PAYMENTS_PAGE_URL")], svc
+
+
 def test_defaults_run_two_replicas_tagged_with_app_version() -> None:
     objects = render(None)
     app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
