@@ -58,12 +58,13 @@ class PageClient:
         self,
         *,
         customer_id: str = "cus_1",
+        business_id: str = "bus_1",
         purpose: int = payments_pb2.PAYMENT_SESSION_PURPOSE_SAVE_METHOD,
         **fields: Any,
     ) -> payments_pb2.PaymentSession:
         return await self.stub.CreatePaymentSession(
             payments_pb2.CreatePaymentSessionRequest(
-                business_id="bus_1",
+                business_id=business_id,
                 mode=common_pb2.MODE_TEST,
                 customer_id=customer_id,
                 purpose=purpose,
@@ -107,8 +108,10 @@ class PageClient:
         assert match, f"no CSRF token on the challenge page ({page.status})"
         return await self.post(url, {"csrf_token": match.group(1), "action": action})
 
-    async def save_card(self, number: str, customer_id: str = "cus_1") -> str:
-        created = await self.session(customer_id=customer_id)
+    async def save_card(
+        self, number: str, customer_id: str = "cus_1", business_id: str = "bus_1"
+    ) -> str:
+        created = await self.session(customer_id=customer_id, business_id=business_id)
         reply = await self.submit_card(created.url, number)
         assert reply.status == 303, reply.text
         return reply.query()["payment_method_id"]

@@ -281,3 +281,44 @@ async def test_the_first_card_is_the_default_until_another_is_chosen(
     )
     assert chosen.is_default
     assert await defaults() == [second]
+
+
+async def test_a_card_that_declines_later_pays_for_the_purchase_then_declines_renewals(
+    stub: payments_pb2_grpc.PaymentsServiceStub, page: PageClient
+) -> None:
+    card = await page.save_card("4000000000000341")
+    purchase = await stub.ChargePaymentMethod(
+        _charge(card, "first", charge_type=payments_pb2.CHARGE_TYPE_NEW, customer_present=True)
+    )
+    renewal = await stub.ChargePaymentMethod(_charge(card, "renewal"))
+    assert purchase.status == payments_pb2.PAYMENT_STATUS_SUCCEEDED
+    assert renewal.status == payments_pb2.PAYMENT_STATUS_FAILED
+    assert renewal.error_code == "card_declined"
+
+
+async def test_the_unified_portal_lists_customers_of_every_business_in_one_question(
+    stub: payments_pb2_grpc.PaymentsServiceStub, page: PageClient
+) -> None:
+    mine = await page.save_card(OK_CARD)
+    elsewhere = await page.save_card(OK_CARD, business_id="bus_2", customer_id="cus_2")
+    await page.save_card(OK_CARD, business_id="bus_2", customer_id="cus_stranger")
+    paid_here = await stub.ChargePaymentMethod(_charge(mine, "here"))
+    paid_there = await stub.ChargePaymentMethod(
+        _charge(elsewhere, "there", business_id="bus_2", customer_id="cus_2")
+    )
+    owners = ["cus_1", "cus_2"]
+    methods = await stub.ListPaymentMethods(
+        payments_pb2.ListPaymentMethodsRequest(mode=common_pb2.MODE_TEST, customer_ids=owners)
+    )
+    payments = await stub.ListPayments(
+        payments_pb2.ListPaymentsRequest(mode=common_pb2.MODE_TEST, customer_ids=owners)
+    )
+    assert {m.payment_method_id for m in methods.payment_methods} == {mine, elsewhere}
+    assert [p.payment_id for p in payments.payments] == [
+        paid_there.payment_id,
+        paid_here.payment_id,
+    ]
+    # Without a business, customer ids are required: no list of everyone's payments.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ListPayments(payments_pb2.ListPaymentsRequest(mode=common_pb2.MODE_TEST))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

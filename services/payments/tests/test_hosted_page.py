@@ -182,12 +182,13 @@ async def test_pay_with_a_challenge_card_shows_the_challenge_then_returns_with_t
     assert session.payment_id == payment.payment_id
 
 
-async def test_pay_with_a_card_that_declines_returns_failed(page: PageClient) -> None:
+async def test_paying_dues_with_a_card_that_declines_returns_failed(page: PageClient) -> None:
     created = await page.session(
         purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_PAY,
         amount=500,
         currency="USD",
         idempotency_key="k-pay-decline",
+        charge_type=payments_pb2.CHARGE_TYPE_ON_DEMAND,
     )
     reply = await page.submit_card(created.url, "4000000000000341")
     assert reply.status == 303 and reply.query()["status"] == "failed"

@@ -101,6 +101,14 @@ def make_page(page_size: int, page_number: int) -> PageRequest:
         raise InvalidArgument(describe_validation_error(exc), reason=Reason.INVALID_PAGE) from None
 
 
+def customers_across_businesses_index(time_field: str = "created_at") -> IndexModel:
+    """The index behind the unified portal's lists: customers of any business, newest first."""
+    return IndexModel(
+        [("customer_id", ASCENDING), ("mode", ASCENDING), (time_field, DESCENDING)],
+        name="customers_across_businesses",
+    )
+
+
 def customer_newest_first_index(time_field: str = "created_at") -> IndexModel:
     """The index behind every scoped read: a customer's records, newest first.
 

@@ -28,6 +28,19 @@ from payments.methods.service import PaymentMethodsService
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
+def _list_scope(business_id: str, mode: int, customer_ids: list[str]) -> tuple[str, Mode]:
+    """The scope of a list: one business, or (unified portal) no business but customer ids.
+
+    Customer ids are unique across businesses, and the gateway takes them from
+    auth's resolution of a verified email, so a list by customer ids alone shows
+    exactly that email's records in every business at once (one query, not one
+    per business).
+    """
+    if not business_id and any(customer_ids):
+        return "", mode_from_proto(mode)
+    return _business(business_id, mode)
+
+
 def _business(business_id: str, mode: int) -> tuple[str, Mode]:
     resolved = mode_from_proto(mode)
     if not 0 < len(business_id) <= 128:
@@ -51,10 +64,10 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self, request: payments_pb2.ListPaymentMethodsRequest, context: Context
     ) -> payments_pb2.ListPaymentMethodsResponse:
         """A page of the customer's (or customers') saved methods, newest first."""
-        business_id, mode = _business(request.business_id, request.mode)
         customer_ids = list(request.customer_ids) or [request.customer_id]
+        business_id, mode = _list_scope(request.business_id, request.mode, customer_ids)
         for customer_id in customer_ids:
-            make_scope(business_id, mode, customer_id)
+            make_scope(business_id or "any", mode, customer_id)
         page = make_page(request.page_size, request.page_number)
         found = await self._methods.list_payment_methods(business_id, mode, customer_ids, page)
         return payments_pb2.ListPaymentMethodsResponse(
@@ -132,7 +145,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self, request: payments_pb2.ListPaymentsRequest, context: Context
     ) -> payments_pb2.ListPaymentsResponse:
         """A filtered page of the business's payments, newest first."""
-        business_id, mode = _business(request.business_id, request.mode)
+        business_id, mode = _list_scope(
+            request.business_id, request.mode, list(request.customer_ids)
+        )
         status = None
         if request.status:
             status = STATUS_FROM_PROTO.get(request.status)

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from billing_kit.scoping import Mode, PageRequest, customer_newest_first_index, newest_first
+from billing_kit.scoping import (
+    Mode,
+    PageRequest,
+    customer_newest_first_index,
+    customers_across_businesses_index,
+    newest_first,
+)
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -29,6 +35,7 @@ PAYMENT_INDEXES: Mapping[str, Sequence[IndexModel]] = {
             [("business_id", ASCENDING), ("mode", ASCENDING), ("created_at", DESCENDING)],
             name="business_newest_first",
         ),
+        customers_across_businesses_index(),
         IndexModel(
             [("challenge_id", ASCENDING)],
             name="challenge_id_unique",
@@ -53,7 +60,10 @@ class PaymentFilter:
 
     def as_query(self) -> dict[str, Any]:
         """The MongoDB filter."""
-        query: dict[str, Any] = {"business_id": self.business_id, "mode": self.mode}
+        # No business: the unified portal's customers across businesses.
+        query: dict[str, Any] = {"mode": self.mode}
+        if self.business_id:
+            query["business_id"] = self.business_id
         if len(self.customer_ids) == 1:
             query["customer_id"] = self.customer_ids[0]
         elif self.customer_ids:

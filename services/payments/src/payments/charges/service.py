@@ -163,6 +163,7 @@ class ChargesService:
             currency=payment.currency,
             customer_present=customer_present,
             reference=payment.payment_id,
+            first_purchase=payment.charge_type is ChargeType.NEW,
         )
         changes: dict[str, Any] = {"updated_at": self._clock.now()}
         if outcome.status is ChargeStatus.REQUIRES_ACTION:

@@ -11,6 +11,7 @@ from billing_kit.scoping import (
     Mode,
     PageRequest,
     customer_newest_first_index,
+    customers_across_businesses_index,
     newest_first,
 )
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -24,6 +25,7 @@ PAYMENT_METHODS = "payment_methods"
 METHOD_INDEXES: Mapping[str, Sequence[IndexModel]] = {
     PAYMENT_METHODS: [
         customer_newest_first_index(),
+        customers_across_businesses_index(),
         # The unified portal: several customers of one business in one query.
         IndexModel(
             [
@@ -79,7 +81,10 @@ class PaymentMethodsRepository:
         page: PageRequest,
     ) -> list[StoredPaymentMethod]:
         """One page of the customers' methods, newest first."""
-        query: dict[str, Any] = {"business_id": business_id, "mode": mode}
+        # No business: the unified portal's customers across businesses.
+        query: dict[str, Any] = {"mode": mode}
+        if business_id:
+            query["business_id"] = business_id
         query["customer_id"] = (
             customer_ids[0] if len(customer_ids) == 1 else {"$in": list(customer_ids)}
         )

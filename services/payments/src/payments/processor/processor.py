@@ -80,9 +80,20 @@ class Processor(Protocol):
         ...
 
     async def charge(
-        self, token: str, *, amount: int, currency: str, customer_present: bool, reference: str
+        self,
+        token: str,
+        *,
+        amount: int,
+        currency: str,
+        customer_present: bool,
+        reference: str,
+        first_purchase: bool = False,
     ) -> ChargeOutcome:
-        """Charge ``amount``; the same ``reference`` (our payment id) never charges twice."""
+        """Charge ``amount``; the same ``reference`` (our payment id) never charges twice.
+
+        ``first_purchase`` is the purchase the card is entered for (a new
+        subscription or checkout), as opposed to a later renewal or dues charge.
+        """
         ...
 
     async def complete_challenge(
@@ -159,14 +170,23 @@ class TestProcessor:
         return _REFUSED_AT_SAVE.get(_profile(token), SUCCEEDED)
 
     async def charge(
-        self, token: str, *, amount: int, currency: str, customer_present: bool, reference: str
+        self,
+        token: str,
+        *,
+        amount: int,
+        currency: str,
+        customer_present: bool,
+        reference: str,
+        first_purchase: bool = False,
     ) -> ChargeOutcome:
-        """The test card's outcome; a pure function of the token, so retries agree."""
+        """The test card's outcome; a pure function of its inputs, so retries agree."""
         profile = _profile(token)
         if profile in _REFUSED_AT_SAVE:
             return _REFUSED_AT_SAVE[profile]
         if profile is CardProfile.DECLINE_AFTER_SAVE:
-            return CARD_DECLINED
+            # The purchase that saves the card goes through; renewals, dues and
+            # on-demand charges on it later are declined (an account closed since).
+            return SUCCEEDED if first_purchase else CARD_DECLINED
         if profile is CardProfile.CHALLENGE_WHEN_PRESENT:
             return NEEDS_CHALLENGE if customer_present else SUCCEEDED
         if profile is CardProfile.CHALLENGE_ALWAYS:
