@@ -554,6 +554,10 @@ class EventConsumer:
         whose delivery another task took just returns: that task settles it.
         """
         self._waiting.append(delivery)
+        if not self._batch_lock.locked():
+            # One turn of the event loop lets the deliveries that came in with
+            # this one (a task each) join its batch instead of waiting for the next.
+            await asyncio.sleep(0)
         while not delivery.taken:
             async with self._batch_lock:
                 if delivery.taken:

@@ -45,6 +45,12 @@ by TTL) grows. Query plans, checked with ``explain``:
   stopped at the limit; the hint only pins that plan. The "sent" mark selects by ``_id $in`` (the
   ``_id`` index on both servers).
 
+Marking events sent is the relay's largest cost on SecantusDB (about 1 ms of
+server time per event, against ~0.1 ms for its share of the claim): a
+chunk's mark therefore runs while the next chunk is published and
+confirmed, and the pass waits for the last mark before it ends, so the next
+claim never sees an event that is already on the broker.
+
 The relay wakes at once after a local commit (:func:`add_to_outbox` hooks the
 transaction of :func:`~billing_kit.mongo.run_in_transaction`), on a change
 stream for writes by other processes, when the publisher reconnects after an
