@@ -369,7 +369,10 @@ class EventConsumer:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._batch_size = batch_size
         self._waiting: list[_Delivery] = []  # decoded, not yet taken into a batch
-        self._batch_lock = asyncio.Lock()  # one batch transaction at a time, in order
+        # One batch transaction at a time, in delivery order. Measured with a
+        # backlog: two at a time made the batches half as big and the consumer
+        # slower (~280/s against ~380/s on SecantusDB).
+        self._batch_lock = asyncio.Lock()
 
     def is_connected(self) -> bool:
         """True while the broker connection is open and the consumer is registered."""
@@ -512,6 +515,8 @@ class EventConsumer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=self._close_timeout)
+        # Deliveries of cancelled tasks: unacked, the broker redelivers them.
+        self._waiting.clear()
         connection, self._connection, self._queue = self._connection, None, None
         if connection is not None:
             await _close_within(connection, self._close_timeout)

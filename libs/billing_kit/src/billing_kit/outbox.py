@@ -46,7 +46,7 @@ by TTL) grows. Query plans, checked with ``explain``:
   ``_id`` index on both servers).
 
 Marking events sent is the relay's largest cost on SecantusDB (about 1 ms of
-server time per event, against ~0.1 ms for its share of the claim): a
+server time per event, against ~0.2 ms for its share of the claim): a
 chunk's mark therefore runs while the next chunk is published and
 confirmed, and the pass waits for the last mark before it ends, so the next
 claim never sees an event that is already on the broker.
