@@ -43,6 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
 from billing_kit.broker import PROCESSED_EVENTS_INDEXES, EventConsumer, EventPublisher
 from billing_kit.events import CloudEvent, new_event
 from billing_kit.mongo import create_mongo_client, ensure_indexes, run_in_transaction
@@ -76,7 +78,11 @@ TARGET_EVENTS_PER_SECOND = 500.0
 TARGET_RESUME_SECONDS = 2.0
 # Events written per transaction while building the backlog (setup, not measured).
 WRITE_CHUNK = 200
-POLL_SECONDS = 0.01
+# The relay's publish chunk (OutboxRelay's default), for the broker-only baseline.
+CHUNK = 200
+# Reading the in-process counters walks the whole Prometheus registry: at 10 ms
+# it took ~5% of the process that also runs the relay and the consumer.
+POLL_SECONDS = 0.05
 # Stops a run that never finishes (a broken relay) instead of hanging.
 LIMIT_SECONDS = 900.0
 
@@ -172,6 +178,60 @@ def plan_summary(explained: dict[str, Any]) -> dict[str, Any]:
         "keys_examined": stats.get("totalKeysExamined"),
         "docs_examined": stats.get("totalDocsExamined"),
         "server_ms": stats.get("executionTimeMillis"),
+    }
+
+
+async def broker_baseline(args: argparse.Namespace, amqp_url: str) -> dict[str, Any]:
+    """The same backlog through the broker alone: the ratio's denominator.
+
+    ``EventPublisher.publish_many`` in the relay's chunks (publisher confirms,
+    the same message size) to a queue whose consumer acks each message, with
+    no database at all. What it measures is this machine's pub/sub capacity
+    at this moment (the broker, this Python process and whatever else is
+    running), so ``drain / baseline`` can be compared between runs on a
+    quiet or a busy machine where the absolute events/s cannot.
+    """
+    async with broker_namespace(amqp_url) as ns:
+        connection = await aio_pika.connect(ns.amqp_url)
+        try:
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=args.prefetch)
+            exchange = await channel.declare_exchange(
+                ns.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+            queue = await channel.declare_queue(
+                ns.queue("bench", "baseline"), durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await queue.bind(exchange, routing_key="baseline.#")
+            received = 0
+
+            async def ack(message: AbstractIncomingMessage) -> None:
+                nonlocal received
+                await message.ack()
+                received += 1
+
+            await queue.consume(ack)
+            publisher = EventPublisher(ns.amqp_url, ns.exchange, service=unique_name("baseline"))
+            events = [
+                new_event("baseline.ping", "bench", Ping(key=f"b{i}")) for i in range(args.events)
+            ]
+            try:
+                started = time.monotonic()
+                for start in range(0, len(events), CHUNK):
+                    chunk = events[start : start + CHUNK]
+                    outcomes = await publisher.publish_many([(e, {}) for e in chunk])
+                    if any(outcome is not None for outcome in outcomes):
+                        raise RuntimeError("the broker did not confirm the baseline")
+                published = time.monotonic()
+                await wait_for_count(lambda _: received, "", args.events, "baseline consumer")
+                consumed = time.monotonic()
+            finally:
+                await publisher.close()
+        finally:
+            await connection.close()
+    return {
+        "published_per_second": round(args.events / (published - started), 1),
+        "consumed_per_second": round(args.events / (consumed - started), 1),
     }
 
 
@@ -322,7 +382,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     async with mongo_server() as mongo_url:
         client = create_mongo_client(mongo_url, app_name="bench-outbox-drain")
         try:
+            # Before and after the drain: a machine whose load changes during
+            # the run moves the mean of the two, not one side of the ratio.
+            baselines = [await broker_baseline(args, amqp_url)]
             drained = await drain(args, client, amqp_url)
+            baselines.append(await broker_baseline(args, amqp_url))
             resumed = (
                 {"rounds": [], "first_published_worst_seconds": None}
                 if args.skip_resume
@@ -330,6 +394,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             )
         finally:
             await client.close()
+    baseline = round(sum(run["consumed_per_second"] for run in baselines) / len(baselines), 1)
     return {
         "benchmark": "outbox_drain",
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -344,8 +409,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "published_per_second_at_least": TARGET_EVENTS_PER_SECOND,
             "first_published_after_return_seconds_at_most": TARGET_RESUME_SECONDS,
         },
+        "broker_baseline": {
+            "what": "the same backlog published with confirms and consumed, no database",
+            "runs": baselines,
+            "consumed_per_second_mean": baseline,
+        },
         "drain": drained,
         "resume": resumed,
+        "ratio": {
+            "published_to_baseline": round(drained["published_per_second"] / baseline, 3),
+            "handled_to_baseline": round(drained["handled_per_second"] / baseline, 3),
+        },
         "verdict": {
             "drain_target_met": drained["published_per_second"] >= TARGET_EVENTS_PER_SECOND,
             "resume_target_met": resumed["first_published_worst_seconds"] is not None
@@ -395,6 +469,11 @@ def print_table(document: dict[str, Any]) -> None:
         f"drain   {drained['events']} events over {drained['sent_history']} sent: "
         f"published {drained['published_per_second']}/s ({drained['publish_seconds']} s), "
         f"handled {drained['handled_per_second']}/s, once each: {drained['each_handled_once']}"
+    )
+    print(
+        f"baseline {document['broker_baseline']['consumed_per_second_mean']}/s through the "
+        f"broker alone; ratio published {document['ratio']['published_to_baseline']}, "
+        f"handled {document['ratio']['handled_to_baseline']}"
     )
     print(f"claim plan: {' <- '.join(drained['claim_plan']['stages'])}")
     for number, round_ in enumerate(resumed["rounds"]):

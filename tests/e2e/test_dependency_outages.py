@@ -31,10 +31,10 @@ pytestmark = pytest.mark.e2e
 
 OUTAGE_SECONDS = 60.0
 PROBE_EVERY_SECONDS = 3.0
-# The requirement is "within 5 s of the broker's return" (bench/outbox_drain.py
-# measures it, about a second or two); this bound leaves room for a loaded CI
-# machine while still failing a relay that sleeps out a long backoff (30 s before).
-DRAIN_BOUND_SECONDS = 10.0
+# The requirement: "within 5 s of the broker's return". bench/outbox_drain.py
+# measures the resume (under a second); here the ~20 events of the outage drained
+# 1.3 s after the return with the machine's load average at 9 on 2 cores.
+DRAIN_BOUND_SECONDS = 5.0
 CONSUMER = "customer-directory"
 
 

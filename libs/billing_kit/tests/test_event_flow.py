@@ -431,3 +431,40 @@ async def _is_one(db: AsyncDatabase[Any], key: str) -> bool:
 def _host_port(url: str) -> tuple[str, int]:
     parsed = URL(url)
     return parsed.host or "127.0.0.1", parsed.port or 27017
+
+
+async def test_a_backlog_is_handled_in_batches_and_a_poison_event_in_one_fails_alone(
+    mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
+) -> None:
+    """Events waiting together share a transaction; the one that fails costs no one else."""
+    service = unique_name("svc")
+    transactions: dict[int, int] = {}  # transaction (session) -> events it handled
+    counting = counting_handler(db)
+
+    async def handle(event: CloudEvent, session: AsyncClientSession) -> None:
+        await counting(event, session)
+        transactions[id(session)] = transactions.get(id(session), 0) + 1
+
+    async with running_consumer(ns, mongo_client, db, service=service, delivery_limit=2):
+        pass  # declares the queue, so the backlog below waits in it
+    events = [thing_event(f"batch{i}", poison=i == 7) for i in range(30)]
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    try:
+        outcomes = await publisher.publish_many([(event, None) for event in events])
+        assert outcomes == [None] * len(events)
+    finally:
+        await publisher.close()
+    async with running_consumer(
+        ns, mongo_client, db, service=service, handler=handle, delivery_limit=2
+    ):
+        await eventually(lambda: handled(service, "things", "dead_lettered") == 1, within=10)
+        await eventually(lambda: handled(service, "things", "handled") == 29, within=10)
+
+    for i in range(30):
+        assert await effect(db, f"batch{i}") == (0 if i == 7 else 1)
+    # Its batch's failure was its first attempt, not an extra one: 1 + delivery_limit.
+    attempts = await db.poison_attempts.find_one({"_id": events[7].id})
+    assert attempts is not None and attempts["n"] == 3
+    assert await db.processed_events.count_documents({"event_id": events[7].id}) == 0
+    assert max(transactions.values()) > 1  # the backlog did not cost one transaction per event
+    assert sum(transactions.values()) >= 29

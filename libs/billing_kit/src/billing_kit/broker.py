@@ -7,7 +7,13 @@
   with an explicit delivery limit and a dead-letter queue. Each event is
   handled inside one MongoDB transaction together with a ``processed_events``
   record keyed by event id, and acknowledged only after that commit: delivery
-  is at-least-once, effects are exactly-once.
+  is at-least-once, effects are exactly-once. Events that arrive together
+  (up to ``batch_size``, within the prefetch window) share one transaction:
+  their records are written with one ``insert_many`` and their handlers run
+  one after another in delivery order. A per-event transaction is the
+  consumer's largest database cost (on SecantusDB ~3 ms against ~0.3 ms in a
+  batch); when anything in a batch fails, its events are handled again one
+  by one, so a poison event is retried or dead-lettered alone.
 
 Neither needs the broker to exist when the process starts: the publisher
 connects lazily, a consumer can start in the background and begins consuming
@@ -25,7 +31,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aio_pika
 import aiormq
@@ -37,11 +44,12 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 from aio_pika.connection import make_url
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -67,6 +75,7 @@ PROCESSED_EVENTS_INDEXES: dict[str, list[IndexModel]] = {
     PROCESSED_EVENTS_COLLECTION: [IndexModel([("handled_at", 1)], name="handled_at")],
 }
 
+T = TypeVar("T")
 Handler = Callable[[CloudEvent, AsyncClientSession], Awaitable[None]]
 
 
@@ -290,6 +299,23 @@ class _AlreadyProcessed(Exception):
     """Raised inside the transaction when the event's dedupe record exists."""
 
 
+class _HandlerFailed(Exception):
+    """The handler of the event at ``index`` of a batch raised ``error``."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
+@dataclass
+class _Delivery:
+    """A decoded message waiting for (or taken into) a batch."""
+
+    message: AbstractIncomingMessage
+    event: CloudEvent
+    taken: bool = False
+
+
 class EventConsumer:
     """Consumes one durable quorum queue and runs ``handler`` exactly once per event id."""
 
@@ -306,14 +332,15 @@ class EventConsumer:
         db: AsyncDatabase[Any],
         delivery_limit: int = 5,
         prefetch: int = 16,
+        batch_size: int = 64,
         queue_prefix: str = "",
         redelivery_delay: float = 0.5,
         reconnect_interval: float = 1.0,
         connect_timeout: float = 10.0,
         close_timeout: float = 2.0,
     ) -> None:
-        if delivery_limit < 1:
-            raise ValueError("delivery_limit must be at least 1")
+        if delivery_limit < 1 or batch_size < 1:
+            raise ValueError("delivery_limit and batch_size must be at least 1")
         if not bindings:
             raise ValueError("a consumer needs at least one binding")
         self._url = amqp_url
@@ -340,6 +367,12 @@ class EventConsumer:
         self._queue: AbstractQueue | None = None
         self._consumer_tag: str | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._batch_size = batch_size
+        self._waiting: list[_Delivery] = []  # decoded, not yet taken into a batch
+        # One batch transaction at a time, in delivery order. Measured with a
+        # backlog: two at a time made the batches half as big and the consumer
+        # slower (~280/s against ~380/s on SecantusDB).
+        self._batch_lock = asyncio.Lock()
 
     def is_connected(self) -> bool:
         """True while the broker connection is open and the consumer is registered."""
@@ -482,6 +515,8 @@ class EventConsumer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=self._close_timeout)
+        # Deliveries of cancelled tasks: unacked, the broker redelivers them.
+        self._waiting.clear()
         connection, self._connection, self._queue = self._connection, None, None
         if connection is not None:
             await _close_within(connection, self._close_timeout)
@@ -491,7 +526,9 @@ class EventConsumer:
         if task is not None:
             self._inflight.add(task)
         try:
-            await self._process(message)
+            event = await self._decode(message)
+            if event is not None:
+                await self._join_batch(_Delivery(message, event))
         finally:
             if task is not None:
                 self._inflight.discard(task)
@@ -499,9 +536,9 @@ class EventConsumer:
     def _count(self, outcome: str) -> None:
         EVENTS_HANDLED.labels(service=self._service, handler=self._purpose, outcome=outcome).inc()
 
-    async def _process(self, message: AbstractIncomingMessage) -> None:
+    async def _decode(self, message: AbstractIncomingMessage) -> CloudEvent | None:
         try:
-            event = decode_event(message.body)
+            return decode_event(message.body)
         except ValueError:
             # Retrying cannot fix a malformed body: dead-letter it at once.
             # The body is not logged: it may hold customer data.
@@ -511,12 +548,38 @@ class EventConsumer:
             )
             await message.reject(requeue=False)
             self._count("dead_lettered")
-            return
+            return None
 
-        parent = extract_trace_context(_header_text(message.headers or {}))
-        with _tracer.start_as_current_span(
+    async def _join_batch(self, delivery: _Delivery) -> None:
+        """Wait for ``delivery`` to be handled, in a batch with whatever arrived meanwhile.
+
+        Every delivery runs in its own task (aio-pika); while one of them
+        holds the lock and handles a batch, the others queue up, and the next
+        holder takes them all (oldest first, up to ``batch_size``). A task
+        whose delivery another task took just returns: that task settles it.
+        """
+        self._waiting.append(delivery)
+        if not self._batch_lock.locked():
+            # One turn of the event loop lets the deliveries that came in with
+            # this one (a task each) join its batch instead of waiting for the next.
+            await asyncio.sleep(0)
+        while not delivery.taken:
+            async with self._batch_lock:
+                if delivery.taken:
+                    return
+                batch = self._waiting[: self._batch_size]
+                del self._waiting[: len(batch)]
+                for taken in batch:
+                    taken.taken = True
+                failures = await self._handle(batch)
+            # Outside the lock: the pause before a requeue holds up no other event.
+            for failed, exc in failures:
+                await self._give_back(failed.message, failed.event, exc)
+
+    def _start_span(self, event: CloudEvent, message: AbstractIncomingMessage) -> Span:
+        return _tracer.start_span(
             f"{event.type} process",
-            context=parent,
+            context=extract_trace_context(_header_text(message.headers or {})),
             kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "rabbitmq",
@@ -526,33 +589,113 @@ class EventConsumer:
                 "messaging.message.id": event.id,
                 "messaging.consumer.group.name": self.queue_name,
             },
-        ) as span:
+        )
+
+    async def _in_transaction_riding_out_outages(
+        self, fn: Callable[[AsyncClientSession], Awaitable[T]]
+    ) -> T:
+        """``run_in_transaction(fn)``, retried while the database is unreachable.
+
+        The database being down is not the event's fault: the message stays
+        unacked (neither lost nor counted against the delivery limit) until
+        the database is back or we stop.
+        """
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(ConnectionFailure),
+            wait=wait_exponential(multiplier=self._redelivery_delay, max=5.0),
+            before_sleep=self._log_database_outage,
+            reraise=True,
+        ):
+            with attempt:
+                return await run_in_transaction(self._client, fn)
+        raise AssertionError("not reached: the retry returns or reraises")
+
+    async def _handle(self, batch: Sequence[_Delivery]) -> list[tuple[_Delivery, Exception]]:
+        """Handle ``batch`` in one transaction and ack it; the events that failed.
+
+        When a handler fails, the batch's transaction is rolled back, that
+        event is returned to be given back (one attempt, as if alone) and the
+        rest are handled again without it. Any other failure (a duplicate
+        record racing another replica, say) handles each event alone.
+        """
+        if len(batch) == 1:
+            return await self._handle_alone(batch[0])
+        spans = [self._start_span(d.event, d.message) for d in batch]
+        try:
+            fresh = await self._in_transaction_riding_out_outages(
+                lambda session: self._handle_batch_once(batch, spans, session)
+            )
+        except _HandlerFailed as failed:
+            for span in spans:
+                span.end()
+            rest = [d for index, d in enumerate(batch) if index != failed.index]
+            return [(batch[failed.index], failed.error), *await self._handle(rest)]
+        except Exception as exc:
+            for span in spans:
+                span.end()
+            log.info(
+                "an event batch failed; handling its events one by one",
+                extra={"queue": self.queue_name, "events": len(batch), "error": type(exc).__name__},
+            )
+            failures: list[tuple[_Delivery, Exception]] = []
+            for delivery in batch:
+                failures += await self._handle_alone(delivery)
+            return failures
+        except BaseException:
+            for span in spans:
+                span.end()
+            raise  # shutdown: the broker redelivers the unacked messages
+        for index, (delivery, span) in enumerate(zip(batch, spans, strict=True)):
+            await self._settle(delivery.message.ack())
+            self._count("handled" if index in fresh else "duplicate")
+            span.end()
+        return []
+
+    async def _handle_batch_once(
+        self, batch: Sequence[_Delivery], spans: Sequence[Span], session: AsyncClientSession
+    ) -> set[int]:
+        """Record and handle the events of ``batch`` not processed yet; their positions."""
+        records = self._db[PROCESSED_EVENTS_COLLECTION]
+        keys = [self._record_id(delivery.event) for delivery in batch]
+        found = await records.find({"_id": {"$in": keys}}, {"_id": 1}, session=session).to_list()
+        done = {doc["_id"] for doc in found}
+        fresh: list[int] = []
+        for index, key in enumerate(keys):
+            if key not in done:  # also a second copy of an event within the batch
+                done.add(key)
+                fresh.append(index)
+        if fresh:
+            await records.insert_many(
+                [self._record(batch[index].event) for index in fresh], session=session
+            )
+        for index in fresh:
+            with trace.use_span(spans[index], end_on_exit=False):
+                try:
+                    await self._handler(batch[index].event, session)
+                except PyMongoError:
+                    raise  # the transaction's own retry rules apply (transient errors rerun)
+                except Exception as exc:
+                    raise _HandlerFailed(index, exc) from exc
+        return set(fresh)
+
+    async def _handle_alone(self, delivery: _Delivery) -> list[tuple[_Delivery, Exception]]:
+        message, event = delivery.message, delivery.event
+        with trace.use_span(self._start_span(event, message), end_on_exit=True) as span:
             try:
-                async for attempt in AsyncRetrying(
-                    # The database is unreachable: not the event's fault. Hold the
-                    # message unacked (so it is neither lost nor counted against the
-                    # delivery limit) and retry until the database is back or we stop.
-                    retry=retry_if_exception_type(ConnectionFailure),
-                    wait=wait_exponential(multiplier=self._redelivery_delay, max=5.0),
-                    before_sleep=self._log_database_outage,
-                ):
-                    with attempt:
-                        await run_in_transaction(
-                            self._client, lambda s: self._handle_once(event, s)
-                        )
+                await self._in_transaction_riding_out_outages(lambda s: self._handle_once(event, s))
             except _AlreadyProcessed:
                 await self._settle(message.ack())
                 self._count("duplicate")
-                return
+                return []
             except asyncio.CancelledError:
                 raise  # shutdown: the broker redelivers the unacked message
             except Exception as exc:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                await self._give_back(message, event, exc)
-                return
+                return [(delivery, exc)]
             await self._settle(message.ack())
             self._count("handled")
+            return []
 
     def _log_database_outage(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -561,18 +704,24 @@ class EventConsumer:
             extra={"queue": self.queue_name, "error": type(error).__name__},
         )
 
+    def _record_id(self, event: CloudEvent) -> str:
+        return f"{self._purpose}:{event.id}"
+
+    def _record(self, event: CloudEvent) -> dict[str, Any]:
+        """The ``processed_events`` record that makes handling ``event`` exactly-once."""
+        return {
+            "_id": self._record_id(event),
+            "purpose": self._purpose,
+            "event_id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "handled_at": utc_now(),
+        }
+
     async def _handle_once(self, event: CloudEvent, session: AsyncClientSession) -> None:
         try:
             await self._db[PROCESSED_EVENTS_COLLECTION].insert_one(
-                {
-                    "_id": f"{self._purpose}:{event.id}",
-                    "purpose": self._purpose,
-                    "event_id": event.id,
-                    "type": event.type,
-                    "source": event.source,
-                    "handled_at": utc_now(),
-                },
-                session=session,
+                self._record(event), session=session
             )
         except DuplicateKeyError:
             raise _AlreadyProcessed from None

@@ -45,6 +45,12 @@ by TTL) grows. Query plans, checked with ``explain``:
   stopped at the limit; the hint only pins that plan. The "sent" mark selects by ``_id $in`` (the
   ``_id`` index on both servers).
 
+Marking events sent is the relay's largest cost on SecantusDB (about 1 ms of
+server time per event, against ~0.2 ms for its share of the claim): a
+chunk's mark therefore runs while the next chunk is published and
+confirmed, and the pass waits for the last mark before it ends, so the next
+claim never sees an event that is already on the broker.
+
 The relay wakes at once after a local commit (:func:`add_to_outbox` hooks the
 transaction of :func:`~billing_kit.mongo.run_in_transaction`), on a change
 stream for writes by other processes, when the publisher reconnects after an
@@ -73,7 +79,7 @@ from typing import Any
 from bson import ObjectId
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateMany
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
@@ -101,6 +107,8 @@ _LEGACY_PENDING_INDEX = "pending_in_order"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
 _UNSENT = {"pending": True}
+# Ids per ``$in`` when marking events sent (see OutboxRelay._mark_sent).
+_MARK_GROUP = 25
 
 OUTBOX_INDEXES: dict[str, list[IndexModel]] = {
     OUTBOX_COLLECTION: [
@@ -279,6 +287,7 @@ class OutboxRelay:
         the others keep waiting (their attempt is counted) and the
         publishing error is raised, so the caller backs off.
         """
+        marking: asyncio.Task[None] | None = None
         try:
             if not await self._hold_lease():
                 return 0
@@ -287,9 +296,25 @@ class OutboxRelay:
             for start in range(0, len(batch), self._publish_chunk):
                 if start and (self._stopping.is_set() or not await self._hold_lease()):
                     break
-                published += await self._publish_batch(batch[start : start + self._publish_chunk])
+                sent, failed, error = await self._publish_batch(
+                    batch[start : start + self._publish_chunk]
+                )
+                # The previous chunk's "sent" mark ran while this one was being
+                # published and confirmed; one mark at a time, in order.
+                if marking is not None:
+                    await marking
+                    marking = None
+                if sent:
+                    marking = asyncio.create_task(self._mark_sent(sent))
+                    published += len(sent)
+                if error is not None:
+                    await self._record_failure(failed, error)
+                    raise error
             return published
         finally:
+            if marking is not None:
+                # Before the next claim: an event still pending there would go out twice.
+                await marking
             await self._update_backlog_metrics()
 
     async def _hold_lease(self) -> bool:
@@ -341,7 +366,14 @@ class OutboxRelay:
         )
         return batch
 
-    async def _publish_batch(self, batch: Sequence[dict[str, Any]]) -> int:
+    async def _publish_batch(
+        self, batch: Sequence[dict[str, Any]]
+    ) -> tuple[list[ObjectId], list[dict[str, Any]], Exception | None]:
+        """Publish ``batch`` with confirms: confirmed ids, unconfirmed docs, the first error.
+
+        Raises (after counting the attempt) only when nothing could be sent
+        at all (no broker connection).
+        """
         events = [CloudEvent.model_validate(doc["event"]) for doc in batch]
         spans: list[Span] = []
         messages: list[tuple[CloudEvent, dict[str, str]]] = []
@@ -381,21 +413,29 @@ class OutboxRelay:
                 failed.append(doc)
                 first_error = first_error or outcome
                 _end_failed(span, outcome)
-        if sent:
-            # By id alone: even if our lease expired meanwhile, the broker has the
-            # event, and a second publish would only be a duplicate.
-            await self._collection.update_many(
-                {"_id": {"$in": sent}},
-                {
-                    "$set": {"sent_at": self._clock.now(), "last_error": None},
-                    "$unset": {"pending": ""},
-                    "$inc": {"attempts": 1},
-                },
-            )
-        if first_error is not None:
-            await self._record_failure(failed, first_error)
-            raise first_error
-        return len(sent)
+        return sent, failed, first_error
+
+    async def _mark_sent(self, sent: Sequence[ObjectId]) -> None:
+        """Mark confirmed events sent, which takes them out of the unsent index.
+
+        By id alone: even if our lease expired meanwhile, the broker has the
+        event, and a second publish would only be a duplicate. Several small
+        ``$in`` lists in one bulk write rather than one long list: SecantusDB
+        compares each document with every id of the list (twice), which made
+        a 200-id ``update_many`` cost about twice as much per event.
+        """
+        update = {
+            "$set": {"sent_at": self._clock.now(), "last_error": None},
+            "$unset": {"pending": ""},
+            "$inc": {"attempts": 1},
+        }
+        group = _MARK_GROUP
+        await self._collection.bulk_write(
+            [
+                UpdateMany({"_id": {"$in": list(sent[start : start + group])}}, update)
+                for start in range(0, len(sent), group)
+            ]
+        )
 
     async def _record_failure(self, docs: Sequence[dict[str, Any]], exc: BaseException) -> None:
         """Count the failed attempt on unconfirmed events (they stay pending for the next pass)."""
