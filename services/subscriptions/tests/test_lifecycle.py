@@ -3,6 +3,7 @@ what a merchant or a customer would see after each step."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,11 +13,12 @@ from billing_kit.events import CloudEvent
 from billing_kit.mongo import run_in_transaction
 from billing_kit.scoping import PageRequest
 from subscriptions.subscriptions.billing import MethodResult
+from subscriptions.subscriptions.changes import Changes
 from subscriptions.subscriptions.models import CancellationFeedback
 from subscriptions.subscriptions.models import SubscriptionStatus as S
 from subscriptions.subscriptions.payments_client import ChargeStatus
 from subscriptions.subscriptions.repository import SubscriptionFilter
-from subscriptions.subscriptions.service import Changes, NewSubscription
+from subscriptions.subscriptions.service import NewSubscription
 
 from .conftest import DECLINED, T0, World
 
@@ -229,3 +231,13 @@ async def test_an_unknown_payment_method_fails_the_new_subscription(world: World
         await world.service.create_subscription(_new("pm_gone"))
     [sub] = await world.repository.list(SubscriptionFilter("bus_1", "test"), PageRequest())
     assert sub.status is S.FAILED
+
+
+async def test_concurrent_creates_with_one_key_make_one_subscription_and_one_charge(
+    world: World,
+) -> None:
+    results = await asyncio.gather(
+        *(world.service.create_subscription(_new(idempotency_key="same")) for _ in range(5))
+    )
+    assert len({sub.subscription_id for sub, _ in results}) == 1
+    assert len(world.payments.by_key) == 1
