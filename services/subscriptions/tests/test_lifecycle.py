@@ -241,3 +241,13 @@ async def test_concurrent_creates_with_one_key_make_one_subscription_and_one_cha
     )
     assert len({sub.subscription_id for sub, _ in results}) == 1
     assert len(world.payments.by_key) == 1
+
+
+async def test_a_year_later_it_has_paid_twelve_months_and_expired(world: World) -> None:
+    sub, _ = await world.service.create_subscription(_new())
+    await world.clocks.advance("bus_1", "test", seconds=400 * DAY)
+    assert await world.scheduler().run_once() == 12  # 11 renewals, then the expiry
+    got = await world.service.get_subscription("bus_1", "test", sub.subscription_id)
+    assert got.status is S.EXPIRED and got.next_billing_date is None
+    assert len(world.payments.charged(sub.subscription_id)) == 12
+    assert len(await world.events("subscription.expired")) == 1
