@@ -199,12 +199,26 @@ async def test_illegal_changes_are_conflicts(world: World) -> None:
 
 async def test_feedback_without_a_cancel_is_refused_and_nothing_changes(world: World) -> None:
     sub, _ = await world.service.create_subscription(_new())
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         await world.service.update_subscription(
             "bus_1", "test", sub.subscription_id, Changes(cancellation_comment="hm")
         )
     assert err.value.field == "cancellation_feedback"
     assert len(await world.events()) == 1
+    # With a cancel already scheduled, feedback may follow on its own.
+    await world.service.update_subscription(
+        "bus_1", "test", sub.subscription_id, Changes(cancel_at_next_billing_date=True)
+    )
+    later = await world.service.update_subscription(
+        "bus_1",
+        "test",
+        sub.subscription_id,
+        Changes(cancellation_feedback=CancellationFeedback.UNUSED, cancellation_comment="idle"),
+    )
+    assert (later.cancellation_feedback, later.cancellation_comment) == (
+        CancellationFeedback.UNUSED,
+        "idle",
+    )
 
 
 async def test_other_business_sees_nothing(world: World) -> None:

@@ -130,8 +130,9 @@ class BillingAddressIn(_Body):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
         description="ISO 3166-1 alpha-2, upper case."
     )
-    city: Text | None = None
-    state: Text | None = None
+    # The subscriptions service's limits (subscriptions.subscriptions.models.BillingAddress).
+    city: Annotated[str, StringConstraints(max_length=200)] | None = None
+    state: Annotated[str, StringConstraints(max_length=200)] | None = None
     street: Text | None = None
     zipcode: Annotated[str, StringConstraints(max_length=50)] | None = None
 

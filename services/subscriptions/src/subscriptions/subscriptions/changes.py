@@ -52,6 +52,10 @@ def apply_changes(sub: Subscription, changes: Changes, now: datetime) -> tuple[S
     elif changes.cancel_at_next_billing_date is True and not sub.cancel_at_next_billing_date:
         transition(Transition.SCHEDULE_CANCEL, sub.status)
         update |= {"cancel_at_next_billing_date": True, **feedback}
+    elif sub.cancel_at_next_billing_date and changes.cancel_at_next_billing_date is not False:
+        # A cancel is already scheduled: new feedback replaces what it was given.
+        if changes.cancellation_feedback or changes.cancellation_comment:
+            update |= {k: v for k, v in feedback.items() if v is not None and k != "cancelled_by"}
     elif changes.cancel_at_next_billing_date is False and sub.cancel_at_next_billing_date:
         transition(Transition.UNDO_SCHEDULED_CANCEL, sub.status)
         update |= {

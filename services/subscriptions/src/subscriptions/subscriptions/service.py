@@ -340,10 +340,18 @@ class SubscriptionsService:
             if sub is None:
                 raise _not_found()
             # Checked after the lookup: another business's id is a 404 whatever the body.
-            cancelling = changes.cancel_now or changes.cancel_at_next_billing_date is True
+            # Feedback goes with a cancel: this request's, or one already scheduled. Without
+            # one the request is well formed but the subscription's state refuses it (409).
+            cancelling = (
+                changes.cancel_now
+                or changes.cancel_at_next_billing_date is True
+                or (sub.cancel_at_next_billing_date and changes.cancel_at_next_billing_date is None)
+            )
             if not cancelling and (changes.cancellation_feedback or changes.cancellation_comment):
-                raise _bad(
-                    "cancellation feedback and comment go with a cancel", "cancellation_feedback"
+                raise FailedPrecondition(
+                    "cancellation feedback and comment go with a cancel",
+                    reason=Reason.SUBSCRIPTION_STATE_CONFLICT,
+                    field="cancellation_feedback",
                 )
             now = await self.clocks.now(business_id, mode)
             updated, event = apply_changes(sub, changes, now)
