@@ -21,7 +21,7 @@ from billing.common.v1 import common_pb2
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from billing_kit.testing import eventually
 from devstack import Stack
-from devstack.portal import PortalBusiness
+from devstack.portal import PortalBusiness, create_portal_business
 from dodopayments import (
     AsyncDodoPayments,
     ConflictError,
@@ -175,7 +175,7 @@ async def test_create_cancel_undo_renew_and_hold_then_reactivate(
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 async def test_an_illegal_change_is_409_and_not_to_be_retried(
-    world: tuple[AsyncDodoPayments, Cards, aiohttp.ClientSession],
+    stack: Stack, world: tuple[AsyncDodoPayments, Cards, aiohttp.ClientSession]
 ) -> None:
     sdk, cards, _ = world
     product_id, customer_id, good = await _setup(sdk, cards)
@@ -192,6 +192,14 @@ async def test_an_illegal_change_is_409_and_not_to_be_retried(
     assert err.value.response.headers["x-should-retry"] == "false"
     with pytest.raises(NotFoundError):
         await sdk.subscriptions.retrieve("sub_nope")
+    async with stack.auth_admin() as admin:
+        other = await create_portal_business(admin, f"Other {uuid.uuid4().hex[:6]}")
+    async with merchant_sdk(stack, other) as foreign:
+        with pytest.raises(NotFoundError):
+            await foreign.subscriptions.retrieve(created.subscription_id)
+        with pytest.raises(NotFoundError):
+            await foreign.subscriptions.update(created.subscription_id, metadata={"a": "b"})
+        assert [s async for s in foreign.subscriptions.list()] == []
     with pytest.raises(UnprocessableEntityError) as unsupported:
         await sdk.subscriptions.create(
             billing=BILLING,

@@ -196,3 +196,24 @@ async def test_portalctl_clock_advance_moves_the_business_clock_and_live_has_non
             )
         )
     assert live.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_bad_billing_country_is_invalid_argument_naming_it(
+    service: RunningService[SubscriptionsRuntime],
+    stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.CreateSubscription(
+            subscriptions_pb2.CreateSubscriptionRequest(
+                business_id="bus_1",
+                mode=common_pb2.MODE_TEST,
+                customer_id="cus_1",
+                product_id="pdt_1",
+                quantity=1,
+                billing=subscriptions_pb2.BillingAddress(country="italy"),
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = domain_error_from(err.value)
+    assert error is not None and error.field == "billing.country"
+    assert await service.runtime.db["subscriptions"].count_documents({}) == 0

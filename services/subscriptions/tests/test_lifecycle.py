@@ -3,6 +3,7 @@ what a merchant or a customer would see after each step."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,11 +13,12 @@ from billing_kit.events import CloudEvent
 from billing_kit.mongo import run_in_transaction
 from billing_kit.scoping import PageRequest
 from subscriptions.subscriptions.billing import MethodResult
+from subscriptions.subscriptions.changes import Changes
 from subscriptions.subscriptions.models import CancellationFeedback
 from subscriptions.subscriptions.models import SubscriptionStatus as S
 from subscriptions.subscriptions.payments_client import ChargeStatus
 from subscriptions.subscriptions.repository import SubscriptionFilter
-from subscriptions.subscriptions.service import Changes, NewSubscription
+from subscriptions.subscriptions.service import NewSubscription
 
 from .conftest import DECLINED, T0, World
 
@@ -197,12 +199,26 @@ async def test_illegal_changes_are_conflicts(world: World) -> None:
 
 async def test_feedback_without_a_cancel_is_refused_and_nothing_changes(world: World) -> None:
     sub, _ = await world.service.create_subscription(_new())
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         await world.service.update_subscription(
             "bus_1", "test", sub.subscription_id, Changes(cancellation_comment="hm")
         )
     assert err.value.field == "cancellation_feedback"
     assert len(await world.events()) == 1
+    # With a cancel already scheduled, feedback may follow on its own.
+    await world.service.update_subscription(
+        "bus_1", "test", sub.subscription_id, Changes(cancel_at_next_billing_date=True)
+    )
+    later = await world.service.update_subscription(
+        "bus_1",
+        "test",
+        sub.subscription_id,
+        Changes(cancellation_feedback=CancellationFeedback.UNUSED, cancellation_comment="idle"),
+    )
+    assert (later.cancellation_feedback, later.cancellation_comment) == (
+        CancellationFeedback.UNUSED,
+        "idle",
+    )
 
 
 async def test_other_business_sees_nothing(world: World) -> None:
@@ -229,3 +245,23 @@ async def test_an_unknown_payment_method_fails_the_new_subscription(world: World
         await world.service.create_subscription(_new("pm_gone"))
     [sub] = await world.repository.list(SubscriptionFilter("bus_1", "test"), PageRequest())
     assert sub.status is S.FAILED
+
+
+async def test_concurrent_creates_with_one_key_make_one_subscription_and_one_charge(
+    world: World,
+) -> None:
+    results = await asyncio.gather(
+        *(world.service.create_subscription(_new(idempotency_key="same")) for _ in range(5))
+    )
+    assert len({sub.subscription_id for sub, _ in results}) == 1
+    assert len(world.payments.by_key) == 1
+
+
+async def test_a_year_later_it_has_paid_twelve_months_and_expired(world: World) -> None:
+    sub, _ = await world.service.create_subscription(_new())
+    await world.clocks.advance("bus_1", "test", seconds=400 * DAY)
+    assert await world.scheduler().run_once() == 12  # 11 renewals, then the expiry
+    got = await world.service.get_subscription("bus_1", "test", sub.subscription_id)
+    assert got.status is S.EXPIRED and got.next_billing_date is None
+    assert len(world.payments.charged(sub.subscription_id)) == 12
+    assert len(await world.events("subscription.expired")) == 1

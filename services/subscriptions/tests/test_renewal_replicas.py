@@ -55,3 +55,29 @@ async def test_two_replicas_charge_each_due_subscription_exactly_once(world: Wor
     )
     # Nothing is due any more: a third pass charges nothing.
     assert await world.scheduler().run_once() == 0
+
+
+async def test_a_replica_that_dies_after_charging_leaves_one_payment_applied_once(
+    world: World,
+) -> None:
+    sub = _due(0)
+    await world.db["subscriptions"].insert_one(
+        {**sub.model_dump(mode="python"), "_id": sub.subscription_id, "status": "active"}
+    )
+    dying = world.scheduler()
+    claimed = await world.repository.claim_due(
+        due_by=T0,
+        real_now=T0,
+        lease_until=T0 + dying.lease,
+        owner=dying.owner,
+    )
+    assert claimed is not None
+    # It charged, then the process died before writing the outcome.
+    await world.payments.charge(dying._renewal_charge(claimed))
+    survivor = world.scheduler()
+    assert await survivor.run_once() == 0, "the lease still holds"
+
+    world.real.advance(dying.lease.total_seconds() + 1)
+    assert await survivor.run_once() == 1
+    assert len(world.payments.charged(sub.subscription_id)) == 1
+    assert len(await world.events("subscription.renewed")) == 1

@@ -17,7 +17,7 @@ from billing.subscriptions.v1 import subscriptions_pb2 as pb
 from billing.subscriptions.v1 import subscriptions_pb2_grpc
 from billing_kit.errors import Reason
 from billing_kit.grpc_client import domain_error_from
-from billing_kit.testing import RunningService, eventually, running_service
+from billing_kit.testing import BrokerNamespace, RunningService, eventually, running_service
 from payments.app import PaymentsRuntime
 from payments.app import create_app as create_payments
 from payments.config import PaymentsSettings
@@ -85,15 +85,21 @@ class Stack:
 
 
 @pytest_asyncio.fixture
-async def stack(mongo_url: str) -> AsyncIterator[Stack]:
+async def stack(mongo_url: str, broker_namespace: BrokerNamespace) -> AsyncIterator[Stack]:
+    # Both on one broker namespace: payments' events reach the subscriptions consumer.
     async with (
         running_service(
-            create_payments, PaymentsSettings, mongo_url=mongo_url, http_port=0
+            create_payments,
+            PaymentsSettings,
+            mongo_url=mongo_url,
+            broker=broker_namespace,
+            http_port=0,
         ) as payments,
         running_service(
             create_app,
             SubscriptionsSettings,
             mongo_url=mongo_url,
+            broker=broker_namespace,
             payments_target=payments.grpc_target,
             renewal_poll_seconds=3600,
         ) as subs,
@@ -212,3 +218,39 @@ async def test_on_hold_then_a_good_card_pays_exactly_one_dues(stack: Stack) -> N
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     error = domain_error_from(err.value)
     assert error is not None and error.reason is Reason.SUBSCRIPTION_STATE_CONFLICT
+
+
+async def test_a_3ds_first_payment_activates_when_the_challenge_is_passed_later(
+    stack: Stack,
+) -> None:
+    card = await stack.save_card("4000002500003155")
+    created = await stack.stub.CreateSubscription(
+        pb.CreateSubscriptionRequest(
+            business_id="bus_1",
+            mode=TEST,
+            customer_id="cus_1",
+            product_id=stack.product_id,
+            quantity=1,
+            billing=pb.BillingAddress(country="IT"),
+            payment_method_id=card,
+            customer_present=True,
+            return_url="https://shop.example/done",
+        )
+    )
+    sid = created.subscription.subscription_id
+    assert created.subscription.status == pb.SUBSCRIPTION_STATUS_PENDING
+    url = created.subscription.challenge_url
+    assert url and url == created.first_payment.challenge_url
+    async with stack.http.get(url) as page:
+        token = CSRF.search(await page.text())
+    assert token
+    form = {"csrf_token": token.group(1), "action": "complete"}
+    async with stack.http.post(url, data=form, allow_redirects=False) as reply:
+        assert reply.status == 303
+
+    async def active() -> bool:
+        return (await stack.get(sid)).status == pb.SUBSCRIPTION_STATUS_ACTIVE
+
+    # payment.succeeded travels payments' outbox -> broker -> this service's consumer.
+    await eventually(active, within=20, message="the payment event did not activate it")
+    assert not (await stack.get(sid)).challenge_url

@@ -256,6 +256,7 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     Reason.INVALID_SUBSCRIPTION_REQUEST: _invalid(_CHECK_VALUE),
     Reason.TEST_CLOCK_LIVE_MODE: _not_found(_NOT_FOUND),
     Reason.TEST_CLOCK_BACKWARDS: _conflict(N_("This cannot be done right now.")),
+    Reason.TEST_CLOCK_TOO_FAR: _conflict(N_("This cannot be done right now.")),
     Reason.PRODUCT_NOT_SUBSCRIBABLE: _conflict(N_("This cannot be done right now.")),
     Reason.PAYMENT_METHOD_NOT_FOUND: _not_found(
         N_("This payment method does not exist, or you do not have access to it.")

@@ -159,7 +159,10 @@ def paths() -> dict[str, Any]:
                 _json(ClockOut, "The business's clock after the move"),
                 **{
                     "404": _problem("A live-mode key has no test clock"),
-                    "409": _problem("`to` is before the clock's now: it never goes backwards"),
+                    "409": _problem(
+                        "`to` is before the clock's now (it never goes backwards) "
+                        "or more than 20 years after it"
+                    ),
                 },
             ),
         },

@@ -130,8 +130,9 @@ class BillingAddressIn(_Body):
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
         description="ISO 3166-1 alpha-2, upper case."
     )
-    city: Text | None = None
-    state: Text | None = None
+    # The subscriptions service's limits (subscriptions.subscriptions.models.BillingAddress).
+    city: Annotated[str, StringConstraints(max_length=200)] | None = None
+    state: Annotated[str, StringConstraints(max_length=200)] | None = None
     street: Text | None = None
     zipcode: Annotated[str, StringConstraints(max_length=50)] | None = None
 
@@ -266,7 +267,13 @@ class ListSubscriptionsQuery(_Body):
     """Query string of ``GET /subscriptions``."""
 
     page_size: Annotated[PageSize, BeforeValidator(_query_int)] = 10
-    page_number: Annotated[PageNumber, BeforeValidator(_query_int)] = 0
+    page_number: Annotated[PageNumber, BeforeValidator(_query_int)] = Field(
+        default=0,
+        description=(
+            "Page to return. The SDK's auto-pagination asks without it, then for 2, 3, …: "
+            "0 and 1 both mean the first page."
+        ),
+    )
     status: Status | None = None
     customer_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     product_id: Annotated[str, StringConstraints(max_length=128)] | None = None
@@ -275,6 +282,11 @@ class ListSubscriptionsQuery(_Body):
     created_at_lte: QueryDatetime | None = None
     brand_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     locale: Locale | None = None
+
+    @property
+    def page_index(self) -> int:
+        """The zero-based page the subscriptions service serves (as products' list does)."""
+        return max(self.page_number - 1, 0)
 
 
 class RetrieveQuery(_Body):

@@ -149,7 +149,7 @@ async def list_subscriptions(request: web.Request, merchant: Merchant) -> web.Re
         business_id=merchant.business_id,
         mode=merchant.proto_mode,
         page_size=query.page_size,
-        page_number=query.page_number,
+        page_number=query.page_index,
         product_id=query.product_id or "",
     )
     if query.customer_id:

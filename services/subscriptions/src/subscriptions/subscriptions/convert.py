@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
+from billing_kit.errors import InvalidArgument, Reason, describe_validation_error
 from billing_kit.scoping import mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import ValidationError
 
 from subscriptions.subscriptions.models import (
     BillingAddress,
@@ -82,14 +84,22 @@ def feedback_from_proto(value: int) -> CancellationFeedback | None:
 
 
 def billing_from_proto(message: pb.BillingAddress) -> BillingAddress:
-    """A billing address (empty strings are absent)."""
-    return BillingAddress(
-        country=message.country,
-        city=message.city or None,
-        state=message.state or None,
-        street=message.street or None,
-        zipcode=message.zipcode or None,
-    )
+    """A billing address (empty strings are absent); a bad one is INVALID_ARGUMENT naming it."""
+    try:
+        return BillingAddress(
+            country=message.country,
+            city=message.city or None,
+            state=message.state or None,
+            street=message.street or None,
+            zipcode=message.zipcode or None,
+        )
+    except ValidationError as exc:
+        field = ".".join(["billing", *(str(p) for p in exc.errors()[0]["loc"])])
+        raise InvalidArgument(
+            f"billing is not valid: {describe_validation_error(exc)}",
+            reason=Reason.INVALID_SUBSCRIPTION_REQUEST,
+            field=field,
+        ) from None
 
 
 def subscription_to_proto(sub: Subscription) -> pb.Subscription:

@@ -16,13 +16,13 @@ from typing import Protocol
 
 from billing_kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
+from pymongo.errors import DuplicateKeyError
 
 from subscriptions.products.models import Product, RecurringPrice
 from subscriptions.subscriptions import models as m
+from subscriptions.subscriptions.changes import Changes, apply_changes
 from subscriptions.subscriptions.models import (
     BillingAddress,
-    CancellationFeedback,
-    CancelledBy,
     Subscription,
     SubscriptionStatus,
     TimeInterval,
@@ -82,20 +82,6 @@ class NewSubscription:
     return_url: str = ""
     idempotency_key: str = ""
     customer_present: bool = False
-
-
-@dataclass(frozen=True)
-class Changes:
-    """A PATCH: ``None`` leaves a field alone."""
-
-    cancel_at_next_billing_date: bool | None = None
-    cancel_now: bool = False
-    cancellation_feedback: CancellationFeedback | None = None
-    cancellation_comment: str | None = None
-    metadata: dict[str, str] | None = None
-    billing: BillingAddress | None = None
-    next_billing_date: datetime | None = None
-    cancelled_by: CancelledBy = CancelledBy.MERCHANT
 
 
 def recurring_terms(product: Product) -> m.PriceTerms:
@@ -277,7 +263,16 @@ class SubscriptionsService:
             if sub.status is SubscriptionStatus.ACTIVE:
                 await self.uow.emit(m.SUBSCRIPTION_ACTIVE, sub, txn)
 
-        await self.uow.run(insert)
+        try:
+            await self.uow.run(insert)
+        except DuplicateKeyError:
+            # A concurrent create with the same key won the unique index: answer with its result.
+            winner = await self.repository.get_by_idempotency_key(
+                request.business_id, request.mode, request.idempotency_key
+            )
+            if winner is None:
+                raise
+            return winner, None
         if trial or not sub.payment_method_id:
             return sub, None
         try:
@@ -345,13 +340,21 @@ class SubscriptionsService:
             if sub is None:
                 raise _not_found()
             # Checked after the lookup: another business's id is a 404 whatever the body.
-            cancelling = changes.cancel_now or changes.cancel_at_next_billing_date is True
+            # Feedback goes with a cancel: this request's, or one already scheduled. Without
+            # one the request is well formed but the subscription's state refuses it (409).
+            cancelling = (
+                changes.cancel_now
+                or changes.cancel_at_next_billing_date is True
+                or (sub.cancel_at_next_billing_date and changes.cancel_at_next_billing_date is None)
+            )
             if not cancelling and (changes.cancellation_feedback or changes.cancellation_comment):
-                raise _bad(
-                    "cancellation feedback and comment go with a cancel", "cancellation_feedback"
+                raise FailedPrecondition(
+                    "cancellation feedback and comment go with a cancel",
+                    reason=Reason.SUBSCRIPTION_STATE_CONFLICT,
+                    field="cancellation_feedback",
                 )
             now = await self.clocks.now(business_id, mode)
-            updated, event = _changed(sub, changes, now)
+            updated, event = apply_changes(sub, changes, now)
             if updated != sub:
                 updated = updated.model_copy(update={"updated_at": now})
                 await self.repository.save(updated, txn)
@@ -359,49 +362,3 @@ class SubscriptionsService:
             return updated
 
         return await self.uow.run(work)
-
-
-def _changed(sub: Subscription, changes: Changes, now: datetime) -> tuple[Subscription, str]:
-    """The subscription after ``changes`` and the event type to emit."""
-    update: dict[str, object] = {}
-    event = m.SUBSCRIPTION_UPDATED
-    feedback = {
-        "cancellation_feedback": changes.cancellation_feedback,
-        "cancellation_comment": changes.cancellation_comment,
-        "cancelled_by": changes.cancelled_by,
-    }
-    if changes.cancel_now:
-        update |= {
-            "status": transition(Transition.CANCEL_NOW, sub.status),
-            "cancelled_at": now,
-            "next_billing_date": None,
-            "amount_due": 0,
-            **feedback,
-        }
-        event = m.SUBSCRIPTION_CANCELLED
-    elif changes.cancel_at_next_billing_date is True and not sub.cancel_at_next_billing_date:
-        transition(Transition.SCHEDULE_CANCEL, sub.status)
-        update |= {"cancel_at_next_billing_date": True, **feedback}
-    elif changes.cancel_at_next_billing_date is False and sub.cancel_at_next_billing_date:
-        transition(Transition.UNDO_SCHEDULED_CANCEL, sub.status)
-        update |= {
-            "cancel_at_next_billing_date": False,
-            "cancellation_feedback": None,
-            "cancellation_comment": None,
-            "cancelled_by": None,
-        }
-    if changes.metadata is not None:
-        update["metadata"] = dict(changes.metadata)
-    if changes.billing is not None:
-        update["billing"] = changes.billing
-    if changes.next_billing_date is not None:
-        transition(Transition.CHANGE_BILLING_DATE, update.get("status", sub.status))  # type: ignore[arg-type]
-        if changes.next_billing_date <= now:
-            raise _bad("next_billing_date must be in the future", "next_billing_date")
-        # The next period now starts there; later ones follow from it.
-        update |= {
-            "next_billing_date": changes.next_billing_date,
-            "billing_anchor": changes.next_billing_date,
-            "anchor_period": sub.period + 1,
-        }
-    return sub.model_copy(update=update), event

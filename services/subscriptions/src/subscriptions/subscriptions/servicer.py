@@ -16,9 +16,10 @@ from billing_kit.scoping import make_page, mode_from_proto
 
 from subscriptions.subscriptions import convert as c
 from subscriptions.subscriptions.billing import BillingService, MethodResult
+from subscriptions.subscriptions.changes import Changes
 from subscriptions.subscriptions.models import CancelledBy
 from subscriptions.subscriptions.repository import SubscriptionFilter
-from subscriptions.subscriptions.service import Changes, NewSubscription, SubscriptionsService
+from subscriptions.subscriptions.service import NewSubscription, SubscriptionsService
 from subscriptions.subscriptions.test_clock import BusinessClocks
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]

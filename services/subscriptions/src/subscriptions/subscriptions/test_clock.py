@@ -91,8 +91,11 @@ class BusinessClocks:
                 field="seconds",
             )
         if seconds > MAX_ADVANCE_SECONDS:
-            raise InvalidArgument(
-                "advance at most 20 years at once", reason=Reason.INVALID_ARGUMENT, field="seconds"
+            # A well-formed `to` can be too far only relative to the clock's now: a conflict.
+            raise FailedPrecondition(
+                "advance at most 20 years at once",
+                reason=Reason.TEST_CLOCK_TOO_FAR,
+                field="to" if to is not None else "seconds",
             )
         # $inc is atomic: two advances at once add up, neither is lost.
         doc = await self._clocks.find_one_and_update(

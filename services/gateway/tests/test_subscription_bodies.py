@@ -1,0 +1,65 @@
+"""The /subscriptions request models: what the SDK sends is read as the document says."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gateway.api.subscription_schemas import (
+    AdvanceClockBody,
+    CreateSubscriptionBody,
+    ListSubscriptionsQuery,
+    UpdatePaymentMethodBody,
+    UpdateSubscriptionBody,
+)
+from pydantic import BaseModel, ValidationError
+
+
+def _errors(model: type[BaseModel], data: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as err:
+        model.model_validate(data)
+    return [(".".join(map(str, e["loc"])), e["type"]) for e in err.value.errors()]
+
+
+@pytest.mark.parametrize(("sent", "served"), [(None, 0), ("0", 0), ("1", 0), ("2", 1), ("3", 2)])
+def test_the_sdk_page_walk_reaches_every_page(sent: str | None, served: int) -> None:
+    query = ListSubscriptionsQuery.model_validate({} if sent is None else {"page_number": sent})
+    assert query.page_index == served
+
+
+def test_list_dates_are_iso_8601_only() -> None:
+    assert _errors(ListSubscriptionsQuery, {"created_at_lte": "0.5"})[0][0] == "created_at_lte"
+    ok = ListSubscriptionsQuery.model_validate({"created_at_lte": "2026-01-01T00:00:00Z"})
+    assert ok.created_at_lte is not None
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "field"),
+    [
+        (UpdateSubscriptionBody, {"status": "paused"}, "status"),
+        (UpdateSubscriptionBody, {"pause": True}, "pause"),
+        (UpdatePaymentMethodBody, {"type": "new"}, "type"),
+        (
+            CreateSubscriptionBody,
+            {
+                "billing": {"country": "IT"},
+                "customer": {"customer_id": "cus_1"},
+                "product_id": "pdt_1",
+                "quantity": 1,
+                "payment_link": True,
+            },
+            "payment_link",
+        ),
+    ],
+)
+def test_sdk_fields_we_do_not_implement_are_named_as_unsupported(
+    model: type[BaseModel], data: dict[str, Any], field: str
+) -> None:
+    assert (field, "unsupported_field") in _errors(model, data)
+
+
+def test_clock_advance_takes_seconds_or_to_never_null() -> None:
+    assert AdvanceClockBody.model_validate({"seconds": 60}).seconds == 60
+    assert _errors(AdvanceClockBody, {"seconds": 1, "to": None})
+    schema = AdvanceClockBody.model_json_schema()
+    assert schema["oneOf"] == [{"required": ["seconds"]}, {"required": ["to"]}]

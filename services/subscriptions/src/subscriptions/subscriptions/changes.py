@@ -1,0 +1,85 @@
+"""The rules of a PATCH: cancel now, at period end or undo; metadata, billing, billing date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from billing_kit.errors import InvalidArgument, Reason
+
+from subscriptions.subscriptions import models as m
+from subscriptions.subscriptions.models import (
+    BillingAddress,
+    CancellationFeedback,
+    CancelledBy,
+    Subscription,
+)
+from subscriptions.subscriptions.state_machine import Transition, transition
+
+
+@dataclass(frozen=True)
+class Changes:
+    """A PATCH: ``None`` leaves a field alone."""
+
+    cancel_at_next_billing_date: bool | None = None
+    cancel_now: bool = False
+    cancellation_feedback: CancellationFeedback | None = None
+    cancellation_comment: str | None = None
+    metadata: dict[str, str] | None = None
+    billing: BillingAddress | None = None
+    next_billing_date: datetime | None = None
+    cancelled_by: CancelledBy = CancelledBy.MERCHANT
+
+
+def apply_changes(sub: Subscription, changes: Changes, now: datetime) -> tuple[Subscription, str]:
+    """The subscription after ``changes`` and the event type to emit (illegal: 409)."""
+    update: dict[str, object] = {}
+    event = m.SUBSCRIPTION_UPDATED
+    feedback = {
+        "cancellation_feedback": changes.cancellation_feedback,
+        "cancellation_comment": changes.cancellation_comment,
+        "cancelled_by": changes.cancelled_by,
+    }
+    if changes.cancel_now:
+        update |= {
+            "status": transition(Transition.CANCEL_NOW, sub.status),
+            "cancelled_at": now,
+            "next_billing_date": None,
+            "amount_due": 0,
+            **feedback,
+        }
+        event = m.SUBSCRIPTION_CANCELLED
+    elif changes.cancel_at_next_billing_date is True and not sub.cancel_at_next_billing_date:
+        transition(Transition.SCHEDULE_CANCEL, sub.status)
+        update |= {"cancel_at_next_billing_date": True, **feedback}
+    elif sub.cancel_at_next_billing_date and changes.cancel_at_next_billing_date is not False:
+        # A cancel is already scheduled: new feedback replaces what it was given.
+        if changes.cancellation_feedback or changes.cancellation_comment:
+            update |= {k: v for k, v in feedback.items() if v is not None and k != "cancelled_by"}
+    elif changes.cancel_at_next_billing_date is False and sub.cancel_at_next_billing_date:
+        transition(Transition.UNDO_SCHEDULED_CANCEL, sub.status)
+        update |= {
+            "cancel_at_next_billing_date": False,
+            "cancellation_feedback": None,
+            "cancellation_comment": None,
+            "cancelled_by": None,
+        }
+    if changes.metadata is not None:
+        update["metadata"] = dict(changes.metadata)
+    if changes.billing is not None:
+        update["billing"] = changes.billing
+    if changes.next_billing_date is not None:
+        transition(Transition.CHANGE_BILLING_DATE, update.get("status", sub.status))  # type: ignore[arg-type]
+        if changes.next_billing_date <= now:
+            raise InvalidArgument(
+                "next_billing_date must be in the future",
+                reason=Reason.INVALID_SUBSCRIPTION_REQUEST,
+                field="next_billing_date",
+            )
+        # The next period now starts there; later ones follow from it.
+        update |= {
+            "next_billing_date": changes.next_billing_date,
+            "billing_anchor": changes.next_billing_date,
+            "anchor_period": sub.period + 1,
+        }
+    return sub.model_copy(update=update), event
