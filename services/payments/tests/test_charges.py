@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 from billing.common.v1 import common_pb2
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
+from billing_kit.clock import FrozenClock
 from billing_kit.grpc_client import domain_error_from
 from billing_kit.outbox import OUTBOX_COLLECTION
-from billing_kit.testing import RunningService
-from payments.app import PaymentsRuntime
+from billing_kit.testing import RunningService, running_service
+from payments.app import PaymentsRuntime, create_app
+from payments.config import PaymentsSettings
 
 from .conftest import CSRF, RETURN_URL, PageClient
 
@@ -322,3 +327,44 @@ async def test_the_unified_portal_lists_customers_of_every_business_in_one_quest
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ListPayments(payments_pb2.ListPaymentsRequest(mode=common_pb2.MODE_TEST))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_challenge_left_unanswered_past_its_expiry_cancels_the_payment_once(
+    mongo_url: str,
+) -> None:
+    clock = FrozenClock(datetime(2026, 12, 7, 10, 0, tzinfo=UTC))
+    async with (
+        running_service(
+            functools.partial(create_app, clock=clock),
+            PaymentsSettings,
+            mongo_url=mongo_url,
+            http_port=0,
+            session_ttl_seconds=600,
+        ) as running,
+        aiohttp.ClientSession() as http,
+    ):
+        stub = payments_pb2_grpc.PaymentsServiceStub(running.channel)
+        page = PageClient(stub, http)
+        method_id = await page.save_card("4000002500003155")
+        pending = await stub.ChargePaymentMethod(
+            _charge(method_id, "k-expire", customer_present=True)
+        )
+        challenge = await page.get(pending.challenge_url)
+        token = CSRF.search(challenge.text)
+        assert token is not None
+        clock.advance(601)
+
+        late = await page.post(
+            pending.challenge_url, {"csrf_token": token.group(1), "action": "complete"}
+        )
+        retried = await stub.ChargePaymentMethod(
+            _charge(method_id, "k-expire", customer_present=True)
+        )
+
+        assert late.status == 410
+        assert (retried.payment_id, retried.status) == (
+            pending.payment_id,
+            payments_pb2.PAYMENT_STATUS_CANCELLED,
+        )
+        assert retried.error_code == "challenge_expired" and retried.challenge_url == ""
+        assert await _events(running, pending.payment_id) == ["payment.cancelled"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from payments.config import PaymentsSettings
 from payments.convert import payment_method_to_proto
 from payments.methods.models import PaymentMethod
 
@@ -51,3 +52,23 @@ class TestPaymentMethodModel:
             2030,
         )
         assert "4242424242424242" not in str(message)
+
+
+class TestSettings:
+    PRODUCTION: dict[str, object] = {
+        "environment": "production",
+        "mongodb_url": "mongodb://db:27017/",
+        "amqp_url": "amqp://mq:5672/",
+    }
+
+    def test_production_refuses_the_development_fingerprint_secret(self) -> None:
+        with pytest.raises(ValueError, match="fingerprint_secret must be set"):
+            PaymentsSettings(**self.PRODUCTION)  # type: ignore[arg-type]
+
+    def test_production_refuses_a_short_secret(self) -> None:
+        with pytest.raises(ValueError, match="at least 32"):
+            PaymentsSettings(**self.PRODUCTION, fingerprint_secret="short")  # type: ignore[arg-type]
+
+    def test_production_starts_with_a_long_secret(self) -> None:
+        settings = PaymentsSettings(**self.PRODUCTION, fingerprint_secret="x" * 32)  # type: ignore[arg-type]
+        assert settings.http_port == 8083

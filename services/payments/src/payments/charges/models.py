@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_FAILED = "payment.failed"
+PAYMENT_CANCELLED = "payment.cancelled"
 
 
 class PaymentStatus(StrEnum):
@@ -59,7 +60,8 @@ class Payment(BaseModel):
 
 
 class PaymentEventData(Payment):
-    """``data`` of ``payment.succeeded`` / ``payment.failed``: the payment's fields."""
+    """``data`` of ``payment.succeeded`` / ``payment.failed`` / ``payment.cancelled``:
+    the payment's fields."""
 
 
 class StoredPayment(Payment):

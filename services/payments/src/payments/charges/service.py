@@ -25,6 +25,7 @@ from billing_kit.scoping import CustomerScope, Mode, PageRequest
 from pymongo.errors import DuplicateKeyError
 
 from payments.charges.models import (
+    PAYMENT_CANCELLED,
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
     ChargeType,
@@ -44,6 +45,7 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _EVENT_OF_STATUS = {
     PaymentStatus.SUCCEEDED: PAYMENT_SUCCEEDED,
     PaymentStatus.FAILED: PAYMENT_FAILED,
+    PaymentStatus.CANCELLED: PAYMENT_CANCELLED,
 }
 
 
@@ -154,7 +156,29 @@ class ChargesService:
             payment = existing
         if payment.status is PaymentStatus.PROCESSING:
             payment = await self._drive(payment, request.customer_present)
+        elif self._challenge_expired(payment):
+            payment = await self._cancel_expired(payment)
         return payment.public()
+
+    def _challenge_expired(self, payment: StoredPayment) -> bool:
+        expires = payment.challenge_expires_at
+        return (
+            payment.status is PaymentStatus.REQUIRES_CUSTOMER_ACTION
+            and expires is not None
+            and expires <= self._clock.now()
+        )
+
+    async def _cancel_expired(self, payment: StoredPayment) -> StoredPayment:
+        # A challenge nobody answered in time: the payment ends cancelled (and says so
+        # once, payment.cancelled), so a retry with its key sees a final state.
+        changes = {
+            "status": PaymentStatus.CANCELLED,
+            "error_code": "challenge_expired",
+            "error_message": "The payment was not confirmed in time.",
+            "challenge_url": "",
+            "updated_at": self._clock.now(),
+        }
+        return await self._apply(payment, PaymentStatus.REQUIRES_CUSTOMER_ACTION, changes)
 
     async def _drive(self, payment: StoredPayment, customer_present: bool) -> StoredPayment:
         outcome = await self._processor.charge(
@@ -218,12 +242,15 @@ class ChargesService:
         return payment
 
     async def complete_challenge(self, challenge_id: str, *, approved: bool) -> StoredPayment:
-        """Apply the customer's answer to the challenge, once; emits succeeded or failed."""
+        """Apply the customer's answer to the challenge, once; emits succeeded or failed.
+
+        Past its expiry the payment is cancelled instead (``payment.cancelled``).
+        """
         payment = await self.challenge(challenge_id)
         if payment.status is not PaymentStatus.REQUIRES_CUSTOMER_ACTION:
             return payment  # already answered (a double submit): show the outcome
-        expires = payment.challenge_expires_at
-        if expires is not None and expires <= self._clock.now():
+        if self._challenge_expired(payment):
+            await self._cancel_expired(payment)
             raise FailedPrecondition("this confirmation page has expired", field="challenge_id")
         outcome = await self._processor.complete_challenge(
             payment.processor_token, reference=payment.payment_id, approved=approved

@@ -36,6 +36,7 @@ PROCESSOR_TEXT = (
     N_("Your card has insufficient funds."),
     N_("Your card has expired."),
     N_("The payment was not confirmed with your bank."),
+    N_("The payment was not confirmed in time."),
 )
 
 

@@ -10,132 +10,38 @@ challenge) id; pages send a strict CSP (no inline script or style) and
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from aiohttp import web
 from billing_kit.clock import Clock
-from billing_kit.colors import COLOR_RE, accent_ink, contrast_text
 from billing_kit.errors import FailedPrecondition, NotFound
-from yarl import URL
 
 from payments.charges.models import PaymentStatus, StoredPayment
 from payments.charges.service import ChargesService
 from payments.hosted.models import PaymentSession, SessionPurpose, SessionStatus
+from payments.hosted.rendering import (
+    PAGE,
+    PageContext,
+    access_log_and_headers,
+    brand_css,
+    branding_values,
+    csrf_ok,
+    csrf_token,
+    message_page,
+    origin_of,
+    render,
+)
 from payments.hosted.service import CardRefused, HostedPageService, with_query
 from payments.hosted.texts import PROBLEM_TEXT, Texts, format_amount, pick_language
 from payments.processor.cards import read_card
 
-log = logging.getLogger("payments.hosted.access")
 HERE = Path(__file__).parent
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True)
-class PageContext:
-    """What the handlers share."""
-
-    hosted: HostedPageService
-    charges: ChargesService
-    secret: bytes
-    clock: Clock
-    base_path: str
-    texts: Texts
-    templates: jinja2.Environment
-
-
-PAGE = web.AppKey("hosted_page", PageContext)
-
-
-def csrf_token(secret: bytes, kind: str, key: str) -> str:
-    """A form token bound to one session (or challenge) id."""
-    return hmac.new(secret, f"csrf:{kind}:{key}".encode(), hashlib.sha256).hexdigest()
-
-
-def _csrf_ok(secret: bytes, kind: str, key: str, sent: object) -> bool:
-    return isinstance(sent, str) and hmac.compare_digest(csrf_token(secret, kind, key), sent)
-
-
-def _origin(url: str) -> str:
-    parsed = URL(url)
-    return str(parsed.origin()) if parsed.is_absolute() else ""
-
-
-def _render(
-    request: web.Request,
-    template: str,
-    *,
-    language: str,
-    status: int = 200,
-    form_target: str = "",
-    **values: Any,
-) -> web.Response:
-    page = request.app[PAGE]
-    gettext = page.texts.for_language(language).gettext
-
-    def translate(message: str, **values: str) -> str:
-        # Values are filled in after translation, as gettext expects; Jinja escapes the result.
-        text = gettext(message)
-        return text % values if values else text
-
-    html = page.templates.get_template(template).render(
-        _=translate,
-        lang=language,
-        base_path=page.base_path,
-        **values,
-    )
-    response = web.Response(text=html, status=status, content_type="text/html")
-    extra = f" {form_target}" if form_target else ""
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; img-src 'self' https:; "
-        f"form-action 'self'{extra}; frame-ancestors 'none'; base-uri 'none'"
-    )
-    return response
-
-
-def _branding(session: PaymentSession | None) -> dict[str, Any]:
-    if session is None:
-        return {"business_name": "", "accent": "", "logo_url": "", "test_mode": True}
-    return {
-        "business_name": session.branding.business_name,
-        "accent": session.branding.accent_color.upper(),
-        "logo_url": session.branding.logo_url,
-        "test_mode": session.mode == "test",
-    }
-
-
-def _message(
-    request: web.Request,
-    session: PaymentSession | None,
-    language: str,
-    status: int,
-    heading: str,
-    message: str,
-    return_url: str = "",
-) -> web.Response:
-    gettext = request.app[PAGE].texts.for_language(language).gettext
-    return _render(
-        request,
-        "message.html",
-        language=language,
-        status=status,
-        heading=gettext(heading),
-        message=gettext(message),
-        return_url=return_url,
-        **_branding(session),
-    )
 
 
 def _closed_page(request: web.Request, session: PaymentSession, language: str) -> web.Response:
     if session.status is SessionStatus.EXPIRED:
-        return _message(
+        return message_page(
             request,
             session,
             language,
@@ -144,7 +50,7 @@ def _closed_page(request: web.Request, session: PaymentSession, language: str) -
             "This payment page has expired. Please start again.",
             session.return_url,
         )
-    return _message(
+    return message_page(
         request,
         session,
         language,
@@ -160,7 +66,7 @@ async def _session_or_404(request: web.Request) -> PaymentSession | web.Response
     try:
         return await request.app[PAGE].hosted.open_session(request.match_info["session_id"])
     except NotFound:
-        return _message(
+        return message_page(
             request,
             None,
             language,
@@ -184,12 +90,12 @@ def _form_page(
     gettext = page.texts.for_language(language).gettext
     paying = session.purpose is SessionPurpose.PAY
     amount_text = format_amount(session.amount, session.currency, language) if paying else ""
-    return _render(
+    return render(
         request,
         "card_form.html",
         language=language,
         status=status,
-        form_target=_origin(session.return_url),
+        form_target=origin_of(session.return_url),
         heading=gettext("Pay") if paying else gettext("Add a card"),
         submit_label=gettext("Pay %(amount)s") % {"amount": amount_text}
         if paying
@@ -203,7 +109,7 @@ def _form_page(
         cancel_url=with_query(
             session.return_url, payment_session_id=session.session_id, status="cancelled"
         ),
-        **_branding(session),
+        **branding_values(session),
     )
 
 
@@ -236,7 +142,7 @@ async def submit_card_form(request: web.Request) -> web.StreamResponse:
         return _closed_page(request, session, language)
     form = await request.post()
     gettext = page.texts.for_language(language).gettext
-    if not _csrf_ok(page.secret, "session", session.session_id, form.get("csrf_token")):
+    if not csrf_ok(page.secret, "session", session.session_id, form.get("csrf_token")):
         return _form_page(
             request,
             session,
@@ -296,7 +202,7 @@ async def show_challenge(request: web.Request) -> web.StreamResponse:
     try:
         payment = await page.charges.challenge(challenge_id)
     except NotFound:
-        return _message(
+        return message_page(
             request,
             None,
             pick_language("", accept),
@@ -307,7 +213,7 @@ async def show_challenge(request: web.Request) -> web.StreamResponse:
     session = await _session_of(request, payment)
     language = pick_language(session.locale if session else "", accept)
     if payment.status is not PaymentStatus.REQUIRES_CUSTOMER_ACTION:
-        return _message(
+        return message_page(
             request,
             session,
             language,
@@ -316,16 +222,16 @@ async def show_challenge(request: web.Request) -> web.StreamResponse:
             "This payment was already confirmed or refused.",
             _done_url(payment),
         )
-    return _render(
+    return render(
         request,
         "challenge.html",
         language=language,
-        form_target=_origin(payment.return_url),
+        form_target=origin_of(payment.return_url),
         action=f"{page.base_path}/challenge/{challenge_id}",
         csrf_token=csrf_token(page.secret, "challenge", challenge_id),
         amount_text=format_amount(payment.total_amount, payment.currency, language),
         last4=payment.card_last_four,
-        **(_branding(session) | {"test_mode": payment.mode == "test"}),
+        **(branding_values(session) | {"test_mode": payment.mode == "test"}),
     )
 
 
@@ -336,19 +242,19 @@ async def submit_challenge(request: web.Request) -> web.StreamResponse:
     accept = request.headers.get("Accept-Language", "")
     form = await request.post()
     language = pick_language("", accept)
-    if not _csrf_ok(page.secret, "challenge", challenge_id, form.get("csrf_token")):
-        return _message(
+    if not csrf_ok(page.secret, "challenge", challenge_id, form.get("csrf_token")):
+        return message_page(
             request, None, language, 403, "Please try again", "This form expired. Please try again."
         )
     action = form.get("action")
     if action not in ("complete", "fail"):
-        return _message(
+        return message_page(
             request, None, language, 422, "Please try again", "Choose Complete or Fail."
         )
     try:
         payment = await page.charges.complete_challenge(challenge_id, approved=action == "complete")
     except NotFound:
-        return _message(
+        return message_page(
             request,
             None,
             language,
@@ -357,7 +263,7 @@ async def submit_challenge(request: web.Request) -> web.StreamResponse:
             "This payment page does not exist or has expired.",
         )
     except FailedPrecondition:
-        return _message(
+        return message_page(
             request,
             None,
             language,
@@ -370,7 +276,7 @@ async def submit_challenge(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(location=done)
     session = await _session_of(request, payment)
     if payment.status is PaymentStatus.SUCCEEDED:
-        return _message(
+        return message_page(
             request,
             session,
             language,
@@ -378,7 +284,7 @@ async def submit_challenge(request: web.Request) -> web.StreamResponse:
             "Payment confirmed",
             "Thank you: your payment was confirmed.",
         )
-    return _message(
+    return message_page(
         request,
         session,
         language,
@@ -386,66 +292,6 @@ async def submit_challenge(request: web.Request) -> web.StreamResponse:
         "Payment not confirmed",
         "The payment was not confirmed with your bank.",
     )
-
-
-async def brand_css(request: web.Request) -> web.StreamResponse:
-    """``GET /brand/{rrggbb}.css``: the accent as CSS variables (cacheable, no personal data)."""
-    color = "#" + request.match_info["color"].upper()
-    if not COLOR_RE.match(color):
-        raise web.HTTPNotFound(text="unknown colour")
-    css = (
-        ":root {"
-        f" --accent: {color}; --accent-contrast: {contrast_text(color)};"
-        f" --accent-ink: {accent_ink(color)}; }}\n"
-    )
-    response = web.Response(text=css, content_type="text/css")
-    response.headers["Cache-Control"] = "public, max-age=86400"
-    return response
-
-
-@web.middleware
-async def access_log_and_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Log the route template and status only (never the path, query or body); set safe headers."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-    except web.HTTPException as exc:
-        status = exc.status
-        _secure(exc)
-        raise
-    finally:
-        route = (
-            request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else "unmatched"
-        )
-        log.info(
-            "%s %s %s",
-            request.method,
-            route,
-            status,
-            extra={
-                "http_route": route,
-                "http_status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            },
-        )
-    _secure(response)
-    return response
-
-
-def _secure(response: web.StreamResponse) -> None:
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Server"] = "payments"
-    if "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = "no-store"
 
 
 def create_page_app(
