@@ -24,12 +24,17 @@ SERVICE = "billing.subscriptions.v1.SubscriptionsService"
 
 
 def _subscription(
-    sid: str, *, customer_id: str = "cus_1", mode: str = "test", minutes: int = 0
+    sid: str,
+    *,
+    customer_id: str = "cus_1",
+    mode: str = "test",
+    minutes: int = 0,
+    business_id: str = "bus_1",
 ) -> Subscription:
     return Subscription.model_validate(
         {
             "subscription_id": sid,
-            "business_id": "bus_1",
+            "business_id": business_id,
             "mode": mode,
             "customer_id": customer_id,
             "product_id": "pdt_1",
@@ -89,6 +94,26 @@ async def test_lists_only_the_customers_own_subscriptions_newest_first_by_page(
     assert await page(0) == ["sub_2", "sub_1"]
     assert await page(1) == ["sub_0"]
     assert await page(2) == []
+
+
+async def test_the_unified_portal_lists_its_customers_of_every_business_at_once(
+    service: RunningService[SubscriptionsRuntime],
+    stub: subscriptions_pb2_grpc.SubscriptionsServiceStub,
+) -> None:
+    repository = service.runtime.subscriptions.repository
+    await repository.insert(_subscription("sub_here", minutes=1))
+    await repository.insert(
+        _subscription("sub_there", business_id="bus_2", customer_id="cus_2", minutes=2)
+    )
+    await repository.insert(
+        _subscription("sub_stranger", business_id="bus_2", customer_id="cus_3", minutes=3)
+    )
+    reply = await stub.ListSubscriptions(
+        subscriptions_pb2.ListSubscriptionsRequest(
+            mode=common_pb2.MODE_TEST, customer_ids=["cus_1", "cus_2"]
+        )
+    )
+    assert [s.subscription_id for s in reply.subscriptions] == ["sub_there", "sub_here"]
 
 
 async def test_get_returns_wire_fields(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from billing_kit.scoping import Mode, PageRequest
+from billing_kit.scoping import Mode, PageRequest, customers_across_businesses_index
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -44,6 +44,7 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         ),
         # The scheduler's claim: due active subscriptions, per business or overall.
         IndexModel([("status", ASCENDING), ("next_billing_date", ASCENDING)], name="due"),
+        customers_across_businesses_index(),
         IndexModel(
             [
                 ("business_id", ASCENDING),
@@ -94,7 +95,9 @@ class SubscriptionFilter:
 
     def as_query(self) -> dict[str, Any]:
         """The MongoDB filter."""
-        query: dict[str, Any] = {"business_id": self.business_id, "mode": self.mode}
+        query: dict[str, Any] = {"mode": self.mode}
+        if self.business_id:  # none: the unified portal's customers across businesses
+            query["business_id"] = self.business_id
         if self.customer_ids:
             query["customer_id"] = {"$in": list(self.customer_ids)}
         if self.status is not None:

@@ -104,7 +104,13 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             )
         )
         query = SubscriptionFilter(
-            business_id=_business(request.business_id),
+            # The unified portal asks with its email's customers of every business
+            # and no business: customer ids are unique across businesses.
+            business_id=(
+                ""
+                if request.customer_ids and not request.business_id
+                else _business(request.business_id)
+            ),
             mode=mode_from_proto(request.mode),
             customer_ids=customers,
             status=c.status_from_proto(request.status),
