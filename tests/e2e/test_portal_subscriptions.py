@@ -297,3 +297,37 @@ async def test_ten_concurrent_confirmations_charge_the_dues_once(
     succeeded = [p for p in payments if p.status == "succeeded"]
     # The first period's payment and exactly one dues charge.
     assert len(succeeded) == 2, [(p.status, p.card_last_four, p.charge_type) for p in payments]
+
+
+async def test_a_cancel_scheduled_in_the_portal_ends_the_subscription_at_the_period_end(
+    stack: Stack, shop: PortalBusiness, shop_sdk: AsyncDodoPayments, page: Page
+) -> None:
+    customer = await shop_sdk.customers.create(email=unique_email("ends"), name="Ada Lovelace")
+    base = f"/b/{shop.business_id}"
+    await sign_in_at(page, stack, shop, shop_sdk, customer.customer_id, f"{base}/payment-methods")
+    await add_cards(page, base, "4242424242424242")
+    card = (await card_ids(shop_sdk, customer.customer_id))["4242"]
+    sub_id = await subscribed(shop_sdk, customer.customer_id, card)
+    detail = f"{stack.portal_urls.test}{base}/subscriptions/{sub_id}"
+
+    await page.goto(f"{detail}/cancel")
+    await page.locator("#when-period-end").check()
+    await page.locator("#confirm").check()
+    await page.locator("#confirm-cancel").click()
+    await page.wait_for_url(f"{detail}?done=scheduled")
+    await page.goto(f"{stack.portal_urls.test}{base}/subscriptions")
+    row = page.locator(f'#current-subscriptions li[data-subscription-id="{sub_id}"]')
+    await expect(row).to_contain_text("Cancels at period end")
+
+    await advance_clock(stack, shop, 32 * 24 * 3600)
+
+    async def ended() -> bool:
+        return (await shop_sdk.subscriptions.retrieve(sub_id)).status == "cancelled"
+
+    await eventually(ended, within=30, message="the scheduled cancel never took effect")
+    await page.reload()
+    past = page.locator(f'#past-subscriptions li[data-subscription-id="{sub_id}"]')
+    await expect(past.locator('[data-status="cancelled"]')).to_be_visible()
+    await expect(page.locator(f"#edit-{sub_id}")).to_have_count(0)
+    payments = (await shop_sdk.payments.list(subscription_id=sub_id)).items
+    assert [p.status for p in payments] == ["succeeded"]  # the first period only, no renewal

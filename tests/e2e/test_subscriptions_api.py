@@ -228,3 +228,50 @@ async def test_a_live_key_has_no_test_clock(
         headers={"Authorization": f"Bearer {shop.key('live')}"},
     ) as reply:
         assert reply.status == 404
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_scheduled_cancel_ends_at_the_period_end_and_cancel_now_at_once(
+    stack: Stack,
+    shop: PortalBusiness,
+    world: tuple[AsyncDodoPayments, Cards, aiohttp.ClientSession],
+) -> None:
+    sdk, cards, http = world
+    product_id, customer_id, good = await _setup(sdk, cards)
+
+    async def subscribe() -> str:
+        created = await sdk.subscriptions.create(
+            billing=BILLING,
+            customer={"customer_id": customer_id},
+            product_id=product_id,
+            quantity=1,
+            payment_method_id=good,
+        )
+        return created.subscription_id
+
+    at_end, now = await subscribe(), await subscribe()
+    scheduled = await sdk.subscriptions.update(
+        at_end, cancel_at_next_billing_date=True, cancellation_feedback="switched_service"
+    )
+    assert (scheduled.status, scheduled.cancel_at_next_billing_date) == ("active", True)
+    ended = await sdk.subscriptions.update(now, status="cancelled")
+    assert ended.status == "cancelled" and ended.cancelled_at is not None
+    assert (await sdk.subscriptions.retrieve(now)).status == "cancelled"
+
+    assert await _advance(stack, shop, http, 32 * DAY) == 200
+
+    async def cancelled_at_period_end() -> bool:
+        return (await sdk.subscriptions.retrieve(at_end)).status == "cancelled"
+
+    await eventually(
+        cancelled_at_period_end, within=30, message="the scheduled cancel never ended it"
+    )
+    done = await sdk.subscriptions.retrieve(at_end)
+    assert done.cancelled_at is not None and done.cancellation_feedback == "switched_service"
+    assert (await sdk.subscriptions.retrieve(now)).status == "cancelled"
+    for sid in (at_end, now):
+        payments = [p async for p in sdk.payments.list(subscription_id=sid)]
+        # Only the first period was paid: no renewal after either cancellation.
+        assert [p.status for p in payments] == ["succeeded"], [
+            (p.status, p.payment_id) for p in payments
+        ]
