@@ -6,7 +6,8 @@ meets on the way in: the static link page, its error state, the link confirm
 page, the used-link page, the portal home, the profile (also with a phone
 error shown), the billing pages (payment methods with and without a card,
 removing a card in use, subscriptions, one subscription, update payment
-method, cancel with an error) and the unified login. Any violation of impact serious or
+method, cancel with an error), the unified login and the unified portal's
+subscriptions and payments pages. Any violation of impact serious or
 critical fails the test, and all of them are printed together, page by page.
 
 axe cannot judge everything, so Playwright checks two things a keyboard or
@@ -25,10 +26,13 @@ from typing import Any
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from billing.auth.v1 import auth_pb2
-from devstack import Stack
-from devstack.portal import PortalBusiness, unique_email
+from devstack import Mailbox, Stack, message_link
+from devstack.browser import open_and_confirm_link, request_sign_in_link
+from devstack.portal import PortalBusiness, create_portal_business, unique_email
 from dodopayments import AsyncDodoPayments
 from playwright.async_api import Browser, BrowserContext, Page
+
+from .test_unified_billing import purchase
 
 pytestmark = pytest.mark.e2e
 
@@ -329,6 +333,32 @@ async def walk_with_a_light_accent(
         await ctx.close()
 
 
+async def walk_the_unified_billing(
+    browser: Browser, stack: Stack, mailbox: Mailbox, findings: Findings
+) -> None:
+    """The unified subscriptions and payments pages of an email with two businesses."""
+    email = unique_email("a11y-all")
+    suffix = uuid.uuid4().hex[:4]
+    async with stack.auth_admin() as admin:
+        for name in (f"Alpha a11y {suffix}", f"Beta a11y {suffix}"):
+            await purchase(stack, await create_portal_business(admin, name), email)
+    ctx = await new_context(browser)
+    try:
+        page = await ctx.new_page()
+        unified = stack.portal_urls.unified
+        await request_sign_in_link(page, f"{unified}/login", email)
+        link = message_link(await mailbox.wait_for(email), f"{unified}/link/cpt_")
+        await open_and_confirm_link(page, link)
+        await page.wait_for_url(f"{unified}/")
+        for lang in LANGUAGES:
+            for section in ("subscriptions", "payments"):
+                await page.goto(f"{unified}/{section}?lang={lang}")
+                assert await page.locator("li[data-subscription-id], #payments tbody tr").count()
+                await audit(page, f"{lang} unified {section}", findings, lang)
+    finally:
+        await ctx.close()
+
+
 async def light_accent_business(stack: Stack) -> PortalBusiness:
     """A business whose brand colour is pale (keys for both modes)."""
     async with stack.auth_admin() as admin:
@@ -359,8 +389,9 @@ async def assert_axe_catches_a_known_violation(browser: Browser) -> None:
         await ctx.close()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 async def test_portal_pages_meet_wcag_22_aa(
-    stack: Stack, shop: PortalBusiness, browser: Browser
+    stack: Stack, shop: PortalBusiness, browser: Browser, mailbox: Mailbox
 ) -> None:
     findings = Findings()
     pale = await light_accent_business(stack)
@@ -369,9 +400,11 @@ async def test_portal_pages_meet_wcag_22_aa(
     await asyncio.gather(
         *(walk_the_portal(browser, stack, shop, lang, findings) for lang in LANGUAGES),
         walk_with_a_light_accent(browser, stack, pale, findings),
+        walk_the_unified_billing(browser, stack, mailbox, findings),
         assert_axe_catches_a_known_violation(browser),
     )
 
-    # 15 page states x 2 languages + 3 with the pale accent, each at 2 widths.
-    assert findings.checked == (15 * len(LANGUAGES) + 3) * len(VIEWPORTS)
+    # 15 page states x 2 languages, 2 unified billing pages x 2 languages
+    # and 3 with the pale accent, each at 2 widths.
+    assert findings.checked == (17 * len(LANGUAGES) + 3) * len(VIEWPORTS)
     assert not findings.lines, "axe found WCAG 2.2 AA violations:\n" + "\n".join(findings.lines)
