@@ -34,7 +34,8 @@ from typing import Any, TypeVar
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from billing_kit.broker import EventConsumer, EventPublisher, Handler
+from billing_kit.broker import EventPublisher
+from billing_kit.consumer import EventConsumer, Handler
 from billing_kit.grpc_server import GrpcServer, Register
 from billing_kit.logging import setup_logging
 from billing_kit.mongo import create_mongo_client, ensure_indexes, ping

@@ -172,7 +172,7 @@ class BrokerNamespace:
     extra_queues: set[str] = field(default_factory=set)
 
     def queue(self, service: str, purpose: str) -> str:
-        """The queue :class:`~billing_kit.broker.EventConsumer` uses for (service, purpose)."""
+        """The queue :class:`~billing_kit.consumer.EventConsumer` uses for (service, purpose)."""
         return f"{self.queue_prefix}{service}.{purpose}"
 
     def dead_letter_queue(self, service: str, purpose: str) -> str:
