@@ -1,16 +1,13 @@
 """RabbitMQ consuming (aio-pika) of CloudEvents, exactly once per event id.
 
 :class:`EventConsumer` owns one durable quorum queue per (service, purpose)
-with an explicit delivery limit and a dead-letter queue. Each event is
-handled inside one MongoDB transaction together with a ``processed_events``
-record keyed by event id, and acknowledged only after that commit: delivery
-is at-least-once, effects are exactly-once. Events that arrive together
-(up to ``batch_size``, within the prefetch window) share one transaction:
-their records are written with one ``insert_many`` and their handlers run
-one after another in delivery order. A per-event transaction is the
-consumer's largest database cost (on SecantusDB ~3 ms against ~0.3 ms in a
-batch); when anything in a batch fails, its events are handled again one
-by one, so a poison event is retried or dead-lettered alone.
+with an explicit delivery limit and a dead-letter queue. Deliveries
+that arrive together (up to ``batch_size``, within the prefetch window) are
+taken as one batch and handled by :mod:`billing_kit.exactly_once`: one
+MongoDB transaction with a ``processed_events`` record per event id, acked
+only after the commit (at-least-once delivery, exactly-once effects). A
+failed event is requeued with a short pause, or dead-lettered on its last
+allowed delivery.
 
 A consumer does not need the broker to exist when the process starts: it
 can start in the background and begins consuming when the broker appears.
@@ -26,9 +23,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Sequence
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -37,71 +33,29 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from pymongo import AsyncMongoClient, IndexModel
-from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_exponential,
-    wait_exponential_jitter,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from billing_kit.broker_connection import close_within, connect_robust, connection_is_up
-from billing_kit.clock import utc_now
 from billing_kit.events import CloudEvent, decode_event
+from billing_kit.exactly_once import (
+    PROCESSED_EVENTS_COLLECTION,
+    PROCESSED_EVENTS_INDEXES,
+    Delivery,
+    ExactlyOnceHandling,
+    Handler,
+)
 from billing_kit.metrics import EVENTS_HANDLED
-from billing_kit.mongo import run_in_transaction
-from billing_kit.telemetry import extract_trace_context, get_tracer
+
+__all__ = [
+    "PROCESSED_EVENTS_COLLECTION",
+    "PROCESSED_EVENTS_INDEXES",
+    "EventConsumer",
+    "Handler",
+]
 
 log = logging.getLogger(__name__)
-_tracer = get_tracer(__name__)
-
-PROCESSED_EVENTS_COLLECTION = "processed_events"
-# _id is already unique (it is the dedupe key); the time index serves
-# operators and an eventual clean-up job, not correctness.
-PROCESSED_EVENTS_INDEXES: dict[str, list[IndexModel]] = {
-    PROCESSED_EVENTS_COLLECTION: [IndexModel([("handled_at", 1)], name="handled_at")],
-}
-
-T = TypeVar("T")
-Handler = Callable[[CloudEvent, AsyncClientSession], Awaitable[None]]
-
-
-def _header_text(headers: Mapping[str, Any]) -> dict[str, str]:
-    """AMQP header values as text (aiormq may hand back bytes for long strings)."""
-    out: dict[str, str] = {}
-    for key, value in headers.items():
-        if isinstance(value, bytes | bytearray):
-            out[key] = bytes(value).decode("utf-8", "replace")
-        elif isinstance(value, str):
-            out[key] = value
-    return out
-
-
-class _AlreadyProcessed(Exception):
-    """Raised inside the transaction when the event's dedupe record exists."""
-
-
-class _HandlerFailed(Exception):
-    """The handler of the event at ``index`` of a batch raised ``error``."""
-
-    def __init__(self, index: int, error: Exception) -> None:
-        super().__init__(index, error)
-        self.index, self.error = index, error
-
-
-@dataclass
-class _Delivery:
-    """A decoded message waiting for (or taken into) a batch."""
-
-    message: AbstractIncomingMessage
-    event: CloudEvent
-    taken: bool = False
 
 
 class EventConsumer:
@@ -138,9 +92,6 @@ class EventConsumer:
         self.service = service
         self.purpose = purpose
         self._bindings = list(bindings)
-        self._handler = handler
-        self._client = client
-        self._db = db
         self._delivery_limit = delivery_limit
         self._prefetch = prefetch
         self._redelivery_delay = redelivery_delay
@@ -156,11 +107,22 @@ class EventConsumer:
         self._consumer_tag: str | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
         self._batch_size = batch_size
-        self._waiting: list[_Delivery] = []  # decoded, not yet taken into a batch
+        self._waiting: list[Delivery] = []  # decoded, not yet taken into a batch
         # One batch transaction at a time, in delivery order. Measured with a
         # backlog: two at a time made the batches half as big and the consumer
         # slower (~280/s against ~380/s on SecantusDB).
         self._batch_lock = asyncio.Lock()
+        self._handling = ExactlyOnceHandling(
+            handler=handler,
+            client=client,
+            db=db,
+            purpose=purpose,
+            queue_name=self.queue_name,
+            exchange_name=exchange,
+            redelivery_delay=redelivery_delay,
+            settle=self._settle,
+            count=self._count,
+        )
 
     def is_connected(self) -> bool:
         """True while the broker connection is open and the consumer is registered."""
@@ -316,7 +278,7 @@ class EventConsumer:
         try:
             event = await self._decode(message)
             if event is not None:
-                await self._join_batch(_Delivery(message, event))
+                await self._join_batch(Delivery(message, event))
         finally:
             if task is not None:
                 self._inflight.discard(task)
@@ -338,7 +300,7 @@ class EventConsumer:
             self._count("dead_lettered")
             return None
 
-    async def _join_batch(self, delivery: _Delivery) -> None:
+    async def _join_batch(self, delivery: Delivery) -> None:
         """Wait for ``delivery`` to be handled, in a batch with whatever arrived meanwhile.
 
         Every delivery runs in its own task (aio-pika); while one of them
@@ -359,161 +321,10 @@ class EventConsumer:
                 del self._waiting[: len(batch)]
                 for taken in batch:
                     taken.taken = True
-                failures = await self._handle(batch)
+                failures = await self._handling.handle(batch)
             # Outside the lock: the pause before a requeue holds up no other event.
             for failed, exc in failures:
                 await self._give_back(failed.message, failed.event, exc)
-
-    def _start_span(self, event: CloudEvent, message: AbstractIncomingMessage) -> Span:
-        return _tracer.start_span(
-            f"{event.type} process",
-            context=extract_trace_context(_header_text(message.headers or {})),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.operation": "process",
-                "messaging.destination.name": self._exchange_name,
-                "messaging.rabbitmq.destination.routing_key": event.type,
-                "messaging.message.id": event.id,
-                "messaging.consumer.group.name": self.queue_name,
-            },
-        )
-
-    async def _in_transaction_riding_out_outages(
-        self, fn: Callable[[AsyncClientSession], Awaitable[T]]
-    ) -> T:
-        """``run_in_transaction(fn)``, retried while the database is unreachable.
-
-        The database being down is not the event's fault: the message stays
-        unacked (neither lost nor counted against the delivery limit) until
-        the database is back or we stop.
-        """
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(ConnectionFailure),
-            wait=wait_exponential(multiplier=self._redelivery_delay, max=5.0),
-            before_sleep=self._log_database_outage,
-            reraise=True,
-        ):
-            with attempt:
-                return await run_in_transaction(self._client, fn)
-        raise AssertionError("not reached: the retry returns or reraises")
-
-    async def _handle(self, batch: Sequence[_Delivery]) -> list[tuple[_Delivery, Exception]]:
-        """Handle ``batch`` in one transaction and ack it; the events that failed.
-
-        When a handler fails, the batch's transaction is rolled back, that
-        event is returned to be given back (one attempt, as if alone) and the
-        rest are handled again without it. Any other failure (a duplicate
-        record racing another replica, say) handles each event alone.
-        """
-        if len(batch) == 1:
-            return await self._handle_alone(batch[0])
-        spans = [self._start_span(d.event, d.message) for d in batch]
-        try:
-            fresh = await self._in_transaction_riding_out_outages(
-                lambda session: self._handle_batch_once(batch, spans, session)
-            )
-        except _HandlerFailed as failed:
-            for span in spans:
-                span.end()
-            rest = [d for index, d in enumerate(batch) if index != failed.index]
-            return [(batch[failed.index], failed.error), *await self._handle(rest)]
-        except Exception as exc:
-            for span in spans:
-                span.end()
-            log.info(
-                "an event batch failed; handling its events one by one",
-                extra={"queue": self.queue_name, "events": len(batch), "error": type(exc).__name__},
-            )
-            failures: list[tuple[_Delivery, Exception]] = []
-            for delivery in batch:
-                failures += await self._handle_alone(delivery)
-            return failures
-        except BaseException:
-            for span in spans:
-                span.end()
-            raise  # shutdown: the broker redelivers the unacked messages
-        for index, (delivery, span) in enumerate(zip(batch, spans, strict=True)):
-            await self._settle(delivery.message.ack())
-            self._count("handled" if index in fresh else "duplicate")
-            span.end()
-        return []
-
-    async def _handle_batch_once(
-        self, batch: Sequence[_Delivery], spans: Sequence[Span], session: AsyncClientSession
-    ) -> set[int]:
-        """Record and handle the events of ``batch`` not processed yet; their positions."""
-        records = self._db[PROCESSED_EVENTS_COLLECTION]
-        keys = [self._record_id(delivery.event) for delivery in batch]
-        found = await records.find({"_id": {"$in": keys}}, {"_id": 1}, session=session).to_list()
-        done = {doc["_id"] for doc in found}
-        fresh: list[int] = []
-        for index, key in enumerate(keys):
-            if key not in done:  # also a second copy of an event within the batch
-                done.add(key)
-                fresh.append(index)
-        if fresh:
-            await records.insert_many(
-                [self._record(batch[index].event) for index in fresh], session=session
-            )
-        for index in fresh:
-            with trace.use_span(spans[index], end_on_exit=False):
-                try:
-                    await self._handler(batch[index].event, session)
-                except PyMongoError:
-                    raise  # the transaction's own retry rules apply (transient errors rerun)
-                except Exception as exc:
-                    raise _HandlerFailed(index, exc) from exc
-        return set(fresh)
-
-    async def _handle_alone(self, delivery: _Delivery) -> list[tuple[_Delivery, Exception]]:
-        message, event = delivery.message, delivery.event
-        with trace.use_span(self._start_span(event, message), end_on_exit=True) as span:
-            try:
-                await self._in_transaction_riding_out_outages(lambda s: self._handle_once(event, s))
-            except _AlreadyProcessed:
-                await self._settle(message.ack())
-                self._count("duplicate")
-                return []
-            except asyncio.CancelledError:
-                raise  # shutdown: the broker redelivers the unacked message
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                return [(delivery, exc)]
-            await self._settle(message.ack())
-            self._count("handled")
-            return []
-
-    def _log_database_outage(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
-            "database unreachable while handling an event; retrying",
-            extra={"queue": self.queue_name, "error": type(error).__name__},
-        )
-
-    def _record_id(self, event: CloudEvent) -> str:
-        return f"{self._purpose}:{event.id}"
-
-    def _record(self, event: CloudEvent) -> dict[str, Any]:
-        """The ``processed_events`` record that makes handling ``event`` exactly-once."""
-        return {
-            "_id": self._record_id(event),
-            "purpose": self._purpose,
-            "event_id": event.id,
-            "type": event.type,
-            "source": event.source,
-            "handled_at": utc_now(),
-        }
-
-    async def _handle_once(self, event: CloudEvent, session: AsyncClientSession) -> None:
-        try:
-            await self._db[PROCESSED_EVENTS_COLLECTION].insert_one(
-                self._record(event), session=session
-            )
-        except DuplicateKeyError:
-            raise _AlreadyProcessed from None
-        await self._handler(event, session)
 
     async def _give_back(
         self, message: AbstractIncomingMessage, event: CloudEvent, exc: Exception
