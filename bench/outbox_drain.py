@@ -5,7 +5,7 @@ Issue 10's performance targets, on this machine with SecantusDB:
 1. ``drain``: a backlog of ``--events`` outbox events (10,000 by default,
    written through :func:`billing_kit.outbox.add_to_outbox` in real
    transactions, on top of ``--history`` already-sent events) drained by one
-   :class:`~billing_kit.outbox.OutboxRelay` to a running
+   :class:`~billing_kit.outbox_relay.OutboxRelay` to a running
    :class:`~billing_kit.consumer.EventConsumer` that handles each event
    exactly once (its transaction + ``processed_events`` record). Reported:
    events/s published (relay: backlog → all confirmed and marked sent) and
@@ -53,9 +53,9 @@ from billing_kit.outbox import (
     OUTBOX_COLLECTION,
     OUTBOX_INDEXES,
     UNSENT_INDEX,
-    OutboxRelay,
     add_to_outbox,
 )
+from billing_kit.outbox_relay import OutboxRelay
 from billing_kit.testing import (
     TcpProxy,
     amqp_url_from_env,

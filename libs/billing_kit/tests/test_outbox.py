@@ -10,13 +10,8 @@ from billing_kit.broker import EventPublisher
 from billing_kit.clock import FrozenClock
 from billing_kit.events import CloudEvent, decode_event, new_event
 from billing_kit.mongo import run_in_transaction
-from billing_kit.outbox import (
-    LEASE_COLLECTION,
-    OUTBOX_COLLECTION,
-    OutboxRelay,
-    add_to_outbox,
-    upgrade_outbox,
-)
+from billing_kit.outbox import OUTBOX_COLLECTION, add_to_outbox, upgrade_outbox
+from billing_kit.outbox_relay import LEASE_COLLECTION, OutboxRelay
 from billing_kit.testing import (
     BrokerNamespace,
     eventually,

@@ -40,7 +40,8 @@ from billing_kit.grpc_server import GrpcServer, Register
 from billing_kit.logging import setup_logging
 from billing_kit.mongo import create_mongo_client, ensure_indexes, ping
 from billing_kit.ops_http import OpsServer, ReadinessCheck
-from billing_kit.outbox import OUTBOX_INDEXES, OutboxRelay, upgrade_outbox
+from billing_kit.outbox import OUTBOX_INDEXES, upgrade_outbox
+from billing_kit.outbox_relay import OutboxRelay
 from billing_kit.settings import CommonSettings, ServiceSettings, load_settings
 
 log = logging.getLogger(__name__)
