@@ -5,8 +5,8 @@ Issue 10's performance targets, on this machine with SecantusDB:
 1. ``drain``: a backlog of ``--events`` outbox events (10,000 by default,
    written through :func:`billing_kit.outbox.add_to_outbox` in real
    transactions, on top of ``--history`` already-sent events) drained by one
-   :class:`~billing_kit.outbox.OutboxRelay` to a running
-   :class:`~billing_kit.broker.EventConsumer` that handles each event
+   :class:`~billing_kit.outbox_relay.OutboxRelay` to a running
+   :class:`~billing_kit.consumer.EventConsumer` that handles each event
    exactly once (its transaction + ``processed_events`` record). Reported:
    events/s published (relay: backlog → all confirmed and marked sent) and
    events/s handled (consumer: all committed). Target: ≥ 500/s published.
@@ -45,16 +45,17 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
-from billing_kit.broker import PROCESSED_EVENTS_INDEXES, EventConsumer, EventPublisher
+from billing_kit.broker import EventPublisher
+from billing_kit.consumer import PROCESSED_EVENTS_INDEXES, EventConsumer
 from billing_kit.events import CloudEvent, new_event
 from billing_kit.mongo import create_mongo_client, ensure_indexes, run_in_transaction
 from billing_kit.outbox import (
     OUTBOX_COLLECTION,
     OUTBOX_INDEXES,
     UNSENT_INDEX,
-    OutboxRelay,
     add_to_outbox,
 )
+from billing_kit.outbox_relay import OutboxRelay
 from billing_kit.testing import (
     TcpProxy,
     amqp_url_from_env,

@@ -13,10 +13,12 @@ from typing import Any
 
 import aio_pika
 import pytest
-from billing_kit.broker import PROCESSED_EVENTS_INDEXES, EventConsumer, EventPublisher, Handler
+from billing_kit.broker import EventPublisher
+from billing_kit.consumer import PROCESSED_EVENTS_INDEXES, EventConsumer, Handler
 from billing_kit.events import CloudEvent, decode_event, new_event
 from billing_kit.mongo import ensure_indexes, run_in_transaction
-from billing_kit.outbox import OUTBOX_COLLECTION, OutboxRelay, add_to_outbox
+from billing_kit.outbox import OUTBOX_COLLECTION, add_to_outbox
+from billing_kit.outbox_relay import OutboxRelay
 from billing_kit.testing import (
     BrokerNamespace,
     TcpProxy,

@@ -10,13 +10,8 @@ from billing_kit.broker import EventPublisher
 from billing_kit.clock import FrozenClock
 from billing_kit.events import CloudEvent, decode_event, new_event
 from billing_kit.mongo import run_in_transaction
-from billing_kit.outbox import (
-    LEASE_COLLECTION,
-    OUTBOX_COLLECTION,
-    OutboxRelay,
-    add_to_outbox,
-    upgrade_outbox,
-)
+from billing_kit.outbox import OUTBOX_COLLECTION, add_to_outbox, upgrade_outbox
+from billing_kit.outbox_relay import LEASE_COLLECTION, OutboxRelay
 from billing_kit.testing import (
     BrokerNamespace,
     eventually,
@@ -179,6 +174,28 @@ async def test_unreachable_broker_keeps_events_pending(
     assert (gauge("outbox_oldest_pending_age_seconds", service) or 0) > 0
 
 
+async def _published_only_when_the_lease_ends(
+    db: AsyncDatabase[Any],
+    ns: BrokerNamespace,
+    service: str,
+    clock: FrozenClock,
+    event: CloudEvent,
+) -> None:
+    """A relay leaves ``event`` alone until the dead holder's 30 s lease ends, then publishes it."""
+    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
+    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False, clock=clock)
+    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
+        try:
+            assert await relay.publish_pending() == 0  # someone else's lease
+            clock.advance(29)
+            assert await relay.publish_pending() == 0  # a second before the lease ends
+            clock.advance(1)
+            assert await relay.publish_pending() == 1
+            await eventually(lambda: seen.message_ids == [event.id], within=5)
+        finally:
+            await publisher.close()
+
+
 async def test_a_dead_relay_holding_the_lease_is_taken_over_when_it_expires(
     mongo_client: AsyncMongoClient[Any], db: AsyncDatabase[Any], ns: BrokerNamespace
 ) -> None:
@@ -190,18 +207,7 @@ async def test_a_dead_relay_holding_the_lease_is_taken_over_when_it_expires(
         {"_id": "relay", "owner": "dead-relay", "until": clock.now() + timedelta(seconds=30)}
     )
     service = unique_name("svc")
-    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
-    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False, clock=clock)
-    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
-        try:
-            assert await relay.publish_pending() == 0  # the lease is someone else's
-            clock.advance(29)
-            assert await relay.publish_pending() == 0  # a second before the lease ends
-            clock.advance(1)
-            assert await relay.publish_pending() == 1
-            await eventually(lambda: seen.message_ids == [event.id], within=5)
-        finally:
-            await publisher.close()
+    await _published_only_when_the_lease_ends(db, ns, service, clock, event)
 
 
 async def test_event_leased_by_a_dead_relay_is_published_after_the_lease(
@@ -221,18 +227,7 @@ async def test_event_leased_by_a_dead_relay_is_published_after_the_lease(
             }
         },
     )
-    publisher = EventPublisher(ns.amqp_url, ns.exchange, service=service)
-    relay = OutboxRelay(db, publisher, service=service, use_change_stream=False, clock=clock)
-    async with tap_exchange(ns.amqp_url, ns.exchange) as seen:
-        try:
-            assert await relay.publish_pending() == 0  # still leased: hands off
-            clock.advance(29)
-            assert await relay.publish_pending() == 0  # a second before the lease ends
-            clock.advance(1)
-            assert await relay.publish_pending() == 1
-            await eventually(lambda: seen.message_ids == [event.id], within=5)
-        finally:
-            await publisher.close()
+    await _published_only_when_the_lease_ends(db, ns, service, clock, event)
 
 
 def _plan_stages(plan: dict[str, Any]) -> list[str]:

@@ -21,7 +21,8 @@ import pytest_asyncio
 from aiosmtpd.controller import Controller
 from billing.common.v1 import common_pb2
 from billing.notifications.v1 import email_pb2, email_pb2_grpc
-from billing_kit.broker import PROCESSED_EVENTS_COLLECTION, EventPublisher
+from billing_kit.broker import EventPublisher
+from billing_kit.consumer import PROCESSED_EVENTS_COLLECTION
 from billing_kit.events import encode_event, new_event
 from billing_kit.logging import JsonFormatter
 from billing_kit.mongo import ensure_indexes, run_in_transaction

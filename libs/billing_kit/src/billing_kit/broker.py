@@ -1,101 +1,51 @@
-"""RabbitMQ publishing and consuming (aio-pika) for CloudEvents.
+"""RabbitMQ publishing (aio-pika) for CloudEvents.
 
-* :class:`EventPublisher` publishes to one durable topic exchange with
-  publisher confirms; a publish that the broker does not confirm raises, so
-  the outbox relay keeps the event and retries.
-* :class:`EventConsumer` owns one durable quorum queue per (service, purpose)
-  with an explicit delivery limit and a dead-letter queue. Each event is
-  handled inside one MongoDB transaction together with a ``processed_events``
-  record keyed by event id, and acknowledged only after that commit: delivery
-  is at-least-once, effects are exactly-once. Events that arrive together
-  (up to ``batch_size``, within the prefetch window) share one transaction:
-  their records are written with one ``insert_many`` and their handlers run
-  one after another in delivery order. A per-event transaction is the
-  consumer's largest database cost (on SecantusDB ~3 ms against ~0.3 ms in a
-  batch); when anything in a batch fails, its events are handled again one
-  by one, so a poison event is retried or dead-lettered alone.
+:class:`EventPublisher` publishes to one durable topic exchange with
+publisher confirms; a publish that the broker does not confirm raises, so
+the outbox relay keeps the event and retries. It does not need the broker to
+exist when the process starts: it connects lazily, and every wait on the
+broker (connect, publish confirm, close) has a deadline, so shutdown is
+bounded during an outage.
 
-Neither needs the broker to exist when the process starts: the publisher
-connects lazily, a consumer can start in the background and begins consuming
-when the broker appears. Every wait on the broker (connect, publish confirm,
-consumer cancel, close) has a deadline, so shutdown is bounded during an
-outage. Retries with backoff (connecting a consumer, riding out a database
-outage while handling an event) use tenacity; the one pause that is not a
-retry loop (before requeueing a failed event, so a blip does not burn every
-allowed delivery at once) is a single computed sleep.
+Consuming lives in :mod:`billing_kit.consumer`; its public names are
+re-exported here so that existing ``billing_kit.broker`` imports keep working.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import aio_pika
 import aiormq
-from aio_pika.abc import (
-    AbstractExchange,
-    AbstractIncomingMessage,
-    AbstractQueue,
-    AbstractRobustChannel,
-    AbstractRobustConnection,
-)
-from aio_pika.connection import make_url
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from pymongo import AsyncMongoClient, IndexModel
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    wait_exponential,
-    wait_exponential_jitter,
-)
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
-from billing_kit.clock import utc_now
-from billing_kit.events import CloudEvent, decode_event, encode_event
-from billing_kit.metrics import EVENTS_HANDLED
-from billing_kit.mongo import run_in_transaction
-from billing_kit.telemetry import extract_trace_context, get_tracer, inject_trace_context
+from billing_kit.broker_connection import close_within, connect_robust, connection_is_up
+from billing_kit.consumer import (
+    PROCESSED_EVENTS_COLLECTION,
+    PROCESSED_EVENTS_INDEXES,
+    EventConsumer,
+    Handler,
+)
+from billing_kit.events import CloudEvent, encode_event
+from billing_kit.telemetry import inject_trace_context
 
-log = logging.getLogger(__name__)
-_tracer = get_tracer(__name__)
+__all__ = [
+    "CONTENT_TYPE",
+    "PROCESSED_EVENTS_COLLECTION",
+    "PROCESSED_EVENTS_INDEXES",
+    "EventConsumer",
+    "EventPublisher",
+    "Handler",
+    "PublishNotConfirmed",
+]
 
 CONTENT_TYPE = "application/cloudevents+json"
-PROCESSED_EVENTS_COLLECTION = "processed_events"
-# _id is already unique (it is the dedupe key); the time index serves
-# operators and an eventual clean-up job, not correctness.
-PROCESSED_EVENTS_INDEXES: dict[str, list[IndexModel]] = {
-    PROCESSED_EVENTS_COLLECTION: [IndexModel([("handled_at", 1)], name="handled_at")],
-}
-
-T = TypeVar("T")
-Handler = Callable[[CloudEvent, AsyncClientSession], Awaitable[None]]
 
 
 class PublishNotConfirmed(RuntimeError):
     """The broker did not confirm a published message (nack, timeout or lost connection)."""
-
-
-def _connection_is_up(connection: AbstractRobustConnection | None) -> bool:
-    return connection is not None and not connection.is_closed and connection.connected.is_set()
-
-
-def _header_text(headers: Mapping[str, Any]) -> dict[str, str]:
-    """AMQP header values as text (aiormq may hand back bytes for long strings)."""
-    out: dict[str, str] = {}
-    for key, value in headers.items():
-        if isinstance(value, bytes | bytearray):
-            out[key] = bytes(value).decode("utf-8", "replace")
-        elif isinstance(value, str):
-            out[key] = value
-    return out
 
 
 class EventPublisher:
@@ -148,7 +98,7 @@ class EventPublisher:
         async with self._lock:
             if self._exchange is not None:
                 return
-            connection = await _connect_robust(
+            connection = await connect_robust(
                 self._url,
                 connect_timeout=self._publish_timeout,
                 reconnect_interval=self._reconnect_interval,
@@ -166,7 +116,7 @@ class EventPublisher:
                     self._publish_timeout,
                 )
             except BaseException:
-                await _close_within(connection, self._close_timeout)
+                await close_within(connection, self._close_timeout)
                 raise
             connection.reconnect_callbacks.add(self._notify_connected)
             self._connection, self._exchange = connection, exchange
@@ -177,11 +127,11 @@ class EventPublisher:
         async with self._lock:
             connection, self._connection, self._exchange = self._connection, None, None
         if connection is not None:
-            await _close_within(connection, self._close_timeout)
+            await close_within(connection, self._close_timeout)
 
     def is_connected(self) -> bool:
         """True while the broker connection is open (false during an outage)."""
-        return _connection_is_up(self._connection)
+        return connection_is_up(self._connection)
 
     async def publish(self, event: CloudEvent, *, headers: Mapping[str, str] | None = None) -> None:
         """Publish one event and wait for the broker's confirm.
@@ -254,517 +204,3 @@ class EventPublisher:
             raise PublishNotConfirmed("broker refused the message") from exc
         if not isinstance(result, aiormq.spec.Basic.Ack):
             raise PublishNotConfirmed(f"unexpected publish result {type(result).__name__}")
-
-
-async def _connect_robust(
-    url: str, *, connect_timeout: float, reconnect_interval: float, name: str, close_timeout: float
-) -> AbstractRobustConnection:
-    """``aio_pika.connect_robust`` that leaves nothing behind when it fails.
-
-    A robust connection starts a reconnect task that survives the
-    cancellation of its first ``connect()`` (and would keep the process from
-    exiting), so the connection is built here and closed when connecting
-    fails, times out or is cancelled.
-    """
-    # What aio_pika.connect_robust does: the option in the URL and as a keyword.
-    connection = aio_pika.RobustConnection(
-        make_url(url, reconnect_interval=reconnect_interval),  # type: ignore[arg-type]
-        client_properties={"connection_name": name},
-        reconnect_interval=reconnect_interval,
-    )
-    try:
-        await asyncio.wait_for(connection.connect(timeout=connect_timeout), connect_timeout)
-    except BaseException:
-        await _close_within(connection, close_timeout)
-        raise
-    return connection
-
-
-async def _close_within(connection: AbstractRobustConnection, timeout: float) -> None:  # noqa: ASYNC109
-    """Close ``connection``, giving up after ``timeout`` seconds.
-
-    Closing a robust connection that is reconnecting can wait on the broker;
-    at shutdown the process is about to exit anyway, so the socket is simply
-    dropped after the deadline.
-    """
-    try:
-        await asyncio.wait_for(connection.close(), timeout)
-    except TimeoutError:
-        log.warning("broker connection did not close in time; dropping it")
-    except Exception as exc:
-        log.debug("error while closing a broker connection", extra={"error": type(exc).__name__})
-
-
-class _AlreadyProcessed(Exception):
-    """Raised inside the transaction when the event's dedupe record exists."""
-
-
-class _HandlerFailed(Exception):
-    """The handler of the event at ``index`` of a batch raised ``error``."""
-
-    def __init__(self, index: int, error: Exception) -> None:
-        super().__init__(index, error)
-        self.index, self.error = index, error
-
-
-@dataclass
-class _Delivery:
-    """A decoded message waiting for (or taken into) a batch."""
-
-    message: AbstractIncomingMessage
-    event: CloudEvent
-    taken: bool = False
-
-
-class EventConsumer:
-    """Consumes one durable quorum queue and runs ``handler`` exactly once per event id."""
-
-    def __init__(
-        self,
-        *,
-        amqp_url: str,
-        exchange: str,
-        service: str,
-        purpose: str,
-        bindings: Sequence[str],
-        handler: Handler,
-        client: AsyncMongoClient[Any],
-        db: AsyncDatabase[Any],
-        delivery_limit: int = 5,
-        prefetch: int = 16,
-        batch_size: int = 64,
-        queue_prefix: str = "",
-        redelivery_delay: float = 0.5,
-        reconnect_interval: float = 1.0,
-        connect_timeout: float = 10.0,
-        close_timeout: float = 2.0,
-    ) -> None:
-        if delivery_limit < 1 or batch_size < 1:
-            raise ValueError("delivery_limit and batch_size must be at least 1")
-        if not bindings:
-            raise ValueError("a consumer needs at least one binding")
-        self._url = amqp_url
-        self._exchange_name = exchange
-        self._service = service
-        self._purpose = purpose
-        self.service = service
-        self.purpose = purpose
-        self._bindings = list(bindings)
-        self._handler = handler
-        self._client = client
-        self._db = db
-        self._delivery_limit = delivery_limit
-        self._prefetch = prefetch
-        self._redelivery_delay = redelivery_delay
-        self._reconnect_interval = reconnect_interval
-        self._connect_timeout = connect_timeout
-        self._close_timeout = close_timeout
-        self._connecting: asyncio.Task[None] | None = None
-        self.queue_name = f"{queue_prefix}{service}.{purpose}"
-        self.dead_letter_queue_name = f"{self.queue_name}.dlq"
-        self.dead_letter_exchange_name = f"{exchange}.dlx"
-        self._connection: AbstractRobustConnection | None = None
-        self._queue: AbstractQueue | None = None
-        self._consumer_tag: str | None = None
-        self._inflight: set[asyncio.Task[Any]] = set()
-        self._batch_size = batch_size
-        self._waiting: list[_Delivery] = []  # decoded, not yet taken into a batch
-        # One batch transaction at a time, in delivery order. Measured with a
-        # backlog: two at a time made the batches half as big and the consumer
-        # slower (~280/s against ~380/s on SecantusDB).
-        self._batch_lock = asyncio.Lock()
-
-    def is_connected(self) -> bool:
-        """True while the broker connection is open and the consumer is registered."""
-        return self._consumer_tag is not None and _connection_is_up(self._connection)
-
-    async def start(self) -> None:
-        """Declare the topology and start consuming; raises when the broker is unreachable."""
-        connection = await _connect_robust(
-            self._url,
-            connect_timeout=self._connect_timeout,
-            reconnect_interval=self._reconnect_interval,
-            name=f"{self._service}-{self._purpose}",
-            close_timeout=self._close_timeout,
-        )
-        try:
-            channel: AbstractRobustChannel = await asyncio.wait_for(
-                connection.channel(),  # type: ignore[arg-type]
-                self._connect_timeout,
-            )
-            await channel.set_qos(prefetch_count=self._prefetch)
-            queue = await asyncio.wait_for(self._declare(channel), self._connect_timeout)
-            self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
-        except BaseException:
-            await _close_within(connection, self._close_timeout)
-            raise
-        self._connection, self._queue = connection, queue
-        log.info(
-            "consuming",
-            extra={"queue": self.queue_name, "bindings": self._bindings},
-        )
-
-    async def start_or_keep_trying(self, first_attempt_timeout: float = 5.0) -> None:
-        """Start now if the broker answers within ``first_attempt_timeout``, else in the background.
-
-        With a healthy broker the queue exists (and catches events) before the
-        service reports ready, as with :meth:`start`; with the broker down the
-        service starts anyway and consumes once it is back.
-        """
-        try:
-            await asyncio.wait_for(self.start(), first_attempt_timeout)
-        except Exception as exc:
-            log.warning(
-                "broker unreachable at start; consuming once it is back",
-                extra={"queue": self.queue_name, "error": type(exc).__name__},
-            )
-            self.start_in_background()
-
-    def start_in_background(self) -> None:
-        """Connect and start consuming as soon as the broker can be reached.
-
-        A service must not need the broker to start (it serves reads and
-        writes through the outbox without it). This keeps trying, with a
-        capped exponential pause, until :meth:`start` succeeds or
-        :meth:`stop` is called; after that the robust connection restores
-        the queue and the consumer by itself after each outage.
-        """
-        if self._connecting is None or self._connecting.done():
-            self._connecting = asyncio.create_task(
-                self._connect_until_started(), name=f"{self.queue_name}-connect"
-            )
-
-    async def _connect_until_started(self) -> None:
-        # tenacity rather than a hand-written loop: capped exponential wait with
-        # jitter, and cancellation (stop) passes straight through.
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(Exception),
-            wait=wait_exponential_jitter(multiplier=0.2, max=self._reconnect_interval, jitter=0.2),
-            before_sleep=self._log_connect_failure,
-        ):
-            with attempt:
-                await self.start()
-
-    def _log_connect_failure(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
-            "broker unreachable; consumer will start when it is back",
-            extra={
-                "queue": self.queue_name,
-                "error": type(error).__name__,
-                "attempt": state.attempt_number,
-            },
-        )
-
-    async def _declare(self, channel: AbstractRobustChannel) -> AbstractQueue:
-        exchange = await channel.declare_exchange(
-            self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        # A direct dead-letter exchange shared by all queues; each queue
-        # dead-letters with its own name as routing key, so its DLQ gets only
-        # its own messages.
-        dlx = await channel.declare_exchange(
-            self.dead_letter_exchange_name, aio_pika.ExchangeType.DIRECT, durable=True
-        )
-        dlq = await channel.declare_queue(
-            self.dead_letter_queue_name, durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await dlq.bind(dlx, routing_key=self.queue_name)
-        queue = await channel.declare_queue(
-            self.queue_name,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                # RabbitMQ 3.x quorum queues have no default limit: set it.
-                "x-delivery-limit": self._delivery_limit,
-                "x-dead-letter-exchange": self.dead_letter_exchange_name,
-                "x-dead-letter-routing-key": self.queue_name,
-            },
-        )
-        for key in self._bindings:
-            await queue.bind(exchange, routing_key=key)
-        return queue
-
-    async def stop(self, grace_seconds: float | None = None) -> None:
-        """Stop taking messages, let in-flight handlers finish, then close.
-
-        Handlers still running after ``grace_seconds`` are cancelled; their
-        transactions abort and the broker redelivers their messages. Every
-        step is bounded: cancelling the consumer on a channel that is
-        reconnecting (a broker outage) would otherwise wait forever.
-        """
-        connecting, self._connecting = self._connecting, None
-        if connecting is not None and not connecting.done():
-            connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await connecting
-        queue, tag = self._queue, self._consumer_tag
-        self._consumer_tag = None
-        if queue is not None and tag is not None:
-            try:
-                await asyncio.wait_for(queue.cancel(tag), self._close_timeout)
-            except Exception as exc:
-                # Closing the connection below stops the deliveries as well.
-                log.info(
-                    "could not cancel the consumer; closing its connection",
-                    extra={"queue": self.queue_name, "error": type(exc).__name__},
-                )
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace_seconds)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=self._close_timeout)
-        # Deliveries of cancelled tasks: unacked, the broker redelivers them.
-        self._waiting.clear()
-        connection, self._connection, self._queue = self._connection, None, None
-        if connection is not None:
-            await _close_within(connection, self._close_timeout)
-
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        try:
-            event = await self._decode(message)
-            if event is not None:
-                await self._join_batch(_Delivery(message, event))
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
-
-    def _count(self, outcome: str) -> None:
-        EVENTS_HANDLED.labels(service=self._service, handler=self._purpose, outcome=outcome).inc()
-
-    async def _decode(self, message: AbstractIncomingMessage) -> CloudEvent | None:
-        try:
-            return decode_event(message.body)
-        except ValueError:
-            # Retrying cannot fix a malformed body: dead-letter it at once.
-            # The body is not logged: it may hold customer data.
-            log.warning(
-                "dead-lettering a message that is not a CloudEvent",
-                extra={"queue": self.queue_name, "message_id": message.message_id},
-            )
-            await message.reject(requeue=False)
-            self._count("dead_lettered")
-            return None
-
-    async def _join_batch(self, delivery: _Delivery) -> None:
-        """Wait for ``delivery`` to be handled, in a batch with whatever arrived meanwhile.
-
-        Every delivery runs in its own task (aio-pika); while one of them
-        holds the lock and handles a batch, the others queue up, and the next
-        holder takes them all (oldest first, up to ``batch_size``). A task
-        whose delivery another task took just returns: that task settles it.
-        """
-        self._waiting.append(delivery)
-        if not self._batch_lock.locked():
-            # One turn of the event loop lets the deliveries that came in with
-            # this one (a task each) join its batch instead of waiting for the next.
-            await asyncio.sleep(0)
-        while not delivery.taken:
-            async with self._batch_lock:
-                if delivery.taken:
-                    return
-                batch = self._waiting[: self._batch_size]
-                del self._waiting[: len(batch)]
-                for taken in batch:
-                    taken.taken = True
-                failures = await self._handle(batch)
-            # Outside the lock: the pause before a requeue holds up no other event.
-            for failed, exc in failures:
-                await self._give_back(failed.message, failed.event, exc)
-
-    def _start_span(self, event: CloudEvent, message: AbstractIncomingMessage) -> Span:
-        return _tracer.start_span(
-            f"{event.type} process",
-            context=extract_trace_context(_header_text(message.headers or {})),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.operation": "process",
-                "messaging.destination.name": self._exchange_name,
-                "messaging.rabbitmq.destination.routing_key": event.type,
-                "messaging.message.id": event.id,
-                "messaging.consumer.group.name": self.queue_name,
-            },
-        )
-
-    async def _in_transaction_riding_out_outages(
-        self, fn: Callable[[AsyncClientSession], Awaitable[T]]
-    ) -> T:
-        """``run_in_transaction(fn)``, retried while the database is unreachable.
-
-        The database being down is not the event's fault: the message stays
-        unacked (neither lost nor counted against the delivery limit) until
-        the database is back or we stop.
-        """
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(ConnectionFailure),
-            wait=wait_exponential(multiplier=self._redelivery_delay, max=5.0),
-            before_sleep=self._log_database_outage,
-            reraise=True,
-        ):
-            with attempt:
-                return await run_in_transaction(self._client, fn)
-        raise AssertionError("not reached: the retry returns or reraises")
-
-    async def _handle(self, batch: Sequence[_Delivery]) -> list[tuple[_Delivery, Exception]]:
-        """Handle ``batch`` in one transaction and ack it; the events that failed.
-
-        When a handler fails, the batch's transaction is rolled back, that
-        event is returned to be given back (one attempt, as if alone) and the
-        rest are handled again without it. Any other failure (a duplicate
-        record racing another replica, say) handles each event alone.
-        """
-        if len(batch) == 1:
-            return await self._handle_alone(batch[0])
-        spans = [self._start_span(d.event, d.message) for d in batch]
-        try:
-            fresh = await self._in_transaction_riding_out_outages(
-                lambda session: self._handle_batch_once(batch, spans, session)
-            )
-        except _HandlerFailed as failed:
-            for span in spans:
-                span.end()
-            rest = [d for index, d in enumerate(batch) if index != failed.index]
-            return [(batch[failed.index], failed.error), *await self._handle(rest)]
-        except Exception as exc:
-            for span in spans:
-                span.end()
-            log.info(
-                "an event batch failed; handling its events one by one",
-                extra={"queue": self.queue_name, "events": len(batch), "error": type(exc).__name__},
-            )
-            failures: list[tuple[_Delivery, Exception]] = []
-            for delivery in batch:
-                failures += await self._handle_alone(delivery)
-            return failures
-        except BaseException:
-            for span in spans:
-                span.end()
-            raise  # shutdown: the broker redelivers the unacked messages
-        for index, (delivery, span) in enumerate(zip(batch, spans, strict=True)):
-            await self._settle(delivery.message.ack())
-            self._count("handled" if index in fresh else "duplicate")
-            span.end()
-        return []
-
-    async def _handle_batch_once(
-        self, batch: Sequence[_Delivery], spans: Sequence[Span], session: AsyncClientSession
-    ) -> set[int]:
-        """Record and handle the events of ``batch`` not processed yet; their positions."""
-        records = self._db[PROCESSED_EVENTS_COLLECTION]
-        keys = [self._record_id(delivery.event) for delivery in batch]
-        found = await records.find({"_id": {"$in": keys}}, {"_id": 1}, session=session).to_list()
-        done = {doc["_id"] for doc in found}
-        fresh: list[int] = []
-        for index, key in enumerate(keys):
-            if key not in done:  # also a second copy of an event within the batch
-                done.add(key)
-                fresh.append(index)
-        if fresh:
-            await records.insert_many(
-                [self._record(batch[index].event) for index in fresh], session=session
-            )
-        for index in fresh:
-            with trace.use_span(spans[index], end_on_exit=False):
-                try:
-                    await self._handler(batch[index].event, session)
-                except PyMongoError:
-                    raise  # the transaction's own retry rules apply (transient errors rerun)
-                except Exception as exc:
-                    raise _HandlerFailed(index, exc) from exc
-        return set(fresh)
-
-    async def _handle_alone(self, delivery: _Delivery) -> list[tuple[_Delivery, Exception]]:
-        message, event = delivery.message, delivery.event
-        with trace.use_span(self._start_span(event, message), end_on_exit=True) as span:
-            try:
-                await self._in_transaction_riding_out_outages(lambda s: self._handle_once(event, s))
-            except _AlreadyProcessed:
-                await self._settle(message.ack())
-                self._count("duplicate")
-                return []
-            except asyncio.CancelledError:
-                raise  # shutdown: the broker redelivers the unacked message
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                return [(delivery, exc)]
-            await self._settle(message.ack())
-            self._count("handled")
-            return []
-
-    def _log_database_outage(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome is not None else None
-        log.warning(
-            "database unreachable while handling an event; retrying",
-            extra={"queue": self.queue_name, "error": type(error).__name__},
-        )
-
-    def _record_id(self, event: CloudEvent) -> str:
-        return f"{self._purpose}:{event.id}"
-
-    def _record(self, event: CloudEvent) -> dict[str, Any]:
-        """The ``processed_events`` record that makes handling ``event`` exactly-once."""
-        return {
-            "_id": self._record_id(event),
-            "purpose": self._purpose,
-            "event_id": event.id,
-            "type": event.type,
-            "source": event.source,
-            "handled_at": utc_now(),
-        }
-
-    async def _handle_once(self, event: CloudEvent, session: AsyncClientSession) -> None:
-        try:
-            await self._db[PROCESSED_EVENTS_COLLECTION].insert_one(
-                self._record(event), session=session
-            )
-        except DuplicateKeyError:
-            raise _AlreadyProcessed from None
-        await self._handler(event, session)
-
-    async def _give_back(
-        self, message: AbstractIncomingMessage, event: CloudEvent, exc: Exception
-    ) -> None:
-        """Requeue a failed event, or dead-letter it on its last allowed delivery."""
-        previous = message.headers.get("x-delivery-count") if message.headers else None
-        attempts = int(previous) if isinstance(previous, int | str) else 0
-        last = attempts >= self._delivery_limit
-        log.warning(
-            "event handler failed",
-            extra={
-                "queue": self.queue_name,
-                "event_id": event.id,
-                "event_type": event.type,
-                "error": type(exc).__name__,
-                "delivery": attempts + 1,
-                "dead_lettered": last,
-            },
-            exc_info=exc,
-        )
-        if last:
-            # Same outcome as the broker's own delivery limit, but visible in
-            # our metrics as a dead letter rather than one more failure.
-            await self._settle(message.reject(requeue=False))
-            self._count("dead_lettered")
-            return
-        # A short, growing pause so a dependency blip does not burn every
-        # allowed delivery within milliseconds.
-        await asyncio.sleep(min(self._redelivery_delay * (2**attempts), 5.0))
-        await self._settle(message.nack(requeue=True))
-        self._count("failed")
-
-    async def _settle(self, settlement: Awaitable[None]) -> None:
-        try:
-            await settlement
-        except Exception as exc:
-            # The channel went away: the broker redelivers the message and the
-            # processed_events record turns the repeat into a duplicate.
-            log.warning(
-                "could not settle a message; it will be redelivered",
-                extra={"queue": self.queue_name, "error": type(exc).__name__},
-            )

@@ -34,12 +34,14 @@ from typing import Any, TypeVar
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from billing_kit.broker import EventConsumer, EventPublisher, Handler
+from billing_kit.broker import EventPublisher
+from billing_kit.consumer import EventConsumer, Handler
 from billing_kit.grpc_server import GrpcServer, Register
 from billing_kit.logging import setup_logging
 from billing_kit.mongo import create_mongo_client, ensure_indexes, ping
 from billing_kit.ops_http import OpsServer, ReadinessCheck
-from billing_kit.outbox import OUTBOX_INDEXES, OutboxRelay, upgrade_outbox
+from billing_kit.outbox import OUTBOX_INDEXES, upgrade_outbox
+from billing_kit.outbox_relay import OutboxRelay
 from billing_kit.settings import CommonSettings, ServiceSettings, load_settings
 
 log = logging.getLogger(__name__)
