@@ -90,6 +90,9 @@ class Reason(StrEnum):
     PAYMENT_METHOD_NOT_FOUND = "PAYMENT_METHOD_NOT_FOUND"
     PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
     PAYMENT_SESSION_NOT_FOUND = "PAYMENT_SESSION_NOT_FOUND"
+    # Checkout sessions (subscriptions).
+    INVALID_CHECKOUT_REQUEST = "INVALID_CHECKOUT_REQUEST"
+    CHECKOUT_NOT_FOUND = "CHECKOUT_NOT_FOUND"
 
     @classmethod
     def parse(cls, value: str) -> Reason | None:

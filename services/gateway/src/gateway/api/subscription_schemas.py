@@ -173,8 +173,9 @@ class CreateSubscriptionBody(_Body):
     payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     trial_period_days: Annotated[int, Field(ge=0, le=10_000)] | None = None
     return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    payment_link: Annotated[Literal[False] | None, _only(False)] = Field(
-        default=None, description="Only false/null: hosted payment links are not supported yet."
+    payment_link: bool | None = Field(
+        default=None,
+        description="true: the first period is paid on the hosted page (needs return_url).",
     )
     addons: Unsupported
     allowed_payment_method_types: Unsupported
@@ -219,10 +220,12 @@ class UpdateSubscriptionBody(_Body):
 class UpdatePaymentMethodBody(_Body):
     """``POST /subscriptions/{id}/update-payment-method`` (the SDK sends the union flat)."""
 
-    type: Annotated[Literal["existing"], _only("existing")] = Field(
-        description='Only "existing": "new" is not supported yet.'
+    type: Literal["existing", "new"] = Field(
+        description='"existing" with payment_method_id, or "new" (hosted page; on_hold only).'
     )
-    payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    allowed_payment_method_types: Unsupported
 
 
 class ChargeBody(_Body):

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from billing_kit.runtime import ServiceRuntime
 
+from subscriptions.checkouts.repository import CheckoutsRepository
+from subscriptions.checkouts.service import CheckoutsService
 from subscriptions.config import SubscriptionsSettings
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, BillingService
-from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort
+from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort, PayPagesPort
 from subscriptions.subscriptions.renewals import RenewalScheduler
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.service import ProductReader, SubscriptionsService
@@ -28,6 +30,8 @@ class SubscriptionsParts:
     scheduler: RenewalScheduler
     servicer: SubscriptionsServicer
     payments: PaymentsPort
+    # None only in unit tests that give a payments fake without hosted pages.
+    checkouts: CheckoutsService | None = None
 
 
 def build_subscriptions(
@@ -35,6 +39,7 @@ def build_subscriptions(
     settings: SubscriptionsSettings,
     products: ProductReader,
     payments: PaymentsPort | None = None,
+    pages: PayPagesPort | None = None,
 ) -> SubscriptionsParts:
     """Wire the aggregate; the payments channel and the scheduler run with the runtime."""
     repository = SubscriptionsRepository(runtime.db)
@@ -44,6 +49,7 @@ def build_subscriptions(
         client = PaymentsClient(settings.payments_target, timeout=settings.payments_timeout_seconds)
         runtime.add_step("payments-client", client.start, client.stop)
         payments = client
+        pages = client
     scheduler = RenewalScheduler(
         repository,
         uow,
@@ -55,15 +61,22 @@ def build_subscriptions(
     clocks.on_advance = scheduler.wake
     if settings.renewals_enabled:
         runtime.add_step("renewal-scheduler", scheduler.start, scheduler.stop)
-    service = SubscriptionsService(repository, uow, clocks, products, payments)
-    billing = BillingService(repository, uow, clocks, payments)
+    service = SubscriptionsService(repository, uow, clocks, products, payments, pages)
+    billing = BillingService(repository, uow, clocks, payments, pages)
     runtime.add_consumer("payment-outcomes", PAYMENT_EVENTS, billing.on_payment_event)
+    checkouts = None
+    if pages is not None:
+        checkouts = CheckoutsService(
+            CheckoutsRepository(runtime.db), repository, uow, clocks, products, pages
+        )
+        runtime.add_consumer("checkout-payments", PAYMENT_EVENTS, checkouts.on_payment_event)
     return SubscriptionsParts(
         repository=repository,
         clocks=clocks,
         service=service,
         billing=billing,
         scheduler=scheduler,
-        servicer=SubscriptionsServicer(service, billing, clocks),
+        servicer=SubscriptionsServicer(service, billing, clocks, checkouts),
         payments=payments,
+        checkouts=checkouts,
     )
