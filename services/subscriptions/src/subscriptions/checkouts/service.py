@@ -33,7 +33,7 @@ from subscriptions.checkouts.models import (
 from subscriptions.checkouts.repository import CheckoutsRepository
 from subscriptions.products.models import OneTimePrice, Product, RecurringPrice
 from subscriptions.subscriptions import models as m
-from subscriptions.subscriptions.billing import PaymentOutcomeData
+from subscriptions.subscriptions.billing import PAYMENT_EVENTS, PaymentOutcomeData
 from subscriptions.subscriptions.models import BillingAddress, SubscriptionStatus
 from subscriptions.subscriptions.payments_client import ChargeType, PayPageRequest, PayPagesPort
 from subscriptions.subscriptions.repository import SubscriptionsRepository
@@ -50,6 +50,8 @@ from subscriptions.subscriptions.unit_of_work import Txn, UnitOfWork
 
 log = logging.getLogger(__name__)
 CHECKOUT_KEY = "checkout_session_id"
+# The cart's payment outcome (queue "checkout-payments"; data read as PaymentOutcomeData).
+CHECKOUT_PAYMENT_EVENTS = PAYMENT_EVENTS
 _URL = re.compile(r"^https?://\S+$")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from billing_kit.runtime import ServiceRuntime
 
 from subscriptions.checkouts.repository import CheckoutsRepository
-from subscriptions.checkouts.service import CheckoutsService
+from subscriptions.checkouts.service import CHECKOUT_PAYMENT_EVENTS, CheckoutsService
 from subscriptions.config import SubscriptionsSettings
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, BillingService
 from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort, PayPagesPort
@@ -69,7 +69,9 @@ def build_subscriptions(
         checkouts = CheckoutsService(
             CheckoutsRepository(runtime.db), repository, uow, clocks, products, pages
         )
-        runtime.add_consumer("checkout-payments", PAYMENT_EVENTS, checkouts.on_payment_event)
+        runtime.add_consumer(
+            "checkout-payments", CHECKOUT_PAYMENT_EVENTS, checkouts.on_payment_event
+        )
     return SubscriptionsParts(
         repository=repository,
         clocks=clocks,
