@@ -188,11 +188,26 @@ async def test_a_new_card_on_the_page_pays_the_dues_of_an_on_hold_subscription(
             payment_method_id=doomed,
         )
         sid = created.subscription_id
-        with pytest.raises(UnprocessableEntityError):
-            # Active: a new card is not taken this way (only on_hold pays dues on the page).
-            await shop_sdk.subscriptions.update_payment_method(
-                sid, payment_method={"type": "new", "return_url": _back(stack)}
-            )
+        # Active: the page only saves the card, and the subscription switches to it.
+        switch = await shop_sdk.subscriptions.update_payment_method(
+            sid, payment_method={"type": "new", "return_url": _back(stack)}
+        )
+        assert switch.payment_link and switch.payment_id is None
+        await page.goto(switch.payment_link)
+        await expect(page.get_by_role("heading", name="Add a card")).to_be_visible()
+        await page.get_by_label("Name on card").fill("Ada Lovelace")
+        await page.get_by_label("Card number").fill("4000 0000 0000 0341")
+        await page.get_by_label("Expiry date (MM/YY)").fill("11/33")
+        await page.get_by_label("Security code (CVC)").fill("123")
+        await page.locator("#submit").click()
+        await page.wait_for_url(f"{stack.gateway_url}/openapi.json?**")
+        swapped = dict(URL(page.url).query)["payment_method_id"]
+        assert swapped != doomed
+
+        async def switched() -> bool:
+            return (await shop_sdk.subscriptions.retrieve(sid)).payment_method_id == swapped
+
+        await eventually(switched, within=30, message="not switched to the card saved on the page")
         assert await _advance(stack, shop, http, 32 * DAY) == 200
 
     async def held() -> bool:
@@ -215,3 +230,5 @@ async def test_a_new_card_on_the_page_pays_the_dues_of_an_on_hold_subscription(
     assert back["payment_method_id"] in {m.payment_method_id for m in methods.items}
     payments = [p async for p in shop_sdk.payments.list(subscription_id=sid)]
     assert sorted(p.status for p in payments) == ["failed", "succeeded", "succeeded"]
+    # The renewal that failed was charged to the card saved on the first page.
+    assert [p.payment_method_id for p in payments if p.status == "failed"] == [swapped]

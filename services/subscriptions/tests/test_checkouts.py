@@ -19,7 +19,8 @@ from subscriptions.checkouts.service import CheckoutsService, NewCheckout
 from subscriptions.products.models import OneTimePrice, Product
 from subscriptions.subscriptions.billing import BillingService
 from subscriptions.subscriptions.models import SubscriptionStatus as S
-from subscriptions.subscriptions.payments_client import PayPageRequest
+from subscriptions.subscriptions.pages import HostedPages
+from subscriptions.subscriptions.payments_client import PayPageRequest, SavePageRequest
 from subscriptions.subscriptions.periods import first_charge_key
 from subscriptions.subscriptions.repository import SubscriptionFilter
 from subscriptions.subscriptions.service import NewSubscription, SubscriptionsService
@@ -34,10 +35,15 @@ class FakePages:
 
     def __init__(self) -> None:
         self.opened: list[PayPageRequest] = []
+        self.saving: list[SavePageRequest] = []
 
     async def pay_page(self, request: PayPageRequest) -> str:
         self.opened.append(request)
         return f"https://pay.example/pay/ps_{len(self.opened)}"
+
+    async def save_page(self, request: SavePageRequest) -> str:
+        self.saving.append(request)
+        return "https://pay.example/pay/ps_save"
 
 
 def _one_time(world: World, product_id: str, *, price: int, archived: bool = False) -> None:
@@ -163,7 +169,10 @@ async def test_a_payment_link_subscription_activates_on_its_page_payment_only(
     service = SubscriptionsService(
         world.repository, world.uow, world.clocks, world.products, world.payments, pages
     )
-    billing = BillingService(world.repository, world.uow, world.clocks, world.payments, pages)
+    billing = BillingService(world.repository, world.uow, world.clocks, world.payments)
+    billing.on_unmatched_payment = HostedPages(
+        world.repository, world.uow, world.clocks, pages
+    ).on_page_payment
     new = NewSubscription(
         business_id="bus_1",
         mode="test",
@@ -189,3 +198,48 @@ async def test_a_payment_link_subscription_activates_on_its_page_payment_only(
     got = await service.get_subscription("bus_1", "test", sub.subscription_id)
     assert (got.status, got.payment_method_id) == (S.ACTIVE, "pm_page")
     assert [e["type"] for e in await world.events()] == ["subscription.active"]
+
+
+async def test_a_card_saved_for_an_active_subscription_becomes_its_method(world: World) -> None:
+    pages = FakePages()
+    hosted = HostedPages(world.repository, world.uow, world.clocks, pages)
+    sub, _ = await world.service.create_subscription(
+        NewSubscription(
+            business_id="bus_1",
+            mode="test",
+            customer_id="cus_1",
+            product_id="pdt_monthly",
+            quantity=1,
+            payment_method_id="pm_ok",
+        )
+    )
+    _, url = await hosted.new_method_page("bus_1", "test", sub.subscription_id, BACK)
+    assert url == "https://pay.example/pay/ps_save" and pages.opened == []
+    saved = CloudEvent(
+        id="evt_saved",
+        source="payments",
+        type="payment_method.saved",
+        time=T0,
+        data={
+            "payment_method_id": "pm_new",
+            "business_id": "bus_1",
+            "mode": "test",
+            "customer_id": "cus_1",
+            "subscription_id": sub.subscription_id,
+            "session_id": "ps_save",
+        },
+    )
+    await run_in_transaction(world.uow.client, lambda txn: hosted.on_method_saved(saved, txn))
+    got = await world.service.get_subscription("bus_1", "test", sub.subscription_id)
+    assert (got.status, got.payment_method_id) == (S.ACTIVE, "pm_new")
+    assert [e["type"] for e in await world.events()][-1] == "subscription.updated"
+    # Another customer's card never lands on this subscription.
+    foreign = saved.model_copy(
+        update={
+            "id": "evt_2",
+            "data": {**saved.data, "customer_id": "cus_2", "payment_method_id": "pm_x"},
+        }
+    )
+    await run_in_transaction(world.uow.client, lambda txn: hosted.on_method_saved(foreign, txn))
+    got = await world.service.get_subscription("bus_1", "test", sub.subscription_id)
+    assert got.payment_method_id == "pm_new"

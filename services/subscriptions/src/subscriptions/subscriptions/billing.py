@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -26,10 +27,8 @@ from subscriptions.subscriptions.payments_client import (
     ChargeStatus,
     ChargeType,
     PaymentsPort,
-    PayPageRequest,
-    PayPagesPort,
 )
-from subscriptions.subscriptions.periods import Dues, after_paid_dues, dues_of, first_charge_key
+from subscriptions.subscriptions.periods import Dues, after_paid_dues, dues_of
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.service import apply_first_payment
 from subscriptions.subscriptions.state_machine import Transition, transition
@@ -125,13 +124,15 @@ class BillingService:
         uow: UnitOfWork,
         clocks: BusinessClocks,
         payments: PaymentsPort,
-        pages: PayPagesPort | None = None,
     ) -> None:
         self.repository = repository
         self.uow = uow
         self.clocks = clocks
         self.payments = payments
-        self.pages = pages
+        # A payment no subscription waits for by id (hosted-page payments: pages.HostedPages).
+        self.on_unmatched_payment: (
+            Callable[[CloudEvent, PaymentOutcomeData, Txn], Awaitable[None]] | None
+        ) = None
 
     async def _get(
         self, business_id: str, mode: Mode, subscription_id: str, customer_id: str | None
@@ -298,7 +299,8 @@ class BillingService:
         payment_id = data.payment_id
         sub = await self.repository.get_by_pending_payment(payment_id, txn)
         if sub is None:
-            await self._on_hosted_page_payment(event, data, txn)
+            if self.on_unmatched_payment is not None:
+                await self.on_unmatched_payment(event, data, txn)
             return
         status = (
             ChargeStatus.SUCCEEDED if event.type == "payment.succeeded" else ChargeStatus.FAILED
@@ -326,92 +328,3 @@ class BillingService:
         await self.repository.save(updated, txn)
         if event_type is not None:
             await self.uow.emit(event_type, updated, txn, payment_id=payment_id)
-
-    async def _on_hosted_page_payment(
-        self, event: CloudEvent, data: PaymentOutcomeData, txn: Txn
-    ) -> None:
-        """A payment made on the hosted page for a subscription that did not know its id.
-
-        Only the charges this service asked the page for count: the first
-        period of a pending subscription (its first-charge key) and the
-        current dues of an on_hold one (the dues key). The card saved on the
-        page becomes the subscription's method.
-        """
-        if not data.subscription_id or not data.business_id:
-            return
-        sub = await self.repository.get(data.business_id, data.mode, data.subscription_id, txn=txn)
-        if sub is None:
-            return
-        succeeded = event.type == "payment.succeeded"
-        result = ChargeResult(
-            payment_id=data.payment_id,
-            status=ChargeStatus.SUCCEEDED if succeeded else ChargeStatus.FAILED,
-            amount=data.total_amount,
-            currency=data.currency or sub.currency,
-            error_code=data.error_code,
-            error_message=data.error_message,
-        )
-        now = await self.clocks.now(sub.business_id, sub.mode)
-        event_type: str | None
-        if sub.status is SubscriptionStatus.PENDING and data.idempotency_key == first_charge_key(
-            sub.subscription_id
-        ):
-            updated, event_type = apply_first_payment(sub, result, now)
-            if succeeded:
-                updated = updated.model_copy(update={"payment_method_id": data.payment_method_id})
-        elif sub.status is SubscriptionStatus.ON_HOLD:
-            dues = dues_of(sub, now)
-            if data.idempotency_key != dues.idempotency_key:
-                return
-            updated, event_type = settle_dues(sub, dues, result, data.payment_method_id)
-        else:
-            return
-        updated = updated.model_copy(update={"updated_at": now})
-        await self.repository.save(updated, txn)
-        if event_type is not None:
-            await self.uow.emit(event_type, updated, txn, payment_id=data.payment_id)
-
-    async def new_method_page(
-        self,
-        business_id: str,
-        mode: Mode,
-        subscription_id: str,
-        return_url: str,
-        customer_id: str | None = None,
-    ) -> tuple[Subscription, str]:
-        """The hosted page where an on_hold subscription's customer pays the dues with a new card.
-
-        The page's charge carries the dues key (the same rule as an existing
-        method), so double submits and a second page charge once; the
-        ``payment.succeeded`` event reactivates the subscription on that card.
-        """
-        if not return_url:
-            raise InvalidArgument(
-                "return_url is required for a new payment method",
-                reason=Reason.INVALID_SUBSCRIPTION_REQUEST,
-                field="return_url",
-            )
-        sub = await self._get(business_id, mode, subscription_id, customer_id)
-        if sub.status is not SubscriptionStatus.ON_HOLD or self.pages is None:
-            transition(Transition.SWITCH_PAYMENT_METHOD, sub.status)
-            raise InvalidArgument(
-                "type new is supported for on_hold subscriptions only",
-                reason=Reason.INVALID_SUBSCRIPTION_REQUEST,
-                field="type",
-            )
-        dues = dues_of(sub, await self.clocks.now(business_id, mode))
-        url = await self.pages.pay_page(
-            PayPageRequest(
-                business_id=business_id,
-                mode=mode,
-                customer_id=sub.customer_id,
-                amount=dues.amount,
-                currency=dues.currency,
-                idempotency_key=dues.idempotency_key,
-                charge_type=ChargeType.RENEWAL,
-                return_url=return_url,
-                subscription_id=sub.subscription_id,
-                description=sub.product_name,
-            )
-        )
-        return sub, url

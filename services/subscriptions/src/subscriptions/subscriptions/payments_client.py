@@ -170,6 +170,34 @@ class PaymentsClient:
         )
         return str(session.url)
 
+    async def save_page(self, request: SavePageRequest) -> str:
+        """A hosted SAVE_METHOD page naming the subscription; its URL."""
+        if self._stub is None:
+            await self.start()
+        assert self._stub is not None
+        session = await self._stub.CreatePaymentSession(
+            payments_pb2.CreatePaymentSessionRequest(
+                business_id=request.business_id,
+                mode=mode_to_proto(request.mode),
+                customer_id=request.customer_id,
+                purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_SAVE_METHOD,
+                return_url=request.return_url,
+                subscription_id=request.subscription_id,
+            )
+        )
+        return str(session.url)
+
+
+@dataclass(frozen=True)
+class SavePageRequest:
+    """A hosted page that only saves a card for a subscription (payment_method.saved follows)."""
+
+    business_id: str
+    mode: Mode
+    customer_id: str
+    subscription_id: str
+    return_url: str
+
 
 @dataclass(frozen=True)
 class PayPageRequest:
@@ -193,4 +221,8 @@ class PayPagesPort(Protocol):
 
     async def pay_page(self, request: PayPageRequest) -> str:
         """Open a PAY session; the URL to send the customer to."""
+        ...
+
+    async def save_page(self, request: SavePageRequest) -> str:
+        """Open a SAVE_METHOD session for a subscription; the URL."""
         ...

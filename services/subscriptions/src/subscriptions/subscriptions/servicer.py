@@ -20,6 +20,7 @@ from subscriptions.subscriptions import convert as c
 from subscriptions.subscriptions.billing import BillingService, MethodResult
 from subscriptions.subscriptions.changes import Changes
 from subscriptions.subscriptions.models import CancelledBy
+from subscriptions.subscriptions.pages import HostedPages
 from subscriptions.subscriptions.repository import SubscriptionFilter
 from subscriptions.subscriptions.service import NewSubscription, SubscriptionsService
 from subscriptions.subscriptions.test_clock import BusinessClocks
@@ -44,11 +45,13 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
         billing: BillingService,
         clocks: BusinessClocks,
         checkouts: CheckoutsService | None = None,
+        hosted: HostedPages | None = None,
     ) -> None:
         self._service = service
         self._billing = billing
         self._clocks = clocks
         self._checkouts = checkouts
+        self._hosted = hosted
 
     async def CreateSubscription(
         self, request: pb.CreateSubscriptionRequest, context: Context
@@ -215,7 +218,9 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
     ) -> pb.UpdatePaymentMethodResponse:
         """Switch the method, or (on hold) pay the dues with it (or with a new card)."""
         if request.new_method:
-            sub, link = await self._billing.new_method_page(
+            if self._hosted is None:  # pragma: no cover - the runtime always wires pages
+                raise InvalidArgument("type new is not available", field="type")
+            sub, link = await self._hosted.new_method_page(
                 _business(request.business_id),
                 mode_from_proto(request.mode),
                 request.subscription_id,

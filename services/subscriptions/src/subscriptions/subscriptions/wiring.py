@@ -10,6 +10,7 @@ from subscriptions.checkouts.repository import CheckoutsRepository
 from subscriptions.checkouts.service import CHECKOUT_PAYMENT_EVENTS, CheckoutsService
 from subscriptions.config import SubscriptionsSettings
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, BillingService
+from subscriptions.subscriptions.pages import METHOD_SAVED_EVENTS, HostedPages
 from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort, PayPagesPort
 from subscriptions.subscriptions.renewals import RenewalScheduler
 from subscriptions.subscriptions.repository import SubscriptionsRepository
@@ -62,10 +63,13 @@ def build_subscriptions(
     if settings.renewals_enabled:
         runtime.add_step("renewal-scheduler", scheduler.start, scheduler.stop)
     service = SubscriptionsService(repository, uow, clocks, products, payments, pages)
-    billing = BillingService(repository, uow, clocks, payments, pages)
+    billing = BillingService(repository, uow, clocks, payments)
     runtime.add_consumer("payment-outcomes", PAYMENT_EVENTS, billing.on_payment_event)
-    checkouts = None
+    checkouts = hosted = None
     if pages is not None:
+        hosted = HostedPages(repository, uow, clocks, pages)
+        billing.on_unmatched_payment = hosted.on_page_payment
+        runtime.add_consumer("saved-methods", METHOD_SAVED_EVENTS, hosted.on_method_saved)
         checkouts = CheckoutsService(
             CheckoutsRepository(runtime.db), repository, uow, clocks, products, pages
         )
@@ -78,7 +82,7 @@ def build_subscriptions(
         service=service,
         billing=billing,
         scheduler=scheduler,
-        servicer=SubscriptionsServicer(service, billing, clocks, checkouts),
+        servicer=SubscriptionsServicer(service, billing, clocks, checkouts, hosted),
         payments=payments,
         checkouts=checkouts,
     )
