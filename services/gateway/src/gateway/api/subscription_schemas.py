@@ -221,7 +221,10 @@ class UpdatePaymentMethodBody(_Body):
     """``POST /subscriptions/{id}/update-payment-method`` (the SDK sends the union flat)."""
 
     type: Literal["existing", "new"] = Field(
-        description='"existing" with payment_method_id, or "new" (hosted page: saves the card, and on_hold pays the dues with it).'
+        description=(
+            '"existing" with payment_method_id, or "new": a hosted page that saves the card '
+            "(and for an on_hold subscription pays the dues with it)."
+        )
     )
     payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
