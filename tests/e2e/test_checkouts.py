@@ -132,6 +132,15 @@ async def test_bad_carts_are_refused_naming_the_field_and_write_nothing(
             )
         body: Any = refused.value.body
         assert field in [e["field"] for e in body["errors"]], (cart, body)
+    # A new customer's email with a bad cart: refused before the customer is created.
+    stranger = f"never-{uuid.uuid4().hex[:8]}@example.com"
+    with pytest.raises(UnprocessableEntityError):
+        await shop_sdk.checkout_sessions.create(
+            product_cart=[{"product_id": archived, "quantity": 1}],
+            customer={"email": stranger, "name": "Never"},
+            return_url=_back(stack),
+        )
+    assert (await shop_sdk.customers.list(email=stranger)).items == []
     assert [s async for s in shop_sdk.subscriptions.list(customer_id=customer.customer_id)] == []
     assert [p async for p in shop_sdk.payments.list(customer_id=customer.customer_id)] == []
     with pytest.raises(NotFoundError):

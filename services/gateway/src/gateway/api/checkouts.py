@@ -110,23 +110,30 @@ async def create_checkout(request: web.Request, merchant: Merchant) -> web.Respo
     if not body.product_cart:
         # Checked before the customer is resolved: a bad cart writes nothing.
         raise InvalidArgument("product_cart needs at least one product", field="product_cart")
-    customer = await resolve_customer(request, merchant, body.customer)
     message = pb.CreateCheckoutRequest(
         business_id=merchant.business_id,
         mode=merchant.proto_mode,
-        customer_id=customer.customer_id,
         product_cart=[
             pb.CheckoutItem(product_id=item.product_id, quantity=item.quantity)
             for item in body.product_cart
         ],
         return_url=body.return_url,
         metadata=body.metadata or {},
-        customer_email=customer.email,
-        customer_name=customer.name,
     )
     if body.billing_address is not None:
         message.billing.CopyFrom(body.billing_address.to_proto())
-    checkout = await request.app[SUBSCRIPTIONS_STUB].CreateCheckout(message)
+    stub = request.app[SUBSCRIPTIONS_STUB]
+    if isinstance(body.customer, NewCustomerIn):
+        # A bad cart must not leave a new customer behind: check it before creating one.
+        check = pb.CreateCheckoutRequest()
+        check.CopyFrom(message)
+        check.validate_only = True
+        await stub.CreateCheckout(check)
+    customer = await resolve_customer(request, merchant, body.customer)
+    message.customer_id = customer.customer_id
+    message.customer_email = customer.email
+    message.customer_name = customer.name
+    checkout = await stub.CreateCheckout(message)
     out = CheckoutSessionOut(session_id=checkout.session_id, checkout_url=checkout.checkout_url)
     return web.json_response(dump(out))
 

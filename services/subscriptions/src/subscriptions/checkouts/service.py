@@ -121,11 +121,10 @@ class CheckoutsService:
         self.products = products
         self.pages = pages
 
-    async def create_checkout(self, request: NewCheckout) -> Checkout:
-        """Price the cart, open the hosted page for its total, store the session.
+    async def price_cart(self, request: NewCheckout) -> tuple[list[CartLine], int, str]:
+        """The cart's priced lines, total and currency; writes nothing.
 
-        Every check runs before anything is written: a bad line names itself
-        (``product_cart[i].product_id`` / ``.quantity``).
+        A bad line names itself (``product_cart[i].product_id`` / ``.quantity``).
         """
         if not request.cart:
             raise _bad("product_cart needs at least one product", "product_cart")
@@ -154,8 +153,16 @@ class CheckoutsService:
         total = sum(line.amount for line in lines)
         if total <= 0:
             raise _bad("the cart total must be positive", "product_cart")
-        session_id = CHECKOUT_PREFIX + secrets.token_hex(12)
         [currency] = currencies
+        return lines, total, currency
+
+    async def create_checkout(self, request: NewCheckout) -> Checkout:
+        """Price the cart, open the hosted page for its total, store the session.
+
+        Every check runs before anything is written.
+        """
+        lines, total, currency = await self.price_cart(request)
+        session_id = CHECKOUT_PREFIX + secrets.token_hex(12)
         url = await self.pages.pay_page(
             PayPageRequest(
                 business_id=request.business_id,

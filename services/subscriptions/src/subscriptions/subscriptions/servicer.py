@@ -291,25 +291,25 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
         self, request: pb.CreateCheckoutRequest, context: Context
     ) -> pb.Checkout:
         """Price the cart and open the hosted page that takes its payment."""
-        if not request.customer_id:
+        if not request.customer_id and not request.validate_only:
             raise InvalidArgument(
                 "customer_id is required", reason=Reason.INVALID_SCOPE, field="customer_id"
             )
-        checkout = await self._checkouts_service().create_checkout(
-            NewCheckout(
-                business_id=_business(request.business_id),
-                mode=mode_from_proto(request.mode),
-                customer_id=request.customer_id,
-                cart=[(item.product_id, item.quantity) for item in request.product_cart],
-                return_url=request.return_url,
-                billing=c.billing_from_proto(request.billing)
-                if request.HasField("billing")
-                else None,
-                metadata=dict(request.metadata),
-                customer_email=request.customer_email,
-                customer_name=request.customer_name,
-            )
+        new = NewCheckout(
+            business_id=_business(request.business_id),
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+            cart=[(item.product_id, item.quantity) for item in request.product_cart],
+            return_url=request.return_url,
+            billing=c.billing_from_proto(request.billing) if request.HasField("billing") else None,
+            metadata=dict(request.metadata),
+            customer_email=request.customer_email,
+            customer_name=request.customer_name,
         )
+        if request.validate_only:
+            _, total, currency = await self._checkouts_service().price_cart(new)
+            return pb.Checkout(total_amount=total, currency=currency)
+        checkout = await self._checkouts_service().create_checkout(new)
         return _checkout_to_proto(checkout)
 
     async def GetCheckout(self, request: pb.GetCheckoutRequest, context: Context) -> pb.Checkout:

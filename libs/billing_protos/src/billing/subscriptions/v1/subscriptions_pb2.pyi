@@ -1156,6 +1156,7 @@ class CreateCheckoutRequest(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     CUSTOMER_EMAIL_FIELD_NUMBER: _builtins.int
     CUSTOMER_NAME_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -1165,6 +1166,11 @@ class CreateCheckoutRequest(_message.Message):
     customer_email: _builtins.str
     """Shown by GetCheckout."""
     customer_name: _builtins.str
+    validate_only: _builtins.bool
+    """Only check and price the cart (customer_id may be empty): nothing is
+    written, no page is opened; the answer carries total_amount and currency.
+    The gateway asks this before it creates a new customer for the session.
+    """
     @_builtins.property
     def product_cart(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckoutItem]:
         """1..20 products of the business, one-time and subscription ones together,
@@ -1187,10 +1193,11 @@ class CreateCheckoutRequest(_message.Message):
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         customer_email: _builtins.str = ...,
         customer_name: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "business_id", b"business_id", "customer_email", b"customer_email", "customer_id", b"customer_id", "customer_name", b"customer_name", "metadata", b"metadata", "mode", b"mode", "product_cart", b"product_cart", "return_url", b"return_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "business_id", b"business_id", "customer_email", b"customer_email", "customer_id", b"customer_id", "customer_name", b"customer_name", "metadata", b"metadata", "mode", b"mode", "product_cart", b"product_cart", "return_url", b"return_url", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
