@@ -16,7 +16,13 @@ import pytest
 from billing_kit.testing import eventually
 from devstack import Stack
 from devstack.portal import PortalBusiness, create_portal_business
-from dodopayments import AsyncDodoPayments, NotFoundError, UnprocessableEntityError
+from dodopayments import (
+    APIStatusError,
+    AsyncDodoPayments,
+    ConflictError,
+    NotFoundError,
+    UnprocessableEntityError,
+)
 from playwright.async_api import Page, expect
 from yarl import URL
 
@@ -113,18 +119,23 @@ async def test_bad_carts_are_refused_naming_the_field_and_write_nothing(
     customer = await shop_sdk.customers.create(
         email=f"bad-{uuid.uuid4().hex[:8]}@example.com", name="Ada"
     )
-    cases: list[tuple[list[Any], str]] = [
-        ([], "product_cart"),
+    cases: list[tuple[list[Any], str, type[APIStatusError]]] = [
+        ([], "product_cart", UnprocessableEntityError),
         (
             [{"product_id": book, "quantity": 1}, {"product_id": foreign_book, "quantity": 1}],
             "product_cart[1].product_id",
+            NotFoundError,
         ),
-        ([{"product_id": "pdt_nope", "quantity": 1}], "product_cart[0].product_id"),
-        ([{"product_id": archived, "quantity": 1}], "product_cart[0].product_id"),
-        ([{"product_id": plan, "quantity": 0}], "product_cart.0.quantity"),
+        ([{"product_id": "pdt_nope", "quantity": 1}], "product_cart[0].product_id", NotFoundError),
+        ([{"product_id": archived, "quantity": 1}], "product_cart[0].product_id", ConflictError),
+        (
+            [{"product_id": plan, "quantity": 0}],
+            "product_cart.0.quantity",
+            UnprocessableEntityError,
+        ),
     ]
-    for cart, field in cases:
-        with pytest.raises(UnprocessableEntityError) as refused:
+    for cart, field, error in cases:
+        with pytest.raises(error) as refused:
             await shop_sdk.checkout_sessions.create(
                 product_cart=cart,
                 customer={"customer_id": customer.customer_id},
@@ -134,7 +145,7 @@ async def test_bad_carts_are_refused_naming_the_field_and_write_nothing(
         assert field in [e["field"] for e in body["errors"]], (cart, body)
     # A new customer's email with a bad cart: refused before the customer is created.
     stranger = f"never-{uuid.uuid4().hex[:8]}@example.com"
-    with pytest.raises(UnprocessableEntityError):
+    with pytest.raises(ConflictError):
         await shop_sdk.checkout_sessions.create(
             product_cart=[{"product_id": archived, "quantity": 1}],
             customer={"email": stranger, "name": "Never"},

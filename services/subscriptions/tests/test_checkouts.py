@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from billing_kit.errors import InvalidArgument
+from billing_kit.errors import DomainError
 from billing_kit.events import CloudEvent
 from billing_kit.mongo import ensure_indexes, run_in_transaction
 from billing_kit.scoping import make_page
@@ -155,7 +155,7 @@ async def test_a_bad_cart_names_the_line_and_writes_nothing(
 ) -> None:
     service, pages = checkouts
     _one_time(world, "pdt_old", price=500, archived=True)
-    with pytest.raises(InvalidArgument) as refused:
+    with pytest.raises(DomainError) as refused:
         await service.create_checkout(_cart(*lines))
     assert refused.value.field == field
     assert pages.opened == []

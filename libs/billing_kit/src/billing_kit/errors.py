@@ -93,6 +93,7 @@ class Reason(StrEnum):
     # Checkout sessions (subscriptions).
     INVALID_CHECKOUT_REQUEST = "INVALID_CHECKOUT_REQUEST"
     CHECKOUT_NOT_FOUND = "CHECKOUT_NOT_FOUND"
+    CHECKOUT_CART_UNAVAILABLE = "CHECKOUT_CART_UNAVAILABLE"
 
     @classmethod
     def parse(cls, value: str) -> Reason | None:

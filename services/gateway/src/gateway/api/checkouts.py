@@ -24,7 +24,7 @@ from gateway.api.subscription_schemas import BillingAddressIn, ExistingCustomerI
 from gateway.api.subscriptions import resolve_customer
 from gateway.api_keys import Merchant
 from gateway.keys import SUBSCRIPTIONS_STUB
-from gateway.problems import resource_not_found
+from gateway.problems import ApiProblem, resource_not_found
 
 
 class _Body(BaseModel):
@@ -44,13 +44,15 @@ class CartItemIn(_Body):
 class CreateCheckoutBody(_Body):
     """``POST /checkouts``: the cart is paid once on the hosted page at ``checkout_url``."""
 
-    product_cart: list[CartItemIn] = Field(max_length=20)
+    product_cart: list[CartItemIn] = Field(
+        min_length=1, max_length=20, description="1..20 products (collections are not supported)."
+    )
     customer: ExistingCustomerIn | NewCustomerIn = Field(
         description="Required here: an existing customer_id, or email (+ name) to create one."
     )
     billing_address: BillingAddressIn | None = None
-    return_url: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
-        description="Required here: where the hosted page sends the customer when done."
+    return_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)] = (
+        Field(description="Required here: where the hosted page sends the customer when done.")
     )
     metadata: Metadata | None = None
     # UI options of Dodo's own page that this hosted page does not have: accepted, ignored.
@@ -107,9 +109,6 @@ CHECKOUT_MODELS: tuple[type[BaseModel], ...] = (
 async def create_checkout(request: web.Request, merchant: Merchant) -> web.Response:
     """``POST /checkouts``: price the cart, open the hosted page for it."""
     body = await parse_json_body(request, CreateCheckoutBody)
-    if not body.product_cart:
-        # Checked before the customer is resolved: a bad cart writes nothing.
-        raise InvalidArgument("product_cart needs at least one product", field="product_cart")
     message = pb.CreateCheckoutRequest(
         business_id=merchant.business_id,
         mode=merchant.proto_mode,
@@ -123,17 +122,30 @@ async def create_checkout(request: web.Request, merchant: Merchant) -> web.Respo
     if body.billing_address is not None:
         message.billing.CopyFrom(body.billing_address.to_proto())
     stub = request.app[SUBSCRIPTIONS_STUB]
-    if isinstance(body.customer, NewCustomerIn):
-        # A bad cart must not leave a new customer behind: check it before creating one.
-        check = pb.CreateCheckoutRequest()
-        check.CopyFrom(message)
-        check.validate_only = True
-        await stub.CreateCheckout(check)
-    customer = await resolve_customer(request, merchant, body.customer)
-    message.customer_id = customer.customer_id
-    message.customer_email = customer.email
-    message.customer_name = customer.name
-    checkout = await stub.CreateCheckout(message)
+    try:
+        if isinstance(body.customer, NewCustomerIn):
+            # A bad cart must not leave a new customer behind: check it before creating one.
+            check = pb.CreateCheckoutRequest()
+            check.CopyFrom(message)
+            check.validate_only = True
+            await stub.CreateCheckout(check)
+        customer = await resolve_customer(request, merchant, body.customer)
+        message.customer_id = customer.customer_id
+        message.customer_email = customer.email
+        message.customer_name = customer.name
+        checkout = await stub.CreateCheckout(message)
+    except NotFound as missing:
+        if not (missing.field or "").startswith("product_cart"):
+            raise
+        # Unknown and another business's product get this same answer: it names the line only.
+        raise ApiProblem(
+            404,
+            "NOT_FOUND",
+            "Product not found",
+            errors=[
+                {"field": missing.field or "", "message": "Product not found", "type": "NOT_FOUND"}
+            ],
+        ) from None
     out = CheckoutSessionOut(session_id=checkout.session_id, checkout_url=checkout.checkout_url)
     return web.json_response(dump(out))
 

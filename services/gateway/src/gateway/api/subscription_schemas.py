@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     StringConstraints,
     model_validator,
 )
@@ -162,8 +163,32 @@ class NewCustomerIn(_Body):
     create_new_customer: bool | None = None
 
 
+_HTTP_URL: dict[str, JsonValue] = {
+    "type": "string",
+    "pattern": r"^https?://\S+$",
+    "maxLength": 2000,
+}
+
+
 class CreateSubscriptionBody(_Body):
     """``POST /subscriptions``."""
+
+    # A payment link needs a return_url and takes neither a saved method nor a trial.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "if": {"properties": {"payment_link": {"const": True}}, "required": ["payment_link"]},
+            "then": {
+                "required": ["return_url"],
+                "properties": {
+                    "return_url": _HTTP_URL,
+                    "payment_method_id": {"type": "null"},
+                    "trial_period_days": {"type": "null"},
+                },
+            },
+        },
+    )
 
     billing: BillingAddressIn
     customer: ExistingCustomerIn | NewCustomerIn
@@ -219,6 +244,19 @@ class UpdateSubscriptionBody(_Body):
 
 class UpdatePaymentMethodBody(_Body):
     """``POST /subscriptions/{id}/update-payment-method`` (the SDK sends the union flat)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "if": {"properties": {"type": {"const": "new"}}},
+            "then": {"required": ["return_url"], "properties": {"return_url": _HTTP_URL}},
+            "else": {
+                "required": ["payment_method_id"],
+                "properties": {"payment_method_id": {"type": "string", "minLength": 1}},
+            },
+        },
+    )
 
     type: Literal["existing", "new"] = Field(
         description=(

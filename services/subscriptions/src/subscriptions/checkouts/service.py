@@ -16,7 +16,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from billing_kit.errors import InvalidArgument, NotFound, Reason
+from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.scoping import Mode
 from pydantic import ValidationError
@@ -59,6 +59,11 @@ def _bad(message: str, field_name: str) -> InvalidArgument:
     return InvalidArgument(message, reason=Reason.INVALID_CHECKOUT_REQUEST, field=field_name)
 
 
+def _unavailable(message: str, field_name: str) -> FailedPrecondition:
+    # The request is well formed; the products' state (archived, prices) refuses it: 409.
+    return FailedPrecondition(message, reason=Reason.CHECKOUT_CART_UNAVAILABLE, field=field_name)
+
+
 def _not_found() -> NotFound:
     return NotFound("checkout session not found", reason=Reason.CHECKOUT_NOT_FOUND)
 
@@ -81,7 +86,7 @@ class NewCheckout:
 def price_line(product: Product, quantity: int, where: str) -> CartLine:
     """One cart line priced from its product (archived products are refused)."""
     if product.archived:
-        raise _bad("the product is archived", f"{where}.product_id")
+        raise _unavailable("the product is archived", f"{where}.product_id")
     price = product.price
     if isinstance(price, RecurringPrice):
         terms = recurring_terms(product).model_copy(update={"trial_period_days": 0})
@@ -145,14 +150,17 @@ class CheckoutsService:
                     request.business_id, request.mode, product_id
                 )
             except NotFound:
-                raise _bad("no such product", f"{where}.product_id") from None
+                # Unknown, or another business's or mode's: the same 404, naming the line.
+                raise NotFound(
+                    "no such product", reason=Reason.PRODUCT_NOT_FOUND, field=f"{where}.product_id"
+                ) from None
             lines.append(price_line(product, quantity, where))
         currencies = {line.currency for line in lines}
         if len(currencies) != 1:
-            raise _bad("every product of the cart must have the same currency", "product_cart")
+            raise _unavailable("every product of the cart must have one currency", "product_cart")
         total = sum(line.amount for line in lines)
         if total <= 0:
-            raise _bad("the cart total must be positive", "product_cart")
+            raise _unavailable("the cart total must be positive", "product_cart")
         [currency] = currencies
         return lines, total, currency
 
