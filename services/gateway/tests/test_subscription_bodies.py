@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gateway.api.checkouts import CreateCheckoutBody
 from gateway.api.subscription_schemas import (
     AdvanceClockBody,
-    CreateSubscriptionBody,
     ListSubscriptionsQuery,
-    UpdatePaymentMethodBody,
     UpdateSubscriptionBody,
 )
 from pydantic import BaseModel, ValidationError
@@ -38,17 +37,24 @@ def test_list_dates_are_iso_8601_only() -> None:
     [
         (UpdateSubscriptionBody, {"status": "paused"}, "status"),
         (UpdateSubscriptionBody, {"pause": True}, "pause"),
-        (UpdatePaymentMethodBody, {"type": "new"}, "type"),
         (
-            CreateSubscriptionBody,
+            CreateCheckoutBody,
             {
-                "billing": {"country": "IT"},
+                "product_cart": [{"product_id": "pdt_1", "quantity": 1}],
                 "customer": {"customer_id": "cus_1"},
-                "product_id": "pdt_1",
-                "quantity": 1,
-                "payment_link": True,
+                "return_url": "https://shop.example/done",
+                "subscription_data": {"trial_period_days": 3},
             },
-            "payment_link",
+            "subscription_data",
+        ),
+        (
+            CreateCheckoutBody,
+            {
+                "product_cart": [{"product_id": "pdt_1", "quantity": 1, "amount": 5}],
+                "customer": {"customer_id": "cus_1"},
+                "return_url": "https://shop.example/done",
+            },
+            "product_cart.0.amount",
         ),
     ],
 )

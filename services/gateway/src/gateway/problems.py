@@ -267,6 +267,9 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     Reason.PAYMENT_SESSION_NOT_FOUND: _not_found(
         N_("This payment page does not exist or has expired.")
     ),
+    Reason.INVALID_CHECKOUT_REQUEST: _invalid(_CHECK_VALUE),
+    Reason.CHECKOUT_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.CHECKOUT_CART_UNAVAILABLE: _conflict(N_("This cannot be done right now.")),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import customers, openapi, payments, products, subscriptions
+from gateway.api import checkouts, customers, openapi, payments, products, subscriptions
 
 ROUTES = [
     web.post("/customers", customers.create_customer, name="create_customer"),
@@ -70,5 +70,9 @@ ROUTES = [
         "/customers/{customer_id}/payment-methods/{payment_method_id}",
         payments.delete_customer_payment_method,
         name="delete_customer_payment_method",
+    ),
+    web.post("/checkouts", checkouts.create_checkout, name="create_checkout"),
+    web.get(
+        "/checkouts/{id}", checkouts.retrieve_checkout, name="retrieve_checkout", allow_head=False
     ),
 ]

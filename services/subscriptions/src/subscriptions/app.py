@@ -11,6 +11,7 @@ from billing.subscriptions.v1 import (
 from billing_kit.mongo import run_in_transaction
 from billing_kit.runtime import ServiceRuntime
 
+from subscriptions.checkouts.repository import CHECKOUT_INDEXES
 from subscriptions.config import SubscriptionsSettings
 from subscriptions.products import repository as products_repository
 from subscriptions.products.service import ProductsService
@@ -26,7 +27,7 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
     runtime = SubscriptionsRuntime(
         settings,
         name=SERVICE_NAME,
-        indexes={**SUBSCRIPTIONS_INDEXES, **products_repository.INDEXES},
+        indexes={**SUBSCRIPTIONS_INDEXES, **products_repository.INDEXES, **CHECKOUT_INDEXES},
         outbox=True,
     )
     client = runtime.client

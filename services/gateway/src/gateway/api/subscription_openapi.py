@@ -6,6 +6,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gateway.api.checkouts import (
+    CHECKOUT_MODELS,
+    CheckoutSessionOut,
+    CheckoutStatusOut,
+    CreateCheckoutBody,
+)
 from gateway.api.openapi import (
     _BODY_ERRORS,
     _COMMON_ERRORS,
@@ -33,7 +39,7 @@ from gateway.api.subscription_schemas import (
 
 # --- subscriptions -------------------------------------------------------------------------
 
-MODELS = (
+MODELS: tuple[type[BaseModel], ...] = (
     CreateSubscriptionBody,
     UpdateSubscriptionBody,
     UpdatePaymentMethodBody,
@@ -45,6 +51,7 @@ MODELS = (
     PaymentLinkOut,
     ChargeOut,
     ClockOut,
+    *CHECKOUT_MODELS,
 )
 _SUBSCRIPTION_NOT_FOUND = {"404": _problem("No such subscription for this business and mode")}
 _STATE_CONFLICT = {
@@ -79,6 +86,27 @@ def paths() -> dict[str, Any]:
     }
     with_id = {"parameters": [sub_id]}
     return {
+        "/checkouts": {
+            "post": _body_op(
+                "create_checkout",
+                "Open a checkout session: the cart is paid once on the hosted page",
+                CreateCheckoutBody,
+                _json(CheckoutSessionOut, "The session and its hosted page"),
+                **{"404": _problem("No such customer for this business and mode")},
+            ),
+        },
+        "/checkouts/{id}": {
+            "get": {
+                "operationId": "retrieve_checkout",
+                "summary": "A checkout session and its payment's outcome",
+                "parameters": [sub_id],
+                "responses": {
+                    "200": _json(CheckoutStatusOut, "The session"),
+                    "404": _problem("No such checkout session for this business and mode"),
+                    **_COMMON_ERRORS,
+                },
+            },
+        },
         "/subscriptions": {
             "post": _body_op(
                 "create_subscription",

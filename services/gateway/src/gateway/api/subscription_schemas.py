@@ -21,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    JsonValue,
     StringConstraints,
     model_validator,
 )
@@ -162,8 +163,32 @@ class NewCustomerIn(_Body):
     create_new_customer: bool | None = None
 
 
+_HTTP_URL: dict[str, JsonValue] = {
+    "type": "string",
+    "pattern": r"^https?://\S+$",
+    "maxLength": 2000,
+}
+
+
 class CreateSubscriptionBody(_Body):
     """``POST /subscriptions``."""
+
+    # A payment link needs a return_url and takes neither a saved method nor a trial.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "if": {"properties": {"payment_link": {"const": True}}, "required": ["payment_link"]},
+            "then": {
+                "required": ["return_url"],
+                "properties": {
+                    "return_url": _HTTP_URL,
+                    "payment_method_id": {"type": "null"},
+                    "trial_period_days": {"type": "null"},
+                },
+            },
+        },
+    )
 
     billing: BillingAddressIn
     customer: ExistingCustomerIn | NewCustomerIn
@@ -173,8 +198,9 @@ class CreateSubscriptionBody(_Body):
     payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
     trial_period_days: Annotated[int, Field(ge=0, le=10_000)] | None = None
     return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    payment_link: Annotated[Literal[False] | None, _only(False)] = Field(
-        default=None, description="Only false/null: hosted payment links are not supported yet."
+    payment_link: bool | None = Field(
+        default=None,
+        description="true: the first period is paid on the hosted page (needs return_url).",
     )
     addons: Unsupported
     allowed_payment_method_types: Unsupported
@@ -219,10 +245,28 @@ class UpdateSubscriptionBody(_Body):
 class UpdatePaymentMethodBody(_Body):
     """``POST /subscriptions/{id}/update-payment-method`` (the SDK sends the union flat)."""
 
-    type: Annotated[Literal["existing"], _only("existing")] = Field(
-        description='Only "existing": "new" is not supported yet.'
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "if": {"properties": {"type": {"const": "new"}}},
+            "then": {"required": ["return_url"], "properties": {"return_url": _HTTP_URL}},
+            "else": {
+                "required": ["payment_method_id"],
+                "properties": {"payment_method_id": {"type": "string", "minLength": 1}},
+            },
+        },
     )
-    payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+    type: Literal["existing", "new"] = Field(
+        description=(
+            '"existing" with payment_method_id, or "new": a hosted page that saves the card '
+            "(and for an on_hold subscription pays the dues with it)."
+        )
+    )
+    payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    allowed_payment_method_types: Unsupported
 
 
 class ChargeBody(_Body):

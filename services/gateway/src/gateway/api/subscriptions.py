@@ -31,6 +31,7 @@ from gateway.api.subscription_schemas import (
     CustomerLimitedOut,
     ExistingCustomerIn,
     ListSubscriptionsQuery,
+    NewCustomerIn,
     PaymentLinkOut,
     RetrieveQuery,
     SubscriptionListOut,
@@ -61,6 +62,25 @@ async def _customer(
     )
 
 
+async def resolve_customer(
+    request: web.Request, merchant: Merchant, given: ExistingCustomerIn | NewCustomerIn
+) -> CustomerLimitedOut:
+    """The merchant's existing customer, or one auth creates (or finds) by email."""
+    if isinstance(given, ExistingCustomerIn):
+        return await _customer(request, merchant, given.customer_id)
+    created = await request.app[AUTH_STUB].CreateCustomer(
+        auth_pb2.CreateCustomerRequest(
+            business_id=merchant.business_id,
+            mode=merchant.proto_mode,
+            email=str(given.email),
+            name=given.name or str(given.email).split("@")[0],
+            phone_number=given.phone_number or "",
+        )
+    )
+    c = created.customer
+    return CustomerLimitedOut(customer_id=c.customer_id, email=c.email, name=c.name)
+
+
 async def _render(
     request: web.Request,
     merchant: Merchant,
@@ -83,20 +103,7 @@ async def _render(
 async def create_subscription(request: web.Request, merchant: Merchant) -> web.Response:
     """``POST /subscriptions``: with ``payment_method_id`` the first period is charged now."""
     body = await parse_json_body(request, CreateSubscriptionBody)
-    if isinstance(body.customer, ExistingCustomerIn):
-        customer = await _customer(request, merchant, body.customer.customer_id)
-    else:
-        created = await request.app[AUTH_STUB].CreateCustomer(
-            auth_pb2.CreateCustomerRequest(
-                business_id=merchant.business_id,
-                mode=merchant.proto_mode,
-                email=str(body.customer.email),
-                name=body.customer.name or str(body.customer.email).split("@")[0],
-                phone_number=body.customer.phone_number or "",
-            )
-        )
-        c = created.customer
-        customer = CustomerLimitedOut(customer_id=c.customer_id, email=c.email, name=c.name)
+    customer = await resolve_customer(request, merchant, body.customer)
     message = pb.CreateSubscriptionRequest(
         business_id=merchant.business_id,
         mode=merchant.proto_mode,
@@ -108,6 +115,7 @@ async def create_subscription(request: web.Request, merchant: Merchant) -> web.R
         payment_method_id=body.payment_method_id or "",
         return_url=body.return_url or "",
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
+        payment_link=bool(body.payment_link),
     )
     if body.trial_period_days is not None:
         message.trial_period_days = body.trial_period_days
@@ -119,7 +127,7 @@ async def create_subscription(request: web.Request, merchant: Merchant) -> web.R
         customer=customer,
         metadata=dict(sub.metadata),
         recurring_pre_tax_amount=sub.recurring_pre_tax_amount,
-        payment_link=payment.challenge_url or None,
+        payment_link=reply.payment_link or payment.challenge_url or None,
     )
     return web.json_response(dump(out))
 
@@ -234,14 +242,18 @@ async def update_payment_method(request: web.Request, merchant: Merchant) -> web
                 business_id=merchant.business_id,
                 mode=merchant.proto_mode,
                 subscription_id=request.match_info["id"],
-                payment_method_id=body.payment_method_id,
+                payment_method_id=body.payment_method_id or "",
                 customer_present=False,
+                new_method=body.type == "new",
+                return_url=body.return_url or "",
             )
         )
     except NotFound:
         raise resource_not_found("Subscription") from None
     out = PaymentLinkOut()
-    if reply.HasField("payment"):
+    if reply.payment_link:
+        out = PaymentLinkOut(payment_link=reply.payment_link)
+    elif reply.HasField("payment"):
         out = PaymentLinkOut(
             payment_id=reply.payment.payment_id or None,
             payment_link=reply.payment.challenge_url or None,

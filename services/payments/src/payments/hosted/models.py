@@ -63,3 +63,18 @@ class PaymentSession(BaseModel):
     error_message: str = ""
     expires_at: AwareDatetime
     created_at: AwareDatetime
+
+
+class PaymentMethodSavedData(BaseModel):
+    """``data`` of ``payment_method.saved``: a save-only page for a subscription kept a card.
+
+    Emitted only when the page names a subscription (the subscriptions service
+    switches it to the card); never a card number, only the method's id.
+    """
+
+    payment_method_id: str = Field(description="The saved method.")
+    business_id: str = Field(description="The merchant.")
+    mode: Mode = Field(description="`test` or `live`.")
+    customer_id: str = Field(description="Whose card it is.")
+    subscription_id: str = Field(description="The subscription the page was for.")
+    session_id: str = Field(description="The hosted page's session.")

@@ -16,12 +16,19 @@ from datetime import timedelta
 
 from billing_kit.clock import Clock
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
+from billing_kit.events import new_event
 from billing_kit.scoping import CustomerScope, Mode
 from yarl import URL
 
 from payments.charges.models import ChargeType, PaymentStatus
-from payments.charges.service import ChargeInput, ChargesService
-from payments.hosted.models import Branding, PaymentSession, SessionPurpose, SessionStatus
+from payments.charges.service import SOURCE, ChargeInput, ChargesService
+from payments.hosted.models import (
+    Branding,
+    PaymentMethodSavedData,
+    PaymentSession,
+    SessionPurpose,
+    SessionStatus,
+)
 from payments.hosted.repository import PaymentSessionsRepository
 from payments.methods.service import PaymentMethodsService
 from payments.processor.cards import CardInput
@@ -29,6 +36,7 @@ from payments.processor.processor import ChargeStatus, Processor
 from payments.unit_of_work import Txn, UnitOfWork
 
 LOCALES = ("en", "it")
+METHOD_SAVED = "payment_method.saved"
 _URL = re.compile(r"^https?://[^\s]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -196,6 +204,17 @@ class HostedPageService:
             changes = {"status": status, "payment_method_id": method.payment_method_id}
             if not await self._repository.finish(session.session_id, changes, txn):
                 raise FailedPrecondition("this payment page was already used")
+            if session.purpose is SessionPurpose.SAVE_METHOD and session.subscription_id:
+                data = PaymentMethodSavedData(
+                    payment_method_id=method.payment_method_id,
+                    business_id=session.business_id,
+                    mode=session.mode,
+                    customer_id=session.customer_id,
+                    subscription_id=session.subscription_id,
+                    session_id=session.session_id,
+                )
+                event = new_event(METHOD_SAVED, SOURCE, data, subject=method.payment_method_id)
+                await self._uow.add_event(event, txn)
             return method.payment_method_id
 
         payment_method_id = await self._uow.run(save)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -48,6 +49,12 @@ class PaymentOutcomeData(BaseModel):
     currency: str = Field(default="", description="ISO 4217")
     error_code: str = Field(default="", description="why it failed")
     error_message: str = Field(default="", description="plain words for the customer")
+    business_id: str = Field(default="", description="the merchant")
+    mode: Mode = Field(default="test", description="test or live")
+    subscription_id: str = Field(default="", description="the subscription a hosted page paid")
+    idempotency_key: str = Field(default="", description="which charge of it")
+    payment_method_id: str = Field(default="", description="the card saved on the page")
+    metadata: dict[str, str] = Field(default_factory=dict, description="the caller's key-values")
 
 
 class MethodResult(StrEnum):
@@ -122,6 +129,10 @@ class BillingService:
         self.uow = uow
         self.clocks = clocks
         self.payments = payments
+        # A payment no subscription waits for by id (hosted-page payments: pages.HostedPages).
+        self.on_unmatched_payment: (
+            Callable[[CloudEvent, PaymentOutcomeData, Txn], Awaitable[None]] | None
+        ) = None
 
     async def _get(
         self, business_id: str, mode: Mode, subscription_id: str, customer_id: str | None
@@ -288,6 +299,8 @@ class BillingService:
         payment_id = data.payment_id
         sub = await self.repository.get_by_pending_payment(payment_id, txn)
         if sub is None:
+            if self.on_unmatched_payment is not None:
+                await self.on_unmatched_payment(event, data, txn)
             return
         status = (
             ChargeStatus.SUCCEEDED if event.type == "payment.succeeded" else ChargeStatus.FAILED

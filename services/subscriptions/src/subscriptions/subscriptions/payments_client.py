@@ -8,7 +8,7 @@ Unit tests use an in-process fake with the same :class:`PaymentsPort` shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -146,3 +146,83 @@ class PaymentsClient:
             )
         )
         return result_from_payment(payment)
+
+    async def pay_page(self, request: PayPageRequest) -> str:
+        """A hosted PAY page (payments' CreatePaymentSession); its URL."""
+        if self._stub is None:
+            await self.start()
+        assert self._stub is not None
+        session = await self._stub.CreatePaymentSession(
+            payments_pb2.CreatePaymentSessionRequest(
+                business_id=request.business_id,
+                mode=mode_to_proto(request.mode),
+                customer_id=request.customer_id,
+                purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_PAY,
+                return_url=request.return_url,
+                amount=request.amount,
+                currency=request.currency,
+                idempotency_key=request.idempotency_key,
+                charge_type=_CHARGE_TYPE[request.charge_type],
+                subscription_id=request.subscription_id,
+                description=request.description,
+                metadata=request.metadata,
+            )
+        )
+        return str(session.url)
+
+    async def save_page(self, request: SavePageRequest) -> str:
+        """A hosted SAVE_METHOD page naming the subscription; its URL."""
+        if self._stub is None:
+            await self.start()
+        assert self._stub is not None
+        session = await self._stub.CreatePaymentSession(
+            payments_pb2.CreatePaymentSessionRequest(
+                business_id=request.business_id,
+                mode=mode_to_proto(request.mode),
+                customer_id=request.customer_id,
+                purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_SAVE_METHOD,
+                return_url=request.return_url,
+                subscription_id=request.subscription_id,
+            )
+        )
+        return str(session.url)
+
+
+@dataclass(frozen=True)
+class SavePageRequest:
+    """A hosted page that only saves a card for a subscription (payment_method.saved follows)."""
+
+    business_id: str
+    mode: Mode
+    customer_id: str
+    subscription_id: str
+    return_url: str
+
+
+@dataclass(frozen=True)
+class PayPageRequest:
+    """A hosted page that saves a card and charges it once (its key makes it once)."""
+
+    business_id: str
+    mode: Mode
+    customer_id: str
+    amount: int
+    currency: str
+    idempotency_key: str
+    charge_type: ChargeType
+    return_url: str
+    subscription_id: str = ""
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class PayPagesPort(Protocol):
+    """The hosted pay page of payments (the customer types the card there)."""
+
+    async def pay_page(self, request: PayPageRequest) -> str:
+        """Open a PAY session; the URL to send the customer to."""
+        ...
+
+    async def save_page(self, request: SavePageRequest) -> str:
+        """Open a SAVE_METHOD session for a subscription; the URL."""
+        ...

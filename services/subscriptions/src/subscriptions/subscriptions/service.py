@@ -33,6 +33,8 @@ from subscriptions.subscriptions.payments_client import (
     ChargeStatus,
     ChargeType,
     PaymentsPort,
+    PayPageRequest,
+    PayPagesPort,
 )
 from subscriptions.subscriptions.periods import add_intervals, boundary, first_charge_key
 from subscriptions.subscriptions.repository import SubscriptionFilter, SubscriptionsRepository
@@ -195,12 +197,14 @@ class SubscriptionsService:
         clocks: BusinessClocks,
         products: ProductReader,
         payments: PaymentsPort,
+        pages: PayPagesPort | None = None,
     ) -> None:
         self.repository = repository
         self.uow = uow
         self.clocks = clocks
         self.products = products
         self.payments = payments
+        self.pages = pages
 
     async def get_subscription(
         self, business_id: str, mode: Mode, subscription_id: str, customer_id: str | None = None
@@ -298,6 +302,45 @@ class SubscriptionsService:
             await self.apply_first_payment_result(sub, declined)
             raise
         return await self.apply_first_payment_result(sub, result), result
+
+    async def create_with_payment_link(self, request: NewSubscription) -> tuple[Subscription, str]:
+        """Create a pending subscription whose first period is paid on the hosted page.
+
+        The page's charge carries the subscription's first-charge key, so a
+        retried create (same idempotency key) or a second page for it charges
+        once; the ``payment.succeeded`` event activates it on the saved card.
+        """
+        if request.payment_method_id:
+            raise _bad("payment_link and payment_method_id cannot go together", "payment_link")
+        if not request.return_url:
+            raise _bad("return_url is required with payment_link", "return_url")
+        if request.trial_period_days:
+            raise _bad("payment_link with a trial is not supported", "payment_link")
+        if self.pages is None:  # pragma: no cover - wiring always gives one
+            raise _bad("payment links are not available", "payment_link")
+        product = await self.products.get_product(
+            request.business_id, request.mode, request.product_id
+        )
+        if recurring_terms(product).trial_period_days and request.trial_period_days is None:
+            raise _bad("payment_link with a trial is not supported", "payment_link")
+        sub, _ = await self.create_subscription(request)
+        if sub.status is not SubscriptionStatus.PENDING:
+            return sub, ""
+        url = await self.pages.pay_page(
+            PayPageRequest(
+                business_id=sub.business_id,
+                mode=sub.mode,
+                customer_id=sub.customer_id,
+                amount=sub.recurring_pre_tax_amount,
+                currency=sub.currency,
+                idempotency_key=first_charge_key(sub.subscription_id),
+                charge_type=ChargeType.NEW,
+                return_url=request.return_url,
+                subscription_id=sub.subscription_id,
+                description=sub.product_name,
+            )
+        )
+        return sub, url
 
     async def apply_first_payment_result(
         self, sub: Subscription, result: ChargeResult

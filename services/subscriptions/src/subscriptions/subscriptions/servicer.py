@@ -14,10 +14,13 @@ from billing.subscriptions.v1 import subscriptions_pb2_grpc
 from billing_kit.errors import InvalidArgument, Reason
 from billing_kit.scoping import make_page, mode_from_proto
 
+from subscriptions.checkouts.models import Checkout
+from subscriptions.checkouts.service import CheckoutsService, NewCheckout
 from subscriptions.subscriptions import convert as c
 from subscriptions.subscriptions.billing import BillingService, MethodResult
 from subscriptions.subscriptions.changes import Changes
 from subscriptions.subscriptions.models import CancelledBy
+from subscriptions.subscriptions.pages import HostedPages
 from subscriptions.subscriptions.repository import SubscriptionFilter
 from subscriptions.subscriptions.service import NewSubscription, SubscriptionsService
 from subscriptions.subscriptions.test_clock import BusinessClocks
@@ -37,11 +40,18 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
     """Implements billing.subscriptions.v1.SubscriptionsService."""
 
     def __init__(
-        self, service: SubscriptionsService, billing: BillingService, clocks: BusinessClocks
+        self,
+        service: SubscriptionsService,
+        billing: BillingService,
+        clocks: BusinessClocks,
+        checkouts: CheckoutsService | None = None,
+        hosted: HostedPages | None = None,
     ) -> None:
         self._service = service
         self._billing = billing
         self._clocks = clocks
+        self._checkouts = checkouts
+        self._hosted = hosted
 
     async def CreateSubscription(
         self, request: pb.CreateSubscriptionRequest, context: Context
@@ -57,26 +67,28 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
                 reason=Reason.INVALID_SUBSCRIPTION_REQUEST,
                 field="product_id",
             )
-        sub, payment = await self._service.create_subscription(
-            NewSubscription(
-                business_id=_business(request.business_id),
-                mode=mode_from_proto(request.mode),
-                customer_id=request.customer_id,
-                product_id=request.product_id,
-                quantity=request.quantity,
-                billing=c.billing_from_proto(request.billing)
-                if request.HasField("billing")
-                else None,
-                metadata=dict(request.metadata),
-                payment_method_id=request.payment_method_id or None,
-                trial_period_days=(
-                    request.trial_period_days if request.HasField("trial_period_days") else None
-                ),
-                return_url=request.return_url,
-                idempotency_key=request.idempotency_key,
-                customer_present=request.customer_present,
-            )
+        new = NewSubscription(
+            business_id=_business(request.business_id),
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+            product_id=request.product_id,
+            quantity=request.quantity,
+            billing=c.billing_from_proto(request.billing) if request.HasField("billing") else None,
+            metadata=dict(request.metadata),
+            payment_method_id=request.payment_method_id or None,
+            trial_period_days=(
+                request.trial_period_days if request.HasField("trial_period_days") else None
+            ),
+            return_url=request.return_url,
+            idempotency_key=request.idempotency_key,
+            customer_present=request.customer_present,
         )
+        if request.payment_link:
+            sub, link = await self._service.create_with_payment_link(new)
+            return pb.CreateSubscriptionResponse(
+                subscription=c.subscription_to_proto(sub), payment_link=link
+            )
+        sub, payment = await self._service.create_subscription(new)
         response = pb.CreateSubscriptionResponse(subscription=c.subscription_to_proto(sub))
         if payment is not None:
             response.first_payment.CopyFrom(c.outcome_to_proto(payment))
@@ -204,7 +216,22 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
     async def UpdatePaymentMethod(
         self, request: pb.UpdatePaymentMethodRequest, context: Context
     ) -> pb.UpdatePaymentMethodResponse:
-        """Switch the method, or (on hold) pay the dues with it."""
+        """Switch the method, or (on hold) pay the dues with it (or with a new card)."""
+        if request.new_method:
+            if self._hosted is None:  # pragma: no cover - the runtime always wires pages
+                raise InvalidArgument("type new is not available", field="type")
+            sub, link = await self._hosted.new_method_page(
+                _business(request.business_id),
+                mode_from_proto(request.mode),
+                request.subscription_id,
+                request.return_url,
+                customer_id=request.customer_id or None,
+            )
+            return pb.UpdatePaymentMethodResponse(
+                result=pb.UpdatePaymentMethodResponse.RESULT_CHARGED,
+                subscription=c.subscription_to_proto(sub),
+                payment_link=link,
+            )
         outcome = await self._billing.update_payment_method(
             _business(request.business_id),
             mode_from_proto(request.mode),
@@ -259,3 +286,57 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             _business(request.business_id), mode_from_proto(request.mode)
         )
         return c.clock_to_proto(reading)
+
+    async def CreateCheckout(
+        self, request: pb.CreateCheckoutRequest, context: Context
+    ) -> pb.Checkout:
+        """Price the cart and open the hosted page that takes its payment."""
+        if not request.customer_id and not request.validate_only:
+            raise InvalidArgument(
+                "customer_id is required", reason=Reason.INVALID_SCOPE, field="customer_id"
+            )
+        new = NewCheckout(
+            business_id=_business(request.business_id),
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+            cart=[(item.product_id, item.quantity) for item in request.product_cart],
+            return_url=request.return_url,
+            billing=c.billing_from_proto(request.billing) if request.HasField("billing") else None,
+            metadata=dict(request.metadata),
+            customer_email=request.customer_email,
+            customer_name=request.customer_name,
+        )
+        if request.validate_only:
+            _, total, currency = await self._checkouts_service().price_cart(new)
+            return pb.Checkout(total_amount=total, currency=currency)
+        checkout = await self._checkouts_service().create_checkout(new)
+        return _checkout_to_proto(checkout)
+
+    async def GetCheckout(self, request: pb.GetCheckoutRequest, context: Context) -> pb.Checkout:
+        """One checkout session of the business and its payment's outcome."""
+        checkout = await self._checkouts_service().get_checkout(
+            _business(request.business_id), mode_from_proto(request.mode), request.session_id
+        )
+        return _checkout_to_proto(checkout)
+
+    def _checkouts_service(self) -> CheckoutsService:
+        if self._checkouts is None:  # pragma: no cover - the runtime always wires it
+            raise InvalidArgument("checkout sessions are not available", field="product_cart")
+        return self._checkouts
+
+
+def _checkout_to_proto(checkout: Checkout) -> pb.Checkout:
+    message = pb.Checkout(
+        session_id=checkout.session_id,
+        checkout_url=checkout.checkout_url,
+        customer_id=checkout.customer_id,
+        customer_email=checkout.customer_email,
+        customer_name=checkout.customer_name,
+        payment_id=checkout.payment_id,
+        payment_status=checkout.payment_status,
+        subscription_ids=checkout.subscription_ids,
+        total_amount=checkout.total_amount,
+        currency=checkout.currency,
+    )
+    message.created_at.FromDatetime(checkout.created_at)
+    return message

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 
 from billing_kit.runtime import ServiceRuntime
 
+from subscriptions.checkouts.repository import CheckoutsRepository
+from subscriptions.checkouts.service import CHECKOUT_PAYMENT_EVENTS, CheckoutsService
 from subscriptions.config import SubscriptionsSettings
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, BillingService
-from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort
+from subscriptions.subscriptions.pages import METHOD_SAVED_EVENTS, HostedPages
+from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort, PayPagesPort
 from subscriptions.subscriptions.renewals import RenewalScheduler
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.service import ProductReader, SubscriptionsService
@@ -28,6 +31,8 @@ class SubscriptionsParts:
     scheduler: RenewalScheduler
     servicer: SubscriptionsServicer
     payments: PaymentsPort
+    # None only in unit tests that give a payments fake without hosted pages.
+    checkouts: CheckoutsService | None = None
 
 
 def build_subscriptions(
@@ -35,6 +40,7 @@ def build_subscriptions(
     settings: SubscriptionsSettings,
     products: ProductReader,
     payments: PaymentsPort | None = None,
+    pages: PayPagesPort | None = None,
 ) -> SubscriptionsParts:
     """Wire the aggregate; the payments channel and the scheduler run with the runtime."""
     repository = SubscriptionsRepository(runtime.db)
@@ -44,6 +50,7 @@ def build_subscriptions(
         client = PaymentsClient(settings.payments_target, timeout=settings.payments_timeout_seconds)
         runtime.add_step("payments-client", client.start, client.stop)
         payments = client
+        pages = client
     scheduler = RenewalScheduler(
         repository,
         uow,
@@ -55,15 +62,27 @@ def build_subscriptions(
     clocks.on_advance = scheduler.wake
     if settings.renewals_enabled:
         runtime.add_step("renewal-scheduler", scheduler.start, scheduler.stop)
-    service = SubscriptionsService(repository, uow, clocks, products, payments)
+    service = SubscriptionsService(repository, uow, clocks, products, payments, pages)
     billing = BillingService(repository, uow, clocks, payments)
     runtime.add_consumer("payment-outcomes", PAYMENT_EVENTS, billing.on_payment_event)
+    checkouts = hosted = None
+    if pages is not None:
+        hosted = HostedPages(repository, uow, clocks, pages)
+        billing.on_unmatched_payment = hosted.on_page_payment
+        runtime.add_consumer("saved-methods", METHOD_SAVED_EVENTS, hosted.on_method_saved)
+        checkouts = CheckoutsService(
+            CheckoutsRepository(runtime.db), repository, uow, clocks, products, pages
+        )
+        runtime.add_consumer(
+            "checkout-payments", CHECKOUT_PAYMENT_EVENTS, checkouts.on_payment_event
+        )
     return SubscriptionsParts(
         repository=repository,
         clocks=clocks,
         service=service,
         billing=billing,
         scheduler=scheduler,
-        servicer=SubscriptionsServicer(service, billing, clocks),
+        servicer=SubscriptionsServicer(service, billing, clocks, checkouts, hosted),
         payments=payments,
+        checkouts=checkouts,
     )

@@ -421,6 +421,7 @@ class CreateSubscriptionRequest(_message.Message):
     RETURN_URL_FIELD_NUMBER: _builtins.int
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     CUSTOMER_PRESENT_FIELD_NUMBER: _builtins.int
+    PAYMENT_LINK_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -442,6 +443,11 @@ class CreateSubscriptionRequest(_message.Message):
     """
     customer_present: _builtins.bool
     """true in the portal (3DS test cards challenge), false otherwise."""
+    payment_link: _builtins.bool
+    """The first period is paid on payments' hosted page (needs return_url, no
+    payment_method_id, no trial); the subscription stays pending until the
+    payment.succeeded event makes it active with the card saved there.
+    """
     @_builtins.property
     def billing(self) -> Global___BillingAddress: ...
     @_builtins.property
@@ -461,10 +467,11 @@ class CreateSubscriptionRequest(_message.Message):
         return_url: _builtins.str = ...,
         idempotency_key: _builtins.str = ...,
         customer_present: _builtins.bool = ...,
+        payment_link: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "billing", b"billing", "trial_period_days", b"trial_period_days"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "billing", b"billing", "business_id", b"business_id", "customer_id", b"customer_id", "customer_present", b"customer_present", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "payment_method_id", b"payment_method_id", "product_id", b"product_id", "quantity", b"quantity", "return_url", b"return_url", "trial_period_days", b"trial_period_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "billing", b"billing", "business_id", b"business_id", "customer_id", b"customer_id", "customer_present", b"customer_present", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "payment_link", b"payment_link", "payment_method_id", b"payment_method_id", "product_id", b"product_id", "quantity", b"quantity", "return_url", b"return_url", "trial_period_days", b"trial_period_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__trial_period_days: _TypeAlias = _typing.Literal["trial_period_days"]  # noqa: Y015
     _WhichOneofArgType__trial_period_days: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days"]  # noqa: Y015
@@ -478,6 +485,9 @@ class CreateSubscriptionResponse(_message.Message):
 
     SUBSCRIPTION_FIELD_NUMBER: _builtins.int
     FIRST_PAYMENT_FIELD_NUMBER: _builtins.int
+    PAYMENT_LINK_FIELD_NUMBER: _builtins.int
+    payment_link: _builtins.str
+    """Set when payment_link was asked for: the hosted page for the first payment."""
     @_builtins.property
     def subscription(self) -> Global___Subscription: ...
     @_builtins.property
@@ -489,10 +499,11 @@ class CreateSubscriptionResponse(_message.Message):
         *,
         subscription: Global___Subscription | None = ...,
         first_payment: Global___ChargeOutcome | None = ...,
+        payment_link: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["first_payment", b"first_payment", "subscription", b"subscription"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_payment", b"first_payment", "subscription", b"subscription"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_payment", b"first_payment", "payment_link", b"payment_link", "subscription", b"subscription"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -833,6 +844,7 @@ class UpdatePaymentMethodRequest(_message.Message):
     PAYMENT_METHOD_ID_FIELD_NUMBER: _builtins.int
     CUSTOMER_PRESENT_FIELD_NUMBER: _builtins.int
     RETURN_URL_FIELD_NUMBER: _builtins.int
+    NEW_METHOD_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -841,6 +853,11 @@ class UpdatePaymentMethodRequest(_message.Message):
     """An existing saved method of the subscription's customer."""
     customer_present: _builtins.bool
     return_url: _builtins.str
+    new_method: _builtins.bool
+    """Instead of payment_method_id: send the customer to payments' hosted page
+    (return_url required). On hold: the page pays the dues with the new card
+    and the payment.succeeded event reactivates the subscription on it.
+    """
     def __init__(
         self,
         *,
@@ -851,10 +868,11 @@ class UpdatePaymentMethodRequest(_message.Message):
         payment_method_id: _builtins.str = ...,
         customer_present: _builtins.bool = ...,
         return_url: _builtins.str = ...,
+        new_method: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "customer_present", b"customer_present", "mode", b"mode", "payment_method_id", b"payment_method_id", "return_url", b"return_url", "subscription_id", b"subscription_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "customer_present", b"customer_present", "mode", b"mode", "new_method", b"new_method", "payment_method_id", b"payment_method_id", "return_url", b"return_url", "subscription_id", b"subscription_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -886,7 +904,10 @@ class UpdatePaymentMethodResponse(_message.Message):
     RESULT_FIELD_NUMBER: _builtins.int
     SUBSCRIPTION_FIELD_NUMBER: _builtins.int
     PAYMENT_FIELD_NUMBER: _builtins.int
+    PAYMENT_LINK_FIELD_NUMBER: _builtins.int
     result: Global___UpdatePaymentMethodResponse.Result.ValueType
+    payment_link: _builtins.str
+    """Set for new_method: the hosted page."""
     @_builtins.property
     def subscription(self) -> Global___Subscription: ...
     @_builtins.property
@@ -902,10 +923,11 @@ class UpdatePaymentMethodResponse(_message.Message):
         result: Global___UpdatePaymentMethodResponse.Result.ValueType = ...,
         subscription: Global___Subscription | None = ...,
         payment: Global___ChargeOutcome | None = ...,
+        payment_link: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "subscription", b"subscription"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "result", b"result", "subscription", b"subscription"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "payment_link", b"payment_link", "result", b"result", "subscription", b"subscription"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1075,3 +1097,189 @@ class TestClock(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TestClock: _TypeAlias = TestClock  # noqa: Y015
+
+@_typing.final
+class CheckoutItem(_message.Message):
+    """One line of a checkout cart."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.str
+    quantity: _builtins.int
+    """1..1000."""
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["product_id", b"product_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckoutItem: _TypeAlias = CheckoutItem  # noqa: Y015
+
+@_typing.final
+class CreateCheckoutRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_CART_FIELD_NUMBER: _builtins.int
+    BILLING_FIELD_NUMBER: _builtins.int
+    RETURN_URL_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    CUSTOMER_EMAIL_FIELD_NUMBER: _builtins.int
+    CUSTOMER_NAME_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    mode: _common_pb2.Mode.ValueType
+    customer_id: _builtins.str
+    """An existing customer of the business (the gateway resolves/creates it)."""
+    return_url: _builtins.str
+    """Where the hosted page sends the customer when done."""
+    customer_email: _builtins.str
+    """Shown by GetCheckout."""
+    customer_name: _builtins.str
+    validate_only: _builtins.bool
+    """Only check and price the cart (customer_id may be empty): nothing is
+    written, no page is opened; the answer carries total_amount and currency.
+    The gateway asks this before it creates a new customer for the session.
+    """
+    @_builtins.property
+    def product_cart(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckoutItem]:
+        """1..20 products of the business, one-time and subscription ones together,
+        all priced in one currency.
+        """
+
+    @_builtins.property
+    def billing(self) -> Global___BillingAddress: ...
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        product_cart: _abc.Iterable[Global___CheckoutItem] | None = ...,
+        billing: Global___BillingAddress | None = ...,
+        return_url: _builtins.str = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        customer_email: _builtins.str = ...,
+        customer_name: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "business_id", b"business_id", "customer_email", b"customer_email", "customer_id", b"customer_id", "customer_name", b"customer_name", "metadata", b"metadata", "mode", b"mode", "product_cart", b"product_cart", "return_url", b"return_url", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCheckoutRequest: _TypeAlias = CreateCheckoutRequest  # noqa: Y015
+
+@_typing.final
+class Checkout(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    CHECKOUT_URL_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    CUSTOMER_EMAIL_FIELD_NUMBER: _builtins.int
+    CUSTOMER_NAME_FIELD_NUMBER: _builtins.int
+    PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    PAYMENT_STATUS_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_IDS_FIELD_NUMBER: _builtins.int
+    TOTAL_AMOUNT_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    checkout_url: _builtins.str
+    """payments' hosted page that takes the whole cart's payment."""
+    customer_id: _builtins.str
+    customer_email: _builtins.str
+    customer_name: _builtins.str
+    payment_id: _builtins.str
+    """Set once the cart's payment has an outcome."""
+    payment_status: _builtins.str
+    """"succeeded" or "failed" once known; empty before."""
+    total_amount: _builtins.int
+    currency: _builtins.str
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def subscription_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The subscriptions the paid cart started (one per subscription product)."""
+
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        checkout_url: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        customer_id: _builtins.str = ...,
+        customer_email: _builtins.str = ...,
+        customer_name: _builtins.str = ...,
+        payment_id: _builtins.str = ...,
+        payment_status: _builtins.str = ...,
+        subscription_ids: _abc.Iterable[_builtins.str] | None = ...,
+        total_amount: _builtins.int = ...,
+        currency: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkout_url", b"checkout_url", "created_at", b"created_at", "currency", b"currency", "customer_email", b"customer_email", "customer_id", b"customer_id", "customer_name", b"customer_name", "payment_id", b"payment_id", "payment_status", b"payment_status", "session_id", b"session_id", "subscription_ids", b"subscription_ids", "total_amount", b"total_amount"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Checkout: _TypeAlias = Checkout  # noqa: Y015
+
+@_typing.final
+class GetCheckoutRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    mode: _common_pb2.Mode.ValueType
+    session_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "mode", b"mode", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCheckoutRequest: _TypeAlias = GetCheckoutRequest  # noqa: Y015

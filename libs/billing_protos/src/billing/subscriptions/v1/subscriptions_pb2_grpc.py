@@ -84,6 +84,16 @@ class SubscriptionsServiceStub:
                 request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetTestClockRequest.SerializeToString,
                 response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.FromString,
                 _registered_method=True)
+        self.CreateCheckout = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/CreateCheckout',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateCheckoutRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Checkout.FromString,
+                _registered_method=True)
+        self.GetCheckout = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/GetCheckout',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetCheckoutRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Checkout.FromString,
+                _registered_method=True)
 
 
 class SubscriptionsServiceServicer:
@@ -153,6 +163,20 @@ class SubscriptionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCheckout(self, request, context):
+        """A checkout session: one hosted-page payment for the cart; when it
+        succeeds each subscription product becomes an active subscription.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCheckout(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SubscriptionsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +229,16 @@ def add_SubscriptionsServiceServicer_to_server(servicer, server):
                     servicer.GetTestClock,
                     request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetTestClockRequest.FromString,
                     response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.SerializeToString,
+            ),
+            'CreateCheckout': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCheckout,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateCheckoutRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Checkout.SerializeToString,
+            ),
+            'GetCheckout': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckout,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetCheckoutRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Checkout.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -477,6 +511,60 @@ class SubscriptionsService:
             '/billing.subscriptions.v1.SubscriptionsService/GetTestClock',
             billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetTestClockRequest.SerializeToString,
             billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.TestClock.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCheckout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/CreateCheckout',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CreateCheckoutRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Checkout.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckout(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/GetCheckout',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.GetCheckoutRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Checkout.FromString,
             options,
             channel_credentials,
             insecure,

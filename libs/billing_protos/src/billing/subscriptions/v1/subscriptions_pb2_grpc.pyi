@@ -52,6 +52,11 @@ class SubscriptionsServiceStub:
     AdvanceTestClock: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.AdvanceTestClockRequest, _subscriptions_pb2.TestClock]
     """Test mode only: renewals, expiries and scheduled cancels follow this clock."""
     GetTestClock: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.GetTestClockRequest, _subscriptions_pb2.TestClock]
+    CreateCheckout: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.CreateCheckoutRequest, _subscriptions_pb2.Checkout]
+    """A checkout session: one hosted-page payment for the cart; when it
+    succeeds each subscription product becomes an active subscription.
+    """
+    GetCheckout: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.GetCheckoutRequest, _subscriptions_pb2.Checkout]
 
 @_typing.type_check_only
 class SubscriptionsServiceAsyncStub(SubscriptionsServiceStub):
@@ -70,6 +75,11 @@ class SubscriptionsServiceAsyncStub(SubscriptionsServiceStub):
     AdvanceTestClock: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.AdvanceTestClockRequest, _subscriptions_pb2.TestClock]  # type: ignore[assignment]
     """Test mode only: renewals, expiries and scheduled cancels follow this clock."""
     GetTestClock: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.GetTestClockRequest, _subscriptions_pb2.TestClock]  # type: ignore[assignment]
+    CreateCheckout: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.CreateCheckoutRequest, _subscriptions_pb2.Checkout]  # type: ignore[assignment]
+    """A checkout session: one hosted-page payment for the cart; when it
+    succeeds each subscription product becomes an active subscription.
+    """
+    GetCheckout: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.GetCheckoutRequest, _subscriptions_pb2.Checkout]  # type: ignore[assignment]
 
 class SubscriptionsServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -145,5 +155,22 @@ class SubscriptionsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _subscriptions_pb2.GetTestClockRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_subscriptions_pb2.TestClock, _abc.Awaitable[_subscriptions_pb2.TestClock]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateCheckout(
+        self,
+        request: _subscriptions_pb2.CreateCheckoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscriptions_pb2.Checkout, _abc.Awaitable[_subscriptions_pb2.Checkout]]:
+        """A checkout session: one hosted-page payment for the cart; when it
+        succeeds each subscription product becomes an active subscription.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCheckout(
+        self,
+        request: _subscriptions_pb2.GetCheckoutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscriptions_pb2.Checkout, _abc.Awaitable[_subscriptions_pb2.Checkout]]: ...
 
 def add_SubscriptionsServiceServicer_to_server(servicer: SubscriptionsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

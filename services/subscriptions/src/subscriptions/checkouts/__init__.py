@@ -1,0 +1,1 @@
+"""Checkout sessions: a cart of products paid once on the hosted page."""
