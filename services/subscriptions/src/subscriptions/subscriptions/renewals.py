@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from datetime import timedelta
 
@@ -49,6 +50,9 @@ from subscriptions.subscriptions.test_clock import BusinessClocks
 from subscriptions.subscriptions.unit_of_work import Txn, UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# Due subscriptions read per query; each is then claimed on its own, by id.
+BATCH = 100
 
 
 def renewal_outcome(
@@ -150,20 +154,33 @@ class RenewalScheduler:
         handled = 0
         while True:
             real_now = self.real.now()
-            sub = await self.repository.claim_due(
-                due_by=real_now + timedelta(seconds=offset),
-                real_now=real_now,
-                lease_until=real_now + self.lease,
-                owner=self.owner,
-                business=business,
+            due_by = real_now + timedelta(seconds=offset)
+            candidates = list(
+                await self.repository.due_ids(
+                    due_by=due_by, real_now=real_now, business=business, limit=BATCH
+                )
             )
-            if sub is None:
+            if not candidates:
                 return handled
-            if await self.process(sub):
-                handled += 1
-            else:
-                # Payments could not answer: leave it to the lease and stop this pass.
-                return handled
+            # Replicas reading the same batch start at different places, so they
+            # mostly claim different subscriptions instead of racing for each one.
+            random.shuffle(candidates)
+            for subscription_id in candidates:
+                real_now = self.real.now()
+                sub = await self.repository.claim(
+                    subscription_id,
+                    due_by=due_by,
+                    real_now=real_now,
+                    lease_until=real_now + self.lease,
+                    owner=self.owner,
+                )
+                if sub is None:
+                    continue  # another replica claimed it (or it changed) meanwhile
+                if await self.process(sub):
+                    handled += 1
+                else:
+                    # Payments could not answer: leave it to the lease and stop this pass.
+                    return handled
 
     async def process(self, sub: Subscription) -> bool:
         """Handle one claimed subscription; False when it must wait for its lease."""

@@ -194,21 +194,52 @@ class SubscriptionsRepository:
         owner: str,
         business: tuple[str, Mode] | None = None,
     ) -> Subscription | None:
-        """Atomically lease one active subscription due by ``due_by`` whose lease has expired.
+        """Atomically lease the earliest due active subscription whose lease has expired.
 
         ``business`` narrows the claim to one business's test mode (its own clock).
         """
-        query: dict[str, Any] = {
-            "status": SubscriptionStatus.ACTIVE.value,
-            "next_billing_date": {"$lte": due_by},
-            "$or": [{"lease_until": {"$exists": False}}, {"lease_until": {"$lte": real_now}}],
-        }
-        if business is not None:
-            query["business_id"], query["mode"] = business
         doc = await self._subscriptions.find_one_and_update(
-            query,
+            _due_filter(due_by, real_now, business),
             {"$set": {"lease_until": lease_until, "lease_owner": owner}},
             sort=[("next_billing_date", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return _from_document(doc) if doc else None
+
+    async def due_ids(
+        self,
+        *,
+        due_by: datetime,
+        real_now: datetime,
+        business: tuple[str, Mode] | None = None,
+        limit: int = 100,
+    ) -> Sequence[str]:
+        """Up to ``limit`` ids of claimable due subscriptions, earliest due first.
+
+        The scheduler reads a batch of candidates once and claims each by id
+        (:meth:`claim`): a claim query that sorts the whole backlog for every
+        single subscription made a large backlog cost quadratic time.
+        """
+        cursor = (
+            self._subscriptions.find(_due_filter(due_by, real_now, business), {"_id": 1})
+            .sort("next_billing_date", ASCENDING)
+            .limit(limit)
+        )
+        return [doc["_id"] async for doc in cursor]
+
+    async def claim(
+        self,
+        subscription_id: str,
+        *,
+        due_by: datetime,
+        real_now: datetime,
+        lease_until: datetime,
+        owner: str,
+    ) -> Subscription | None:
+        """Lease one candidate if it is still due and unleased (another replica may have won)."""
+        doc = await self._subscriptions.find_one_and_update(
+            {"_id": subscription_id, **_due_filter(due_by, real_now, None)},
+            {"$set": {"lease_until": lease_until, "lease_owner": owner}},
             return_document=ReturnDocument.AFTER,
         )
         return _from_document(doc) if doc else None
@@ -229,3 +260,17 @@ class SubscriptionsRepository:
             {"$set": {"lease_until": _EPOCH, "lease_owner": None}},
             session=txn,
         )
+
+
+def _due_filter(
+    due_by: datetime, real_now: datetime, business: tuple[str, Mode] | None
+) -> dict[str, Any]:
+    """Active, due by ``due_by``, and not leased by a live replica."""
+    query: dict[str, Any] = {
+        "status": SubscriptionStatus.ACTIVE.value,
+        "next_billing_date": {"$lte": due_by},
+        "$or": [{"lease_until": {"$exists": False}}, {"lease_until": {"$lte": real_now}}],
+    }
+    if business is not None:
+        query["business_id"], query["mode"] = business
+    return query
