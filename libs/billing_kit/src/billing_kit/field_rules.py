@@ -167,6 +167,14 @@ def check_http_url(value: str | None) -> str | None:
     return value
 
 
+def is_http_url(value: str) -> bool:
+    """True for a URL :func:`check_http_url` accepts (empty is not one)."""
+    try:
+        return check_http_url(value) is not None
+    except ValueError:
+        return False
+
+
 HttpUrl = Annotated[
     str,
     StringConstraints(max_length=URL_MAX_LENGTH, pattern=HTTP_URL_PATTERN),

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from aiohttp import web
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
 from billing_kit.errors import InvalidArgument, NotFound
-from billing_kit.field_rules import Metadata
+from billing_kit.field_rules import HttpUrl, Metadata
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.api.merchant import merchant_api
@@ -51,8 +51,8 @@ class CreateCheckoutBody(_Body):
         description="Required here: an existing customer_id, or email (+ name) to create one."
     )
     billing_address: BillingAddressIn | None = None
-    return_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$", max_length=2000)] = (
-        Field(description="Required here: where the hosted page sends the customer when done.")
+    return_url: HttpUrl = Field(
+        description="Required here: where the hosted page sends the customer when done."
     )
     metadata: Metadata | None = None
     # UI options of Dodo's own page that this hosted page does not have: accepted, ignored.

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
-from billing_kit.field_rules import EmailAddress, Metadata, PageSize, PersonName, PhoneNumber
+from billing_kit.field_rules import (
+    HTTP_URL_PATTERN,
+    URL_MAX_LENGTH,
+    EmailAddress,
+    Metadata,
+    PageSize,
+    PersonName,
+    PhoneNumber,
+)
 from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import (
@@ -165,8 +173,8 @@ class NewCustomerIn(_Body):
 
 _HTTP_URL: dict[str, JsonValue] = {
     "type": "string",
-    "pattern": r"^https?://\S+$",
-    "maxLength": 2000,
+    "pattern": HTTP_URL_PATTERN,
+    "maxLength": URL_MAX_LENGTH,
 }
 
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 from billing_kit.clock import Clock
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.events import new_event
+from billing_kit.field_rules import is_http_url
 from billing_kit.scoping import CustomerScope, Mode
 from yarl import URL
 
@@ -37,7 +38,6 @@ from payments.unit_of_work import Txn, UnitOfWork
 
 LOCALES = ("en", "it")
 METHOD_SAVED = "payment_method.saved"
-_URL = re.compile(r"^https?://[^\s]+$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -62,7 +62,7 @@ class NewSession:
         """Each bad field is an INVALID_ARGUMENT naming it."""
         if self.purpose is None:
             raise InvalidArgument("purpose is required: SAVE_METHOD or PAY", field="purpose")
-        if not _URL.match(self.return_url) or len(self.return_url) > 2000:
+        if not is_http_url(self.return_url):
             raise InvalidArgument("return_url must be an http(s) URL", field="return_url")
         if self.locale not in ("", *LOCALES):
             raise InvalidArgument("locale must be en or it", field="locale")

@@ -12,12 +12,12 @@ transaction, so a redelivered event or a double submit starts nothing twice.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from dataclasses import dataclass, field
 
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.events import CloudEvent
+from billing_kit.field_rules import is_http_url
 from billing_kit.scoping import Mode
 from pydantic import ValidationError
 
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 CHECKOUT_KEY = "checkout_session_id"
 # The cart's payment outcome (queue "checkout-payments"; data read as PaymentOutcomeData).
 CHECKOUT_PAYMENT_EVENTS = PAYMENT_EVENTS
-_URL = re.compile(r"^https?://\S+$")
 
 
 def _bad(message: str, field_name: str) -> InvalidArgument:
@@ -135,7 +134,7 @@ class CheckoutsService:
             raise _bad("product_cart needs at least one product", "product_cart")
         if len(request.cart) > MAX_CART_ITEMS:
             raise _bad(f"product_cart holds at most {MAX_CART_ITEMS} products", "product_cart")
-        if not _URL.match(request.return_url) or len(request.return_url) > 2000:
+        if not is_http_url(request.return_url):
             raise _bad("return_url is required: an http(s) URL", "return_url")
         check_metadata(request.metadata)
         lines: list[CartLine] = []
