@@ -11,6 +11,7 @@ converts between the two.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from billing.common.v1 import common_pb2
@@ -89,6 +90,29 @@ def make_scope(business_id: str, mode: str, customer_id: str) -> CustomerScope:
         )
     except ValidationError as exc:
         raise InvalidArgument(describe_validation_error(exc), reason=Reason.INVALID_SCOPE) from None
+
+
+def list_business(business_id: str, customer_ids: Sequence[str]) -> str:
+    """The business a list is scoped to, or ``""`` for the unified portal's question.
+
+    A list names one business, or no business and the customers of one verified
+    email in every business: customer ids are unique across businesses and the
+    gateway takes them from auth's resolution of that email, so one query serves
+    every business instead of one query per business.
+    """
+    if business_id or not customer_ids:
+        if not 0 < len(business_id) <= 128:
+            raise InvalidArgument(
+                "business_id is required", reason=Reason.INVALID_SCOPE, field="business_id"
+            )
+        return business_id
+    if any(not 0 < len(customer_id) <= 128 for customer_id in customer_ids):
+        raise InvalidArgument(
+            "customer_ids must be 1 to 128 characters each",
+            reason=Reason.INVALID_SCOPE,
+            field="customer_ids",
+        )
+    return ""
 
 
 def make_page(page_size: int, page_number: int) -> PageRequest:

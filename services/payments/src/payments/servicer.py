@@ -8,7 +8,7 @@ from typing import Any, TypeAlias
 import grpc
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from billing_kit.errors import InvalidArgument, Reason
-from billing_kit.scoping import Mode, make_page, make_scope, mode_from_proto
+from billing_kit.scoping import Mode, list_business, make_page, make_scope, mode_from_proto
 
 from payments.charges.models import ChargeType
 from payments.charges.repository import PaymentFilter
@@ -26,19 +26,6 @@ from payments.hosted.service import HostedPageService, NewSession
 from payments.methods.service import PaymentMethodsService
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
-
-
-def _list_scope(business_id: str, mode: int, customer_ids: list[str]) -> tuple[str, Mode]:
-    """The scope of a list: one business, or (unified portal) no business but customer ids.
-
-    Customer ids are unique across businesses, and the gateway takes them from
-    auth's resolution of a verified email, so a list by customer ids alone shows
-    exactly that email's records in every business at once (one query, not one
-    per business).
-    """
-    if not business_id and any(customer_ids):
-        return "", mode_from_proto(mode)
-    return _business(business_id, mode)
 
 
 def _business(business_id: str, mode: int) -> tuple[str, Mode]:
@@ -64,10 +51,12 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self, request: payments_pb2.ListPaymentMethodsRequest, context: Context
     ) -> payments_pb2.ListPaymentMethodsResponse:
         """A page of the customer's (or customers') saved methods, newest first."""
+        business_id = list_business(request.business_id, request.customer_ids)
+        mode = mode_from_proto(request.mode)
         customer_ids = list(request.customer_ids) or [request.customer_id]
-        business_id, mode = _list_scope(request.business_id, request.mode, customer_ids)
-        for customer_id in customer_ids:
-            make_scope(business_id or "any", mode, customer_id)
+        if business_id:
+            for customer_id in customer_ids:
+                make_scope(business_id, mode, customer_id)
         page = make_page(request.page_size, request.page_number)
         found = await self._methods.list_payment_methods(business_id, mode, customer_ids, page)
         return payments_pb2.ListPaymentMethodsResponse(
@@ -145,9 +134,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         self, request: payments_pb2.ListPaymentsRequest, context: Context
     ) -> payments_pb2.ListPaymentsResponse:
         """A filtered page of the business's payments, newest first."""
-        business_id, mode = _list_scope(
-            request.business_id, request.mode, list(request.customer_ids)
-        )
+        business_id = list_business(request.business_id, request.customer_ids)
+        mode = mode_from_proto(request.mode)
         status = None
         if request.status:
             status = STATUS_FROM_PROTO.get(request.status)

@@ -12,7 +12,7 @@ import grpc
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
 from billing.subscriptions.v1 import subscriptions_pb2_grpc
 from billing_kit.errors import InvalidArgument, Reason
-from billing_kit.scoping import make_page, mode_from_proto
+from billing_kit.scoping import list_business, make_page, mode_from_proto
 
 from subscriptions.checkouts.models import Checkout
 from subscriptions.checkouts.service import CheckoutsService, NewCheckout
@@ -116,13 +116,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             )
         )
         query = SubscriptionFilter(
-            # The unified portal asks with its email's customers of every business
-            # and no business: customer ids are unique across businesses.
-            business_id=(
-                ""
-                if request.customer_ids and not request.business_id
-                else _business(request.business_id)
-            ),
+            business_id=list_business(request.business_id, request.customer_ids),
             mode=mode_from_proto(request.mode),
             customer_ids=customers,
             status=c.status_from_proto(request.status),
