@@ -44,6 +44,11 @@ class InvoicingServiceStub:
                 request_serializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ListInvoicesRequest.SerializeToString,
                 response_deserializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ListInvoicesResponse.FromString,
                 _registered_method=True)
+        self.GetInvoicePdf = channel.unary_unary(
+                '/billing.invoicing.v1.InvoicingService/GetInvoicePdf',
+                request_serializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.GetInvoicePdfRequest.SerializeToString,
+                response_deserializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.InvoicePdf.FromString,
+                _registered_method=True)
 
 
 class InvoicingServiceServicer:
@@ -61,6 +66,14 @@ class InvoicingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInvoicePdf(self, request, context):
+        """NOT_FOUND while the PDF is not stored yet (reason INVOICE_PDF_NOT_READY)
+        or when there is no such invoice (INVOICE_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InvoicingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +86,11 @@ def add_InvoicingServiceServicer_to_server(servicer, server):
                     servicer.ListInvoices,
                     request_deserializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ListInvoicesRequest.FromString,
                     response_serializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ListInvoicesResponse.SerializeToString,
+            ),
+            'GetInvoicePdf': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInvoicePdf,
+                    request_deserializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.GetInvoicePdfRequest.FromString,
+                    response_serializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.InvoicePdf.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +147,33 @@ class InvoicingService:
             '/billing.invoicing.v1.InvoicingService/ListInvoices',
             billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ListInvoicesRequest.SerializeToString,
             billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ListInvoicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInvoicePdf(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.invoicing.v1.InvoicingService/GetInvoicePdf',
+            billing_dot_invoicing_dot_v1_dot_invoicing__pb2.GetInvoicePdfRequest.SerializeToString,
+            billing_dot_invoicing_dot_v1_dot_invoicing__pb2.InvoicePdf.FromString,
             options,
             channel_credentials,
             insecure,
