@@ -64,6 +64,7 @@ async def test_a_replica_that_dies_after_charging_leaves_one_payment_applied_onc
     await world.db["subscriptions"].insert_one(
         {**sub.model_dump(mode="python"), "_id": sub.subscription_id, "status": "active"}
     )
+    await world.repository.backfill_leases()  # as a scheduler does when it starts
     dying = world.scheduler()
     claimed = await world.repository.claim_due(
         due_by=T0,

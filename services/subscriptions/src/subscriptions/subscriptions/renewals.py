@@ -115,6 +115,7 @@ class RenewalScheduler:
         self.real: Clock = clock or SystemClock()
         self.owner = uuid.uuid4().hex
         self._wake = asyncio.Event()
+        self._backfilled = False
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -145,6 +146,10 @@ class RenewalScheduler:
 
     async def run_once(self) -> int:
         """Process everything due now; returns how many due dates were handled."""
+        if not self._backfilled:
+            # Documents written before every insert carried a lease would never match.
+            await self.repository.backfill_leases()
+            self._backfilled = True
         handled = 0
         for business_id, offset in await self.clocks.clocked_businesses():
             handled += await self._drain((business_id, "test"), offset)
