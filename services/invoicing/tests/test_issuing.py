@@ -228,7 +228,7 @@ async def test_a_killed_render_is_finished_by_the_sweeper(
     """An invoice numbered and stored, whose process died before the PDF: the sweeper ends it."""
     runtime = replicas[0].runtime
     invoice = invoice_for(parse_payment(payment_event(shop, "pay_crash")), 1)
-    await runtime.repository.insert(invoice)
+    await runtime.repository.insert(invoice, 1)
     assert not (await runtime.db["invoices"].find_one({"_id": invoice.invoice_id}) or {}).get(
         "pdf_ready"
     )

@@ -47,7 +47,13 @@ from invoicing.models import (
 )
 from invoicing.parties import PartiesUnavailable, PartyDirectory
 from invoicing.pdf import render_invoice_pdf
-from invoicing.repository import InvoicingRepository, PdfStore, format_number
+from invoicing.repository import (
+    InvoicingRepository,
+    PdfStore,
+    business_counter,
+    customer_counter,
+    format_number,
+)
 
 log = logging.getLogger(__name__)
 SOURCE = "invoicing"
@@ -168,18 +174,22 @@ class Issuing:
     async def on_payment_succeeded(self, event: CloudEvent, session: AsyncClientSession) -> None:
         """Issue the payment's invoice inside the consumer's transaction (once per payment)."""
         payment = parse_payment(event)
-        # Outside the transaction and idempotent: see ensure_counter.
-        await self._repository.ensure_counter(payment.business_id, payment.mode)
-        existing = await self._repository.invoice_of_payment(
-            payment.business_id, payment.mode, payment.payment_id, session
+        # Outside the transaction and idempotent: see ensure_counters.
+        await self._repository.ensure_counters(
+            payment.business_id, payment.mode, payment.customer_id
         )
-        if existing is not None:
-            log.info("payment already invoiced", extra={"invoice_id": existing.invoice_id})
+        invoice_id = invoice_id_of(payment.business_id, payment.mode, payment.payment_id)
+        if await self._repository.exists(invoice_id, session):
+            log.info("payment already invoiced", extra={"invoice_id": invoice_id})
             return
-        sequence = await self._repository.next_sequence(payment.business_id, payment.mode, session)
+        sequence = await self._repository.take_next(
+            business_counter(payment.business_id, payment.mode), session
+        )
+        position = await self._repository.take_next(
+            customer_counter(payment.customer_id, payment.mode), session
+        )
         invoice = invoice_for(payment, sequence)
-        await self._repository.insert(invoice, session)
-        invoice_id = invoice.invoice_id
+        await self._repository.insert(invoice, position, session)
         call_after_commit(session, ("finish", invoice_id), lambda: self.finish_soon(invoice_id))
 
     # --- steps 2 and 3: PDF, then pdf_ready + invoice.created ---
