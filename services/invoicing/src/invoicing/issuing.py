@@ -168,6 +168,8 @@ class Issuing:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # Invoices this process numbered (committed): shows work spread over replicas.
+        self.issued_here = 0
 
     # --- step 1: the consumer's handler ---
 
@@ -190,7 +192,11 @@ class Issuing:
         )
         invoice = invoice_for(payment, sequence)
         await self._repository.insert(invoice, position, session)
-        call_after_commit(session, ("finish", invoice_id), lambda: self.finish_soon(invoice_id))
+        call_after_commit(session, ("finish", invoice_id), lambda: self._issued(invoice_id))
+
+    def _issued(self, invoice_id: str) -> None:
+        self.issued_here += 1
+        self.finish_soon(invoice_id)
 
     # --- steps 2 and 3: PDF, then pdf_ready + invoice.created ---
 
