@@ -170,3 +170,17 @@ async def test_bad_page_is_invalid_argument(stub: invoicing_pb2_grpc.InvoicingSe
             ),
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_customer_id_and_customer_ids_together_are_refused(
+    stub: invoicing_pb2_grpc.InvoicingServiceStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ListInvoices(
+            invoicing_pb2.ListInvoicesRequest(
+                mode=common_pb2.MODE_LIVE, customer_id="cus_1", customer_ids=["cus_1", "cus_2"]
+            ),
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = domain_error_from(err.value)
+    assert error is not None and error.reason is Reason.INVALID_SCOPE
