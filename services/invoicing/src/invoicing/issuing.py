@@ -168,6 +168,7 @@ class Issuing:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         # Invoices this process numbered (committed): shows work spread over replicas.
         self.issued_here = 0
 
@@ -201,7 +202,12 @@ class Issuing:
     # --- steps 2 and 3: PDF, then pdf_ready + invoice.created ---
 
     def finish_soon(self, invoice_id: str) -> None:
-        """Finish ``invoice_id`` in the background (called once its issue has committed)."""
+        """Finish ``invoice_id`` in the background (called once its issue has committed).
+
+        Not while stopping: the invoice waits, unfinished, for a sweeper.
+        """
+        if self._stopping:
+            return
         task = asyncio.create_task(self._finish_logged(invoice_id), name=f"finish-{invoice_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -277,16 +283,24 @@ class Issuing:
         """Start the periodic sweeper (it sweeps once at once: work left by a crash)."""
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="invoice-sweeper")
 
-    async def stop(self) -> None:
-        """Stop the sweeper and let in-flight finishes end (their leases cover a crash)."""
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop the sweeper and give in-flight finishes ``grace_seconds`` to end.
+
+        One cut short leaves its invoice unfinished under a lease that runs
+        out; a sweeper (another replica's, or this one's next start) ends it.
+        """
+        self._stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+            self._sweeper = None
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=5.0)
-            for task in self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+            for task in pending:
                 task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
 
     def wake(self) -> None:
         """Ask for a sweep now (tests; an operator's nudge)."""
