@@ -20,6 +20,8 @@ from subscriptions.checkouts.models import CartLine, Checkout
 from subscriptions.checkouts.repository import CHECKOUT_INDEXES, CheckoutsRepository
 from subscriptions.licenses.consumers import LicenseIssuing
 from subscriptions.licenses.models import LICENSE_KEY_CREATED
+from subscriptions.licenses.rate_limits import INDEXES as RATE_INDEXES
+from subscriptions.licenses.rate_limits import LicenseRateLimits, RateLimiter
 from subscriptions.licenses.repository import INDEXES, LICENSE_KEYS, LicensesRepository, Scope
 from subscriptions.licenses.service import KeyChanges, LicensesService
 from subscriptions.products.models import LicenseKeyDuration as ProductDuration
@@ -340,3 +342,34 @@ class TestMerchant:
             Scope("bus_1", "test", ("cus_2",)), done.instance.instance_id
         )
         assert (await lic.service.get_key(SCOPE, key.license_key_id)).instances_count == 0
+
+
+class TestRateLimits:
+    async def test_a_burst_is_refused_while_other_clients_and_keys_still_work(
+        self, lic: Licenses
+    ) -> None:
+        await ensure_indexes(lic.world.db, RATE_INDEXES)
+        key, other_key = await lic.issued_key(), await lic.issued_key()
+        lic.service.limiter = RateLimiter(
+            lic.world.db,
+            lic.world.real,
+            LicenseRateLimits(window_seconds=60, per_client=5, per_key=3),
+        )
+        answers = [await _outcome(lic.service.validate(key, client_key="a")) for _ in range(5)]
+        assert answers == [True, True, True, "429", "429"]
+        # The same key is over its own limit for everyone; another key from client b works.
+        assert await _outcome(lic.service.validate(key, client_key="b")) == "429"
+        assert await _outcome(lic.service.validate(other_key, client_key="b")) is True
+        # Client a is now over its own limit whatever key it sends.
+        assert await _outcome(lic.service.validate(other_key, client_key="a")) == "429"
+        # The window slides: a minute later both work again.
+        lic.world.real.advance(61)
+        assert await _outcome(lic.service.validate(key, client_key="a")) is True
+
+
+async def _outcome(call: Any) -> object:
+    try:
+        return await call
+    except DomainError as refused:
+        assert refused.reason is Reason.LICENSE_RATE_LIMITED
+        return "429"

@@ -279,6 +279,9 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     ),
     Reason.LICENSE_KEY_EXISTS: _conflict(N_("This license key already exists.")),
     Reason.INVALID_LICENSE_KEY_REQUEST: _invalid(_CHECK_VALUE),
+    Reason.LICENSE_RATE_LIMITED: ErrorRow(
+        429, N_("Too many requests. Please wait a minute and try again."), retry_after=60
+    ),
 }
 
 

@@ -13,6 +13,7 @@ from billing_kit.runtime import ServiceRuntime
 
 from subscriptions.checkouts.repository import CHECKOUT_INDEXES
 from subscriptions.config import SubscriptionsSettings
+from subscriptions.licenses import rate_limits as license_rate_limits
 from subscriptions.licenses import repository as licenses_repository
 from subscriptions.licenses.service import LicensesService
 from subscriptions.licenses.wiring import build_licenses
@@ -35,6 +36,7 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
             **products_repository.INDEXES,
             **CHECKOUT_INDEXES,
             **licenses_repository.INDEXES,
+            **license_rate_limits.INDEXES,
         },
         outbox=True,
     )

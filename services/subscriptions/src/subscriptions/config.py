@@ -32,6 +32,11 @@ class SubscriptionsSettings(ServiceSettings):
     # An on_hold subscription's license keys keep validating this long after its paid
     # period ended.
     license_grace_days: int = Field(default=7, ge=0, le=365)
+    # The public license API (activate/deactivate/validate): calls per sliding window,
+    # per client (its address, hashed by the gateway) and per presented key.
+    license_rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    license_rate_limit_per_client: int = Field(default=120, ge=1, le=1_000_000)
+    license_rate_limit_per_key: int = Field(default=30, ge=1, le=1_000_000)
 
     @field_validator("license_key_seal_keys")
     @classmethod

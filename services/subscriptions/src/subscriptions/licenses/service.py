@@ -45,6 +45,7 @@ from subscriptions.licenses.models import (
     new_license_key,
     normalize_key,
 )
+from subscriptions.licenses.rate_limits import RateLimiter
 from subscriptions.licenses.repository import KeyFilter, LicensesRepository, Scope
 from subscriptions.products.models import Product
 from subscriptions.subscriptions.models import Subscription, SubscriptionStatus, TimeInterval
@@ -147,6 +148,7 @@ class LicensesService:
         transact: Callable[[Callable[[Txn], Awaitable[Any]]], Awaitable[Any]],
         *,
         grace: timedelta,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.repository = repository
         self.subscriptions = subscriptions
@@ -156,6 +158,7 @@ class LicensesService:
         self.db = db
         self.transact = transact
         self.grace = grace
+        self.limiter = limiter
 
     def open_key(self, key: LicenseKey) -> str:
         """The key's plaintext, for its owner (merchant API, portal)."""
@@ -236,8 +239,13 @@ class LicensesService:
             raise invalid_key()
         return key
 
-    async def activate(self, license_key: str, name: str) -> Activation:
+    async def _count_call(self, client_key: str, license_key: str) -> None:
+        if self.limiter is not None:
+            await self.limiter.hit(client_key, license_key)
+
+    async def activate(self, license_key: str, name: str, *, client_key: str = "") -> Activation:
         """Activate the key for a new instance named ``name``, within its limit."""
+        await self._count_call(client_key, license_key)
         name = name.strip()
         if not 0 < len(name) <= MAX_NAME_LENGTH:
             raise _bad(f"name must be 1 to {MAX_NAME_LENGTH} characters", "name")
@@ -264,8 +272,9 @@ class LicensesService:
         result: Activation = await self.transact(work)
         return result
 
-    async def deactivate(self, license_key: str, instance_id: str) -> None:
+    async def deactivate(self, license_key: str, instance_id: str, *, client_key: str = "") -> None:
         """Remove one of the key's instances, freeing its slot."""
+        await self._count_call(client_key, license_key)
         key = await self._working_key(license_key)
         await self._remove(key.license_key_id, instance_id)
 
@@ -276,8 +285,11 @@ class LicensesService:
         if not instance_id or not await self.transact(work):
             raise _instance_not_found()
 
-    async def validate(self, license_key: str, instance_id: str = "") -> bool:
+    async def validate(
+        self, license_key: str, instance_id: str = "", *, client_key: str = ""
+    ) -> bool:
         """Whether the key works now (and, when given, the instance is one of its own)."""
+        await self._count_call(client_key, license_key)
         try:
             key = await self._working_key(license_key)
         except NotFound:

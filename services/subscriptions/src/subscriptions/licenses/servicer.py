@@ -64,7 +64,9 @@ class LicensesServicer(licenses_pb2_grpc.LicenseServiceServicer):
     async def ActivateLicenseKey(
         self, request: licenses_pb2.ActivateLicenseKeyRequest, context: Context
     ) -> licenses_pb2.ActivateLicenseKeyResponse:
-        done = await self.service.activate(request.license_key, request.name)
+        done = await self.service.activate(
+            request.license_key, request.name, client_key=request.client_key
+        )
         return licenses_pb2.ActivateLicenseKeyResponse(
             instance=instance_to_proto(done.instance),
             customer_id=done.key.customer_id,
@@ -74,13 +76,17 @@ class LicensesServicer(licenses_pb2_grpc.LicenseServiceServicer):
     async def DeactivateLicenseKey(
         self, request: licenses_pb2.DeactivateLicenseKeyRequest, context: Context
     ) -> Empty:
-        await self.service.deactivate(request.license_key, request.license_key_instance_id)
+        await self.service.deactivate(
+            request.license_key, request.license_key_instance_id, client_key=request.client_key
+        )
         return Empty()
 
     async def ValidateLicenseKey(
         self, request: licenses_pb2.ValidateLicenseKeyRequest, context: Context
     ) -> licenses_pb2.ValidateLicenseKeyResponse:
-        valid = await self.service.validate(request.license_key, request.license_key_instance_id)
+        valid = await self.service.validate(
+            request.license_key, request.license_key_instance_id, client_key=request.client_key
+        )
         return licenses_pb2.ValidateLicenseKeyResponse(valid=valid)
 
     # Merchant and portal.

@@ -16,6 +16,7 @@ from subscriptions.licenses.consumers import (
     LICENSE_SUBSCRIPTION_EVENTS,
     LicenseIssuing,
 )
+from subscriptions.licenses.rate_limits import LicenseRateLimits, RateLimiter
 from subscriptions.licenses.repository import LicensesRepository
 from subscriptions.licenses.service import LicensesService
 from subscriptions.licenses.servicer import LicensesServicer
@@ -42,6 +43,15 @@ def build_licenses(
         runtime.db,
         lambda work: run_in_transaction(client, work),
         grace=timedelta(days=settings.license_grace_days),
+        limiter=RateLimiter(
+            runtime.db,
+            clocks.real,
+            LicenseRateLimits(
+                window_seconds=settings.license_rate_limit_window_seconds,
+                per_client=settings.license_rate_limit_per_client,
+                per_key=settings.license_rate_limit_per_key,
+            ),
+        ),
     )
     issuing = LicenseIssuing(service, CheckoutsRepository(runtime.db), subscriptions)
     runtime.add_consumer("license-payments", LICENSE_PAYMENT_EVENTS, issuing.on_payment_succeeded)

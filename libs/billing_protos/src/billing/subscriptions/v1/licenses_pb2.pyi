@@ -142,18 +142,24 @@ class ActivateLicenseKeyRequest(_message.Message):
 
     LICENSE_KEY_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    CLIENT_KEY_FIELD_NUMBER: _builtins.int
     license_key: _builtins.str
     name: _builtins.str
     """What the customer calls the device or install (1..256 characters)."""
+    client_key: _builtins.str
+    """An opaque per-client key (the gateway's hash of the caller's address) for the
+    rate limit; the key itself is limited too. Over either: RESOURCE_EXHAUSTED.
+    """
     def __init__(
         self,
         *,
         license_key: _builtins.str = ...,
         name: _builtins.str = ...,
+        client_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["license_key", b"license_key", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_key", b"client_key", "license_key", b"license_key", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -191,17 +197,20 @@ class DeactivateLicenseKeyRequest(_message.Message):
 
     LICENSE_KEY_FIELD_NUMBER: _builtins.int
     LICENSE_KEY_INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_KEY_FIELD_NUMBER: _builtins.int
     license_key: _builtins.str
     license_key_instance_id: _builtins.str
+    client_key: _builtins.str
     def __init__(
         self,
         *,
         license_key: _builtins.str = ...,
         license_key_instance_id: _builtins.str = ...,
+        client_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["license_key", b"license_key", "license_key_instance_id", b"license_key_instance_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_key", b"client_key", "license_key", b"license_key", "license_key_instance_id", b"license_key_instance_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -213,18 +222,21 @@ class ValidateLicenseKeyRequest(_message.Message):
 
     LICENSE_KEY_FIELD_NUMBER: _builtins.int
     LICENSE_KEY_INSTANCE_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_KEY_FIELD_NUMBER: _builtins.int
     license_key: _builtins.str
     license_key_instance_id: _builtins.str
     """Empty: the key alone."""
+    client_key: _builtins.str
     def __init__(
         self,
         *,
         license_key: _builtins.str = ...,
         license_key_instance_id: _builtins.str = ...,
+        client_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["license_key", b"license_key", "license_key_instance_id", b"license_key_instance_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_key", b"client_key", "license_key", b"license_key", "license_key_instance_id", b"license_key_instance_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
