@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from billing.subscriptions.v1 import licenses_pb2
+from billing_kit.catalog_fields import MAX_ACTIVATIONS_LIMIT, json_integer
 from billing_kit.field_rules import PageSize
 from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from gateway.api.schemas import _query_int
 
@@ -165,7 +166,9 @@ class LicenseKeyInstanceListOut(BaseModel):
     items: list[LicenseKeyInstanceOut]
 
 
-ActivationsLimitIn = Annotated[StrictInt, Field(ge=0, le=1_000_000)]
+ActivationsLimitIn = Annotated[
+    int, Field(ge=0, le=MAX_ACTIVATIONS_LIMIT), BeforeValidator(json_integer)
+]
 
 
 class CreateLicenseKeyBody(_Body):

@@ -1,0 +1,150 @@
+"""License keys end to end: bought on the hosted page, used through the official SDK.
+
+A paid checkout of a license product issues one key per unit; the software
+activates it up to the limit, a deactivation frees a slot, validation follows
+the merchant's disable and, for a subscription, the paid period after a cancel
+(test clock). A burst against the public API gets 429 while another key works.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+from billing_kit.testing import eventually
+from devstack import Stack
+from devstack.portal import PortalBusiness, create_portal_business
+from dodopayments import AsyncDodoPayments, ConflictError, NotFoundError, RateLimitError
+from playwright.async_api import Page
+
+from .conftest import merchant_sdk
+from .test_checkouts import _back, _pay
+from .test_subscriptions_api import MONTHLY, _advance
+
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+DAY = 86_400
+ONE_TIME: Any = {"type": "one_time_price", "currency": "EUR", "price": 900}
+
+
+async def _buy(
+    stack: Stack, sdk: AsyncDodoPayments, page: Page, product_id: str, quantity: int
+) -> list[Any]:
+    """Pay a cart of ``quantity`` units on the hosted page; the keys it issued."""
+    email = f"lic-{uuid.uuid4().hex[:8]}@example.com"
+    session = await sdk.checkout_sessions.create(
+        product_cart=[{"product_id": product_id, "quantity": quantity}],
+        customer={"email": email, "name": "Ada Lovelace"},
+        billing_address={"country": "IT"},
+        return_url=_back(stack),
+    )
+    back = await _pay(page, stack, session.checkout_url)
+    assert back["status"] == "succeeded"
+    payment = await sdk.payments.retrieve(back["payment_id"])
+    customer_id = payment.customer.customer_id
+
+    async def issued() -> list[Any] | None:
+        keys = [k async for k in sdk.license_keys.list(customer_id=customer_id)]
+        return keys if len(keys) == quantity else None
+
+    return await eventually(issued, within=30, message="no license key issued")
+
+
+async def test_a_bought_key_activates_up_to_its_limit_and_stops_when_disabled(
+    stack: Stack, shop: PortalBusiness, shop_sdk: AsyncDodoPayments, page: Page
+) -> None:
+    product = await shop_sdk.products.create(
+        name=f"Desktop app {uuid.uuid4().hex[:6]}",
+        tax_category="saas",
+        price=ONE_TIME,
+        license_key_enabled=True,
+        license_key_activations_limit=2,
+        license_key_activation_message="Thanks! Paste the key in Settings.",
+    )
+    keys = await _buy(stack, shop_sdk, page, product.product_id, 2)
+    assert len({k.key for k in keys}) == 2
+    key = keys[0]
+    assert (key.status, key.source, key.activations_limit, key.instances_count) == (
+        "active",
+        "auto",
+        2,
+        0,
+    )
+    assert key.payment_id and key.product_id == product.product_id
+
+    first = await shop_sdk.licenses.activate(license_key=key.key, name="laptop")
+    await shop_sdk.licenses.activate(license_key=key.key, name="desktop")
+    assert first.license_key_id == key.id and first.product.product_id == product.product_id
+    with pytest.raises(ConflictError):
+        await shop_sdk.licenses.activate(license_key=key.key, name="one too many")
+    assert (await shop_sdk.license_keys.retrieve(key.id)).instances_count == 2
+
+    await shop_sdk.licenses.deactivate(license_key=key.key, license_key_instance_id=first.id)
+    third = await shop_sdk.licenses.activate(license_key=key.key, name="tablet")
+    assert (await shop_sdk.licenses.validate(license_key=key.key)).valid
+    assert (
+        await shop_sdk.licenses.validate(license_key=key.key, license_key_instance_id=third.id)
+    ).valid
+    assert not (
+        await shop_sdk.licenses.validate(license_key=key.key, license_key_instance_id=first.id)
+    ).valid
+
+    await shop_sdk.license_keys.update(key.id, disabled=True)
+    assert not (await shop_sdk.licenses.validate(license_key=key.key)).valid
+    # A disabled key answers exactly like one that never existed.
+    answers = []
+    for presented in (key.key, "NOPE-" + uuid.uuid4().hex):
+        with pytest.raises(NotFoundError) as refused:
+            await shop_sdk.licenses.activate(license_key=presented, name="x")
+        answers.append(refused.value.body)
+    assert answers[0] == answers[1]
+    # The other unit's key is untouched.
+    assert (await shop_sdk.licenses.validate(license_key=keys[1].key)).valid
+
+
+async def test_a_cancelled_subscription_key_validates_until_the_paid_period_ends(
+    stack: Stack, page: Page
+) -> None:
+    async with stack.auth_admin() as admin:
+        business = await create_portal_business(admin, f"Licenze {uuid.uuid4().hex[:6]}")
+    async with merchant_sdk(stack, business) as sdk, aiohttp.ClientSession() as http:
+        plan = await sdk.products.create(
+            name=f"Pro plan {uuid.uuid4().hex[:6]}",
+            tax_category="saas",
+            price=MONTHLY,
+            license_key_enabled=True,
+        )
+        [key] = await _buy(stack, sdk, page, plan.product_id, 1)
+        assert key.subscription_id
+        await sdk.subscriptions.update(key.subscription_id, status="cancelled")
+        # Paid for a month: still valid in the middle of it, not after it.
+        assert await _advance(stack, business, http, 10 * DAY) == 200
+        assert (await sdk.licenses.validate(license_key=key.key)).valid
+        assert await _advance(stack, business, http, 25 * DAY) == 200
+        assert not (await sdk.licenses.validate(license_key=key.key)).valid
+
+
+async def test_a_burst_gets_429_while_another_key_still_works(
+    stack: Stack, shop: PortalBusiness, shop_sdk: AsyncDodoPayments
+) -> None:
+    customer = await shop_sdk.customers.create(
+        email=f"burst-{uuid.uuid4().hex[:8]}@example.com", name="Ada"
+    )
+    product = await shop_sdk.products.create(
+        name="Burst app", tax_category="saas", price=ONE_TIME, license_key_enabled=True
+    )
+    burst, calm = (f"BURST-{uuid.uuid4().hex}", f"CALM-{uuid.uuid4().hex}")
+    for text in (burst, calm):
+        await shop_sdk.license_keys.create(
+            customer_id=customer.customer_id, product_id=product.product_id, key=text
+        )
+    # The software needs no API key: an SDK without a valid one gets the same answers.
+    async with AsyncDodoPayments(
+        bearer_token="not-a-key", base_url=stack.gateway_url, max_retries=0
+    ) as public:
+        with pytest.raises(RateLimitError):
+            for _ in range(100):
+                assert (await public.licenses.validate(license_key=burst)).valid
+        assert (await public.licenses.validate(license_key=calm)).valid
