@@ -83,6 +83,8 @@ class LicenseKey(BaseModel):
     purchase_id: str
     unit: int = Field(default=0, ge=0)
     activation_message: str = ""
+    # The product's name when the key was issued, so a list needs no product lookups.
+    product_name: str = ""
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

@@ -205,6 +205,7 @@ class LicensesService:
                 purchase_id=purchase.purchase_id,
                 unit=unit,
                 activation_message=product.license_key_activation_message or "",
+                product_name=product.name,
                 created_at=now,
                 updated_at=now,
             )
@@ -335,6 +336,7 @@ class LicensesService:
             expires_at=expires_at,
             purchase_id=f"import:{key_id}",
             activation_message=product.license_key_activation_message or "",
+            product_name=product.name,
             created_at=now,
             updated_at=now,
         )

@@ -52,6 +52,7 @@ class LicensesServicer(licenses_pb2_grpc.LicenseServiceServicer):
             created_at=timestamp(key.created_at),
             activation_message=key.activation_message,
             key=self.service.open_key(key),
+            product_name=key.product_name,
         )
         if key.activations_limit is not None:
             message.activations_limit = key.activations_limit

@@ -49,6 +49,7 @@ class LicenseKey(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     ACTIVATION_MESSAGE_FIELD_NUMBER: _builtins.int
     KEY_FIELD_NUMBER: _builtins.int
+    PRODUCT_NAME_FIELD_NUMBER: _builtins.int
     license_key_id: _builtins.str
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
@@ -66,6 +67,8 @@ class LicenseKey(_message.Message):
     activation_message: _builtins.str
     key: _builtins.str
     """The key itself (opened from its sealed copy); only the owner's calls carry it."""
+    product_name: _builtins.str
+    """The product's name when the key was issued (the portal's label)."""
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp:
         """Unset = never expires."""
@@ -90,10 +93,11 @@ class LicenseKey(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         activation_message: _builtins.str = ...,
         key: _builtins.str = ...,
+        product_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "activations_limit", b"activations_limit", "created_at", b"created_at", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "activation_message", b"activation_message", "activations_limit", b"activations_limit", "business_id", b"business_id", "created_at", b"created_at", "customer_id", b"customer_id", "expires_at", b"expires_at", "instances_count", b"instances_count", "key", b"key", "license_key_id", b"license_key_id", "mode", b"mode", "payment_id", b"payment_id", "product_id", b"product_id", "source", b"source", "status", b"status", "subscription_id", b"subscription_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "activation_message", b"activation_message", "activations_limit", b"activations_limit", "business_id", b"business_id", "created_at", b"created_at", "customer_id", b"customer_id", "expires_at", b"expires_at", "instances_count", b"instances_count", "key", b"key", "license_key_id", b"license_key_id", "mode", b"mode", "payment_id", b"payment_id", "product_id", b"product_id", "product_name", b"product_name", "source", b"source", "status", b"status", "subscription_id", b"subscription_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__activations_limit: _TypeAlias = _typing.Literal["activations_limit"]  # noqa: Y015
     _WhichOneofArgType__activations_limit: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit"]  # noqa: Y015
