@@ -17,10 +17,11 @@ from billing_kit.testing import eventually
 from devstack import Stack
 from devstack.portal import PortalBusiness, create_portal_business
 from dodopayments import AsyncDodoPayments, ConflictError, NotFoundError, RateLimitError
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from .conftest import merchant_sdk
 from .test_checkouts import _back, _pay
+from .test_portal_subscriptions import sign_in_at
 from .test_subscriptions_api import MONTHLY, _advance
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -148,3 +149,57 @@ async def test_a_burst_gets_429_while_another_key_still_works(
             for _ in range(100):
                 assert (await public.licenses.validate(license_key=burst)).valid
         assert (await public.licenses.validate(license_key=calm)).valid
+
+
+async def test_the_portal_lists_the_key_and_a_deactivation_frees_a_slot(
+    stack: Stack, shop: PortalBusiness, shop_sdk: AsyncDodoPayments, page: Page
+) -> None:
+    product = await shop_sdk.products.create(
+        name=f"Studio {uuid.uuid4().hex[:6]}",
+        tax_category="saas",
+        price=ONE_TIME,
+        license_key_enabled=True,
+        license_key_activations_limit=1,
+        license_key_activation_message="Open Studio, then Help > Activate.",
+    )
+    [key] = await _buy(stack, shop_sdk, page, product.product_id, 1)
+    laptop = await shop_sdk.licenses.activate(license_key=key.key, name="Ada's laptop")
+    with pytest.raises(ConflictError):
+        await shop_sdk.licenses.activate(license_key=key.key, name="desktop")
+    # Another customer's key and instance, in the same business.
+    stranger = await shop_sdk.customers.create(
+        email=f"other-{uuid.uuid4().hex[:8]}@example.com", name="Bob"
+    )
+    theirs = await shop_sdk.license_keys.create(
+        customer_id=stranger.customer_id, product_id=product.product_id, key=uuid.uuid4().hex
+    )
+    their_instance = await shop_sdk.licenses.activate(license_key=theirs.key, name="Bob's PC")
+
+    base = f"/b/{shop.business_id}/license-keys"
+    await sign_in_at(page, stack, shop, shop_sdk, key.customer_id, base)
+    card = page.locator(f"#key-{key.id}")
+    await expect(card.locator(".license-product")).to_have_text(product.name)
+    await expect(card.locator(f"#key-text-{key.id}")).to_have_value(key.key)
+    await expect(card).to_contain_text("1 of 1")
+    await expect(card).to_contain_text("Open Studio, then Help > Activate.")
+    await expect(card.locator(f"#instance-{laptop.id}")).to_contain_text("Ada's laptop")
+    await expect(page.locator(f"#key-{theirs.id}")).to_have_count(0)
+    for width in (1280, 390):
+        await page.set_viewport_size({"width": width, "height": 900})
+        await page.screenshot(path=f"/tmp/license-keys-{width}.png", full_page=True)
+    await page.set_viewport_size({"width": 1280, "height": 900})
+
+    # Another customer's instance: 404 on the confirm page and on its form.
+    foreign = f"{stack.portal_urls.test}{base}/instances/{their_instance.id}/deactivate"
+    assert (await page.goto(foreign)).status == 404  # type: ignore[union-attr]
+    assert (await page.request.post(foreign, form={"csrf_token": "x"})).status == 404
+    assert (await shop_sdk.licenses.validate(license_key=theirs.key)).valid
+
+    await page.goto(f"{stack.portal_urls.test}{base}")
+    await page.locator(f"#deactivate-{laptop.id}").click()
+    await expect(page.locator("#page-title")).to_contain_text("Ada's laptop")
+    await page.locator("#confirm-deactivate").click()
+    await expect(page.locator("#notice")).to_be_visible()
+    await expect(page.locator(f"#key-{key.id}")).to_contain_text("0 of 1")
+    await expect(page.locator(f"#instance-{laptop.id}")).to_have_count(0)
+    assert (await shop_sdk.licenses.activate(license_key=key.key, name="desktop")).id
