@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 from billing_kit.testing import eventually
-from devstack import Stack
-from devstack.portal import PortalBusiness, create_portal_business
+from devstack import Mailbox, Stack, message_link
+from devstack.browser import open_and_confirm_link, request_sign_in_link
+from devstack.portal import PortalBusiness, create_portal_business, unique_email
 from dodopayments import AsyncDodoPayments, ConflictError, NotFoundError, RateLimitError
 from playwright.async_api import Page, expect
 
@@ -203,3 +204,52 @@ async def test_the_portal_lists_the_key_and_a_deactivation_frees_a_slot(
     await expect(page.locator(f"#key-{key.id}")).to_contain_text("0 of 1")
     await expect(page.locator(f"#instance-{laptop.id}")).to_have_count(0)
     assert (await shop_sdk.licenses.activate(license_key=key.key, name="desktop")).id
+
+
+async def test_the_unified_portal_lists_the_keys_of_every_business_of_the_email(
+    stack: Stack, mailbox: Mailbox, page: Page
+) -> None:
+    suffix = uuid.uuid4().hex[:4]
+    async with stack.auth_admin() as admin:
+        first = await create_portal_business(admin, f"Alpha Soft {suffix}")
+        second = await create_portal_business(admin, f"Beta Tools {suffix}")
+    email = unique_email("allkeys")
+    keys: list[tuple[PortalBusiness, Any]] = []
+    for business, owner in ((first, email), (second, email), (second, unique_email("other"))):
+        async with merchant_sdk(stack, business, "live") as sdk:
+            customer = await sdk.customers.create(email=owner, name="Ada")
+            product = await sdk.products.create(
+                name=f"App {business.name}",
+                tax_category="saas",
+                price=ONE_TIME,
+                license_key_enabled=True,
+            )
+            made = await sdk.license_keys.create(
+                customer_id=customer.customer_id,
+                product_id=product.product_id,
+                key=uuid.uuid4().hex,
+                activations_limit=3,
+            )
+            instance = await sdk.licenses.activate(license_key=made.key, name=f"PC {business.name}")
+            keys.append((business, (made, instance)))
+    (_, (mine_a, _)), (_, (mine_b, instance_b)), (_, (theirs, _)) = keys
+
+    await request_sign_in_link(page, f"{stack.portal_urls.unified}/login", email)
+    link = message_link(await mailbox.wait_for(email), f"{stack.portal_urls.unified}/link/cpt_")
+    await open_and_confirm_link(page, link)
+    await page.wait_for_url(f"{stack.portal_urls.unified}/")
+    await page.locator("#all-license-keys").click()
+    await page.wait_for_url(f"{stack.portal_urls.unified}/license-keys")
+    for business, made in ((first, mine_a), (second, mine_b)):
+        card = page.locator(f"#key-{made.id}")
+        await expect(card.locator(".business-tag-name")).to_have_text(business.name)
+        await expect(card.locator(f"#key-text-{made.id}")).to_have_value(made.key)
+        await expect(card).to_contain_text("1 of 3")
+    assert await page.locator(f"#key-{theirs.id}").count() == 0
+    await page.screenshot(path="/tmp/license-keys-unified-1280.png", full_page=True)
+
+    await page.locator(f"#deactivate-{instance_b.id}").click()
+    await page.locator("#confirm-deactivate").click()
+    await expect(page.locator("#notice")).to_be_visible()
+    async with merchant_sdk(stack, second, "live") as sdk:
+        assert (await sdk.license_keys.retrieve(mine_b.id)).instances_count == 0

@@ -129,7 +129,7 @@ async def license_keys_page(request: web.Request, account: Account) -> web.Strea
     return render(
         request,
         "license_keys.html",
-        account.values(keys=rows, notice=notice if notice in NOTICES else None),
+        account.values(keys=rows, notice=notice if notice in NOTICES else None, unified_list=False),
     )
 
 
@@ -216,5 +216,6 @@ async def all_license_keys(request: web.Request, context: UnifiedContext) -> web
         "keys": rows,
         "notice": None,
         "unified_list": True,
+        "brands": sorted({b.business_id for b in owners.values()}),
     }
     return render(request, "license_keys.html", values)
