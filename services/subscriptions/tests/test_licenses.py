@@ -23,7 +23,7 @@ from subscriptions.licenses.models import LICENSE_KEY_CREATED
 from subscriptions.licenses.rate_limits import INDEXES as RATE_INDEXES
 from subscriptions.licenses.rate_limits import LicenseRateLimits, RateLimiter
 from subscriptions.licenses.repository import INDEXES, LICENSE_KEYS, LicensesRepository, Scope
-from subscriptions.licenses.service import KeyChanges, LicensesService
+from subscriptions.licenses.service import KeyChanges, LicensesService, merchant
 from subscriptions.products.models import LicenseKeyDuration as ProductDuration
 from subscriptions.products.models import OneTimePrice, Product
 from subscriptions.subscriptions.models import Subscription, SubscriptionStatus
@@ -373,3 +373,34 @@ async def _outcome(call: Any) -> object:
     except DomainError as refused:
         assert refused.reason is Reason.LICENSE_RATE_LIMITED
         return "429"
+
+
+class TestAudit:
+    async def test_merchant_and_customer_changes_leave_an_audit_entry_without_the_key(
+        self, lic: Licenses
+    ) -> None:
+        lic.world.products.products["pdt_app"] = _product("pdt_app")
+        key = await lic.service.import_key(
+            "bus_1", "test", "cus_2", "pdt_app", "SECRET-KEY-1", actor=merchant("key_1")
+        )
+        await lic.service.update_key(
+            SCOPE, key.license_key_id, KeyChanges(disabled=True), merchant("key_1")
+        )
+        await lic.service.update_key(SCOPE, key.license_key_id, KeyChanges(disabled=False))
+        done = await lic.service.activate("SECRET-KEY-1", "laptop")
+        await lic.service.rename_instance(SCOPE, done.instance.instance_id, "work laptop")
+        await lic.service.remove_instance(
+            Scope("bus_1", "test", ("cus_2",)), done.instance.instance_id
+        )
+        # The test's clock is frozen, so entries share one time: compared as a set.
+        entries = [e async for e in lic.world.db["audit_log"].find({})]
+        assert sorted((e["action"], e["actor"]["kind"]) for e in entries) == [
+            ("license_key.imported", "merchant"),
+            ("license_key.updated", "merchant"),
+            ("license_key.updated", "system"),
+            ("license_key_instance.deactivated", "customer"),
+            ("license_key_instance.renamed", "system"),
+        ]
+        updates = [e["details"] for e in entries if e["action"] == "license_key.updated"]
+        assert updates == [{"fields": "disabled"}] * 2
+        assert "SECRET-KEY-1" not in str(entries)

@@ -159,6 +159,7 @@ async def create_license_key(request: web.Request, merchant: Merchant) -> web.Re
         customer_id=body.customer_id,
         product_id=body.product_id,
         key=body.key,
+        merchant_key_id=merchant.key_id,
     )
     if body.activations_limit is not None:
         message.activations_limit = body.activations_limit
@@ -215,6 +216,7 @@ async def update_license_key(request: web.Request, merchant: Merchant) -> web.Re
         business_id=merchant.business_id,
         mode=merchant.proto_mode,
         license_key_id=request.match_info["id"],
+        merchant_key_id=merchant.key_id,
     )
     if "activations_limit" in given:
         if body.activations_limit is None:
@@ -279,6 +281,7 @@ async def update_license_key_instance(request: web.Request, merchant: Merchant) 
                 mode=merchant.proto_mode,
                 instance_id=request.match_info["id"],
                 name=body.name,
+                merchant_key_id=merchant.key_id,
             )
         )
     except NotFound:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from billing_kit.audit import AUDIT_INDEXES, Actor, Resource, record_audit
 from billing_kit.scoping import (
     Mode,
     PageRequest,
@@ -25,6 +26,8 @@ LICENSE_KEY_INSTANCES = "license_key_instances"
 Txn = AsyncClientSession
 
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
+    # Merchant and customer changes write an audit entry (record_change below).
+    **AUDIT_INDEXES,
     LICENSE_KEYS: [
         # The public API finds a key by its hash only.
         IndexModel([("key_hash", ASCENDING)], unique=True, name="by_key_hash"),
@@ -128,8 +131,30 @@ class LicensesRepository:
     """Keys and instances; every read by id is scoped to its business and mode."""
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._db = db
         self._keys = db[LICENSE_KEYS]
         self._instances = db[LICENSE_KEY_INSTANCES]
+
+    async def record_change(
+        self,
+        *,
+        actor: Actor,
+        action: str,
+        resource: Resource,
+        at: datetime,
+        txn: Txn,
+        details: Mapping[str, str] | None = None,
+    ) -> None:
+        """The audit entry of a change, in its transaction (ids only, never a key)."""
+        await record_audit(
+            self._db,
+            actor=actor,
+            action=action,
+            resource=resource,
+            at=at,
+            session=txn,
+            details=details,
+        )
 
     # Keys.
 
@@ -248,12 +273,13 @@ class LicensesRepository:
         return [_instance_from(doc) async for doc in cursor]
 
     async def rename_instance(
-        self, scope: Scope, instance_id: str, name: str
+        self, scope: Scope, instance_id: str, name: str, txn: Txn | None = None
     ) -> LicenseKeyInstance | None:
         """Rename an instance in scope; None when not found."""
         doc = await self._instances.find_one_and_update(
             {"_id": instance_id, **scope.as_filter()},
             {"$set": {"name": name}},
             return_document=ReturnDocument.AFTER,
+            session=txn,
         )
         return None if doc is None else _instance_from(doc)

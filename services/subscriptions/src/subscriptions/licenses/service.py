@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from billing_kit.audit import Actor, Resource
 from billing_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.events import new_event
 from billing_kit.outbox import add_to_outbox
@@ -56,6 +57,34 @@ from subscriptions.subscriptions.test_clock import BusinessClocks
 
 Txn = AsyncClientSession
 SOURCE = "subscriptions"
+
+
+SYSTEM = Actor(kind="system", id="subscriptions")
+# The audit actions of license keys (dotted, past tense).
+KEY_IMPORTED = "license_key.imported"
+KEY_UPDATED = "license_key.updated"
+INSTANCE_RENAMED = "license_key_instance.renamed"
+INSTANCE_DEACTIVATED = "license_key_instance.deactivated"
+
+
+def merchant(api_key_id: str) -> Actor:
+    """The merchant's API key that asked, or the system when none is named."""
+    return Actor(kind="merchant", id=api_key_id) if api_key_id else SYSTEM
+
+
+def _key_resource(key: LicenseKey) -> Resource:
+    return Resource(
+        kind="license_key", id=key.license_key_id, business_id=key.business_id, mode=key.mode
+    )
+
+
+def _instance_resource(instance: LicenseKeyInstance) -> Resource:
+    return Resource(
+        kind="license_key_instance",
+        id=instance.instance_id,
+        business_id=instance.business_id,
+        mode=instance.mode,
+    )
 
 
 def invalid_key() -> NotFound:
@@ -311,8 +340,9 @@ class LicensesService:
         *,
         activations_limit: int | None = None,
         expires_at: datetime | None = None,
+        actor: Actor = SYSTEM,
     ) -> LicenseKey:
-        """Store a merchant's own key for one of its customers and products."""
+        """Store a merchant's own key for one of its customers and products (audited)."""
         plaintext = normalize_key(plaintext)
         if not 0 < len(plaintext) <= MAX_KEY_LENGTH:
             raise _bad(f"key must be 1 to {MAX_KEY_LENGTH} characters", "key")
@@ -347,6 +377,9 @@ class LicensesService:
                     "this license key already exists", reason=Reason.LICENSE_KEY_EXISTS, field="key"
                 )
             await self.repository.insert_key(key, txn)
+            await self.repository.record_change(
+                actor=actor, action=KEY_IMPORTED, resource=_key_resource(key), at=now, txn=txn
+            )
 
         await self.transact(work)
         return key
@@ -378,9 +411,9 @@ class LicensesService:
         return await self.repository.list_keys(query, page)
 
     async def update_key(
-        self, scope: Scope, license_key_id: str, changes: KeyChanges
+        self, scope: Scope, license_key_id: str, changes: KeyChanges, actor: Actor = SYSTEM
     ) -> LicenseKey:
-        """Change the limit, the disabled flag or the expiry of a key in scope."""
+        """Change the limit, the disabled flag or the expiry of a key in scope (audited)."""
         update: dict[str, Any] = {}
         if changes.clear_activations_limit:
             update["activations_limit"] = None
@@ -397,11 +430,26 @@ class LicensesService:
         current = await self.get_key(scope, license_key_id)
         if not update:
             return current
-        update["updated_at"] = await self.clocks.now(current.business_id, current.mode)
-        updated = await self.repository.update_key(scope, license_key_id, update)
-        if updated is None:
-            raise _key_not_found()
-        return updated
+        now = await self.clocks.now(current.business_id, current.mode)
+        fields = ",".join(sorted(update))
+        update["updated_at"] = now
+
+        async def work(txn: Txn) -> LicenseKey:
+            updated = await self.repository.update_key(scope, license_key_id, update, txn)
+            if updated is None:
+                raise _key_not_found()
+            await self.repository.record_change(
+                actor=actor,
+                action=KEY_UPDATED,
+                resource=_key_resource(updated),
+                at=now,
+                txn=txn,
+                details={"fields": fields},
+            )
+            return updated
+
+        result: LicenseKey = await self.transact(work)
+        return result
 
     async def status_of(self, key: LicenseKey) -> LicenseKeyStatus:
         """The key's status on its business's clock."""
@@ -421,21 +469,53 @@ class LicensesService:
         return await self.repository.list_instances(scope, license_key_id, page)
 
     async def rename_instance(
-        self, scope: Scope, instance_id: str, name: str
+        self, scope: Scope, instance_id: str, name: str, actor: Actor = SYSTEM
     ) -> LicenseKeyInstance:
-        """Rename an instance in scope."""
+        """Rename an instance in scope (audited)."""
         name = name.strip()
         if not 0 < len(name) <= MAX_NAME_LENGTH:
             raise _bad(f"name must be 1 to {MAX_NAME_LENGTH} characters", "name")
-        found = await self.repository.rename_instance(scope, instance_id, name)
-        if found is None:
-            raise _instance_not_found()
-        return found
+        now = await self.clocks.now(scope.business_id, scope.mode)
+
+        async def work(txn: Txn) -> LicenseKeyInstance:
+            found = await self.repository.rename_instance(scope, instance_id, name, txn)
+            if found is None:
+                raise _instance_not_found()
+            await self.repository.record_change(
+                actor=actor,
+                action=INSTANCE_RENAMED,
+                resource=_instance_resource(found),
+                at=now,
+                txn=txn,
+            )
+            return found
+
+        result: LicenseKeyInstance = await self.transact(work)
+        return result
 
     async def remove_instance(self, scope: Scope, instance_id: str) -> None:
-        """The portal's deactivate: one of the customer's instances frees its slot."""
+        """The portal's deactivate: one of the customer's instances frees its slot (audited,
+        the customer as the actor)."""
         instance = await self.get_instance(scope, instance_id)
-        await self._remove(instance.license_key_id, instance.instance_id)
+        now = await self.clocks.now(instance.business_id, instance.mode)
+
+        async def work(txn: Txn) -> bool:
+            removed = await self.repository.remove_instance(
+                instance.license_key_id, instance.instance_id, txn
+            )
+            if removed:
+                await self.repository.record_change(
+                    actor=Actor(kind="customer", id=instance.customer_id),
+                    action=INSTANCE_DEACTIVATED,
+                    resource=_instance_resource(instance),
+                    at=now,
+                    txn=txn,
+                    details={"license_key_id": instance.license_key_id},
+                )
+            return removed
+
+        if not await self.transact(work):
+            raise _instance_not_found()
 
 
 def customers(customer_id: str, customer_ids: Sequence[str]) -> tuple[str, ...]:

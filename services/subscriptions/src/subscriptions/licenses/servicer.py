@@ -12,7 +12,7 @@ from google.protobuf.empty_pb2 import Empty
 
 from subscriptions.licenses.models import LicenseKey, LicenseKeyInstance
 from subscriptions.licenses.repository import Scope
-from subscriptions.licenses.service import KeyChanges, LicensesService, customers
+from subscriptions.licenses.service import KeyChanges, LicensesService, customers, merchant
 from subscriptions.subscriptions.convert import from_timestamp, timestamp
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
@@ -107,6 +107,7 @@ class LicensesServicer(licenses_pb2_grpc.LicenseServiceServicer):
             expires_at=(
                 from_timestamp(request.expires_at) if request.HasField("expires_at") else None
             ),
+            actor=merchant(request.merchant_key_id),
         )
         return await self._key_to_proto(key)
 
@@ -157,7 +158,9 @@ class LicensesServicer(licenses_pb2_grpc.LicenseServiceServicer):
             clear_expires_at="expires_at" in request.cleared,
         )
         scope = Scope(_business(request.business_id), mode_from_proto(request.mode))
-        key = await self.service.update_key(scope, request.license_key_id, changes)
+        key = await self.service.update_key(
+            scope, request.license_key_id, changes, merchant(request.merchant_key_id)
+        )
         return await self._key_to_proto(key)
 
     async def GetLicenseKeyInstance(
@@ -187,7 +190,9 @@ class LicensesServicer(licenses_pb2_grpc.LicenseServiceServicer):
     ) -> licenses_pb2.LicenseKeyInstance:
         scope = Scope(_business(request.business_id), mode_from_proto(request.mode))
         return instance_to_proto(
-            await self.service.rename_instance(scope, request.instance_id, request.name)
+            await self.service.rename_instance(
+                scope, request.instance_id, request.name, merchant(request.merchant_key_id)
+            )
         )
 
     async def RemoveLicenseKeyInstance(

@@ -276,12 +276,15 @@ class ImportLicenseKeyRequest(_message.Message):
     KEY_FIELD_NUMBER: _builtins.int
     ACTIVATIONS_LIMIT_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
     product_id: _builtins.str
     key: _builtins.str
     activations_limit: _builtins.int
+    merchant_key_id: _builtins.str
+    """Who asked (the merchant's API key id), for the audit entry; empty = the system."""
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -294,10 +297,11 @@ class ImportLicenseKeyRequest(_message.Message):
         key: _builtins.str = ...,
         activations_limit: _builtins.int | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
+        merchant_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "activations_limit", b"activations_limit", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "activations_limit", b"activations_limit", "business_id", b"business_id", "customer_id", b"customer_id", "expires_at", b"expires_at", "key", b"key", "mode", b"mode", "product_id", b"product_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "activations_limit", b"activations_limit", "business_id", b"business_id", "customer_id", b"customer_id", "expires_at", b"expires_at", "key", b"key", "merchant_key_id", b"merchant_key_id", "mode", b"mode", "product_id", b"product_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__activations_limit: _TypeAlias = _typing.Literal["activations_limit"]  # noqa: Y015
     _WhichOneofArgType__activations_limit: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit"]  # noqa: Y015
@@ -416,11 +420,14 @@ class UpdateLicenseKeyRequest(_message.Message):
     DISABLED_FIELD_NUMBER: _builtins.int
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     CLEARED_FIELD_NUMBER: _builtins.int
+    MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     license_key_id: _builtins.str
     activations_limit: _builtins.int
     disabled: _builtins.bool
+    merchant_key_id: _builtins.str
+    """Who asked (the merchant's API key id), for the audit entry; empty = the system."""
     @_builtins.property
     def expires_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -435,10 +442,11 @@ class UpdateLicenseKeyRequest(_message.Message):
         disabled: _builtins.bool | None = ...,
         expires_at: _timestamp_pb2.Timestamp | None = ...,
         cleared: _abc.Iterable[_builtins.str] | None = ...,
+        merchant_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "_disabled", b"_disabled", "activations_limit", b"activations_limit", "disabled", b"disabled", "expires_at", b"expires_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "_disabled", b"_disabled", "activations_limit", b"activations_limit", "business_id", b"business_id", "cleared", b"cleared", "disabled", b"disabled", "expires_at", b"expires_at", "license_key_id", b"license_key_id", "mode", b"mode"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit", "_disabled", b"_disabled", "activations_limit", b"activations_limit", "business_id", b"business_id", "cleared", b"cleared", "disabled", b"disabled", "expires_at", b"expires_at", "license_key_id", b"license_key_id", "merchant_key_id", b"merchant_key_id", "mode", b"mode"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__activations_limit: _TypeAlias = _typing.Literal["activations_limit"]  # noqa: Y015
     _WhichOneofArgType__activations_limit: _TypeAlias = _typing.Literal["_activations_limit", b"_activations_limit"]  # noqa: Y015
@@ -547,10 +555,13 @@ class UpdateLicenseKeyInstanceRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     INSTANCE_ID_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     instance_id: _builtins.str
     name: _builtins.str
+    merchant_key_id: _builtins.str
+    """Who asked (the merchant's API key id), for the audit entry; empty = the system."""
     def __init__(
         self,
         *,
@@ -558,10 +569,11 @@ class UpdateLicenseKeyInstanceRequest(_message.Message):
         mode: _common_pb2.Mode.ValueType = ...,
         instance_id: _builtins.str = ...,
         name: _builtins.str = ...,
+        merchant_key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "instance_id", b"instance_id", "mode", b"mode", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "instance_id", b"instance_id", "merchant_key_id", b"merchant_key_id", "mode", b"mode", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
