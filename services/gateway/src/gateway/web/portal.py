@@ -1,8 +1,9 @@
 """The signed-in per-business portal: home, the section shell, logout.
 
-Subscriptions and payment methods have their own pages (web/subscriptions.py,
-web/payment_methods.py); invoices and license keys are filled by later issues
-and render the branded shell with an empty state until then.
+Subscriptions, invoices and payment methods have their own pages
+(web/subscriptions.py, web/invoices.py, web/payment_methods.py); license keys
+are filled by a later issue and render the branded shell with an empty state
+until then.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from gateway.web.rendering import error_page, redirect, render, site_of
 from gateway.web.security import CSRF_FIELD, business_cookie_name, clear_cookie, tokens_match
 
 # The sections that are still an empty shell.
-SECTIONS = ("invoices", "license-keys")
+SECTIONS = ("license-keys",)
 
 
 @portal_page

@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from gateway.web import (
     branding,
     handoff,
+    invoices,
     links,
     login,
     payment_method_flow,
@@ -23,6 +24,7 @@ from gateway.web import (
     subscriptions,
     unified,
     unified_billing,
+    unified_invoices,
 )
 from gateway.web.billing_scope import (
     AccountHandler,
@@ -98,6 +100,9 @@ _ACCOUNT_PAGES: tuple[tuple[str, str, AccountHandler, str, str], ...] = (
         "edit_method_done",
         "subscriptions",
     ),
+    ("GET", "/invoices", invoices.history_page, "invoices", "invoices"),
+    ("GET", "/invoices/{payment_id}", invoices.detail_page, "invoice", "invoices"),
+    ("GET", "/invoices/{payment_id}/pdf", invoices.download_pdf, "invoice_pdf", "invoices"),
     ("GET", "/payment-methods", payment_methods.methods_page, "payment_methods", "payment-methods"),
     ("POST", "/payment-methods/add", payment_methods.add_card, "add_card", "payment-methods"),
     ("GET", "/payment-methods/added", payment_methods.card_added, "card_added", "payment-methods"),
@@ -174,6 +179,7 @@ def _unified_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
         ("POST", "/logout", unified.unified_logout, "unified_logout"),
         ("GET", "/subscriptions", unified_billing.all_subscriptions, "unified_all_subscriptions"),
         ("GET", "/payments", unified_billing.all_payments, "unified_all_payments"),
+        ("GET", "/invoices", unified_invoices.all_invoices, "unified_all_invoices"),
         *_account_routes(unified_site=True),
     ]
     if prefix:
