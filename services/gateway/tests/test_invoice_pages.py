@@ -288,3 +288,12 @@ async def test_merchant_api_returns_the_pdf_of_its_own_business_only(world: Worl
         headers={"Authorization": f"Bearer {key}"},
     )
     assert resp.status == 422
+
+
+async def test_a_paid_payment_not_yet_invoiced_says_so(world: World) -> None:
+    fresh = add_payment(world.billing, world.business_id, world.customer_id, days=30)
+    html = await (await world.get("invoices")).text()
+    row = html[html.index(f'id="row-{fresh.payment_id}"') :]
+    assert "Invoice being issued" in row[: row.index("</tr>")]
+    html = await (await world.get(f"invoices/{fresh.payment_id}")).text()
+    assert 'id="invoice-pending"' in html and 'id="download-pdf"' not in html

@@ -63,6 +63,8 @@ class HistoryRow:
     invoice_number: str
     has_invoice: bool
     pdf_ready: bool
+    # Paid, but invoicing has not issued the invoice yet (it follows the payment event).
+    invoice_pending: bool
     links: InvoiceLinks
     business: Any = None
 
@@ -117,6 +119,7 @@ def history_row(
     business: Any = None,
 ) -> HistoryRow:
     """A ``payments.v1.Payment`` (and its ``invoicing.v1.Invoice``, if any) as a row."""
+    paid = views.enum_name(payment, "status") == "succeeded"
     status = "refunded" if refunded else views.enum_name(payment, "status")
     return HistoryRow(
         payment_id=payment.payment_id,
@@ -127,6 +130,7 @@ def history_row(
         invoice_number=invoice.number if invoice is not None else "",
         has_invoice=invoice is not None,
         pdf_ready=bool(invoice is not None and invoice.pdf_ready),
+        invoice_pending=paid and invoice is None,
         links=links,
         business=business,
     )
