@@ -377,14 +377,17 @@ def test_gateway_is_configured_to_reach_every_backend() -> None:
 def test_network_policies_follow_the_caller_map() -> None:
     objects = render(None)
     assert grpc_callers(policy_of(objects, "payments")) == {"gateway", "subscriptions"}
-    for svc in ("auth", "subscriptions", "invoicing"):
+    for svc in ("subscriptions", "invoicing"):
         assert grpc_callers(policy_of(objects, svc)) == {"gateway"}, svc
+    # invoicing prints the business and the customer on each invoice.
+    assert grpc_callers(policy_of(objects, "auth")) == {"gateway", "invoicing"}
+    assert configmap_of(objects, "invoicing")["INVOICING_AUTH_TARGET"].endswith(":50051")
     # auth sends its link emails through notifications' EmailService.
     assert grpc_callers(policy_of(objects, "notifications")) == {"gateway", "auth"}
     assert egress_components(policy_of(objects, "auth")) == {"notifications": 50055}
     assert egress_components(policy_of(objects, "gateway")) == GRPC_SERVICES
     assert egress_components(policy_of(objects, "subscriptions")) == {"payments": 50053}
-    assert egress_components(policy_of(objects, "invoicing")) == {}
+    assert egress_components(policy_of(objects, "invoicing")) == {"auth": 50051}
     assert configmap_of(objects, "subscriptions")["SUBSCRIPTIONS_PAYMENTS_TARGET"].endswith(
         ":50053"
     )
@@ -519,9 +522,10 @@ def test_autoscaled_services_leave_replicas_to_the_hpa() -> None:
 def test_a_disabled_caller_opens_nothing() -> None:
     # An empty `from` list would admit every pod in the cluster.
     objects = render({"services": {"gateway": {"enabled": False}}})
-    assert grpc_callers(policy_of(objects, "auth")) == set()
-    for rule in policy_of(objects, "auth")["spec"]["ingress"]:
+    assert grpc_callers(policy_of(objects, "invoicing")) == set()
+    for rule in policy_of(objects, "invoicing")["spec"]["ingress"]:
         assert rule["from"], "an ingress rule without sources admits everyone"
+    assert grpc_callers(policy_of(objects, "auth")) == {"invoicing"}
     assert grpc_callers(policy_of(objects, "payments")) == {"subscriptions"}
     assert of_kind(objects, "Ingress") == []
 

@@ -46,6 +46,8 @@ def business_to_proto(business: Business) -> auth_pb2.Business:
         default_return_url=business.default_return_url or "",
         locale=business.locale,
         created_at=_timestamp(business.created_at),
+        address=business.address,
+        tax_id=business.tax_id,
     )
 
 
@@ -102,6 +104,8 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             support_email=request.support_email,
             default_return_url=request.default_return_url,
             locale=request.locale,
+            address=request.address,
+            tax_id=request.tax_id,
         )
         return business_to_proto(business)
 

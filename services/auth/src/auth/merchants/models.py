@@ -106,6 +106,9 @@ class NewBusiness(InputModel):
     support_email: SupportEmail | None = None
     default_return_url: HttpUrl = None
     locale: Locale = "en"
+    # Printed on invoices (the seller block); free text, may be empty.
+    address: str = Field(default="", max_length=500)
+    tax_id: str = Field(default="", max_length=64)
 
     @field_validator("support_email", mode="before")
     @classmethod
@@ -124,6 +127,8 @@ class Business(BaseModel):
     support_email: str | None = None
     default_return_url: str | None = None
     locale: str = "en"
+    address: str = ""
+    tax_id: str = ""
     created_at: UtcDatetime
 
 
