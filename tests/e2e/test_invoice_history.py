@@ -12,6 +12,7 @@ business's name, in the unified history after one sign-in.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from pathlib import Path
@@ -90,7 +91,7 @@ async def test_the_history_lists_opens_and_downloads_the_invoice(
     assert download.suggested_filename == f"invoice-{number}.pdf"
     saved = tmp_path / download.suggested_filename
     await download.save_as(saved)
-    content = saved.read_bytes()
+    content = await asyncio.to_thread(saved.read_bytes)
     assert content.startswith(b"%PDF")
     assert number in pdf_text(content)
 
@@ -134,7 +135,8 @@ async def test_the_unified_history_shows_both_businesses(
 
     unified = stack.portal_urls.unified
     await request_sign_in_link(page, f"{unified}/login", email)
-    await open_and_confirm_link(page, message_link(await mailbox.wait_for(email), f"{unified}/link/cpt_"))
+    link = message_link(await mailbox.wait_for(email), f"{unified}/link/cpt_")
+    await open_and_confirm_link(page, link)
     await page.wait_for_url(f"{unified}/")
     await page.goto(f"{unified}/invoices")
     assert await heading(page) == "Invoice history"
@@ -149,4 +151,5 @@ async def test_the_unified_history_shows_both_businesses(
         await page.locator(f"#row-{bought[1].payment_id} .download-pdf").click()
     download = await downloading.value
     assert download.suggested_filename.startswith("invoice-")
-    assert Path(await download.path()).read_bytes().startswith(b"%PDF")
+    content = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    assert content.startswith(b"%PDF")
