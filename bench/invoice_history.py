@@ -151,7 +151,8 @@ async def seed_history(
     prefix = stack.external_mongo[1] if stack.external_mongo else ""
     payments = client[f"{prefix}payments"]["payments"]
     invoices = client[f"{prefix}invoicing"]["invoices"]
-    start = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    # One payment an hour, the newest an hour ago (as a busy customer's history).
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=count)
     loop = asyncio.get_running_loop()
     began = loop.time()
     try:
@@ -184,6 +185,18 @@ async def explain_queries(
                 client[f"{prefix}payments"],
                 "payments",
                 {"mode": "test", "business_id": business_id, "customer_id": customer_id},
+                {"created_at": -1, "_id": -1},
+            ),
+            # What payments asks first for one customer's page (its recent window).
+            "payments_list_recent_window": (
+                client[f"{prefix}payments"],
+                "payments",
+                {
+                    "mode": "test",
+                    "business_id": business_id,
+                    "customer_id": customer_id,
+                    "created_at": {"$gte": dt.datetime.now(dt.UTC) - dt.timedelta(days=2)},
+                },
                 {"created_at": -1, "_id": -1},
             ),
             "invoices_by_payment_ids": (
