@@ -103,8 +103,8 @@ def payment_document(business_id: str, customer_id: str, index: int, start: dt.d
 def invoice_document(payment: StoredPayment, number: int) -> dict[str, Any]:
     """The invoice of ``payment``, stored as invoicing stores it.
 
-    Every field the contract's Invoice has is offered; the service's model
-    keeps the ones it stores (its shape grows with the invoicing issue).
+    The fields of invoicing's ``Invoice`` model are offered; only those the
+    model has are kept, so a model change shows up as a validation error here.
     """
     offered: dict[str, Any] = {
         "invoice_id": f"inv_{uuid.uuid4().hex}",
@@ -123,9 +123,10 @@ def invoice_document(payment: StoredPayment, number: int) -> dict[str, Any]:
         "paid_at": payment.created_at,
         "payment_method_brand": payment.card_brand,
         "payment_method_last4": payment.card_last_four,
-        "seller_name": "Bench business",
-        "buyer_name": "Bench Customer",
-        "buyer_email": "bench@example.com",
+        "seller": {"name": "Bench business", "support_email": "help@example.com"},
+        "buyer": {"name": "Bench Customer", "email": "bench@example.com"},
+        # Issued and rendered (the list never reads the PDF itself).
+        "pdf_ready": True,
         "locale": "en",
         "description": "Bench plan",
         "lines": [
@@ -136,7 +137,6 @@ def invoice_document(payment: StoredPayment, number: int) -> dict[str, Any]:
                 "amount": payment.total_amount,
             }
         ],
-        "pdf_filename": f"invoice-INV-{number:06d}.pdf",
     }
     kept = {k: v for k, v in offered.items() if k in Invoice.model_fields}
     invoice = Invoice.model_validate(kept)

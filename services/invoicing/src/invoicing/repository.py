@@ -37,6 +37,18 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
         customer_newest_first_index("issued_at"),
         # The unified portal: one customer id per business of an email, across businesses.
         customers_across_businesses_index("issued_at"),
+        # A history page's invoices: one customer's, of the page's payment ids
+        # (payment_id $in after the customer's equality prefix: a bounded index
+        # lookup on SecantusDB too, instead of a scan of every invoice).
+        IndexModel(
+            [
+                ("business_id", ASCENDING),
+                ("mode", ASCENDING),
+                ("customer_id", ASCENDING),
+                ("payment_id", ASCENDING),
+            ],
+            name="customer_payments",
+        ),
         # Exactly one invoice per payment, whatever the consumer does twice.
         # (A credit note of the same payment has kind credit_note.)
         IndexModel(
