@@ -65,13 +65,13 @@ async def invoices_of(
         return {}, set()
     reply = await request.app[INVOICING_STUB].ListInvoices(
         invoicing_pb2.ListInvoicesRequest(
-            **scope, payment_ids=list(payment_ids), page_size=views_page_size(payment_ids)
+            **scope, payment_ids=list(payment_ids), page_size=invoice_page_size(payment_ids)
         )
     )
     return views.invoices_by_payment(reply.invoices)
 
 
-def views_page_size(payment_ids: Sequence[str]) -> int:
+def invoice_page_size(payment_ids: Sequence[str]) -> int:
     """Room for an invoice and a credit note per payment, within the contract's 100."""
     return min(100, 2 * len(payment_ids))
 
