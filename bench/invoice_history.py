@@ -54,7 +54,13 @@ from devstack import Stack
 from devstack.portal import PortalHttp, business_cookie
 from dodopayments import AsyncDodoPayments
 from invoicing.models import Invoice
-from invoicing.repository import invoice_to_document
+from invoicing.repository import (
+    COUNTERS,
+    INVOICES,
+    business_counter,
+    customer_counter,
+    invoice_to_document,
+)
 from payments.charges.models import ChargeType, PaymentStatus, StoredPayment
 from payments.charges.repository import _to_document as payment_to_document
 from portal_read import Target
@@ -100,7 +106,7 @@ def payment_document(business_id: str, customer_id: str, index: int, start: dt.d
     return payment, payment_to_document(payment)
 
 
-def invoice_document(payment: StoredPayment, number: int) -> dict[str, Any]:
+def invoice_document(payment: StoredPayment, number: int, position: int) -> dict[str, Any]:
     """The invoice of ``payment``, stored as invoicing stores it.
 
     The fields of invoicing's ``Invoice`` model are offered; only those the
@@ -140,7 +146,7 @@ def invoice_document(payment: StoredPayment, number: int) -> dict[str, Any]:
     }
     kept = {k: v for k, v in offered.items() if k in Invoice.model_fields}
     invoice = Invoice.model_validate(kept)
-    return invoice_to_document(invoice)
+    return invoice_to_document(invoice, position)
 
 
 async def seed_history(
@@ -150,7 +156,8 @@ async def seed_history(
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
     prefix = stack.external_mongo[1] if stack.external_mongo else ""
     payments = client[f"{prefix}payments"]["payments"]
-    invoices = client[f"{prefix}invoicing"]["invoices"]
+    invoicing = client[f"{prefix}invoicing"]
+    invoices = invoicing[INVOICES]
     # One payment an hour, the newest an hour ago (as a busy customer's history).
     start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=count)
     loop = asyncio.get_running_loop()
@@ -163,10 +170,24 @@ async def seed_history(
             ]
             await payments.insert_many([doc for _, doc in batch], ordered=False)
             await invoices.insert_many(
-                [invoice_document(p, first_number + offset + i) for i, (p, _) in enumerate(batch)],
+                # The customer's n-th invoice has position n (issue order).
+                [
+                    invoice_document(p, first_number + offset + i, offset + i + 1)
+                    for i, (p, _) in enumerate(batch)
+                ],
                 ordered=False,
             )
             log.info("seeded %d/%d for %s", min(count, offset + INSERT_BATCH), count, customer_id)
+        # The counters issuing keeps: the customer's last position, the business's last number.
+        counters = invoicing[COUNTERS]
+        await counters.update_one(
+            {"_id": customer_counter(customer_id, "test")}, {"$set": {"seq": count}}, upsert=True
+        )
+        await counters.update_one(
+            {"_id": business_counter(business_id, "test")},
+            {"$max": {"seq": first_number + count - 1}},
+            upsert=True,
+        )
     finally:
         await client.close()
     return {"count": count, "seconds": round(loop.time() - began, 1)}
@@ -202,12 +223,8 @@ async def explain_queries(
             "invoices_by_payment_ids": (
                 client[f"{prefix}invoicing"],
                 "invoices",
-                {
-                    "business_id": business_id,
-                    "mode": "test",
-                    "customer_id": customer_id,
-                    "payment_id": {"$in": payment_ids},
-                },
+                # Invoicing reads a page's invoices by payment id, then keeps the caller's.
+                {"payment_id": {"$in": payment_ids}},
                 None,
             ),
         }

@@ -2,7 +2,6 @@
 
     portalctl business create --name "Acme" [--logo-url URL] [--color #RRGGBB]
                               [--support-email EMAIL] [--return-url URL] [--locale it]
-                              [--address TEXT] [--tax-id ID]   (printed on invoices)
     portalctl business list
     portalctl api-key create --business BUS --mode test|live [--name NAME]
     portalctl api-key list --business BUS
@@ -52,7 +51,6 @@ TIMEOUT_SECONDS = 10.0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
-
 
 Command = Callable[
     [auth_pb2_grpc.AuthServiceStub, argparse.Namespace, TextIO, TextIO], Awaitable[None]
@@ -104,9 +102,7 @@ async def business_create(
             support_email=args.support_email or "",
             default_return_url=args.return_url or "",
             locale=args.locale or "",
-            # A shell argument cannot hold a newline easily: "\\n" separates lines.
-            address=(args.address or "").replace("\\n", "\n"),
-            tax_id=args.tax_id or "",
+            **{f: (getattr(args, f) or "").replace("\\n", "\n") for f in ("address", "tax_id")},
         )
     )
     if args.json:
@@ -308,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--support-email")
     create.add_argument("--return-url", help="default http(s) URL to return to from the portal")
     create.add_argument("--locale", help="default language, e.g. en or it")
-    create.add_argument("--address", help="postal address on invoices ('\\n' between lines)")
+    create.add_argument("--address", help="postal address on invoices, '\\n' between lines")
     create.add_argument("--tax-id", help="VAT number or other tax id printed on invoices")
     create.set_defaults(run=business_create)
     listing = business_cmds.add_parser("list", help="list businesses", parents=[common])
