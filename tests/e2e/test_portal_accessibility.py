@@ -6,9 +6,10 @@ meets on the way in: the static link page, its error state, the link confirm
 page, the used-link page, the portal home, the profile (also with a phone
 error shown), the billing pages (payment methods with and without a card,
 removing a card in use, subscriptions, one subscription, update payment
-method, cancel with an error), the unified login and the unified portal's
-subscriptions and payments pages. Any violation of impact serious or
-critical fails the test, and all of them are printed together, page by page.
+method, cancel with an error, invoice history, one invoice), the unified login
+and the unified portal's subscriptions, payments and invoices pages. Any
+violation of impact serious or critical fails the test, and all of them are
+printed together, page by page.
 
 axe cannot judge everything, so Playwright checks two things a keyboard or
 screen-reader user depends on: the focused control shows a visible focus
@@ -306,6 +307,13 @@ async def walk_the_billing_pages(
     await submit(page, "Enter")
     await assert_error_tied_to_field(page, "confirm")
     await audit(page, f"{lang} cancel with an error", findings, lang)
+    # The subscription's first charge is a row of the invoice history, with a detail page.
+    await page.goto(f"{base}/invoices")
+    row = page.locator("#invoice-history tbody tr").first
+    payment_id = await row.get_attribute("data-payment-id")
+    await audit(page, f"{lang} invoice history", findings, lang)
+    await page.goto(f"{base}/invoices/{payment_id}")
+    await audit(page, f"{lang} invoice detail", findings, lang)
 
 
 async def walk_with_a_light_accent(
@@ -336,7 +344,7 @@ async def walk_with_a_light_accent(
 async def walk_the_unified_billing(
     browser: Browser, stack: Stack, mailbox: Mailbox, findings: Findings
 ) -> None:
-    """The unified subscriptions and payments pages of an email with two businesses."""
+    """The unified subscriptions, payments and invoices pages of an email with two businesses."""
     email = unique_email("a11y-all")
     suffix = uuid.uuid4().hex[:4]
     async with stack.auth_admin() as admin:
@@ -351,9 +359,10 @@ async def walk_the_unified_billing(
         await open_and_confirm_link(page, link)
         await page.wait_for_url(f"{unified}/")
         for lang in LANGUAGES:
-            for section in ("subscriptions", "payments"):
+            for section in ("subscriptions", "payments", "invoices"):
                 await page.goto(f"{unified}/{section}?lang={lang}")
-                assert await page.locator("li[data-subscription-id], #payments tbody tr").count()
+                rows = "li[data-subscription-id], #payments tbody tr, #invoice-history tbody tr"
+                assert await page.locator(rows).count()
                 await audit(page, f"{lang} unified {section}", findings, lang)
     finally:
         await ctx.close()
@@ -404,7 +413,7 @@ async def test_portal_pages_meet_wcag_22_aa(
         assert_axe_catches_a_known_violation(browser),
     )
 
-    # 15 page states x 2 languages, 2 unified billing pages x 2 languages
+    # 17 page states x 2 languages, 3 unified billing pages x 2 languages
     # and 3 with the pale accent, each at 2 widths.
-    assert findings.checked == (17 * len(LANGUAGES) + 3) * len(VIEWPORTS)
+    assert findings.checked == (20 * len(LANGUAGES) + 3) * len(VIEWPORTS)
     assert not findings.lines, "axe found WCAG 2.2 AA violations:\n" + "\n".join(findings.lines)

@@ -242,6 +242,10 @@ class FakeBilling(
             if self._in_scope(p, request, list(request.customer_ids))
             and (not request.subscription_id or p.subscription_id == request.subscription_id)
         ]
+        # Newest first, one page: the service's order and paging.
+        found.sort(key=lambda p: (p.created_at.seconds, p.payment_id), reverse=True)
+        size = request.page_size or 10
+        found = found[request.page_number * size : (request.page_number + 1) * size]
         return payments_pb2.ListPaymentsResponse(payments=found)
 
     async def GetPayment(self, request: Any, context: Any) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.invoicing.v1 import invoicing_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
 from billing.subscriptions.v1 import licenses_pb2_grpc, products_pb2_grpc, subscriptions_pb2_grpc
 from billing_kit.grpc_client import create_channel
@@ -23,6 +24,8 @@ from gateway.keys import (
     AUTH_CHANNEL,
     AUTH_STUB,
     BUSINESSES,
+    INVOICING_CHANNEL,
+    INVOICING_STUB,
     LICENSES_STUB,
     PAYMENTS_CHANNEL,
     PAYMENTS_STUB,
@@ -95,6 +98,20 @@ async def payments_client(app: web.Application) -> AsyncIterator[None]:
     )
     app[PAYMENTS_CHANNEL] = channel
     app[PAYMENTS_STUB] = payments_pb2_grpc.PaymentsServiceStub(channel)
+    try:
+        yield
+    finally:
+        await channel.close()
+
+
+async def invoicing_client(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the invoicing channel and its stub (invoice history, PDFs)."""
+    settings = app[SETTINGS]
+    channel = create_channel(
+        settings.invoicing_target, name="invoicing", timeout=settings.backend_timeout_seconds
+    )
+    app[INVOICING_CHANNEL] = channel
+    app[INVOICING_STUB] = invoicing_pb2_grpc.InvoicingServiceStub(channel)
     try:
         yield
     finally:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import checkouts, customers, licenses, openapi, payments, products, subscriptions
+from gateway.api import (
+    checkouts,
+    customers,
+    invoices,
+    licenses,
+    openapi,
+    payments,
+    products,
+    subscriptions,
+)
 
 ROUTES = [
     web.post("/customers", customers.create_customer, name="create_customer"),
@@ -70,6 +79,12 @@ ROUTES = [
         "/customers/{customer_id}/payment-methods/{payment_method_id}",
         payments.delete_customer_payment_method,
         name="delete_customer_payment_method",
+    ),
+    web.get(
+        "/invoices/payments/{payment_id}",
+        invoices.retrieve_payment_invoice,
+        name="retrieve_payment_invoice",
+        allow_head=False,
     ),
     web.post("/checkouts", checkouts.create_checkout, name="create_checkout"),
     web.get(

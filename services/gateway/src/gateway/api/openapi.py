@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from gateway.api.invoices_openapi import invoice_paths
 from gateway.api.payments_openapi import PAYMENT_MODELS, payment_paths
 from gateway.api.product_schemas import (
     CreateProductBody,
@@ -266,6 +267,11 @@ def build_openapi() -> dict[str, Any]:
                 common_errors=_COMMON_ERRORS,
             ),
             **license_openapi.paths(),
+            **invoice_paths(
+                problem=_problem,
+                query_parameters=_query_parameters,
+                common_errors=_COMMON_ERRORS,
+            ),
         },
     }
 

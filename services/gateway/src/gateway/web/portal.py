@@ -1,14 +1,12 @@
 """The signed-in per-business portal: home, the section shell, logout.
 
-Subscriptions and payment methods have their own pages (web/subscriptions.py,
-web/payment_methods.py); invoices and license keys are filled by later issues
-and render the branded shell with an empty state until then.
+Every section has its own page module (web/subscriptions.py,
+web/invoices.py, web/payment_methods.py, web/license_keys.py, web/profile.py).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from billing.auth.v1 import portal_access_pb2
 from billing_kit.errors import FailedPrecondition, NotFound, Unauthenticated
 
@@ -17,9 +15,6 @@ from gateway.web.audiences import PortalContext, portal_page, portal_shell
 from gateway.web.forms import read_form
 from gateway.web.rendering import error_page, redirect, render, site_of
 from gateway.web.security import CSRF_FIELD, business_cookie_name, clear_cookie, tokens_match
-
-# The sections that are still an empty shell.
-SECTIONS = ("invoices",)
 
 
 @portal_page
@@ -31,17 +26,6 @@ async def portal_home(request: web.Request, context: PortalContext) -> web.Strea
 async def portal_home_redirect(request: web.Request) -> web.StreamResponse:
     """``GET /b/{business_id}``: the home lives at the trailing slash."""
     return redirect(site_of(request).url(f"/b/{request.match_info['business_id']}/"))
-
-
-def section_page(section: str) -> Handler:
-    """The handler of one section of the shell."""
-
-    @portal_page
-    async def show_section(request: web.Request, context: PortalContext) -> web.StreamResponse:
-        return render(request, "portal_section.html", portal_shell(context, section))
-
-    show_section.__name__ = f"show_{section.replace('-', '_')}"
-    return show_section
 
 
 @portal_page

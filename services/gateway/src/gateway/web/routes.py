@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from gateway.web import (
     branding,
     handoff,
+    invoices,
     license_keys,
     links,
     login,
@@ -24,6 +25,7 @@ from gateway.web import (
     subscriptions,
     unified,
     unified_billing,
+    unified_invoices,
 )
 from gateway.web.billing_scope import (
     AccountHandler,
@@ -99,6 +101,9 @@ _ACCOUNT_PAGES: tuple[tuple[str, str, AccountHandler, str, str], ...] = (
         "edit_method_done",
         "subscriptions",
     ),
+    ("GET", "/invoices", invoices.history_page, "invoices", "invoices"),
+    ("GET", "/invoices/{payment_id}", invoices.detail_page, "invoice", "invoices"),
+    ("GET", "/invoices/{payment_id}/pdf", invoices.download_pdf, "invoice_pdf", "invoices"),
     ("GET", "/payment-methods", payment_methods.methods_page, "payment_methods", "payment-methods"),
     ("POST", "/payment-methods/add", payment_methods.add_card, "add_card", "payment-methods"),
     ("GET", "/payment-methods/added", payment_methods.card_added, "card_added", "payment-methods"),
@@ -170,9 +175,6 @@ def _business_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
         ("GET", "/handoff/begin/{business_id}", handoff.begin_handoff, "begin_handoff"),
         ("GET", "/handoff/{token}", handoff.consume_handoff, "consume_handoff"),
     ]
-    for section in portal.SECTIONS:
-        name = f"portal_{section.replace('-', '_')}"
-        routes.append(("GET", f"{b}/{section}", portal.section_page(section), name))
     routes.extend(_account_routes(unified_site=False))
     return routes
 
@@ -190,6 +192,7 @@ def _unified_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
         ("POST", "/logout", unified.unified_logout, "unified_logout"),
         ("GET", "/subscriptions", unified_billing.all_subscriptions, "unified_all_subscriptions"),
         ("GET", "/payments", unified_billing.all_payments, "unified_all_payments"),
+        ("GET", "/invoices", unified_invoices.all_invoices, "unified_all_invoices"),
         ("GET", "/license-keys", license_keys.all_license_keys, "unified_all_license_keys"),
         *_account_routes(unified_site=True),
     ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from billing_kit.scoping import (
@@ -21,6 +21,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from payments.charges.models import PaymentStatus, StoredPayment
 
 PAYMENTS = "payments"
+
+# A customer's newest payments are read through these windows of recent time
+# first (see PaymentsRepository.list): the first that fills the page holds
+# exactly the newest payments, so the answer is the unbounded query's.
+RECENT_WINDOWS = (timedelta(days=2), timedelta(days=31), timedelta(days=366))
 
 PAYMENT_INDEXES: Mapping[str, Sequence[IndexModel]] = {
     PAYMENTS: [
@@ -57,6 +62,17 @@ class PaymentFilter:
     status: PaymentStatus | None = None
     created_at_gte: datetime | None = None
     created_at_lte: datetime | None = None
+
+    def one_customers_history(self) -> bool:
+        """True for the portal's history: one customer of one business, no other filter."""
+        return bool(
+            self.business_id
+            and len(self.customer_ids) == 1
+            and not self.subscription_id
+            and self.status is None
+            and self.created_at_gte is None
+            and self.created_at_lte is None
+        )
 
     def as_query(self) -> dict[str, Any]:
         """The MongoDB filter."""
@@ -128,8 +144,7 @@ class PaymentsRepository:
         doc = await self._payments.find_one({"challenge_id": challenge_id}, session=txn)
         return None if doc is None else _from_document(doc)
 
-    async def list(self, where: PaymentFilter, page: PageRequest) -> list[StoredPayment]:
-        """One page, newest first."""
+    async def _page(self, where: PaymentFilter, page: PageRequest) -> list[StoredPayment]:
         cursor = (
             self._payments.find(where.as_query())
             .sort(newest_first())
@@ -137,6 +152,28 @@ class PaymentsRepository:
             .limit(page.page_size)
         )
         return [_from_document(doc) async for doc in cursor]
+
+    async def list(
+        self, where: PaymentFilter, page: PageRequest, *, now: datetime | None = None
+    ) -> list[StoredPayment]:
+        """One page, newest first.
+
+        SecantusDB answers a find by reading every index key its equality prefix
+        matches, fetching those documents and sorting them in memory (it does not
+        stop at the limit), so a customer with 10,000 payments cost 10,000 fetched
+        documents per history page. A ``created_at`` range after that prefix IS
+        bounded there, so one customer's pages are first read through growing
+        windows of recent time (``created_at >= now - width``, ``RECENT_WINDOWS``):
+        one that fills the page holds every payment newer than its start, hence
+        exactly the unbounded query's page. A sparse history falls through to the unbounded query,
+        which is cheap for it. (On MongoDB that query stops at the limit anyway.)
+        """
+        if now is not None and where.one_customers_history():
+            for width in RECENT_WINDOWS:
+                found = await self._page(replace(where, created_at_gte=now - width), page)
+                if len(found) == page.page_size:
+                    return found
+        return await self._page(where, page)
 
     async def transition(
         self,

@@ -273,7 +273,8 @@ class ChargesService:
         """One page of the business's payments, newest first."""
         if len(where.customer_ids) > 100:
             raise InvalidArgument("at most 100 customer_ids", field="customer_ids")
-        return [p.public() for p in await self._repository.list(where, page)]
+        found = await self._repository.list(where, page, now=self._clock.now())
+        return [p.public() for p in found]
 
 
 def _final_changes(outcome: ChargeOutcome) -> dict[str, Any]:
