@@ -41,7 +41,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import re
 import shutil
 import sys
@@ -63,7 +62,7 @@ from invoicing.repository import (
 )
 from payments.charges.models import ChargeType, PaymentStatus, StoredPayment
 from payments.charges.repository import _to_document as payment_to_document
-from portal_read import Target
+from portal_read import Target, machine_facts, run_parameters
 from pymongo import AsyncMongoClient
 from subscriptions_bench import client_session, measure_interleaved, new_businesses, ratio
 
@@ -376,18 +375,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "invoice_history",
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_start": [round(v, 2) for v in load_at_start],
-            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
-            "note": "load generator shares the CPUs with the stack",
-        },
-        "parameters": {
-            **{k: v for k, v in vars(args).items() if k not in {"output", "keep_data"}},
-            "stack_startup_seconds": round(startup, 2),
-            "log_level": stack.log_level,
-        },
+        "machine": machine_facts(load_at_start),
+        "parameters": run_parameters(args, startup, stack),
         "targets": {"latency_ratio_max": TARGET_LATENCY_RATIO},
         **result,
     }

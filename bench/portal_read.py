@@ -55,6 +55,27 @@ from prometheus_client.parser import text_string_to_metric_families
 
 log = logging.getLogger("bench.portal_read")
 
+
+def machine_facts(load_at_start: tuple[float, ...] | list[float]) -> dict[str, Any]:
+    """What a result file says about the machine it was measured on."""
+    return {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(v, 2) for v in load_at_start],
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        "note": "load generator shares the CPUs with the stack",
+    }
+
+
+def run_parameters(args: argparse.Namespace, startup: float, stack: Stack) -> dict[str, Any]:
+    """The command line of a run (without where it writes) and how the stack started."""
+    return {
+        **{k: v for k, v in vars(args).items() if k not in {"output", "keep_data"}},
+        "stack_startup_seconds": round(startup, 2),
+        "log_level": stack.log_level,
+    }
+
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # DESIGN.md §9: a portal read reaches half the baseline chain and costs about three calls.
 TARGET_RATIO = 0.5

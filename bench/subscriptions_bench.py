@@ -34,7 +34,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import re
 import shutil
 import sys
@@ -69,9 +68,11 @@ from portal_read import (
     cpu_per_request,
     cpu_snapshot,
     difference,
+    machine_facts,
     per_request,
     rpc_counts,
     run_load,
+    run_parameters,
     summarise,
 )
 from pymongo import AsyncMongoClient
@@ -580,18 +581,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "subscriptions",
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "nproc": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_at_start": [round(v, 2) for v in load_at_start],
-            "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
-            "note": "load generator shares the CPUs with the stack",
-        },
-        "parameters": {
-            **{k: v for k, v in vars(args).items() if k not in {"output", "keep_data"}},
-            "stack_startup_seconds": round(startup, 2),
-            "log_level": stack.log_level,
-        },
+        "machine": machine_facts(load_at_start),
+        "parameters": run_parameters(args, startup, stack),
         "targets": {
             "throughput_ratio_min": TARGET_THROUGHPUT_RATIO,
             "p99_ratio_max": TARGET_P99_RATIO,
