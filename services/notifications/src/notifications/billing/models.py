@@ -9,13 +9,6 @@ from __future__ import annotations
 from billing_kit.scoping import Mode
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-INVOICE_CREATED = "invoice.created"
-SUBSCRIPTION_ACTIVE = "subscription.active"
-SUBSCRIPTION_ON_HOLD = "subscription.on_hold"
-SUBSCRIPTION_CANCELLED = "subscription.cancelled"
-SUBSCRIPTION_UPDATED = "subscription.updated"
-SUBSCRIPTION_RENEWAL_REMINDER = "subscription.renewal_reminder"
-
 
 class SubscriptionNoticeData(BaseModel):
     """The ``data`` of the ``subscription.*`` events this service emails about."""

@@ -26,16 +26,15 @@ from pydantic import BaseModel, ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
 
 from notifications.billing.clients import BusinessProfile, MintedLink
-from notifications.billing.models import (
+from notifications.billing.events import (
     INVOICE_CREATED,
     SUBSCRIPTION_ACTIVE,
     SUBSCRIPTION_CANCELLED,
     SUBSCRIPTION_ON_HOLD,
     SUBSCRIPTION_RENEWAL_REMINDER,
     SUBSCRIPTION_UPDATED,
-    InvoiceCreatedData,
-    SubscriptionNoticeData,
 )
+from notifications.billing.models import InvoiceCreatedData, SubscriptionNoticeData
 from notifications.email.delivery import EmailDelivery, InvalidEmailRequest
 from notifications.email.models import BillingDetails, EmailRequest, EmailTemplate
 from notifications.models import Recipient, RecipientKey

@@ -214,7 +214,7 @@ class RenewalScheduler:
             final = updated.model_copy(update={"updated_at": now})
             await self.repository.save(final, txn)
             await self.repository.release(sub.subscription_id, self.owner, txn)
-            await self.uow.emit(event, final, txn, payment_id=payment_id or None)
+            await self.uow.emit(event, final, txn, payment_id=payment_id or None, previous=sub)
 
         await self.uow.run(apply)
         return True
