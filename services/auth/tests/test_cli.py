@@ -45,10 +45,13 @@ class TestBusinessCommands:
             "https://roma.test/",
             "--locale",
             "it",
+            "--renewal-reminder-days",
+            "5",
             "--json",
         )
         assert code == 0, err
         business = json.loads(out)
+        assert business["renewal_reminder_days"] == 5
         assert business["name"] == "Gelateria Roma"
         assert business["branding"]["primary_color"] == "#00AA55"
         assert business["locale"] == "it"

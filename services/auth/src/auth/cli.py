@@ -103,6 +103,7 @@ async def business_create(
             support_email=args.support_email or "",
             default_return_url=args.return_url or "",
             locale=args.locale or "",
+            renewal_reminder_days=args.renewal_reminder_days or 0,
         )
     )
     if args.json:
@@ -304,6 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--support-email")
     create.add_argument("--return-url", help="default http(s) URL to return to from the portal")
     create.add_argument("--locale", help="default language, e.g. en or it")
+    create.add_argument(
+        "--renewal-reminder-days",
+        type=int,
+        help="days before a renewal to email the customer a reminder (1-30, default 3)",
+    )
     create.set_defaults(run=business_create)
     listing = business_cmds.add_parser("list", help="list businesses", parents=[common])
     listing.add_argument("--page-size", type=int, default=100)
