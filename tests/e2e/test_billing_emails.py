@@ -1,0 +1,92 @@
+"""Customer billing emails on the real stack: a renewal declines, the subscription
+goes on hold, and the customer gets one email whose one-time link opens the
+update-payment-method page of that subscription, once.
+
+(The receipt with its PDF joins this file once invoicing emits ``invoice.created``.)
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from devstack import Mailbox, Stack, message_link
+from devstack.browser import heading, open_and_confirm_link
+from devstack.portal import PortalBusiness, unique_email
+from dodopayments import AsyncDodoPayments
+from playwright.async_api import BrowserContext, Page, expect
+
+from .test_portal_subscriptions import (
+    BILLING,
+    MONTHLY,
+    advance_clock,
+    card_ids,
+    fill_card,
+    sign_in_at,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_on_hold_email_links_once_to_the_subscriptions_payment_method_page(
+    stack: Stack,
+    shop: PortalBusiness,
+    shop_sdk: AsyncDodoPayments,
+    page: Page,
+    context: BrowserContext,
+    mailbox: Mailbox,
+) -> None:
+    address = unique_email("onhold")
+    customer = await shop_sdk.customers.create(email=address, name="Ada Lovelace")
+    plan_name = f"Pro plan {uuid.uuid4().hex[:4]}"
+    plan = await shop_sdk.products.create(
+        name=plan_name,
+        tax_category="saas",
+        price=MONTHLY,  # type: ignore[arg-type]
+    )
+    base = f"/b/{shop.business_id}"
+
+    # A card that pays for the purchase and declines every later charge.
+    await sign_in_at(page, stack, shop, shop_sdk, customer.customer_id, f"{base}/payment-methods")
+    await page.locator("#add-card").click()
+    await fill_card(page, "4000000000000341")
+    await page.wait_for_url(f"**{base}/payment-methods?done=added")
+    declining = (await card_ids(shop_sdk, customer.customer_id))["0341"]
+    sub = await shop_sdk.subscriptions.create(
+        billing=BILLING,  # type: ignore[arg-type]
+        customer={"customer_id": customer.customer_id},
+        product_id=plan.product_id,
+        quantity=1,
+        extra_body={"payment_method_id": declining},
+    )
+    sub_id = sub.subscription_id
+    # A fresh browser: the link alone must get the customer in.
+    await context.clear_cookies()
+
+    await advance_clock(stack, shop, 32 * 24 * 3600)
+
+    message = await mailbox.wait_for(address, subject_contains="payment failed", within_seconds=60)
+    text = message.message.get_body(preferencelist=("plain",))
+    assert text is not None
+    body = str(text.get_content())  # type: ignore[attr-defined]
+    assert "Amount due: €19.99" in body
+    assert f"Subscription: {plan_name}" in body
+    link = message_link(message, f"{stack.portal_urls.test}/link/")
+
+    # The link: confirm page, then straight to this subscription's payment-method page.
+    await open_and_confirm_link(page, link)
+    await page.wait_for_url(f"{stack.portal_urls.test}{base}/subscriptions/{sub_id}/payment-method")
+    assert await heading(page) == "Update payment method"
+    await expect(page.locator("#dues-amount")).to_have_text("€19.99")
+
+    # Used once: the second opening says so and signs nobody in.
+    await context.clear_cookies()
+    await page.goto(link)
+    await expect(page.locator("#page-title")).to_have_attribute("data-state", "used")
+
+    # One email for the one on_hold event, however the events were delivered.
+    on_hold = [m for m in await mailbox.messages_to(address) if "payment failed" in m.subject]
+    assert len(on_hold) == 1
+    await mailbox.assert_nothing_new(
+        address, skip=len(await mailbox.messages_to(address)), seconds=3
+    )
