@@ -379,9 +379,16 @@ def test_network_policies_follow_the_caller_map() -> None:
     assert grpc_callers(policy_of(objects, "payments")) == {"gateway", "subscriptions"}
     assert grpc_callers(policy_of(objects, "subscriptions")) == {"gateway"}
     # notifications: branding and one-time links (auth), the receipt's PDF (invoicing);
-    # subscriptions: each business's renewal reminder days (auth).
-    assert grpc_callers(policy_of(objects, "auth")) == {"gateway", "notifications", "subscriptions"}
+    # subscriptions: each business's renewal reminder days (auth); invoicing prints
+    # the business and the customer on each invoice (auth).
+    assert grpc_callers(policy_of(objects, "auth")) == {
+        "gateway",
+        "invoicing",
+        "notifications",
+        "subscriptions",
+    }
     assert grpc_callers(policy_of(objects, "invoicing")) == {"gateway", "notifications"}
+    assert configmap_of(objects, "invoicing")["INVOICING_AUTH_TARGET"].endswith(":50051")
     # auth sends its link emails through notifications' EmailService.
     assert grpc_callers(policy_of(objects, "notifications")) == {"gateway", "auth"}
     assert egress_components(policy_of(objects, "auth")) == {"notifications": 50055}
@@ -394,7 +401,7 @@ def test_network_policies_follow_the_caller_map() -> None:
         "auth": 50051,
         "invoicing": 50054,
     }
-    assert egress_components(policy_of(objects, "invoicing")) == {}
+    assert egress_components(policy_of(objects, "invoicing")) == {"auth": 50051}
     notifications = configmap_of(objects, "notifications")
     assert notifications["NOTIFICATIONS_AUTH_TARGET"].endswith(":50051")
     assert notifications["NOTIFICATIONS_INVOICING_TARGET"].endswith(":50054")
@@ -537,6 +544,11 @@ def test_a_disabled_caller_opens_nothing() -> None:
     assert grpc_callers(policy_of(objects, "subscriptions")) == set()
     for rule in policy_of(objects, "subscriptions")["spec"]["ingress"]:
         assert rule["from"], "an ingress rule without sources admits everyone"
+    assert grpc_callers(policy_of(objects, "auth")) == {
+        "invoicing",
+        "notifications",
+        "subscriptions",
+    }
     assert grpc_callers(policy_of(objects, "payments")) == {"subscriptions"}
     assert of_kind(objects, "Ingress") == []
 

@@ -55,10 +55,14 @@ class TestBusinesses:
                 support_email="aiuto@mario.example.com",
                 default_return_url="https://mario.test/account",
                 locale="it",
+                address="Via Roma 1\n20121 Milano",
+                tax_id="IT01234567890",
             )
         )
         assert created.business_id.startswith("bus_")
         assert created.branding.primary_color == "#C0392B"
+        # Printed on invoices: kept as given.
+        assert (created.address, created.tax_id) == ("Via Roma 1\n20121 Milano", "IT01234567890")
         fetched = await auth.stub.GetBusiness(
             auth_pb2.GetBusinessRequest(business_id=created.business_id)
         )

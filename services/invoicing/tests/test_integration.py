@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
+import pytest_asyncio
 from billing.common.v1 import common_pb2
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from billing_kit.errors import Reason
 from billing_kit.grpc_client import domain_error_from
-from billing_kit.testing import RunningService, service_fixture
+from billing_kit.testing import BrokerNamespace, RunningService, broker_namespace, service_fixture
 from invoicing.app import InvoicingRuntime, create_app
 from invoicing.config import InvoicingSettings
 from invoicing.models import Invoice
@@ -40,7 +42,14 @@ def _invoice(
     )
 
 
-service = service_fixture(create_app, InvoicingSettings)
+@pytest_asyncio.fixture
+async def ns(amqp_url: str) -> AsyncIterator[BrokerNamespace]:
+    """A private exchange and queue prefix: the consumer must not read the devstack's events."""
+    async with broker_namespace(amqp_url) as namespace:
+        yield namespace
+
+
+service = service_fixture(create_app, InvoicingSettings, with_broker=True)
 
 
 @pytest.fixture

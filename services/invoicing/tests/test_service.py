@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 from billing_kit.errors import InvalidArgument, NotFound, Reason
-from billing_kit.scoping import CustomerScope, PageRequest, make_scope
+from billing_kit.scoping import CustomerScope, Mode, PageRequest, make_scope
 from invoicing.models import Invoice
+from invoicing.repository import InvoiceFilter
 from invoicing.service import InvoicingService
 from invoicing.servicer import invoice_to_proto
 
@@ -43,19 +44,38 @@ class InMemoryReader:
     async def get_invoice(self, scope: CustomerScope, iid: str) -> Invoice | None:
         return next((i for i in self.invoices if i.invoice_id == iid), None)
 
-    async def list_invoices(self, scope: CustomerScope, page: PageRequest) -> list[Invoice]:
+    async def list_invoices(self, where: InvoiceFilter, page: PageRequest) -> list[Invoice]:
         return []
+
+    async def find_for_download(
+        self,
+        business_id: str,
+        mode: Mode,
+        customer_id: str,
+        *,
+        invoice_id: str = "",
+        payment_id: str = "",
+    ) -> Invoice | None:
+        return next((i for i in self.invoices if invoice_id in ("", i.invoice_id)), None)
+
+
+class StoredPdfs:
+    def __init__(self, **contents: bytes) -> None:
+        self.contents = contents
+
+    async def read(self, invoice_id: str) -> bytes | None:
+        return self.contents.get(invoice_id)
 
 
 class TestGetInvoice:
     async def test_an_invoice_the_repository_does_not_find_is_not_found(self) -> None:
-        service = InvoicingService(InMemoryReader(_invoice("inv_1")))
+        service = InvoicingService(InMemoryReader(_invoice("inv_1")), StoredPdfs())
         with pytest.raises(NotFound) as err:
             await service.get_invoice(make_scope("bus_1", "live", "cus_1"), "inv_2")
         assert err.value.reason is Reason.INVOICE_NOT_FOUND
 
     async def test_own_invoice_is_returned_on_the_wire(self) -> None:
-        service = InvoicingService(InMemoryReader(_invoice("inv_1")))
+        service = InvoicingService(InMemoryReader(_invoice("inv_1")), StoredPdfs())
         found = await service.get_invoice(make_scope("bus_1", "live", "cus_1"), "inv_1")
         message = invoice_to_proto(found)
         assert (message.number, message.total, message.currency) == ("INV-000001", 1220, "EUR")
@@ -71,3 +91,31 @@ class TestInvoiceModel:
         with pytest.raises(InvalidArgument) as err:
             make_scope("bus_1", "staging", "cus_1")
         assert "mode" in err.value.message
+
+
+class TestGetInvoicePdf:
+    async def test_a_pdf_not_stored_yet_is_not_ready(self) -> None:
+        service = InvoicingService(InMemoryReader(_invoice("inv_1")), StoredPdfs())
+        with pytest.raises(NotFound) as err:
+            await service.get_invoice_pdf(
+                "bus_1", "live", "cus_1", invoice_id="inv_1", payment_id=""
+            )
+        assert err.value.reason is Reason.INVOICE_PDF_NOT_READY
+
+    async def test_the_stored_bytes_are_returned(self) -> None:
+        reader = InMemoryReader(_invoice("inv_1", pdf_ready=True))
+        service = InvoicingService(reader, StoredPdfs(inv_1=b"%PDF-1.4 x"))
+        found = await service.get_invoice_pdf(
+            "bus_1", "live", "cus_1", invoice_id="inv_1", payment_id=""
+        )
+        assert found.content == b"%PDF-1.4 x"
+
+    @pytest.mark.parametrize(("invoice_id", "payment_id"), [("", ""), ("inv_1", "pay_1")])
+    async def test_exactly_one_of_invoice_and_payment(
+        self, invoice_id: str, payment_id: str
+    ) -> None:
+        service = InvoicingService(InMemoryReader(_invoice("inv_1")), StoredPdfs())
+        with pytest.raises(InvalidArgument):
+            await service.get_invoice_pdf(
+                "bus_1", "live", "", invoice_id=invoice_id, payment_id=payment_id
+            )

@@ -2,6 +2,7 @@
 
     portalctl business create --name "Acme" [--logo-url URL] [--color #RRGGBB]
                               [--support-email EMAIL] [--return-url URL] [--locale it]
+                              [--address TEXT] [--tax-id ID]   (printed on invoices)
     portalctl business list
     portalctl api-key create --business BUS --mode test|live [--name NAME]
     portalctl api-key list --business BUS
@@ -104,6 +105,9 @@ async def business_create(
             default_return_url=args.return_url or "",
             locale=args.locale or "",
             renewal_reminder_days=args.renewal_reminder_days or 0,
+            # A shell argument cannot hold a newline easily: "\\n" separates lines.
+            address=(args.address or "").replace("\\n", "\n"),
+            tax_id=args.tax_id or "",
         )
     )
     if args.json:
@@ -310,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="days before a renewal to email the customer a reminder (1-30, default 3)",
     )
+    create.add_argument("--address", help="postal address on invoices ('\\n' between lines)")
+    create.add_argument("--tax-id", help="VAT number or other tax id printed on invoices")
     create.set_defaults(run=business_create)
     listing = business_cmds.add_parser("list", help="list businesses", parents=[common])
     listing.add_argument("--page-size", type=int, default=100)

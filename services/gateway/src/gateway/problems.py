@@ -250,6 +250,8 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     Reason.INVOICE_NOT_FOUND: _not_found(
         N_("This invoice does not exist, or you do not have access to it.")
     ),
+    # The PDF of a just-issued invoice is still being rendered.
+    Reason.INVOICE_PDF_NOT_READY: _not_found(_TRY_LATER),
     Reason.PRODUCT_NOT_FOUND: _not_found(_NOT_FOUND),
     Reason.INVALID_PRODUCT: _invalid(_CHECK_VALUE),
     Reason.SUBSCRIPTION_STATE_CONFLICT: _conflict(N_("This cannot be done right now.")),

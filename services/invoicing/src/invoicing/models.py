@@ -1,22 +1,145 @@
-"""Domain models of the invoicing service."""
+"""Domain models of the invoicing service: invoices and the events it reads and emits."""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 from billing_kit.scoping import Mode
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+PAYMENT_SUCCEEDED = "payment.succeeded"
+INVOICE_CREATED = "invoice.created"
+# The languages an invoice can be written in; anything else is written in English.
+SUPPORTED_LOCALES = ("en", "it")
+DEFAULT_LOCALE = "en"
+
+
+class InvoiceKind(StrEnum):
+    """An invoice, or (once refunds exist) a credit note numbered in the same sequence."""
+
+    INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+
+
+class InvoiceLine(BaseModel):
+    """One line of an invoice: what was bought, how many, at what unit price."""
+
+    model_config = ConfigDict(frozen=True)
+
+    description: str = Field(description="What was bought (the product's name).")
+    quantity: int = Field(ge=1, description="How many.")
+    unit_amount: int = Field(ge=0, description="Minor units of the invoice's currency.")
+    amount: int = Field(ge=0, description="quantity x unit_amount, minor units.")
+
+
+class Seller(BaseModel):
+    """The business as printed on the invoice (a snapshot: later edits do not change it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    address: str = ""
+    tax_id: str = ""
+    support_email: str = ""
+    logo_url: str = ""
+    accent_color: str = ""
+
+
+class Buyer(BaseModel):
+    """The customer as printed on the invoice (a snapshot)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    email: str = ""
+    address: str = ""
+    tax_id: str = ""
+
 
 class Invoice(BaseModel):
-    """An issued invoice for one payment; immutable once issued."""
+    """An issued invoice for one payment; its content never changes once the PDF is stored.
+
+    ``seller``/``buyer``/``locale`` are filled from auth when the PDF is
+    prepared (see :mod:`invoicing.issuing`); until then ``pdf_ready`` is false.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     invoice_id: str = Field(min_length=1)
     number: str = Field(min_length=1, max_length=64)
+    kind: InvoiceKind = InvoiceKind.INVOICE
     business_id: str = Field(min_length=1)
     mode: Mode
     customer_id: str = Field(min_length=1)
     payment_id: str = Field(min_length=1)
+    subscription_id: str = ""
+    lines: tuple[InvoiceLine, ...] = ()
+    subtotal: int = Field(default=0, ge=0, description="minor units of currency")
+    tax: int = Field(default=0, ge=0, description="minor units of currency; present, may be 0")
     total: int = Field(ge=0, description="minor units of currency")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     issued_at: AwareDatetime
+    paid_at: AwareDatetime | None = None
+    payment_method_brand: str = ""
+    payment_method_last4: str = ""
+    seller: Seller | None = None
+    buyer: Buyer | None = None
+    locale: str = DEFAULT_LOCALE
+    pdf_ready: bool = False
+    credits_invoice_id: str = ""
+
+    @property
+    def description(self) -> str:
+        """One line for lists: the first line's description."""
+        return self.lines[0].description if self.lines else ""
+
+    @property
+    def pdf_filename(self) -> str:
+        """``invoice-<number>.pdf`` (a credit note: ``credit-note-<number>.pdf``)."""
+        stem = "credit-note" if self.kind is InvoiceKind.CREDIT_NOTE else "invoice"
+        return f"{stem}-{self.number}.pdf"
+
+
+class PaymentSucceededData(BaseModel):
+    """What invoicing reads of ``payment.succeeded`` (payments' ``PaymentEventData``).
+
+    Only the fields an invoice needs; the rest of the payment is ignored, so
+    payments may add fields without breaking this consumer. A payload missing
+    any of these, or not succeeded, is refused (nothing is written).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    payment_id: str = Field(min_length=1, max_length=128)
+    business_id: str = Field(min_length=1, max_length=128)
+    mode: Mode
+    customer_id: str = Field(min_length=1, max_length=128)
+    subscription_id: str = Field(default="", max_length=128)
+    total_amount: int = Field(ge=0, description="Minor units of `currency`.")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    status: str = Field(pattern=r"^succeeded$", description="Only a succeeded payment is invoiced.")
+    card_brand: str = Field(default="", max_length=32)
+    card_last_four: str = Field(default="", pattern=r"^(\d{4})?$")
+    description: str = Field(default="", max_length=500)
+    updated_at: AwareDatetime = Field(description="When the payment succeeded.")
+
+
+class InvoiceCreatedData(BaseModel):
+    """``data`` of ``invoice.created``: emitted once the invoice's PDF is stored.
+
+    A consumer that attaches the PDF fetches it with ``GetInvoicePdf``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    invoice_id: str = Field(description="`inv_…`")
+    number: str = Field(description="Gapless per business and mode, e.g. `INV-000042`.")
+    business_id: str = Field(description="The seller.")
+    mode: Mode = Field(description="`test` or `live`.")
+    customer_id: str = Field(description="The buyer.")
+    payment_id: str = Field(description="The payment the invoice documents.")
+    subscription_id: str = Field(default="", description="The subscription paid, or empty.")
+    total: int = Field(ge=0, description="Minor units of `currency`.")
+    currency: str = Field(description="ISO 4217, upper case.")
+    locale: str = Field(description="The language the PDF is written in (`en`, `it`).")
+    pdf_filename: str = Field(description="`invoice-<number>.pdf`.")

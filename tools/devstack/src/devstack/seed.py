@@ -26,6 +26,9 @@ DEMO_CUSTOMERS: tuple[tuple[str, str], ...] = (
     ("grace@example.com", "Grace Hopper"),
     ("linus@example.com", "Linus Torvalds"),
 )
+# The seller block of the demo (and test) businesses' invoices.
+DEMO_ADDRESS = "Via Roma 1\n20121 Milano MI\nItalia"
+DEMO_TAX_ID = "IT01234567890"
 RPC_TIMEOUT_SECONDS = 10.0
 _PAGE_SIZE = 100
 
@@ -71,6 +74,9 @@ class AuthAdmin:
                 support_email=support_email,
                 locale="en",
                 branding=auth_pb2.Branding(primary_color="#4f46e5"),
+                # Printed in the seller block of every invoice.
+                address=DEMO_ADDRESS,
+                tax_id=DEMO_TAX_ID,
             ),
             timeout=RPC_TIMEOUT_SECONDS,
         )

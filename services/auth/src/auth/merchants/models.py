@@ -119,6 +119,10 @@ class NewBusiness(InputModel):
     def _zero_is_default(cls, value: int) -> int:
         return value or DEFAULT_RENEWAL_REMINDER_DAYS
 
+    # Printed on invoices (the seller block); free text, may be empty.
+    address: str = Field(default="", max_length=500)
+    tax_id: str = Field(default="", max_length=64)
+
     @field_validator("support_email", mode="before")
     @classmethod
     def _empty_email_is_none(cls, value: Any) -> Any:
@@ -136,6 +140,8 @@ class Business(BaseModel):
     support_email: str | None = None
     default_return_url: str | None = None
     locale: str = "en"
+    address: str = ""
+    tax_id: str = ""
     created_at: UtcDatetime
     # Days before a renewal the customer gets a reminder email (subscriptions emits it).
     renewal_reminder_days: int = DEFAULT_RENEWAL_REMINDER_DAYS

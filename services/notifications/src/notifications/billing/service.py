@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from billing_kit.errors import FailedPrecondition, Reason
+from billing_kit.errors import NotFound, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.scoping import Mode
 from pydantic import BaseModel, ValidationError
@@ -52,7 +52,7 @@ BILLING_EMAIL_BINDINGS = [
 ]
 
 
-class RecipientUnknown(FailedPrecondition):
+class RecipientUnknown(NotFound):
     """No customer event for this customer has arrived yet: retried by the broker."""
 
 

@@ -1,0 +1,287 @@
+"""Issuing invoices: one per succeeded payment, numbered without gaps, then rendered and stored.
+
+The flow survives a crash at any point:
+
+1. The ``payment.succeeded`` handler runs inside the consumer's transaction
+   (the kit writes the ``processed_events`` record in it): it takes the next
+   number of the business (``$inc`` on a counter document) and inserts the
+   invoice with ``pdf_ready: false``. A redelivered event, or a second event
+   for the same payment, issues nothing.
+2. After that commit, and from the sweeper for anything left behind, a
+   *finisher* leases the invoice, takes the seller/buyer snapshot from auth,
+   renders the PDF in a worker thread and stores it in GridFS under the
+   invoice id (once: a second store is a duplicate key).
+3. One more transaction sets ``pdf_ready: true`` and writes ``invoice.created``
+   to the outbox, only if ``pdf_ready`` was still false: one event per invoice.
+
+Auth being down delays step 2 (the lease is pushed back and the sweeper
+tries again); it never dead-letters the payment event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from billing_kit.clock import utc_now
+from billing_kit.events import CloudEvent
+from billing_kit.mongo import call_after_commit, run_in_transaction
+from billing_kit.outbox import add_to_outbox
+from pydantic import ValidationError
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from invoicing.models import (
+    INVOICE_CREATED,
+    PAYMENT_SUCCEEDED,
+    Invoice,
+    InvoiceCreatedData,
+    InvoiceLine,
+    PaymentSucceededData,
+)
+from invoicing.parties import PartiesUnavailable, PartyDirectory
+from invoicing.pdf import render_invoice_pdf
+from invoicing.repository import InvoicingRepository, PdfStore, format_number
+
+log = logging.getLogger(__name__)
+SOURCE = "invoicing"
+PAYMENT_EVENTS = (PAYMENT_SUCCEEDED,)
+ISSUE_PURPOSE = "issue-invoices"
+
+
+class InvalidPaymentEvent(ValueError):
+    """A ``payment.succeeded`` whose data cannot be invoiced (names fields, never values).
+
+    Raised from the handler: the transaction rolls back (nothing written) and
+    the broker retries, then dead-letters the event for an operator.
+    """
+
+
+def invoice_id_of(business_id: str, mode: str, payment_id: str) -> str:
+    """The invoice id of a payment's invoice: derived, so it is the same on every attempt."""
+    digest = hashlib.sha256(f"{business_id}\0{mode}\0{payment_id}".encode()).hexdigest()
+    return f"inv_{digest[:24]}"
+
+
+def parse_payment(event: CloudEvent) -> PaymentSucceededData:
+    """The invoiceable data of ``event``, or InvalidPaymentEvent naming what is wrong."""
+    try:
+        return PaymentSucceededData.model_validate(event.data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "data" for e in exc.errors()})
+        raise InvalidPaymentEvent(f"invalid {event.type} data: {', '.join(fields)}") from None
+
+
+def invoice_for(payment: PaymentSucceededData, sequence: int) -> Invoice:
+    """The invoice documenting ``payment``, numbered ``sequence`` (parties not yet known).
+
+    The payment carries one purchase and no tax breakdown: one line, tax 0.
+    """
+    line = InvoiceLine(
+        description=payment.description or "Payment",
+        quantity=1,
+        unit_amount=payment.total_amount,
+        amount=payment.total_amount,
+    )
+    return Invoice(
+        invoice_id=invoice_id_of(payment.business_id, payment.mode, payment.payment_id),
+        number=format_number(sequence),
+        business_id=payment.business_id,
+        mode=payment.mode,
+        customer_id=payment.customer_id,
+        payment_id=payment.payment_id,
+        subscription_id=payment.subscription_id,
+        lines=(line,),
+        subtotal=payment.total_amount,
+        tax=0,
+        total=payment.total_amount,
+        currency=payment.currency,
+        issued_at=utc_now(),
+        paid_at=payment.updated_at,
+        payment_method_brand=payment.card_brand,
+        payment_method_last4=payment.card_last_four,
+    )
+
+
+def created_event(invoice: Invoice) -> CloudEvent:
+    """``invoice.created`` for ``invoice``; its id is derived, so a consumer dedupes it."""
+    data = InvoiceCreatedData(
+        invoice_id=invoice.invoice_id,
+        number=invoice.number,
+        business_id=invoice.business_id,
+        mode=invoice.mode,
+        customer_id=invoice.customer_id,
+        payment_id=invoice.payment_id,
+        subscription_id=invoice.subscription_id,
+        total=invoice.total,
+        currency=invoice.currency,
+        locale=invoice.locale,
+        pdf_filename=invoice.pdf_filename,
+    )
+    return CloudEvent(
+        id=f"{invoice.invoice_id}.created",
+        source=SOURCE,
+        type=INVOICE_CREATED,
+        time=utc_now(),
+        subject=invoice.invoice_id,
+        data=data.model_dump(mode="json"),
+    )
+
+
+class Issuing:
+    """Issues invoices from payment events and finishes them (PDF + ``invoice.created``)."""
+
+    def __init__(
+        self,
+        *,
+        repository: InvoicingRepository,
+        pdfs: PdfStore,
+        parties: PartyDirectory,
+        client: AsyncMongoClient[Any],
+        db: AsyncDatabase[Any],
+        lease_seconds: float = 60.0,
+        retry_later_seconds: float = 15.0,
+        sweep_seconds: float = 30.0,
+        render_concurrency: int = 2,
+    ) -> None:
+        self._repository = repository
+        self._pdfs = pdfs
+        self._parties = parties
+        self._client = client
+        self._db = db
+        self._lease = timedelta(seconds=lease_seconds)
+        self._retry_later = timedelta(seconds=retry_later_seconds)
+        self._sweep_seconds = sweep_seconds
+        self._renders = asyncio.Semaphore(render_concurrency)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # --- step 1: the consumer's handler ---
+
+    async def on_payment_succeeded(self, event: CloudEvent, session: AsyncClientSession) -> None:
+        """Issue the payment's invoice inside the consumer's transaction (once per payment)."""
+        payment = parse_payment(event)
+        # Outside the transaction and idempotent: see ensure_counter.
+        await self._repository.ensure_counter(payment.business_id, payment.mode)
+        existing = await self._repository.invoice_of_payment(
+            payment.business_id, payment.mode, payment.payment_id, session
+        )
+        if existing is not None:
+            log.info("payment already invoiced", extra={"invoice_id": existing.invoice_id})
+            return
+        sequence = await self._repository.next_sequence(payment.business_id, payment.mode, session)
+        invoice = invoice_for(payment, sequence)
+        await self._repository.insert(invoice, session)
+        invoice_id = invoice.invoice_id
+        call_after_commit(session, ("finish", invoice_id), lambda: self.finish_soon(invoice_id))
+
+    # --- steps 2 and 3: PDF, then pdf_ready + invoice.created ---
+
+    def finish_soon(self, invoice_id: str) -> None:
+        """Finish ``invoice_id`` in the background (called once its issue has committed)."""
+        task = asyncio.create_task(self._finish_logged(invoice_id), name=f"finish-{invoice_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _finish_logged(self, invoice_id: str | None) -> bool:
+        try:
+            return await self.finish(invoice_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The lease runs out and the sweeper tries again.
+            log.exception("finishing an invoice failed; the sweeper will retry")
+            return False
+
+    async def finish(self, invoice_id: str | None = None) -> bool:
+        """Lease one unfinished invoice (``invoice_id``, or any due), store its PDF, announce it.
+
+        False when there was nothing to lease (finished already, or leased by
+        another replica) or auth was unavailable (retried later).
+        """
+        now = utc_now()
+        invoice = await self._repository.claim_unfinished(now, now + self._lease, invoice_id)
+        if invoice is None:
+            return False
+        if invoice.seller is None:
+            try:
+                parties = await self._parties.parties_of(invoice)
+            except PartiesUnavailable as exc:
+                await self._repository.postpone(invoice.invoice_id, utc_now() + self._retry_later)
+                log.warning(
+                    "auth unavailable; invoice PDF deferred",
+                    extra={"invoice_id": invoice.invoice_id, "error": str(exc)},
+                )
+                return False
+            recorded = await self._repository.record_parties(
+                invoice.invoice_id, parties.seller, parties.buyer, parties.locale
+            )
+            if recorded is None:
+                return False
+            invoice = recorded
+        async with self._renders:
+            content = await asyncio.to_thread(render_invoice_pdf, invoice)
+        await self._pdfs.store_once(invoice.invoice_id, invoice.pdf_filename, content)
+        final = invoice
+
+        async def announce(session: AsyncClientSession) -> None:
+            if await self._repository.mark_pdf_ready(final.invoice_id, session):
+                await add_to_outbox(self._db, created_event(final), session=session)
+
+        await run_in_transaction(self._client, announce)
+        log.info(
+            "invoice issued", extra={"invoice_id": invoice.invoice_id, "number": invoice.number}
+        )
+        return True
+
+    # --- the sweeper ---
+
+    async def sweep(self, limit: int = 200) -> int:
+        """Finish every unfinished invoice whose lease has run out; how many were finished."""
+        finished = 0
+        for _ in range(limit):
+            try:
+                done = await self.finish()
+            except PyMongoError as exc:
+                log.warning("sweep stopped: database error", extra={"error": type(exc).__name__})
+                break
+            if not done and not await self._repository.has_due_unfinished(utc_now()):
+                break
+            finished += int(done)
+        return finished
+
+    async def start(self) -> None:
+        """Start the periodic sweeper (it sweeps once at once: work left by a crash)."""
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="invoice-sweeper")
+
+    async def stop(self) -> None:
+        """Stop the sweeper and let in-flight finishes end (their leases cover a crash)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5.0)
+            for task in self._tasks:
+                task.cancel()
+
+    def wake(self) -> None:
+        """Ask for a sweep now (tests; an operator's nudge)."""
+        self._wake.set()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("invoice sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._sweep_seconds)
+            self._wake.clear()
