@@ -365,7 +365,10 @@ class TestReceipt:
         record = await stack.runtime.db[EMAILS].find_one(
             {"idempotency_key": f"payment_receipt:{event.id}"}
         )
-        assert record is not None and record["status"] == "sent" and record["attempts"] == 3
+        # Two refusals by invoicing, then the send (a slow relay under load may add one).
+        assert record is not None and record["status"] == "sent" and record["attempts"] >= 3
+        assert len(stack.sink.to(address)) == 1
+        assert stack.invoicing.calls - calls_before >= 3
         # Not stored: the PDF is fetched for each attempt, never kept in the email log.
         assert "%PDF" not in repr(record)
 
