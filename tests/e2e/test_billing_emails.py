@@ -1,13 +1,14 @@
 """Customer billing emails on the real stack: a renewal declines, the subscription
 goes on hold, and the customer gets one email whose one-time link opens the
-update-payment-method page of that subscription, once.
-
-(The receipt with its PDF joins this file once invoicing emits ``invoice.created``.)
+update-payment-method page of that subscription, once; a payment gets one receipt
+with its invoice PDF attached.
 """
 
 from __future__ import annotations
 
+import io
 import uuid
+from typing import Any
 
 import pytest
 from devstack import Mailbox, Stack, message_link
@@ -15,7 +16,10 @@ from devstack.browser import heading, open_and_confirm_link
 from devstack.portal import PortalBusiness, unique_email
 from dodopayments import AsyncDodoPayments
 from playwright.async_api import BrowserContext, Page, expect
+from pypdf import PdfReader
 
+from .conftest import merchant_sdk
+from .test_invoices_issued import _customer, _pay_on_the_hosted_page, fresh_shop, stubs
 from .test_portal_subscriptions import (
     BILLING,
     MONTHLY,
@@ -90,3 +94,38 @@ async def test_on_hold_email_links_once_to_the_subscriptions_payment_method_page
     await mailbox.assert_nothing_new(
         address, skip=len(await mailbox.messages_to(address)), seconds=3
     )
+
+
+__all__ = ["fresh_shop", "stubs"]  # fixtures shared with test_invoices_issued
+
+
+async def test_a_payment_gets_one_receipt_with_its_invoice_pdf(
+    stack: Stack,
+    fresh_shop: PortalBusiness,
+    stubs: tuple[Any, Any],
+    page: Page,
+    mailbox: Mailbox,
+) -> None:
+    payments, _ = stubs
+    async with merchant_sdk(stack, fresh_shop) as sdk:
+        customer_id = await _customer(sdk, "Ada Lovelace", "it")
+        address = (await sdk.customers.retrieve(customer_id)).email
+    await _pay_on_the_hosted_page(page, stack, fresh_shop, payments, customer_id, amount=35620)
+
+    message = await mailbox.wait_for(address, subject_contains="ricevuta", within_seconds=60)
+    assert message.subject == f"La tua ricevuta INV-000001 da {fresh_shop.name}"
+    text = message.message.get_body(preferencelist=("plain",))
+    assert text is not None
+    body = str(text.get_content())  # type: ignore[attr-defined]
+    assert "Abbiamo ricevuto il tuo pagamento di 356,20\xa0€" in body
+    [attachment] = list(message.message.iter_attachments())  # type: ignore[attr-defined]
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "invoice-INV-000001.pdf"
+    pdf = PdfReader(io.BytesIO(attachment.get_content()))
+    pdf_text = "\n".join(p.extract_text() for p in pdf.pages)
+    assert "INV-000001" in pdf_text and "356,20 €" in pdf_text
+
+    # One payment, one receipt.
+    await mailbox.assert_nothing_new(address, skip=await mailbox.count(address), seconds=3)
+    receipts = [m for m in await mailbox.messages_to(address) if "ricevuta" in m.subject]
+    assert len(receipts) == 1
