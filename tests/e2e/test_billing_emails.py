@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 from devstack import Mailbox, Stack, message_link
 from devstack.browser import heading, open_and_confirm_link
@@ -129,3 +131,50 @@ async def test_a_payment_gets_one_receipt_with_its_invoice_pdf(
     await mailbox.assert_nothing_new(address, skip=await mailbox.count(address), seconds=3)
     receipts = [m for m in await mailbox.messages_to(address) if "ricevuta" in m.subject]
     assert len(receipts) == 1
+
+
+async def test_renewal_reminder_arrives_once_three_days_before_on_the_test_clock(
+    stack: Stack,
+    shop: PortalBusiness,
+    shop_sdk: AsyncDodoPayments,
+    page: Page,
+    mailbox: Mailbox,
+) -> None:
+    address = unique_email("reminder")
+    customer = await shop_sdk.customers.create(email=address, name="Grace Hopper")
+    plan = await shop_sdk.products.create(
+        name=f"Reminder plan {uuid.uuid4().hex[:4]}",
+        tax_category="saas",
+        price=MONTHLY,  # type: ignore[arg-type]
+    )
+    base = f"/b/{shop.business_id}"
+    await sign_in_at(page, stack, shop, shop_sdk, customer.customer_id, f"{base}/payment-methods")
+    await page.locator("#add-card").click()
+    await fill_card(page, "4242424242424242")
+    await page.wait_for_url(f"**{base}/payment-methods?done=added")
+    card = (await card_ids(shop_sdk, customer.customer_id))["4242"]
+    sub = await shop_sdk.subscriptions.create(
+        billing=BILLING,  # type: ignore[arg-type]
+        customer={"customer_id": customer.customer_id},
+        product_id=plan.product_id,
+        quantity=1,
+        extra_body={"payment_method_id": card},
+    )
+    renews = (await shop_sdk.subscriptions.retrieve(sub.subscription_id)).next_billing_date
+    assert renews is not None
+    # Two days before the renewal on the business's test clock (default: three days' notice).
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{stack.gateway_url}/test-helpers/clock/advance",
+            json={"to": (renews - timedelta(days=2)).isoformat()},
+            headers={"Authorization": f"Bearer {shop.key('test')}"},
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+
+    message = await mailbox.wait_for(address, subject_contains="renews on", within_seconds=60)
+    text = message.message.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert "will be charged €19.99" in str(text.get_content())  # type: ignore[attr-defined]
+    await mailbox.assert_nothing_new(address, skip=await mailbox.count(address), seconds=3)
+    reminders = [m for m in await mailbox.messages_to(address) if "renews on" in m.subject]
+    assert len(reminders) == 1
