@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import grpc
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
@@ -110,7 +110,7 @@ class AuthClient(_Peer):
         return MintedLink(
             sealed_link=answer.sealed_link,
             expires_minutes=answer.expires_minutes,
-            expires_at=answer.expires_at.ToDatetime(),
+            expires_at=answer.expires_at.ToDatetime(tzinfo=UTC),
         )
 
 
