@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from billing_kit.mongo import embedded_mongo_url
 from billing_kit.testing import free_port, unique_name
 from devstack.processes import base_environment, python_module
 from devstack.topology import BrokerNamespace, StackPorts, service_environment
@@ -108,7 +109,7 @@ async def test_sigterm_during_start_up_exits_within_the_grace_period(
     """The database does not answer, so start-up hangs on it: SIGTERM must still win."""
     async with silent_server() as db_port:
         process, ops = await start_notifications(
-            mongo_url=f"mongodb://127.0.0.1:{db_port}/?directConnection=true",
+            mongo_url=embedded_mongo_url("127.0.0.1", db_port),
             amqp_url=amqp_url,
             database=unique_name("start"),
         )

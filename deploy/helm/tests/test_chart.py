@@ -40,6 +40,7 @@ SECRET_VALUES = {
     "smtpPassword": "Smtp-S3cret-c0ffee",
     "emailLinkKeys": "UGFzc3dvcmQtS2V5LUZvci1MaW5rcy0xMjM0NTY3OCE=",
     "paymentsFingerprintSecret": "Fingerprint-S3cret-5b7e-0123456789abcdef",
+    "licenseKeySealKeys": "TGljZW5zZS1LZXktU2VhbGluZy1LZXktMTIzNDU2Nzg=",
 }
 CREATED_SECRET_VALUES: dict[str, Any] = {
     "secrets": {"create": True, "existingSecret": "", **SECRET_VALUES},
@@ -638,6 +639,23 @@ def test_auth_and_notifications_share_the_email_link_keys_from_the_secret() -> N
     }
 
 
+def test_only_subscriptions_gets_the_license_key_seal_keys_from_the_secret() -> None:
+    objects = render(load_values(PRODUCTION_VALUES))
+    refs = {
+        svc: pod_env(objects, svc).get(f"{svc.upper()}_LICENSE_KEY_SEAL_KEYS")
+        for svc in ("subscriptions", "gateway", "auth", "notifications")
+    }
+    expected = {
+        "secretKeyRef": {"name": "customer-portal-connections", "key": "license-key-seal-keys"}
+    }
+    assert refs == {
+        "subscriptions": expected,
+        "gateway": None,
+        "auth": None,
+        "notifications": None,
+    }
+
+
 def _secret_stand_in(name: str) -> str:
     if name.endswith("_AMQP_URL"):
         return "amqp://user:secret@rabbitmq:5672/"
@@ -652,6 +670,7 @@ def _secret_stand_in(name: str) -> str:
         ("auth", "auth.config", "AuthSettings"),
         ("gateway", "gateway.config", "GatewaySettings"),
         ("notifications", "notifications.config", "NotificationsSettings"),
+        ("subscriptions", "subscriptions.config", "SubscriptionsSettings"),
     ],
 )
 def test_services_start_with_the_rendered_settings(
@@ -665,6 +684,8 @@ def test_services_start_with_the_rendered_settings(
         # (well-formed ones: connection settings are validated at start).
         if name.endswith("_EMAIL_LINK_KEYS"):
             value = SECRET_VALUES["emailLinkKeys"]
+        if name.endswith("_LICENSE_KEY_SEAL_KEYS"):
+            value = SECRET_VALUES["licenseKeySealKeys"]
         monkeypatch.setenv(name, value if isinstance(value, str) else _secret_stand_in(name))
     settings = settings_class()
     assert settings.environment == "production"

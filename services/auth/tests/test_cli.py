@@ -45,6 +45,10 @@ class TestBusinessCommands:
             "https://roma.test/",
             "--locale",
             "it",
+            "--address",
+            "Via del Corso 1\\n00186 Roma",
+            "--tax-id",
+            "IT09876543210",
             "--renewal-reminder-days",
             "5",
             "--json",
@@ -53,6 +57,9 @@ class TestBusinessCommands:
         business = json.loads(out)
         assert business["renewal_reminder_days"] == 5
         assert business["name"] == "Gelateria Roma"
+        # The invoice's seller block: "\\n" typed in a shell separates the address lines.
+        assert business["address"] == "Via del Corso 1\n00186 Roma"
+        assert business["tax_id"] == "IT09876543210"
         assert business["branding"]["primary_color"] == "#00AA55"
         assert business["locale"] == "it"
 

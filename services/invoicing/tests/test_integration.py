@@ -12,10 +12,13 @@ from billing.common.v1 import common_pb2
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from billing_kit.errors import Reason
 from billing_kit.grpc_client import domain_error_from
+from billing_kit.mongo import run_in_transaction
 from billing_kit.testing import BrokerNamespace, RunningService, broker_namespace, service_fixture
 from invoicing.app import InvoicingRuntime, create_app
 from invoicing.config import InvoicingSettings
 from invoicing.models import Invoice
+from invoicing.repository import customer_counter
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.errors import DuplicateKeyError
 
 pytestmark = pytest.mark.integration
@@ -49,6 +52,19 @@ async def ns(amqp_url: str) -> AsyncIterator[BrokerNamespace]:
         yield namespace
 
 
+async def seed(service: RunningService[InvoicingRuntime], invoice: Invoice) -> None:
+    """Store an issued invoice as the issuing transaction does: the customer's next position."""
+    repository = service.runtime.repository
+    await repository.ensure_counters(invoice.business_id, invoice.mode, invoice.customer_id)
+
+    async def issue(session: AsyncClientSession) -> None:
+        counter = customer_counter(invoice.customer_id, invoice.mode)
+        position = await repository.take_next(counter, session)
+        await repository.insert(invoice, position, session)
+
+    await run_in_transaction(service.runtime.client, issue)
+
+
 service = service_fixture(create_app, InvoicingSettings, with_broker=True)
 
 
@@ -66,11 +82,9 @@ async def test_lists_own_invoices_newest_first_by_page(
     service: RunningService[InvoicingRuntime], stub: invoicing_pb2_grpc.InvoicingServiceStub
 ) -> None:
     for index in range(3):
-        await service.runtime.repository.insert(
-            _invoice(f"inv_{index}", f"INV-{index}", days=index)
-        )
-    await service.runtime.repository.insert(_invoice("inv_x", "INV-x", customer_id="cus_2", days=9))
-    await service.runtime.repository.insert(_invoice("inv_t", "INV-t", mode="test", days=9))
+        await seed(service, _invoice(f"inv_{index}", f"INV-{index}", days=index))
+    await seed(service, _invoice("inv_x", "INV-x", customer_id="cus_2", days=9))
+    await seed(service, _invoice("inv_t", "INV-t", mode="test", days=9))
 
     async def page(number: int) -> list[str]:
         reply = await stub.ListInvoices(
@@ -92,7 +106,7 @@ async def test_lists_own_invoices_newest_first_by_page(
 async def test_get_own_invoice_on_the_wire(
     service: RunningService[InvoicingRuntime], stub: invoicing_pb2_grpc.InvoicingServiceStub
 ) -> None:
-    await service.runtime.repository.insert(_invoice("inv_mine", "INV-1"))
+    await seed(service, _invoice("inv_mine", "INV-1"))
     mine = await stub.GetInvoice(
         invoicing_pb2.GetInvoiceRequest(
             business_id="bus_1",
@@ -126,7 +140,7 @@ async def test_another_customers_invoice_is_not_found(
     customer_id: str,
 ) -> None:
     """The real repository scopes the read: a foreign id is simply not there."""
-    await service.runtime.repository.insert(_invoice("inv_1", "INV-1"))
+    await seed(service, _invoice("inv_1", "INV-1"))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetInvoice(
             invoicing_pb2.GetInvoiceRequest(
@@ -141,11 +155,11 @@ async def test_another_customers_invoice_is_not_found(
 async def test_invoice_numbers_are_unique_per_business_and_mode(
     service: RunningService[InvoicingRuntime],
 ) -> None:
-    await service.runtime.repository.insert(_invoice("inv_a", "INV-7"))
+    await seed(service, _invoice("inv_a", "INV-7"))
     with pytest.raises(DuplicateKeyError):
-        await service.runtime.repository.insert(_invoice("inv_b", "INV-7", customer_id="cus_2"))
+        await seed(service, _invoice("inv_b", "INV-7", customer_id="cus_2"))
     # The same number in the other mode is a different sequence.
-    await service.runtime.repository.insert(_invoice("inv_c", "INV-7", mode="test"))
+    await seed(service, _invoice("inv_c", "INV-7", mode="test"))
 
 
 async def test_bad_page_is_invalid_argument(stub: invoicing_pb2_grpc.InvoicingServiceStub) -> None:
@@ -156,3 +170,17 @@ async def test_bad_page_is_invalid_argument(stub: invoicing_pb2_grpc.InvoicingSe
             ),
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_customer_id_and_customer_ids_together_are_refused(
+    stub: invoicing_pb2_grpc.InvoicingServiceStub,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ListInvoices(
+            invoicing_pb2.ListInvoicesRequest(
+                mode=common_pb2.MODE_LIVE, customer_id="cus_1", customer_ids=["cus_1", "cus_2"]
+            ),
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = domain_error_from(err.value)
+    assert error is not None and error.reason is Reason.INVALID_SCOPE

@@ -28,8 +28,10 @@ from billing_kit.grpc_client import domain_error_from
 from billing_kit.testing import (
     BrokerNamespace,
     RunningService,
+    TcpProxy,
     broker_namespace,
     eventually,
+    free_port,
     running_service,
     take_queue_messages,
     unique_name,
@@ -196,6 +198,9 @@ async def test_fifty_concurrent_payments_on_two_replicas_are_numbered_1_to_50(
     ]
     stored = await first.runtime.db["invoice_pdfs.files"].count_documents({})
     assert stored == 50
+    # Both replicas numbered some of them (one shared queue), together exactly 50.
+    issued = [replica.runtime.issuing.issued_here for replica in replicas]
+    assert sum(issued) == 50 and all(issued), issued
 
 
 async def _count(service: RunningService[InvoicingRuntime], query: dict[str, Any], n: int) -> bool:
@@ -228,7 +233,7 @@ async def test_a_killed_render_is_finished_by_the_sweeper(
     """An invoice numbered and stored, whose process died before the PDF: the sweeper ends it."""
     runtime = replicas[0].runtime
     invoice = invoice_for(parse_payment(payment_event(shop, "pay_crash")), 1)
-    await runtime.repository.insert(invoice)
+    await runtime.repository.insert(invoice, 1)
     assert not (await runtime.db["invoices"].find_one({"_id": invoice.invoice_id}) or {}).get(
         "pdf_ready"
     )
@@ -357,3 +362,52 @@ async def test_a_bad_payload_is_refused_and_writes_nothing(
         {"_id": invoice_id_of(shop.business_id, "test", "pay_good")}
     )
     assert doc is not None and doc["number"] == "INV-000001"
+
+
+async def test_auth_down_defers_the_pdf_without_losing_or_dead_lettering_the_payment(
+    mongo_url: str,
+    ns: BrokerNamespace,
+    auth: RunningService[Any],
+    shop: Shop,
+    publisher: EventPublisher,
+) -> None:
+    """Auth unreachable for longer than every delivery's retries: numbered now, PDF later."""
+    host, port = auth.grpc_target.rsplit(":", 1)
+    async with TcpProxy(free_port(), host, int(port)) as proxy:
+        await proxy.cut()
+        async with running_service(
+            create_app,
+            InvoicingSettings,
+            mongo_url=mongo_url,
+            broker=ns,
+            auth_target=f"127.0.0.1:{proxy.listen_port}",
+            consumer_delivery_limit=DELIVERY_LIMIT,
+            sweep_seconds=0.5,
+            finish_retry_seconds=0.5,
+            auth_retry_seconds=0.5,
+        ) as invoicing:
+            await publisher.publish(payment_event(shop, "pay_auth_down"))
+            db = invoicing.runtime.db
+            await eventually(lambda: _count(invoicing, {}, 1), within=30, message="numbered")
+            # Longer than DELIVERY_LIMIT deliveries with their pauses would take.
+            await asyncio.sleep(4)
+            doc = await db["invoices"].find_one({})
+            assert doc is not None and doc["number"] == "INV-000001" and not doc["pdf_ready"]
+            dead = await take_queue_messages(
+                ns.amqp_url, ns.dead_letter_queue("invoicing", ISSUE_PURPOSE), wait_seconds=0.2
+            )
+            assert dead == []
+            assert await created_events(invoicing) == []
+
+            await proxy.restore()
+            await eventually(lambda: _count(invoicing, {"pdf_ready": True}, 1), within=30)
+            pdf = await stub_of(invoicing).GetInvoicePdf(
+                invoicing_pb2.GetInvoicePdfRequest(
+                    business_id=shop.business_id,
+                    mode=common_pb2.MODE_TEST,
+                    payment_id="pay_auth_down",
+                )
+            )
+            text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+            assert "Pizzeria da Mario" in text and "Ada Lovelace" in text
+            assert len(await created_events(invoicing)) == 1

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from billing_kit.events import CloudEvent
 from invoicing.issuing import InvalidPaymentEvent, invoice_for, invoice_id_of, parse_payment
-from invoicing.models import Buyer, Seller
+from invoicing.models import Buyer, InvoiceLine, Seller
 from invoicing.parties import choose_locale
 from invoicing.pdf import format_amount, format_day, render_invoice_pdf
 from pypdf import PdfReader
@@ -162,3 +162,15 @@ class TestPdf:
     def test_the_same_invoice_renders_to_the_same_bytes(self) -> None:
         invoice = self._finished("it")
         assert render_invoice_pdf(invoice) == render_invoice_pdf(invoice)
+
+    def test_many_lines_continue_on_further_pages_with_the_totals_last(self) -> None:
+        line = InvoiceLine(description="Add-on seat", quantity=1, unit_amount=100, amount=100)
+        invoice = self._finished("en").model_copy(
+            update={"lines": (line,) * 40, "subtotal": 4000, "total": 4000}
+        )
+        pages = PdfReader(io.BytesIO(render_invoice_pdf(invoice))).pages
+        assert len(pages) == 3
+        texts = [page.extract_text() for page in pages]
+        assert sum(text.count("Add-on seat") for text in texts) == 40
+        assert "Amount paid" in texts[-1] and "Amount paid" not in texts[0]
+        assert "page 3" in texts[-1]

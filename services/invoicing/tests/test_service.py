@@ -119,3 +119,22 @@ class TestGetInvoicePdf:
             await service.get_invoice_pdf(
                 "bus_1", "live", "", invoice_id=invoice_id, payment_id=payment_id
             )
+
+
+class TestListInvoices:
+    async def test_a_merged_list_refuses_pages_deeper_than_its_bound(self) -> None:
+        service = InvoicingService(InMemoryReader(), StoredPdfs())
+        where = InvoiceFilter("", "test", ["cus_1", "cus_2"])
+        with pytest.raises(InvalidArgument) as err:
+            await service.list_invoices(where, PageRequest(page_size=100, page_number=100))
+        assert err.value.reason is Reason.INVALID_PAGE
+        # One customer pages by position at any depth.
+        one = InvoiceFilter("bus_1", "test", ["cus_1"])
+        assert await service.list_invoices(one, PageRequest(page_size=100, page_number=100)) == []
+
+    async def test_too_many_payment_ids_are_refused(self) -> None:
+        service = InvoicingService(InMemoryReader(), StoredPdfs())
+        where = InvoiceFilter("bus_1", "test", ["cus_1"], [f"pay_{n}" for n in range(101)])
+        with pytest.raises(InvalidArgument) as err:
+            await service.list_invoices(where, PageRequest())
+        assert err.value.field == "payment_ids"

@@ -29,7 +29,7 @@ def test_development_ports_follow_the_team_convention() -> None:
     assert ports.grpc["auth"] == 50051 and ports.ops["auth"] == 9101
     assert ports.grpc["notifications"] == 50055 and ports.ops["gateway"] == 9106
     assert ports.gateway_url == "http://127.0.0.1:8080"
-    assert ports.mongo_url == "mongodb://127.0.0.1:27018/?directConnection=true"
+    assert ports.mongo_url == "mongodb://127.0.0.1:27018/?directConnection=true&retryWrites=false"
 
 
 def test_gateway_is_pointed_at_every_backend() -> None:

@@ -18,6 +18,8 @@ from pymongo.errors import ConfigurationError, InvalidURI
 from pymongo.uri_parser import parse_uri
 from yarl import URL
 
+from billing_kit.mongo import embedded_mongo_url
+
 # RFC 1123 host names (underscores allowed: some service discovery uses them).
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
@@ -137,7 +139,7 @@ class CommonSettings(BaseSettings):
 class ServiceSettings(CommonSettings):
     """A backend service: its own database, the broker and a gRPC listener."""
 
-    mongodb_url: MongoUrl = SecretStr("mongodb://127.0.0.1:27018/?directConnection=true")
+    mongodb_url: MongoUrl = SecretStr(embedded_mongo_url("127.0.0.1", 27018))
     mongodb_database: str = Field(default="", description="defaults to the service name")
     amqp_url: AmqpUrl = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
     events_exchange: str = "billing.events"

@@ -2,7 +2,6 @@
 
     portalctl business create --name "Acme" [--logo-url URL] [--color #RRGGBB]
                               [--support-email EMAIL] [--return-url URL] [--locale it]
-                              [--address TEXT] [--tax-id ID]   (printed on invoices)
     portalctl business list
     portalctl api-key create --business BUS --mode test|live [--name NAME]
     portalctl api-key list --business BUS
@@ -49,10 +48,7 @@ SUBSCRIPTIONS_TARGET = "127.0.0.1:50052"
 SUBSCRIPTIONS_TARGET_ENV = "PORTALCTL_SUBSCRIPTIONS_TARGET"
 TIMEOUT_SECONDS = 10.0
 
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 3
-
+EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
 Command = Callable[
     [auth_pb2_grpc.AuthServiceStub, argparse.Namespace, TextIO, TextIO], Awaitable[None]
@@ -104,10 +100,8 @@ async def business_create(
             support_email=args.support_email or "",
             default_return_url=args.return_url or "",
             locale=args.locale or "",
+            **{f: (getattr(args, f) or "").replace("\\n", "\n") for f in ("address", "tax_id")},
             renewal_reminder_days=args.renewal_reminder_days or 0,
-            # A shell argument cannot hold a newline easily: "\\n" separates lines.
-            address=(args.address or "").replace("\\n", "\n"),
-            tax_id=args.tax_id or "",
         )
     )
     if args.json:
@@ -309,12 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--support-email")
     create.add_argument("--return-url", help="default http(s) URL to return to from the portal")
     create.add_argument("--locale", help="default language, e.g. en or it")
-    create.add_argument(
-        "--renewal-reminder-days",
-        type=int,
-        help="days before a renewal to email the customer a reminder (1-30, default 3)",
-    )
-    create.add_argument("--address", help="postal address on invoices ('\\n' between lines)")
+    create.add_argument("--address", help="postal address on invoices, '\\n' between lines")
+    create.add_argument("--renewal-reminder-days", type=int, help="reminder days (1-30, 3)")
     create.add_argument("--tax-id", help="VAT number or other tax id printed on invoices")
     create.set_defaults(run=business_create)
     listing = business_cmds.add_parser("list", help="list businesses", parents=[common])

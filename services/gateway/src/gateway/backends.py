@@ -13,7 +13,7 @@ import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
-from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
+from billing.subscriptions.v1 import licenses_pb2_grpc, products_pb2_grpc, subscriptions_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -23,6 +23,7 @@ from gateway.keys import (
     AUTH_CHANNEL,
     AUTH_STUB,
     BUSINESSES,
+    LICENSES_STUB,
     PAYMENTS_CHANNEL,
     PAYMENTS_STUB,
     PORTAL_STUB,
@@ -79,6 +80,7 @@ async def subscriptions_client(app: web.Application) -> AsyncIterator[None]:
     app[SUBSCRIPTIONS_CHANNEL] = channel
     app[PRODUCTS_STUB] = products_pb2_grpc.ProductsServiceStub(channel)
     app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(channel)
+    app[LICENSES_STUB] = licenses_pb2_grpc.LicenseServiceStub(channel)
     try:
         yield
     finally:

@@ -8,7 +8,7 @@ import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
-from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
+from billing.subscriptions.v1 import licenses_pb2_grpc, products_pb2_grpc, subscriptions_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
 from gateway.config import GatewaySettings
@@ -31,3 +31,4 @@ SUBSCRIPTIONS_STUB = web.AppKey(
 )
 PAYMENTS_CHANNEL = web.AppKey("payments_channel", grpc.aio.Channel)
 PAYMENTS_STUB = web.AppKey("payments_stub", payments_pb2_grpc.PaymentsServiceStub)
+LICENSES_STUB = web.AppKey("licenses_stub", licenses_pb2_grpc.LicenseServiceStub)

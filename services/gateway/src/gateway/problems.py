@@ -272,6 +272,18 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     Reason.INVALID_CHECKOUT_REQUEST: _invalid(_CHECK_VALUE),
     Reason.CHECKOUT_NOT_FOUND: _not_found(_NOT_FOUND),
     Reason.CHECKOUT_CART_UNAVAILABLE: _conflict(N_("This cannot be done right now.")),
+    # An unknown, malformed or disabled key: one answer that says nothing more.
+    Reason.LICENSE_KEY_INVALID: _not_found(_NOT_FOUND),
+    Reason.LICENSE_KEY_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.LICENSE_KEY_INSTANCE_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.LICENSE_KEY_ACTIVATION_LIMIT: _conflict(
+        N_("This license key has reached its activation limit.")
+    ),
+    Reason.LICENSE_KEY_EXISTS: _conflict(N_("This license key already exists.")),
+    Reason.INVALID_LICENSE_KEY_REQUEST: _invalid(_CHECK_VALUE),
+    Reason.LICENSE_RATE_LIMITED: ErrorRow(
+        429, N_("Too many requests. Please wait a minute and try again."), retry_after=60
+    ),
 }
 
 

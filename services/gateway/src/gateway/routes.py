@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import checkouts, customers, openapi, payments, products, subscriptions
+from gateway.api import checkouts, customers, licenses, openapi, payments, products, subscriptions
 
 ROUTES = [
     web.post("/customers", customers.create_customer, name="create_customer"),
@@ -75,4 +75,5 @@ ROUTES = [
     web.get(
         "/checkouts/{id}", checkouts.retrieve_checkout, name="retrieve_checkout", allow_head=False
     ),
+    *licenses.ROUTES,
 ]

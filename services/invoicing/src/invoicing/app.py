@@ -39,7 +39,8 @@ def create_app(settings: InvoicingSettings) -> InvoicingRuntime:
     )
     runtime.add_step("auth-channel", _noop, runtime.auth_channel.close)
     runtime.add_consumer(ISSUE_PURPOSE, PAYMENT_EVENTS, runtime.issuing.on_payment_succeeded)
-    runtime.add_step("invoice-sweeper", runtime.issuing.start, runtime.issuing.stop)
+    # Stopped by InvoicingRuntime.stop, before the database closes.
+    runtime.add_step("invoice-sweeper", runtime.issuing.start)
     servicer = InvoicingServicer(InvoicingService(runtime.repository, runtime.pdfs))
     runtime.add_grpc_service(
         lambda server: invoicing_pb2_grpc.add_InvoicingServiceServicer_to_server(servicer, server),
@@ -59,3 +60,13 @@ class InvoicingRuntime(ServiceRuntime):
     pdfs: PdfStore
     issuing: Issuing
     auth_channel: grpc.aio.Channel
+
+    async def stop(self) -> None:
+        """Stop the sweeper and in-flight PDF work first, then the kit's steps.
+
+        The kit registers its own steps (the database among them) after this
+        service's, so in its reverse-order stop the sweeper would outlive the
+        database; issuing's work needs the database to end cleanly.
+        """
+        await self.issuing.stop(grace_seconds=min(5.0, self.stop_time_left() / 3))
+        await super().stop()

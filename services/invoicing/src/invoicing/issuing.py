@@ -47,7 +47,13 @@ from invoicing.models import (
 )
 from invoicing.parties import PartiesUnavailable, PartyDirectory
 from invoicing.pdf import render_invoice_pdf
-from invoicing.repository import InvoicingRepository, PdfStore, format_number
+from invoicing.repository import (
+    InvoicingRepository,
+    PdfStore,
+    business_counter,
+    customer_counter,
+    format_number,
+)
 
 log = logging.getLogger(__name__)
 SOURCE = "invoicing"
@@ -162,30 +168,46 @@ class Issuing:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
+        # Invoices this process numbered (committed): shows work spread over replicas.
+        self.issued_here = 0
 
     # --- step 1: the consumer's handler ---
 
     async def on_payment_succeeded(self, event: CloudEvent, session: AsyncClientSession) -> None:
         """Issue the payment's invoice inside the consumer's transaction (once per payment)."""
         payment = parse_payment(event)
-        # Outside the transaction and idempotent: see ensure_counter.
-        await self._repository.ensure_counter(payment.business_id, payment.mode)
-        existing = await self._repository.invoice_of_payment(
-            payment.business_id, payment.mode, payment.payment_id, session
+        # Outside the transaction and idempotent: see ensure_counters.
+        await self._repository.ensure_counters(
+            payment.business_id, payment.mode, payment.customer_id
         )
-        if existing is not None:
-            log.info("payment already invoiced", extra={"invoice_id": existing.invoice_id})
+        invoice_id = invoice_id_of(payment.business_id, payment.mode, payment.payment_id)
+        if await self._repository.exists(invoice_id, session):
+            log.info("payment already invoiced", extra={"invoice_id": invoice_id})
             return
-        sequence = await self._repository.next_sequence(payment.business_id, payment.mode, session)
+        sequence = await self._repository.take_next(
+            business_counter(payment.business_id, payment.mode), session
+        )
+        position = await self._repository.take_next(
+            customer_counter(payment.customer_id, payment.mode), session
+        )
         invoice = invoice_for(payment, sequence)
-        await self._repository.insert(invoice, session)
-        invoice_id = invoice.invoice_id
-        call_after_commit(session, ("finish", invoice_id), lambda: self.finish_soon(invoice_id))
+        await self._repository.insert(invoice, position, session)
+        call_after_commit(session, ("finish", invoice_id), lambda: self._issued(invoice_id))
+
+    def _issued(self, invoice_id: str) -> None:
+        self.issued_here += 1
+        self.finish_soon(invoice_id)
 
     # --- steps 2 and 3: PDF, then pdf_ready + invoice.created ---
 
     def finish_soon(self, invoice_id: str) -> None:
-        """Finish ``invoice_id`` in the background (called once its issue has committed)."""
+        """Finish ``invoice_id`` in the background (called once its issue has committed).
+
+        Not while stopping: the invoice waits, unfinished, for a sweeper.
+        """
+        if self._stopping:
+            return
         task = asyncio.create_task(self._finish_logged(invoice_id), name=f"finish-{invoice_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -261,16 +283,24 @@ class Issuing:
         """Start the periodic sweeper (it sweeps once at once: work left by a crash)."""
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="invoice-sweeper")
 
-    async def stop(self) -> None:
-        """Stop the sweeper and let in-flight finishes end (their leases cover a crash)."""
+    async def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop the sweeper and give in-flight finishes ``grace_seconds`` to end.
+
+        One cut short leaves its invoice unfinished under a lease that runs
+        out; a sweeper (another replica's, or this one's next start) ends it.
+        """
+        self._stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+            self._sweeper = None
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=5.0)
-            for task in self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+            for task in pending:
                 task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
 
     def wake(self) -> None:
         """Ask for a sweep now (tests; an operator's nudge)."""

@@ -57,6 +57,7 @@ LABELS: dict[str, dict[str, str]] = {
         "total": "Total",
         "amount_paid": "Amount paid",
         "paid": "PAID",
+        "headline": "{amount} paid on {date}",
         "paid_with_card": "Paid on {date} with {brand} ending in {last4}.",
         "paid_plain": "Paid on {date}.",
         "questions": "Questions about this invoice? Contact {email}.",
@@ -80,6 +81,7 @@ LABELS: dict[str, dict[str, str]] = {
         "total": "Totale",
         "amount_paid": "Importo pagato",
         "paid": "PAGATA",
+        "headline": "{amount} pagati il {date}",
         "paid_with_card": "Pagata il {date} con {brand} che termina con {last4}.",
         "paid_plain": "Pagata il {date}.",
         "questions": "Domande su questa fattura? Scrivi a {email}.",
@@ -218,7 +220,19 @@ def _page(
     )
     bottom_a = _block(canvas, left, blocks_top, text["from"], seller_lines, accent)
     bottom_b = _block(canvas, left + 260, blocks_top, text["bill_to"], buyer_lines, accent)
-    y = min(bottom_a, bottom_b) - 28
+    y = min(bottom_a, bottom_b) - 14
+    # The sentence a reader looks for first, as on a receipt: how much, when.
+    if page_number == 1:
+        canvas.setFont("Helvetica-Bold", 15)
+        canvas.setFillColor(INK)
+        headline = text["headline"].format(
+            amount=format_amount(invoice.total, invoice.currency, lang),
+            date=format_day(invoice.paid_at or invoice.issued_at, lang),
+        )
+        canvas.drawString(left, y, headline)
+        y -= 34
+    else:
+        y -= 14
 
     # Lines table.
     cols = (left + 8, right - 230, right - 120, right - 8)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from billing_kit.scoping import (
-    CustomerScope,
-    Mode,
-    PageRequest,
-    customer_newest_first_index,
-    customers_across_businesses_index,
-    newest_first,
-)
+from billing_kit.scoping import CustomerScope, Mode, PageRequest
 from gridfs import NoFile
 from gridfs.asynchronous import AsyncGridFSBucket
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -30,13 +24,36 @@ PDF_BUCKET = "invoice_pdfs"
 NUMBER_PREFIX = "INV-"
 # Invoices whose PDF is not stored yet: the sweeper's claim reads only these.
 UNFINISHED = {"pdf_ready": False}
+# The _id index, named: a filter of _id plus conditions (a conditional update)
+# is otherwise planned as a collection scan by SecantusDB.
+BY_ID = "_id_"
+_KNOWN_COUNTERS_CAP = 100_000
 
 INDEXES: Mapping[str, Sequence[IndexModel]] = {
     INVOICES: [
-        # A customer's invoices newest first (the portal's history, scoped get).
-        customer_newest_first_index("issued_at"),
-        # The unified portal: one customer id per business of an email, across businesses.
-        customers_across_businesses_index("issued_at"),
+        # A customer's invoices newest first: ``position`` is the customer's
+        # n-th invoice (taken in the issuing transaction, so it follows issue
+        # order), and a page is a bounded range of it. SecantusDB walks a whole
+        # index range before a limit, so a skip/limit over issued_at would read
+        # all 10,000 invoices of a big customer for every page; a position
+        # range reads one page.
+        IndexModel(
+            [
+                ("business_id", ASCENDING),
+                ("mode", ASCENDING),
+                ("customer_id", ASCENDING),
+                ("position", DESCENDING),
+            ],
+            name="customer_by_position",
+        ),
+        # The unified portal: customers of one email across businesses (customer
+        # ids are unique across businesses), each a bounded position range.
+        IndexModel(
+            [("customer_id", ASCENDING), ("mode", ASCENDING), ("position", DESCENDING)],
+            name="customers_across_businesses_by_position",
+        ),
+        # A history page asks for the invoices of its payments (payment ids are unique).
+        IndexModel([("payment_id", ASCENDING)], name="by_payment"),
         # Exactly one invoice per payment, whatever the consumer does twice.
         # (A credit note of the same payment has kind credit_note.)
         IndexModel(
@@ -70,18 +87,37 @@ def format_number(sequence: int) -> str:
     return f"{NUMBER_PREFIX}{sequence:06d}"
 
 
-def invoice_to_document(invoice: Invoice) -> dict[str, Any]:
-    """The stored shape: the invoice id is the document ``_id``; the PDF's GridFS id equals it."""
+def business_counter(business_id: str, mode: Mode) -> str:
+    """The counter of a business's invoice numbers."""
+    return f"business:{business_id}:{mode}"
+
+
+def customer_counter(customer_id: str, mode: Mode) -> str:
+    """The counter of a customer's invoice positions (customer ids are unique across businesses)."""
+    return f"customer:{customer_id}:{mode}"
+
+
+def invoice_to_document(invoice: Invoice, position: int) -> dict[str, Any]:
+    """The stored shape: ``_id`` = invoice id (also the PDF's GridFS id), plus its position."""
     doc: dict[str, Any] = invoice.model_dump(mode="python")
     doc["_id"] = doc.pop("invoice_id")
     doc["kind"] = invoice.kind.value
     doc["lines"] = [line.model_dump() for line in invoice.lines]
+    doc["position"] = position
     return doc
 
 
 def _from_document(doc: Mapping[str, Any]) -> Invoice:
     fields = {k: doc[k] for k in Invoice.model_fields if k in doc}
     return Invoice.model_validate({**fields, "invoice_id": doc["_id"]})
+
+
+def _in_scope(doc: Mapping[str, Any], business_id: str, mode: Mode, customer_id: str) -> bool:
+    return (
+        doc.get("business_id") == business_id
+        and doc.get("mode") == mode
+        and (not customer_id or doc.get("customer_id") == customer_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -93,22 +129,21 @@ class InvoiceFilter:
     customer_ids: Sequence[str]
     payment_ids: Sequence[str] = ()
 
-    def as_query(self) -> dict[str, Any]:
-        """The MongoDB filter (served by the two newest-first indexes)."""
-        query: dict[str, Any] = {"mode": self.mode}
-        if self.business_id:
-            query["business_id"] = self.business_id
-        if len(self.customer_ids) == 1:
-            query["customer_id"] = self.customer_ids[0]
-        else:
-            query["customer_id"] = {"$in": list(self.customer_ids)}
-        if self.payment_ids:
-            query["payment_id"] = {"$in": list(self.payment_ids)}
-        return query
+    def matches(self, doc: Mapping[str, Any]) -> bool:
+        """Whether a stored invoice belongs to this list."""
+        return (
+            doc.get("mode") == self.mode
+            and (not self.business_id or doc.get("business_id") == self.business_id)
+            and doc.get("customer_id") in self.customer_ids
+        )
+
+
+def _newest_first(doc: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (doc["issued_at"], doc.get("position", 0), doc["_id"])
 
 
 class InvoicingRepository:
-    """Invoices and their per-business counters."""
+    """Invoices and their counters (business numbers, customer positions)."""
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._invoices = db[INVOICES]
@@ -117,53 +152,53 @@ class InvoicingRepository:
 
     # --- issuing (inside the consumer's transaction) ---
 
-    async def ensure_counter(self, business_id: str, mode: Mode) -> None:
-        """Create the business's counter at 0 if missing, outside any transaction.
+    async def ensure_counters(self, business_id: str, mode: Mode, customer_id: str) -> None:
+        """Create the business's and the customer's counters if missing, outside any transaction.
 
         Two transactions that both upsert a missing counter fail with a duplicate
         key (not retried as transient); created beforehand, every transaction
         only ``$inc``s an existing document, and concurrent ones conflict and
-        are retried by the transaction runner instead.
+        are rerun by the transaction runner instead.
         """
-        key = f"{business_id}:{mode}"
-        if key in self._known_counters:
-            return
-        try:
-            await self._counters.update_one({"_id": key}, {"$setOnInsert": {"seq": 0}}, upsert=True)
-        except DuplicateKeyError:
-            pass  # another replica created it at the same moment: it exists
-        self._known_counters.add(key)
+        for key in (business_counter(business_id, mode), customer_counter(customer_id, mode)):
+            if key in self._known_counters:
+                continue
+            try:
+                await self._counters.update_one(
+                    {"_id": key}, {"$setOnInsert": {"seq": 0}}, upsert=True
+                )
+            except DuplicateKeyError:
+                pass  # another replica created it at the same moment: it exists
+            if len(self._known_counters) >= _KNOWN_COUNTERS_CAP:
+                self._known_counters.clear()
+            self._known_counters.add(key)
 
-    async def next_sequence(self, business_id: str, mode: Mode, session: AsyncClientSession) -> int:
-        """The next number of the business, taken inside ``session``'s transaction.
+    async def take_next(self, counter: str, session: AsyncClientSession) -> int:
+        """The next value of ``counter``, taken inside ``session``'s transaction.
 
         The ``$inc`` commits or rolls back with the invoice it numbers, so a
         failed issue leaves no gap; two transactions incrementing at once
-        conflict, and the loser is rerun with the next number.
+        conflict, and the loser is rerun with the next value. (An update and a
+        read by ``_id`` rather than ``find_one_and_update``, which SecantusDB
+        answers by scanning the collection.)
         """
-        doc = await self._counters.find_one_and_update(
-            {"_id": f"{business_id}:{mode}"},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-            session=session,
+        await self._counters.update_one(
+            {"_id": counter}, {"$inc": {"seq": 1}}, upsert=True, session=session
         )
-        assert doc is not None  # upsert with ReturnDocument.AFTER always returns it
+        doc = await self._counters.find_one({"_id": counter}, session=session)
+        assert doc is not None  # written just above in this transaction
         return int(doc["seq"])
 
-    async def invoice_of_payment(
-        self, business_id: str, mode: Mode, payment_id: str, session: AsyncClientSession | None
-    ) -> Invoice | None:
-        """The invoice (not a credit note) issued for ``payment_id``, if any."""
-        doc = await self._invoices.find_one(
-            {"business_id": business_id, "mode": mode, "payment_id": payment_id, "kind": "invoice"},
-            session=session,
-        )
-        return _from_document(doc) if doc else None
+    async def exists(self, invoice_id: str, session: AsyncClientSession | None = None) -> bool:
+        """Whether ``invoice_id`` was issued."""
+        found = await self._invoices.find_one({"_id": invoice_id}, {"_id": 1}, session=session)
+        return found is not None
 
-    async def insert(self, invoice: Invoice, session: AsyncClientSession | None = None) -> None:
-        """Store a newly issued invoice (its PDF not yet stored)."""
-        doc = invoice_to_document(invoice)
+    async def insert(
+        self, invoice: Invoice, position: int, session: AsyncClientSession | None = None
+    ) -> None:
+        """Store a newly issued invoice (its PDF not yet stored), the customer's ``position``-th."""
+        doc = invoice_to_document(invoice, position)
         doc["finish_lease_until"] = invoice.issued_at  # claimable by the sweeper at once
         await self._invoices.insert_one(doc, session=session)
 
@@ -174,24 +209,35 @@ class InvoicingRepository:
     ) -> Invoice | None:
         """Lease one unfinished invoice (``invoice_id``, or any whose lease ran out).
 
-        Atomic, so two replicas never work on the same invoice at once; a
-        replica that dies holding a lease loses it when it runs out.
+        The conditional update is atomic, so two replicas never work on the
+        same invoice at once; a replica that dies holding a lease loses it when
+        it runs out.
         """
-        query: dict[str, Any] = {**UNFINISHED, "finish_lease_until": {"$lte": now}}
+        due = {**UNFINISHED, "finish_lease_until": {"$lte": now}}
         if invoice_id is not None:
-            query["_id"] = invoice_id
-        doc = await self._invoices.find_one_and_update(
-            query,
-            {"$set": {"finish_lease_until": lease_until}},
-            sort=[("finish_lease_until", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
-        return _from_document(doc) if doc else None
+            candidates = [invoice_id]
+        else:
+            cursor = (
+                self._invoices.find(due, {"_id": 1}).sort("finish_lease_until", ASCENDING).limit(5)
+            )
+            candidates = [doc["_id"] async for doc in cursor]
+        for candidate in candidates:
+            claimed = await self._invoices.update_one(
+                {"_id": candidate, **due},
+                {"$set": {"finish_lease_until": lease_until}},
+                hint=BY_ID,
+            )
+            if claimed.modified_count == 1:
+                doc = await self._invoices.find_one({"_id": candidate})
+                return _from_document(doc) if doc else None
+        return None
 
     async def postpone(self, invoice_id: str, until: datetime) -> None:
         """Give up the lease until ``until`` (a dependency is down: try again later)."""
         await self._invoices.update_one(
-            {"_id": invoice_id, **UNFINISHED}, {"$set": {"finish_lease_until": until}}
+            {"_id": invoice_id, **UNFINISHED},
+            {"$set": {"finish_lease_until": until}},
+            hint=BY_ID,
         )
 
     async def has_due_unfinished(self, now: datetime) -> bool:
@@ -214,6 +260,7 @@ class InvoicingRepository:
                     "locale": locale,
                 }
             },
+            hint=BY_ID,
         )
         doc = await self._invoices.find_one({"_id": invoice_id})
         return _from_document(doc) if doc else None
@@ -223,6 +270,7 @@ class InvoicingRepository:
         result = await self._invoices.update_one(
             {"_id": invoice_id, **UNFINISHED},
             {"$set": {"pdf_ready": True}, "$unset": {"finish_lease_until": ""}},
+            hint=BY_ID,
             session=session,
         )
         return result.modified_count == 1
@@ -231,8 +279,10 @@ class InvoicingRepository:
 
     async def get_invoice(self, scope: CustomerScope, invoice_id: str) -> Invoice | None:
         """The invoice if it belongs to ``scope``; another customer's is simply absent."""
-        doc = await self._invoices.find_one({"_id": invoice_id, **scope.as_filter()})
-        return _from_document(doc) if doc else None
+        doc = await self._invoices.find_one({"_id": invoice_id})
+        if doc is None or not _in_scope(doc, scope.business_id, scope.mode, scope.customer_id):
+            return None
+        return _from_document(doc)
 
     async def find_for_download(
         self,
@@ -244,25 +294,70 @@ class InvoicingRepository:
         payment_id: str = "",
     ) -> Invoice | None:
         """The invoice by id or by payment within one business and mode (and customer if given)."""
-        query: dict[str, Any] = {"business_id": business_id, "mode": mode}
-        if customer_id:
-            query["customer_id"] = customer_id
         if invoice_id:
-            query["_id"] = invoice_id
+            doc = await self._invoices.find_one({"_id": invoice_id})
         else:
-            query |= {"payment_id": payment_id, "kind": "invoice"}
-        doc = await self._invoices.find_one(query)
-        return _from_document(doc) if doc else None
+            docs = await self._invoices.find({"payment_id": payment_id}).to_list()
+            doc = next((d for d in docs if d.get("kind") == "invoice"), None)
+        if doc is None or not _in_scope(doc, business_id, mode, customer_id):
+            return None
+        return _from_document(doc)
 
     async def list_invoices(self, where: InvoiceFilter, page: PageRequest) -> list[Invoice]:
-        """One page, newest first."""
-        cursor = (
-            self._invoices.find(where.as_query())
-            .sort(newest_first("issued_at"))
-            .skip(page.skip)
-            .limit(page.page_size)
+        """One page, newest first, reading about one page per customer from the index."""
+        if where.payment_ids:
+            # At most 100 payments: read them by id, keep the caller's, page in memory.
+            found = await self._invoices.find(
+                {"payment_id": {"$in": list(where.payment_ids)}}
+            ).to_list()
+            docs = sorted((d for d in found if where.matches(d)), key=_newest_first, reverse=True)
+            return [_from_document(d) for d in docs[page.skip : page.skip + page.page_size]]
+        counters = await self._counters.find(
+            {"_id": {"$in": [customer_counter(c, where.mode) for c in where.customer_ids]}}
+        ).to_list()
+        last = {doc["_id"]: int(doc["seq"]) for doc in counters}
+        per_customer = await asyncio.gather(
+            *(
+                self._newest_of(
+                    where, customer_id, last.get(customer_counter(customer_id, where.mode), 0), page
+                )
+                for customer_id in where.customer_ids
+            )
         )
-        return [_from_document(doc) async for doc in cursor]
+        if len(per_customer) == 1:
+            docs = per_customer[0]  # exactly the page, by position
+        else:
+            every = sorted(
+                (d for docs in per_customer for d in docs), key=_newest_first, reverse=True
+            )
+            docs = every[page.skip : page.skip + page.page_size]
+        return [_from_document(d) for d in docs]
+
+    async def _newest_of(
+        self, where: InvoiceFilter, customer_id: str, last: int, page: PageRequest
+    ) -> list[dict[str, Any]]:
+        """The customer's newest ``skip + page_size`` invoices (one page when alone), newest first.
+
+        Positions run 1..last without holes (taken with the invoice in one
+        transaction), so the page is the position range (low, high].
+        """
+        alone = len(where.customer_ids) == 1
+        high = last - page.skip if alone else last
+        low = high - (page.page_size if alone else page.skip + page.page_size)
+        if high <= 0:
+            return []
+        query: dict[str, Any] = {
+            "customer_id": customer_id,
+            "mode": where.mode,
+            "position": {"$gt": max(low, 0), "$lte": high},
+        }
+        if where.business_id:
+            query = {"business_id": where.business_id, **query}
+        docs = await self._invoices.find(query).to_list()
+        # The position range is exact; the scope check drops a foreign business's
+        # customer a caller might have named.
+        mine = (d for d in docs if where.matches(d))
+        return sorted(mine, key=lambda d: int(d["position"]), reverse=True)
 
 
 class PdfStore:

@@ -13,6 +13,9 @@ from invoicing.repository import InvoiceFilter
 
 MAX_CUSTOMER_IDS = 100
 MAX_PAYMENT_IDS = 100
+# A list over several customers reads each one's newest skip + page_size
+# invoices and merges them: bounded so a deep page cannot load a whole history.
+MAX_MERGED_DEPTH = 10_000
 
 
 class InvoiceReader(Protocol):
@@ -82,6 +85,12 @@ class InvoicingService:
                 f"payment_ids: at most {MAX_PAYMENT_IDS}, each 1 to 128 characters",
                 reason=Reason.INVALID_ARGUMENT,
                 field="payment_ids",
+            )
+        if len(where.customer_ids) > 1 and page.skip + page.page_size > MAX_MERGED_DEPTH:
+            raise InvalidArgument(
+                f"a list over several customers stops at {MAX_MERGED_DEPTH} invoices",
+                reason=Reason.INVALID_PAGE,
+                field="page_number",
             )
         return await self._repository.list_invoices(where, page)
 

@@ -7,6 +7,7 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
+from billing_kit.errors import InvalidArgument, Reason
 from billing_kit.scoping import list_business, make_page, make_scope, mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -90,7 +91,11 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
         business_id = list_business(request.business_id, request.customer_ids)
         mode = mode_from_proto(request.mode)
         if request.customer_ids and request.customer_id:
-            make_scope("", mode, "")  # one clear INVALID_SCOPE: say one or the other
+            raise InvalidArgument(
+                "give customer_id or customer_ids, not both",
+                reason=Reason.INVALID_SCOPE,
+                field="customer_ids",
+            )
         customer_ids = list(request.customer_ids) or [request.customer_id]
         if business_id:
             for customer_id in customer_ids:

@@ -13,6 +13,10 @@ from billing_kit.runtime import ServiceRuntime
 
 from subscriptions.checkouts.repository import CHECKOUT_INDEXES
 from subscriptions.config import SubscriptionsSettings
+from subscriptions.licenses import rate_limits as license_rate_limits
+from subscriptions.licenses import repository as licenses_repository
+from subscriptions.licenses.service import LicensesService
+from subscriptions.licenses.wiring import build_licenses
 from subscriptions.products import repository as products_repository
 from subscriptions.products.service import ProductsService
 from subscriptions.products.servicer import ProductsServicer
@@ -27,7 +31,13 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
     runtime = SubscriptionsRuntime(
         settings,
         name=SERVICE_NAME,
-        indexes={**SUBSCRIPTIONS_INDEXES, **products_repository.INDEXES, **CHECKOUT_INDEXES},
+        indexes={
+            **SUBSCRIPTIONS_INDEXES,
+            **products_repository.INDEXES,
+            **CHECKOUT_INDEXES,
+            **licenses_repository.INDEXES,
+            **license_rate_limits.INDEXES,
+        },
         outbox=True,
     )
     client = runtime.client
@@ -50,6 +60,13 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
         ),
         products_pb2.DESCRIPTOR.services_by_name["ProductsService"].full_name,
     )
+    runtime.licenses = build_licenses(
+        runtime,
+        settings,
+        runtime.subscriptions.repository,
+        runtime.subscriptions.clocks,
+        runtime.products,
+    )
     return runtime
 
 
@@ -60,6 +77,8 @@ class SubscriptionsRuntime(ServiceRuntime):
     subscriptions: SubscriptionsParts
     # The product catalogue's use cases: also the in-process API of the subscriptions code.
     products: ProductsService
+    # License keys: issued on first purchases, activated by the software bought.
+    licenses: LicensesService
 
     async def stop(self) -> None:
         """Stop the renewal scheduler first: its steps were added before the kit's, so the

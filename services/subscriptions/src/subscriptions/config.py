@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, check_sealing_keys
 from billing_kit.settings import GrpcTarget, ServiceSettings
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 
@@ -28,3 +29,28 @@ class SubscriptionsSettings(ServiceSettings):
     auth_target: GrpcTarget = "127.0.0.1:50051"
     auth_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     business_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+
+    # Seals the stored copy of each license key (comma-separated Fernet keys, the first
+    # seals, all open; rotate by putting a new one first). Required in production, a
+    # fixed development key otherwise. Notifications opens license_key.created with it.
+    license_key_seal_keys: SecretStr = SecretStr(DEVELOPMENT_SEALING_KEY)
+    # An on_hold subscription's license keys keep validating this long after its paid
+    # period ended.
+    license_grace_days: int = Field(default=7, ge=0, le=365)
+    # The public license API (activate/deactivate/validate): calls per sliding window,
+    # per client (its address, hashed by the gateway) and per presented key.
+    license_rate_limit_window_seconds: int = Field(default=60, ge=1, le=3600)
+    license_rate_limit_per_client: int = Field(default=120, ge=1, le=1_000_000)
+    license_rate_limit_per_key: int = Field(default=30, ge=1, le=1_000_000)
+
+    @field_validator("license_key_seal_keys")
+    @classmethod
+    def _keys_are_fernet_keys(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(check_sealing_keys(value.get_secret_value()))
+
+    @model_validator(mode="after")
+    def _seal_keys_in_production(self) -> SubscriptionsSettings:
+        explicit = "license_key_seal_keys" in self.model_fields_set
+        if self.environment == "production" and not explicit:
+            raise ValueError("license_key_seal_keys must be set explicitly in production")
+        return self

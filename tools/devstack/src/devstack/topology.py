@@ -10,6 +10,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Literal
 
+from billing_kit.mongo import embedded_mongo_url
+
 ServiceName = Literal["auth", "subscriptions", "payments", "invoicing", "notifications", "gateway"]
 
 BACKEND_SERVICES: tuple[ServiceName, ...] = (
@@ -128,7 +130,7 @@ class StackPorts:
     @property
     def mongo_url(self) -> str:
         """Connection string for the stack's SecantusDB."""
-        return f"mongodb://{LOCALHOST}:{self.mongo}/?directConnection=true"
+        return embedded_mongo_url(LOCALHOST, self.mongo)
 
     @property
     def portal_base_urls(self) -> PortalBaseUrls:

@@ -16,6 +16,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from billing_kit.mongo import embedded_mongo_url
 from billing_kit.testing.net import free_port
 
 
@@ -68,7 +69,7 @@ async def secantusdb(
     # Output goes to a file, not a pipe nobody reads (a full pipe would block the server).
     with tempfile.TemporaryFile(prefix="secantusd-") as output:
         process = await asyncio.create_subprocess_exec(*args, stdout=output, stderr=output)
-        url = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        url = embedded_mongo_url("127.0.0.1", port)
         try:
             try:
                 await wait_until_mongo_answers(url, startup_timeout)

@@ -150,7 +150,8 @@ def build_openapi() -> dict[str, Any]:
     whose fields are the shared rules auth enforces (billing_kit.field_rules), so
     every pattern, length and enum here is the one the server applies.
     """
-    from gateway.api import subscription_openapi  # it builds on this module's helpers
+    # They build on this module's helpers.
+    from gateway.api import license_openapi, subscription_openapi
 
     customer_id = {
         "name": "customer_id",
@@ -180,6 +181,7 @@ def build_openapi() -> dict[str, Any]:
                 ProductListOut,
                 *subscription_openapi.MODELS,
                 *PAYMENT_MODELS,
+                *license_openapi.MODELS,
             ),
         },
         "security": [{"API_KEY": []}],
@@ -263,6 +265,7 @@ def build_openapi() -> dict[str, Any]:
                 query_parameters=_query_parameters,
                 common_errors=_COMMON_ERRORS,
             ),
+            **license_openapi.paths(),
         },
     }
 

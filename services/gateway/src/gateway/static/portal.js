@@ -19,3 +19,25 @@ window.addEventListener("pageshow", function () {
   var forms = document.querySelectorAll("form[data-submitted]");
   for (var i = 0; i < forms.length; i++) delete forms[i].dataset.submitted;
 });
+
+// Copy buttons of license keys: shown only when the clipboard can be written;
+// without this file the key stays selectable in its read-only field.
+(function () {
+  if (!navigator.clipboard) return;
+  var buttons = document.querySelectorAll("button[data-copy-target]");
+  for (var i = 0; i < buttons.length; i++) {
+    var button = buttons[i];
+    button.hidden = false;
+    button.addEventListener("click", function (event) {
+      var target = event.currentTarget;
+      var field = document.getElementById(target.dataset.copyTarget);
+      if (!field) return;
+      navigator.clipboard.writeText(field.value).then(function () {
+        var label = target.firstChild;
+        var original = label.nodeValue;
+        label.nodeValue = target.dataset.copiedLabel;
+        setTimeout(function () { label.nodeValue = original; }, 2000);
+      });
+    });
+  }
+})();

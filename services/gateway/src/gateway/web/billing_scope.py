@@ -82,6 +82,7 @@ def unified_shell(context: UnifiedContext, section: str) -> dict[str, Any]:
         ("", i18n.gettext("Accounts")),
         ("subscriptions", i18n.gettext("Subscriptions")),
         ("payments", i18n.gettext("Payments")),
+        ("license-keys", i18n.gettext("License keys")),
     ]
     return {
         "section_title": dict(nav).get(section, ""),

@@ -19,7 +19,7 @@ from gateway.web.rendering import error_page, redirect, render, site_of
 from gateway.web.security import CSRF_FIELD, business_cookie_name, clear_cookie, tokens_match
 
 # The sections that are still an empty shell.
-SECTIONS = ("invoices", "license-keys")
+SECTIONS = ("invoices",)
 
 
 @portal_page

@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler
 from gateway.web import (
     branding,
     handoff,
+    license_keys,
     links,
     login,
     payment_method_flow,
@@ -122,6 +123,21 @@ _ACCOUNT_PAGES: tuple[tuple[str, str, AccountHandler, str, str], ...] = (
         "remove_card",
         "payment-methods",
     ),
+    ("GET", "/license-keys", license_keys.license_keys_page, "license_keys", "license-keys"),
+    (
+        "GET",
+        "/license-keys/instances/{instance_id}/deactivate",
+        license_keys.deactivate_page,
+        "deactivate_instance_page",
+        "license-keys",
+    ),
+    (
+        "POST",
+        "/license-keys/instances/{instance_id}/deactivate",
+        license_keys.deactivate,
+        "deactivate_instance",
+        "license-keys",
+    ),
 )
 
 
@@ -174,6 +190,7 @@ def _unified_routes(prefix: str) -> list[tuple[str, str, Handler, str]]:
         ("POST", "/logout", unified.unified_logout, "unified_logout"),
         ("GET", "/subscriptions", unified_billing.all_subscriptions, "unified_all_subscriptions"),
         ("GET", "/payments", unified_billing.all_payments, "unified_all_payments"),
+        ("GET", "/license-keys", license_keys.all_license_keys, "unified_all_license_keys"),
         *_account_routes(unified_site=True),
     ]
     if prefix:

@@ -54,6 +54,7 @@ async def accounts_page(request: web.Request, context: UnifiedContext) -> web.St
             "logout_action": context.site.path("/logout"),
             "subscriptions_href": context.site.path("/subscriptions"),
             "payments_href": context.site.path("/payments"),
+            "license_keys_href": context.site.path("/license-keys"),
         },
     )
 

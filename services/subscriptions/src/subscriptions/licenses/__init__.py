@@ -1,0 +1,1 @@
+"""License keys: issued on a first purchase, activated by the software bought."""
