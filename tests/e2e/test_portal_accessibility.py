@@ -355,7 +355,9 @@ async def walk_the_unified_billing(
         page = await ctx.new_page()
         unified = stack.portal_urls.unified
         await request_sign_in_link(page, f"{unified}/login", email)
-        link = message_link(await mailbox.wait_for(email), f"{unified}/link/cpt_")
+        # Receipts of the purchases reach the same inbox: take the sign-in email.
+        signed = await mailbox.wait_for(email, subject_contains="sign-in link")
+        link = message_link(signed, f"{unified}/link/cpt_")
         await open_and_confirm_link(page, link)
         await page.wait_for_url(f"{unified}/")
         for lang in LANGUAGES:

@@ -378,17 +378,35 @@ def test_gateway_is_configured_to_reach_every_backend() -> None:
 def test_network_policies_follow_the_caller_map() -> None:
     objects = render(None)
     assert grpc_callers(policy_of(objects, "payments")) == {"gateway", "subscriptions"}
-    for svc in ("subscriptions", "invoicing"):
-        assert grpc_callers(policy_of(objects, svc)) == {"gateway"}, svc
-    # invoicing prints the business and the customer on each invoice.
-    assert grpc_callers(policy_of(objects, "auth")) == {"gateway", "invoicing"}
+    assert grpc_callers(policy_of(objects, "subscriptions")) == {"gateway"}
+    # notifications: branding and one-time links (auth), the receipt's PDF (invoicing);
+    # subscriptions: each business's renewal reminder days (auth); invoicing prints
+    # the business and the customer on each invoice (auth).
+    assert grpc_callers(policy_of(objects, "auth")) == {
+        "gateway",
+        "invoicing",
+        "notifications",
+        "subscriptions",
+    }
+    assert grpc_callers(policy_of(objects, "invoicing")) == {"gateway", "notifications"}
     assert configmap_of(objects, "invoicing")["INVOICING_AUTH_TARGET"].endswith(":50051")
     # auth sends its link emails through notifications' EmailService.
     assert grpc_callers(policy_of(objects, "notifications")) == {"gateway", "auth"}
     assert egress_components(policy_of(objects, "auth")) == {"notifications": 50055}
     assert egress_components(policy_of(objects, "gateway")) == GRPC_SERVICES
-    assert egress_components(policy_of(objects, "subscriptions")) == {"payments": 50053}
+    assert egress_components(policy_of(objects, "subscriptions")) == {
+        "payments": 50053,
+        "auth": 50051,
+    }
+    assert egress_components(policy_of(objects, "notifications")) == {
+        "auth": 50051,
+        "invoicing": 50054,
+    }
     assert egress_components(policy_of(objects, "invoicing")) == {"auth": 50051}
+    notifications = configmap_of(objects, "notifications")
+    assert notifications["NOTIFICATIONS_AUTH_TARGET"].endswith(":50051")
+    assert notifications["NOTIFICATIONS_INVOICING_TARGET"].endswith(":50054")
+    assert configmap_of(objects, "subscriptions")["SUBSCRIPTIONS_AUTH_TARGET"].endswith(":50051")
     assert configmap_of(objects, "subscriptions")["SUBSCRIPTIONS_PAYMENTS_TARGET"].endswith(
         ":50053"
     )
@@ -407,6 +425,7 @@ def test_changing_the_caller_map_rewires_policies_and_targets() -> None:
     assert grpc_callers(policy_of(objects, "invoicing")) == {"gateway", "subscriptions"}
     assert egress_components(policy_of(objects, "subscriptions")) == {
         "payments": 50053,
+        "auth": 50051,
         "invoicing": 50054,
     }
     assert "SUBSCRIPTIONS_INVOICING_TARGET" in configmap_of(objects, "subscriptions")
@@ -523,10 +542,14 @@ def test_autoscaled_services_leave_replicas_to_the_hpa() -> None:
 def test_a_disabled_caller_opens_nothing() -> None:
     # An empty `from` list would admit every pod in the cluster.
     objects = render({"services": {"gateway": {"enabled": False}}})
-    assert grpc_callers(policy_of(objects, "invoicing")) == set()
-    for rule in policy_of(objects, "invoicing")["spec"]["ingress"]:
+    assert grpc_callers(policy_of(objects, "subscriptions")) == set()
+    for rule in policy_of(objects, "subscriptions")["spec"]["ingress"]:
         assert rule["from"], "an ingress rule without sources admits everyone"
-    assert grpc_callers(policy_of(objects, "auth")) == {"invoicing"}
+    assert grpc_callers(policy_of(objects, "auth")) == {
+        "invoicing",
+        "notifications",
+        "subscriptions",
+    }
     assert grpc_callers(policy_of(objects, "payments")) == {"subscriptions"}
     assert of_kind(objects, "Ingress") == []
 

@@ -83,6 +83,27 @@ class TestBusinesses:
         assert "primary_color" in (err.details() or "")
         assert await auth.db.businesses.count_documents({}) == before
 
+    async def test_renewal_reminder_days_default_three_and_bounded(self, auth: Any) -> None:
+        default = await auth.stub.CreateBusiness(auth_pb2.CreateBusinessRequest(name="Default"))
+        assert default.renewal_reminder_days == 3
+        weekly = await auth.stub.CreateBusiness(
+            auth_pb2.CreateBusinessRequest(name="Weekly", renewal_reminder_days=7)
+        )
+        fetched = await auth.stub.GetBusiness(
+            auth_pb2.GetBusinessRequest(business_id=weekly.business_id)
+        )
+        assert fetched.renewal_reminder_days == 7
+        before = await auth.db.businesses.count_documents({})
+        for days in (-1, 31):
+            err = await rpc_error(
+                auth.stub.CreateBusiness(
+                    auth_pb2.CreateBusinessRequest(name="Bad", renewal_reminder_days=days)
+                )
+            )
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "renewal_reminder_days" in (err.details() or "")
+        assert await auth.db.businesses.count_documents({}) == before
+
     async def test_unknown_business_is_not_found(self, auth: Any) -> None:
         err = await rpc_error(
             auth.stub.GetBusiness(auth_pb2.GetBusinessRequest(business_id="bus_x"))

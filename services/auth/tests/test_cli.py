@@ -49,10 +49,13 @@ class TestBusinessCommands:
             "Via del Corso 1\\n00186 Roma",
             "--tax-id",
             "IT09876543210",
+            "--renewal-reminder-days",
+            "5",
             "--json",
         )
         assert code == 0, err
         business = json.loads(out)
+        assert business["renewal_reminder_days"] == 5
         assert business["name"] == "Gelateria Roma"
         # The invoice's seller block: "\\n" typed in a shell separates the address lines.
         assert business["address"] == "Via del Corso 1\n00186 Roma"

@@ -40,7 +40,7 @@ from grpc_status import rpc_status
 from notifications import dead_letters
 from notifications.app import NotificationsRuntime, create_app
 from notifications.config import NotificationsSettings
-from notifications.consumers import CUSTOMER_DIRECTORY, EMAIL_REQUESTS
+from notifications.consumers import BILLING_EMAILS, CUSTOMER_DIRECTORY, EMAIL_REQUESTS
 from notifications.email.delivery import EmailDelivery, ExponentialBackoff, InvalidEmailRequest
 from notifications.email.models import EMAIL_REQUESTED, EmailRequestedData
 from notifications.email.rendering import EmailRenderer
@@ -111,6 +111,7 @@ async def email_service(
             known_consumers=[
                 ("notifications", CUSTOMER_DIRECTORY),
                 ("notifications", EMAIL_REQUESTS),
+                ("notifications", BILLING_EMAILS),
             ],
         ) as ns,
         running_service(

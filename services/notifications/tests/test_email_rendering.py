@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from notifications.email.models import Branding, EmailRequest, EmailTemplate, resolve_locale
+from notifications.email.models import (
+    BillingDetails,
+    Branding,
+    EmailRequest,
+    EmailTemplate,
+    resolve_locale,
+)
 from notifications.email.rendering import EmailRenderer, button_text_color
 from notifications.email.smtp import SmtpConfig, SmtpSender
 from pydantic import ValidationError
@@ -51,6 +57,30 @@ ITALIAN_WORDING: dict[EmailTemplate, tuple[str, str]] = {
         "Richiesta di accesso ai tuoi acquisti",
         "non abbiamo trovato acquisti per questo indirizzo",
     ),
+    EmailTemplate.PAYMENT_RECEIPT: (
+        "La tua ricevuta INV-000042 da Acme Studio",
+        "Abbiamo ricevuto il tuo pagamento di 356,20\xa0€",
+    ),
+    EmailTemplate.SUBSCRIPTION_ON_HOLD: (
+        "Azione richiesta: il pagamento a Acme Studio non è andato a buon fine",
+        "Importo dovuto: 356,20\xa0€",
+    ),
+    EmailTemplate.SUBSCRIPTION_REACTIVATED: (
+        "Il tuo abbonamento Acme Studio è di nuovo attivo",
+        "Si rinnova il 24 dicembre 2026.",
+    ),
+    EmailTemplate.SUBSCRIPTION_CANCELLED: (
+        "Il tuo abbonamento Acme Studio è stato annullato",
+        "Abbonamento: Pro Plan",
+    ),
+    EmailTemplate.CANCELLATION_SCHEDULED: (
+        "Il tuo abbonamento Acme Studio sta per terminare",
+        f"mantieni l{APOS}accesso fino al 24 dicembre 2026",
+    ),
+    EmailTemplate.RENEWAL_REMINDER: (
+        "Il tuo abbonamento Acme Studio si rinnova il 24 dicembre 2026",
+        "verranno addebitati 356,20\xa0€",
+    ),
 }
 ENGLISH_WORDING: dict[EmailTemplate, tuple[str, str]] = {
     EmailTemplate.SIGN_IN_LINK: ("Your sign-in link for Acme Studio", "Sign in to the portal"),
@@ -82,7 +112,41 @@ ENGLISH_WORDING: dict[EmailTemplate, tuple[str, str]] = {
         "Sign-in request for your purchases",
         "we found no purchases for it",
     ),
+    EmailTemplate.PAYMENT_RECEIPT: (
+        "Your receipt INV-000042 from Acme Studio",
+        "We received your payment of €356.20",
+    ),
+    EmailTemplate.SUBSCRIPTION_ON_HOLD: (
+        "Action needed: your Acme Studio payment failed",
+        "Amount due: €356.20",
+    ),
+    EmailTemplate.SUBSCRIPTION_REACTIVATED: (
+        "Your Acme Studio subscription is active again",
+        "It renews on December 24, 2026.",
+    ),
+    EmailTemplate.SUBSCRIPTION_CANCELLED: (
+        "Your Acme Studio subscription has been cancelled",
+        "Subscription: Pro Plan",
+    ),
+    EmailTemplate.CANCELLATION_SCHEDULED: (
+        "Your Acme Studio subscription is set to end",
+        "you keep access until December 24, 2026",
+    ),
+    EmailTemplate.RENEWAL_REMINDER: (
+        "Your Acme Studio subscription renews on December 24, 2026",
+        "will be charged €356.20",
+    ),
 }
+BILLING = BillingDetails(
+    customer_id="cus_1",
+    subscription_id="sub_1",
+    product_name="Pro Plan",
+    amount=35620,
+    currency="EUR",
+    date=datetime(2026, 12, 24, 9, 30, tzinfo=UTC),
+    invoice_id="inv_1",
+    invoice_number="INV-000042",
+)
 EXPIRY = {
     "en": "This link expires in 15 minutes",
     "it": "Il link scade tra 15 minuti",
@@ -111,6 +175,8 @@ def make_request(template: EmailTemplate, **overrides: Any) -> EmailRequest:
     }
     if template.has_link:
         fields.update(link=LINK, link_expires_minutes=15)
+    if template.is_billing:
+        fields.update(billing=BILLING)
     fields.update(overrides)
     return EmailRequest(**fields)
 
@@ -127,7 +193,8 @@ class TestEveryTemplate:
         assert email.locale == locale
         assert email.subject == subject
         assert phrase in email.text
-        assert phrase in html.unescape(email.html)
+        # The HTML shows the facts as table cells, not "Label: value".
+        assert phrase.split(": ")[-1] in html.unescape(email.html)
         assert f'<html lang="{locale}">' in email.html
         assert ("Ciao Ada," if locale == "it" else "Hello Ada,") in email.text
         if template.per_business:
@@ -161,6 +228,35 @@ class TestEveryTemplate:
         # Only the link, names and addresses may be the same in both languages.
         shared = english_lines & set(italian.text.splitlines())
         assert shared <= {LINK}, shared
+
+
+class TestBillingEmails:
+    def test_billing_templates_need_their_details(self) -> None:
+        with pytest.raises(ValidationError, match="billing is required"):
+            make_request(EmailTemplate.PAYMENT_RECEIPT, billing=None)
+
+    @pytest.mark.parametrize(
+        ("locale", "amount", "day"),
+        [("en", "€356.20", "December 24, 2026"), ("it", "356,20\xa0€", "24 dicembre 2026")],
+    )
+    def test_amounts_and_dates_follow_the_locale(
+        self, renderer: EmailRenderer, locale: str, amount: str, day: str
+    ) -> None:
+        email = renderer.render(make_request(EmailTemplate.RENEWAL_REMINDER, locale=locale))
+        assert amount in email.text and amount in html.unescape(email.html)
+        assert day in email.subject and day in email.text
+
+    def test_product_name_is_escaped_in_html(self, renderer: EmailRenderer) -> None:
+        details = BILLING.model_copy(update={"product_name": "<b>Pro</b>"})
+        email = renderer.render(make_request(EmailTemplate.SUBSCRIPTION_CANCELLED, billing=details))
+        assert "<b>Pro</b>" not in email.html
+        assert "&lt;b&gt;Pro&lt;/b&gt;" in email.html
+        assert "<b>Pro</b>" in email.text
+
+    def test_currency_without_decimals(self, renderer: EmailRenderer) -> None:
+        details = BILLING.model_copy(update={"amount": 1200, "currency": "JPY"})
+        email = renderer.render(make_request(EmailTemplate.RENEWAL_REMINDER, billing=details))
+        assert "¥1,200" in email.text
 
 
 class TestNoAccountFound:

@@ -112,6 +112,11 @@ async def test_cancel_at_period_end_then_undo_then_renew(world: World) -> None:
         "bus_1", "test", sid, Changes(cancel_at_next_billing_date=False)
     )
     assert not undone.cancel_at_next_billing_date and undone.cancellation_feedback is None
+    # The updates say what changed, so notifications emails only the scheduling one.
+    schedule, undo = [e["data"] for e in await world.events("subscription.updated")]
+    assert schedule["previous_cancel_at_next_billing_date"] is False
+    assert schedule["cancel_at_next_billing_date"] is True
+    assert undo["previous_cancel_at_next_billing_date"] is True
     await world.clocks.advance("bus_1", "test", seconds=29 * DAY)
     assert await world.scheduler().run_once() == 1
     renewed = await world.service.get_subscription("bus_1", "test", sid)
@@ -174,6 +179,11 @@ async def test_failed_renewal_holds_and_a_new_card_pays_the_dues_once(world: Wor
 
     paid = await world.billing.update_payment_method("bus_1", "test", sid, "pm_ok")
     assert paid.subscription.status is S.ACTIVE and paid.subscription.amount_due == 0
+    [held_event] = await world.events("subscription.on_hold")
+    assert held_event["data"]["previous_status"] == "active"
+    assert held_event["data"]["amount_due"] == 2000
+    reactivated = (await world.events("subscription.active"))[-1]["data"]
+    assert reactivated["previous_status"] == "on_hold"  # a reactivation, not a first activation
     now = await world.clocks.now("bus_1", "test")
     assert paid.subscription.next_billing_date == now.replace(month=4)  # one month after paying
     again = await world.billing.update_payment_method("bus_1", "test", sid, "pm_ok")

@@ -48,9 +48,7 @@ SUBSCRIPTIONS_TARGET = "127.0.0.1:50052"
 SUBSCRIPTIONS_TARGET_ENV = "PORTALCTL_SUBSCRIPTIONS_TARGET"
 TIMEOUT_SECONDS = 10.0
 
-EXIT_REFUSED = 1
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 3
+EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 1, 2, 3
 
 Command = Callable[
     [auth_pb2_grpc.AuthServiceStub, argparse.Namespace, TextIO, TextIO], Awaitable[None]
@@ -103,6 +101,7 @@ async def business_create(
             default_return_url=args.return_url or "",
             locale=args.locale or "",
             **{f: (getattr(args, f) or "").replace("\\n", "\n") for f in ("address", "tax_id")},
+            renewal_reminder_days=args.renewal_reminder_days or 0,
         )
     )
     if args.json:
@@ -305,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--return-url", help="default http(s) URL to return to from the portal")
     create.add_argument("--locale", help="default language, e.g. en or it")
     create.add_argument("--address", help="postal address on invoices, '\\n' between lines")
+    create.add_argument("--renewal-reminder-days", type=int, help="reminder days (1-30, 3)")
     create.add_argument("--tax-id", help="VAT number or other tax id printed on invoices")
     create.set_defaults(run=business_create)
     listing = business_cmds.add_parser("list", help="list businesses", parents=[common])

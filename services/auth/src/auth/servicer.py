@@ -46,6 +46,7 @@ def business_to_proto(business: Business) -> auth_pb2.Business:
         default_return_url=business.default_return_url or "",
         locale=business.locale,
         created_at=_timestamp(business.created_at),
+        renewal_reminder_days=business.renewal_reminder_days,
         address=business.address,
         tax_id=business.tax_id,
     )
@@ -104,6 +105,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             support_email=request.support_email,
             default_return_url=request.default_return_url,
             locale=request.locale,
+            renewal_reminder_days=request.renewal_reminder_days,
             address=request.address,
             tax_id=request.tax_id,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from billing.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 from billing_kit.runtime import ServiceRuntime
 
+from notifications.billing.wiring import add_billing_emails, invoice_pdfs
 from notifications.config import NotificationsSettings
 from notifications.consumers import (
     CUSTOMER_DIRECTORY,
@@ -40,7 +41,10 @@ def create_app(settings: NotificationsSettings) -> NotificationsRuntime:
         ),
         notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name,
     )
-    runtime.delivery = add_email_service(runtime, settings)
+    runtime.delivery = add_email_service(
+        runtime, settings, attachments=invoice_pdfs(runtime, settings)
+    )
+    add_billing_emails(runtime, settings, runtime.repository, runtime.delivery)
     return runtime
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 
 from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, check_sealing_keys
-from billing_kit.settings import ServiceSettings
+from billing_kit.settings import GrpcTarget, ServiceSettings
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -40,6 +40,13 @@ class NotificationsSettings(ServiceSettings):
     # An attempt holds its email this long; a killed process's email is retried after it.
     email_send_lease_seconds: float = Field(default=30.0, ge=2, le=3600)
     email_workers: int = Field(default=4, ge=1, le=64)
+
+    # Billing emails: auth gives branding (cached this long) and mints one-time links;
+    # invoicing gives the receipt's PDF at send time. Every call has this deadline.
+    auth_target: GrpcTarget = "127.0.0.1:50051"
+    invoicing_target: GrpcTarget = "127.0.0.1:50054"
+    backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    business_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     @field_validator("email_link_keys")
     @classmethod

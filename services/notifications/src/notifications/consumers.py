@@ -8,6 +8,7 @@ from billing_kit.events import CloudEvent
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
 
+from notifications.billing.service import BILLING_EMAIL_BINDINGS, BillingEmails
 from notifications.email.delivery import EmailDelivery, InvalidEmailRequest
 from notifications.email.models import EMAIL_REQUESTED, EmailRequestedData
 from notifications.models import CUSTOMER_EVENT_TYPES
@@ -17,6 +18,8 @@ CUSTOMER_DIRECTORY = "customer-directory"
 CUSTOMER_DIRECTORY_BINDINGS = list(CUSTOMER_EVENT_TYPES)
 EMAIL_REQUESTS = "email-requests"
 EMAIL_REQUESTS_BINDINGS = [EMAIL_REQUESTED]
+BILLING_EMAILS = "billing-emails"
+BILLING_EMAILS_BINDINGS = list(BILLING_EMAIL_BINDINGS)
 
 EventHandler = Callable[[CloudEvent, AsyncClientSession], Awaitable[None]]
 
@@ -46,5 +49,15 @@ def email_requests_handler(delivery: EmailDelivery) -> EventHandler:
             )
             raise InvalidEmailRequest(f"invalid {event.type} data: {problems}") from None
         await delivery.enqueue(data, session)
+
+    return handle
+
+
+def billing_emails_handler(emails: BillingEmails) -> EventHandler:
+    """Handler for invoice.created and the subscription.* notices: queue the customer's
+    email (once per event) in the processed-events transaction."""
+
+    async def handle(event: CloudEvent, session: AsyncClientSession) -> None:
+        await emails.handle(event, session)
 
     return handle

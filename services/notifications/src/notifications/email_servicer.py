@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from notifications.config import NotificationsSettings
 from notifications.consumers import EMAIL_REQUESTS, EMAIL_REQUESTS_BINDINGS, email_requests_handler
-from notifications.email.delivery import EmailDelivery, ExponentialBackoff
+from notifications.email.delivery import AttachmentSource, EmailDelivery, ExponentialBackoff
 from notifications.email.models import Branding, EmailRequest, EmailTemplate
 from notifications.email.rendering import EmailRenderer
 from notifications.email.repository import EmailLogRepository
@@ -133,9 +133,15 @@ def smtp_config(settings: NotificationsSettings) -> SmtpConfig:
     )
 
 
-def add_email_service(runtime: ServiceRuntime, settings: NotificationsSettings) -> EmailDelivery:
+def add_email_service(
+    runtime: ServiceRuntime,
+    settings: NotificationsSettings,
+    *,
+    attachments: AttachmentSource | None = None,
+) -> EmailDelivery:
     """Build the email use cases (templates compiled now), serve them on the runtime's
-    gRPC, consume email.requested and run the delivery workers."""
+    gRPC, consume email.requested and run the delivery workers (``attachments``
+    fetches files, such as the receipt's PDF, at send time)."""
     sender = SmtpSender(smtp_config(settings))
     renderer = EmailRenderer(default_sender_name=sender.default_sender_name)
     repository = EmailLogRepository(runtime.db)
@@ -152,6 +158,7 @@ def add_email_service(runtime: ServiceRuntime, settings: NotificationsSettings) 
         max_attempts=settings.email_max_attempts,
         lease_seconds=settings.email_send_lease_seconds,
         workers=settings.email_workers,
+        attachments=attachments,
     )
     runtime.add_consumer(
         EMAIL_REQUESTS, bindings=EMAIL_REQUESTS_BINDINGS, handler=email_requests_handler(delivery)

@@ -24,6 +24,11 @@ class SubscriptionsSettings(ServiceSettings):
     renewals_enabled: bool = True
     renewal_poll_seconds: float = Field(default=30.0, gt=0, le=3600)
     renewal_lease_seconds: float = Field(default=120.0, ge=5, le=3600)
+    # Renewal reminders read each business's renewal_reminder_days from auth's
+    # GetBusiness (cached this long); every call has the deadline below.
+    auth_target: GrpcTarget = "127.0.0.1:50051"
+    auth_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    business_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     # Seals the stored copy of each license key (comma-separated Fernet keys, the first
     # seals, all open; rotate by putting a new one first). Required in production, a

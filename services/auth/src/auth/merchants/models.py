@@ -98,6 +98,11 @@ class Branding(BaseModel):
     primary_color: Color = None
 
 
+# Renewal reminders: how many days ahead, per business (subscriptions asks GetBusiness).
+DEFAULT_RENEWAL_REMINDER_DAYS = 3
+MAX_RENEWAL_REMINDER_DAYS = 30
+
+
 class NewBusiness(InputModel):
     """A request to create a business."""
 
@@ -106,6 +111,14 @@ class NewBusiness(InputModel):
     support_email: SupportEmail | None = None
     default_return_url: HttpUrl = None
     locale: Locale = "en"
+    # 0 (unset on the wire) means the default.
+    renewal_reminder_days: int = Field(default=0, ge=0, le=MAX_RENEWAL_REMINDER_DAYS)
+
+    @field_validator("renewal_reminder_days", mode="after")
+    @classmethod
+    def _zero_is_default(cls, value: int) -> int:
+        return value or DEFAULT_RENEWAL_REMINDER_DAYS
+
     # Printed on invoices (the seller block); free text, may be empty.
     address: str = Field(default="", max_length=500)
     tax_id: str = Field(default="", max_length=64)
@@ -130,6 +143,8 @@ class Business(BaseModel):
     address: str = ""
     tax_id: str = ""
     created_at: UtcDatetime
+    # Days before a renewal the customer gets a reminder email (subscriptions emits it).
+    renewal_reminder_days: int = DEFAULT_RENEWAL_REMINDER_DAYS
 
 
 # --- API keys ------------------------------------------------------------------------------

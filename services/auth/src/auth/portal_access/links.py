@@ -17,9 +17,9 @@ from billing_kit.errors import InvalidArgument, Reason
 from auth.customers.models import Customer
 from auth.email_client import EmailKind, OutgoingEmail
 from auth.merchants.models import Business
+from auth.portal_access.customer_links import CustomerLinks
 from auth.portal_access.models import PortalToken, Purpose, token_hash
 from auth.portal_access.use_case import (
-    PortalUseCase,
     email_locale,
     minutes,
     parse_email,
@@ -31,8 +31,8 @@ from auth.rules import Mode, check_http_url, new_id, normalize_email
 log = logging.getLogger(__name__)
 
 
-class SignInLinks(PortalUseCase):
-    """Sign-in, magic, fresh and unified links."""
+class SignInLinks(CustomerLinks):
+    """Sign-in, magic, fresh and unified links (and, inherited, other services' links)."""
 
     async def request_sign_in_link(
         self,

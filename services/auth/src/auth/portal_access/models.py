@@ -133,6 +133,10 @@ class PortalToken(BaseModel):
     created_at: UtcDatetime
     expires_at: UtcDatetime
     used_at: UtcDatetime | None = None
+    # A link minted for another service's email (CreateCustomerLink): the caller's
+    # idempotency key and the link sealed for notifications, so a repeat returns it.
+    link_key: str | None = None
+    sealed_link: str | None = Field(default=None, repr=False)
 
 
 def token_state(token: PortalToken | None, now: datetime) -> TokenState:

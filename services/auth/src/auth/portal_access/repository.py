@@ -39,6 +39,13 @@ PORTAL_INDEXES: dict[str, list[IndexModel]] = {
             name="expires_ttl",
             expireAfterSeconds=TOKEN_RETENTION_SECONDS,
         ),
+        # CreateCustomerLink's idempotency: one link per (business, mode, key).
+        IndexModel(
+            [("business_id", ASCENDING), ("mode", ASCENDING), ("link_key", ASCENDING)],
+            name="link_key_unique",
+            unique=True,
+            partialFilterExpression={"link_key": {"$type": "string"}},
+        ),
         # Superseding a customer's pending email-change links.
         IndexModel(
             [("customer_id", ASCENDING), ("purpose", ASCENDING), ("used_at", ASCENDING)],
@@ -101,6 +108,15 @@ class PortalRepository:
             {"$set": {"used_at": now}},
             session=txn,
         )
+
+    async def find_token_by_link_key(
+        self, business_id: str, mode: Mode, link_key: str
+    ) -> PortalToken | None:
+        """The link minted earlier under an idempotency key (CreateCustomerLink), if any."""
+        doc = await self.tokens.find_one(
+            {"business_id": business_id, "mode": mode, "link_key": link_key}, {"token_hash": 0}
+        )
+        return _token(doc) if doc else None
 
     async def delete_token(self, token_id: str) -> None:
         """Remove a token whose email the relay refused for good (never delivered)."""

@@ -125,6 +125,21 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
             link=link, expires_at=_timestamp(expires_at), static_link=static_link
         )
 
+    async def CreateCustomerLink(
+        self, request: portal_access_pb2.CreateCustomerLinkRequest, context: Context
+    ) -> portal_access_pb2.CreateCustomerLinkResponse:
+        """A sealed one-time link for another service's email; idempotent on the key."""
+        sealed, expires_at, expires_minutes = await self.links.create_customer_link(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+            next_path=request.next_path,
+            idempotency_key=request.idempotency_key,
+        )
+        return portal_access_pb2.CreateCustomerLinkResponse(
+            sealed_link=sealed, expires_at=_timestamp(expires_at), expires_minutes=expires_minutes
+        )
+
     async def DescribeToken(
         self, request: portal_access_pb2.DescribeTokenRequest, context: Context
     ) -> portal_access_pb2.DescribeTokenResponse:

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
@@ -50,7 +50,7 @@ from notifications.email.service import (
     new_email_record,
     request_fingerprint,
 )
-from notifications.email.smtp import SendFailed
+from notifications.email.smtp import Attachment, SendFailed
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,24 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()
     )
+
+
+class AttachmentSource(Protocol):
+    """Fetches an email's files at send time (the receipt's invoice PDF).
+
+    Raises :class:`SendFailed` when they cannot be had now: the email is then
+    retried with backoff exactly like a relay outage.
+    """
+
+    async def attachments_for(self, request: EmailRequest) -> Sequence[Attachment]: ...
+
+
+class NoAttachments:
+    """For deployments (and tests) whose emails carry no files."""
+
+    async def attachments_for(self, request: EmailRequest) -> Sequence[Attachment]:
+        """Nothing to attach."""
+        return ()
 
 
 class RetryPolicy(Protocol):
@@ -107,8 +125,10 @@ class EmailDelivery:
         lease_seconds: float,
         workers: int = 4,
         poll_seconds: float = 1.0,
+        attachments: AttachmentSource | None = None,
     ) -> None:
         self._repository = repository
+        self._attachments: AttachmentSource = attachments or NoAttachments()
         self._renderer = renderer
         self._sender = sender
         self._sealer = sealer
@@ -154,6 +174,27 @@ class EmailDelivery:
     async def enqueue(self, data: EmailRequestedData, session: AsyncClientSession) -> bool:
         """Queue one requested email in the caller's transaction; False if already known."""
         request = self.request_from_event(data)
+        return await self.enqueue_request(
+            request, key=data.email_key, sealed_link=data.sealed_link, session=session
+        )
+
+    def open_link(self, sealed_link: str) -> str:
+        """The link in clear, in memory only; :class:`InvalidEmailRequest` if no key opens it."""
+        try:
+            return self._sealer.open(sealed_link) if sealed_link else ""
+        except SealError:
+            raise InvalidEmailRequest("sealed_link: cannot be opened with our keys") from None
+
+    async def enqueue_request(
+        self,
+        request: EmailRequest,
+        *,
+        key: str,
+        sealed_link: str,
+        session: AsyncClientSession,
+    ) -> bool:
+        """Queue ``request`` (its link given sealed) in the caller's transaction, once per
+        ``key``; False when the key is already known (a redelivered event)."""
         # Render once now: a template problem must fail here, not on every retry.
         rendered = self._renderer.render(request)
         now = self._clock()
@@ -162,15 +203,16 @@ class EmailDelivery:
             rendered,
             status="queued",
             now=now,
-            key=data.email_key,
+            key=key,
             fingerprint=request_fingerprint(request),
             attempts=0,
             next_attempt_at=now,
             queued=QueuedRequest(
                 branding=request.branding,
-                sealed_link=data.sealed_link,
+                sealed_link=sealed_link,
                 link_expires_minutes=request.link_expires_minutes,
                 customer_name=request.customer_name,
+                billing=request.billing,
             ),
         )
         queued = await self._repository.enqueue(record, session=session)
@@ -265,9 +307,20 @@ class EmailDelivery:
             )
             return
         try:
+            # Fetched now, never stored with the email (the invoice PDF): if its owner
+            # is down, the email waits and retries as if the relay were.
+            attachments = await self._attachments.attachments_for(request)
+        except SendFailed as exc:
+            await self._failed(record, exc)
+            return
+        try:
             rendered = self._renderer.render(request)
             message = self._sender.build_message(
-                request, rendered, email_id=record.email_id, now=self._clock()
+                request,
+                rendered,
+                email_id=record.email_id,
+                now=self._clock(),
+                attachments=attachments,
             )
         except Exception as exc:
             # Retrying cannot fix a message we cannot build: an operator's case.
@@ -314,6 +367,7 @@ class EmailDelivery:
                 link_expires_minutes=queued.link_expires_minutes,
                 customer_name=queued.customer_name,
                 idempotency_key=record.idempotency_key,
+                billing=queued.billing,
             )
         except ValidationError as exc:
             raise InvalidEmailRequest(_describe(exc)) from None

@@ -52,6 +52,14 @@ class EmailTemplate(StrEnum):
     UNIFIED_SIGN_IN_LINK = "unified_sign_in_link"
     UNIFIED_NO_ACCOUNT_FOUND = "unified_no_account_found"
     EMAIL_IN_USE_NOTICE = "email_in_use_notice"
+    # Billing emails, written by this service from invoicing's and subscriptions'
+    # events (notifications.billing), never requested over gRPC.
+    PAYMENT_RECEIPT = "payment_receipt"
+    SUBSCRIPTION_ON_HOLD = "subscription_on_hold"
+    SUBSCRIPTION_REACTIVATED = "subscription_reactivated"
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled"
+    CANCELLATION_SCHEDULED = "cancellation_scheduled"
+    RENEWAL_REMINDER = "renewal_reminder"
 
     @property
     def has_link(self) -> bool:
@@ -61,7 +69,16 @@ class EmailTemplate(StrEnum):
             EmailTemplate.EMAIL_CHANGE_NOTICE,
             EmailTemplate.UNIFIED_NO_ACCOUNT_FOUND,
             EmailTemplate.EMAIL_IN_USE_NOTICE,
+            EmailTemplate.PAYMENT_RECEIPT,
+            EmailTemplate.SUBSCRIPTION_REACTIVATED,
+            EmailTemplate.SUBSCRIPTION_CANCELLED,
+            EmailTemplate.RENEWAL_REMINDER,
         )
+
+    @property
+    def is_billing(self) -> bool:
+        """Whether the email is about a payment or subscription (it carries BillingDetails)."""
+        return self in BILLING_TEMPLATES
 
     @property
     def per_business(self) -> bool:
@@ -70,6 +87,53 @@ class EmailTemplate(StrEnum):
             EmailTemplate.UNIFIED_SIGN_IN_LINK,
             EmailTemplate.UNIFIED_NO_ACCOUNT_FOUND,
         )
+
+
+BILLING_TEMPLATES = frozenset(
+    {
+        EmailTemplate.PAYMENT_RECEIPT,
+        EmailTemplate.SUBSCRIPTION_ON_HOLD,
+        EmailTemplate.SUBSCRIPTION_REACTIVATED,
+        EmailTemplate.SUBSCRIPTION_CANCELLED,
+        EmailTemplate.CANCELLATION_SCHEDULED,
+        EmailTemplate.RENEWAL_REMINDER,
+    }
+)
+
+
+class BillingDetails(BaseModel):
+    """What a billing email says about the money and the subscription.
+
+    Amounts are minor units of ``currency``; the renderer formats them (and the
+    dates) for the recipient's locale with Babel. ``customer_id`` and
+    ``invoice_id`` let the delivery worker fetch the receipt's PDF at send time.
+    """
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    customer_id: str = Field(default="", max_length=128)
+    subscription_id: str = Field(default="", max_length=128)
+    product_name: str = Field(default="", max_length=256)
+    amount: int | None = Field(default=None, ge=0)
+    currency: str = Field(default="", max_length=3)
+    # The date the email is about: renewal, end of access, payment.
+    date: AwareDatetime | None = None
+    invoice_id: str = Field(default="", max_length=128)
+    invoice_number: str = Field(default="", max_length=64)
+
+    @field_validator("product_name", "invoice_number")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError("must be an ISO 4217 code")
+        return value.upper()
 
 
 def resolve_locale(tag: str | None) -> str:
@@ -142,6 +206,7 @@ class EmailRequest(BaseModel):
     link_expires_minutes: int = Field(default=0, ge=0, le=MAX_LINK_EXPIRES_MINUTES)
     customer_name: str = Field(default="", max_length=256)
     idempotency_key: str | None = Field(default=None, max_length=255)
+    billing: BillingDetails | None = None
 
     @field_validator("locale", mode="after")
     @classmethod
@@ -180,6 +245,8 @@ class EmailRequest(BaseModel):
         elif self.link:
             # The no-account email in particular must never carry a way in.
             raise ValueError(f"{template.value} carries no link")
+        if template.is_billing and self.billing is None:
+            raise ValueError(f"billing is required for {template.value}")
         if template.per_business:
             if not self.business_id:
                 raise ValueError(f"business_id is required for {template.value}")
@@ -198,6 +265,7 @@ class QueuedRequest(BaseModel):
     sealed_link: str = Field(default="", repr=False)
     link_expires_minutes: int = 0
     customer_name: str = ""
+    billing: BillingDetails | None = None
 
 
 class EmailRecord(BaseModel):

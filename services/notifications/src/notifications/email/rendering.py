@@ -18,6 +18,7 @@ from billing_kit.colors import contrast_text
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from notifications.email.formatting import format_amount, format_day
 from notifications.email.i18n import load_translations
 from notifications.email.models import EmailRequest, EmailTemplate, RenderedEmail
 
@@ -71,7 +72,7 @@ class EmailRenderer:
         }
         # Compile every template now: a broken one stops the start instead of a send,
         # and no template file is read from disk on the event loop later.
-        names = ["layout.html", "layout.txt", "expiry.j2"]
+        names = ["layout.html", "layout.txt", "expiry.j2", "facts.j2"]
         names += [f"copy/{template.value}.j2" for template in EmailTemplate]
         for envs in self._envs.values():
             for name in names:
@@ -114,6 +115,8 @@ class EmailRenderer:
             "expires_minutes": minutes,
             "expires_hours": hours,
             "test_mode": request.mode == "test",
+            "is_billing": request.template.is_billing,
+            **_billing_context(request),
         }
 
     @staticmethod
@@ -122,6 +125,28 @@ class EmailRenderer:
             return ""
         # Markup.format escapes the address; the anchor itself is ours.
         return Markup('<a href="mailto:{0}" style="color:inherit;">{0}</a>').format(address)
+
+
+def _billing_context(request: EmailRequest) -> dict[str, Any]:
+    """Amounts and dates already formatted for the locale (Babel), so templates
+    and translators only place them ("356,20 €", "7 dicembre 2026")."""
+    billing = request.billing
+    if billing is None:
+        return {
+            "product_name": "",
+            "amount": "",
+            "date": "",
+            "invoice_number": "",
+        }
+    amount = ""
+    if billing.amount is not None and billing.currency:
+        amount = format_amount(billing.amount, billing.currency, request.locale)
+    return {
+        "product_name": billing.product_name,
+        "amount": amount,
+        "date": format_day(billing.date, request.locale) if billing.date else "",
+        "invoice_number": billing.invoice_number,
+    }
 
 
 def template_names() -> list[EmailTemplate]:

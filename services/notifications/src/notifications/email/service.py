@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -20,7 +20,7 @@ from notifications.email.models import (
     SentEmail,
     Status,
 )
-from notifications.email.smtp import SendFailed
+from notifications.email.smtp import Attachment, SendFailed
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,13 @@ class Sender(Protocol):
     def message_id(self, email_id: str) -> str: ...
 
     def build_message(
-        self, request: EmailRequest, rendered: RenderedEmail, *, email_id: str, now: datetime
+        self,
+        request: EmailRequest,
+        rendered: RenderedEmail,
+        *,
+        email_id: str,
+        now: datetime,
+        attachments: Sequence[Attachment] = (),
     ) -> EmailMessage: ...
 
     async def send(self, message: EmailMessage) -> None: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
@@ -28,6 +29,16 @@ class SmtpConfig:
     password: str = field(default="", repr=False)
     use_tls: bool = False
     timeout_seconds: float = 4.0
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with the email (the receipt's invoice PDF), fetched at send time."""
+
+    filename: str
+    content: bytes = field(repr=False)
+    maintype: str = "application"
+    subtype: str = "pdf"
 
 
 class SendFailed(Exception):
@@ -89,9 +100,18 @@ class SmtpSender:
         return f"<{email_id}@{self._domain}>"
 
     def build_message(
-        self, request: EmailRequest, rendered: RenderedEmail, *, email_id: str, now: datetime
+        self,
+        request: EmailRequest,
+        rendered: RenderedEmail,
+        *,
+        email_id: str,
+        now: datetime,
+        attachments: Sequence[Attachment] = (),
     ) -> EmailMessage:
-        """The MIME message: From shows the business's name, replies go to its support."""
+        """The MIME message: From shows the business's name, replies go to its support.
+
+        With attachments it is multipart/mixed: the text/HTML alternative first,
+        then each file."""
         message = EmailMessage()
         sender_name = request.branding.business_name or self.default_sender_name
         # Structured addresses: the display name is quoted (and RFC 2047-encoded
@@ -110,6 +130,13 @@ class SmtpSender:
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(rendered.text)
         message.add_alternative(rendered.html, subtype="html")
+        for attachment in attachments:
+            message.add_attachment(
+                attachment.content,
+                maintype=attachment.maintype,
+                subtype=attachment.subtype,
+                filename=attachment.filename,
+            )
         # After the body: set_content/add_alternative move Content-* headers into the parts.
         message["Content-Language"] = rendered.locale
         return message

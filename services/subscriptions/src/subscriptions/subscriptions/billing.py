@@ -209,7 +209,7 @@ class BillingService:
             now = await self.clocks.now(sub.business_id, sub.mode)
             updated = current.model_copy(update={"payment_method_id": method_id, "updated_at": now})
             await self.repository.save(updated, txn)
-            await self.uow.emit(m.SUBSCRIPTION_UPDATED, updated, txn)
+            await self.uow.emit(m.SUBSCRIPTION_UPDATED, updated, txn, previous=current)
             return updated
 
         return await self.uow.run(work)
@@ -234,7 +234,9 @@ class BillingService:
             updated = updated.model_copy(update={"updated_at": now})
             await self.repository.save(updated, txn)
             if event is not None:
-                await self.uow.emit(event, updated, txn, payment_id=result.payment_id)
+                await self.uow.emit(
+                    event, updated, txn, payment_id=result.payment_id, previous=current
+                )
             return updated
 
         return await self.uow.run(work)
@@ -327,4 +329,4 @@ class BillingService:
         updated = updated.model_copy(update={"updated_at": now})
         await self.repository.save(updated, txn)
         if event_type is not None:
-            await self.uow.emit(event_type, updated, txn, payment_id=payment_id)
+            await self.uow.emit(event_type, updated, txn, payment_id=payment_id, previous=sub)

@@ -17,6 +17,8 @@ SUBSCRIPTION_CANCELLED = "subscription.cancelled"
 SUBSCRIPTION_EXPIRED = "subscription.expired"
 SUBSCRIPTION_FAILED = "subscription.failed"
 SUBSCRIPTION_UPDATED = "subscription.updated"
+# Emitted once per period, the business's renewal_reminder_days before a renewal.
+SUBSCRIPTION_RENEWAL_REMINDER = "subscription.renewal_reminder"
 
 
 class SubscriptionStatus(StrEnum):
@@ -172,9 +174,33 @@ class SubscriptionEventData(BaseModel):
     payment_id: str | None = Field(
         default=None, description="the payment behind this change (first, renewal, dues), if any"
     )
+    # Additions for customer emails (notifications); defaults keep the shape additive.
+    product_name: str = Field(default="", description="the product's name at subscription time")
+    previous_status: SubscriptionStatus | None = Field(
+        default=None, description="the status before this change (null: unknown or a new one)"
+    )
+    previous_cancel_at_next_billing_date: bool | None = Field(
+        default=None, description="cancel_at_next_billing_date before this change (null: unknown)"
+    )
 
     @classmethod
-    def of(cls, sub: Subscription, *, payment_id: str | None = None) -> SubscriptionEventData:
-        """The event data for ``sub``."""
-        fields = {k: getattr(sub, k) for k in cls.model_fields if k != "payment_id"}
-        return cls.model_validate({**fields, "payment_id": payment_id})
+    def of(
+        cls,
+        sub: Subscription,
+        *,
+        payment_id: str | None = None,
+        previous: Subscription | None = None,
+    ) -> SubscriptionEventData:
+        """The event data for ``sub``; ``previous`` is the subscription before the change."""
+        derived = {"payment_id", "previous_status", "previous_cancel_at_next_billing_date"}
+        fields = {k: getattr(sub, k) for k in cls.model_fields if k not in derived}
+        return cls.model_validate(
+            {
+                **fields,
+                "payment_id": payment_id,
+                "previous_status": previous.status if previous else None,
+                "previous_cancel_at_next_billing_date": (
+                    previous.cancel_at_next_billing_date if previous else None
+                ),
+            }
+        )

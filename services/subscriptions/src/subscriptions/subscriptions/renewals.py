@@ -44,6 +44,7 @@ from subscriptions.subscriptions.payments_client import (
     PaymentsPort,
 )
 from subscriptions.subscriptions.periods import after_renewal, renewal_key
+from subscriptions.subscriptions.reminders import RenewalReminders
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.state_machine import Transition, transition
 from subscriptions.subscriptions.test_clock import BusinessClocks
@@ -105,6 +106,7 @@ class RenewalScheduler:
         poll_seconds: float = 30.0,
         lease_seconds: float = 120.0,
         clock: Clock | None = None,
+        reminders: RenewalReminders | None = None,
     ) -> None:
         self.repository = repository
         self.uow = uow
@@ -114,6 +116,7 @@ class RenewalScheduler:
         self.lease = timedelta(seconds=lease_seconds)
         self.real: Clock = clock or SystemClock()
         self.owner = uuid.uuid4().hex
+        self.reminders = reminders
         self._wake = asyncio.Event()
         self._backfilled = False
         self._task: asyncio.Task[None] | None = None
@@ -151,9 +154,30 @@ class RenewalScheduler:
             await self.repository.backfill_leases()
             self._backfilled = True
         handled = 0
-        for business_id, offset in await self.clocks.clocked_businesses():
+        clocked = await self.clocks.clocked_businesses()
+        for business_id, offset in clocked:
             handled += await self._drain((business_id, "test"), offset)
-        return handled + await self._drain(None, 0)
+        handled += await self._drain(None, 0)
+        if self.reminders is not None:
+            # After the renewals: a clock that jumped past a renewal renews, not reminds.
+            await self.remind(clocked)
+        return handled
+
+    async def remind(self, clocked: list[tuple[str, int]] | None = None) -> int:
+        """Emit the renewal reminders due now (each business on its own clock)."""
+        if self.reminders is None:
+            return 0
+        if clocked is None:
+            clocked = await self.clocks.clocked_businesses()
+        real_now = self.real.now()
+        sent = 0
+        for business_id, offset in clocked:
+            sent += await self.reminders.run(
+                real_now + timedelta(seconds=offset), business=(business_id, "test")
+            )
+        return sent + await self.reminders.run(
+            real_now, business=None, skip=[business_id for business_id, _ in clocked]
+        )
 
     async def _drain(self, business: tuple[str, Mode] | None, offset: int) -> int:
         handled = 0
@@ -214,7 +238,7 @@ class RenewalScheduler:
             final = updated.model_copy(update={"updated_at": now})
             await self.repository.save(final, txn)
             await self.repository.release(sub.subscription_id, self.owner, txn)
-            await self.uow.emit(event, final, txn, payment_id=payment_id or None)
+            await self.uow.emit(event, final, txn, payment_id=payment_id or None, previous=sub)
 
         await self.uow.run(apply)
         return True

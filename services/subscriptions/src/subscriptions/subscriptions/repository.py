@@ -253,6 +253,49 @@ class SubscriptionsRepository:
         )
         return _from_document(doc) if doc else None
 
+    async def reminder_candidates(
+        self,
+        *,
+        after_now: datetime,
+        until: datetime,
+        business: tuple[str, Mode] | None,
+        skip: int,
+        limit: int,
+    ) -> Sequence[tuple[Subscription, datetime | None]]:
+        """Active subscriptions renewing in ``(after_now, until]``, earliest first (a page of
+        ``limit`` after ``skip``), each with the renewal date it was last reminded for."""
+        query: dict[str, Any] = {
+            "status": SubscriptionStatus.ACTIVE.value,
+            "next_billing_date": {"$gt": after_now, "$lte": until},
+        }
+        if business is not None:
+            query["business_id"], query["mode"] = business
+        cursor = (
+            self._subscriptions.find(query)
+            .sort([("next_billing_date", ASCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return [(_from_document(doc), doc.get("reminded_billing_date")) async for doc in cursor]
+
+    async def mark_reminded(
+        self, subscription_id: str, renewal: datetime, txn: AsyncClientSession
+    ) -> bool:
+        """Record that the renewal of ``renewal`` was reminded; False if it already was (or
+        the subscription no longer renews then). Called in the transaction of the event."""
+        result = await self._subscriptions.update_one(
+            {
+                "_id": subscription_id,
+                "status": SubscriptionStatus.ACTIVE.value,
+                "next_billing_date": renewal,
+                "cancel_at_next_billing_date": False,
+                "reminded_billing_date": {"$ne": renewal},
+            },
+            {"$set": {"reminded_billing_date": renewal}},
+            session=txn,
+        )
+        return result.modified_count == 1
+
     async def holds_lease(self, subscription_id: str, owner: str, txn: AsyncClientSession) -> bool:
         """True while ``owner`` still holds the lease (read in ``txn``)."""
         doc = await self._subscriptions.find_one(

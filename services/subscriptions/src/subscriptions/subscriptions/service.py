@@ -357,7 +357,9 @@ class SubscriptionsService:
             updated, event = apply_first_payment(current, result, now)
             await self.repository.save(updated, txn)
             if event is not None:
-                await self.uow.emit(event, updated, txn, payment_id=result.payment_id)
+                await self.uow.emit(
+                    event, updated, txn, payment_id=result.payment_id, previous=current
+                )
             return updated
 
         return await self.uow.run(apply)
@@ -401,7 +403,7 @@ class SubscriptionsService:
             if updated != sub:
                 updated = updated.model_copy(update={"updated_at": now})
                 await self.repository.save(updated, txn)
-                await self.uow.emit(event, updated, txn)
+                await self.uow.emit(event, updated, txn, previous=sub)
             return updated
 
         return await self.uow.run(work)

@@ -31,9 +31,16 @@ class UnitOfWork:
         return await run_in_transaction(self.client, work)
 
     async def emit(
-        self, event_type: str, sub: Subscription, txn: Txn, *, payment_id: str | None = None
+        self,
+        event_type: str,
+        sub: Subscription,
+        txn: Txn,
+        *,
+        payment_id: str | None = None,
+        previous: Subscription | None = None,
     ) -> None:
-        """Queue a ``subscription.*`` event carrying the subscription's new state."""
-        data = SubscriptionEventData.of(sub, payment_id=payment_id)
+        """Queue a ``subscription.*`` event carrying the subscription's new state (and,
+        given ``previous``, what its status and scheduled cancel were before)."""
+        data = SubscriptionEventData.of(sub, payment_id=payment_id, previous=previous)
         event = new_event(event_type, SOURCE, data, subject=sub.subscription_id)
         await add_to_outbox(self.db, event, session=txn)

@@ -12,6 +12,11 @@ from subscriptions.config import SubscriptionsSettings
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, BillingService
 from subscriptions.subscriptions.pages import METHOD_SAVED_EVENTS, HostedPages
 from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort, PayPagesPort
+from subscriptions.subscriptions.reminders import (
+    AuthReminderDays,
+    ReminderDays,
+    RenewalReminders,
+)
 from subscriptions.subscriptions.renewals import RenewalScheduler
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.service import ProductReader, SubscriptionsService
@@ -41,6 +46,7 @@ def build_subscriptions(
     products: ProductReader,
     payments: PaymentsPort | None = None,
     pages: PayPagesPort | None = None,
+    reminder_days: ReminderDays | None = None,
 ) -> SubscriptionsParts:
     """Wire the aggregate; the payments channel and the scheduler run with the runtime."""
     repository = SubscriptionsRepository(runtime.db)
@@ -51,6 +57,14 @@ def build_subscriptions(
         runtime.add_step("payments-client", client.start, client.stop)
         payments = client
         pages = client
+    if reminder_days is None:
+        auth = AuthReminderDays(
+            settings.auth_target,
+            timeout=settings.auth_timeout_seconds,
+            cache_seconds=settings.business_cache_seconds,
+        )
+        runtime.add_step("auth-client", auth.start, auth.stop)
+        reminder_days = auth
     scheduler = RenewalScheduler(
         repository,
         uow,
@@ -58,6 +72,7 @@ def build_subscriptions(
         payments,
         poll_seconds=settings.renewal_poll_seconds,
         lease_seconds=settings.renewal_lease_seconds,
+        reminders=RenewalReminders(repository, uow, reminder_days),
     )
     clocks.on_advance = scheduler.wake
     if settings.renewals_enabled:

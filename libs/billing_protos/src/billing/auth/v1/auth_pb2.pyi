@@ -56,6 +56,7 @@ class Business(_message.Message):
     DEFAULT_RETURN_URL_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    RENEWAL_REMINDER_DAYS_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
@@ -64,6 +65,8 @@ class Business(_message.Message):
     default_return_url: _builtins.str
     locale: _builtins.str
     """BCP 47 language tag, e.g. "en" or "it"."""
+    renewal_reminder_days: _builtins.int
+    """Days before a renewal that the customer is reminded by email (1..30)."""
     address: _builtins.str
     """Postal address printed on invoices (free text, lines separated by "\\n"); empty when unknown."""
     tax_id: _builtins.str
@@ -82,12 +85,13 @@ class Business(_message.Message):
         default_return_url: _builtins.str = ...,
         locale: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        renewal_reminder_days: _builtins.int = ...,
         address: _builtins.str = ...,
         tax_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "business_id", b"business_id", "created_at", b"created_at", "default_return_url", b"default_return_url", "locale", b"locale", "name", b"name", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "business_id", b"business_id", "created_at", b"created_at", "default_return_url", b"default_return_url", "locale", b"locale", "name", b"name", "renewal_reminder_days", b"renewal_reminder_days", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -102,12 +106,15 @@ class CreateBusinessRequest(_message.Message):
     SUPPORT_EMAIL_FIELD_NUMBER: _builtins.int
     DEFAULT_RETURN_URL_FIELD_NUMBER: _builtins.int
     LOCALE_FIELD_NUMBER: _builtins.int
+    RENEWAL_REMINDER_DAYS_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     support_email: _builtins.str
     default_return_url: _builtins.str
     locale: _builtins.str
+    renewal_reminder_days: _builtins.int
+    """Days before a renewal to remind the customer; 0 = the default (3)."""
     address: _builtins.str
     """Optional: printed on invoices."""
     tax_id: _builtins.str
@@ -121,12 +128,13 @@ class CreateBusinessRequest(_message.Message):
         support_email: _builtins.str = ...,
         default_return_url: _builtins.str = ...,
         locale: _builtins.str = ...,
+        renewal_reminder_days: _builtins.int = ...,
         address: _builtins.str = ...,
         tax_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "default_return_url", b"default_return_url", "locale", b"locale", "name", b"name", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "default_return_url", b"default_return_url", "locale", b"locale", "name", b"name", "renewal_reminder_days", b"renewal_reminder_days", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

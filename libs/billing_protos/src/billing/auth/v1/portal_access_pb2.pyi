@@ -283,6 +283,75 @@ class CreatePortalLinkResponse(_message.Message):
 Global___CreatePortalLinkResponse: _TypeAlias = CreatePortalLinkResponse  # noqa: Y015
 
 @_typing.final
+class CreateCustomerLinkRequest(_message.Message):
+    """A one-time sign-in link another service puts in an email it sends itself
+    (notifications: the on_hold email's "update payment method" button). The same
+    portal-link machinery as CreatePortalLink (confirm page, then next_path), but
+    the answer carries the link sealed for notifications (AUTH_EMAIL_LINK_KEYS),
+    never in clear, and is idempotent on idempotency_key: the same key returns
+    the same sealed link (stored sealed, with the token only as its hash).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    NEXT_PATH_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    mode: _common_pb2.Mode.ValueType
+    customer_id: _builtins.str
+    next_path: _builtins.str
+    """A portal path of this business, e.g. "/subscriptions/sub_1/payment-method"."""
+    idempotency_key: _builtins.str
+    """Required; unique per business and mode (notifications uses "<template>:<event id>")."""
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        next_path: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "idempotency_key", b"idempotency_key", "mode", b"mode", "next_path", b"next_path"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCustomerLinkRequest: _TypeAlias = CreateCustomerLinkRequest  # noqa: Y015
+
+@_typing.final
+class CreateCustomerLinkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEALED_LINK_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_MINUTES_FIELD_NUMBER: _builtins.int
+    sealed_link: _builtins.str
+    """Fernet-sealed link; notifications opens it in memory with NOTIFICATIONS_EMAIL_LINK_KEYS."""
+    expires_minutes: _builtins.int
+    """The link's lifetime in whole minutes, for the email's "expires in" line."""
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        sealed_link: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_minutes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "expires_minutes", b"expires_minutes", "sealed_link", b"sealed_link"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCustomerLinkResponse: _TypeAlias = CreateCustomerLinkResponse  # noqa: Y015
+
+@_typing.final
 class DescribeTokenRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

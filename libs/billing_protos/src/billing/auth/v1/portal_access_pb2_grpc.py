@@ -45,6 +45,11 @@ class PortalAccessServiceStub:
                 request_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.CreatePortalLinkRequest.SerializeToString,
                 response_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.CreatePortalLinkResponse.FromString,
                 _registered_method=True)
+        self.CreateCustomerLink = channel.unary_unary(
+                '/billing.auth.v1.PortalAccessService/CreateCustomerLink',
+                request_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.CreateCustomerLinkRequest.SerializeToString,
+                response_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.CreateCustomerLinkResponse.FromString,
+                _registered_method=True)
         self.DescribeToken = channel.unary_unary(
                 '/billing.auth.v1.PortalAccessService/DescribeToken',
                 request_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.DescribeTokenRequest.SerializeToString,
@@ -117,6 +122,12 @@ class PortalAccessServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreatePortalLink(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCustomerLink(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -210,6 +221,11 @@ def add_PortalAccessServiceServicer_to_server(servicer, server):
                     servicer.CreatePortalLink,
                     request_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.CreatePortalLinkRequest.FromString,
                     response_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.CreatePortalLinkResponse.SerializeToString,
+            ),
+            'CreateCustomerLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCustomerLink,
+                    request_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.CreateCustomerLinkRequest.FromString,
+                    response_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.CreateCustomerLinkResponse.SerializeToString,
             ),
             'DescribeToken': grpc.unary_unary_rpc_method_handler(
                     servicer.DescribeToken,
@@ -326,6 +342,33 @@ class PortalAccessService:
             '/billing.auth.v1.PortalAccessService/CreatePortalLink',
             billing_dot_auth_dot_v1_dot_portal__access__pb2.CreatePortalLinkRequest.SerializeToString,
             billing_dot_auth_dot_v1_dot_portal__access__pb2.CreatePortalLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCustomerLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.auth.v1.PortalAccessService/CreateCustomerLink',
+            billing_dot_auth_dot_v1_dot_portal__access__pb2.CreateCustomerLinkRequest.SerializeToString,
+            billing_dot_auth_dot_v1_dot_portal__access__pb2.CreateCustomerLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

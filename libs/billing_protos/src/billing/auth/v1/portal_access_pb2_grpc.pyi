@@ -38,6 +38,7 @@ class PortalAccessServiceStub:
     def __new__(cls, channel: _aio.Channel) -> PortalAccessServiceAsyncStub: ...
     RequestSignInLink: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.RequestSignInLinkRequest, _portal_access_pb2.RequestSignInLinkResponse]
     CreatePortalLink: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.CreatePortalLinkRequest, _portal_access_pb2.CreatePortalLinkResponse]
+    CreateCustomerLink: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.CreateCustomerLinkRequest, _portal_access_pb2.CreateCustomerLinkResponse]
     DescribeToken: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.DescribeTokenRequest, _portal_access_pb2.DescribeTokenResponse]
     ConsumeToken: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.ConsumeTokenRequest, _portal_access_pb2.ConsumeTokenResponse]
     RequestFreshLink: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.RequestFreshLinkRequest, _portal_access_pb2.RequestFreshLinkResponse]
@@ -62,6 +63,7 @@ class PortalAccessServiceAsyncStub(PortalAccessServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RequestSignInLink: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.RequestSignInLinkRequest, _portal_access_pb2.RequestSignInLinkResponse]  # type: ignore[assignment]
     CreatePortalLink: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.CreatePortalLinkRequest, _portal_access_pb2.CreatePortalLinkResponse]  # type: ignore[assignment]
+    CreateCustomerLink: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.CreateCustomerLinkRequest, _portal_access_pb2.CreateCustomerLinkResponse]  # type: ignore[assignment]
     DescribeToken: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.DescribeTokenRequest, _portal_access_pb2.DescribeTokenResponse]  # type: ignore[assignment]
     ConsumeToken: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.ConsumeTokenRequest, _portal_access_pb2.ConsumeTokenResponse]  # type: ignore[assignment]
     RequestFreshLink: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.RequestFreshLinkRequest, _portal_access_pb2.RequestFreshLinkResponse]  # type: ignore[assignment]
@@ -95,6 +97,13 @@ class PortalAccessServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _portal_access_pb2.CreatePortalLinkRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_portal_access_pb2.CreatePortalLinkResponse, _abc.Awaitable[_portal_access_pb2.CreatePortalLinkResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateCustomerLink(
+        self,
+        request: _portal_access_pb2.CreateCustomerLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_portal_access_pb2.CreateCustomerLinkResponse, _abc.Awaitable[_portal_access_pb2.CreateCustomerLinkResponse]]: ...
 
     @_abc_1.abstractmethod
     def DescribeToken(

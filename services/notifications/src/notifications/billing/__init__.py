@@ -1,0 +1,1 @@
+"""Customer billing emails: receipts and subscription notices, from events."""
