@@ -94,6 +94,9 @@ class Reason(StrEnum):
     INVALID_CHECKOUT_REQUEST = "INVALID_CHECKOUT_REQUEST"
     CHECKOUT_NOT_FOUND = "CHECKOUT_NOT_FOUND"
     CHECKOUT_CART_UNAVAILABLE = "CHECKOUT_CART_UNAVAILABLE"
+    # Merchant webhooks (notifications).
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    INVALID_WEBHOOK = "INVALID_WEBHOOK"
 
     @classmethod
     def parse(cls, value: str) -> Reason | None:

@@ -251,6 +251,8 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
         N_("This invoice does not exist, or you do not have access to it.")
     ),
     Reason.PRODUCT_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.WEBHOOK_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.INVALID_WEBHOOK: _invalid(_CHECK_VALUE),
     Reason.INVALID_PRODUCT: _invalid(_CHECK_VALUE),
     Reason.SUBSCRIPTION_STATE_CONFLICT: _conflict(N_("This cannot be done right now.")),
     Reason.INVALID_SUBSCRIPTION_REQUEST: _invalid(_CHECK_VALUE),
