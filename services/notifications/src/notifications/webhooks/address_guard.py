@@ -37,10 +37,10 @@ def refusal(address: IPAddress) -> str | None:
         address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     checks = (
         ("loopback", address.is_loopback),
-        ("link_local", address.is_link_local),
-        ("private", address.is_private),
-        ("multicast", address.is_multicast),
         ("unspecified", address.is_unspecified),
+        ("link_local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
         ("reserved", address.is_reserved),
         ("not_global", not address.is_global),
     )
