@@ -5,7 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from billing_kit.runtime import Runtime
 
-from gateway.backends import auth_client, is_serving, payments_client, subscriptions_client
+from gateway.backends import (
+    auth_client,
+    is_serving,
+    notifications_client,
+    payments_client,
+    subscriptions_client,
+)
 from gateway.config import GatewaySettings
 from gateway.keys import AUTH_CHANNEL, CATALOGS, SETTINGS, SITES
 from gateway.middleware import observe, problems, security_headers
@@ -37,6 +43,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(auth_client)
     app.cleanup_ctx.append(subscriptions_client)
     app.cleanup_ctx.append(payments_client)
+    app.cleanup_ctx.append(notifications_client)
     app.router.add_routes(ROUTES)
     app.router.add_routes(portal_routes(sites))
     return app

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.notifications.v1 import webhooks_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
 from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
 from billing_kit.grpc_client import create_channel
@@ -23,6 +24,7 @@ from gateway.keys import (
     AUTH_CHANNEL,
     AUTH_STUB,
     BUSINESSES,
+    NOTIFICATIONS_CHANNEL,
     PAYMENTS_CHANNEL,
     PAYMENTS_STUB,
     PORTAL_STUB,
@@ -31,6 +33,7 @@ from gateway.keys import (
     SETTINGS,
     SUBSCRIPTIONS_CHANNEL,
     SUBSCRIPTIONS_STUB,
+    WEBHOOKS_STUB,
 )
 from gateway.web.sessions import BusinessDirectory, SessionResolver
 
@@ -93,6 +96,22 @@ async def payments_client(app: web.Application) -> AsyncIterator[None]:
     )
     app[PAYMENTS_CHANNEL] = channel
     app[PAYMENTS_STUB] = payments_pb2_grpc.PaymentsServiceStub(channel)
+    try:
+        yield
+    finally:
+        await channel.close()
+
+
+async def notifications_client(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the notifications channel and its webhooks stub."""
+    settings = app[SETTINGS]
+    channel = create_channel(
+        settings.notifications_target,
+        name="notifications",
+        timeout=settings.backend_timeout_seconds,
+    )
+    app[NOTIFICATIONS_CHANNEL] = channel
+    app[WEBHOOKS_STUB] = webhooks_pb2_grpc.WebhooksServiceStub(channel)
     try:
         yield
     finally:

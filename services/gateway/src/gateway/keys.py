@@ -7,6 +7,7 @@ import gettext
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
+from billing.notifications.v1 import webhooks_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
 from billing.subscriptions.v1 import products_pb2_grpc, subscriptions_pb2_grpc
 
@@ -31,3 +32,5 @@ SUBSCRIPTIONS_STUB = web.AppKey(
 )
 PAYMENTS_CHANNEL = web.AppKey("payments_channel", grpc.aio.Channel)
 PAYMENTS_STUB = web.AppKey("payments_stub", payments_pb2_grpc.PaymentsServiceStub)
+NOTIFICATIONS_CHANNEL = web.AppKey("notifications_channel", grpc.aio.Channel)
+WEBHOOKS_STUB = web.AppKey("webhooks_stub", webhooks_pb2_grpc.WebhooksServiceStub)
