@@ -77,8 +77,11 @@ Headers = Annotated[
         Annotated[str, Field(pattern=_HEADER_NAME)],
         Annotated[str, Field(max_length=4096, pattern=r"^[^\r\n\x00]*$")],
     ],
-    Field(max_length=20),
+    # pydantic describes the key rule as patternProperties only: say that other keys
+    # are refused too, so the document promises what the validation does.
+    Field(max_length=20, json_schema_extra={"additionalProperties": False}),
 ]
+Limit = Annotated[int, Field(ge=1, le=100)]
 
 
 class _Body(BaseModel):
@@ -132,7 +135,7 @@ class ListWebhooksQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    limit: Annotated[int, BeforeValidator(_query_int), Field(ge=1, le=100)] = Field(
+    limit: Annotated[Limit, BeforeValidator(_query_int)] = Field(
         default=10, description="Items per page, at most 100."
     )
     iterator: Iterator | None = Field(
