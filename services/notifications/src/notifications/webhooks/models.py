@@ -91,7 +91,9 @@ RESERVED_HEADERS = frozenset(
         "connection",
     }
 )
+# Per request (the API's limit), and in total after PATCH merges.
 MAX_HEADERS = 20
+MAX_TOTAL_HEADERS = 100
 MAX_METADATA = 50
 
 DeliveryStatus = Literal["pending", "sending", "delivered", "failed"]

@@ -25,6 +25,7 @@ from notifications.repository import RecipientsRepository
 from notifications.webhooks.models import (
     MAX_HEADERS,
     MAX_METADATA,
+    MAX_TOTAL_HEADERS,
     RESERVED_HEADERS,
     Delivery,
     Endpoint,
@@ -296,8 +297,8 @@ class WebhooksService:
                 sealed[name] = self._sealer.seal(value)
             else:
                 plain[name] = value
-        if len(plain) + len(sealed) > MAX_HEADERS:
-            raise invalid(f"headers: at most {MAX_HEADERS}", "headers")
+        if len(plain) + len(sealed) > MAX_TOTAL_HEADERS:
+            raise invalid(f"headers: at most {MAX_TOTAL_HEADERS} in all", "headers")
         updated = await self._repository.update_endpoint(
             business_id,
             mode,
