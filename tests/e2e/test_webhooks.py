@@ -39,6 +39,15 @@ from .conftest import new_merchant
 
 pytestmark = pytest.mark.e2e
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+MONTHLY: Any = {
+    "type": "recurring_price",
+    "currency": "EUR",
+    "price": 1200,
+    "payment_frequency_count": 1,
+    "payment_frequency_interval": "Month",
+    "subscription_period_count": 1,
+    "subscription_period_interval": "Year",
+}
 
 
 @dataclass
@@ -85,8 +94,11 @@ async def client(stack: Stack, seller: BusinessWithKey) -> AsyncIterator[AsyncDo
         yield sdk
 
 
-async def pay_on_the_hosted_page(stack: Stack, seller: BusinessWithKey, customer_id: str) -> str:
-    """A payment session from payments' gRPC API, then the hosted form as a browser posts it."""
+async def hosted_page(
+    stack: Stack, seller: BusinessWithKey, customer_id: str, **fields: Any
+) -> dict[str, str]:
+    """A payment session from payments' gRPC API, then the hosted form as a browser posts it;
+    the query of the page it returns to."""
     async with grpc.aio.insecure_channel(stack.grpc_target("payments")) as channel:
         session = await payments_pb2_grpc.PaymentsServiceStub(channel).CreatePaymentSession(
             payments_pb2.CreatePaymentSessionRequest(
@@ -95,11 +107,7 @@ async def pay_on_the_hosted_page(stack: Stack, seller: BusinessWithKey, customer
                 customer_id=customer_id,
                 return_url=f"{stack.gateway_url}/openapi.json?back=1",
                 branding=payments_pb2.Branding(business_name=seller.name),
-                purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_PAY,
-                amount=4990,
-                currency="EUR",
-                idempotency_key=f"e2e-webhook-{uuid.uuid4().hex}",
-                charge_type=payments_pb2.CHARGE_TYPE_NEW,
+                **fields,
             )
         )
     async with aiohttp.ClientSession() as http:
@@ -115,9 +123,32 @@ async def pay_on_the_hosted_page(stack: Stack, seller: BusinessWithKey, customer
         }
         async with http.post(session.url, data=form, allow_redirects=False) as done:
             assert done.status == 303
-            back = URL(done.headers["Location"]).query
+            back = dict(URL(done.headers["Location"]).query)
     assert back["status"] == "succeeded"
+    return back
+
+
+async def pay_on_the_hosted_page(stack: Stack, seller: BusinessWithKey, customer_id: str) -> str:
+    """A one-off payment of 49.90 EUR that succeeds; its id."""
+    back = await hosted_page(
+        stack,
+        seller,
+        customer_id,
+        purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_PAY,
+        amount=4990,
+        currency="EUR",
+        idempotency_key=f"e2e-webhook-{uuid.uuid4().hex}",
+        charge_type=payments_pb2.CHARGE_TYPE_NEW,
+    )
     return back["payment_id"]
+
+
+def assert_same_as_the_api(data: dict[str, Any], shown: dict[str, Any], must: set[str]) -> None:
+    """Every field both have is equal (timestamps compared as instants)."""
+    common = set(data) & set(shown)
+    assert must <= common, f"missing from the webhook: {must - common}"
+    differing = {k: (data[k], shown[k]) for k in common if not _same(data[k], shown[k])}
+    assert not differing, f"webhook data differs from the API: {differing}"
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -168,10 +199,9 @@ async def test_a_succeeded_payment_reaches_the_endpoint_once_signed_and_in_the_a
 
     data = json.loads(body)["data"]
     shown = (await client.payments.with_raw_response.retrieve(payment_id)).http_response.json()
-    common = set(data) & set(shown)
-    assert {"payment_id", "total_amount", "currency", "status", "customer", "created_at"} <= common
-    differing = {k: (data[k], shown[k]) for k in common if not _same(data[k], shown[k])}
-    assert not differing, f"webhook data differs from GET /payments/{{id}}: {differing}"
+    assert_same_as_the_api(
+        data, shown, {"payment_id", "total_amount", "currency", "status", "customer", "created_at"}
+    )
     assert data["customer"]["email"] == customer.email
 
     async with aiohttp.ClientSession() as http:
@@ -222,3 +252,76 @@ async def test_endpoints_page_with_iterator_and_stay_within_the_business(
         await client.webhooks.retrieve(made[0])
     with pytest.raises(dodopayments.UnprocessableEntityError):
         await client.webhooks.create(url="ftp://shop.example/hooks")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_new_subscription_sends_subscription_active_in_the_api_shape(
+    stack: Stack, seller: BusinessWithKey, client: AsyncDodoPayments
+) -> None:
+    received: list[tuple[dict[str, str], str]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((dict(request.headers.items()), await request.text()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/subs", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        endpoint = await client.webhooks.create(
+            url=f"http://127.0.0.1:{port}/subs", filter_types=["subscription.active"]
+        )
+        secret = (await client.webhooks.retrieve_secret(endpoint.id)).secret
+        product = await client.products.create(
+            name=f"Plan {uuid.uuid4().hex[:6]}",
+            tax_category="saas",
+            price=MONTHLY,
+        )
+        customer = await client.customers.create(
+            email=f"sub-{uuid.uuid4().hex[:8]}@example.com", name="Grace Hopper"
+        )
+        card = await hosted_page(
+            stack,
+            seller,
+            customer.customer_id,
+            purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_SAVE_METHOD,
+        )
+        created = await client.subscriptions.create(
+            billing={"country": "IT", "city": "Milano"},
+            customer={"customer_id": customer.customer_id},
+            product_id=product.product_id,
+            quantity=1,
+            payment_method_id=card["payment_method_id"],
+        )
+        await eventually(lambda: received, within=30, message="no subscription webhook")
+        await asyncio.sleep(1.0)
+    finally:
+        await runner.cleanup()
+    assert len(received) == 1
+    headers, body = received[0]
+    event = client.webhooks.unwrap(body, headers=headers, key=secret)
+    assert event.type == "subscription.active"
+    data = json.loads(body)["data"]
+    shown = (
+        await client.subscriptions.with_raw_response.retrieve(created.subscription_id)
+    ).http_response.json()
+    assert_same_as_the_api(
+        data,
+        shown,
+        {
+            "subscription_id",
+            "status",
+            "product_id",
+            "product_name",
+            "recurring_pre_tax_amount",
+            "created_at",
+            "next_billing_date",
+            "billing",
+            "customer",
+            "payment_frequency_interval",
+        },
+    )

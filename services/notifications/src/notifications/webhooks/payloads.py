@@ -69,6 +69,19 @@ class SubscriptionEventIn(EventScope):
     payment_method_id: str | None = Field(default=None, description="method renewals charge")
     amount_due: int = Field(default=0, description="owed now")
     payment_id: str | None = Field(default=None, description="the payment behind the change")
+    created_at: AwareDatetime | None = Field(default=None, description="when it was created")
+    product_name: str = Field(default="", description="the product's name")
+    tax_inclusive: bool = Field(default=False, description="price includes tax")
+    payment_frequency_count: int = Field(default=1, description="renewal every n intervals")
+    payment_frequency_interval: str = Field(default="Month", description="renewal interval")
+    subscription_period_count: int = Field(default=1, description="term in intervals")
+    subscription_period_interval: str = Field(default="Year", description="term interval")
+    trial_period_days: int = Field(default=0, description="trial days")
+    expires_at: AwareDatetime | None = Field(default=None, description="end of the term")
+    cancelled_by: str | None = Field(default=None, description="who cancelled")
+    metadata: dict[str, str] = Field(default_factory=dict, description="merchant key-values")
+    billing: dict[str, Any] | None = Field(default=None, description="billing address")
+    on_demand: bool = Field(default=False, description="charged on demand")
 
 
 class CustomerOut(BaseModel):
@@ -119,30 +132,70 @@ class PaymentData(BaseModel):
     tax: int | None = None
 
 
+class SubscriptionCustomerOut(BaseModel):
+    """The customer as ``GET /subscriptions/{id}`` shows it."""
+
+    customer_id: str
+    email: str
+    name: str
+
+
+class BillingOut(BaseModel):
+    """Dodo's BillingAddress."""
+
+    country: str
+    city: str | None = None
+    state: str | None = None
+    street: str | None = None
+    zipcode: str | None = None
+
+
 class SubscriptionData(BaseModel):
-    """Dodo's Subscription (the fields the event carries) plus the webhook extras."""
+    """Dodo's Subscription, as ``GET /subscriptions/{id}`` renders it, plus the webhook extras."""
 
     subscription_id: str
     status: str
     product_id: str
+    product_name: str | None
     quantity: int
     recurring_pre_tax_amount: int
     currency: str
+    tax_inclusive: bool
+    payment_frequency_count: int
+    payment_frequency_interval: str
+    subscription_period_count: int
+    subscription_period_interval: str
+    trial_period_days: int
+    # None only for an event written before the producer sent it.
+    created_at: datetime | None
     previous_billing_date: datetime | None
     next_billing_date: datetime | None
+    expires_at: datetime | None
     cancelled_at: datetime | None
     cancel_at_next_billing_date: bool
     cancellation_feedback: str | None
     cancellation_comment: str | None
+    cancelled_by: dict[str, Any] | None
     payment_method_id: str | None
     has_payment_method: bool
-    metadata: dict[str, str] = Field(default_factory=dict)
-    customer: CustomerOut
+    on_demand: bool
+    metadata: dict[str, str]
+    billing: BillingOut
+    customer: SubscriptionCustomerOut
     brand_id: str
+    addons: list[Any] = Field(default_factory=list)
+    meters: list[Any] = Field(default_factory=list)
+    credit_entitlement_cart: list[Any] = Field(default_factory=list)
+    meter_credit_entitlement_cart: list[Any] = Field(default_factory=list)
+    discounts: list[Any] = Field(default_factory=list)
     amount_due: int
     # Webhook-only fields of Dodo's subscription events.
     past_due_ends_at: datetime | None = None
     payment_id: str | None = None
+
+
+# The API's cancelled_by.actor_type for the subscriptions service's CancelledBy.
+_CANCELLED_BY = {"customer": "customer", "merchant": "api_key"}
 
 
 def _customer(customer_id: str, recipient: Recipient | None) -> CustomerOut:
@@ -182,22 +235,48 @@ def payment_data(event: PaymentEventIn, recipient: Recipient | None) -> PaymentD
 
 def subscription_data(event: SubscriptionEventIn, recipient: Recipient | None) -> SubscriptionData:
     """``data`` of a ``subscription.*`` webhook (the fields the event carries)."""
+    billing = event.billing or {}
+    by = _CANCELLED_BY.get(event.cancelled_by or "")
     return SubscriptionData(
         subscription_id=event.subscription_id,
         status=event.status,
         product_id=event.product_id,
-        quantity=event.quantity,
+        product_name=event.product_name or None,
+        quantity=event.quantity or 1,
         recurring_pre_tax_amount=event.recurring_pre_tax_amount,
         currency=event.currency,
+        tax_inclusive=event.tax_inclusive,
+        payment_frequency_count=event.payment_frequency_count,
+        payment_frequency_interval=event.payment_frequency_interval,
+        subscription_period_count=event.subscription_period_count,
+        subscription_period_interval=event.subscription_period_interval,
+        trial_period_days=event.trial_period_days,
+        created_at=event.created_at,
         previous_billing_date=event.previous_billing_date,
         next_billing_date=event.next_billing_date,
+        expires_at=event.expires_at,
         cancelled_at=event.cancelled_at,
         cancel_at_next_billing_date=event.cancel_at_next_billing_date,
         cancellation_feedback=event.cancellation_feedback,
-        cancellation_comment=event.cancellation_comment,
+        cancellation_comment=event.cancellation_comment or None,
+        cancelled_by={"actor_type": by} if by else None,
         payment_method_id=event.payment_method_id or None,
         has_payment_method=bool(event.payment_method_id),
-        customer=_customer(event.customer_id, recipient),
+        on_demand=event.on_demand,
+        metadata=event.metadata,
+        # As the API: a subscription without an address shows the default country.
+        billing=BillingOut(
+            country=billing.get("country") or "US",
+            city=billing.get("city") or None,
+            state=billing.get("state") or None,
+            street=billing.get("street") or None,
+            zipcode=billing.get("zipcode") or None,
+        ),
+        customer=SubscriptionCustomerOut(
+            customer_id=event.customer_id,
+            email=recipient.email if recipient else "",
+            name=recipient.name if recipient else "",
+        ),
         brand_id=event.business_id,
         amount_due=event.amount_due,
         payment_id=event.payment_id if event.payment_id else None,
