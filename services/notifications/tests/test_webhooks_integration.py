@@ -33,6 +33,7 @@ from notifications.config import NotificationsSettings
 from notifications.consumers import CUSTOMER_DIRECTORY
 from notifications.webhooks.delivery import WebhookDelivery
 from notifications.webhooks.wiring import WEBHOOK_EVENTS, delivery_policy
+from prometheus_client import REGISTRY
 from standardwebhooks import Webhook
 
 pytestmark = pytest.mark.integration
@@ -174,6 +175,11 @@ async def deliveries(
         )
     )
     return list(reply.deliveries)
+
+
+def attempts_metric(outcome: str) -> float:
+    value = REGISTRY.get_sample_value("webhook_delivery_attempts_total", {"outcome": outcome})
+    return value or 0.0
 
 
 def reason_of(err: pytest.ExceptionInfo[grpc.aio.AioRpcError]) -> Reason | None:
@@ -389,6 +395,7 @@ class TestDelivery:
         receiver: Receiver,
     ) -> None:
         receiver.answers = [500, 503]
+        failed_before = attempts_metric("http_status")
         made = await create(stub, receiver.url)
         await publisher.publish(payment_event("evt_retry"))
 
@@ -408,6 +415,7 @@ class TestDelivery:
             for a, b in itertools.pairwise(attempts)
         ]
         assert gaps[0] >= 0.05 and gaps[1] >= 0.1, f"no backoff between attempts: {gaps}"
+        assert attempts_metric("http_status") - failed_before == 2
         endpoint = await stub.GetWebhook(
             webhooks_pb2.GetWebhookRequest(scope=scope(), webhook_id=made.webhook_id)
         )

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
+from prometheus_client import Counter, Histogram
 from pymongo.errors import PyMongoError
 
 from notifications.webhooks.address_guard import AddressRefused, GuardedResolver, check_url_target
@@ -39,6 +40,26 @@ from notifications.webhooks.signing import webhook_headers
 log = logging.getLogger(__name__)
 
 USER_AGENT = "customer-portal-webhooks/1"
+
+# Labels are fixed and few: the outcome code only (never an endpoint, URL or business).
+ATTEMPTS = Counter(
+    "webhook_delivery_attempts_total",
+    "Webhook POST attempts by outcome: delivered, http_status, timeout, connect_failed, "
+    "request_failed, address_refused, endpoint_disabled.",
+    ["outcome"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "webhook_delivery_attempt_duration_seconds",
+    "Time one webhook POST took, by outcome.",
+    ["outcome"],
+)
+ENDPOINTS_DISABLED = Counter(
+    "webhook_endpoints_disabled_total", "Endpoints disabled after persistent failures."
+)
+
+
+def _outcome(attempt: DeliveryAttempt) -> str:
+    return attempt.error.split(":", 1)[0] if attempt.error else "delivered"
 
 
 @dataclass(frozen=True)
@@ -177,6 +198,7 @@ class WebhookDelivery:
         endpoint = await self._repository.get_endpoint_by_id(delivery.webhook_id)
         if endpoint is None or endpoint.disabled:
             # Deleted or disabled since it was queued: nothing will send it.
+            ATTEMPTS.labels("endpoint_disabled").inc()
             await self._finish(
                 delivery,
                 DeliveryAttempt(at=self._clock(), error="endpoint_disabled"),
@@ -191,6 +213,8 @@ class WebhookDelivery:
             duration_ms=int((time.monotonic() - started) * 1000),
             error=error,
         )
+        ATTEMPTS.labels(_outcome(attempt)).inc()
+        ATTEMPT_SECONDS.labels(_outcome(attempt)).observe(attempt.duration_ms / 1000)
         if not error:
             await self._finish(delivery, attempt, status="delivered")
             await self._repository.record_success(endpoint.webhook_id, now=attempt.at)
@@ -257,6 +281,7 @@ class WebhookDelivery:
         if disable:
             await self._finish(delivery, attempt, status="failed")
             if await self._repository.disable_failing(endpoint.webhook_id, now=attempt.at):
+                ENDPOINTS_DISABLED.inc()
                 dropped = await self._repository.fail_pending_of(
                     endpoint.webhook_id, now=attempt.at
                 )
