@@ -456,6 +456,31 @@ class TestDelivery:
         await publisher.publish(payment_event("evt_reenabled"))
         await eventually(lambda: len(receiver.received) == DISABLE_AFTER + 1, message="no delivery")
 
+    async def test_a_secret_our_keys_cannot_open_is_retried_not_blamed_on_the_endpoint(
+        self,
+        stub: webhooks_pb2_grpc.WebhooksServiceStub,
+        service: RunningService[NotificationsRuntime],
+        publisher: EventPublisher,
+        receiver: Receiver,
+    ) -> None:
+        made = await create(stub, receiver.url)
+        await service.runtime.db["webhooks"].update_one(
+            {"_id": made.webhook_id}, {"$set": {"secrets.0.sealed": "not-a-fernet-token"}}
+        )
+        await publisher.publish(payment_event("evt_sealed"))
+
+        async def tried_twice() -> list[webhooks_pb2.WebhookDelivery]:
+            log = await deliveries(stub, made)
+            return log if log and len(log[0].attempt_log) >= DISABLE_AFTER + 1 else []
+
+        (delivery,) = await eventually(tried_twice, message="not retried")
+        assert {a.error for a in delivery.attempt_log} == {"secret_unavailable"}
+        assert receiver.received == [], "nothing unsigned is sent"
+        endpoint = await stub.GetWebhook(
+            webhooks_pb2.GetWebhookRequest(scope=scope(), webhook_id=made.webhook_id)
+        )
+        assert not endpoint.disabled
+
     async def test_two_workers_send_each_delivery_once(
         self,
         stub: webhooks_pb2_grpc.WebhooksServiceStub,

@@ -207,7 +207,7 @@ class DeliveryAttemptOut(BaseModel):
     duration_ms: int
     error: str | None = Field(
         description="null on success; else http_status, timeout, connect_failed, "
-        "request_failed, endpoint_disabled or address_refused:<why>."
+        "request_failed, endpoint_disabled, secret_unavailable or address_refused:<why>."
     )
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
+from billing_kit.sealing import SealError
 from prometheus_client import Counter, Histogram
 from pymongo.errors import PyMongoError
 
@@ -40,12 +41,13 @@ from notifications.webhooks.signing import webhook_headers
 log = logging.getLogger(__name__)
 
 USER_AGENT = "customer-portal-webhooks/1"
+SECRET_UNAVAILABLE = "secret_unavailable"  # noqa: S105 (an outcome code, not a secret)
 
 # Labels are fixed and few: the outcome code only (never an endpoint, URL or business).
 ATTEMPTS = Counter(
     "webhook_delivery_attempts_total",
     "Webhook POST attempts by outcome: delivered, http_status, timeout, connect_failed, "
-    "request_failed, address_refused, endpoint_disabled.",
+    "request_failed, address_refused, endpoint_disabled, secret_unavailable.",
     ["outcome"],
 )
 ATTEMPT_SECONDS = Histogram(
@@ -252,6 +254,11 @@ class WebhookDelivery:
                 if 200 <= response.status < 300:
                     return response.status, ""
                 return response.status, "http_status"
+        except SealError:
+            # Our keys no longer open the secret or a header (a key removed too early):
+            # an operator's case, not the endpoint's fault.
+            log.error("webhook secret cannot be opened", extra={"webhook_id": endpoint.webhook_id})
+            return 0, SECRET_UNAVAILABLE
         except AddressRefused as refused:
             return 0, f"address_refused:{refused.why}"
         except aiohttp.ClientConnectorError as exc:
@@ -269,7 +276,12 @@ class WebhookDelivery:
         self, delivery: Delivery, endpoint: Endpoint, attempt: DeliveryAttempt
     ) -> None:
         policy = self._policy
-        failing = await self._repository.record_failure(endpoint.webhook_id, now=attempt.at)
+        # Only the endpoint's own failures count towards disabling it.
+        failing = (
+            None
+            if attempt.error == SECRET_UNAVAILABLE
+            else await self._repository.record_failure(endpoint.webhook_id, now=attempt.at)
+        )
         disable = failing is not None and (
             failing.consecutive_failures >= policy.disable_after_failures
             or (
