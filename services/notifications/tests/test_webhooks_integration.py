@@ -556,3 +556,26 @@ class TestAddressGuard:
         assert log[0].attempt_log[0].status_code == 0
         await asyncio.sleep(0.3)
         assert receiver.received == []
+
+
+async def test_reseal_moves_every_secret_to_the_new_key(
+    stub: webhooks_pb2_grpc.WebhooksServiceStub, service: RunningService[NotificationsRuntime]
+) -> None:
+    from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, Sealer, SealError, new_sealing_key
+    from notifications.webhooks.operations import reseal
+    from notifications.webhooks.repository import WebhooksRepository
+
+    made = await create(stub, "https://merchant.example/", headers={"Authorization": "B x"})
+    secret = await secret_of(stub, made)
+    new_key = new_sealing_key()
+    repository = WebhooksRepository(service.runtime.db)
+
+    assert await reseal(repository, Sealer(f"{new_key},{DEVELOPMENT_SEALING_KEY}")) == (1, 0)
+
+    only_new = Sealer(new_key)
+    stored = await repository.get_endpoint("bus_1", "test", made.webhook_id)
+    assert stored is not None
+    assert only_new.open(stored.secrets[0].sealed) == secret
+    assert only_new.open(stored.sealed_headers["Authorization"]) == "B x"
+    with pytest.raises(SealError):
+        Sealer(DEVELOPMENT_SEALING_KEY).open(stored.secrets[0].sealed)

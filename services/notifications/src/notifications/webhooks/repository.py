@@ -6,7 +6,7 @@ endpoint is simply not found.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -201,6 +201,35 @@ class WebhooksRepository:
         result = await self._webhooks.update_one(
             {"_id": webhook_id, "disabled": False},
             {"$set": {"disabled": True, "disabled_reason": "failing", "updated_at": now}},
+        )
+        return bool(result.modified_count)
+
+    async def every_endpoint(self) -> AsyncIterator[Endpoint]:
+        """Every endpoint of every business (the operators' re-seal walks them all)."""
+        async for doc in self._webhooks.find({}).sort("_id", ASCENDING):
+            yield _endpoint(doc)
+
+    async def replace_sealed(
+        self,
+        endpoint: Endpoint,
+        secrets: Sequence[SigningSecret],
+        sealed_headers: Mapping[str, str],
+    ) -> bool:
+        """Store re-sealed values if the endpoint's sealed values did not change meanwhile."""
+        result = await self._webhooks.update_one(
+            {
+                "_id": endpoint.webhook_id,
+                "secrets": [
+                    s.model_dump(mode="python", exclude_none=True) for s in endpoint.secrets
+                ],
+                "sealed_headers": dict(endpoint.sealed_headers),
+            },
+            {
+                "$set": {
+                    "secrets": [s.model_dump(mode="python", exclude_none=True) for s in secrets],
+                    "sealed_headers": dict(sealed_headers),
+                }
+            },
         )
         return bool(result.modified_count)
 
