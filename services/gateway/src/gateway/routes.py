@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.api import (
-    checkouts,
-    customers,
-    openapi,
-    payments,
-    products,
-    subscriptions,
-    webhooks,
-)
+from gateway.api import checkouts, customers, openapi, payments, products, subscriptions, webhooks
 
 ROUTES = [
     web.post("/customers", customers.create_customer, name="create_customer"),
