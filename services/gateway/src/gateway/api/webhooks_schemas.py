@@ -16,7 +16,14 @@ from urllib.parse import urlsplit
 
 from billing.notifications.v1 import webhooks_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+)
 
 from gateway.api.product_schemas import Unsupported
 from gateway.api.schemas import _query_int
@@ -90,7 +97,9 @@ class CreateWebhookBody(_Body):
 
     url: WebhookUrl
     description: Annotated[str, Field(max_length=1000)] | None = None
-    disabled: bool | None = Field(default=None, description="Create it disabled (default false).")
+    disabled: StrictBool | None = Field(
+        default=None, description="Create it disabled (default false)."
+    )
     filter_types: list[WebhookEventType] | None = Field(
         default=None, max_length=48, description="Only these event types; empty or absent = all."
     )
@@ -110,7 +119,7 @@ class UpdateWebhookBody(_Body):
     """``PATCH /webhooks/{webhook_id}`` (Dodo's WebhookUpdateParams); absent or null = unchanged."""
 
     description: Annotated[str, Field(max_length=1000)] | None = None
-    disabled: bool | None = Field(
+    disabled: StrictBool | None = Field(
         default=None, description="true disables; false re-enables (also after failures)."
     )
     filter_types: list[WebhookEventType] | None = Field(
