@@ -147,6 +147,12 @@ async def test_another_business_gets_404_everywhere(world: World) -> None:
         ),
         ({"url": "https://shop.example/", "surprise": 1}, "surprise", "extra_forbidden"),
         (
+            {"url": "https://shop.example/", "metadata": {"a\u0000b": "x"}},
+            "metadata.a\x00b.[key]",
+            "string_pattern_mismatch",
+        ),
+        ({"url": "https://shop.example/", "disabled": 0}, "disabled", "bool_type"),
+        (
             {"url": "https://shop.example/", "headers": {"webhook-id": "x"}},
             "headers",
             "invalid_webhook",

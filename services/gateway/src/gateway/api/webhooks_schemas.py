@@ -72,7 +72,8 @@ WebhookUrl = Annotated[
           "IPv4 address, an optional port).", pattern=_URL_PATTERN),
     AfterValidator(_http_url),
 ]  # fmt: skip
-MetadataKey = Annotated[str, Field(min_length=1, max_length=100)]
+# Keys become document field names, which cannot hold NUL.
+MetadataKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
 MetadataValue = Annotated[str, Field(max_length=1000)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
 Iterator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z]+_[0-9a-f]+$")]

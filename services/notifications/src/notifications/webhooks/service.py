@@ -106,6 +106,9 @@ def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
         raise invalid(f"metadata: at most {MAX_METADATA} keys", "metadata")
     if any(not k or len(k) > 100 or len(v) > 1000 for k, v in metadata.items()):
         raise invalid("metadata: keys 1-100 characters, values at most 1000", "metadata")
+    if any("\x00" in k for k in metadata):
+        # Keys are stored as field names, which cannot hold NUL.
+        raise invalid("metadata: keys must not contain the NUL character", "metadata")
     return metadata
 
 
