@@ -215,3 +215,16 @@ async def test_openapi_lists_the_webhook_paths(world: World) -> None:
         "/webhooks/{webhook_id}/deliveries",
     ):
         assert path in doc["paths"]
+
+
+async def test_metadata_keys_with_dots_and_dollars_round_trip(world: World) -> None:
+    key = world.auth.add_key("biz_1")
+    odd = {"a.b": "1", "$x": "2", "é": "3"}
+    made = await create(world, key, metadata=odd)
+    assert made["metadata"] == odd
+    patched = await world.client.patch(
+        f"/webhooks/{made['id']}", json={"metadata": {"$y.z": "4"}}, headers=bearer(key)
+    )
+    assert (await patched.json())["metadata"] == {"$y.z": "4"}
+    got = await (await world.client.get(f"/webhooks/{made['id']}", headers=bearer(key))).json()
+    assert got["metadata"] == {"$y.z": "4"}
