@@ -39,6 +39,7 @@ SECRET_VALUES = {
     "smtpUsername": "relay-user-7d1e",
     "smtpPassword": "Smtp-S3cret-c0ffee",
     "emailLinkKeys": "UGFzc3dvcmQtS2V5LUZvci1MaW5rcy0xMjM0NTY3OCE=",
+    "webhookSecretKeys": "V2ViaG9vay1TZWFsaW5nLUtleS1Gb3ItVGVzdHMtMTI=",
     "paymentsFingerprintSecret": "Fingerprint-S3cret-5b7e-0123456789abcdef",
     "licenseKeySealKeys": "TGljZW5zZS1LZXktU2VhbGluZy1LZXktMTIzNDU2Nzg=",
 }
@@ -314,6 +315,7 @@ def test_no_secret_value_reaches_a_configmap() -> None:
                     "_SMTP_PASSWORD",
                     "_SMTP_USERNAME",
                     "_EMAIL_LINK_KEYS",
+                    "_WEBHOOK_SECRET_KEYS",
                 )
             ):
                 ref = entry["valueFrom"]["secretKeyRef"]
@@ -656,6 +658,26 @@ def test_only_subscriptions_gets_the_license_key_seal_keys_from_the_secret() -> 
     }
 
 
+def test_only_notifications_gets_the_webhook_secret_keys_and_never_private_targets() -> None:
+    objects = render(load_values(PRODUCTION_VALUES))
+    refs = {
+        svc: pod_env(objects, svc).get(f"{svc.upper()}_WEBHOOK_SECRET_KEYS") for svc in ALL_SERVICES
+    }
+    expected = {
+        "secretKeyRef": {"name": "customer-portal-connections", "key": "webhook-secret-keys"}
+    }
+    assert refs == {svc: expected if svc == "notifications" else None for svc in ALL_SERVICES}
+    env = pod_env(objects, "notifications")
+    assert env["NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE_TARGETS"] == "false"
+
+
+def test_created_secret_requires_the_webhook_secret_keys() -> None:
+    values = {**CREATED_SECRET_VALUES, "secrets": {**CREATED_SECRET_VALUES["secrets"]}}
+    del values["secrets"]["webhookSecretKeys"]
+    with pytest.raises(Exception, match="webhookSecretKeys"):
+        render(values)
+
+
 def _secret_stand_in(name: str) -> str:
     if name.endswith("_AMQP_URL"):
         return "amqp://user:secret@rabbitmq:5672/"
@@ -686,6 +708,8 @@ def test_services_start_with_the_rendered_settings(
             value = SECRET_VALUES["emailLinkKeys"]
         if name.endswith("_LICENSE_KEY_SEAL_KEYS"):
             value = SECRET_VALUES["licenseKeySealKeys"]
+        if name.endswith("_WEBHOOK_SECRET_KEYS"):
+            value = SECRET_VALUES["webhookSecretKeys"]
         monkeypatch.setenv(name, value if isinstance(value, str) else _secret_stand_in(name))
     settings = settings_class()
     assert settings.environment == "production"

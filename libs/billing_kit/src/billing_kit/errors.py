@@ -103,6 +103,9 @@ class Reason(StrEnum):
     LICENSE_KEY_EXISTS = "LICENSE_KEY_EXISTS"
     INVALID_LICENSE_KEY_REQUEST = "INVALID_LICENSE_KEY_REQUEST"
     LICENSE_RATE_LIMITED = "LICENSE_RATE_LIMITED"
+    # Merchant webhooks (notifications).
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    INVALID_WEBHOOK = "INVALID_WEBHOOK"
 
     @classmethod
     def parse(cls, value: str) -> Reason | None:

@@ -9,6 +9,7 @@ from gateway.backends import (
     auth_client,
     invoicing_client,
     is_serving,
+    notifications_client,
     payments_client,
     subscriptions_client,
 )
@@ -44,6 +45,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(subscriptions_client)
     app.cleanup_ctx.append(payments_client)
     app.cleanup_ctx.append(invoicing_client)
+    app.cleanup_ctx.append(notifications_client)
     app.router.add_routes(ROUTES)
     app.router.add_routes(portal_routes(sites))
     return app

@@ -7,12 +7,14 @@ backend's refusal as its ``DomainError``: handlers simply ``await stub.Method(..
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 from billing.invoicing.v1 import invoicing_pb2_grpc
+from billing.notifications.v1 import webhooks_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
 from billing.subscriptions.v1 import licenses_pb2_grpc, products_pb2_grpc, subscriptions_pb2_grpc
 from billing_kit.grpc_client import create_channel
@@ -27,6 +29,7 @@ from gateway.keys import (
     INVOICING_CHANNEL,
     INVOICING_STUB,
     LICENSES_STUB,
+    NOTIFICATIONS_CHANNEL,
     PAYMENTS_CHANNEL,
     PAYMENTS_STUB,
     PORTAL_STUB,
@@ -35,87 +38,80 @@ from gateway.keys import (
     SETTINGS,
     SUBSCRIPTIONS_CHANNEL,
     SUBSCRIPTIONS_STUB,
+    WEBHOOKS_STUB,
 )
 from gateway.web.sessions import BusinessDirectory, SessionResolver
 
 HEALTH_CHECK_TIMEOUT_SECONDS = 1.0
 
 
+@contextlib.asynccontextmanager
+async def _backend_channel(
+    app: web.Application, target: str, name: str, key: web.AppKey[grpc.aio.Channel]
+) -> AsyncIterator[grpc.aio.Channel]:
+    """One backend's channel, kept in ``app[key]`` (readiness checks it) and closed at exit."""
+    channel = create_channel(target, name=name, timeout=app[SETTINGS].backend_timeout_seconds)
+    app[key] = channel
+    try:
+        yield channel
+    finally:
+        await channel.close()
+
+
 async def auth_client(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the auth channel, its stubs, the API key and session caches."""
     settings = app[SETTINGS]
-    channel = create_channel(
-        settings.auth_target, name="auth", timeout=settings.backend_timeout_seconds
-    )
-    stub = auth_pb2_grpc.AuthServiceStub(channel)
-    app[AUTH_CHANNEL] = channel
-    app[AUTH_STUB] = stub
-    app[API_KEYS] = ApiKeyAuthenticator(
-        stub,
-        ttl_seconds=settings.api_key_cache_seconds,
-        max_entries=settings.api_key_cache_max_entries,
-    )
-    portal = portal_access_pb2_grpc.PortalAccessServiceStub(channel)
-    app[PORTAL_STUB] = portal
-    app[SESSIONS] = SessionResolver(
-        portal,
-        ttl_seconds=settings.session_cache_seconds,
-        max_entries=settings.session_cache_max_entries,
-    )
-    app[BUSINESSES] = BusinessDirectory(
-        stub,
-        ttl_seconds=settings.business_cache_seconds,
-    )
-    try:
+    async with _backend_channel(app, settings.auth_target, "auth", AUTH_CHANNEL) as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        app[AUTH_STUB] = stub
+        app[API_KEYS] = ApiKeyAuthenticator(
+            stub,
+            ttl_seconds=settings.api_key_cache_seconds,
+            max_entries=settings.api_key_cache_max_entries,
+        )
+        portal = portal_access_pb2_grpc.PortalAccessServiceStub(channel)
+        app[PORTAL_STUB] = portal
+        app[SESSIONS] = SessionResolver(
+            portal,
+            ttl_seconds=settings.session_cache_seconds,
+            max_entries=settings.session_cache_max_entries,
+        )
+        app[BUSINESSES] = BusinessDirectory(stub, ttl_seconds=settings.business_cache_seconds)
         yield
-    finally:
-        await channel.close()
 
 
 async def subscriptions_client(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: the subscriptions channel and its stubs (products for now)."""
-    settings = app[SETTINGS]
-    channel = create_channel(
-        settings.subscriptions_target,
-        name="subscriptions",
-        timeout=settings.backend_timeout_seconds,
-    )
-    app[SUBSCRIPTIONS_CHANNEL] = channel
-    app[PRODUCTS_STUB] = products_pb2_grpc.ProductsServiceStub(channel)
-    app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(channel)
-    app[LICENSES_STUB] = licenses_pb2_grpc.LicenseServiceStub(channel)
-    try:
+    """cleanup_ctx: the subscriptions channel and its stubs (products, subscriptions, licenses)."""
+    target = app[SETTINGS].subscriptions_target
+    async with _backend_channel(app, target, "subscriptions", SUBSCRIPTIONS_CHANNEL) as channel:
+        app[PRODUCTS_STUB] = products_pb2_grpc.ProductsServiceStub(channel)
+        app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(channel)
+        app[LICENSES_STUB] = licenses_pb2_grpc.LicenseServiceStub(channel)
         yield
-    finally:
-        await channel.close()
 
 
 async def payments_client(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the payments channel and its stub."""
-    settings = app[SETTINGS]
-    channel = create_channel(
-        settings.payments_target, name="payments", timeout=settings.backend_timeout_seconds
-    )
-    app[PAYMENTS_CHANNEL] = channel
-    app[PAYMENTS_STUB] = payments_pb2_grpc.PaymentsServiceStub(channel)
-    try:
+    target = app[SETTINGS].payments_target
+    async with _backend_channel(app, target, "payments", PAYMENTS_CHANNEL) as channel:
+        app[PAYMENTS_STUB] = payments_pb2_grpc.PaymentsServiceStub(channel)
         yield
-    finally:
-        await channel.close()
 
 
 async def invoicing_client(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the invoicing channel and its stub (invoice history, PDFs)."""
-    settings = app[SETTINGS]
-    channel = create_channel(
-        settings.invoicing_target, name="invoicing", timeout=settings.backend_timeout_seconds
-    )
-    app[INVOICING_CHANNEL] = channel
-    app[INVOICING_STUB] = invoicing_pb2_grpc.InvoicingServiceStub(channel)
-    try:
+    target = app[SETTINGS].invoicing_target
+    async with _backend_channel(app, target, "invoicing", INVOICING_CHANNEL) as channel:
+        app[INVOICING_STUB] = invoicing_pb2_grpc.InvoicingServiceStub(channel)
         yield
-    finally:
-        await channel.close()
+
+
+async def notifications_client(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: the notifications channel and its webhooks stub."""
+    target = app[SETTINGS].notifications_target
+    async with _backend_channel(app, target, "notifications", NOTIFICATIONS_CHANNEL) as channel:
+        app[WEBHOOKS_STUB] = webhooks_pb2_grpc.WebhooksServiceStub(channel)
+        yield
 
 
 async def is_serving(channel: grpc.aio.Channel) -> bool:

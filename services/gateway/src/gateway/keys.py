@@ -8,6 +8,7 @@ import grpc
 from aiohttp import web
 from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 from billing.invoicing.v1 import invoicing_pb2_grpc
+from billing.notifications.v1 import webhooks_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
 from billing.subscriptions.v1 import licenses_pb2_grpc, products_pb2_grpc, subscriptions_pb2_grpc
 
@@ -35,3 +36,5 @@ PAYMENTS_STUB = web.AppKey("payments_stub", payments_pb2_grpc.PaymentsServiceStu
 LICENSES_STUB = web.AppKey("licenses_stub", licenses_pb2_grpc.LicenseServiceStub)
 INVOICING_CHANNEL = web.AppKey("invoicing_channel", grpc.aio.Channel)
 INVOICING_STUB = web.AppKey("invoicing_stub", invoicing_pb2_grpc.InvoicingServiceStub)
+NOTIFICATIONS_CHANNEL = web.AppKey("notifications_channel", grpc.aio.Channel)
+WEBHOOKS_STUB = web.AppKey("webhooks_stub", webhooks_pb2_grpc.WebhooksServiceStub)

@@ -253,6 +253,8 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     # The PDF of a just-issued invoice is still being rendered.
     Reason.INVOICE_PDF_NOT_READY: _not_found(_TRY_LATER),
     Reason.PRODUCT_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.WEBHOOK_NOT_FOUND: _not_found(_NOT_FOUND),
+    Reason.INVALID_WEBHOOK: _invalid(_CHECK_VALUE),
     Reason.INVALID_PRODUCT: _invalid(_CHECK_VALUE),
     Reason.SUBSCRIPTION_STATE_CONFLICT: _conflict(N_("This cannot be done right now.")),
     Reason.INVALID_SUBSCRIPTION_REQUEST: _invalid(_CHECK_VALUE),

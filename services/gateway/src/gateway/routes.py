@@ -13,6 +13,7 @@ from gateway.api import (
     payments,
     products,
     subscriptions,
+    webhooks,
 )
 
 ROUTES = [
@@ -91,4 +92,42 @@ ROUTES = [
         "/checkouts/{id}", checkouts.retrieve_checkout, name="retrieve_checkout", allow_head=False
     ),
     *licenses.ROUTES,
+    web.post("/webhooks", webhooks.create_webhook, name="create_webhook"),
+    web.get("/webhooks", webhooks.list_webhooks, name="list_webhooks", allow_head=False),
+    web.get(
+        "/webhooks/{webhook_id}",
+        webhooks.retrieve_webhook,
+        name="retrieve_webhook",
+        allow_head=False,
+    ),
+    web.patch("/webhooks/{webhook_id}", webhooks.update_webhook, name="update_webhook"),
+    web.delete("/webhooks/{webhook_id}", webhooks.delete_webhook, name="delete_webhook"),
+    web.get(
+        "/webhooks/{webhook_id}/secret",
+        webhooks.retrieve_webhook_secret,
+        name="retrieve_webhook_secret",
+        allow_head=False,
+    ),
+    web.post(
+        "/webhooks/{webhook_id}/secret/rotate",
+        webhooks.rotate_webhook_secret,
+        name="rotate_webhook_secret",
+    ),
+    web.get(
+        "/webhooks/{webhook_id}/headers",
+        webhooks.retrieve_webhook_headers,
+        name="retrieve_webhook_headers",
+        allow_head=False,
+    ),
+    web.patch(
+        "/webhooks/{webhook_id}/headers",
+        webhooks.update_webhook_headers,
+        name="update_webhook_headers",
+    ),
+    web.get(
+        "/webhooks/{webhook_id}/deliveries",
+        webhooks.list_webhook_deliveries,
+        name="list_webhook_deliveries",
+        allow_head=False,
+    ),
 ]

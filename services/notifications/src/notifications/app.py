@@ -18,6 +18,9 @@ from notifications.email_servicer import add_email_service
 from notifications.repository import INDEXES, RecipientsRepository
 from notifications.service import NotificationsService
 from notifications.servicer import NotificationsServicer
+from notifications.webhooks.delivery import WebhookDelivery
+from notifications.webhooks.repository import WEBHOOK_INDEXES
+from notifications.webhooks.wiring import add_webhooks
 
 SERVICE_NAME = "notifications"
 
@@ -25,7 +28,7 @@ SERVICE_NAME = "notifications"
 def create_app(settings: NotificationsSettings) -> NotificationsRuntime:
     """Build the runtime; ``await runtime.start()`` brings it up."""
     runtime = NotificationsRuntime(
-        settings, name=SERVICE_NAME, indexes={**INDEXES, **EMAIL_INDEXES}
+        settings, name=SERVICE_NAME, indexes={**INDEXES, **EMAIL_INDEXES, **WEBHOOK_INDEXES}
     )
     runtime.repository = RecipientsRepository(runtime.db)
     service = NotificationsService(runtime.repository)
@@ -45,6 +48,7 @@ def create_app(settings: NotificationsSettings) -> NotificationsRuntime:
         runtime, settings, attachments=invoice_pdfs(runtime, settings)
     )
     add_billing_emails(runtime, settings, runtime.repository, runtime.delivery)
+    runtime.webhook_delivery = add_webhooks(runtime, settings)
     return runtime
 
 
@@ -53,10 +57,12 @@ class NotificationsRuntime(ServiceRuntime):
 
     repository: RecipientsRepository
     delivery: EmailDelivery
+    webhook_delivery: WebhookDelivery
 
     async def _start_grpc(self) -> None:
         # After the indexes (the workers' claims use them), before serving.
         await self.delivery.start()
+        await self.webhook_delivery.start()
         await super()._start_grpc()
 
     async def _stop_grpc(self) -> None:
@@ -64,3 +70,4 @@ class NotificationsRuntime(ServiceRuntime):
         # while MongoDB is still open; later steps close it.
         await super()._stop_grpc()
         await self.delivery.stop()
+        await self.webhook_delivery.stop()

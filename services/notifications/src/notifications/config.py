@@ -47,6 +47,42 @@ class NotificationsSettings(ServiceSettings):
     invoicing_target: GrpcTarget = "127.0.0.1:50054"
     backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     business_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # Merchant webhooks (webhooks/ subpackage). Keys that seal signing secrets and
+    # sensitive custom headers at rest (comma-separated, the first seals); required in
+    # production, a fixed development key otherwise.
+    webhook_secret_keys: SecretStr = SecretStr(DEVELOPMENT_SEALING_KEY)
+    # Test-mode deliveries may reach private/loopback addresses (a local test server).
+    # Unset: allowed outside production only. Live mode never may.
+    webhook_allow_private_targets: bool | None = None
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0, le=86_400)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    # An endpoint failing this many attempts in a row, or for this long, is disabled.
+    webhook_disable_after_failures: int = Field(default=50, ge=1, le=100_000)
+    webhook_disable_after_seconds: float = Field(default=5 * 86_400, gt=0, le=90 * 86_400)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_lease_seconds: float = Field(default=30.0, ge=2, le=3600)
+    webhook_workers: int = Field(default=4, ge=1, le=64)
+    # After a rotation the previous secret also signs for this long.
+    webhook_secret_rotation_grace_seconds: float = Field(default=86_400.0, ge=0, le=30 * 86_400)
+
+    @property
+    def webhook_private_targets_allowed(self) -> bool:
+        """Whether test-mode deliveries may reach private addresses (see the setting)."""
+        if self.webhook_allow_private_targets is None:
+            return self.environment != "production"
+        return self.webhook_allow_private_targets
+
+    @field_validator("webhook_secret_keys")
+    @classmethod
+    def _webhook_keys_are_fernet_keys(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(check_sealing_keys(value.get_secret_value()))
+
+    @model_validator(mode="after")
+    def _production_needs_own_webhook_keys(self) -> NotificationsSettings:
+        if self.environment == "production" and "webhook_secret_keys" not in self.model_fields_set:
+            raise ValueError("webhook_secret_keys must be set explicitly in production")
+        return self
 
     @field_validator("email_link_keys")
     @classmethod

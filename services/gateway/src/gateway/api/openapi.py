@@ -27,6 +27,7 @@ from gateway.api.schemas import (
     ProblemOut,
     UpdateCustomerBody,
 )
+from gateway.api.webhooks_openapi import WEBHOOK_MODELS, webhook_paths
 from gateway.problems import PROBLEM_CONTENT_TYPE
 
 _REF = "#/components/schemas/{model}"
@@ -183,6 +184,7 @@ def build_openapi() -> dict[str, Any]:
                 *subscription_openapi.MODELS,
                 *PAYMENT_MODELS,
                 *license_openapi.MODELS,
+                *WEBHOOK_MODELS,
             ),
         },
         "security": [{"API_KEY": []}],
@@ -271,6 +273,14 @@ def build_openapi() -> dict[str, Any]:
                 problem=_problem,
                 query_parameters=_query_parameters,
                 common_errors=_COMMON_ERRORS,
+            ),
+            **webhook_paths(
+                json=_json,
+                ref=_ref,
+                problem=_problem,
+                query_parameters=_query_parameters,
+                common_errors=_COMMON_ERRORS,
+                body_errors=_BODY_ERRORS,
             ),
         },
     }

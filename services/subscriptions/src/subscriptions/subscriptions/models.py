@@ -182,6 +182,24 @@ class SubscriptionEventData(BaseModel):
     previous_cancel_at_next_billing_date: bool | None = Field(
         default=None, description="cancel_at_next_billing_date before this change (null: unknown)"
     )
+    # Added for merchant webhooks, whose data must be what GET /subscriptions/{id} shows.
+    # Defaults keep events written before them readable.
+    created_at: AwareDatetime | None = Field(default=None, description="when it was created")
+    tax_inclusive: bool = Field(default=False, description="the price includes tax")
+    payment_frequency_count: int = Field(default=1, description="renewal every n intervals")
+    payment_frequency_interval: TimeInterval = Field(
+        default=TimeInterval.MONTH, description="the renewal interval (Dodo's TimeInterval)"
+    )
+    subscription_period_count: int = Field(default=1, description="term length in intervals")
+    subscription_period_interval: TimeInterval = Field(
+        default=TimeInterval.YEAR, description="the term's interval"
+    )
+    trial_period_days: int = Field(default=0, description="trial days at the start")
+    expires_at: AwareDatetime | None = Field(default=None, description="end of the term")
+    cancelled_by: CancelledBy | None = Field(default=None, description="who cancelled it")
+    metadata: dict[str, str] = Field(default_factory=dict, description="merchant key-values")
+    billing: BillingAddress | None = Field(default=None, description="the billing address")
+    on_demand: bool = Field(default=False, description="charged on demand, not by renewals")
 
     @classmethod
     def of(

@@ -1,0 +1,1 @@
+"""Merchant webhooks: endpoints, signed deliveries and their log (Standard Webhooks)."""
