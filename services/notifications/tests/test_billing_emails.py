@@ -25,7 +25,7 @@ from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
 from billing_kit.broker import EventPublisher
 from billing_kit.consumer import PROCESSED_EVENTS_COLLECTION
 from billing_kit.events import CloudEvent
-from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, Sealer
+from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, Sealer, new_sealing_key
 from billing_kit.testing import (
     TcpProxy,
     broker_namespace,
@@ -481,3 +481,115 @@ class TestSmtpOutage:
             await one_email(stack, address)
         await asyncio.sleep(1.0)
         assert all(len(stack.sink.to(address)) == 1 for _, address in customers)
+
+
+LICENSE_KEY = "QWERT-YUIOP-ASDFG-HJKLZ-XCVBN-M2345"
+ACTIVATION = "Open Preferences > License and paste the key."
+
+
+def license_event(customer_id: str, **data: Any) -> CloudEvent:
+    """subscriptions' license_key.created, its key sealed with the (shared) dev seal key."""
+    payload: dict[str, Any] = {
+        "license_key_id": f"lic_{uuid.uuid4().hex[:10]}",
+        "business_id": "bus_1",
+        "mode": "test",
+        "customer_id": customer_id,
+        "product_id": "pdt_app",
+        "product_name": "Desktop App",
+        "source": "auto",
+        "payment_id": "pay_1",
+        "subscription_id": "",
+        "key_sealed": Sealer(DEVELOPMENT_SEALING_KEY).seal(LICENSE_KEY),
+        "activation_message": ACTIVATION,
+        "activations_limit": 3,
+        "expires_at": datetime(2027, 12, 24, 9, 0, tzinfo=UTC).isoformat(),
+        "instances_count": 0,
+        "disabled": False,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+    payload.update(data)
+    return CloudEvent(
+        id=str(uuid.uuid4()),
+        source="subscriptions",
+        type="license_key.created",
+        time=datetime.now(UTC),
+        data=payload,
+    )
+
+
+class TestLicenseKeyDelivered:
+    async def test_the_key_is_emailed_once_and_never_stored_or_logged_in_clear(
+        self, stack: Stack, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        customer_id, address = await stack.customer()
+        event = license_event(customer_id)
+        key = f"license_key_delivered:{event.id}"
+        await stack.proxy.cut()
+        try:
+            # Delivered twice (a redelivery after a lost ack): one email.
+            await stack.publish(event)
+            await stack.publish(event)
+
+            async def waiting() -> bool:
+                found = await stack.runtime.db[EMAILS].find_one({"idempotency_key": key})
+                return found is not None and found["attempts"] >= 1
+
+            assert await eventually(waiting, within=15)
+            # While it waits for the relay the log holds the key sealed only.
+            queued = await stack.runtime.db[EMAILS].find_one({"idempotency_key": key})
+            assert queued is not None
+            assert LICENSE_KEY not in repr(queued)
+            assert queued["queued"]["sealed_license_key"] == event.data["key_sealed"]
+        finally:
+            await stack.proxy.restore()
+        message = await one_email(stack, address)
+        text, html = parts(message)
+        assert message["Subject"] == "Your license key for Desktop App"
+        for body in (text, html):
+            assert LICENSE_KEY in body
+            assert "Up to 3 devices" in body
+            assert "December 24, 2027" in body
+        assert ACTIVATION in text
+        assert "Open Preferences &gt; License and paste the key." in html
+        assert "font-family:ui-monospace" in html
+
+        await eventually(lambda: stack.handled(event), within=10)
+        await asyncio.sleep(0.5)  # a second email would have been queued by now
+        assert len(stack.sink.to(address)) == 1
+        assert await stack.runtime.db[EMAILS].count_documents({"idempotency_key": key}) == 1
+
+        async def marked_sent() -> bool:
+            found = await stack.runtime.db[EMAILS].find_one({"idempotency_key": key})
+            return found is not None and found["status"] == "sent"
+
+        assert await eventually(marked_sent, within=10)
+        record = await stack.runtime.db[EMAILS].find_one({"idempotency_key": key})
+        assert record is not None
+        # Final: neither the key nor its sealed form stays in the log.
+        assert LICENSE_KEY not in repr(record)
+        assert event.data["key_sealed"] not in repr(record)
+        assert LICENSE_KEY not in caplog.text
+
+    async def test_italian_customer_gets_the_key_in_italian(self, stack: Stack) -> None:
+        customer_id, address = await stack.customer(locale="it")
+        await stack.publish(license_event(customer_id, activations_limit=None, expires_at=None))
+        message = await one_email(stack, address)
+        text, _html = parts(message)
+        assert message["Subject"] == "La tua chiave di licenza per Desktop App"
+        assert LICENSE_KEY in text
+        assert "Attivazioni: Illimitate" in text
+        assert "Scadenza: Mai" in text
+        assert "Come attivarla" in text
+
+    async def test_a_key_our_seal_keys_cannot_open_queues_nothing(self, stack: Stack) -> None:
+        customer_id, _address = await stack.customer()
+        event = license_event(customer_id, key_sealed=Sealer(new_sealing_key()).seal(LICENSE_KEY))
+        await stack.publish(event)
+        await asyncio.sleep(1.5)
+        assert (
+            await stack.runtime.db[EMAILS].count_documents(
+                {"idempotency_key": f"license_key_delivered:{event.id}"}
+            )
+            == 0
+        )

@@ -6,6 +6,7 @@ import email
 import email.policy
 import email.utils
 import html
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,6 +82,10 @@ ITALIAN_WORDING: dict[EmailTemplate, tuple[str, str]] = {
         "Il tuo abbonamento Acme Studio si rinnova il 24 dicembre 2026",
         "verranno addebitati 356,20\xa0€",
     ),
+    EmailTemplate.LICENSE_KEY_DELIVERED: (
+        "La tua chiave di licenza per Pro Plan",
+        "Attivazioni: Fino a 3 dispositivi",
+    ),
 }
 ENGLISH_WORDING: dict[EmailTemplate, tuple[str, str]] = {
     EmailTemplate.SIGN_IN_LINK: ("Your sign-in link for Acme Studio", "Sign in to the portal"),
@@ -136,6 +141,10 @@ ENGLISH_WORDING: dict[EmailTemplate, tuple[str, str]] = {
         "Your Acme Studio subscription renews on December 24, 2026",
         "will be charged €356.20",
     ),
+    EmailTemplate.LICENSE_KEY_DELIVERED: (
+        "Your license key for Pro Plan",
+        "Activations: Up to 3 devices",
+    ),
 }
 BILLING = BillingDetails(
     customer_id="cus_1",
@@ -146,6 +155,15 @@ BILLING = BillingDetails(
     date=datetime(2026, 12, 24, 9, 30, tzinfo=UTC),
     invoice_id="inv_1",
     invoice_number="INV-000042",
+)
+LICENSE_KEY = "ABCDE-FGHIJ-KLMNO-PQRST-UVWXY-Z2345"
+ACTIVATION_MESSAGE = "Open Settings > License and paste the key."
+LICENSE = BillingDetails(
+    customer_id="cus_1",
+    product_name="Pro Plan",
+    date=datetime(2027, 12, 24, 9, 30, tzinfo=UTC),
+    activations_limit=3,
+    activation_message=ACTIVATION_MESSAGE,
 )
 EXPIRY = {
     "en": "This link expires in 15 minutes",
@@ -177,6 +195,8 @@ def make_request(template: EmailTemplate, **overrides: Any) -> EmailRequest:
         fields.update(link=LINK, link_expires_minutes=15)
     if template.is_billing:
         fields.update(billing=BILLING)
+    if template is EmailTemplate.LICENSE_KEY_DELIVERED:
+        fields.update(billing=LICENSE, license_key=LICENSE_KEY)
     fields.update(overrides)
     return EmailRequest(**fields)
 
@@ -225,9 +245,10 @@ class TestEveryTemplate:
         english = renderer.render(make_request(template, locale="en"))
         italian = renderer.render(make_request(template, locale="it"))
         english_lines = {line for line in english.text.splitlines() if len(line) > 20}
-        # Only the link, names and addresses may be the same in both languages.
+        # Only the link, names, addresses and the key email's data (the key, the
+        # merchant's activation message) may be the same in both languages.
         shared = english_lines & set(italian.text.splitlines())
-        assert shared <= {LINK}, shared
+        assert shared <= {LINK, f"    {LICENSE_KEY}", ACTIVATION_MESSAGE}, shared
 
 
 class TestBillingEmails:
@@ -440,3 +461,47 @@ class TestFromHeaderSpoofing:
         assert sender_address.addr_spec == "no-reply@portal.example"
         assert sender_address.display_name == name
         assert "bank.example" not in email.utils.parseaddr(str(parsed["From"]))[1]
+
+
+class TestLicenseKeyEmail:
+    @pytest.mark.parametrize(
+        ("locale", "expiry"), [("en", "December 24, 2027"), ("it", "24 dicembre 2027")]
+    )
+    def test_shows_the_key_limits_expiry_and_message(
+        self, renderer: EmailRenderer, locale: str, expiry: str
+    ) -> None:
+        email = renderer.render(make_request(EmailTemplate.LICENSE_KEY_DELIVERED, locale=locale))
+        page = html.unescape(email.html)
+        for body in (email.text, page):
+            assert LICENSE_KEY in body
+            assert expiry in body
+            assert ACTIVATION_MESSAGE in body
+        # The key stands on its own, in a monospace block.
+        assert f"\n    {LICENSE_KEY}\n" in email.text
+        assert re.search(r"font-family:ui-monospace[^>]*>" + LICENSE_KEY + "<", email.html)
+        assert LICENSE_KEY not in email.subject
+
+    def test_unlimited_and_lifetime_keys(self, renderer: EmailRenderer) -> None:
+        details = LICENSE.model_copy(
+            update={"activations_limit": None, "date": None, "activation_message": ""}
+        )
+        email = renderer.render(
+            make_request(EmailTemplate.LICENSE_KEY_DELIVERED, billing=details, locale="it")
+        )
+        assert "Attivazioni: Illimitate" in email.text
+        assert "Scadenza: Mai" in email.text
+        assert "Come attivarla" not in email.text
+
+    def test_the_activation_message_is_escaped_in_html(self, renderer: EmailRenderer) -> None:
+        details = LICENSE.model_copy(update={"activation_message": "<script>x()</script>"})
+        email = renderer.render(make_request(EmailTemplate.LICENSE_KEY_DELIVERED, billing=details))
+        assert "<script>" not in email.html
+        assert "&lt;script&gt;x()&lt;/script&gt;" in email.html
+
+    def test_the_key_is_required_there_and_nowhere_else(self) -> None:
+        with pytest.raises(ValidationError, match="license_key is required") as missing:
+            make_request(EmailTemplate.LICENSE_KEY_DELIVERED, license_key="")
+        with pytest.raises(ValidationError, match="license_key is required"):
+            make_request(EmailTemplate.RENEWAL_REMINDER, license_key=LICENSE_KEY)
+        assert LICENSE_KEY not in repr(make_request(EmailTemplate.LICENSE_KEY_DELIVERED))
+        assert "license_key" in str(missing.value)

@@ -189,19 +189,31 @@ class TestIssuing:
         assert len(await lic.keys()) == 2
         assert len(await lic.world.events(LICENSE_KEY_CREATED)) == 2
 
-    async def test_a_subscription_gets_its_keys_on_first_activation_only(
+    async def test_a_subscription_gets_its_keys_with_its_first_payment_only(
         self, lic: Licenses
     ) -> None:
         sub = await lic.subscription(quantity=2)
         data = {"subscription_id": sub.subscription_id, "business_id": "bus_1", "mode": "test"}
+        # A trial starts active without a payment: no key yet.
         await lic.deliver(lic.issuing.on_subscription_active, "subscription.active", data)
-        # Active again after a hold was paid: no new keys.
+        assert await lic.keys() == []
+        assert await lic.world.events(LICENSE_KEY_CREATED) == []
+        # The first paid renewal after the trial issues them.
+        await lic.deliver(
+            lic.issuing.on_subscription_active, "subscription.renewed", data | {"payment_id": "p1"}
+        )
+        # Active again after a hold was paid, and the next renewal: no new keys.
         await lic.deliver(
             lic.issuing.on_subscription_active, "subscription.active", data | {"payment_id": "p2"}
+        )
+        await lic.deliver(
+            lic.issuing.on_subscription_active, "subscription.renewed", data | {"payment_id": "p3"}
         )
         docs = await lic.keys()
         assert len(docs) == 2
         assert {d["subscription_id"] for d in docs} == {sub.subscription_id}
+        assert {d["payment_id"] for d in docs} == {"p1"}
+        assert len(await lic.world.events(LICENSE_KEY_CREATED)) == 2
 
     async def test_a_renewal_payment_issues_no_key(self, lic: Licenses) -> None:
         lic.world.products.products["pdt_app"] = _product("pdt_app")
@@ -282,7 +294,12 @@ class TestValidation:
         await lic.deliver(
             lic.issuing.on_subscription_active,
             "subscription.active",
-            {"subscription_id": sub.subscription_id, "business_id": "bus_1", "mode": "test"},
+            {
+                "subscription_id": sub.subscription_id,
+                "business_id": "bus_1",
+                "mode": "test",
+                "payment_id": "pay_first",
+            },
         )
         key = lic.sealer.open((await lic.keys())[0]["key_sealed"])
         await lic.set_status(sub, SubscriptionStatus.CANCELLED)
@@ -297,7 +314,12 @@ class TestValidation:
         await lic.deliver(
             lic.issuing.on_subscription_active,
             "subscription.active",
-            {"subscription_id": sub.subscription_id, "business_id": "bus_1", "mode": "test"},
+            {
+                "subscription_id": sub.subscription_id,
+                "business_id": "bus_1",
+                "mode": "test",
+                "payment_id": "pay_first",
+            },
         )
         key = lic.sealer.open((await lic.keys())[0]["key_sealed"])
         await lic.set_status(sub, SubscriptionStatus.ON_HOLD)

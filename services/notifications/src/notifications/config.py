@@ -47,6 +47,11 @@ class NotificationsSettings(ServiceSettings):
     invoicing_target: GrpcTarget = "127.0.0.1:50054"
     backend_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     business_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    # Keys that open the license keys subscriptions seals into license_key.created
+    # (comma-separated; same value as SUBSCRIPTIONS_LICENSE_KEY_SEAL_KEYS). The key email
+    # and the license_key.created webhook open them at send/build time; required in
+    # production, the same fixed development key as subscriptions otherwise.
+    license_key_seal_keys: SecretStr = SecretStr(DEVELOPMENT_SEALING_KEY)
     # Merchant webhooks (webhooks/ subpackage). Keys that seal signing secrets and
     # sensitive custom headers at rest (comma-separated, the first seals); required in
     # production, a fixed development key otherwise.
@@ -82,6 +87,18 @@ class NotificationsSettings(ServiceSettings):
     def _production_needs_own_webhook_keys(self) -> NotificationsSettings:
         if self.environment == "production" and "webhook_secret_keys" not in self.model_fields_set:
             raise ValueError("webhook_secret_keys must be set explicitly in production")
+        return self
+
+    @field_validator("license_key_seal_keys")
+    @classmethod
+    def _license_keys_are_fernet_keys(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(check_sealing_keys(value.get_secret_value()))
+
+    @model_validator(mode="after")
+    def _production_needs_own_license_keys(self) -> NotificationsSettings:
+        explicit = "license_key_seal_keys" in self.model_fields_set
+        if self.environment == "production" and not explicit:
+            raise ValueError("license_key_seal_keys must be set explicitly in production")
         return self
 
     @field_validator("email_link_keys")

@@ -159,6 +159,7 @@ def add_email_service(
         lease_seconds=settings.email_send_lease_seconds,
         workers=settings.email_workers,
         attachments=attachments,
+        license_sealer=Sealer(settings.license_key_seal_keys.get_secret_value()),
     )
     runtime.add_consumer(
         EMAIL_REQUESTS, bindings=EMAIL_REQUESTS_BINDINGS, handler=email_requests_handler(delivery)

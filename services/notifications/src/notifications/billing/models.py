@@ -57,3 +57,25 @@ class InvoiceCreatedData(BaseModel):
     kind: str = Field(default="invoice", description='"invoice" or "credit_note"')
     paid_at: AwareDatetime | None = Field(default=None, description="when it was paid")
     issued_at: AwareDatetime | None = Field(default=None, description="issue date")
+
+
+class LicenseKeyCreatedData(BaseModel):
+    """The ``data`` of ``license_key.created`` (subscriptions), as the key email needs it.
+
+    The key arrives sealed (``key_sealed``, subscriptions' license-key seal); this
+    service stores it sealed and opens it only to render the email at send time.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    license_key_id: str = Field(min_length=1, max_length=128, description="lic_…")
+    business_id: str = Field(min_length=1, max_length=128, description="the owning business")
+    mode: Mode = Field(description='"test" or "live"')
+    customer_id: str = Field(min_length=1, max_length=128, description="the key's owner")
+    product_id: str = Field(min_length=1, max_length=128, description="the product it unlocks")
+    key_sealed: str = Field(min_length=1, max_length=4096, repr=False, description="sealed key")
+    product_name: str = Field(default="", max_length=256, description="the product's name")
+    activation_message: str = Field(default="", max_length=4000, description="or empty")
+    activations_limit: int | None = Field(default=None, ge=0, description="null = unlimited")
+    expires_at: AwareDatetime | None = Field(default=None, description="null = never")
+    subscription_id: str = Field(default="", max_length=128, description="or empty")

@@ -28,13 +28,18 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from notifications.billing.clients import BusinessProfile, MintedLink
 from notifications.billing.events import (
     INVOICE_CREATED,
+    LICENSE_KEY_CREATED,
     SUBSCRIPTION_ACTIVE,
     SUBSCRIPTION_CANCELLED,
     SUBSCRIPTION_ON_HOLD,
     SUBSCRIPTION_RENEWAL_REMINDER,
     SUBSCRIPTION_UPDATED,
 )
-from notifications.billing.models import InvoiceCreatedData, SubscriptionNoticeData
+from notifications.billing.models import (
+    InvoiceCreatedData,
+    LicenseKeyCreatedData,
+    SubscriptionNoticeData,
+)
 from notifications.email.delivery import EmailDelivery, InvalidEmailRequest
 from notifications.email.models import BillingDetails, EmailRequest, EmailTemplate
 from notifications.models import Recipient, RecipientKey
@@ -49,6 +54,7 @@ BILLING_EMAIL_BINDINGS = [
     SUBSCRIPTION_CANCELLED,
     SUBSCRIPTION_UPDATED,
     SUBSCRIPTION_RENEWAL_REMINDER,
+    LICENSE_KEY_CREATED,
 ]
 
 
@@ -85,6 +91,8 @@ class Notice:
     billing: BillingDetails
     # A portal path to sign the customer in to (once), or None for no button.
     next_path: str | None = None
+    # A license key email's key, sealed as subscriptions sent it (opened at send time).
+    sealed_license_key: str = ""
 
 
 def _validated(model: type[_M], event: CloudEvent) -> _M:
@@ -120,6 +128,23 @@ def notice_for(event: CloudEvent) -> Notice | None:
                 invoice_id=invoice.invoice_id,
                 invoice_number=invoice.number,
             ),
+        )
+    if event.type == LICENSE_KEY_CREATED:
+        key = _validated(LicenseKeyCreatedData, event)
+        return Notice(
+            template=EmailTemplate.LICENSE_KEY_DELIVERED,
+            business_id=key.business_id,
+            mode=key.mode,
+            customer_id=key.customer_id,
+            billing=BillingDetails(
+                customer_id=key.customer_id,
+                subscription_id=key.subscription_id,
+                product_name=key.product_name,
+                date=key.expires_at,
+                activations_limit=key.activations_limit,
+                activation_message=key.activation_message,
+            ),
+            sealed_license_key=key.key_sealed,
         )
     data = _validated(SubscriptionNoticeData, event)
     template, amount, next_path = _subscription_template(event.type, data)
@@ -209,6 +234,8 @@ class BillingEmails:
             sealed_link = minted.sealed_link
             link = self._delivery.open_link(sealed_link)
             expires_minutes = max(1, minted.expires_minutes)
+        # Opened in memory to check our keys open it and to render once; stored sealed.
+        license_key = self._delivery.open_license_key(notice.sealed_license_key)
         try:
             request = EmailRequest(
                 template=notice.template,
@@ -222,6 +249,7 @@ class BillingEmails:
                 customer_name=recipient.name,
                 idempotency_key=key,
                 billing=notice.billing,
+                license_key=license_key,
             )
         except ValidationError as exc:
             problems = "; ".join(
@@ -230,7 +258,11 @@ class BillingEmails:
             )
             raise InvalidEmailRequest(f"cannot build {notice.template.value}: {problems}") from None
         queued = await self._delivery.enqueue_request(
-            request, key=key, sealed_link=sealed_link, session=session
+            request,
+            key=key,
+            sealed_link=sealed_link,
+            sealed_license_key=notice.sealed_license_key,
+            session=session,
         )
         log.info(
             "billing email queued" if queued else "billing email already queued",

@@ -126,8 +126,11 @@ class EmailDelivery:
         workers: int = 4,
         poll_seconds: float = 1.0,
         attachments: AttachmentSource | None = None,
+        license_sealer: Sealer | None = None,
     ) -> None:
         self._repository = repository
+        # Opens subscriptions' sealed license keys (LICENSE_KEY_SEAL_KEYS); None: no such emails.
+        self._license_sealer = license_sealer
         self._attachments: AttachmentSource = attachments or NoAttachments()
         self._renderer = renderer
         self._sender = sender
@@ -185,6 +188,17 @@ class EmailDelivery:
         except SealError:
             raise InvalidEmailRequest("sealed_link: cannot be opened with our keys") from None
 
+    def open_license_key(self, sealed: str) -> str:
+        """A license key in clear, in memory only; :class:`InvalidEmailRequest` if none opens it."""
+        if not sealed:
+            return ""
+        if self._license_sealer is None:
+            raise InvalidEmailRequest("key_sealed: no license key seal keys configured")
+        try:
+            return self._license_sealer.open(sealed)
+        except SealError:
+            raise InvalidEmailRequest("key_sealed: cannot be opened with our keys") from None
+
     async def enqueue_request(
         self,
         request: EmailRequest,
@@ -192,9 +206,11 @@ class EmailDelivery:
         key: str,
         sealed_link: str,
         session: AsyncClientSession,
+        sealed_license_key: str = "",
     ) -> bool:
-        """Queue ``request`` (its link given sealed) in the caller's transaction, once per
-        ``key``; False when the key is already known (a redelivered event)."""
+        """Queue ``request`` (its link and license key given sealed) in the caller's
+        transaction, once per ``key``; False when the key is already known (a redelivered
+        event). Only the sealed forms are stored."""
         # Render once now: a template problem must fail here, not on every retry.
         rendered = self._renderer.render(request)
         now = self._clock()
@@ -213,6 +229,7 @@ class EmailDelivery:
                 link_expires_minutes=request.link_expires_minutes,
                 customer_name=request.customer_name,
                 billing=request.billing,
+                sealed_license_key=sealed_license_key,
             ),
         )
         queued = await self._repository.enqueue(record, session=session)
@@ -355,6 +372,7 @@ class EmailDelivery:
             link = self._sealer.open(queued.sealed_link) if queued.sealed_link else ""
         except SealError:
             raise InvalidEmailRequest("sealed_link: cannot be opened with our keys") from None
+        license_key = self.open_license_key(queued.sealed_license_key)
         try:
             return EmailRequest(
                 template=record.template,
@@ -368,6 +386,7 @@ class EmailDelivery:
                 customer_name=queued.customer_name,
                 idempotency_key=record.idempotency_key,
                 billing=queued.billing,
+                license_key=license_key,
             )
         except ValidationError as exc:
             raise InvalidEmailRequest(_describe(exc)) from None

@@ -60,6 +60,8 @@ class EmailTemplate(StrEnum):
     SUBSCRIPTION_CANCELLED = "subscription_cancelled"
     CANCELLATION_SCHEDULED = "cancellation_scheduled"
     RENEWAL_REMINDER = "renewal_reminder"
+    # subscriptions' license_key.created: the key itself (opened only at send time).
+    LICENSE_KEY_DELIVERED = "license_key_delivered"
 
     @property
     def has_link(self) -> bool:
@@ -73,6 +75,7 @@ class EmailTemplate(StrEnum):
             EmailTemplate.SUBSCRIPTION_REACTIVATED,
             EmailTemplate.SUBSCRIPTION_CANCELLED,
             EmailTemplate.RENEWAL_REMINDER,
+            EmailTemplate.LICENSE_KEY_DELIVERED,
         )
 
     @property
@@ -97,8 +100,11 @@ BILLING_TEMPLATES = frozenset(
         EmailTemplate.SUBSCRIPTION_CANCELLED,
         EmailTemplate.CANCELLATION_SCHEDULED,
         EmailTemplate.RENEWAL_REMINDER,
+        EmailTemplate.LICENSE_KEY_DELIVERED,
     }
 )
+# The longest license key (subscriptions accepts imported keys up to this).
+MAX_LICENSE_KEY_LENGTH = 256
 
 
 class BillingDetails(BaseModel):
@@ -120,6 +126,18 @@ class BillingDetails(BaseModel):
     date: AwareDatetime | None = None
     invoice_id: str = Field(default="", max_length=128)
     invoice_number: str = Field(default="", max_length=64)
+    # License keys: the activations limit (None = unlimited) and the product's
+    # activation message; ``date`` is the key's expiry (None = never).
+    activations_limit: int | None = Field(default=None, ge=0)
+    activation_message: str = Field(default="", max_length=4000)
+
+    @field_validator("activation_message")
+    @classmethod
+    def _readable_message(cls, value: str) -> str:
+        # Line breaks are the merchant's layout; other control characters are not text.
+        if _CONTROL.search(value.replace("\n", "").replace("\r", "")):
+            raise ValueError("must not contain control characters")
+        return value
 
     @field_validator("product_name", "invoice_number")
     @classmethod
@@ -207,6 +225,8 @@ class EmailRequest(BaseModel):
     customer_name: str = Field(default="", max_length=256)
     idempotency_key: str | None = Field(default=None, max_length=255)
     billing: BillingDetails | None = None
+    # The license key in clear, in memory only (stored sealed, never logged).
+    license_key: str = Field(default="", max_length=MAX_LICENSE_KEY_LENGTH, repr=False)
 
     @field_validator("locale", mode="after")
     @classmethod
@@ -245,6 +265,9 @@ class EmailRequest(BaseModel):
         elif self.link:
             # The no-account email in particular must never carry a way in.
             raise ValueError(f"{template.value} carries no link")
+        if (template is EmailTemplate.LICENSE_KEY_DELIVERED) != bool(self.license_key):
+            # Names no value: the key is a secret.
+            raise ValueError(f"license_key is required for {template.value} and only there")
         if template.is_billing and self.billing is None:
             raise ValueError(f"billing is required for {template.value}")
         if template.per_business:
@@ -266,6 +289,8 @@ class QueuedRequest(BaseModel):
     link_expires_minutes: int = 0
     customer_name: str = ""
     billing: BillingDetails | None = None
+    # The license key sealed (subscriptions' seal, opened with LICENSE_KEY_SEAL_KEYS).
+    sealed_license_key: str = Field(default="", repr=False)
 
 
 class EmailRecord(BaseModel):

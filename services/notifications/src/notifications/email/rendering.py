@@ -18,7 +18,7 @@ from billing_kit.colors import contrast_text
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from notifications.email.formatting import format_amount, format_day
+from notifications.email.formatting import format_amount, format_count, format_day
 from notifications.email.i18n import load_translations
 from notifications.email.models import EmailRequest, EmailTemplate, RenderedEmail
 
@@ -116,6 +116,8 @@ class EmailRenderer:
             "expires_hours": hours,
             "test_mode": request.mode == "test",
             "is_billing": request.template.is_billing,
+            # In memory only: the key email's one secret, shown to its owner.
+            "license_key": request.license_key,
             **_billing_context(request),
         }
 
@@ -137,6 +139,8 @@ def _billing_context(request: EmailRequest) -> dict[str, Any]:
             "amount": "",
             "date": "",
             "invoice_number": "",
+            "activations_limit": "",
+            "activation_message": "",
         }
     amount = ""
     if billing.amount is not None and billing.currency:
@@ -146,6 +150,12 @@ def _billing_context(request: EmailRequest) -> dict[str, Any]:
         "amount": amount,
         "date": format_day(billing.date, request.locale) if billing.date else "",
         "invoice_number": billing.invoice_number,
+        "activations_limit": (
+            format_count(billing.activations_limit, request.locale)
+            if billing.activations_limit is not None
+            else ""
+        ),
+        "activation_message": billing.activation_message,
     }
 
 

@@ -6,9 +6,12 @@ event id in it, so a redelivered event changes nothing twice):
 * ``license-payments`` (``payment.succeeded``): a checkout's one-time lines. The
   cart is read from its checkout session (``metadata.checkout_session_id``);
   renewals and on-demand charges (charge_type other than ``new``) buy no keys.
-* ``license-subscriptions`` (``subscription.active``): a subscription's first
-  activation issues one key per unit, keyed by the subscription, so a later
-  activation (dues paid after a hold) finds every unit issued and adds none.
+* ``license-subscriptions`` (``subscription.active``, ``subscription.renewed``):
+  the first of them that a successful payment is behind (``payment_id`` set)
+  issues one key per unit, keyed by the subscription, so a later activation
+  (dues paid after a hold) or renewal finds every unit issued and adds none. A
+  trial that starts active without a payment gets its keys with the first paid
+  renewal, never before.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from subscriptions.checkouts.repository import CheckoutsRepository
 from subscriptions.checkouts.service import CHECKOUT_KEY
 from subscriptions.licenses.service import LicensesService, Purchase, Txn
 from subscriptions.products.models import Product
-from subscriptions.subscriptions.models import SUBSCRIPTION_ACTIVE, SubscriptionStatus
+from subscriptions.subscriptions.models import (
+    SUBSCRIPTION_ACTIVE,
+    SUBSCRIPTION_RENEWED,
+    SubscriptionStatus,
+)
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 
 log = logging.getLogger(__name__)
 LICENSE_PAYMENT_EVENTS = ("payment.succeeded",)
-LICENSE_SUBSCRIPTION_EVENTS = (SUBSCRIPTION_ACTIVE,)
+LICENSE_SUBSCRIPTION_EVENTS = (SUBSCRIPTION_ACTIVE, SUBSCRIPTION_RENEWED)
 
 
 class PaidData(BaseModel):
@@ -45,7 +52,7 @@ class PaidData(BaseModel):
 
 
 class ActivatedData(BaseModel):
-    """What key issuing reads of a ``subscription.active`` event."""
+    """What key issuing reads of a ``subscription.active``/``.renewed`` event."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -101,12 +108,15 @@ class LicenseIssuing:
             )
 
     async def on_subscription_active(self, event: CloudEvent, txn: Txn) -> None:
-        """Issue a subscription's keys the first time it is active."""
+        """Issue a subscription's keys the first time a successful payment activates or
+        renews it (a trial's activation without a payment issues nothing yet)."""
         try:
             data = ActivatedData.model_validate(event.data)
         except ValidationError:
             log.warning("subscription event without its ids ignored", extra={"event_id": event.id})
             return
+        if not data.payment_id:
+            return  # no payment behind this change (a trial starting, a resume)
         sub = await self.subscriptions.get(
             data.business_id, data.mode, data.subscription_id, txn=txn
         )

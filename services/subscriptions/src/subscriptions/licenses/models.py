@@ -128,6 +128,12 @@ class LicenseKeyCreatedData(BaseModel):
     activation_message: str = Field(description="the product's activation message, or empty")
     activations_limit: int | None = Field(description="null = unlimited")
     expires_at: AwareDatetime | None = Field(description="null = never")
+    # Additions for the key-delivered email and the Dodo-shaped webhook (defaults keep
+    # older events readable).
+    product_name: str = Field(default="", description="the product's name when issued")
+    instances_count: int = Field(default=0, description="activations so far")
+    disabled: bool = Field(default=False, description="disabled by the merchant")
+    created_at: AwareDatetime | None = Field(default=None, description="when it was issued")
 
     @classmethod
     def of(cls, key: LicenseKey) -> LicenseKeyCreatedData:
