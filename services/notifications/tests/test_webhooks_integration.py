@@ -21,6 +21,7 @@ from billing_kit.clock import utc_now
 from billing_kit.errors import Reason
 from billing_kit.events import CloudEvent
 from billing_kit.grpc_client import domain_error_from
+from billing_kit.sealing import DEVELOPMENT_SEALING_KEY, Sealer
 from billing_kit.testing import (
     BrokerNamespace,
     RunningService,
@@ -387,6 +388,69 @@ class TestDelivery:
         assert len(receiver.received) == 2
         assert len(set(receiver.ids())) == 2
         assert len(await deliveries(stub, made)) == 2
+
+    async def test_license_key_created_carries_the_key_in_the_license_key_shape(
+        self,
+        stub: webhooks_pb2_grpc.WebhooksServiceStub,
+        publisher: EventPublisher,
+        receiver: Receiver,
+        service: RunningService[NotificationsRuntime],
+    ) -> None:
+        key = "QWERT-YUIOP-ASDFG-HJKLZ-XCVBN-M2345"
+        made = await create(stub, receiver.url, filter_types=["license_key.created"])
+        receiver.answers = [500]  # the first attempt fails: the retry must send the same bytes
+        expires = datetime(2027, 5, 1, 8, 0, tzinfo=UTC)
+        await publisher.publish(
+            CloudEvent(
+                id="evt_lic_1",
+                source="subscriptions",
+                type="license_key.created",
+                time=T0,
+                data={
+                    "license_key_id": "lic_1",
+                    "business_id": "bus_1",
+                    "mode": "test",
+                    "customer_id": "cus_1",
+                    "product_id": "pdt_app",
+                    "source": "auto",
+                    "payment_id": "pay_1",
+                    "subscription_id": "",
+                    "key_sealed": Sealer(DEVELOPMENT_SEALING_KEY).seal(key),
+                    "activation_message": "Paste it in Settings",
+                    "activations_limit": 5,
+                    "expires_at": expires.isoformat(),
+                    "product_name": "Desktop App",
+                    "instances_count": 0,
+                    "disabled": False,
+                    "created_at": T0.isoformat(),
+                },
+            )
+        )
+        await eventually(lambda: len(receiver.received) == 2, message="not retried")
+        (first_headers, first), (headers, body) = receiver.received
+        assert first == body and first_headers["webhook-id"] == headers["webhook-id"]
+        Webhook(await secret_of(stub, made)).verify(body, headers)
+        payload = json.loads(body)
+        assert payload["type"] == "license_key.created"
+        assert payload["data"] == {
+            "id": "lic_1",
+            "brand_id": "bus_1",
+            "business_id": "bus_1",
+            "created_at": "2026-05-01T08:00:00Z",
+            "customer_id": "cus_1",
+            "instances_count": 0,
+            "key": key,
+            "product_id": "pdt_app",
+            "source": "auto",
+            "status": "active",
+            "activations_limit": 5,
+            "expires_at": "2027-05-01T08:00:00Z",
+            "payment_id": "pay_1",
+            "subscription_id": None,
+        }
+        # At rest the delivery holds the key sealed only.
+        stored = await service.runtime.db["webhook_deliveries"].find_one({"event_id": "evt_lic_1"})
+        assert stored is not None and key not in repr(stored)
 
     async def test_retries_with_backoff_then_succeeds_with_the_same_id(
         self,

@@ -232,20 +232,21 @@ class WebhookDelivery:
         try:
             if not allow_private:
                 check_url_target(endpoint.url)
+            body = self._service.delivery_body(delivery.body, delivery.sealed_license_key)
             headers = {
                 **self._service.custom_headers(endpoint),
                 **webhook_headers(
                     self._service.signing_secrets(endpoint, now),
                     delivery.delivery_id,
                     int(now.timestamp()),
-                    delivery.body,
+                    body,
                 ),
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,
             }
             async with client.post(
                 endpoint.url,
-                data=delivery.body.encode(),
+                data=body.encode(),
                 headers=headers,
                 allow_redirects=False,
             ) as response:

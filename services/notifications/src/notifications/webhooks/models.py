@@ -175,6 +175,9 @@ class Delivery(BaseModel):
     event_id: str
     event_type: str
     body: str
+    # license_key.created: the key sealed (LICENSE_KEY_SEAL_KEYS); the body's data.key is
+    # empty and filled in memory before each attempt, so the table never holds a key.
+    sealed_license_key: str = Field(default="", repr=False)
     status: DeliveryStatus = "pending"
     attempts: int = 0
     next_attempt_at: AwareDatetime | None = None

@@ -18,7 +18,11 @@ from billing_kit.scoping import Mode
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from notifications.models import Recipient
-from notifications.webhooks.models import PAYMENT_EVENT_TYPES, SUBSCRIPTION_EVENT_TYPES
+from notifications.webhooks.models import (
+    LICENSE_KEY_EVENT_TYPES,
+    PAYMENT_EVENT_TYPES,
+    SUBSCRIPTION_EVENT_TYPES,
+)
 
 
 class EventScope(BaseModel):
@@ -283,6 +287,87 @@ def subscription_data(event: SubscriptionEventIn, recipient: Recipient | None) -
     )
 
 
+class LicenseKeyEventIn(EventScope):
+    """The fields of subscriptions' ``LicenseKeyCreatedData`` a webhook shows."""
+
+    license_key_id: str = Field(min_length=1, description="lic_…")
+    customer_id: str = Field(min_length=1, description="the key's owner")
+    product_id: str = Field(min_length=1, description="the product it unlocks")
+    source: Literal["auto", "import", "manual"] = Field(description="how it was made")
+    payment_id: str = Field(default="", description="the payment that bought it, or empty")
+    subscription_id: str = Field(default="", description="the subscription it follows")
+    key_sealed: str = Field(min_length=1, repr=False, description="the key, sealed")
+    activations_limit: int | None = Field(default=None, ge=0, description="null = unlimited")
+    expires_at: AwareDatetime | None = Field(default=None, description="null = never")
+    instances_count: int = Field(default=0, ge=0, description="activations so far")
+    disabled: bool = Field(default=False, description="disabled by the merchant")
+    created_at: AwareDatetime | None = Field(default=None, description="when it was issued")
+
+
+class LicenseKeyData(BaseModel):
+    """Dodo's ``LicenseKey``, field for field as ``GET /license_keys/{id}`` answers.
+
+    ``key`` is empty in the stored body: the worker puts the key in, opened from
+    the delivery's sealed copy, just before each attempt (:func:`with_license_key`).
+    """
+
+    id: str
+    brand_id: str = Field(description="the business id (one brand per business here)")
+    business_id: str
+    created_at: datetime
+    customer_id: str
+    instances_count: int
+    key: str
+    product_id: str
+    source: Literal["auto", "import", "manual"]
+    status: Literal["active", "expired", "disabled"]
+    activations_limit: int | None
+    expires_at: datetime | None
+    payment_id: str | None
+    subscription_id: str | None
+
+
+def license_key_data(event: LicenseKeyEventIn, at: datetime) -> LicenseKeyData:
+    """The key as the merchant API shows it, its status as of ``at`` (the event's time)."""
+    status: Literal["active", "expired", "disabled"] = "active"
+    if event.disabled:
+        status = "disabled"
+    elif event.expires_at is not None and at >= event.expires_at:
+        status = "expired"
+    return LicenseKeyData(
+        id=event.license_key_id,
+        brand_id=event.business_id,
+        business_id=event.business_id,
+        created_at=event.created_at or at,
+        customer_id=event.customer_id,
+        instances_count=event.instances_count,
+        key="",
+        product_id=event.product_id,
+        source=event.source,
+        status=status,
+        activations_limit=event.activations_limit,
+        expires_at=event.expires_at,
+        payment_id=event.payment_id or None,
+        subscription_id=event.subscription_id or None,
+    )
+
+
+def sealed_license_key_of(event: CloudEvent) -> str:
+    """The sealed key a license key event carries ("" for other events)."""
+    if event.type in LICENSE_KEY_EVENT_TYPES:
+        value = event.data.get("key_sealed")
+        return value if isinstance(value, str) else ""
+    return ""
+
+
+def with_license_key(body: str, key: str) -> str:
+    """``body`` with ``data.key`` filled in; the same bytes for the same key every time
+    (key order kept, the separators of :func:`webhook_body`)."""
+    payload = json.loads(body)
+    payload["data"]["key"] = key
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
 def customer_of(event_type: str, data: dict[str, Any]) -> str | None:
     """The customer id a payment or subscription event is about (for the directory lookup)."""
     if event_type in PAYMENT_EVENT_TYPES or event_type in SUBSCRIPTION_EVENT_TYPES:
@@ -299,7 +384,10 @@ def event_data(event: CloudEvent, recipient: Recipient | None) -> dict[str, Any]
     if event.type in SUBSCRIPTION_EVENT_TYPES:
         model = subscription_data(SubscriptionEventIn.model_validate(event.data), recipient)
         return model.model_dump(mode="json")
-    # license_key.created and later types: the producer's data, minus our internal mode.
+    if event.type in LICENSE_KEY_EVENT_TYPES:
+        key = license_key_data(LicenseKeyEventIn.model_validate(event.data), event.time)
+        return key.model_dump(mode="json")
+    # Later types: the producer's data, minus our internal mode.
     EventScope.model_validate(event.data)
     return {k: v for k, v in event.data.items() if k != "mode"}
 

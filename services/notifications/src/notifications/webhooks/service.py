@@ -16,7 +16,7 @@ from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.mongo import call_after_commit
 from billing_kit.scoping import Mode
-from billing_kit.sealing import Sealer
+from billing_kit.sealing import Sealer, SealError
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
 
@@ -36,7 +36,14 @@ from notifications.webhooks.models import (
     is_sensitive_header,
     time_ordered_id,
 )
-from notifications.webhooks.payloads import EventScope, customer_of, event_data, webhook_body
+from notifications.webhooks.payloads import (
+    EventScope,
+    customer_of,
+    event_data,
+    sealed_license_key_of,
+    webhook_body,
+    with_license_key,
+)
 from notifications.webhooks.repository import WebhooksRepository
 from notifications.webhooks.signing import new_secret
 
@@ -124,8 +131,11 @@ class WebhooksService:
         clock: Callable[[], datetime],
         rotation_grace_seconds: float,
         on_delivery_queued: Callable[[], None] = lambda: None,
+        license_sealer: Sealer | None = None,
     ) -> None:
         self._repository = repository
+        # Opens the license keys subscriptions seals (LICENSE_KEY_SEAL_KEYS).
+        self._license_sealer = license_sealer
         self._recipients = recipients
         self._sealer = sealer
         self._clock = clock
@@ -327,6 +337,15 @@ class WebhooksService:
         page = found[:limit]
         return page, (page[-1].delivery_id if len(found) > limit and page else "")
 
+    def delivery_body(self, body: str, sealed_license_key: str) -> str:
+        """The bytes an attempt sends: ``body``, with the license key opened in memory
+        when the delivery carries one. Raises :class:`SealError` when no key opens it."""
+        if not sealed_license_key:
+            return body
+        if self._license_sealer is None:
+            raise SealError("no license key seal keys configured")
+        return with_license_key(body, self._license_sealer.open(sealed_license_key))
+
     async def queue_event(self, event: CloudEvent, session: AsyncClientSession) -> int:
         """One delivery per enabled endpoint that admits the type, in the consumer's
         transaction; a redelivered event queues nothing twice. Returns how many."""
@@ -354,6 +373,14 @@ class WebhooksService:
         except ValidationError as exc:
             raise InvalidWebhookEvent(f"invalid {event.type} data: {_describe(exc)}") from None
         body = webhook_body(event, data, scope.business_id)
+        sealed_key = sealed_license_key_of(event)
+        if sealed_key:
+            try:
+                self.delivery_body(body, sealed_key)  # our keys must open it
+            except SealError:
+                raise InvalidWebhookEvent(
+                    f"invalid {event.type} data: key_sealed: cannot be opened with our keys"
+                ) from None
         now = self._clock()
         queued = 0
         for endpoint in targets:
@@ -365,6 +392,7 @@ class WebhooksService:
                 event_id=event.id,
                 event_type=event.type,
                 body=body,
+                sealed_license_key=sealed_key,
                 next_attempt_at=now,
                 created_at=now,
                 updated_at=now,

@@ -52,6 +52,7 @@ def add_webhooks(runtime: ServiceRuntime, settings: NotificationsSettings) -> We
         clock=utc_now,
         rotation_grace_seconds=settings.webhook_secret_rotation_grace_seconds,
         on_delivery_queued=wake_workers,
+        license_sealer=Sealer(settings.license_key_seal_keys.get_secret_value()),
     )
     delivery = WebhookDelivery(
         repository,
