@@ -641,7 +641,7 @@ def test_auth_and_notifications_share_the_email_link_keys_from_the_secret() -> N
     }
 
 
-def test_only_subscriptions_gets_the_license_key_seal_keys_from_the_secret() -> None:
+def test_subscriptions_and_notifications_share_the_license_key_seal_keys() -> None:
     objects = render(load_values(PRODUCTION_VALUES))
     refs = {
         svc: pod_env(objects, svc).get(f"{svc.upper()}_LICENSE_KEY_SEAL_KEYS")
@@ -650,11 +650,12 @@ def test_only_subscriptions_gets_the_license_key_seal_keys_from_the_secret() -> 
     expected = {
         "secretKeyRef": {"name": "customer-portal-connections", "key": "license-key-seal-keys"}
     }
+    # subscriptions seals, notifications opens (key email, webhook); no one else has it.
     assert refs == {
         "subscriptions": expected,
         "gateway": None,
         "auth": None,
-        "notifications": None,
+        "notifications": expected,
     }
 
 
