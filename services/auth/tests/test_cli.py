@@ -51,11 +51,14 @@ class TestBusinessCommands:
             "IT09876543210",
             "--renewal-reminder-days",
             "5",
+            "--license-grace-days",
+            "14",
             "--json",
         )
         assert code == 0, err
         business = json.loads(out)
         assert business["renewal_reminder_days"] == 5
+        assert business["license_grace_days"] == 14
         assert business["name"] == "Gelateria Roma"
         # The invoice's seller block: "\\n" typed in a shell separates the address lines.
         assert business["address"] == "Via del Corso 1\n00186 Roma"
@@ -87,6 +90,7 @@ class TestBusinessCommands:
             (["--name", "Acme\r\nBcc: x@y.example.com"], "line breaks"),
             (["--name", "Acme", "--support-email", "help@acme.test"], "reserved domain .test"),
             (["--name", "Acme", "--support-email", "hélp@acme.example.com"], "ASCII"),
+            (["--name", "Acme", "--license-grace-days", "400"], "license_grace_days"),
         ],
     )
     async def test_values_that_can_never_be_mailed_are_refused(

@@ -9,8 +9,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 import pytest
 import pytest_asyncio
+from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing_kit.errors import DomainError, Reason
 from billing_kit.events import CloudEvent
 from billing_kit.mongo import ensure_indexes, run_in_transaction
@@ -27,6 +29,7 @@ from subscriptions.licenses.service import KeyChanges, LicensesService, merchant
 from subscriptions.products.models import LicenseKeyDuration as ProductDuration
 from subscriptions.products.models import OneTimePrice, Product
 from subscriptions.subscriptions.models import Subscription, SubscriptionStatus
+from subscriptions.subscriptions.reminders import AuthReminderDays
 
 from .conftest import T0, World
 
@@ -51,10 +54,23 @@ def _product(product_id: str, *, limit: int | None = 5, days: int | None = None)
     )
 
 
+class BusinessGrace:
+    """auth's per-business license_grace_days, as a stand-in (None = the default)."""
+
+    def __init__(self) -> None:
+        self.days: dict[str, int] = {}
+        self.asked = 0
+
+    async def license_grace_days(self, business_id: str) -> int | None:
+        self.asked += 1
+        return self.days.get(business_id)
+
+
 class Licenses:
     """The license aggregate over the world's database."""
 
     def __init__(self, world: World) -> None:
+        self.grace = BusinessGrace()
         self.world = world
         self.sealer = Sealer(DEVELOPMENT_SEALING_KEY)
         client = world.uow.client
@@ -67,6 +83,7 @@ class Licenses:
             world.db,
             lambda work: run_in_transaction(client, work),
             grace=timedelta(days=7),
+            grace_days=self.grace,
         )
         self.checkouts = CheckoutsRepository(world.db)
         self.issuing = LicenseIssuing(self.service, self.checkouts, world.repository)
@@ -426,3 +443,62 @@ class TestAudit:
         updates = [e["details"] for e in entries if e["action"] == "license_key.updated"]
         assert updates == [{"fields": "disabled"}] * 2
         assert "SECRET-KEY-1" not in str(entries)
+
+    async def test_a_business_sets_its_own_grace_period(self, lic: Licenses) -> None:
+        lic.grace.days["bus_1"] = 2
+        sub = await lic.subscription()
+        await lic.deliver(
+            lic.issuing.on_subscription_active,
+            "subscription.active",
+            {
+                "subscription_id": sub.subscription_id,
+                "business_id": "bus_1",
+                "mode": "test",
+                "payment_id": "pay_first",
+            },
+        )
+        key = lic.sealer.open((await lic.keys())[0]["key_sealed"])
+        assert await lic.service.validate(key)
+        assert lic.grace.asked == 0  # an active subscription needs no grace period
+        await lic.set_status(sub, SubscriptionStatus.ON_HOLD)
+        end = datetime(2026, 2, 28, 9, 0, tzinfo=UTC)
+        await lic.world.clocks.advance("bus_1", "test", to=end + timedelta(days=1))
+        assert await lic.service.validate(key)
+        # Day 3 after the paid period: past this business's 2 days (the default is 7).
+        await lic.world.clocks.advance("bus_1", "test", seconds=2 * 86_400)
+        assert not await lic.service.validate(key)
+        # The business lengthens it: the same key works again.
+        lic.grace.days["bus_1"] = 10
+        assert await lic.service.validate(key)
+
+
+class TestBusinessSettingsFromAuth:
+    async def test_license_grace_days_come_from_get_business_cached(self) -> None:
+        class Auth(auth_pb2_grpc.AuthServiceServicer):
+            calls = 0
+
+            async def GetBusiness(self, request: Any, context: Any) -> auth_pb2.Business:
+                Auth.calls += 1
+                days = {"bus_14": 14, "bus_default": 0}[request.business_id]
+                return auth_pb2.Business(business_id=request.business_id, license_grace_days=days)
+
+        server = grpc.aio.server()
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(Auth(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        settings = AuthReminderDays(f"127.0.0.1:{port}", timeout=5, cache_seconds=60)
+        try:
+            assert await settings.license_grace_days("bus_14") == 14
+            assert await settings.license_grace_days("bus_14") == 14
+            assert await settings.days("bus_14") == 3  # the same cached answer
+            assert Auth.calls == 1
+            assert await settings.license_grace_days("bus_default") is None  # 0: the default
+        finally:
+            await settings.stop()
+            await server.stop(0)
+        # auth unreachable: the service default (None), not an error.
+        down = AuthReminderDays(f"127.0.0.1:{port}", timeout=1, cache_seconds=60)
+        try:
+            assert await down.license_grace_days("bus_14") is None
+        finally:
+            await down.stop()

@@ -47,6 +47,7 @@ def business_to_proto(business: Business) -> auth_pb2.Business:
         locale=business.locale,
         created_at=_timestamp(business.created_at),
         renewal_reminder_days=business.renewal_reminder_days,
+        license_grace_days=business.license_grace_days,
         address=business.address,
         tax_id=business.tax_id,
     )
@@ -106,6 +107,7 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             default_return_url=request.default_return_url,
             locale=request.locale,
             renewal_reminder_days=request.renewal_reminder_days,
+            license_grace_days=request.license_grace_days,
             address=request.address,
             tax_id=request.tax_id,
         )

@@ -66,6 +66,7 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
         runtime.subscriptions.repository,
         runtime.subscriptions.clocks,
         runtime.products,
+        grace_days=runtime.subscriptions.business_settings,
     )
     return runtime
 

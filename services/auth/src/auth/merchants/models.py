@@ -101,6 +101,9 @@ class Branding(BaseModel):
 # Renewal reminders: how many days ahead, per business (subscriptions asks GetBusiness).
 DEFAULT_RENEWAL_REMINDER_DAYS = 3
 MAX_RENEWAL_REMINDER_DAYS = 30
+# License keys of an on_hold subscription keep validating this long after its paid period;
+# 0 = subscriptions' default (SUBSCRIPTIONS_LICENSE_GRACE_DAYS), read via GetBusiness.
+MAX_LICENSE_GRACE_DAYS = 365
 
 
 class NewBusiness(InputModel):
@@ -118,6 +121,9 @@ class NewBusiness(InputModel):
     @classmethod
     def _zero_is_default(cls, value: int) -> int:
         return value or DEFAULT_RENEWAL_REMINDER_DAYS
+
+    # 0 (unset on the wire) means the subscriptions service's default.
+    license_grace_days: int = Field(default=0, ge=0, le=MAX_LICENSE_GRACE_DAYS)
 
     # Printed on invoices (the seller block); free text, may be empty.
     address: str = Field(default="", max_length=500)
@@ -145,6 +151,8 @@ class Business(BaseModel):
     created_at: UtcDatetime
     # Days before a renewal the customer gets a reminder email (subscriptions emits it).
     renewal_reminder_days: int = DEFAULT_RENEWAL_REMINDER_DAYS
+    # Days an on_hold subscription's license keys keep validating; 0 = subscriptions' default.
+    license_grace_days: int = 0
 
 
 # --- API keys ------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Rules (also in the README's Licenses section):
 * A key is valid when it is not disabled, not past ``expires_at`` (the
   business's clock: the test clock in test mode), and the purchase still
   entitles it: a key of a subscription follows it — active: yes; on_hold: until
-  the paid period's end plus the grace period (``SUBSCRIPTIONS_LICENSE_GRACE_DAYS``);
+  the paid period's end plus the grace period (the business's ``license_grace_days``
+  from auth, else ``SUBSCRIPTIONS_LICENSE_GRACE_DAYS``);
   cancelled, expired or paused: until the paid period ends; pending or failed: no.
 * An unknown, malformed, disabled or no longer entitled key gets one answer
   (``LICENSE_KEY_INVALID``), so the public API reveals nothing more.
@@ -20,7 +21,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from billing_kit.audit import Actor, Resource
 from billing_kit.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Reason
@@ -104,6 +105,14 @@ def _bad(message: str, field_name: str) -> InvalidArgument:
     return InvalidArgument(message, reason=Reason.INVALID_LICENSE_KEY_REQUEST, field=field_name)
 
 
+class GraceDays(Protocol):
+    """A business's own grace period for on_hold subscriptions' keys."""
+
+    async def license_grace_days(self, business_id: str) -> int | None:
+        """Days, or None for the service default (unset, or not readable now)."""
+        ...
+
+
 def paid_until(sub: Subscription) -> datetime | None:
     """The end of the period the subscription has paid for (None when it never paid one)."""
     if sub.billing_anchor is None:
@@ -178,6 +187,7 @@ class LicensesService:
         *,
         grace: timedelta,
         limiter: RateLimiter | None = None,
+        grace_days: GraceDays | None = None,
     ) -> None:
         self.repository = repository
         self.subscriptions = subscriptions
@@ -186,7 +196,9 @@ class LicensesService:
         self.sealer = sealer
         self.db = db
         self.transact = transact
+        # The service default; a business's own (auth's license_grace_days) wins.
         self.grace = grace
+        self.grace_days = grace_days
         self.limiter = limiter
 
     def open_key(self, key: LicenseKey) -> str:
@@ -258,7 +270,14 @@ class LicensesService:
         if not key.subscription_id:
             return True
         sub = await self.subscriptions.get(key.business_id, key.mode, key.subscription_id, txn=txn)
-        return sub is not None and subscription_entitles(sub, now, self.grace)
+        if sub is None:
+            return False
+        grace = self.grace
+        if sub.status is SubscriptionStatus.ON_HOLD and self.grace_days is not None:
+            # Asked only when it matters; auth down or unset: the service default.
+            days = await self.grace_days.license_grace_days(key.business_id)
+            grace = timedelta(days=days) if days is not None else self.grace
+        return subscription_entitles(sub, now, grace)
 
     async def _working_key(self, license_key: str, txn: Txn | None = None) -> LicenseKey:
         """The presented key if it works now; the one invalid answer otherwise."""

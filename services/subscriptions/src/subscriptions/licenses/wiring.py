@@ -18,7 +18,7 @@ from subscriptions.licenses.consumers import (
 )
 from subscriptions.licenses.rate_limits import LicenseRateLimits, RateLimiter
 from subscriptions.licenses.repository import LicensesRepository
-from subscriptions.licenses.service import LicensesService
+from subscriptions.licenses.service import GraceDays, LicensesService
 from subscriptions.licenses.servicer import LicensesServicer
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.service import ProductReader
@@ -31,6 +31,7 @@ def build_licenses(
     subscriptions: SubscriptionsRepository,
     clocks: BusinessClocks,
     products: ProductReader,
+    grace_days: GraceDays | None = None,
 ) -> LicensesService:
     """Wire the service, its two issuing consumers and LicenseService."""
     client = runtime.client
@@ -43,6 +44,7 @@ def build_licenses(
         runtime.db,
         lambda work: run_in_transaction(client, work),
         grace=timedelta(days=settings.license_grace_days),
+        grace_days=grace_days,
         limiter=RateLimiter(
             runtime.db,
             clocks.real,

@@ -59,13 +59,15 @@ class FixedReminderDays:
 
 
 class AuthReminderDays:
-    """``Business.renewal_reminder_days`` from auth's GetBusiness, cached briefly."""
+    """A business's settings from auth's GetBusiness, cached briefly: the renewal
+    reminder days (``Business.renewal_reminder_days``) and, for license keys, the
+    on_hold grace period (``Business.license_grace_days``)."""
 
     def __init__(self, target: str, *, timeout: float, cache_seconds: float) -> None:
         self._target = target
         self._timeout = timeout
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, int]] = {}
+        self._cache: dict[str, tuple[float, auth_pb2.Business]] = {}
         self._channel: grpc.aio.Channel | None = None
 
     async def start(self) -> None:
@@ -78,8 +80,7 @@ class AuthReminderDays:
             await self._channel.close()
             self._channel = None
 
-    async def days(self, business_id: str) -> int | None:
-        """The business's reminder days (0 on the wire = the default); None if auth is down."""
+    async def _business(self, business_id: str) -> auth_pb2.Business | None:
         now = time.monotonic()
         hit = self._cache.get(business_id)
         if hit is not None and hit[0] > now:
@@ -88,17 +89,31 @@ class AuthReminderDays:
             await self.start()
         assert self._channel is not None
         try:
-            business = await auth_pb2_grpc.AuthServiceStub(self._channel).GetBusiness(
-                auth_pb2.GetBusinessRequest(business_id=business_id)
-            )
+            business: auth_pb2.Business = await auth_pb2_grpc.AuthServiceStub(
+                self._channel
+            ).GetBusiness(auth_pb2.GetBusinessRequest(business_id=business_id))
         except (DomainError, grpc.aio.AioRpcError) as exc:
-            log.warning("reminder days unavailable: %s", type(exc).__name__)
+            log.warning("business settings unavailable: %s", type(exc).__name__)
             return None
-        days = min(business.renewal_reminder_days or DEFAULT_REMINDER_DAYS, MAX_REMINDER_DAYS)
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[business_id] = (now + self._cache_seconds, days)
-        return days
+        self._cache[business_id] = (now + self._cache_seconds, business)
+        return business
+
+    async def days(self, business_id: str) -> int | None:
+        """The business's reminder days (0 on the wire = the default); None if auth is down."""
+        business = await self._business(business_id)
+        if business is None:
+            return None
+        return min(business.renewal_reminder_days or DEFAULT_REMINDER_DAYS, MAX_REMINDER_DAYS)
+
+    async def license_grace_days(self, business_id: str) -> int | None:
+        """The business's license grace days; None for the service default (0 on the
+        wire) or when auth cannot be asked now."""
+        business = await self._business(business_id)
+        if business is None or business.license_grace_days <= 0:
+            return None
+        return int(business.license_grace_days)
 
 
 def reminder_is_due(sub: Subscription, now: datetime, days: int) -> bool:

@@ -38,6 +38,8 @@ class SubscriptionsParts:
     payments: PaymentsPort
     # None only in unit tests that give a payments fake without hosted pages.
     checkouts: CheckoutsService | None = None
+    # auth's GetBusiness, cached (None when tests give their own reminder days).
+    business_settings: AuthReminderDays | None = None
 
 
 def build_subscriptions(
@@ -57,6 +59,7 @@ def build_subscriptions(
         runtime.add_step("payments-client", client.start, client.stop)
         payments = client
         pages = client
+    business_settings: AuthReminderDays | None = None
     if reminder_days is None:
         auth = AuthReminderDays(
             settings.auth_target,
@@ -64,7 +67,7 @@ def build_subscriptions(
             cache_seconds=settings.business_cache_seconds,
         )
         runtime.add_step("auth-client", auth.start, auth.stop)
-        reminder_days = auth
+        reminder_days = business_settings = auth
     scheduler = RenewalScheduler(
         repository,
         uow,
@@ -100,4 +103,5 @@ def build_subscriptions(
         servicer=SubscriptionsServicer(service, billing, clocks, checkouts, hosted),
         payments=payments,
         checkouts=checkouts,
+        business_settings=business_settings,
     )

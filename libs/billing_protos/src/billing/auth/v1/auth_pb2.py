@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from billing.common.v1 import common_pb2 as billing_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62illing/auth/v1/auth.proto\x12\x0f\x62illing.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"3\n\x08\x42randing\x12\x10\n\x08logo_url\x18\x01 \x01(\t\x12\x15\n\rprimary_color\x18\x02 \x01(\t\"\x8d\x02\n\x08\x42usiness\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x08\x62randing\x18\x03 \x01(\x0b\x32\x19.billing.auth.v1.Branding\x12\x15\n\rsupport_email\x18\x04 \x01(\t\x12\x1a\n\x12\x64\x65\x66\x61ult_return_url\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15renewal_reminder_days\x18\n \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t\x12\x0e\n\x06tax_id\x18\t \x01(\t\"\xd5\x01\n\x15\x43reateBusinessRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x08\x62randing\x18\x02 \x01(\x0b\x32\x19.billing.auth.v1.Branding\x12\x15\n\rsupport_email\x18\x03 \x01(\t\x12\x1a\n\x12\x64\x65\x66\x61ult_return_url\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x1d\n\x15renewal_reminder_days\x18\x08 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12\x0e\n\x06tax_id\x18\x07 \x01(\t\")\n\x12GetBusinessRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\"?\n\x15ListBusinessesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x13\n\x0bpage_number\x18\x02 \x01(\x05\"G\n\x16ListBusinessesResponse\x12-\n\nbusinesses\x18\x01 \x03(\x0b\x32\x19.billing.auth.v1.Business\"\xda\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x16\n\x0e\x64isplay_prefix\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x13\x43reateApiKeyRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x0c\n\x04name\x18\x03 \x01(\t\"P\n\x14\x43reateApiKeyResponse\x12(\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x17.billing.auth.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\")\n\x12ListApiKeysRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\"@\n\x13ListApiKeysResponse\x12)\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x17.billing.auth.v1.ApiKey\":\n\x13RevokeApiKeyRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"+\n\x19\x41uthenticateApiKeyRequest\x12\x0e\n\x06secret\x18\x01 \x01(\t\"h\n\x1a\x41uthenticateApiKeyResponse\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"\xc4\x02\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x14\n\x0cphone_number\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\x08metadata\x18\x08 \x03(\x0b\x32\'.billing.auth.v1.Customer.MetadataEntry\x12\x18\n\x10preferred_locale\x18\t \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x80\x01\n\x10\x43ustomerMetadata\x12=\n\x06values\x18\x01 \x03(\x0b\x32-.billing.auth.v1.CustomerMetadata.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x99\x02\n\x15\x43reateCustomerRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0cphone_number\x18\x05 \x01(\t\x12\x46\n\x08metadata\x18\x06 \x03(\x0b\x32\x34.billing.auth.v1.CreateCustomerRequest.MetadataEntry\x12\x18\n\x10preferred_locale\x18\x07 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x16\x43reateCustomerResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.billing.auth.v1.Customer\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"e\n\x12GetCustomerRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\"\x89\x01\n\x14ListCustomersRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x13\n\x0bpage_number\x18\x04 \x01(\x05\x12\r\n\x05\x65mail\x18\x05 \x01(\t\"E\n\x15ListCustomersResponse\x12,\n\tcustomers\x18\x01 \x03(\x0b\x32\x19.billing.auth.v1.Customer2\x9b\x07\n\x0b\x41uthService\x12S\n\x0e\x43reateBusiness\x12&.billing.auth.v1.CreateBusinessRequest\x1a\x19.billing.auth.v1.Business\x12M\n\x0bGetBusiness\x12#.billing.auth.v1.GetBusinessRequest\x1a\x19.billing.auth.v1.Business\x12\x61\n\x0eListBusinesses\x12&.billing.auth.v1.ListBusinessesRequest\x1a\'.billing.auth.v1.ListBusinessesResponse\x12[\n\x0c\x43reateApiKey\x12$.billing.auth.v1.CreateApiKeyRequest\x1a%.billing.auth.v1.CreateApiKeyResponse\x12X\n\x0bListApiKeys\x12#.billing.auth.v1.ListApiKeysRequest\x1a$.billing.auth.v1.ListApiKeysResponse\x12M\n\x0cRevokeApiKey\x12$.billing.auth.v1.RevokeApiKeyRequest\x1a\x17.billing.auth.v1.ApiKey\x12m\n\x12\x41uthenticateApiKey\x12*.billing.auth.v1.AuthenticateApiKeyRequest\x1a+.billing.auth.v1.AuthenticateApiKeyResponse\x12\x61\n\x0e\x43reateCustomer\x12&.billing.auth.v1.CreateCustomerRequest\x1a\'.billing.auth.v1.CreateCustomerResponse\x12M\n\x0bGetCustomer\x12#.billing.auth.v1.GetCustomerRequest\x1a\x19.billing.auth.v1.Customer\x12^\n\rListCustomers\x12%.billing.auth.v1.ListCustomersRequest\x1a&.billing.auth.v1.ListCustomersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x62illing/auth/v1/auth.proto\x12\x0f\x62illing.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"3\n\x08\x42randing\x12\x10\n\x08logo_url\x18\x01 \x01(\t\x12\x15\n\rprimary_color\x18\x02 \x01(\t\"\xa9\x02\n\x08\x42usiness\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12+\n\x08\x62randing\x18\x03 \x01(\x0b\x32\x19.billing.auth.v1.Branding\x12\x15\n\rsupport_email\x18\x04 \x01(\t\x12\x1a\n\x12\x64\x65\x66\x61ult_return_url\x18\x05 \x01(\t\x12\x0e\n\x06locale\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1d\n\x15renewal_reminder_days\x18\n \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x08 \x01(\t\x12\x0e\n\x06tax_id\x18\t \x01(\t\x12\x1a\n\x12license_grace_days\x18\x0b \x01(\x05\"\xf1\x01\n\x15\x43reateBusinessRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12+\n\x08\x62randing\x18\x02 \x01(\x0b\x32\x19.billing.auth.v1.Branding\x12\x15\n\rsupport_email\x18\x03 \x01(\t\x12\x1a\n\x12\x64\x65\x66\x61ult_return_url\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x1d\n\x15renewal_reminder_days\x18\x08 \x01(\x05\x12\x0f\n\x07\x61\x64\x64ress\x18\x06 \x01(\t\x12\x0e\n\x06tax_id\x18\x07 \x01(\t\x12\x1a\n\x12license_grace_days\x18\t \x01(\x05\")\n\x12GetBusinessRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\"?\n\x15ListBusinessesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x13\n\x0bpage_number\x18\x02 \x01(\x05\"G\n\x16ListBusinessesResponse\x12-\n\nbusinesses\x18\x01 \x03(\x0b\x32\x19.billing.auth.v1.Business\"\xda\x01\n\x06\x41piKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x16\n\x0e\x64isplay_prefix\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"_\n\x13\x43reateApiKeyRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x0c\n\x04name\x18\x03 \x01(\t\"P\n\x14\x43reateApiKeyResponse\x12(\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x17.billing.auth.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\")\n\x12ListApiKeysRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\"@\n\x13ListApiKeysResponse\x12)\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x17.billing.auth.v1.ApiKey\":\n\x13RevokeApiKeyRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\"+\n\x19\x41uthenticateApiKeyRequest\x12\x0e\n\x06secret\x18\x01 \x01(\t\"h\n\x1a\x41uthenticateApiKeyResponse\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x0e\n\x06key_id\x18\x03 \x01(\t\"\xc4\x02\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x02 \x01(\t\x12%\n\x04mode\x18\x03 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x14\n\x0cphone_number\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x39\n\x08metadata\x18\x08 \x03(\x0b\x32\'.billing.auth.v1.Customer.MetadataEntry\x12\x18\n\x10preferred_locale\x18\t \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x80\x01\n\x10\x43ustomerMetadata\x12=\n\x06values\x18\x01 \x03(\x0b\x32-.billing.auth.v1.CustomerMetadata.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x99\x02\n\x15\x43reateCustomerRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x14\n\x0cphone_number\x18\x05 \x01(\t\x12\x46\n\x08metadata\x18\x06 \x03(\x0b\x32\x34.billing.auth.v1.CreateCustomerRequest.MetadataEntry\x12\x18\n\x10preferred_locale\x18\x07 \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x16\x43reateCustomerResponse\x12+\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x19.billing.auth.v1.Customer\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"e\n\x12GetCustomerRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\"\x89\x01\n\x14ListCustomersRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x13\n\x0bpage_number\x18\x04 \x01(\x05\x12\r\n\x05\x65mail\x18\x05 \x01(\t\"E\n\x15ListCustomersResponse\x12,\n\tcustomers\x18\x01 \x03(\x0b\x32\x19.billing.auth.v1.Customer2\x9b\x07\n\x0b\x41uthService\x12S\n\x0e\x43reateBusiness\x12&.billing.auth.v1.CreateBusinessRequest\x1a\x19.billing.auth.v1.Business\x12M\n\x0bGetBusiness\x12#.billing.auth.v1.GetBusinessRequest\x1a\x19.billing.auth.v1.Business\x12\x61\n\x0eListBusinesses\x12&.billing.auth.v1.ListBusinessesRequest\x1a\'.billing.auth.v1.ListBusinessesResponse\x12[\n\x0c\x43reateApiKey\x12$.billing.auth.v1.CreateApiKeyRequest\x1a%.billing.auth.v1.CreateApiKeyResponse\x12X\n\x0bListApiKeys\x12#.billing.auth.v1.ListApiKeysRequest\x1a$.billing.auth.v1.ListApiKeysResponse\x12M\n\x0cRevokeApiKey\x12$.billing.auth.v1.RevokeApiKeyRequest\x1a\x17.billing.auth.v1.ApiKey\x12m\n\x12\x41uthenticateApiKey\x12*.billing.auth.v1.AuthenticateApiKeyRequest\x1a+.billing.auth.v1.AuthenticateApiKeyResponse\x12\x61\n\x0e\x43reateCustomer\x12&.billing.auth.v1.CreateCustomerRequest\x1a\'.billing.auth.v1.CreateCustomerResponse\x12M\n\x0bGetCustomer\x12#.billing.auth.v1.GetCustomerRequest\x1a\x19.billing.auth.v1.Customer\x12^\n\rListCustomers\x12%.billing.auth.v1.ListCustomersRequest\x1a&.billing.auth.v1.ListCustomersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,51 +42,51 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BRANDING']._serialized_start=112
   _globals['_BRANDING']._serialized_end=163
   _globals['_BUSINESS']._serialized_start=166
-  _globals['_BUSINESS']._serialized_end=435
-  _globals['_CREATEBUSINESSREQUEST']._serialized_start=438
-  _globals['_CREATEBUSINESSREQUEST']._serialized_end=651
-  _globals['_GETBUSINESSREQUEST']._serialized_start=653
-  _globals['_GETBUSINESSREQUEST']._serialized_end=694
-  _globals['_LISTBUSINESSESREQUEST']._serialized_start=696
-  _globals['_LISTBUSINESSESREQUEST']._serialized_end=759
-  _globals['_LISTBUSINESSESRESPONSE']._serialized_start=761
-  _globals['_LISTBUSINESSESRESPONSE']._serialized_end=832
-  _globals['_APIKEY']._serialized_start=835
-  _globals['_APIKEY']._serialized_end=1053
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1055
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1150
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1152
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1232
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1234
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1275
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1277
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1341
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1343
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1401
-  _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_start=1403
-  _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_end=1446
-  _globals['_AUTHENTICATEAPIKEYRESPONSE']._serialized_start=1448
-  _globals['_AUTHENTICATEAPIKEYRESPONSE']._serialized_end=1552
-  _globals['_CUSTOMER']._serialized_start=1555
-  _globals['_CUSTOMER']._serialized_end=1879
-  _globals['_CUSTOMER_METADATAENTRY']._serialized_start=1832
-  _globals['_CUSTOMER_METADATAENTRY']._serialized_end=1879
-  _globals['_CUSTOMERMETADATA']._serialized_start=1882
-  _globals['_CUSTOMERMETADATA']._serialized_end=2010
-  _globals['_CUSTOMERMETADATA_VALUESENTRY']._serialized_start=1965
-  _globals['_CUSTOMERMETADATA_VALUESENTRY']._serialized_end=2010
-  _globals['_CREATECUSTOMERREQUEST']._serialized_start=2013
-  _globals['_CREATECUSTOMERREQUEST']._serialized_end=2294
-  _globals['_CREATECUSTOMERREQUEST_METADATAENTRY']._serialized_start=1832
-  _globals['_CREATECUSTOMERREQUEST_METADATAENTRY']._serialized_end=1879
-  _globals['_CREATECUSTOMERRESPONSE']._serialized_start=2296
-  _globals['_CREATECUSTOMERRESPONSE']._serialized_end=2382
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=2384
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=2485
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=2488
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=2625
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=2627
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2696
-  _globals['_AUTHSERVICE']._serialized_start=2699
-  _globals['_AUTHSERVICE']._serialized_end=3622
+  _globals['_BUSINESS']._serialized_end=463
+  _globals['_CREATEBUSINESSREQUEST']._serialized_start=466
+  _globals['_CREATEBUSINESSREQUEST']._serialized_end=707
+  _globals['_GETBUSINESSREQUEST']._serialized_start=709
+  _globals['_GETBUSINESSREQUEST']._serialized_end=750
+  _globals['_LISTBUSINESSESREQUEST']._serialized_start=752
+  _globals['_LISTBUSINESSESREQUEST']._serialized_end=815
+  _globals['_LISTBUSINESSESRESPONSE']._serialized_start=817
+  _globals['_LISTBUSINESSESRESPONSE']._serialized_end=888
+  _globals['_APIKEY']._serialized_start=891
+  _globals['_APIKEY']._serialized_end=1109
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1111
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1206
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=1208
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1288
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1290
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1331
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1333
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1397
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1399
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1457
+  _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_start=1459
+  _globals['_AUTHENTICATEAPIKEYREQUEST']._serialized_end=1502
+  _globals['_AUTHENTICATEAPIKEYRESPONSE']._serialized_start=1504
+  _globals['_AUTHENTICATEAPIKEYRESPONSE']._serialized_end=1608
+  _globals['_CUSTOMER']._serialized_start=1611
+  _globals['_CUSTOMER']._serialized_end=1935
+  _globals['_CUSTOMER_METADATAENTRY']._serialized_start=1888
+  _globals['_CUSTOMER_METADATAENTRY']._serialized_end=1935
+  _globals['_CUSTOMERMETADATA']._serialized_start=1938
+  _globals['_CUSTOMERMETADATA']._serialized_end=2066
+  _globals['_CUSTOMERMETADATA_VALUESENTRY']._serialized_start=2021
+  _globals['_CUSTOMERMETADATA_VALUESENTRY']._serialized_end=2066
+  _globals['_CREATECUSTOMERREQUEST']._serialized_start=2069
+  _globals['_CREATECUSTOMERREQUEST']._serialized_end=2350
+  _globals['_CREATECUSTOMERREQUEST_METADATAENTRY']._serialized_start=1888
+  _globals['_CREATECUSTOMERREQUEST_METADATAENTRY']._serialized_end=1935
+  _globals['_CREATECUSTOMERRESPONSE']._serialized_start=2352
+  _globals['_CREATECUSTOMERRESPONSE']._serialized_end=2438
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=2440
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=2541
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=2544
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=2681
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=2683
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2752
+  _globals['_AUTHSERVICE']._serialized_start=2755
+  _globals['_AUTHSERVICE']._serialized_end=3678
 # @@protoc_insertion_point(module_scope)

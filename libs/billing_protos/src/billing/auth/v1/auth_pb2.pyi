@@ -59,6 +59,7 @@ class Business(_message.Message):
     RENEWAL_REMINDER_DAYS_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
+    LICENSE_GRACE_DAYS_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     name: _builtins.str
     support_email: _builtins.str
@@ -71,6 +72,10 @@ class Business(_message.Message):
     """Postal address printed on invoices (free text, lines separated by "\\n"); empty when unknown."""
     tax_id: _builtins.str
     """VAT number or other tax id printed on invoices; empty when unknown."""
+    license_grace_days: _builtins.int
+    """Days an on_hold subscription's license keys keep validating after its paid period
+    ends (0..365); 0 = the subscriptions service's default (7).
+    """
     @_builtins.property
     def branding(self) -> Global___Branding: ...
     @_builtins.property
@@ -88,10 +93,11 @@ class Business(_message.Message):
         renewal_reminder_days: _builtins.int = ...,
         address: _builtins.str = ...,
         tax_id: _builtins.str = ...,
+        license_grace_days: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "business_id", b"business_id", "created_at", b"created_at", "default_return_url", b"default_return_url", "locale", b"locale", "name", b"name", "renewal_reminder_days", b"renewal_reminder_days", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "business_id", b"business_id", "created_at", b"created_at", "default_return_url", b"default_return_url", "license_grace_days", b"license_grace_days", "locale", b"locale", "name", b"name", "renewal_reminder_days", b"renewal_reminder_days", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -109,6 +115,7 @@ class CreateBusinessRequest(_message.Message):
     RENEWAL_REMINDER_DAYS_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
+    LICENSE_GRACE_DAYS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     support_email: _builtins.str
     default_return_url: _builtins.str
@@ -118,6 +125,8 @@ class CreateBusinessRequest(_message.Message):
     address: _builtins.str
     """Optional: printed on invoices."""
     tax_id: _builtins.str
+    license_grace_days: _builtins.int
+    """License keys' grace period when on_hold, in days (0..365); 0 = the service default (7)."""
     @_builtins.property
     def branding(self) -> Global___Branding: ...
     def __init__(
@@ -131,10 +140,11 @@ class CreateBusinessRequest(_message.Message):
         renewal_reminder_days: _builtins.int = ...,
         address: _builtins.str = ...,
         tax_id: _builtins.str = ...,
+        license_grace_days: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "default_return_url", b"default_return_url", "locale", b"locale", "name", b"name", "renewal_reminder_days", b"renewal_reminder_days", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "default_return_url", b"default_return_url", "license_grace_days", b"license_grace_days", "locale", b"locale", "name", b"name", "renewal_reminder_days", b"renewal_reminder_days", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
