@@ -55,7 +55,7 @@ async def _buy(
 
 
 async def test_a_bought_key_activates_up_to_its_limit_and_stops_when_disabled(
-    stack: Stack, shop: PortalBusiness, shop_sdk: AsyncDodoPayments, page: Page
+    stack: Stack, shop: PortalBusiness, shop_sdk: AsyncDodoPayments, page: Page, mailbox: Mailbox
 ) -> None:
     product = await shop_sdk.products.create(
         name=f"Desktop app {uuid.uuid4().hex[:6]}",
@@ -75,6 +75,7 @@ async def test_a_bought_key_activates_up_to_its_limit_and_stops_when_disabled(
         0,
     )
     assert key.payment_id and key.product_id == product.product_id
+    await _each_key_emailed_once(shop_sdk, mailbox, keys, "Thanks! Paste the key in Settings.")
 
     first = await shop_sdk.licenses.activate(license_key=key.key, name="laptop")
     await shop_sdk.licenses.activate(license_key=key.key, name="desktop")
@@ -104,6 +105,33 @@ async def test_a_bought_key_activates_up_to_its_limit_and_stops_when_disabled(
     assert answers[0] == answers[1]
     # The other unit's key is untouched.
     assert (await shop_sdk.licenses.validate(license_key=keys[1].key)).valid
+
+
+async def _each_key_emailed_once(
+    sdk: AsyncDodoPayments, mailbox: Mailbox, keys: list[Any], activation_message: str
+) -> None:
+    """Every key reaches its customer in one key-delivered email, with the activation
+    message, and no second copy follows."""
+    address = (await sdk.customers.retrieve(keys[0].customer_id)).email
+
+    async def delivered() -> list[Any] | None:
+        found = [m for m in await mailbox.messages_to(address) if "license key" in m.subject]
+        return found if len(found) >= len(keys) else None
+
+    emails = await eventually(delivered, within=60, message="no key-delivered email")
+    bodies = []
+    for message in emails:
+        text = message.message.get_body(preferencelist=("plain",))
+        html = message.message.get_body(preferencelist=("html",))
+        assert text is not None and html is not None
+        body = str(text.get_content())  # type: ignore[attr-defined]
+        assert activation_message in body
+        assert activation_message in str(html.get_content())  # type: ignore[attr-defined]
+        bodies.append(body)
+    assert sorted(k.key for k in keys) == sorted(
+        next(k.key for k in keys if k.key in body) for body in bodies
+    )
+    await mailbox.assert_nothing_new(address, skip=await mailbox.count(address), seconds=3)
 
 
 async def test_a_cancelled_subscription_key_validates_until_the_paid_period_ends(
