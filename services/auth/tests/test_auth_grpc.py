@@ -104,6 +104,27 @@ class TestBusinesses:
             assert "renewal_reminder_days" in (err.details() or "")
         assert await auth.db.businesses.count_documents({}) == before
 
+    async def test_license_grace_days_zero_means_the_default_and_bounded(self, auth: Any) -> None:
+        default = await auth.stub.CreateBusiness(auth_pb2.CreateBusinessRequest(name="Default"))
+        assert default.license_grace_days == 0  # subscriptions applies its own default
+        lenient = await auth.stub.CreateBusiness(
+            auth_pb2.CreateBusinessRequest(name="Lenient", license_grace_days=30)
+        )
+        fetched = await auth.stub.GetBusiness(
+            auth_pb2.GetBusinessRequest(business_id=lenient.business_id)
+        )
+        assert fetched.license_grace_days == 30
+        before = await auth.db.businesses.count_documents({})
+        for days in (-1, 366):
+            err = await rpc_error(
+                auth.stub.CreateBusiness(
+                    auth_pb2.CreateBusinessRequest(name="Bad", license_grace_days=days)
+                )
+            )
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "license_grace_days" in (err.details() or "")
+        assert await auth.db.businesses.count_documents({}) == before
+
     async def test_unknown_business_is_not_found(self, auth: Any) -> None:
         err = await rpc_error(
             auth.stub.GetBusiness(auth_pb2.GetBusinessRequest(business_id="bus_x"))
