@@ -9,17 +9,20 @@ the merchant's disable and, for a subscription, the paid period after a cancel
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from billing_kit.testing import eventually
 from devstack import Mailbox, Stack, message_link
 from devstack.browser import open_and_confirm_link, request_sign_in_link
 from devstack.portal import PortalBusiness, create_portal_business, unique_email
 from dodopayments import AsyncDodoPayments, ConflictError, NotFoundError, RateLimitError
 from playwright.async_api import Page, expect
+from standardwebhooks import Webhook
 
 from .conftest import merchant_sdk
 from .test_checkouts import _back, _pay
@@ -163,6 +166,7 @@ async def test_a_cancelled_subscription_key_validates_until_the_paid_period_ends
 async def test_a_trial_gets_its_key_with_its_first_paid_renewal_not_before(
     stack: Stack, mailbox: Mailbox
 ) -> None:
+    """Also: the merchant's ``license_key.created`` webhook is ``GET /license_keys/{id}``."""
     async with stack.auth_admin() as admin:
         business = await create_portal_business(admin, f"Prova {uuid.uuid4().hex[:6]}")
     async with merchant_sdk(stack, business) as sdk, aiohttp.ClientSession() as http:
@@ -173,6 +177,9 @@ async def test_a_trial_gets_its_key_with_its_first_paid_renewal_not_before(
             license_key_enabled=True,
             license_key_activation_message="Sign in to the app with this key.",
         )
+        received: list[tuple[dict[str, str], str]] = []
+        url, receiver = await _receiver(received)
+        endpoint = await sdk.webhooks.create(url=url, filter_types=["license_key.created"])
         address = unique_email("trial")
         customer = await sdk.customers.create(email=address, name="Ada")
         card = await Cards(stack, business.business_id, http).save(
@@ -209,6 +216,37 @@ async def test_a_trial_gets_its_key_with_its_first_paid_renewal_not_before(
         assert key.subscription_id == sid and key.payment_id
         assert (await sdk.licenses.validate(license_key=key.key)).valid
         await _each_key_emailed_once(sdk, mailbox, [key], "Sign in to the app with this key.")
+
+        # The merchant hears of it once, signed, with the key, in the API's shape.
+        await eventually(lambda: received, within=30, message="no license_key.created webhook")
+        [(headers, body)] = received
+        secret = (await sdk.webhooks.retrieve_secret(endpoint.id)).secret
+        Webhook(secret).verify(body, headers)
+        payload = json.loads(body)
+        assert payload["type"] == "license_key.created"
+        api = await sdk.license_keys.with_raw_response.retrieve(key.id)
+        assert payload["data"] == await api.json()
+        assert payload["data"]["key"] == key.key
+        await receiver.cleanup()
+
+
+async def _receiver(
+    received: list[tuple[dict[str, str], str]],
+) -> tuple[str, web.AppRunner]:
+    """A merchant's endpoint on this machine (test mode may deliver there): URL, runner."""
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((dict(request.headers.items()), await request.text()))
+        return web.Response(status=200, text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hooks/dodo", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return f"http://127.0.0.1:{port}/hooks/dodo", runner
 
 
 async def test_a_burst_gets_429_while_another_key_still_works(
