@@ -492,6 +492,15 @@ class TestLicenseKeyEmail:
         assert "Scadenza: Mai" in email.text
         assert "Come attivarla" not in email.text
 
+    def test_control_characters_in_the_activation_message_become_spaces(
+        self, renderer: EmailRenderer
+    ) -> None:
+        details = LICENSE.model_copy(update={"activation_message": "Step 1:\tOpen\r\nStep 2"})
+        checked = BillingDetails.model_validate(details.model_dump())
+        assert checked.activation_message == "Step 1: Open\nStep 2"
+        email = renderer.render(make_request(EmailTemplate.LICENSE_KEY_DELIVERED, billing=checked))
+        assert "Step 1: Open\nStep 2" in email.text
+
     def test_the_activation_message_is_escaped_in_html(self, renderer: EmailRenderer) -> None:
         details = LICENSE.model_copy(update={"activation_message": "<script>x()</script>"})
         email = renderer.render(make_request(EmailTemplate.LICENSE_KEY_DELIVERED, billing=details))
@@ -501,7 +510,7 @@ class TestLicenseKeyEmail:
     def test_the_key_is_required_there_and_nowhere_else(self) -> None:
         with pytest.raises(ValidationError, match="license_key is required") as missing:
             make_request(EmailTemplate.LICENSE_KEY_DELIVERED, license_key="")
-        with pytest.raises(ValidationError, match="license_key is required"):
+        with pytest.raises(ValidationError, match="carries no license_key"):
             make_request(EmailTemplate.RENEWAL_REMINDER, license_key=LICENSE_KEY)
         assert LICENSE_KEY not in repr(make_request(EmailTemplate.LICENSE_KEY_DELIVERED))
         assert "license_key" in str(missing.value)

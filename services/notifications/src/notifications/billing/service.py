@@ -139,7 +139,8 @@ def notice_for(event: CloudEvent) -> Notice | None:
             billing=BillingDetails(
                 customer_id=key.customer_id,
                 subscription_id=key.subscription_id,
-                product_name=key.product_name,
+                # An event older than the name's addition names the product by its id.
+                product_name=key.product_name or key.product_id,
                 date=key.expires_at,
                 activations_limit=key.activations_limit,
                 activation_message=key.activation_message,

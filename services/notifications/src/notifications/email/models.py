@@ -134,10 +134,10 @@ class BillingDetails(BaseModel):
     @field_validator("activation_message")
     @classmethod
     def _readable_message(cls, value: str) -> str:
-        # Line breaks are the merchant's layout; other control characters are not text.
-        if _CONTROL.search(value.replace("\n", "").replace("\r", "")):
-            raise ValueError("must not contain control characters")
-        return value
+        # The merchant's text (products accept any string): line breaks are its layout,
+        # other control characters become spaces rather than cost the customer the email.
+        lines = value.replace("\r\n", "\n").split("\n")
+        return "\n".join(_CONTROL.sub(" ", line) for line in lines)
 
     @field_validator("product_name", "invoice_number")
     @classmethod
@@ -265,9 +265,11 @@ class EmailRequest(BaseModel):
         elif self.link:
             # The no-account email in particular must never carry a way in.
             raise ValueError(f"{template.value} carries no link")
-        if (template is EmailTemplate.LICENSE_KEY_DELIVERED) != bool(self.license_key):
-            # Names no value: the key is a secret.
-            raise ValueError(f"license_key is required for {template.value} and only there")
+        # The messages name no value: the key is a secret.
+        if template is EmailTemplate.LICENSE_KEY_DELIVERED and not self.license_key:
+            raise ValueError(f"license_key is required for {template.value}")
+        if template is not EmailTemplate.LICENSE_KEY_DELIVERED and self.license_key:
+            raise ValueError(f"{template.value} carries no license_key")
         if template.is_billing and self.billing is None:
             raise ValueError(f"billing is required for {template.value}")
         if template.per_business:
