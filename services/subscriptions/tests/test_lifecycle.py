@@ -184,6 +184,12 @@ async def test_failed_renewal_holds_and_a_new_card_pays_the_dues_once(world: Wor
         if ":dues:" in k and r.status is ChargeStatus.SUCCEEDED
     ]
     assert len(dues) == 1
+    # Every charge names its product and quantity, so the invoice prints a real line.
+    renewal = next(c for c in world.payments.calls if c.idempotency_key.startswith(f"{sid}:renew"))
+    [line] = renewal.lines
+    assert (line.product_id, line.quantity, line.unit_amount) == ("pdt_monthly", 2, 1000)
+    [dues_line] = next(c for c in world.payments.calls if ":dues:" in c.idempotency_key).lines
+    assert dues_line.quantity * dues_line.unit_amount == 2000
 
 
 async def test_illegal_changes_are_conflicts(world: World) -> None:

@@ -35,7 +35,12 @@ from subscriptions.products.models import OneTimePrice, Product, RecurringPrice
 from subscriptions.subscriptions import models as m
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, PaymentOutcomeData
 from subscriptions.subscriptions.models import BillingAddress, SubscriptionStatus
-from subscriptions.subscriptions.payments_client import ChargeType, PayPageRequest, PayPagesPort
+from subscriptions.subscriptions.payments_client import (
+    ChargeType,
+    PaymentLine,
+    PayPageRequest,
+    PayPagesPort,
+)
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.service import (
     NewSubscription,
@@ -91,6 +96,7 @@ def price_line(product: Product, quantity: int, where: str) -> CartLine:
         terms = recurring_terms(product).model_copy(update={"trial_period_days": 0})
         return CartLine(
             product_id=product.product_id,
+            product_name=product.name,
             quantity=quantity,
             amount=terms.unit_price * quantity,
             currency=price.currency,
@@ -100,6 +106,7 @@ def price_line(product: Product, quantity: int, where: str) -> CartLine:
     unit = price.price * (10_000 - price.discount_bps) // 10_000
     return CartLine(
         product_id=product.product_id,
+        product_name=product.name,
         quantity=quantity,
         amount=unit * quantity,
         currency=price.currency,
@@ -182,6 +189,16 @@ class CheckoutsService:
                 return_url=request.return_url,
                 description=f"Checkout {session_id}",
                 metadata={CHECKOUT_KEY: session_id},
+                lines=tuple(
+                    PaymentLine(
+                        product_id=line.product_id,
+                        product_name=line.product_name,
+                        quantity=line.quantity,
+                        unit_amount=line.amount // line.quantity,
+                    )
+                    for line in lines
+                ),
+                billing=request.billing,
             )
         )
         checkout = Checkout(

@@ -27,6 +27,7 @@ from subscriptions.subscriptions.payments_client import (
     ChargeStatus,
     ChargeType,
     PaymentsPort,
+    subscription_lines,
 )
 from subscriptions.subscriptions.periods import Dues, after_paid_dues, dues_of
 from subscriptions.subscriptions.repository import SubscriptionsRepository
@@ -191,6 +192,8 @@ class BillingService:
                 customer_present=customer_present,
                 return_url=return_url,
                 description=sub.product_name,
+                lines=subscription_lines(sub, dues.amount),
+                billing=sub.billing,
             )
         )
         updated = await self._apply_dues(sub, dues, result, payment_method_id)
@@ -282,6 +285,8 @@ class BillingService:
                 subscription_id=sub.subscription_id,
                 customer_present=False,
                 description=description or sub.product_name,
+                lines=subscription_lines(sub, amount, description),
+                billing=sub.billing,
             )
         )
 

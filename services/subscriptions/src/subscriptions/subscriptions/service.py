@@ -35,6 +35,7 @@ from subscriptions.subscriptions.payments_client import (
     PaymentsPort,
     PayPageRequest,
     PayPagesPort,
+    subscription_lines,
 )
 from subscriptions.subscriptions.periods import add_intervals, boundary, first_charge_key
 from subscriptions.subscriptions.repository import SubscriptionFilter, SubscriptionsRepository
@@ -294,6 +295,8 @@ class SubscriptionsService:
                     customer_present=request.customer_present,
                     return_url=request.return_url,
                     description=sub.product_name,
+                    lines=subscription_lines(sub, sub.recurring_pre_tax_amount),
+                    billing=sub.billing,
                 )
             )
         except DomainError as refused:
