@@ -210,6 +210,7 @@ async def test_a_checkout_invoice_prints_each_product_and_the_billing_address(
                 "street": "Corso Francia 12",
                 "zipcode": "10138",
             },
+            tax_id="IT98765432109",
             return_url=f"{stack.gateway_url}/openapi.json?back=1",
         )
         assert session.checkout_url

@@ -109,9 +109,29 @@ async def test_the_billing_address_travels_with_the_cart_payment(
 ) -> None:
     service, pages = checkouts
     billing = BillingAddress(country="IT", city="Milano", street="Via Roma 1", zipcode="20121")
-    await service.create_checkout(dataclasses.replace(_cart(("pdt_monthly", 1)), billing=billing))
+    checkout = await service.create_checkout(
+        dataclasses.replace(_cart(("pdt_monthly", 1)), billing=billing, tax_id="IT12345678901")
+    )
     [page] = pages.opened
-    assert page.billing == billing
+    assert (page.billing, page.tax_id) == (billing, "IT12345678901")
+    # The subscription the cart starts keeps them for its renewals' invoices.
+    await run_in_transaction(
+        world.uow.client,
+        lambda txn: service.on_payment_event(_paid("evt_tax", page), txn),
+    )
+    [sub] = await _subs(world)
+    assert (sub.billing, sub.tax_id) == (billing, "IT12345678901")
+    assert checkout.tax_id == "IT12345678901"
+
+
+async def test_a_tax_id_without_a_billing_address_is_refused(
+    world: World, checkouts: tuple[CheckoutsService, FakePages]
+) -> None:
+    service, pages = checkouts
+    with pytest.raises(DomainError) as err:
+        await service.create_checkout(dataclasses.replace(_cart(("pdt_monthly", 1)), tax_id="X1"))
+    assert err.value.field == "billing_address"
+    assert pages.opened == []
 
 
 async def _subs(world: World) -> list[Any]:

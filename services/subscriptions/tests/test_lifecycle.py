@@ -235,6 +235,17 @@ async def test_other_business_sees_nothing(world: World) -> None:
         await world.service.get_subscription("bus_1", "test", sub.subscription_id, "cus_2")
 
 
+async def test_the_buyers_tax_id_travels_with_every_charge(world: World) -> None:
+    sub, _ = await world.service.create_subscription(_new(tax_id="IT12345678901"))
+    assert sub.tax_id == "IT12345678901"
+    await world.billing.charge_on_demand("bus_1", "test", sub.subscription_id, 750)
+    assert [c.tax_id for c in world.payments.calls] == ["IT12345678901"] * 2
+    [on_demand_line] = world.payments.calls[1].lines
+    assert (on_demand_line.quantity, on_demand_line.unit_amount) == (1, 750)
+    with pytest.raises(InvalidArgument):
+        await world.service.create_subscription(_new(tax_id="X" * 65))
+
+
 async def test_on_demand_charge_uses_the_method_on_file(world: World) -> None:
     sub, _ = await world.service.create_subscription(_new())
     result = await world.billing.charge_on_demand(

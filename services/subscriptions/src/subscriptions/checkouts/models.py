@@ -43,6 +43,7 @@ class Checkout(BaseModel):
     total_amount: int
     currency: str
     billing: BillingAddress | None = None
+    tax_id: str = ""
     return_url: str = ""
     metadata: dict[str, str] = Field(default_factory=dict)
     checkout_url: str = ""

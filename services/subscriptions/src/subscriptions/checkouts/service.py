@@ -43,6 +43,7 @@ from subscriptions.subscriptions.payments_client import (
 )
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.service import (
+    MAX_TAX_ID,
     NewSubscription,
     ProductReader,
     check_metadata,
@@ -84,6 +85,7 @@ class NewCheckout:
     billing: BillingAddress | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     customer_email: str = ""
+    tax_id: str = ""
     customer_name: str = ""
 
 
@@ -144,6 +146,11 @@ class CheckoutsService:
         if not is_http_url(request.return_url):
             raise _bad("return_url is required: an http(s) URL", "return_url")
         check_metadata(request.metadata)
+        if len(request.tax_id) > MAX_TAX_ID:
+            raise _bad(f"tax_id is at most {MAX_TAX_ID} characters", "tax_id")
+        if request.tax_id and request.billing is None:
+            # Dodo: a tax id "requires billing_address with country".
+            raise _bad("tax_id requires billing_address", "billing_address")
         lines: list[CartLine] = []
         for index, (product_id, quantity) in enumerate(request.cart):
             where = f"product_cart[{index}]"
@@ -199,6 +206,7 @@ class CheckoutsService:
                     for line in lines
                 ),
                 billing=request.billing,
+                tax_id=request.tax_id,
             )
         )
         checkout = Checkout(
@@ -212,6 +220,7 @@ class CheckoutsService:
             total_amount=total,
             currency=currency,
             billing=request.billing,
+            tax_id=request.tax_id,
             return_url=request.return_url,
             metadata=request.metadata,
             checkout_url=url,
@@ -257,6 +266,7 @@ class CheckoutsService:
                 product_id=line.product_id,
                 quantity=line.quantity,
                 billing=checkout.billing,
+                tax_id=checkout.tax_id,
                 metadata=checkout.metadata,
                 payment_method_id=data.payment_method_id,
                 trial_period_days=0,

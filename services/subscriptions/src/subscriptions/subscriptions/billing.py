@@ -26,6 +26,7 @@ from subscriptions.subscriptions.payments_client import (
     ChargeResult,
     ChargeStatus,
     ChargeType,
+    PaymentLine,
     PaymentsPort,
     subscription_lines,
 )
@@ -194,6 +195,7 @@ class BillingService:
                 description=sub.product_name,
                 lines=subscription_lines(sub, dues.amount),
                 billing=sub.billing,
+                tax_id=sub.tax_id,
             )
         )
         updated = await self._apply_dues(sub, dues, result, payment_method_id)
@@ -285,8 +287,17 @@ class BillingService:
                 subscription_id=sub.subscription_id,
                 customer_present=False,
                 description=description or sub.product_name,
-                lines=subscription_lines(sub, amount, description),
+                # An on-demand amount is not a price per unit: one line of the whole.
+                lines=(
+                    PaymentLine(
+                        product_id=sub.product_id,
+                        product_name=description or sub.product_name,
+                        quantity=1,
+                        unit_amount=amount,
+                    ),
+                ),
                 billing=sub.billing,
+                tax_id=sub.tax_id,
             )
         )
 

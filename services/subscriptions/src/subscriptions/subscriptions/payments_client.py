@@ -49,18 +49,17 @@ class PaymentLine:
     unit_amount: int
 
 
-def subscription_lines(sub: Subscription, amount: int, name: str = "") -> tuple[PaymentLine, ...]:
-    """The line of a subscription charge of ``amount``: its product and quantity.
+def subscription_lines(sub: Subscription, amount: int) -> tuple[PaymentLine, ...]:
+    """The line of a subscription charge of ``amount`` (a period, or the periods owed).
 
-    The quantity is the subscription's when ``amount`` divides evenly by it (a
-    period, or several periods owed); otherwise one line of the whole amount
-    (an on-demand charge of any amount). Lines always add up to ``amount``.
+    The quantity is the subscription's when ``amount`` divides evenly by it,
+    else one line of the whole amount: lines always add up to ``amount``.
     """
     quantity = sub.quantity if sub.quantity > 0 and amount % sub.quantity == 0 else 1
     return (
         PaymentLine(
             product_id=sub.product_id,
-            product_name=name or sub.product_name,
+            product_name=sub.product_name,
             quantity=quantity,
             unit_amount=amount // quantity,
         ),

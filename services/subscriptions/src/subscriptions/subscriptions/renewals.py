@@ -235,4 +235,5 @@ class RenewalScheduler:
             description=sub.product_name,
             lines=subscription_lines(sub, sub.recurring_pre_tax_amount),
             billing=sub.billing,
+            tax_id=sub.tax_id,
         )
