@@ -8,6 +8,7 @@ import pytest
 from gateway.api.checkouts import CreateCheckoutBody
 from gateway.api.subscription_schemas import (
     AdvanceClockBody,
+    CreateSubscriptionBody,
     ListSubscriptionsQuery,
     UpdateSubscriptionBody,
 )
@@ -69,3 +70,23 @@ def test_clock_advance_takes_seconds_or_to_never_null() -> None:
     assert _errors(AdvanceClockBody, {"seconds": 1, "to": None})
     schema = AdvanceClockBody.model_json_schema()
     assert schema["oneOf"] == [{"required": ["seconds"]}, {"required": ["to"]}]
+
+
+def test_a_buyers_tax_id_is_read_and_a_too_long_one_is_named() -> None:
+    cart = {
+        "product_cart": [{"product_id": "pdt_1", "quantity": 1}],
+        "customer": {"customer_id": "cus_1"},
+        "return_url": "https://shop.example/done",
+        "billing_address": {"country": "IT"},
+    }
+    body = CreateCheckoutBody.model_validate({**cart, "tax_id": "IT12345678901"})
+    assert body.tax_id == "IT12345678901"
+    assert _errors(CreateCheckoutBody, {**cart, "tax_id": "X" * 65})[0][0] == "tax_id"
+    sub = {
+        "billing": {"country": "IT"},
+        "customer": {"customer_id": "cus_1"},
+        "product_id": "pdt_1",
+        "quantity": 1,
+    }
+    assert CreateSubscriptionBody.model_validate({**sub, "tax_id": "DE123"}).tax_id == "DE123"
+    assert _errors(CreateSubscriptionBody, {**sub, "tax_id": ""})[0][0] == "tax_id"

@@ -133,6 +133,10 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Dodo's tax_id: free text; the subscriptions service keeps at most 64 characters.
+TaxId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class BillingAddressIn(_Body):
     """Dodo's BillingAddress."""
 
@@ -224,7 +228,9 @@ class CreateSubscriptionBody(_Body):
     require_phone_number: bool | None = None
     short_link: Unsupported
     show_saved_payment_methods: bool | None = None
-    tax_id: Unsupported
+    tax_id: TaxId | None = Field(
+        default=None, description="The buyer's tax id (e.g. a VAT number); printed on invoices."
+    )
 
 
 class UpdateSubscriptionBody(_Body):
@@ -399,6 +405,7 @@ class SubscriptionOut(BaseModel):
     on_demand: bool
     metadata: dict[str, str]
     billing: BillingOut
+    tax_id: str | None = Field(default=None, description="The buyer's tax id, when given.")
     customer: CustomerLimitedOut
     brand_id: str
     addons: list[Any] = Field(default_factory=list)
@@ -453,6 +460,7 @@ class SubscriptionOut(BaseModel):
                 street=billing.street or None,
                 zipcode=billing.zipcode or None,
             ),
+            tax_id=sub.tax_id or None,
             customer=customer,
             brand_id=sub.business_id,
             amount_due=sub.amount_due,

@@ -116,6 +116,7 @@ async def create_subscription(request: web.Request, merchant: Merchant) -> web.R
         return_url=body.return_url or "",
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
         payment_link=bool(body.payment_link),
+        tax_id=body.tax_id or "",
     )
     if body.trial_period_days is not None:
         message.trial_period_days = body.trial_period_days

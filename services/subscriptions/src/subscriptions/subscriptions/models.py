@@ -134,6 +134,8 @@ class Subscription(BaseModel):
     payment_method_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     billing: BillingAddress | None = None
+    # The buyer's tax id (e.g. a VAT number) as the merchant gave it; printed on invoices.
+    tax_id: str = Field(default="", max_length=64)
     amount_due: int = Field(default=0, ge=0)
     pending_payment_id: str | None = None
     challenge_url: str | None = None

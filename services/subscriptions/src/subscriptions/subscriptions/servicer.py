@@ -82,6 +82,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             return_url=request.return_url,
             idempotency_key=request.idempotency_key,
             customer_present=request.customer_present,
+            tax_id=request.tax_id,
         )
         if request.payment_link:
             sub, link = await self._service.create_with_payment_link(new)
@@ -299,6 +300,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             metadata=dict(request.metadata),
             customer_email=request.customer_email,
             customer_name=request.customer_name,
+            tax_id=request.tax_id,
         )
         if request.validate_only:
             _, total, currency = await self._checkouts_service().price_cart(new)
