@@ -83,4 +83,4 @@ async def test_another_customers_subscription_is_a_404(world: World, action: str
 
 async def test_the_pause_page_reads_italian(world: World) -> None:
     status, html, _ = await world.get(f"subscriptions/{world.sub}/pause?lang=it")
-    assert status == 200 and "Metti in pausa l'abbonamento</button>" in html
+    assert status == 200 and "Metti in pausa la sottoscrizione</button>" in html
