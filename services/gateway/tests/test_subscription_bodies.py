@@ -36,7 +36,7 @@ def test_list_dates_are_iso_8601_only() -> None:
 @pytest.mark.parametrize(
     ("model", "data", "field"),
     [
-        (UpdateSubscriptionBody, {"status": "paused"}, "status"),
+        (UpdateSubscriptionBody, {"status": "past_due"}, "status"),
         (UpdateSubscriptionBody, {"pause": True}, "pause"),
         (
             CreateCheckoutBody,
@@ -63,6 +63,23 @@ def test_sdk_fields_we_do_not_implement_are_named_as_unsupported(
     model: type[BaseModel], data: dict[str, Any], field: str
 ) -> None:
     assert (field, "unsupported_field") in _errors(model, data)
+
+
+@pytest.mark.parametrize("status", ["paused", "active"])
+def test_pause_and_resume_are_accepted_alone(status: str) -> None:
+    assert UpdateSubscriptionBody.model_validate({"status": status}).status == status
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{"metadata": {"a": "b"}}, {"cancel_at_next_billing_date": False}, {"next_billing_date": None}],
+)
+@pytest.mark.parametrize("status", ["paused", "active"])
+def test_pause_and_resume_with_any_other_field_are_refused(
+    status: str, other: dict[str, Any]
+) -> None:
+    errors = _errors(UpdateSubscriptionBody, {"status": status, **other})
+    assert errors and errors[0][1] == "value_error"
 
 
 def test_clock_advance_takes_seconds_or_to_never_null() -> None:

@@ -84,6 +84,7 @@ class SubscriptionEventIn(EventScope):
     metadata: dict[str, str] = Field(default_factory=dict, description="merchant key-values")
     billing: dict[str, Any] | None = Field(default=None, description="billing address")
     on_demand: bool = Field(default=False, description="charged on demand")
+    paused_at: AwareDatetime | None = Field(default=None, description="when paused, while paused")
 
 
 class CustomerOut(BaseModel):
@@ -193,6 +194,7 @@ class SubscriptionData(BaseModel):
     meter_credit_entitlement_cart: list[Any] = Field(default_factory=list)
     discounts: list[Any] = Field(default_factory=list)
     amount_due: int
+    paused_at: datetime | None = None
     # Webhook-only fields of Dodo's subscription events.
     past_due_ends_at: datetime | None = None
     payment_id: str | None = None
@@ -299,6 +301,7 @@ def subscription_data(event: SubscriptionEventIn, recipient: Recipient | None) -
         ),
         brand_id=event.business_id,
         amount_due=event.amount_due,
+        paused_at=event.paused_at,
         payment_id=event.payment_id if event.payment_id else None,
     )
 

@@ -138,6 +138,7 @@ def subscription_to_proto(sub: Subscription) -> pb.Subscription:
         "expires_at",
         "cancelled_at",
         "updated_at",
+        "paused_at",
     ):
         value = getattr(sub, name)
         if value is not None:

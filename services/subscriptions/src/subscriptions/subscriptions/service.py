@@ -387,7 +387,8 @@ class SubscriptionsService:
         changes: Changes,
         customer_id: str | None = None,
     ) -> Subscription:
-        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date."""
+        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date;
+        pause / resume (alone; rules in :mod:`.changes`)."""
         if changes.cancellation_comment is not None and len(changes.cancellation_comment) > 1000:
             raise _bad("cancellation_comment is at most 1000 characters", "cancellation_comment")
         if changes.metadata is not None:
@@ -412,6 +413,15 @@ class SubscriptionsService:
                     "cancellation feedback and comment go with a cancel",
                     reason=Reason.SUBSCRIPTION_STATE_CONFLICT,
                     field="cancellation_feedback",
+                )
+            if changes.pause and await self.repository.renewal_in_flight(
+                sub.subscription_id, self.clocks.real.now(), txn
+            ):
+                # The scheduler would write its outcome over the pause: pause after it.
+                raise FailedPrecondition(
+                    "a renewal of this subscription is being processed; try again shortly",
+                    reason=Reason.SUBSCRIPTION_STATE_CONFLICT,
+                    field="status",
                 )
             now = await self.clocks.now(business_id, mode)
             updated, event = apply_changes(sub, changes, now)

@@ -148,7 +148,8 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
     async def UpdateSubscription(
         self, request: pb.UpdateSubscriptionRequest, context: Context
     ) -> pb.Subscription:
-        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date."""
+        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date,
+        pause / resume (alone)."""
         changes = Changes(
             cancel_at_next_billing_date=(
                 request.cancel_at_next_billing_date
@@ -168,6 +169,8 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
                 else None
             ),
             cancelled_by=CancelledBy.CUSTOMER if request.customer_id else CancelledBy.MERCHANT,
+            pause=request.pause,
+            resume=request.resume,
         )
         updated = await self._service.update_subscription(
             _business(request.business_id),
