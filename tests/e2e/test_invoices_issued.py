@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
@@ -175,6 +176,82 @@ async def test_a_payment_on_the_hosted_page_issues_the_next_invoice_with_its_pdf
     )
     assert [i.payment_id for i in listed.invoices] == [first_payment]
     assert listed.invoices[0].total == 35620 and listed.invoices[0].pdf_ready
+
+
+async def test_a_checkout_invoice_prints_each_product_and_the_billing_address(
+    stack: Stack,
+    fresh_shop: PortalBusiness,
+    stubs: tuple[payments_pb2_grpc.PaymentsServiceStub, invoicing_pb2_grpc.InvoicingServiceStub],
+    page: Page,
+) -> None:
+    """A real cart of two products, paid on the hosted page: one invoice line per product."""
+    _, invoicing = stubs
+    tag = uuid.uuid4().hex[:6]
+    async with merchant_sdk(stack, fresh_shop) as sdk:
+        book = await sdk.products.create(
+            name=f"Cookbook {tag}",
+            tax_category="saas",
+            price=_one_time(2450),
+        )
+        apron = await sdk.products.create(
+            name=f"Apron {tag}",
+            tax_category="saas",
+            price=_one_time(1200),
+        )
+        session = await sdk.checkout_sessions.create(
+            product_cart=[
+                {"product_id": book.product_id, "quantity": 1},
+                {"product_id": apron.product_id, "quantity": 2},
+            ],
+            customer={"email": f"cart-{tag}@example.com", "name": "Ada Lovelace"},
+            billing_address={
+                "country": "IT",
+                "city": "Torino",
+                "street": "Corso Francia 12",
+                "zipcode": "10138",
+            },
+            tax_id="IT98765432109",
+            return_url=f"{stack.gateway_url}/openapi.json?back=1",
+        )
+        assert session.checkout_url
+        await page.goto(session.checkout_url)
+        await page.get_by_label("Name on card").fill("Ada Lovelace")
+        await page.get_by_label("Card number").fill("4242 4242 4242 4242")
+        await page.get_by_label("Expiry date (MM/YY)").fill("12/34")
+        await page.get_by_label("Security code (CVC)").fill("123")
+        await page.locator("#submit").click()
+        await page.wait_for_url(f"{stack.gateway_url}/openapi.json?**")
+        back = dict(URL(page.url).query)
+        assert back["status"] == "succeeded"
+        payment = await sdk.payments.retrieve(back["payment_id"])
+        # The merchant API's Payment carries Dodo's product_cart and billing.
+        assert payment.product_cart is not None
+        assert [(x.product_id, x.quantity) for x in payment.product_cart] == [
+            (book.product_id, 1),
+            (apron.product_id, 2),
+        ]
+        assert (payment.billing.country, payment.billing.city) == ("IT", "Torino")
+        customer_id = payment.customer.customer_id
+
+    invoice = await _issued_pdf(invoicing, fresh_shop, customer_id, back["payment_id"])
+    assert [(x.description, x.quantity, x.unit_amount) for x in invoice.invoice.lines] == [
+        (f"Cookbook {tag}", 1, 2450),
+        (f"Apron {tag}", 2, 1200),
+    ]
+    text = _text(invoice)
+    for expected in (
+        f"Cookbook {tag}",
+        f"Apron {tag}",
+        "Corso Francia 12",
+        "10138 Torino",
+        "€48.50",
+    ):
+        assert expected in text, expected
+    assert "Checkout cks_" not in text
+
+
+def _one_time(price: int) -> Any:
+    return {"type": "one_time_price", "currency": "EUR", "price": price}
 
 
 async def _customer(sdk: AsyncDodoPayments, name: str, locale: str) -> str:

@@ -142,6 +142,24 @@ class FakeBilling(
     async def UpdateSubscription(self, request: Any, context: Any) -> Any:
         self.calls.append(("UpdateSubscription", request))
         sub = await self._sub(request, context)
+        if request.pause or request.resume:
+            # The service's table: pause from active only, resume from paused only.
+            wanted = (
+                subs.SUBSCRIPTION_STATUS_ACTIVE
+                if request.pause
+                else subs.SUBSCRIPTION_STATUS_PAUSED
+            )
+            if sub.status != wanted:
+                await abort_with_domain_error(
+                    context,
+                    FailedPrecondition("not allowed", reason=Reason.SUBSCRIPTION_STATE_CONFLICT),
+                )
+            if request.pause:
+                sub.status = subs.SUBSCRIPTION_STATUS_PAUSED
+                sub.paused_at.FromDatetime(NOW)
+            else:
+                sub.status = subs.SUBSCRIPTION_STATUS_ACTIVE
+                sub.ClearField("paused_at")
         if request.HasField("cancel_at_next_billing_date"):
             sub.cancel_at_next_billing_date = request.cancel_at_next_billing_date
         return sub

@@ -62,9 +62,12 @@ class World:
                 assert done.status == 303
                 return URL(done.headers["Location"]).query["payment_method_id"]
 
-    async def charge(self, business_id: str, customer_id: str, method_id: str, key: str) -> str:
+    async def charge(
+        self, business_id: str, customer_id: str, method_id: str, key: str, **extra: Any
+    ) -> str:
         payment = await self.payments.ChargePaymentMethod(
             payments_pb2.ChargeRequest(
+                **extra,
                 business_id=business_id,
                 mode=common_pb2.MODE_TEST,
                 customer_id=customer_id,
@@ -139,7 +142,18 @@ async def test_payments_are_listed_filtered_and_retrieved_in_dodos_shape(world: 
     customer = world.auth.add_customer("biz_1", "ada@example.com")
     ok = await world.save_card("biz_1", customer, "4242424242424242")
     declining = await world.save_card("biz_1", customer, "4000000000000341")
-    paid = await world.charge("biz_1", customer, ok, "k1")
+    paid = await world.charge(
+        "biz_1",
+        customer,
+        ok,
+        "k1",
+        lines=[
+            payments_pb2.PaymentLine(
+                product_id="pdt_a", product_name="Pro", quantity=3, unit_amount=500
+            )
+        ],
+        billing=payments_pb2.BillingAddress(country="IT", city="Roma"),
+    )
     failed = await world.charge("biz_1", customer, declining, "k2")
 
     resp = await world.client.get("/payments", headers=bearer(key))
@@ -173,6 +187,17 @@ async def test_payments_are_listed_filtered_and_retrieved_in_dodos_shape(world: 
     payment = await resp.json()
     assert (payment["payment_id"], payment["settlement_amount"]) == (paid, 1500)
     assert payment["refunds"] == [] and payment["payment_method_id"] == ok
+    # Dodo's product_cart and billing: what the payment was for and the buyer's address.
+    assert payment["product_cart"] == [{"product_id": "pdt_a", "quantity": 3}]
+    assert payment["billing"] == {
+        "country": "IT",
+        "city": "Roma",
+        "state": None,
+        "street": None,
+        "zipcode": None,
+    }
+    without = await (await world.client.get(f"/payments/{failed}", headers=bearer(key))).json()
+    assert (without["product_cart"], without["billing"]) == (None, None)
     assert (await world.client.get(f"/payments/{paid}", headers=bearer(other_key))).status == 404
     assert (await world.client.get("/payments", headers=bearer(other_key))).status == 200
     assert (await (await world.client.get("/payments", headers=bearer(other_key))).json()) == {

@@ -8,6 +8,7 @@ import pytest
 from gateway.api.checkouts import CreateCheckoutBody
 from gateway.api.subscription_schemas import (
     AdvanceClockBody,
+    CreateSubscriptionBody,
     ListSubscriptionsQuery,
     UpdateSubscriptionBody,
 )
@@ -35,7 +36,7 @@ def test_list_dates_are_iso_8601_only() -> None:
 @pytest.mark.parametrize(
     ("model", "data", "field"),
     [
-        (UpdateSubscriptionBody, {"status": "paused"}, "status"),
+        (UpdateSubscriptionBody, {"status": "past_due"}, "status"),
         (UpdateSubscriptionBody, {"pause": True}, "pause"),
         (
             CreateCheckoutBody,
@@ -64,8 +65,45 @@ def test_sdk_fields_we_do_not_implement_are_named_as_unsupported(
     assert (field, "unsupported_field") in _errors(model, data)
 
 
+@pytest.mark.parametrize("status", ["paused", "active"])
+def test_pause_and_resume_are_accepted_alone(status: str) -> None:
+    assert UpdateSubscriptionBody.model_validate({"status": status}).status == status
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{"metadata": {"a": "b"}}, {"cancel_at_next_billing_date": False}, {"next_billing_date": None}],
+)
+@pytest.mark.parametrize("status", ["paused", "active"])
+def test_pause_and_resume_with_any_other_field_are_refused(
+    status: str, other: dict[str, Any]
+) -> None:
+    errors = _errors(UpdateSubscriptionBody, {"status": status, **other})
+    assert errors and errors[0][1] == "value_error"
+
+
 def test_clock_advance_takes_seconds_or_to_never_null() -> None:
     assert AdvanceClockBody.model_validate({"seconds": 60}).seconds == 60
     assert _errors(AdvanceClockBody, {"seconds": 1, "to": None})
     schema = AdvanceClockBody.model_json_schema()
     assert schema["oneOf"] == [{"required": ["seconds"]}, {"required": ["to"]}]
+
+
+def test_a_buyers_tax_id_is_read_and_a_too_long_one_is_named() -> None:
+    cart = {
+        "product_cart": [{"product_id": "pdt_1", "quantity": 1}],
+        "customer": {"customer_id": "cus_1"},
+        "return_url": "https://shop.example/done",
+        "billing_address": {"country": "IT"},
+    }
+    body = CreateCheckoutBody.model_validate({**cart, "tax_id": "IT12345678901"})
+    assert body.tax_id == "IT12345678901"
+    assert _errors(CreateCheckoutBody, {**cart, "tax_id": "X" * 65})[0][0] == "tax_id"
+    sub = {
+        "billing": {"country": "IT"},
+        "customer": {"customer_id": "cus_1"},
+        "product_id": "pdt_1",
+        "quantity": 1,
+    }
+    assert CreateSubscriptionBody.model_validate({**sub, "tax_id": "DE123"}).tax_id == "DE123"
+    assert _errors(CreateSubscriptionBody, {**sub, "tax_id": ""})[0][0] == "tax_id"

@@ -411,3 +411,58 @@ async def test_auth_down_defers_the_pdf_without_losing_or_dead_lettering_the_pay
             text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
             assert "Pizzeria da Mario" in text and "Ada Lovelace" in text
             assert len(await created_events(invoicing)) == 1
+
+
+async def test_a_two_line_checkout_payment_gives_a_two_line_invoice_with_the_billing_address(
+    replicas: list[RunningService[InvoicingRuntime]], shop: Shop, publisher: EventPublisher
+) -> None:
+    lines = [
+        {"product_id": "pdt_a", "product_name": "Pro plan", "quantity": 1, "unit_amount": 29900},
+        {"product_id": "pdt_b", "product_name": "Extra seat", "quantity": 3, "unit_amount": 1900},
+    ]
+    billing = {
+        "country": "IT",
+        "city": "Torino",
+        "state": None,
+        "street": "Corso Francia 12",
+        "zipcode": "10138",
+    }
+    await publisher.publish(
+        payment_event(
+            shop,
+            "pay_cart",
+            amount=35600,
+            description="Checkout cks_0123",
+            lines=lines,
+            billing=billing,
+            tax_id="IT98765432109",
+        )
+    )
+    await eventually(lambda: _count(replicas[0], {"pdf_ready": True}, 1), within=30)
+
+    reply = await stub_of(replicas[0]).GetInvoicePdf(
+        invoicing_pb2.GetInvoicePdfRequest(
+            business_id=shop.business_id,
+            mode=common_pb2.MODE_TEST,
+            customer_id=shop.it_customer,
+            payment_id="pay_cart",
+        )
+    )
+    invoice = reply.invoice
+    assert [(x.description, x.quantity, x.unit_amount, x.amount) for x in invoice.lines] == [
+        ("Pro plan", 1, 29900, 29900),
+        ("Extra seat", 3, 1900, 5700),
+    ]
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (35600, 0, 35600)
+    text = PdfReader(io.BytesIO(reply.content)).pages[0].extract_text()
+    for expected in (
+        "Pro plan",
+        "Extra seat",
+        "Corso Francia 12",
+        "10138 Torino",
+        "Italia",  # the country, in the customer's language
+        "IT98765432109",
+        "57,00 €",
+    ):
+        assert expected in text, expected
+    assert "Checkout cks_0123" not in text

@@ -11,7 +11,7 @@ from billing_kit.events import CloudEvent
 from invoicing.issuing import InvalidPaymentEvent, invoice_for, invoice_id_of, parse_payment
 from invoicing.models import Buyer, InvoiceLine, Seller
 from invoicing.parties import choose_locale
-from invoicing.pdf import format_amount, format_day, render_invoice_pdf
+from invoicing.pdf import format_address, format_amount, format_day, render_invoice_pdf
 from pypdf import PdfReader
 
 PAID = datetime(2026, 12, 7, 9, 58, tzinfo=UTC)
@@ -96,6 +96,35 @@ class TestPaymentEvent:
         assert invoice.paid_at == PAID
         assert invoice.pdf_filename == "invoice-INV-000042.pdf"
 
+    def test_each_cart_line_becomes_an_invoice_line_and_tax_is_the_payments(self) -> None:
+        lines = [
+            {"product_id": "pdt_a", "product_name": "Pro", "quantity": 1, "unit_amount": 30000},
+            {"product_id": "pdt_b", "product_name": "", "quantity": 2, "unit_amount": 1810},
+        ]
+        invoice = invoice_for(
+            parse_payment(event(payment_data(lines=lines, tax=2000, tax_id="IT1"))), 1
+        )
+        assert [(x.description, x.quantity, x.unit_amount, x.amount) for x in invoice.lines] == [
+            ("Pro", 1, 30000, 30000),
+            ("pdt_b", 2, 1810, 3620),  # no name given: the product id
+        ]
+        assert (invoice.subtotal, invoice.tax, invoice.total) == (33620, 2000, 35620)
+        assert invoice.buyer_tax_id == "IT1"
+
+    def test_lines_that_do_not_add_up_fall_back_to_one_line(self) -> None:
+        lines = [{"product_id": "pdt_a", "product_name": "Pro", "quantity": 1, "unit_amount": 1}]
+        invoice = invoice_for(parse_payment(event(payment_data(lines=lines))), 1)
+        assert [(x.description, x.amount) for x in invoice.lines] == [("Pro plan", 35620)]
+        assert (invoice.subtotal, invoice.tax, invoice.total) == (35620, 0, 35620)
+
+    def test_the_billing_address_is_written_in_the_invoices_language(self) -> None:
+        billing = parse_payment(
+            event(payment_data(billing={"country": "DE", "city": "Berlin", "zipcode": "10115"}))
+        ).billing
+        assert format_address(billing, "it") == "10115 Berlin\nGermania"
+        assert format_address(billing, "en") == "10115 Berlin\nGermany"
+        assert format_address(None, "en") == ""
+
     @pytest.mark.parametrize(
         "changes",
         [
@@ -105,8 +134,10 @@ class TestPaymentEvent:
             {"status": "failed"},
             {"mode": "staging"},
             {"updated_at": "yesterday"},
+            {"lines": [{"product_id": "pdt_a", "quantity": 0, "unit_amount": 1}]},
+            {"billing": {"country": "Italy"}},
         ],
-        ids=["customer", "amount", "currency", "status", "mode", "time"],
+        ids=["customer", "amount", "currency", "status", "mode", "time", "lines", "billing"],
     )
     def test_a_bad_payload_is_refused_naming_the_field(self, changes: dict[str, Any]) -> None:
         with pytest.raises(InvalidPaymentEvent) as err:

@@ -173,8 +173,9 @@ class Stack:
         return customer_id, address
 
     async def handled(self, event: CloudEvent) -> bool:
+        """Handled by the billing-emails consumer (webhooks consume the same events)."""
         count = await self.runtime.db[PROCESSED_EVENTS_COLLECTION].count_documents(
-            {"event_id": event.id}
+            {"event_id": event.id, "purpose": BILLING_EMAILS}
         )
         return count >= 1
 

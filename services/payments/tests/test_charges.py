@@ -368,3 +368,96 @@ async def test_a_challenge_left_unanswered_past_its_expiry_cancels_the_payment_o
         )
         assert retried.error_code == "challenge_expired" and retried.challenge_url == ""
         assert await _events(running, pending.payment_id) == ["payment.cancelled"]
+
+
+def _two_lines() -> list[payments_pb2.PaymentLine]:
+    return [
+        payments_pb2.PaymentLine(
+            product_id="pdt_a", product_name="Pro plan", quantity=1, unit_amount=1499
+        ),
+        payments_pb2.PaymentLine(
+            product_id="pdt_b", product_name="Extra seat", quantity=2, unit_amount=250
+        ),
+    ]
+
+
+async def test_lines_billing_and_tax_id_are_stored_returned_and_in_the_event(
+    service: RunningService[PaymentsRuntime],
+    stub: payments_pb2_grpc.PaymentsServiceStub,
+    page: PageClient,
+) -> None:
+    method_id = await page.save_card(OK_CARD)
+    billing = payments_pb2.BillingAddress(
+        country="IT", city="Milano", street="Via Roma 1", zipcode="20121"
+    )
+
+    paid = await stub.ChargePaymentMethod(
+        _charge(method_id, "k-lines", lines=_two_lines(), billing=billing, tax_id="IT12345678901")
+    )
+    again = await stub.GetPayment(
+        payments_pb2.GetPaymentRequest(
+            business_id="bus_1", mode=common_pb2.MODE_TEST, payment_id=paid.payment_id
+        )
+    )
+
+    for payment in (paid, again):
+        assert [(x.product_name, x.quantity, x.unit_amount) for x in payment.lines] == [
+            ("Pro plan", 1, 1499),
+            ("Extra seat", 2, 250),
+        ]
+        assert (payment.billing.country, payment.billing.city, payment.billing.state) == (
+            "IT",
+            "Milano",
+            "",
+        )
+        assert payment.tax_id == "IT12345678901"
+    event = await service.runtime.db[OUTBOX_COLLECTION].find_one({"event.subject": paid.payment_id})
+    assert event is not None
+    data = event["event"]["data"]
+    assert [line["product_id"] for line in data["lines"]] == ["pdt_a", "pdt_b"]
+    assert data["billing"] == {
+        "country": "IT",
+        "city": "Milano",
+        "state": None,
+        "street": "Via Roma 1",
+        "zipcode": "20121",
+    }
+    assert data["tax_id"] == "IT12345678901"
+
+
+async def test_a_payment_without_lines_has_none_and_no_billing(
+    stub: payments_pb2_grpc.PaymentsServiceStub, page: PageClient
+) -> None:
+    method_id = await page.save_card(OK_CARD)
+    paid = await stub.ChargePaymentMethod(_charge(method_id, "k-no-lines"))
+    assert list(paid.lines) == []
+    assert not paid.HasField("billing")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"lines": _two_lines()[:1]}, "lines"),  # 1499 != 1999: the lines must add up
+        (
+            {"lines": [payments_pb2.PaymentLine(product_id="", quantity=1, unit_amount=1999)]},
+            "lines[0]",
+        ),
+        ({"billing": payments_pb2.BillingAddress(country="Italy")}, "billing"),
+    ],
+)
+async def test_bad_lines_or_billing_name_the_field_and_charge_nothing(
+    stub: payments_pb2_grpc.PaymentsServiceStub,
+    page: PageClient,
+    changes: dict[str, Any],
+    field: str,
+) -> None:
+    method_id = await page.save_card(OK_CARD)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.ChargePaymentMethod(_charge(method_id, "k-bad-lines", **changes))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = domain_error_from(err.value)
+    assert error is not None and error.field == field
+    listed = await stub.ListPayments(
+        payments_pb2.ListPaymentsRequest(business_id="bus_1", mode=common_pb2.MODE_TEST)
+    )
+    assert list(listed.payments) == []

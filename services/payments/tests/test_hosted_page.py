@@ -194,9 +194,51 @@ async def test_paying_dues_with_a_card_that_declines_returns_failed(page: PageCl
     assert reply.status == 303 and reply.query()["status"] == "failed"
 
 
+async def test_a_pay_page_puts_its_lines_and_billing_on_the_payment(
+    page: PageClient, stub: payments_pb2_grpc.PaymentsServiceStub
+) -> None:
+    created = await page.session(
+        purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_PAY,
+        amount=2200,
+        currency="EUR",
+        idempotency_key="checkout:cks_1",
+        charge_type=payments_pb2.CHARGE_TYPE_NEW,
+        lines=[
+            payments_pb2.PaymentLine(
+                product_id="pdt_book", product_name="Book", quantity=2, unit_amount=500
+            ),
+            payments_pb2.PaymentLine(
+                product_id="pdt_plan", product_name="Plan", quantity=1, unit_amount=1200
+            ),
+        ],
+        billing=payments_pb2.BillingAddress(country="IT", city="Roma"),
+        tax_id="IT12345678901",
+    )
+    reply = await page.submit_card(created.url, "4242424242424242")
+    assert reply.status == 303 and reply.query()["status"] == "succeeded"
+    payment = await stub.GetPayment(
+        payments_pb2.GetPaymentRequest(**SCOPE, payment_id=reply.query()["payment_id"])
+    )
+    assert [(x.product_name, x.quantity, x.unit_amount) for x in payment.lines] == [
+        ("Book", 2, 500),
+        ("Plan", 1, 1200),
+    ]
+    assert (payment.billing.city, payment.tax_id) == ("Roma", "IT12345678901")
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
+        (
+            {
+                "purpose": payments_pb2.PAYMENT_SESSION_PURPOSE_PAY,
+                "amount": 1000,
+                "currency": "EUR",
+                "idempotency_key": "k",
+                "lines": [payments_pb2.PaymentLine(product_id="p", quantity=1, unit_amount=999)],
+            },
+            "lines",
+        ),
         ({"return_url": "ftp://x"}, "return_url"),
         ({"purpose": payments_pb2.PAYMENT_SESSION_PURPOSE_UNSPECIFIED}, "purpose"),
         ({"purpose": payments_pb2.PAYMENT_SESSION_PURPOSE_PAY, "currency": "EUR"}, "amount"),

@@ -18,6 +18,7 @@ from subscriptions.checkouts.repository import (
 from subscriptions.checkouts.service import CheckoutsService, NewCheckout
 from subscriptions.products.models import OneTimePrice, Product
 from subscriptions.subscriptions.billing import BillingService
+from subscriptions.subscriptions.models import BillingAddress
 from subscriptions.subscriptions.models import SubscriptionStatus as S
 from subscriptions.subscriptions.pages import HostedPages
 from subscriptions.subscriptions.payments_client import PayPageRequest, SavePageRequest
@@ -103,6 +104,36 @@ def _cart(*lines: tuple[str, int]) -> NewCheckout:
     )
 
 
+async def test_the_billing_address_travels_with_the_cart_payment(
+    world: World, checkouts: tuple[CheckoutsService, FakePages]
+) -> None:
+    service, pages = checkouts
+    billing = BillingAddress(country="IT", city="Milano", street="Via Roma 1", zipcode="20121")
+    checkout = await service.create_checkout(
+        dataclasses.replace(_cart(("pdt_monthly", 1)), billing=billing, tax_id="IT12345678901")
+    )
+    [page] = pages.opened
+    assert (page.billing, page.tax_id) == (billing, "IT12345678901")
+    # The subscription the cart starts keeps them for its renewals' invoices.
+    await run_in_transaction(
+        world.uow.client,
+        lambda txn: service.on_payment_event(_paid("evt_tax", page), txn),
+    )
+    [sub] = await _subs(world)
+    assert (sub.billing, sub.tax_id) == (billing, "IT12345678901")
+    assert checkout.tax_id == "IT12345678901"
+
+
+async def test_a_tax_id_without_a_billing_address_is_refused(
+    world: World, checkouts: tuple[CheckoutsService, FakePages]
+) -> None:
+    service, pages = checkouts
+    with pytest.raises(DomainError) as err:
+        await service.create_checkout(dataclasses.replace(_cart(("pdt_monthly", 1)), tax_id="X1"))
+    assert err.value.field == "billing_address"
+    assert pages.opened == []
+
+
 async def _subs(world: World) -> list[Any]:
     return await world.repository.list(
         SubscriptionFilter(business_id="bus_1", mode="test", customer_ids=("cus_1",)),
@@ -120,6 +151,12 @@ async def test_a_paid_cart_starts_each_subscription_once(
     assert (page.amount, page.currency, checkout.total_amount) == (4000, "EUR", 4000)
     assert page.idempotency_key == f"checkout:{checkout.session_id}"
     assert checkout.checkout_url == "https://pay.example/pay/ps_1"
+    # The page's payment carries the cart, so the invoice prints each product.
+    assert [(x.product_id, x.product_name, x.quantity, x.unit_amount) for x in page.lines] == [
+        ("pdt_book", "Book", 2, 500),
+        ("pdt_monthly", world.products.products["pdt_monthly"].name, 3, 1000),
+    ]
+    assert page.billing is None
 
     # The same payment's event delivered twice under two ids (a replayed outbox row).
     for event_id in ("evt_1", "evt_2"):

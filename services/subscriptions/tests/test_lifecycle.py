@@ -194,6 +194,12 @@ async def test_failed_renewal_holds_and_a_new_card_pays_the_dues_once(world: Wor
         if ":dues:" in k and r.status is ChargeStatus.SUCCEEDED
     ]
     assert len(dues) == 1
+    # Every charge names its product and quantity, so the invoice prints a real line.
+    renewal = next(c for c in world.payments.calls if c.idempotency_key.startswith(f"{sid}:renew"))
+    [line] = renewal.lines
+    assert (line.product_id, line.quantity, line.unit_amount) == ("pdt_monthly", 2, 1000)
+    [dues_line] = next(c for c in world.payments.calls if ":dues:" in c.idempotency_key).lines
+    assert dues_line.quantity * dues_line.unit_amount == 2000
 
 
 async def test_illegal_changes_are_conflicts(world: World) -> None:
@@ -237,6 +243,17 @@ async def test_other_business_sees_nothing(world: World) -> None:
         await world.service.get_subscription("bus_2", "test", sub.subscription_id)
     with pytest.raises(NotFound):
         await world.service.get_subscription("bus_1", "test", sub.subscription_id, "cus_2")
+
+
+async def test_the_buyers_tax_id_travels_with_every_charge(world: World) -> None:
+    sub, _ = await world.service.create_subscription(_new(tax_id="IT12345678901"))
+    assert sub.tax_id == "IT12345678901"
+    await world.billing.charge_on_demand("bus_1", "test", sub.subscription_id, 750)
+    assert [c.tax_id for c in world.payments.calls] == ["IT12345678901"] * 2
+    [on_demand_line] = world.payments.calls[1].lines
+    assert (on_demand_line.quantity, on_demand_line.unit_amount) == (1, 750)
+    with pytest.raises(InvalidArgument):
+        await world.service.create_subscription(_new(tax_id="X" * 65))
 
 
 async def test_on_demand_charge_uses_the_method_on_file(world: World) -> None:

@@ -46,7 +46,7 @@ from invoicing.models import (
     PaymentSucceededData,
 )
 from invoicing.parties import PartiesUnavailable, PartyDirectory
-from invoicing.pdf import render_invoice_pdf
+from invoicing.pdf import format_address, render_invoice_pdf
 from invoicing.repository import (
     InvoicingRepository,
     PdfStore,
@@ -87,14 +87,38 @@ def parse_payment(event: CloudEvent) -> PaymentSucceededData:
 def invoice_for(payment: PaymentSucceededData, sequence: int) -> Invoice:
     """The invoice documenting ``payment``, numbered ``sequence`` (parties not yet known).
 
-    The payment carries one purchase and no tax breakdown: one line, tax 0.
+    One line per line the payment carries (product name, quantity, unit
+    amount); tax is the payment's when it carries one, else 0. A payment
+    without lines (older events), or whose lines do not add up to its total
+    less tax, gets one line: its description, quantity 1.
     """
-    line = InvoiceLine(
-        description=payment.description or "Payment",
-        quantity=1,
-        unit_amount=payment.total_amount,
-        amount=payment.total_amount,
+    tax = payment.tax or 0
+    lines = tuple(
+        InvoiceLine(
+            description=line.product_name or line.product_id,
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            amount=line.quantity * line.unit_amount,
+        )
+        for line in payment.lines
     )
+    subtotal = sum(line.amount for line in lines)
+    if not lines or subtotal + tax != payment.total_amount:
+        if lines:
+            log.warning(
+                "payment lines do not add up to its total; invoiced as one line",
+                extra={"payment_id": payment.payment_id},
+            )
+        tax = 0
+        subtotal = payment.total_amount
+        lines = (
+            InvoiceLine(
+                description=payment.description or "Payment",
+                quantity=1,
+                unit_amount=payment.total_amount,
+                amount=payment.total_amount,
+            ),
+        )
     return Invoice(
         invoice_id=invoice_id_of(payment.business_id, payment.mode, payment.payment_id),
         number=format_number(sequence),
@@ -103,15 +127,17 @@ def invoice_for(payment: PaymentSucceededData, sequence: int) -> Invoice:
         customer_id=payment.customer_id,
         payment_id=payment.payment_id,
         subscription_id=payment.subscription_id,
-        lines=(line,),
-        subtotal=payment.total_amount,
-        tax=0,
+        lines=lines,
+        subtotal=subtotal,
+        tax=tax,
         total=payment.total_amount,
         currency=payment.currency,
         issued_at=utc_now(),
         paid_at=payment.updated_at,
         payment_method_brand=payment.card_brand,
         payment_method_last4=payment.card_last_four,
+        billing_address=payment.billing,
+        buyer_tax_id=payment.tax_id,
     )
 
 
@@ -242,8 +268,16 @@ class Issuing:
                     extra={"invoice_id": invoice.invoice_id, "error": str(exc)},
                 )
                 return False
+            # What the payment said of the buyer (address, tax id) completes auth's snapshot.
+            buyer = parties.buyer.model_copy(
+                update={
+                    "address": format_address(invoice.billing_address, parties.locale)
+                    or parties.buyer.address,
+                    "tax_id": invoice.buyer_tax_id or parties.buyer.tax_id,
+                }
+            )
             recorded = await self._repository.record_parties(
-                invoice.invoice_id, parties.seller, parties.buyer, parties.locale
+                invoice.invoice_id, parties.seller, buyer, parties.locale
             )
             if recorded is None:
                 return False

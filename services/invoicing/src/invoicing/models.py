@@ -56,6 +56,29 @@ class Buyer(BaseModel):
     tax_id: str = ""
 
 
+class BillingAddressData(BaseModel):
+    """The buyer's billing address as the payment carries it (Dodo's BillingAddress)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    city: str | None = Field(default=None, max_length=200)
+    state: str | None = Field(default=None, max_length=200)
+    street: str | None = Field(default=None, max_length=500)
+    zipcode: str | None = Field(default=None, max_length=50)
+
+
+class PaymentLineData(BaseModel):
+    """One line of what a payment paid for (payments' ``PaymentLine``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    product_id: str = Field(min_length=1, max_length=128)
+    product_name: str = Field(default="", max_length=500)
+    quantity: int = Field(ge=1, le=10_000)
+    unit_amount: int = Field(ge=0, description="Minor units, one unit.")
+
+
 class Invoice(BaseModel):
     """An issued invoice for one payment; its content never changes once the PDF is stored.
 
@@ -84,6 +107,10 @@ class Invoice(BaseModel):
     payment_method_last4: str = ""
     seller: Seller | None = None
     buyer: Buyer | None = None
+    # The payment's billing address and buyer tax id, kept from issue until the
+    # buyer snapshot is taken (the address is written out in the invoice's language).
+    billing_address: BillingAddressData | None = None
+    buyer_tax_id: str = ""
     locale: str = DEFAULT_LOCALE
     pdf_ready: bool = False
     credits_invoice_id: str = ""
@@ -122,6 +149,12 @@ class PaymentSucceededData(BaseModel):
     card_last_four: str = Field(default="", pattern=r"^(\d{4})?$")
     description: str = Field(default="", max_length=500)
     updated_at: AwareDatetime = Field(description="When the payment succeeded.")
+    lines: list[PaymentLineData] = Field(
+        default_factory=list, max_length=100, description="What was paid for; older events: none."
+    )
+    billing: BillingAddressData | None = Field(default=None, description="Buyer's address.")
+    tax_id: str = Field(default="", max_length=64, description="Buyer's tax id.")
+    tax: int | None = Field(default=None, ge=0, description="Tax in `total_amount`, when known.")
 
 
 class InvoiceCreatedData(BaseModel):

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, get_currency_precision
 from reportlab.lib.colors import Color, HexColor
@@ -27,6 +28,7 @@ from reportlab.pdfgen.canvas import Canvas
 from invoicing.models import (
     DEFAULT_LOCALE,
     SUPPORTED_LOCALES,
+    BillingAddressData,
     Invoice,
     InvoiceKind,
     InvoiceLine,
@@ -115,6 +117,19 @@ def format_amount(amount: int, currency: str, locale: str) -> str:
 def format_day(moment: datetime, locale: str) -> str:
     """A date as the locale writes it in full: ``7 dicembre 2026`` / ``December 7, 2026``."""
     return format_date(moment.date(), format="long", locale=language_of(locale)).translate(_NBSP)
+
+
+def format_address(billing: BillingAddressData | None, locale: str) -> str:
+    """A billing address as printed lines: street, ``zipcode city``, state, the country's name.
+
+    The country is named in the invoice's language (``IT`` -> ``Italia`` / ``Italy``).
+    """
+    if billing is None:
+        return ""
+    country = Locale.parse(language_of(locale)).territories.get(billing.country, billing.country)
+    place = " ".join(part for part in (billing.zipcode, billing.city) if part)
+    parts = (billing.street, place, billing.state, country)
+    return "\n".join(part.strip() for part in parts if part and part.strip())
 
 
 def accent_of(colour: str) -> Color:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from billing.payments.v1 import payments_pb2
+from billing_kit.errors import InvalidArgument
 from billing_kit.scoping import mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
+from pydantic import ValidationError
 
-from payments.charges.models import ChargeType, Payment, PaymentStatus
+from payments.charges.models import BillingAddress, ChargeType, Payment, PaymentLine, PaymentStatus
 from payments.hosted.models import PaymentSession, SessionPurpose, SessionStatus
 from payments.methods.models import PaymentMethod
 
@@ -92,7 +95,75 @@ def payment_to_proto(payment: Payment) -> payments_pb2.Payment:
         updated_at=timestamp(payment.updated_at),
         metadata=payment.metadata,
         description=payment.description,
+        lines=[line_to_proto(line) for line in payment.lines],
+        billing=billing_to_proto(payment.billing),
+        tax_id=payment.tax_id,
     )
+
+
+def line_to_proto(line: PaymentLine) -> payments_pb2.PaymentLine:
+    """The wire form of one payment line."""
+    return payments_pb2.PaymentLine(
+        product_id=line.product_id,
+        product_name=line.product_name,
+        quantity=line.quantity,
+        unit_amount=line.unit_amount,
+    )
+
+
+def billing_to_proto(billing: BillingAddress | None) -> payments_pb2.BillingAddress | None:
+    """The wire form of a billing address (None: the field stays unset)."""
+    if billing is None:
+        return None
+    return payments_pb2.BillingAddress(
+        country=billing.country,
+        city=billing.city or "",
+        state=billing.state or "",
+        street=billing.street or "",
+        zipcode=billing.zipcode or "",
+    )
+
+
+def lines_from_proto(lines: Iterable[payments_pb2.PaymentLine]) -> list[PaymentLine]:
+    """A request's lines; a bad one is INVALID_ARGUMENT naming it (``lines[i]``)."""
+    found: list[PaymentLine] = []
+    for index, line in enumerate(lines):
+        try:
+            found.append(
+                PaymentLine(
+                    product_id=line.product_id,
+                    product_name=line.product_name,
+                    quantity=line.quantity,
+                    unit_amount=line.unit_amount,
+                )
+            )
+        except ValidationError:
+            raise InvalidArgument(
+                "each line needs a product_id, a quantity of 1 or more and a unit_amount >= 0",
+                field=f"lines[{index}]",
+            ) from None
+    return found
+
+
+def billing_from_proto(
+    message: payments_pb2.CreatePaymentSessionRequest | payments_pb2.ChargeRequest,
+) -> BillingAddress | None:
+    """A request's billing address (unset: None); a bad one is INVALID_ARGUMENT."""
+    if not message.HasField("billing"):
+        return None
+    billing = message.billing
+    try:
+        return BillingAddress(
+            country=billing.country,
+            city=billing.city or None,
+            state=billing.state or None,
+            street=billing.street or None,
+            zipcode=billing.zipcode or None,
+        )
+    except ValidationError:
+        raise InvalidArgument(
+            "billing.country must be an ISO 3166-1 alpha-2 code such as IT", field="billing"
+        ) from None
 
 
 def session_to_proto(session: PaymentSession, url: str) -> payments_pb2.PaymentSession:

@@ -17,6 +17,8 @@ from payments.convert import (
     CHARGE_TYPE_FROM_PROTO,
     PURPOSE_FROM_PROTO,
     STATUS_FROM_PROTO,
+    billing_from_proto,
+    lines_from_proto,
     payment_method_to_proto,
     payment_to_proto,
     session_to_proto,
@@ -116,6 +118,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                 return_url=request.return_url,
                 description=request.description,
                 metadata=dict(request.metadata),
+                lines=lines_from_proto(request.lines),
+                billing=billing_from_proto(request),
+                tax_id=request.tax_id,
             )
         )
         return payment_to_proto(payment)
@@ -192,6 +197,9 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                 subscription_id=request.subscription_id,
                 description=request.description,
                 metadata=dict(request.metadata),
+                lines=lines_from_proto(request.lines),
+                billing=billing_from_proto(request),
+                tax_id=request.tax_id,
             )
         )
         return session_to_proto(session, self._hosted.page_url(session.session_id))

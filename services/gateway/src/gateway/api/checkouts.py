@@ -20,7 +20,12 @@ from gateway.api.merchant import merchant_api
 from gateway.api.parsing import parse_json_body
 from gateway.api.product_schemas import Unsupported
 from gateway.api.schemas import dump
-from gateway.api.subscription_schemas import BillingAddressIn, ExistingCustomerIn, NewCustomerIn
+from gateway.api.subscription_schemas import (
+    BillingAddressIn,
+    ExistingCustomerIn,
+    NewCustomerIn,
+    TaxId,
+)
 from gateway.api.subscriptions import resolve_customer
 from gateway.api_keys import Merchant
 from gateway.keys import SUBSCRIPTIONS_STUB
@@ -74,7 +79,11 @@ class CreateCheckoutBody(_Body):
     product_collection_id: Unsupported
     short_link: Unsupported
     subscription_data: Unsupported
-    tax_id: Unsupported
+    tax_id: TaxId | None = Field(
+        default=None,
+        description="The buyer's tax id (e.g. a VAT number); requires billing_address. "
+        "Printed on the invoice.",
+    )
 
 
 class CheckoutSessionOut(BaseModel):
@@ -118,6 +127,7 @@ async def create_checkout(request: web.Request, merchant: Merchant) -> web.Respo
         ],
         return_url=body.return_url,
         metadata=body.metadata or {},
+        tax_id=body.tax_id or "",
     )
     if body.billing_address is not None:
         message.billing.CopyFrom(body.billing_address.to_proto())

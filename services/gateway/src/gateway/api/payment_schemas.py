@@ -1,8 +1,9 @@
 """Payments and payment methods of the merchant API, in the Dodo Payments shapes.
 
-Fields the payments service does not track (refunds, disputes, tax, billing
-address, 3-D Secure details…) are sent as Dodo's neutral values or left out;
-the gateway README lists them.
+Fields the payments service does not track (refunds, disputes, tax, 3-D
+Secure details…) are sent as Dodo's neutral values or left out; the gateway
+README lists them. ``product_cart`` and ``billing`` are the payment's own
+(null when the payment was made without them).
 """
 
 from __future__ import annotations
@@ -159,8 +160,32 @@ class PaymentListItemOut(BaseModel):
     service_periods: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class ProductCartOut(BaseModel):
+    """One item of a payment's ``product_cart`` (Dodo's ProductCart)."""
+
+    product_id: str
+    quantity: int
+
+
+class BillingAddressOut(BaseModel):
+    """Dodo's BillingAddress."""
+
+    country: str = Field(description="ISO 3166-1 alpha-2.")
+    city: str | None = None
+    state: str | None = None
+    street: str | None = None
+    zipcode: str | None = None
+
+
 class PaymentOut(PaymentListItemOut):
     """``GET /payments/{payment_id}`` (Dodo's Payment)."""
+
+    billing: BillingAddressOut | None = Field(
+        default=None, description="The buyer's billing address; null when none was given."
+    )
+    product_cart: list[ProductCartOut] | None = Field(
+        default=None, description="What was bought; null when the payment has no lines."
+    )
 
     is_update_payment_method: bool = False
     settlement_amount: int
@@ -206,10 +231,23 @@ def payment_list_item(
 
 def payment_out(payment: payments_pb2.Payment, customer: auth_pb2.Customer) -> PaymentOut:
     """A payment as ``GET /payments/{payment_id}`` returns it."""
+    billing = None
+    if payment.HasField("billing"):
+        address = payment.billing
+        billing = BillingAddressOut(
+            country=address.country,
+            city=address.city or None,
+            state=address.state or None,
+            street=address.street or None,
+            zipcode=address.zipcode or None,
+        )
+    cart = [ProductCartOut(product_id=x.product_id, quantity=x.quantity) for x in payment.lines]
     return PaymentOut(
         **payment_list_item(payment, customer).model_dump(),
         settlement_amount=payment.total_amount,
         settlement_currency=payment.currency,
+        billing=billing,
+        product_cart=cart or None,
     )
 
 

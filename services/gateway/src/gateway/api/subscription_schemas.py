@@ -133,6 +133,10 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Dodo's tax_id: free text; the subscriptions service keeps at most 64 characters.
+TaxId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class BillingAddressIn(_Body):
     """Dodo's BillingAddress."""
 
@@ -224,7 +228,9 @@ class CreateSubscriptionBody(_Body):
     require_phone_number: bool | None = None
     short_link: Unsupported
     show_saved_payment_methods: bool | None = None
-    tax_id: Unsupported
+    tax_id: TaxId | None = Field(
+        default=None, description="The buyer's tax id (e.g. a VAT number); printed on invoices."
+    )
 
 
 class UpdateSubscriptionBody(_Body):
@@ -237,8 +243,14 @@ class UpdateSubscriptionBody(_Body):
     cancellation_feedback: Feedback | None = None
     metadata: Metadata | None = None
     next_billing_date: AwareDatetime | None = None
-    status: Annotated[Literal["cancelled"] | None, _only("cancelled")] = Field(
-        default=None, description="Only `cancelled` (cancel now): pause/resume are not supported."
+    status: Annotated[
+        Literal["cancelled", "paused", "active"] | None, _only("cancelled", "paused", "active")
+    ] = Field(
+        default=None,
+        description=(
+            "`cancelled` cancels now; `paused` pauses an active subscription and `active` "
+            "resumes a paused one (each of these two alone in the body)."
+        ),
     )
     credit_entitlement_cart: Unsupported
     customer_business_name: Unsupported
@@ -248,6 +260,13 @@ class UpdateSubscriptionBody(_Body):
     subscription_period_count: Unsupported
     subscription_period_interval: Unsupported
     tax_id: Unsupported
+
+    @model_validator(mode="after")
+    def _pause_and_resume_go_alone(self) -> UpdateSubscriptionBody:
+        # Dodo: `paused` and `active` must be sent alone; any other field with them is a 422.
+        if self.status in ("paused", "active") and self.model_fields_set - {"status"}:
+            raise ValueError(f'status "{self.status}" must be sent alone')
+        return self
 
 
 class UpdatePaymentMethodBody(_Body):
@@ -399,6 +418,7 @@ class SubscriptionOut(BaseModel):
     on_demand: bool
     metadata: dict[str, str]
     billing: BillingOut
+    tax_id: str | None = Field(default=None, description="The buyer's tax id, when given.")
     customer: CustomerLimitedOut
     brand_id: str
     addons: list[Any] = Field(default_factory=list)
@@ -407,6 +427,9 @@ class SubscriptionOut(BaseModel):
     meter_credit_entitlement_cart: list[Any] = Field(default_factory=list)
     discounts: list[Any] = Field(default_factory=list)
     amount_due: int = Field(description="Minor units owed now (> 0 only when on_hold).")
+    paused_at: datetime | None = Field(
+        default=None, description="When it was paused, while it is paused; null otherwise."
+    )
 
     @classmethod
     def from_proto(cls, sub: pb.Subscription, customer: CustomerLimitedOut) -> SubscriptionOut:
@@ -453,9 +476,11 @@ class SubscriptionOut(BaseModel):
                 street=billing.street or None,
                 zipcode=billing.zipcode or None,
             ),
+            tax_id=sub.tax_id or None,
             customer=customer,
             brand_id=sub.business_id,
             amount_due=sub.amount_due,
+            paused_at=opt("paused_at"),
         )
 
 

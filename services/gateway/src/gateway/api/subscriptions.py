@@ -116,6 +116,7 @@ async def create_subscription(request: web.Request, merchant: Merchant) -> web.R
         return_url=body.return_url or "",
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
         payment_link=bool(body.payment_link),
+        tax_id=body.tax_id or "",
     )
     if body.trial_period_days is not None:
         message.trial_period_days = body.trial_period_days
@@ -202,7 +203,8 @@ async def list_subscriptions(request: web.Request, merchant: Merchant) -> web.Re
 
 @merchant_api
 async def update_subscription(request: web.Request, merchant: Merchant) -> web.Response:
-    """``PATCH /subscriptions/{id}``: cancel now / at period end / undo, metadata, billing."""
+    """``PATCH /subscriptions/{id}``: cancel now / at period end / undo, metadata, billing;
+    ``status: "paused"`` pauses, ``status: "active"`` resumes (alone in the body)."""
     body = await parse_json_body(request, UpdateSubscriptionBody)
     sent = body.model_fields_set
     message = pb.UpdateSubscriptionRequest(
@@ -210,6 +212,8 @@ async def update_subscription(request: web.Request, merchant: Merchant) -> web.R
         mode=merchant.proto_mode,
         subscription_id=request.match_info["id"],
         cancel_now=body.status == "cancelled",
+        pause=body.status == "paused",
+        resume=body.status == "active",
     )
     if body.cancel_at_next_billing_date is not None:
         message.cancel_at_next_billing_date = body.cancel_at_next_billing_date

@@ -179,6 +179,9 @@ class Links:
     detail: str
     cancel: str
     payment_method: str
+    # Confirmation pages of pause and resume ("" where the page offers none).
+    pause: str = ""
+    resume: str = ""
 
 
 @dataclass(slots=True)
@@ -200,6 +203,10 @@ class SubscriptionView:
     amount_due: str
     cancellation: dict[str, str] = field(default_factory=dict)
     business: Any = None
+    can_pause: bool = False
+    can_resume: bool = False
+    # Whole days of the paid period kept for after a resume (paused ones only).
+    paused_days_left: int = 0
 
 
 def subscription_view(
@@ -227,6 +234,8 @@ def subscription_view(
         date_label, date = i18n.gettext("Ends on"), day(next_billing)
     elif status == "on_hold":
         date_label, date = i18n.gettext("Payment due since"), day(next_billing)
+    elif status == "paused":
+        date_label, date = i18n.gettext("Paused since"), day(timestamp(sub, "paused_at"))
     elif next_billing is not None:
         date_label, date = i18n.gettext("Renews on"), day(next_billing)
     else:
@@ -241,6 +250,11 @@ def subscription_view(
     if sub.cancellation_comment:
         cancellation["comment"] = sub.cancellation_comment
     due = int(sub.amount_due) if status == "on_hold" else 0
+    paused_at = timestamp(sub, "paused_at") if status == "paused" else None
+    days_left = 0
+    if paused_at is not None and next_billing is not None and next_billing > paused_at:
+        # The resume rule credits the unused paid time (subscriptions README).
+        days_left = (next_billing - paused_at).days
     return SubscriptionView(
         subscription_id=sub.subscription_id,
         product_name=sub.product_name or sub.product_id,
@@ -258,6 +272,9 @@ def subscription_view(
         amount_due=money(due, sub.currency) if due > 0 else "",
         cancellation=cancellation,
         business=business,
+        can_pause=status == "active" and not cancel_scheduled and bool(links.pause),
+        can_resume=status == "paused" and bool(links.resume),
+        paused_days_left=days_left,
     )
 
 

@@ -1,4 +1,5 @@
-"""Subscriptions pages: the list, one subscription with its payments, cancel and undo.
+"""Subscriptions pages: the list, one subscription with its payments, cancel and undo,
+pause and resume.
 
 Each page asks each backend one question (in parallel where there are two);
 every request is scoped to the account's customer (see
@@ -29,6 +30,10 @@ from gateway.web.rendering import error_page, redirect, render
 from gateway.web.security import CSRF_FIELD, tokens_match
 
 PAGE_SIZE = 100  # one page: a customer's subscriptions and cards are few
+# The ?done= notices the detail page knows.
+NOTICES = ("cancelled", "scheduled", "undone", "switched", "paused", "resumed")
+# Pause and resume: (the status it makes, the notice shown after it).
+_PAUSE_ACTIONS = {"pause": ("paused", "paused"), "resume": ("active", "resumed")}
 
 
 def links_for(account: Account, subscription_id: str) -> views.Links:
@@ -38,6 +43,8 @@ def links_for(account: Account, subscription_id: str) -> views.Links:
         detail=account.path(base),
         cancel=account.path(f"{base}/cancel"),
         payment_method=account.path(f"{base}/payment-method"),
+        pause=account.path(f"{base}/pause"),
+        resume=account.path(f"{base}/resume"),
     )
 
 
@@ -112,7 +119,7 @@ async def subscription_page(request: web.Request, account: Account) -> web.Strea
         account.values(
             sub=view,
             payments=[views.payment_view(p) for p in payments.payments],
-            notice=notice if notice in ("cancelled", "scheduled", "undone", "switched") else None,
+            notice=notice if notice in NOTICES else None,
             undo_action=account.path(f"subscriptions/{subscription_id}/undo-cancel"),
             back_href=account.path("subscriptions"),
         ),
@@ -209,3 +216,63 @@ async def undo_cancel(request: web.Request, account: Account) -> web.StreamRespo
             )
         )
     return redirect(account.path(f"subscriptions/{subscription_id}?done=undone"))
+
+
+def _pause_values(
+    account: Account, view: views.SubscriptionView, action: str, **more: Any
+) -> dict[str, Any]:
+    links = view.links
+    return account.values(
+        sub=view,
+        what=action,
+        action=links.pause if action == "pause" else links.resume,
+        errors={},
+        **more,
+    )
+
+
+def _pause_action(request: web.Request) -> str:
+    # The route's last path segment: "pause" or "resume".
+    return "pause" if request.path.rstrip("/").endswith("/pause") else "resume"
+
+
+async def pause_page(request: web.Request, account: Account) -> web.StreamResponse:
+    """``GET …/subscriptions/{id}/pause`` and ``…/resume``: what happens, and a confirmation."""
+    subscription_id = subscription_id_of(request)
+    sub = await get_subscription(request, account, subscription_id)
+    view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    action = _pause_action(request)
+    return render(request, "subscription_pause.html", _pause_values(account, view, action))
+
+
+async def pause_or_resume(request: web.Request, account: Account) -> web.StreamResponse:
+    """``POST …/subscriptions/{id}/pause`` and ``…/resume`` (Dodo's PATCH status
+    ``paused`` / ``active``); a repeat lands on the same result page."""
+    subscription_id = subscription_id_of(request)
+    action = _pause_action(request)
+    after, done = _PAUSE_ACTIONS[action]
+    form = await read_form(request)
+    sub = await get_subscription(request, account, subscription_id)
+    view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    if not tokens_match(account.csrf_token, form.get(CSRF_FIELD)):
+        values = _pause_values(account, view, action)
+        values.update(errors={"form": csrf_failed_error()})
+        return render(request, "subscription_pause.html", values, status=400)
+    result = account.path(f"subscriptions/{subscription_id}?done={done}")
+    if views.enum_name(sub, "status") == after:
+        return redirect(result)
+    try:
+        await request.app[SUBSCRIPTIONS_STUB].UpdateSubscription(
+            subscriptions_pb2.UpdateSubscriptionRequest(
+                **account.scope(),
+                subscription_id=subscription_id,
+                pause=action == "pause",
+                resume=action == "resume",
+            )
+        )
+    except FailedPrecondition:
+        # A concurrent tab may have won: same outcome ⇒ same page; else the refusal.
+        again = await get_subscription(request, account, subscription_id)
+        if views.enum_name(again, "status") != after:
+            raise
+    return redirect(result)

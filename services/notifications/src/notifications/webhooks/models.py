@@ -27,6 +27,8 @@ SUBSCRIPTION_EVENT_TYPES = (
     "subscription.failed",
     "subscription.updated",
     "subscription.plan_changed",
+    "subscription.paused",
+    "subscription.unpaused",
 )
 LICENSE_KEY_EVENT_TYPES = ("license_key.created",)
 DELIVERED_EVENT_TYPES = PAYMENT_EVENT_TYPES + SUBSCRIPTION_EVENT_TYPES + LICENSE_KEY_EVENT_TYPES
@@ -46,8 +48,6 @@ DODO_WEBHOOK_EVENT_TYPES = frozenset(
         "dispute.won",
         "dispute.lost",
         "subscription.past_due",
-        "subscription.paused",
-        "subscription.unpaused",
         "subscription.update_payment_method",
         "payout.created",
         "payout.on_hold",

@@ -52,6 +52,8 @@ class PaymentEventIn(EventScope):
     metadata: dict[str, str] = Field(default_factory=dict, description="caller's key-values")
     created_at: AwareDatetime = Field(description="when the charge was asked for")
     updated_at: AwareDatetime = Field(description="last status change")
+    lines: list[dict[str, Any]] = Field(default_factory=list, description="what was bought")
+    billing: dict[str, Any] | None = Field(default=None, description="billing address")
 
 
 class SubscriptionEventIn(EventScope):
@@ -86,6 +88,7 @@ class SubscriptionEventIn(EventScope):
     metadata: dict[str, str] = Field(default_factory=dict, description="merchant key-values")
     billing: dict[str, Any] | None = Field(default=None, description="billing address")
     on_demand: bool = Field(default=False, description="charged on demand")
+    paused_at: AwareDatetime | None = Field(default=None, description="when paused, while paused")
 
 
 class CustomerOut(BaseModel):
@@ -134,6 +137,8 @@ class PaymentData(BaseModel):
     disputes: list[dict[str, Any]] = Field(default_factory=list)
     refunds: list[dict[str, Any]] = Field(default_factory=list)
     tax: int | None = None
+    billing: dict[str, Any] | None = None
+    product_cart: list[dict[str, Any]] | None = None
 
 
 class SubscriptionCustomerOut(BaseModel):
@@ -193,6 +198,7 @@ class SubscriptionData(BaseModel):
     meter_credit_entitlement_cart: list[Any] = Field(default_factory=list)
     discounts: list[Any] = Field(default_factory=list)
     amount_due: int
+    paused_at: datetime | None = None
     # Webhook-only fields of Dodo's subscription events.
     past_due_ends_at: datetime | None = None
     payment_id: str | None = None
@@ -234,7 +240,22 @@ def payment_data(event: PaymentEventIn, recipient: Recipient | None) -> PaymentD
         error_message=event.error_message or None,
         settlement_amount=event.total_amount,
         settlement_currency=event.currency,
+        billing=_billing_out(event.billing),
+        product_cart=[
+            {"product_id": line["product_id"], "quantity": line["quantity"]} for line in event.lines
+        ]
+        or None,
     )
+
+
+def _billing_out(billing: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Dodo's BillingAddress as the API renders it: empty parts are null."""
+    if not billing:
+        return None
+    return {
+        "country": billing.get("country"),
+        **{k: billing.get(k) or None for k in ("city", "state", "street", "zipcode")},
+    }
 
 
 def subscription_data(event: SubscriptionEventIn, recipient: Recipient | None) -> SubscriptionData:
@@ -283,6 +304,7 @@ def subscription_data(event: SubscriptionEventIn, recipient: Recipient | None) -
         ),
         brand_id=event.business_id,
         amount_due=event.amount_due,
+        paused_at=event.paused_at,
         payment_id=event.payment_id if event.payment_id else None,
     )
 

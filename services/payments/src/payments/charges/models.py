@@ -30,6 +30,32 @@ class ChargeType(StrEnum):
     ON_DEMAND = "on_demand"
 
 
+MAX_LINES = 100
+
+
+class PaymentLine(BaseModel):
+    """One line of what a payment pays for (Dodo's product_cart item, with name and price)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: str = Field(min_length=1, max_length=128, description="`pdt_…`")
+    product_name: str = Field(default="", max_length=500, description="The name when bought.")
+    quantity: int = Field(ge=1, le=10_000, description="How many.")
+    unit_amount: int = Field(ge=0, description="Minor units of the payment's currency, one unit.")
+
+
+class BillingAddress(BaseModel):
+    """Dodo's BillingAddress: the buyer's address, as the merchant gave it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    city: str | None = Field(default=None, max_length=200)
+    state: str | None = Field(default=None, max_length=200)
+    street: str | None = Field(default=None, max_length=500)
+    zipcode: str | None = Field(default=None, max_length=50)
+
+
 class Payment(BaseModel):
     """A payment as every caller sees it (no processor token, never a card number)."""
 
@@ -55,6 +81,15 @@ class Payment(BaseModel):
     idempotency_key: str = Field(description="The caller's key: one payment per key.")
     description: str = Field(default="", description="Free text from the caller.")
     metadata: dict[str, str] = Field(default_factory=dict, description="Caller's key-values.")
+    lines: list[PaymentLine] = Field(
+        default_factory=list,
+        max_length=MAX_LINES,
+        description="What was paid for (product, name, quantity, unit amount); may be empty.",
+    )
+    billing: BillingAddress | None = Field(
+        default=None, description="The buyer's billing address, when the merchant gave one."
+    )
+    tax_id: str = Field(default="", max_length=64, description="The buyer's tax id, or empty.")
     created_at: AwareDatetime = Field(description="When the charge was asked for.")
     updated_at: AwareDatetime = Field(description="Last status change.")
 

@@ -25,12 +25,15 @@ from billing_kit.scoping import CustomerScope, Mode, PageRequest
 from pymongo.errors import DuplicateKeyError
 
 from payments.charges.models import (
+    MAX_LINES,
     PAYMENT_CANCELLED,
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
+    BillingAddress,
     ChargeType,
     Payment,
     PaymentEventData,
+    PaymentLine,
     PaymentStatus,
     StoredPayment,
 )
@@ -65,6 +68,9 @@ class ChargeInput:
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     session_id: str = ""
+    lines: list[PaymentLine] = field(default_factory=list)
+    billing: BillingAddress | None = None
+    tax_id: str = ""
 
     def validate(self) -> None:
         """Each bad field is an INVALID_ARGUMENT naming it."""
@@ -84,6 +90,19 @@ class ChargeInput:
             raise InvalidArgument("description is too long (500 at most)", field="description")
         if len(self.metadata) > 50:
             raise InvalidArgument("at most 50 metadata keys", field="metadata")
+        check_lines(self.lines, self.amount)
+        if len(self.tax_id) > 64:
+            raise InvalidArgument("tax_id is too long (64 at most)", field="tax_id")
+
+
+def check_lines(lines: list[PaymentLine], amount: int) -> None:
+    """Lines, when given, must add up to the amount: an invoice prints them as the total."""
+    if len(lines) > MAX_LINES:
+        raise InvalidArgument(f"at most {MAX_LINES} lines", field="lines")
+    if lines and sum(line.unit_amount * line.quantity for line in lines) != amount:
+        raise InvalidArgument(
+            "lines must add up to amount (sum of quantity x unit_amount)", field="lines"
+        )
 
 
 def payment_not_found() -> NotFound:
@@ -133,6 +152,9 @@ class ChargesService:
             idempotency_key=request.idempotency_key,
             description=request.description,
             metadata=request.metadata,
+            lines=request.lines,
+            billing=request.billing,
+            tax_id=request.tax_id,
             created_at=now,
             updated_at=now,
             processor_token=method.processor_token,

@@ -7,7 +7,7 @@ from enum import StrEnum
 from billing_kit.scoping import Mode
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from payments.charges.models import ChargeType
+from payments.charges.models import BillingAddress, ChargeType, PaymentLine
 
 
 class SessionPurpose(StrEnum):
@@ -58,6 +58,10 @@ class PaymentSession(BaseModel):
     subscription_id: str = ""
     description: str = ""
     metadata: dict[str, str] = Field(default_factory=dict)
+    # PAY: what the payment is for, copied onto it.
+    lines: list[PaymentLine] = Field(default_factory=list)
+    billing: BillingAddress | None = None
+    tax_id: str = ""
     payment_method_id: str = ""
     payment_id: str = ""
     error_message: str = ""

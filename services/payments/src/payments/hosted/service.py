@@ -21,8 +21,8 @@ from billing_kit.field_rules import is_http_url
 from billing_kit.scoping import CustomerScope, Mode
 from yarl import URL
 
-from payments.charges.models import ChargeType, PaymentStatus
-from payments.charges.service import SOURCE, ChargeInput, ChargesService
+from payments.charges.models import BillingAddress, ChargeType, PaymentLine, PaymentStatus
+from payments.charges.service import SOURCE, ChargeInput, ChargesService, check_lines
 from payments.hosted.models import (
     Branding,
     PaymentMethodSavedData,
@@ -57,6 +57,9 @@ class NewSession:
     subscription_id: str = ""
     description: str = ""
     metadata: dict[str, str] | None = None
+    lines: list[PaymentLine] = field(default_factory=list)
+    billing: BillingAddress | None = None
+    tax_id: str = ""
 
     def validate(self) -> None:
         """Each bad field is an INVALID_ARGUMENT naming it."""
@@ -77,6 +80,9 @@ class NewSession:
                 raise InvalidArgument(
                     "idempotency_key is required for PAY", field="idempotency_key"
                 )
+            check_lines(self.lines, self.amount)
+            if len(self.tax_id) > 64:
+                raise InvalidArgument("tax_id is too long (64 at most)", field="tax_id")
 
 
 @dataclass(frozen=True)
@@ -144,6 +150,9 @@ class HostedPageService:
             subscription_id=request.subscription_id,
             description=request.description,
             metadata=request.metadata or {},
+            lines=request.lines,
+            billing=request.billing,
+            tax_id=request.tax_id,
             expires_at=now + self._ttl,
             created_at=now,
         )
@@ -239,6 +248,9 @@ class HostedPageService:
                 description=session.description,
                 metadata=session.metadata,
                 session_id=session.session_id,
+                lines=session.lines,
+                billing=session.billing,
+                tax_id=session.tax_id,
             )
         )
         await self._repository_link_payment(session.session_id, payment.payment_id)

@@ -18,6 +18,8 @@ class CartLine(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     product_id: str
+    # The product's name when priced (the invoice line's description); "" in older sessions.
+    product_name: str = ""
     quantity: int = Field(ge=1, le=MAX_QUANTITY)
     # Minor units for the whole line (unit price after discount x quantity).
     amount: int = Field(ge=0)
@@ -41,6 +43,7 @@ class Checkout(BaseModel):
     total_amount: int
     currency: str
     billing: BillingAddress | None = None
+    tax_id: str = ""
     return_url: str = ""
     metadata: dict[str, str] = Field(default_factory=dict)
     checkout_url: str = ""

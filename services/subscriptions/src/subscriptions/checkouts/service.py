@@ -35,9 +35,15 @@ from subscriptions.products.models import OneTimePrice, Product, RecurringPrice
 from subscriptions.subscriptions import models as m
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, PaymentOutcomeData
 from subscriptions.subscriptions.models import BillingAddress, SubscriptionStatus
-from subscriptions.subscriptions.payments_client import ChargeType, PayPageRequest, PayPagesPort
+from subscriptions.subscriptions.payments_client import (
+    ChargeType,
+    PaymentLine,
+    PayPageRequest,
+    PayPagesPort,
+)
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.service import (
+    MAX_TAX_ID,
     NewSubscription,
     ProductReader,
     check_metadata,
@@ -79,6 +85,7 @@ class NewCheckout:
     billing: BillingAddress | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     customer_email: str = ""
+    tax_id: str = ""
     customer_name: str = ""
 
 
@@ -91,6 +98,7 @@ def price_line(product: Product, quantity: int, where: str) -> CartLine:
         terms = recurring_terms(product).model_copy(update={"trial_period_days": 0})
         return CartLine(
             product_id=product.product_id,
+            product_name=product.name,
             quantity=quantity,
             amount=terms.unit_price * quantity,
             currency=price.currency,
@@ -100,6 +108,7 @@ def price_line(product: Product, quantity: int, where: str) -> CartLine:
     unit = price.price * (10_000 - price.discount_bps) // 10_000
     return CartLine(
         product_id=product.product_id,
+        product_name=product.name,
         quantity=quantity,
         amount=unit * quantity,
         currency=price.currency,
@@ -137,6 +146,11 @@ class CheckoutsService:
         if not is_http_url(request.return_url):
             raise _bad("return_url is required: an http(s) URL", "return_url")
         check_metadata(request.metadata)
+        if len(request.tax_id) > MAX_TAX_ID:
+            raise _bad(f"tax_id is at most {MAX_TAX_ID} characters", "tax_id")
+        if request.tax_id and request.billing is None:
+            # Dodo: a tax id "requires billing_address with country".
+            raise _bad("tax_id requires billing_address", "billing_address")
         lines: list[CartLine] = []
         for index, (product_id, quantity) in enumerate(request.cart):
             where = f"product_cart[{index}]"
@@ -182,6 +196,17 @@ class CheckoutsService:
                 return_url=request.return_url,
                 description=f"Checkout {session_id}",
                 metadata={CHECKOUT_KEY: session_id},
+                lines=tuple(
+                    PaymentLine(
+                        product_id=line.product_id,
+                        product_name=line.product_name,
+                        quantity=line.quantity,
+                        unit_amount=line.amount // line.quantity,
+                    )
+                    for line in lines
+                ),
+                billing=request.billing,
+                tax_id=request.tax_id,
             )
         )
         checkout = Checkout(
@@ -195,6 +220,7 @@ class CheckoutsService:
             total_amount=total,
             currency=currency,
             billing=request.billing,
+            tax_id=request.tax_id,
             return_url=request.return_url,
             metadata=request.metadata,
             checkout_url=url,
@@ -240,6 +266,7 @@ class CheckoutsService:
                 product_id=line.product_id,
                 quantity=line.quantity,
                 billing=checkout.billing,
+                tax_id=checkout.tax_id,
                 metadata=checkout.metadata,
                 payment_method_id=data.payment_method_id,
                 trial_period_days=0,

@@ -26,7 +26,9 @@ from subscriptions.subscriptions.payments_client import (
     ChargeResult,
     ChargeStatus,
     ChargeType,
+    PaymentLine,
     PaymentsPort,
+    subscription_lines,
 )
 from subscriptions.subscriptions.periods import Dues, after_paid_dues, dues_of
 from subscriptions.subscriptions.repository import SubscriptionsRepository
@@ -191,6 +193,9 @@ class BillingService:
                 customer_present=customer_present,
                 return_url=return_url,
                 description=sub.product_name,
+                lines=subscription_lines(sub, dues.amount),
+                billing=sub.billing,
+                tax_id=sub.tax_id,
             )
         )
         updated = await self._apply_dues(sub, dues, result, payment_method_id)
@@ -284,6 +289,17 @@ class BillingService:
                 subscription_id=sub.subscription_id,
                 customer_present=False,
                 description=description or sub.product_name,
+                # An on-demand amount is not a price per unit: one line of the whole.
+                lines=(
+                    PaymentLine(
+                        product_id=sub.product_id,
+                        product_name=description or sub.product_name,
+                        quantity=1,
+                        unit_amount=amount,
+                    ),
+                ),
+                billing=sub.billing,
+                tax_id=sub.tax_id,
             )
         )
 

@@ -1,9 +1,10 @@
-"""The rules of a PATCH: cancel now, at period end or undo; metadata, billing, billing date."""
+"""The rules of a PATCH: cancel now, at period end or undo; metadata, billing, billing date;
+pause and resume."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from billing_kit.errors import InvalidArgument, Reason
 
@@ -29,10 +30,72 @@ class Changes:
     billing: BillingAddress | None = None
     next_billing_date: datetime | None = None
     cancelled_by: CancelledBy = CancelledBy.MERCHANT
+    # Dodo's PATCH status "paused" / "active": each goes alone (checked by ``check_alone``).
+    pause: bool = False
+    resume: bool = False
+
+    def check_alone(self) -> None:
+        """Pause and resume go alone, as Dodo's ``paused``/``active`` do (else 422)."""
+        if not (self.pause or self.resume):
+            return
+        others = (
+            self.cancel_at_next_billing_date is not None
+            or self.cancel_now
+            or self.cancellation_feedback is not None
+            or self.cancellation_comment is not None
+            or self.metadata is not None
+            or self.billing is not None
+            or self.next_billing_date is not None
+            or (self.pause and self.resume)
+        )
+        if others:
+            raise InvalidArgument(
+                "pause and resume go alone: send no other change with them",
+                reason=Reason.INVALID_SUBSCRIPTION_REQUEST,
+                field="status",
+            )
+
+
+def resumed_billing_date(
+    next_billing_date: datetime | None, paused_at: datetime, resumed_at: datetime
+) -> datetime:
+    """The next billing date after a resume: the unused part of the paid period is kept.
+
+    ``resumed_at + (next_billing_date at pause - paused_at)``; a subscription paused at
+    or after its due date (nothing unused) is due at once on resume.
+    """
+    if next_billing_date is None:
+        return resumed_at
+    unused = max(next_billing_date - paused_at, timedelta(0))
+    return resumed_at + unused
+
+
+def _pause_or_resume(
+    sub: Subscription, changes: Changes, now: datetime
+) -> tuple[Subscription, str]:
+    if changes.pause:
+        status = transition(Transition.PAUSE, sub.status)
+        # next_billing_date and the anchor stay: the paid period at pause time is remembered.
+        return sub.model_copy(update={"status": status, "paused_at": now}), m.SUBSCRIPTION_PAUSED
+    status = transition(Transition.RESUME, sub.status)
+    next_date = resumed_billing_date(sub.next_billing_date, sub.paused_at or now, now)
+    # The next period starts there; later ones follow from it (as a billing-date change).
+    return sub.model_copy(
+        update={
+            "status": status,
+            "paused_at": None,
+            "next_billing_date": next_date,
+            "billing_anchor": next_date,
+            "anchor_period": sub.period + 1,
+        }
+    ), m.SUBSCRIPTION_UNPAUSED
 
 
 def apply_changes(sub: Subscription, changes: Changes, now: datetime) -> tuple[Subscription, str]:
     """The subscription after ``changes`` and the event type to emit (illegal: 409)."""
+    changes.check_alone()
+    if changes.pause or changes.resume:
+        return _pause_or_resume(sub, changes, now)
     update: dict[str, object] = {}
     event = m.SUBSCRIPTION_UPDATED
     feedback = {
@@ -45,6 +108,7 @@ def apply_changes(sub: Subscription, changes: Changes, now: datetime) -> tuple[S
             "status": transition(Transition.CANCEL_NOW, sub.status),
             "cancelled_at": now,
             "next_billing_date": None,
+            "paused_at": None,
             "amount_due": 0,
             **feedback,
         }

@@ -126,6 +126,7 @@ def subscription_to_proto(sub: Subscription) -> pb.Subscription:
         cancellation_comment=sub.cancellation_comment or "",
         payment_method_id=sub.payment_method_id or "",
         metadata=sub.metadata,
+        tax_id=sub.tax_id,
         amount_due=sub.amount_due,
         pending_payment_id=sub.pending_payment_id or "",
         challenge_url=sub.challenge_url or "",
@@ -137,6 +138,7 @@ def subscription_to_proto(sub: Subscription) -> pb.Subscription:
         "expires_at",
         "cancelled_at",
         "updated_at",
+        "paused_at",
     ):
         value = getattr(sub, name)
         if value is not None:

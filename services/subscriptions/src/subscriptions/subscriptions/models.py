@@ -17,6 +17,9 @@ SUBSCRIPTION_CANCELLED = "subscription.cancelled"
 SUBSCRIPTION_EXPIRED = "subscription.expired"
 SUBSCRIPTION_FAILED = "subscription.failed"
 SUBSCRIPTION_UPDATED = "subscription.updated"
+# A merchant or customer paused / resumed an active subscription (Dodo's webhook names).
+SUBSCRIPTION_PAUSED = "subscription.paused"
+SUBSCRIPTION_UNPAUSED = "subscription.unpaused"
 # Emitted once per period, the business's renewal_reminder_days before a renewal.
 SUBSCRIPTION_RENEWAL_REMINDER = "subscription.renewal_reminder"
 
@@ -134,11 +137,16 @@ class Subscription(BaseModel):
     payment_method_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
     billing: BillingAddress | None = None
+    # The buyer's tax id (e.g. a VAT number) as the merchant gave it; printed on invoices.
+    tax_id: str = Field(default="", max_length=64)
     amount_due: int = Field(default=0, ge=0)
     pending_payment_id: str | None = None
     challenge_url: str | None = None
     on_demand: bool = False
     updated_at: AwareDatetime | None = None
+    # When it was paused, while it is paused (Dodo's ``paused_at``); None otherwise.
+    # next_billing_date keeps the end of the paid period at pause time meanwhile.
+    paused_at: AwareDatetime | None = None
     # Period bookkeeping (not in Dodo's shape).
     billing_anchor: AwareDatetime | None = None
     anchor_period: int = 0
@@ -200,6 +208,9 @@ class SubscriptionEventData(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict, description="merchant key-values")
     billing: BillingAddress | None = Field(default=None, description="the billing address")
     on_demand: bool = Field(default=False, description="charged on demand, not by renewals")
+    paused_at: AwareDatetime | None = Field(
+        default=None, description="when it was paused, while it is paused"
+    )
 
     @classmethod
     def of(

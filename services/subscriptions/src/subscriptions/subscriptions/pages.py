@@ -27,6 +27,7 @@ from subscriptions.subscriptions.payments_client import (
     PayPageRequest,
     PayPagesPort,
     SavePageRequest,
+    subscription_lines,
 )
 from subscriptions.subscriptions.periods import dues_of, first_charge_key
 from subscriptions.subscriptions.repository import SubscriptionsRepository
@@ -159,6 +160,9 @@ class HostedPages:
                 return_url=return_url,
                 subscription_id=sub.subscription_id,
                 description=sub.product_name,
+                lines=subscription_lines(sub, dues.amount),
+                billing=sub.billing,
+                tax_id=sub.tax_id,
             )
         )
         return sub, url

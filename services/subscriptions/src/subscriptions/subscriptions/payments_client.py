@@ -17,6 +17,8 @@ from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from billing_kit.grpc_client import create_channel
 from billing_kit.scoping import Mode, mode_to_proto
 
+from subscriptions.subscriptions.models import BillingAddress, Subscription
+
 CHARGE_DEADLINE_SECONDS = 10.0
 
 
@@ -38,6 +40,57 @@ class ChargeType(StrEnum):
 
 
 @dataclass(frozen=True)
+class PaymentLine:
+    """One line of what a charge pays for; payments stores it and invoices print it."""
+
+    product_id: str
+    product_name: str
+    quantity: int
+    unit_amount: int
+
+
+def subscription_lines(sub: Subscription, amount: int) -> tuple[PaymentLine, ...]:
+    """The line of a subscription charge of ``amount`` (a period, or the periods owed).
+
+    The quantity is the subscription's when ``amount`` divides evenly by it,
+    else one line of the whole amount: lines always add up to ``amount``.
+    """
+    quantity = sub.quantity if sub.quantity > 0 and amount % sub.quantity == 0 else 1
+    return (
+        PaymentLine(
+            product_id=sub.product_id,
+            product_name=sub.product_name,
+            quantity=quantity,
+            unit_amount=amount // quantity,
+        ),
+    )
+
+
+def _lines_to_proto(lines: tuple[PaymentLine, ...]) -> list[payments_pb2.PaymentLine]:
+    return [
+        payments_pb2.PaymentLine(
+            product_id=line.product_id,
+            product_name=line.product_name,
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+        )
+        for line in lines
+    ]
+
+
+def _billing_to_proto(billing: BillingAddress | None) -> payments_pb2.BillingAddress | None:
+    if billing is None:
+        return None
+    return payments_pb2.BillingAddress(
+        country=billing.country,
+        city=billing.city or "",
+        state=billing.state or "",
+        street=billing.street or "",
+        zipcode=billing.zipcode or "",
+    )
+
+
+@dataclass(frozen=True)
 class ChargeRequest:
     """One charge of a saved method; ``idempotency_key`` makes retries safe."""
 
@@ -53,6 +106,10 @@ class ChargeRequest:
     customer_present: bool
     return_url: str = ""
     description: str = ""
+    # What is paid for and who the buyer is, as the invoice prints them.
+    lines: tuple[PaymentLine, ...] = ()
+    billing: BillingAddress | None = None
+    tax_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,6 +200,9 @@ class PaymentsClient:
                 customer_present=request.customer_present,
                 return_url=request.return_url,
                 description=request.description,
+                lines=_lines_to_proto(request.lines),
+                billing=_billing_to_proto(request.billing),
+                tax_id=request.tax_id,
             )
         )
         return result_from_payment(payment)
@@ -166,6 +226,9 @@ class PaymentsClient:
                 subscription_id=request.subscription_id,
                 description=request.description,
                 metadata=request.metadata,
+                lines=_lines_to_proto(request.lines),
+                billing=_billing_to_proto(request.billing),
+                tax_id=request.tax_id,
             )
         )
         return str(session.url)
@@ -214,6 +277,9 @@ class PayPageRequest:
     subscription_id: str = ""
     description: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    lines: tuple[PaymentLine, ...] = ()
+    billing: BillingAddress | None = None
+    tax_id: str = ""
 
 
 class PayPagesPort(Protocol):

@@ -42,6 +42,7 @@ from subscriptions.subscriptions.payments_client import (
     ChargeStatus,
     ChargeType,
     PaymentsPort,
+    subscription_lines,
 )
 from subscriptions.subscriptions.periods import after_renewal, renewal_key
 from subscriptions.subscriptions.reminders import RenewalReminders
@@ -256,4 +257,7 @@ class RenewalScheduler:
             subscription_id=sub.subscription_id,
             customer_present=False,
             description=sub.product_name,
+            lines=subscription_lines(sub, sub.recurring_pre_tax_amount),
+            billing=sub.billing,
+            tax_id=sub.tax_id,
         )

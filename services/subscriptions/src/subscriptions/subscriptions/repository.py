@@ -303,6 +303,15 @@ class SubscriptionsRepository:
         )
         return doc is not None
 
+    async def renewal_in_flight(
+        self, subscription_id: str, real_now: datetime, txn: AsyncClientSession
+    ) -> bool:
+        """True while a scheduler holds an unexpired lease (a renewal charge may be running)."""
+        doc = await self._subscriptions.find_one(
+            {"_id": subscription_id, "lease_until": {"$gt": real_now}}, {"_id": 1}, session=txn
+        )
+        return doc is not None
+
     async def release(
         self, subscription_id: str, owner: str, txn: AsyncClientSession | None = None
     ) -> None:

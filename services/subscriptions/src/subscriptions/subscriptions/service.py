@@ -35,6 +35,7 @@ from subscriptions.subscriptions.payments_client import (
     PaymentsPort,
     PayPageRequest,
     PayPagesPort,
+    subscription_lines,
 )
 from subscriptions.subscriptions.periods import add_intervals, boundary, first_charge_key
 from subscriptions.subscriptions.repository import SubscriptionFilter, SubscriptionsRepository
@@ -49,6 +50,10 @@ class ProductReader(Protocol):
     """The in-process products API (``ProductsService.get_product``)."""
 
     async def get_product(self, business_id: str, mode: Mode, product_id: str) -> Product: ...
+
+
+# Dodo's tax_id is free text; a VAT number is 15 at most, 64 leaves room for any scheme.
+MAX_TAX_ID = 64
 
 
 def _bad(message: str, field_name: str) -> InvalidArgument:
@@ -81,6 +86,7 @@ class NewSubscription:
     metadata: dict[str, str] = field(default_factory=dict)
     payment_method_id: str | None = None
     trial_period_days: int | None = None
+    tax_id: str = ""
     return_url: str = ""
     idempotency_key: str = ""
     customer_present: bool = False
@@ -143,6 +149,7 @@ def new_subscription(
         payment_method_id=request.payment_method_id or None,
         metadata=dict(request.metadata),
         billing=request.billing,
+        tax_id=request.tax_id,
         billing_anchor=anchor,
         anchor_period=0,
         period=-1 if trial > 0 else 0,
@@ -241,6 +248,8 @@ class SubscriptionsService:
         if request.trial_period_days is not None and not 0 <= request.trial_period_days <= 10_000:
             raise _bad("trial_period_days must be 0..10000", "trial_period_days")
         check_metadata(request.metadata)
+        if len(request.tax_id) > MAX_TAX_ID:
+            raise _bad(f"tax_id is at most {MAX_TAX_ID} characters", "tax_id")
         if request.idempotency_key:
             earlier = await self.repository.get_by_idempotency_key(
                 request.business_id, request.mode, request.idempotency_key
@@ -294,6 +303,9 @@ class SubscriptionsService:
                     customer_present=request.customer_present,
                     return_url=request.return_url,
                     description=sub.product_name,
+                    lines=subscription_lines(sub, sub.recurring_pre_tax_amount),
+                    billing=sub.billing,
+                    tax_id=sub.tax_id,
                 )
             )
         except DomainError as refused:
@@ -338,6 +350,9 @@ class SubscriptionsService:
                 return_url=request.return_url,
                 subscription_id=sub.subscription_id,
                 description=sub.product_name,
+                lines=subscription_lines(sub, sub.recurring_pre_tax_amount),
+                billing=sub.billing,
+                tax_id=sub.tax_id,
             )
         )
         return sub, url
@@ -372,7 +387,8 @@ class SubscriptionsService:
         changes: Changes,
         customer_id: str | None = None,
     ) -> Subscription:
-        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date."""
+        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date;
+        pause / resume (alone; rules in :mod:`.changes`)."""
         if changes.cancellation_comment is not None and len(changes.cancellation_comment) > 1000:
             raise _bad("cancellation_comment is at most 1000 characters", "cancellation_comment")
         if changes.metadata is not None:
@@ -397,6 +413,15 @@ class SubscriptionsService:
                     "cancellation feedback and comment go with a cancel",
                     reason=Reason.SUBSCRIPTION_STATE_CONFLICT,
                     field="cancellation_feedback",
+                )
+            if changes.pause and await self.repository.renewal_in_flight(
+                sub.subscription_id, self.clocks.real.now(), txn
+            ):
+                # The scheduler would write its outcome over the pause: pause after it.
+                raise FailedPrecondition(
+                    "a renewal of this subscription is being processed; try again shortly",
+                    reason=Reason.SUBSCRIPTION_STATE_CONFLICT,
+                    field="status",
                 )
             now = await self.clocks.now(business_id, mode)
             updated, event = apply_changes(sub, changes, now)

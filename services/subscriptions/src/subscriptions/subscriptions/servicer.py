@@ -82,6 +82,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             return_url=request.return_url,
             idempotency_key=request.idempotency_key,
             customer_present=request.customer_present,
+            tax_id=request.tax_id,
         )
         if request.payment_link:
             sub, link = await self._service.create_with_payment_link(new)
@@ -147,7 +148,8 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
     async def UpdateSubscription(
         self, request: pb.UpdateSubscriptionRequest, context: Context
     ) -> pb.Subscription:
-        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date."""
+        """PATCH: cancel now / at period end / undo, metadata, billing, next billing date,
+        pause / resume (alone)."""
         changes = Changes(
             cancel_at_next_billing_date=(
                 request.cancel_at_next_billing_date
@@ -167,6 +169,8 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
                 else None
             ),
             cancelled_by=CancelledBy.CUSTOMER if request.customer_id else CancelledBy.MERCHANT,
+            pause=request.pause,
+            resume=request.resume,
         )
         updated = await self._service.update_subscription(
             _business(request.business_id),
@@ -299,6 +303,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             metadata=dict(request.metadata),
             customer_email=request.customer_email,
             customer_name=request.customer_name,
+            tax_id=request.tax_id,
         )
         if request.validate_only:
             _, total, currency = await self._checkouts_service().price_cart(new)

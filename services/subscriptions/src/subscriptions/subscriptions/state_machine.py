@@ -32,6 +32,8 @@ class Transition(StrEnum):
     SWITCH_PAYMENT_METHOD = "switch_payment_method"
     CHARGE_ON_DEMAND = "charge_on_demand"
     CHANGE_BILLING_DATE = "change_billing_date"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 TABLE: dict[Transition, dict[S, S]] = {
@@ -48,13 +50,15 @@ TABLE: dict[Transition, dict[S, S]] = {
         S.PAUSED: S.CANCELLED,
         S.PAST_DUE: S.CANCELLED,
     },
-    Transition.SCHEDULE_CANCEL: {S.ACTIVE: S.ACTIVE},
-    Transition.UNDO_SCHEDULED_CANCEL: {S.ACTIVE: S.ACTIVE},
+    Transition.SCHEDULE_CANCEL: {S.ACTIVE: S.ACTIVE, S.PAUSED: S.PAUSED},
+    Transition.UNDO_SCHEDULED_CANCEL: {S.ACTIVE: S.ACTIVE, S.PAUSED: S.PAUSED},
     Transition.CANCEL_AT_PERIOD_END: {S.ACTIVE: S.CANCELLED},
     Transition.EXPIRE: {S.ACTIVE: S.EXPIRED},
     Transition.SWITCH_PAYMENT_METHOD: {S.ACTIVE: S.ACTIVE, S.PENDING: S.PENDING},
     Transition.CHARGE_ON_DEMAND: {S.ACTIVE: S.ACTIVE},
     Transition.CHANGE_BILLING_DATE: {S.ACTIVE: S.ACTIVE},
+    Transition.PAUSE: {S.ACTIVE: S.PAUSED},
+    Transition.RESUME: {S.PAUSED: S.ACTIVE},
 }
 
 

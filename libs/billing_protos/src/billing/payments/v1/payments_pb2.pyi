@@ -359,6 +359,73 @@ class SetDefaultPaymentMethodRequest(_message.Message):
 Global___SetDefaultPaymentMethodRequest: _TypeAlias = SetDefaultPaymentMethodRequest  # noqa: Y015
 
 @_typing.final
+class PaymentLine(_message.Message):
+    """One line of what a payment pays for (Dodo's product_cart item, plus the
+    name and unit price the invoice prints).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_NAME_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_AMOUNT_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.str
+    product_name: _builtins.str
+    """The product's name when it was bought (the invoice line's description)."""
+    quantity: _builtins.int
+    unit_amount: _builtins.int
+    """Minor units of the payment's currency, one unit, before tax."""
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.str = ...,
+        product_name: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        unit_amount: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "unit_amount", b"unit_amount"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PaymentLine: _TypeAlias = PaymentLine  # noqa: Y015
+
+@_typing.final
+class BillingAddress(_message.Message):
+    """Dodo's BillingAddress: country (ISO 3166-1 alpha-2) is required when set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    CITY_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    STREET_FIELD_NUMBER: _builtins.int
+    ZIPCODE_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    city: _builtins.str
+    state: _builtins.str
+    street: _builtins.str
+    zipcode: _builtins.str
+    def __init__(
+        self,
+        *,
+        country: _builtins.str = ...,
+        city: _builtins.str = ...,
+        state: _builtins.str = ...,
+        street: _builtins.str = ...,
+        zipcode: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["city", b"city", "country", b"country", "state", b"state", "street", b"street", "zipcode", b"zipcode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BillingAddress: _TypeAlias = BillingAddress  # noqa: Y015
+
+@_typing.final
 class Payment(_message.Message):
     """A payment in Dodo's shape."""
 
@@ -404,6 +471,9 @@ class Payment(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    BILLING_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
     payment_id: _builtins.str
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
@@ -431,12 +501,22 @@ class Payment(_message.Message):
     """
     idempotency_key: _builtins.str
     description: _builtins.str
+    tax_id: _builtins.str
+    """The buyer's tax id (e.g. a VAT number) when the merchant gave one."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentLine]:
+        """What the payment paid for, as the caller said (empty for older payments)."""
+
+    @_builtins.property
+    def billing(self) -> Global___BillingAddress:
+        """The buyer's billing address when the merchant gave one."""
+
     def __init__(
         self,
         *,
@@ -460,10 +540,13 @@ class Payment(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         description: _builtins.str = ...,
+        lines: _abc.Iterable[Global___PaymentLine] | None = ...,
+        billing: Global___BillingAddress | None = ...,
+        tax_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "card_brand", b"card_brand", "card_last_four", b"card_last_four", "challenge_url", b"challenge_url", "charge_type", b"charge_type", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "description", b"description", "error_code", b"error_code", "error_message", b"error_message", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "payment_id", b"payment_id", "payment_method_id", b"payment_method_id", "status", b"status", "subscription_id", b"subscription_id", "total_amount", b"total_amount", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "business_id", b"business_id", "card_brand", b"card_brand", "card_last_four", b"card_last_four", "challenge_url", b"challenge_url", "charge_type", b"charge_type", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "description", b"description", "error_code", b"error_code", "error_message", b"error_message", "idempotency_key", b"idempotency_key", "lines", b"lines", "metadata", b"metadata", "mode", b"mode", "payment_id", b"payment_id", "payment_method_id", b"payment_method_id", "status", b"status", "subscription_id", b"subscription_id", "tax_id", b"tax_id", "total_amount", b"total_amount", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -506,6 +589,9 @@ class ChargeRequest(_message.Message):
     RETURN_URL_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    BILLING_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -526,8 +612,15 @@ class ChargeRequest(_message.Message):
     return_url: _builtins.str
     """Where the 3-D Secure challenge page sends the customer back."""
     description: _builtins.str
+    tax_id: _builtins.str
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentLine]:
+        """Optional: what is being paid for (at most 100 lines); stored on the payment."""
+
+    @_builtins.property
+    def billing(self) -> Global___BillingAddress: ...
     def __init__(
         self,
         *,
@@ -544,10 +637,13 @@ class ChargeRequest(_message.Message):
         return_url: _builtins.str = ...,
         description: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        lines: _abc.Iterable[Global___PaymentLine] | None = ...,
+        billing: Global___BillingAddress | None = ...,
+        tax_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "business_id", b"business_id", "charge_type", b"charge_type", "currency", b"currency", "customer_id", b"customer_id", "customer_present", b"customer_present", "description", b"description", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "payment_method_id", b"payment_method_id", "return_url", b"return_url", "subscription_id", b"subscription_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "billing", b"billing", "business_id", b"business_id", "charge_type", b"charge_type", "currency", b"currency", "customer_id", b"customer_id", "customer_present", b"customer_present", "description", b"description", "idempotency_key", b"idempotency_key", "lines", b"lines", "metadata", b"metadata", "mode", b"mode", "payment_method_id", b"payment_method_id", "return_url", b"return_url", "subscription_id", b"subscription_id", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -721,6 +817,9 @@ class CreatePaymentSessionRequest(_message.Message):
     SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    BILLING_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -739,10 +838,17 @@ class CreatePaymentSessionRequest(_message.Message):
     charge_type: Global___ChargeType.ValueType
     subscription_id: _builtins.str
     description: _builtins.str
+    tax_id: _builtins.str
     @_builtins.property
     def branding(self) -> Global___Branding: ...
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___PaymentLine]:
+        """PAY only, optional: stored on the payment the page makes."""
+
+    @_builtins.property
+    def billing(self) -> Global___BillingAddress: ...
     def __init__(
         self,
         *,
@@ -760,10 +866,13 @@ class CreatePaymentSessionRequest(_message.Message):
         subscription_id: _builtins.str = ...,
         description: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        lines: _abc.Iterable[Global___PaymentLine] | None = ...,
+        billing: Global___BillingAddress | None = ...,
+        tax_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "branding", b"branding"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "branding", b"branding", "business_id", b"business_id", "charge_type", b"charge_type", "currency", b"currency", "customer_id", b"customer_id", "description", b"description", "idempotency_key", b"idempotency_key", "locale", b"locale", "metadata", b"metadata", "mode", b"mode", "purpose", b"purpose", "return_url", b"return_url", "subscription_id", b"subscription_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "billing", b"billing", "branding", b"branding", "business_id", b"business_id", "charge_type", b"charge_type", "currency", b"currency", "customer_id", b"customer_id", "description", b"description", "idempotency_key", b"idempotency_key", "lines", b"lines", "locale", b"locale", "metadata", b"metadata", "mode", b"mode", "purpose", b"purpose", "return_url", b"return_url", "subscription_id", b"subscription_id", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -219,6 +219,8 @@ class Subscription(_message.Message):
     CHALLENGE_URL_FIELD_NUMBER: _builtins.int
     ON_DEMAND_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
+    PAUSED_AT_FIELD_NUMBER: _builtins.int
     subscription_id: _builtins.str
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
@@ -254,6 +256,8 @@ class Subscription(_message.Message):
     challenge_url: _builtins.str
     """Where the customer completes that challenge (set while pending_payment_id is)."""
     on_demand: _builtins.bool
+    tax_id: _builtins.str
+    """The buyer's tax id (e.g. a VAT number), empty when none was given."""
     @_builtins.property
     def next_billing_date(self) -> _timestamp_pb2.Timestamp:
         """End of the current period: when the next renewal charge is due. Unset
@@ -278,6 +282,12 @@ class Subscription(_message.Message):
     def billing(self) -> Global___BillingAddress: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def paused_at(self) -> _timestamp_pb2.Timestamp:
+        """Set while paused: when it was paused (next_billing_date then keeps the end of
+        the period paid at pause time; resuming moves it, see the service README).
+        """
+
     def __init__(
         self,
         *,
@@ -314,10 +324,12 @@ class Subscription(_message.Message):
         challenge_url: _builtins.str = ...,
         on_demand: _builtins.bool = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        tax_id: _builtins.str = ...,
+        paused_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "cancelled_at", b"cancelled_at", "created_at", b"created_at", "expires_at", b"expires_at", "next_billing_date", b"next_billing_date", "previous_billing_date", b"previous_billing_date", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "cancelled_at", b"cancelled_at", "created_at", b"created_at", "expires_at", b"expires_at", "next_billing_date", b"next_billing_date", "paused_at", b"paused_at", "previous_billing_date", b"previous_billing_date", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "billing", b"billing", "business_id", b"business_id", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancellation_comment", b"cancellation_comment", "cancellation_feedback", b"cancellation_feedback", "cancelled_at", b"cancelled_at", "cancelled_by", b"cancelled_by", "challenge_url", b"challenge_url", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "expires_at", b"expires_at", "metadata", b"metadata", "mode", b"mode", "next_billing_date", b"next_billing_date", "on_demand", b"on_demand", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "payment_method_id", b"payment_method_id", "pending_payment_id", b"pending_payment_id", "previous_billing_date", b"previous_billing_date", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount", "status", b"status", "subscription_id", b"subscription_id", "subscription_period_count", b"subscription_period_count", "subscription_period_interval", b"subscription_period_interval", "tax_inclusive", b"tax_inclusive", "trial_period_days", b"trial_period_days", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "billing", b"billing", "business_id", b"business_id", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancellation_comment", b"cancellation_comment", "cancellation_feedback", b"cancellation_feedback", "cancelled_at", b"cancelled_at", "cancelled_by", b"cancelled_by", "challenge_url", b"challenge_url", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "expires_at", b"expires_at", "metadata", b"metadata", "mode", b"mode", "next_billing_date", b"next_billing_date", "on_demand", b"on_demand", "paused_at", b"paused_at", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "payment_method_id", b"payment_method_id", "pending_payment_id", b"pending_payment_id", "previous_billing_date", b"previous_billing_date", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount", "status", b"status", "subscription_id", b"subscription_id", "subscription_period_count", b"subscription_period_count", "subscription_period_interval", b"subscription_period_interval", "tax_id", b"tax_id", "tax_inclusive", b"tax_inclusive", "trial_period_days", b"trial_period_days", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -422,6 +434,7 @@ class CreateSubscriptionRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     CUSTOMER_PRESENT_FIELD_NUMBER: _builtins.int
     PAYMENT_LINK_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -448,6 +461,8 @@ class CreateSubscriptionRequest(_message.Message):
     payment_method_id, no trial); the subscription stays pending until the
     payment.succeeded event makes it active with the card saved there.
     """
+    tax_id: _builtins.str
+    """The buyer's tax id (Dodo's tax_id), at most 64 characters; printed on invoices."""
     @_builtins.property
     def billing(self) -> Global___BillingAddress: ...
     @_builtins.property
@@ -468,10 +483,11 @@ class CreateSubscriptionRequest(_message.Message):
         idempotency_key: _builtins.str = ...,
         customer_present: _builtins.bool = ...,
         payment_link: _builtins.bool = ...,
+        tax_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "billing", b"billing", "trial_period_days", b"trial_period_days"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "billing", b"billing", "business_id", b"business_id", "customer_id", b"customer_id", "customer_present", b"customer_present", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "payment_link", b"payment_link", "payment_method_id", b"payment_method_id", "product_id", b"product_id", "quantity", b"quantity", "return_url", b"return_url", "trial_period_days", b"trial_period_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "billing", b"billing", "business_id", b"business_id", "customer_id", b"customer_id", "customer_present", b"customer_present", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "payment_link", b"payment_link", "payment_method_id", b"payment_method_id", "product_id", b"product_id", "quantity", b"quantity", "return_url", b"return_url", "tax_id", b"tax_id", "trial_period_days", b"trial_period_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__trial_period_days: _TypeAlias = _typing.Literal["trial_period_days"]  # noqa: Y015
     _WhichOneofArgType__trial_period_days: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days"]  # noqa: Y015
@@ -676,6 +692,8 @@ class UpdateSubscriptionRequest(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     BILLING_FIELD_NUMBER: _builtins.int
     NEXT_BILLING_DATE_FIELD_NUMBER: _builtins.int
+    PAUSE_FIELD_NUMBER: _builtins.int
+    RESUME_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -688,6 +706,10 @@ class UpdateSubscriptionRequest(_message.Message):
     cancellation_feedback: Global___CancellationFeedback.ValueType
     """Only with a cancel (now or scheduled)."""
     cancellation_comment: _builtins.str
+    pause: _builtins.bool
+    """Pause an active subscription (Dodo's PATCH status "paused"); alone in the request."""
+    resume: _builtins.bool
+    """Resume a paused subscription (Dodo's PATCH status "active"); alone in the request."""
     @_builtins.property
     def metadata(self) -> Global___SubscriptionMetadata:
         """Present: replaces all metadata; absent: unchanged."""
@@ -712,10 +734,12 @@ class UpdateSubscriptionRequest(_message.Message):
         metadata: Global___SubscriptionMetadata | None = ...,
         billing: Global___BillingAddress | None = ...,
         next_billing_date: _timestamp_pb2.Timestamp | None = ...,
+        pause: _builtins.bool = ...,
+        resume: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_cancel_at_next_billing_date", b"_cancel_at_next_billing_date", "_cancellation_comment", b"_cancellation_comment", "billing", b"billing", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancellation_comment", b"cancellation_comment", "metadata", b"metadata", "next_billing_date", b"next_billing_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cancel_at_next_billing_date", b"_cancel_at_next_billing_date", "_cancellation_comment", b"_cancellation_comment", "billing", b"billing", "business_id", b"business_id", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancel_now", b"cancel_now", "cancellation_comment", b"cancellation_comment", "cancellation_feedback", b"cancellation_feedback", "customer_id", b"customer_id", "metadata", b"metadata", "mode", b"mode", "next_billing_date", b"next_billing_date", "subscription_id", b"subscription_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cancel_at_next_billing_date", b"_cancel_at_next_billing_date", "_cancellation_comment", b"_cancellation_comment", "billing", b"billing", "business_id", b"business_id", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancel_now", b"cancel_now", "cancellation_comment", b"cancellation_comment", "cancellation_feedback", b"cancellation_feedback", "customer_id", b"customer_id", "metadata", b"metadata", "mode", b"mode", "next_billing_date", b"next_billing_date", "pause", b"pause", "resume", b"resume", "subscription_id", b"subscription_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cancel_at_next_billing_date: _TypeAlias = _typing.Literal["cancel_at_next_billing_date"]  # noqa: Y015
     _WhichOneofArgType__cancel_at_next_billing_date: _TypeAlias = _typing.Literal["_cancel_at_next_billing_date", b"_cancel_at_next_billing_date"]  # noqa: Y015
@@ -1157,6 +1181,7 @@ class CreateCheckoutRequest(_message.Message):
     CUSTOMER_EMAIL_FIELD_NUMBER: _builtins.int
     CUSTOMER_NAME_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -1171,6 +1196,8 @@ class CreateCheckoutRequest(_message.Message):
     written, no page is opened; the answer carries total_amount and currency.
     The gateway asks this before it creates a new customer for the session.
     """
+    tax_id: _builtins.str
+    """The buyer's tax id (Dodo's tax_id), at most 64 characters; printed on invoices."""
     @_builtins.property
     def product_cart(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckoutItem]:
         """1..20 products of the business, one-time and subscription ones together,
@@ -1194,10 +1221,11 @@ class CreateCheckoutRequest(_message.Message):
         customer_email: _builtins.str = ...,
         customer_name: _builtins.str = ...,
         validate_only: _builtins.bool = ...,
+        tax_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "business_id", b"business_id", "customer_email", b"customer_email", "customer_id", b"customer_id", "customer_name", b"customer_name", "metadata", b"metadata", "mode", b"mode", "product_cart", b"product_cart", "return_url", b"return_url", "validate_only", b"validate_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "business_id", b"business_id", "customer_email", b"customer_email", "customer_id", b"customer_id", "customer_name", b"customer_name", "metadata", b"metadata", "mode", b"mode", "product_cart", b"product_cart", "return_url", b"return_url", "tax_id", b"tax_id", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
