@@ -236,8 +236,7 @@ def payment_data(event: PaymentEventIn, recipient: Recipient | None) -> PaymentD
         settlement_currency=event.currency,
         billing=_billing_out(event.billing),
         product_cart=[
-            {"product_id": line["product_id"], "quantity": line["quantity"]}
-            for line in event.lines
+            {"product_id": line["product_id"], "quantity": line["quantity"]} for line in event.lines
         ]
         or None,
     )
