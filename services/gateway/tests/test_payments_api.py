@@ -224,3 +224,22 @@ async def test_refused_filters_are_named(world: World, params: dict[str, str], f
     assert resp.status == 422
     body = await resp.json()
     assert [e["field"] for e in body["errors"]] == [field]
+
+
+async def test_the_sdks_page_walk_sees_every_payment_once(world: World) -> None:
+    # The official SDK asks for the first page without page_number, then for 2, 3, …
+    # (dodopayments.pagination): 0 and 1 must both be the first page, 2 the second.
+    key = world.auth.add_key("biz_1")
+    customer = world.auth.add_customer("biz_1", "pages@example.com")
+    method_id = await world.save_card("biz_1", customer, "4242 4242 4242 4242")
+    made = {await world.charge("biz_1", customer, method_id, f"page-{n}") for n in range(3)}
+
+    async def page(query: str) -> list[str]:
+        resp = await world.client.get(f"/payments?page_size=1{query}", headers=bearer(key))
+        assert resp.status == 200
+        return [p["payment_id"] for p in (await resp.json())["items"]]
+
+    walked = [await page(q) for q in ("", "&page_number=2", "&page_number=3", "&page_number=4")]
+    assert [len(ids) for ids in walked] == [1, 1, 1, 0]
+    assert {ids[0] for ids in walked[:3]} == made
+    assert await page("&page_number=0") == await page("&page_number=1") == walked[0]

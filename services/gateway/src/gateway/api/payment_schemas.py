@@ -88,8 +88,13 @@ class ListPaymentsQuery(BaseModel):
     page_size: Annotated[PageSize, BeforeValidator(_query_int)] = Field(
         default=10, description="Page size, at most 100."
     )
+    # One-based, as the SDK's auto-pagination walks it (none, then 2, 3, …): 0 and 1 are
+    # both the first page, as on GET /subscriptions and GET /products; zero-based, the
+    # SDK skipped the second page.
     page_number: Annotated[PaymentPageNumber, BeforeValidator(_query_int)] = Field(
-        default=0, description="Zero-based page number."
+        default=0,
+        description="Page number: 0 or 1 is the first page, 2 the second, … (as the SDK's "
+        "auto-pagination asks for them).",
     )
     customer_id: str | None = Field(
         default=None, min_length=1, max_length=128, description="Only this customer's payments."
@@ -116,6 +121,11 @@ class ListPaymentsQuery(BaseModel):
         if value is not None and value.tzinfo is None:
             raise ValueError("must include a time zone, e.g. 2026-01-01T00:00:00Z")
         return value
+
+    @property
+    def page_index(self) -> int:
+        """The zero-based page the payments service serves."""
+        return max(self.page_number - 1, 0)
 
 
 class CustomerLimitedDetails(BaseModel):

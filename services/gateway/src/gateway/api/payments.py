@@ -77,7 +77,7 @@ async def list_payments(request: web.Request, merchant: Merchant) -> web.Respons
         subscription_id=query.subscription_id or "",
         status=status,
         page_size=query.page_size,
-        page_number=query.page_number,
+        page_number=query.page_index,
     )
     if query.created_at_gte is not None:
         rpc.created_at_gte.CopyFrom(_timestamp(query.created_at_gte))
