@@ -87,10 +87,16 @@ class TestCustomers:
             "/customers", json={"email": "x@example.com", "name": "X"}, headers=bearer(other)
         )
 
+        # Pages as the SDK walks them: none (or 0, or 1) is the first, 2 the second.
         page = await (
-            await client.get("/customers?page_size=2&page_number=1", headers=bearer(key))
+            await client.get("/customers?page_size=2&page_number=2", headers=bearer(key))
         ).json()
         assert [c["email"] for c in page["items"]] == ["c2@example.com"]
+        for first in ("", "&page_number=0", "&page_number=1"):
+            same = await (
+                await client.get(f"/customers?page_size=2{first}", headers=bearer(key))
+            ).json()
+            assert len(same["items"]) == 2, first
         found = await (
             await client.get("/customers?email=c1@example.com", headers=bearer(key))
         ).json()

@@ -105,10 +105,13 @@ async def test_sdk_creates_retrieves_and_lists_customers(stack: Stack) -> None:
     bob = await asyncio.to_thread(client.customers.create, email="bob@example.com", name="Bob")
     page = await asyncio.to_thread(client.customers.list, page_size=10, page_number=0)
     assert {c.customer_id for c in page.items} == {created.customer_id, bob.customer_id}
-    first = await asyncio.to_thread(client.customers.list, page_size=1, page_number=0)
-    second = await asyncio.to_thread(client.customers.list, page_size=1, page_number=1)
+    first = await asyncio.to_thread(client.customers.list, page_size=1)
+    second = await asyncio.to_thread(client.customers.list, page_size=1, page_number=2)
     assert len(first.items) == len(second.items) == 1
     assert first.items[0].customer_id != second.items[0].customer_id
+    # The SDK's own auto-pagination (no page number, then 2) reaches both.
+    walked = await asyncio.to_thread(lambda: list(client.customers.list(page_size=1)))
+    assert {c.customer_id for c in walked} == {created.customer_id, bob.customer_id}
     by_email = await asyncio.to_thread(client.customers.list, email="bob@example.com")
     assert [c.customer_id for c in by_email.items] == [bob.customer_id]
 

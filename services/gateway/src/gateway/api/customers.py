@@ -74,7 +74,7 @@ async def list_customers(request: web.Request, merchant: Merchant) -> web.Respon
             business_id=merchant.business_id,
             mode=merchant.proto_mode,
             page_size=query.page_size,
-            page_number=query.page_number,
+            page_number=query.page_index,
             email=query.email or "",
         ),
     )

@@ -17,7 +17,7 @@ from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from gateway.api.schemas import _query_int
+from gateway.api.schemas import SdkPages, _query_int
 
 
 class _Body(BaseModel):
@@ -204,7 +204,7 @@ class UpdateLicenseKeyInstanceBody(_Body):
 PageNumberIn = Annotated[int, Field(ge=0, le=MAX_PAGE_NUMBER), BeforeValidator(_query_int)]
 
 
-class _Page(_Body):
+class _Page(SdkPages, _Body):
     page_size: Annotated[PageSize, BeforeValidator(_query_int)] = Field(
         default=10, description="Page size, at most 100."
     )
@@ -213,11 +213,6 @@ class _Page(_Body):
         description="Page number: 0 or 1 is the first page, 2 the second, … (as the SDK's "
         "auto-pagination asks for them).",
     )
-
-    @property
-    def page_index(self) -> int:
-        """The zero-based page the subscriptions service serves."""
-        return max(self.page_number - 1, 0)
 
 
 class ListLicenseKeysQuery(_Page):

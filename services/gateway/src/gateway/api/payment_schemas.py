@@ -19,7 +19,7 @@ from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from gateway.api.schemas import _query_int
+from gateway.api.schemas import SdkPages, _query_int
 
 IntentStatus = Literal[
     "succeeded",
@@ -80,7 +80,7 @@ def _unsupported(value: Any) -> Any:
     return value
 
 
-class ListPaymentsQuery(BaseModel):
+class ListPaymentsQuery(SdkPages, BaseModel):
     """Query string of ``GET /payments`` (every parameter the Dodo SDK sends)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -121,11 +121,6 @@ class ListPaymentsQuery(BaseModel):
         if value is not None and value.tzinfo is None:
             raise ValueError("must include a time zone, e.g. 2026-01-01T00:00:00Z")
         return value
-
-    @property
-    def page_index(self) -> int:
-        """The zero-based page the payments service serves."""
-        return max(self.page_number - 1, 0)
 
 
 class CustomerLimitedDetails(BaseModel):

@@ -42,7 +42,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from gateway.api.schemas import Locale, QueryBool, _query_int
+from gateway.api.schemas import Locale, QueryBool, SdkPages, _query_int
 
 UNSUPPORTED = "unsupported_field"
 
@@ -213,7 +213,7 @@ class UpdateProductBody(_Body):
         return self
 
 
-class ListProductsQuery(_Body):
+class ListProductsQuery(SdkPages, _Body):
     """Query string of ``GET /products``."""
 
     page_size: Annotated[PageSize, BeforeValidator(_query_int)] = Field(
@@ -229,11 +229,6 @@ class ListProductsQuery(_Body):
             "auto-pagination asks for them).",
         )
     )
-
-    @property
-    def page_index(self) -> int:
-        """The zero-based page the subscriptions service serves."""
-        return max(self.page_number - 1, 0)
 
     archived: QueryBool = Field(
         default=False, description="true: only archived products; false: only live ones."

@@ -160,7 +160,22 @@ class PortalSessionOut(BaseModel):
     link: str
 
 
-class ListCustomersQuery(BaseModel):
+class SdkPages:
+    """A list query paged the way the official SDK walks pages.
+
+    Its auto-pagination sends no ``page_number`` first, then 2, 3, …: zero-based
+    pages made it skip the second page. So 0 and 1 both mean the first page.
+    """
+
+    page_number: int
+
+    @property
+    def page_index(self) -> int:
+        """The zero-based page the backend serves."""
+        return max(self.page_number - 1, 0)
+
+
+class ListCustomersQuery(SdkPages, BaseModel):
     """Query string of ``GET /customers``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -169,7 +184,7 @@ class ListCustomersQuery(BaseModel):
         default=10, description="Page size, at most 100."
     )
     page_number: Annotated[PageNumber, BeforeValidator(_query_int)] = Field(
-        default=0, description="Zero-based page number."
+        default=0, description="Page number: 0 or 1 is the first page, 2 the second, …"
     )
     # Taken as sent (auth trims and lowercases it): stripping here first would let a
     # longer value through than the document allows.

@@ -37,7 +37,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from gateway.api.product_schemas import UNSUPPORTED, Unsupported
-from gateway.api.schemas import Locale, QueryBool, _query_int
+from gateway.api.schemas import Locale, QueryBool, SdkPages, _query_int
 
 Status = Literal[
     "pending", "active", "on_hold", "paused", "cancelled", "failed", "expired", "past_due"
@@ -334,7 +334,7 @@ class AdvanceClockBody(_Body):
         return data
 
 
-class ListSubscriptionsQuery(_Body):
+class ListSubscriptionsQuery(SdkPages, _Body):
     """Query string of ``GET /subscriptions``."""
 
     page_size: Annotated[PageSize, BeforeValidator(_query_int)] = 10
@@ -353,11 +353,6 @@ class ListSubscriptionsQuery(_Body):
     created_at_lte: QueryDatetime | None = None
     brand_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     locale: Locale | None = None
-
-    @property
-    def page_index(self) -> int:
-        """The zero-based page the subscriptions service serves (as products' list does)."""
-        return max(self.page_number - 1, 0)
 
 
 class RetrieveQuery(_Body):
