@@ -81,8 +81,7 @@ class CreateCheckoutBody(_Body):
     subscription_data: Unsupported
     tax_id: TaxId | None = Field(
         default=None,
-        description="The buyer's tax id (e.g. a VAT number); requires billing_address. "
-        "Printed on the invoice.",
+        description="The buyer's tax id (e.g. a VAT number). Printed on the invoice.",
     )
 
 

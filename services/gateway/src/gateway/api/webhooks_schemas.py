@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from billing.notifications.v1 import webhooks_pb2
+from billing_kit.field_rules import Metadata
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import (
     AfterValidator,
@@ -73,9 +74,6 @@ WebhookUrl = Annotated[
     AfterValidator(_http_url),
 ]  # fmt: skip
 # Keys become document field names, which cannot hold NUL.
-MetadataKey = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
-MetadataValue = Annotated[str, Field(max_length=1000)]
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
 Iterator = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z]+_[0-9a-f]+$")]
 Headers = Annotated[
     dict[

@@ -21,6 +21,7 @@ from typing import Any
 from billing_kit.clock import Clock
 from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.events import new_event
+from billing_kit.field_rules import is_http_url
 from billing_kit.scoping import CustomerScope, Mode, PageRequest
 from pymongo.errors import DuplicateKeyError
 
@@ -84,7 +85,7 @@ class ChargeInput:
             raise InvalidArgument(
                 "idempotency_key is required (1-255 characters)", field="idempotency_key"
             )
-        if self.return_url and not re.match(r"^https?://[^\s]+$", self.return_url):
+        if self.return_url and not is_http_url(self.return_url):
             raise InvalidArgument("return_url must be an http(s) URL", field="return_url")
         if len(self.description) > 500:
             raise InvalidArgument("description is too long (500 at most)", field="description")

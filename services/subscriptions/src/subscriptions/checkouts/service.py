@@ -148,9 +148,6 @@ class CheckoutsService:
         check_metadata(request.metadata)
         if len(request.tax_id) > MAX_TAX_ID:
             raise _bad(f"tax_id is at most {MAX_TAX_ID} characters", "tax_id")
-        if request.tax_id and request.billing is None:
-            # Dodo: a tax id "requires billing_address with country".
-            raise _bad("tax_id requires billing_address", "billing_address")
         lines: list[CartLine] = []
         for index, (product_id, quantity) in enumerate(request.cart):
             where = f"product_cart[{index}]"
