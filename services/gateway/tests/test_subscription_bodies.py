@@ -70,9 +70,19 @@ def test_pause_and_resume_are_accepted_alone(status: str) -> None:
     assert UpdateSubscriptionBody.model_validate({"status": status}).status == status
 
 
+@pytest.mark.parametrize("status", ["paused", "active"])
+def test_pause_and_resume_with_other_fields_sent_as_null_are_accepted(status: str) -> None:
+    body = {"status": status, "metadata": None, "next_billing_date": None, "pause": None}
+    assert UpdateSubscriptionBody.model_validate(body).status == status
+
+
 @pytest.mark.parametrize(
     "other",
-    [{"metadata": {"a": "b"}}, {"cancel_at_next_billing_date": False}, {"next_billing_date": None}],
+    [
+        {"metadata": {"a": "b"}},
+        {"cancel_at_next_billing_date": False},
+        {"next_billing_date": "2027-01-01T00:00:00Z"},
+    ],
 )
 @pytest.mark.parametrize("status", ["paused", "active"])
 def test_pause_and_resume_with_any_other_field_are_refused(

@@ -264,7 +264,12 @@ class UpdateSubscriptionBody(_Body):
     @model_validator(mode="after")
     def _pause_and_resume_go_alone(self) -> UpdateSubscriptionBody:
         # Dodo: `paused` and `active` must be sent alone; any other field with them is a 422.
-        if self.status in ("paused", "active") and self.model_fields_set - {"status"}:
+        # A field sent as null changes nothing (the SDK and the document allow it), so
+        # only fields with a value count.
+        others = {
+            name for name in self.model_fields_set - {"status"} if getattr(self, name) is not None
+        }
+        if self.status in ("paused", "active") and others:
             raise ValueError(f'status "{self.status}" must be sent alone')
         return self
 
