@@ -233,8 +233,23 @@ class CreateSubscriptionBody(_Body):
     )
 
 
+def _pause_and_resume_alone_schema(schema: dict[str, Any]) -> None:
+    """Say in the document what the validator checks: with ``status`` ``paused`` or
+    ``active``, every other field is absent or null."""
+    others = [name for name in schema.get("properties", {}) if name != "status"]
+    schema["if"] = {
+        "properties": {"status": {"enum": ["paused", "active"]}},
+        "required": ["status"],
+    }
+    schema["then"] = {"properties": {name: {"type": "null"} for name in others}}
+
+
 class UpdateSubscriptionBody(_Body):
     """``PATCH /subscriptions/{id}``."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra=_pause_and_resume_alone_schema
+    )
 
     billing: BillingAddressIn | None = None
     cancel_at_next_billing_date: bool | None = None
