@@ -45,6 +45,8 @@ async def test_the_merchant_api_keeps_the_promises_of_its_openapi_document(
         sys.executable,
         "-m",
         "schemathesis.cli",
+        "--config-file",
+        str(HOOKS_DIR / "schemathesis.toml"),
         "run",
         f"{stack.gateway_url}/openapi.json",
         "--checks",
