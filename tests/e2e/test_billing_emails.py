@@ -6,6 +6,7 @@ with its invoice PDF attached.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from datetime import timedelta
@@ -175,6 +176,8 @@ async def test_renewal_reminder_arrives_once_three_days_before_on_the_test_clock
     text = message.message.get_body(preferencelist=("plain",))
     assert text is not None
     assert "will be charged €19.99" in str(text.get_content())  # type: ignore[attr-defined]
-    await mailbox.assert_nothing_new(address, skip=await mailbox.count(address), seconds=3)
+    # A second reminder would arrive about now. Other mail may (the first payment's
+    # receipt can land after the reminder), so count reminders only.
+    await asyncio.sleep(3)
     reminders = [m for m in await mailbox.messages_to(address) if "renews on" in m.subject]
     assert len(reminders) == 1
