@@ -210,7 +210,8 @@ async def unified_session(stack: Stack, email: str) -> str:
         sent = await http.submit(login, {"email": email})
         if sent.status != 200:
             raise RuntimeError(f"unified login answered {sent.status}")
-        mail = await Mailbox(stack.mail_dir).wait_for(email)
+        # Receipts of the purchases go to the same address: wait for the sign-in email.
+        mail = await Mailbox(stack.mail_dir).wait_for(email, subject_contains="sign-in link")
         link = message_link(mail, f"{stack.portal_urls.unified}/link/cpt_")
         entered = await http.submit(await http.get(link))
         if entered.status != 303 or UNIFIED_COOKIE not in entered.set_cookies:
