@@ -11,6 +11,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -21,6 +22,26 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _DowngradeTiming:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DowngradeTimingEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DowngradeTiming.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DOWNGRADE_TIMING_UNSPECIFIED: _DowngradeTiming.ValueType  # 0
+    """Unspecified reads as NEXT_BILLING_DATE."""
+    DOWNGRADE_TIMING_NEXT_BILLING_DATE: _DowngradeTiming.ValueType  # 1
+    DOWNGRADE_TIMING_IMMEDIATELY: _DowngradeTiming.ValueType  # 2
+
+class DowngradeTiming(_DowngradeTiming, metaclass=_DowngradeTimingEnumTypeWrapper):
+    """When a customer's downgrade (a cheaper plan or fewer units) takes effect."""
+
+DOWNGRADE_TIMING_UNSPECIFIED: DowngradeTiming.ValueType  # 0
+"""Unspecified reads as NEXT_BILLING_DATE."""
+DOWNGRADE_TIMING_NEXT_BILLING_DATE: DowngradeTiming.ValueType  # 1
+DOWNGRADE_TIMING_IMMEDIATELY: DowngradeTiming.ValueType  # 2
+Global___DowngradeTiming: _TypeAlias = DowngradeTiming  # noqa: Y015
 
 @_typing.final
 class Branding(_message.Message):
@@ -60,6 +81,7 @@ class Business(_message.Message):
     ADDRESS_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
     LICENSE_GRACE_DAYS_FIELD_NUMBER: _builtins.int
+    PORTAL_SETTINGS_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     name: _builtins.str
     support_email: _builtins.str
@@ -80,6 +102,10 @@ class Business(_message.Message):
     def branding(self) -> Global___Branding: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def portal_settings(self) -> Global___PortalSettings:
+        """What customers may do themselves in the portal (our extension)."""
+
     def __init__(
         self,
         *,
@@ -94,14 +120,56 @@ class Business(_message.Message):
         address: _builtins.str = ...,
         tax_id: _builtins.str = ...,
         license_grace_days: _builtins.int = ...,
+        portal_settings: Global___PortalSettings | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding", "created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["branding", b"branding", "created_at", b"created_at", "portal_settings", b"portal_settings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "business_id", b"business_id", "created_at", b"created_at", "default_return_url", b"default_return_url", "license_grace_days", b"license_grace_days", "locale", b"locale", "name", b"name", "renewal_reminder_days", b"renewal_reminder_days", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "branding", b"branding", "business_id", b"business_id", "created_at", b"created_at", "default_return_url", b"default_return_url", "license_grace_days", b"license_grace_days", "locale", b"locale", "name", b"name", "portal_settings", b"portal_settings", "renewal_reminder_days", b"renewal_reminder_days", "support_email", b"support_email", "tax_id", b"tax_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Business: _TypeAlias = Business  # noqa: Y015
+
+@_typing.final
+class PortalSettings(_message.Message):
+    """Per business: which self-service actions the portal offers (and its endpoints
+    accept). Auth always answers them filled in; a business that never set them
+    gets the defaults (every action allowed, reasons asked, downgrades at the next
+    billing date). Undoing a scheduled cancellation is always allowed.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALLOW_CANCEL_FIELD_NUMBER: _builtins.int
+    ALLOW_PAUSE_FIELD_NUMBER: _builtins.int
+    ALLOW_PLAN_CHANGE_FIELD_NUMBER: _builtins.int
+    ALLOW_QUANTITY_CHANGE_FIELD_NUMBER: _builtins.int
+    ASK_CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    DOWNGRADE_TIMING_FIELD_NUMBER: _builtins.int
+    allow_cancel: _builtins.bool
+    allow_pause: _builtins.bool
+    allow_plan_change: _builtins.bool
+    allow_quantity_change: _builtins.bool
+    ask_cancel_reason: _builtins.bool
+    """Show the cancellation reason (Dodo's cancellation_feedback) and comment fields."""
+    downgrade_timing: Global___DowngradeTiming.ValueType
+    def __init__(
+        self,
+        *,
+        allow_cancel: _builtins.bool = ...,
+        allow_pause: _builtins.bool = ...,
+        allow_plan_change: _builtins.bool = ...,
+        allow_quantity_change: _builtins.bool = ...,
+        ask_cancel_reason: _builtins.bool = ...,
+        downgrade_timing: Global___DowngradeTiming.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_cancel", b"allow_cancel", "allow_pause", b"allow_pause", "allow_plan_change", b"allow_plan_change", "allow_quantity_change", b"allow_quantity_change", "ask_cancel_reason", b"ask_cancel_reason", "downgrade_timing", b"downgrade_timing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PortalSettings: _TypeAlias = PortalSettings  # noqa: Y015
 
 @_typing.final
 class CreateBusinessRequest(_message.Message):
@@ -149,6 +217,84 @@ class CreateBusinessRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateBusinessRequest: _TypeAlias = CreateBusinessRequest  # noqa: Y015
+
+@_typing.final
+class UpdateBusinessRequest(_message.Message):
+    """Only the fields set change (our extension of the merchant API: PATCH /business)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    ALLOW_CANCEL_FIELD_NUMBER: _builtins.int
+    ALLOW_PAUSE_FIELD_NUMBER: _builtins.int
+    ALLOW_PLAN_CHANGE_FIELD_NUMBER: _builtins.int
+    ALLOW_QUANTITY_CHANGE_FIELD_NUMBER: _builtins.int
+    ASK_CANCEL_REASON_FIELD_NUMBER: _builtins.int
+    DOWNGRADE_TIMING_FIELD_NUMBER: _builtins.int
+    RENEWAL_REMINDER_DAYS_FIELD_NUMBER: _builtins.int
+    LICENSE_GRACE_DAYS_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    allow_cancel: _builtins.bool
+    allow_pause: _builtins.bool
+    allow_plan_change: _builtins.bool
+    allow_quantity_change: _builtins.bool
+    ask_cancel_reason: _builtins.bool
+    downgrade_timing: Global___DowngradeTiming.ValueType
+    renewal_reminder_days: _builtins.int
+    """1..30 when set."""
+    license_grace_days: _builtins.int
+    """0..365 when set."""
+    actor: _builtins.str
+    """Who asked (the merchant's API key id or "portalctl"), for the audit entry."""
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        allow_cancel: _builtins.bool | None = ...,
+        allow_pause: _builtins.bool | None = ...,
+        allow_plan_change: _builtins.bool | None = ...,
+        allow_quantity_change: _builtins.bool | None = ...,
+        ask_cancel_reason: _builtins.bool | None = ...,
+        downgrade_timing: Global___DowngradeTiming.ValueType = ...,
+        renewal_reminder_days: _builtins.int | None = ...,
+        license_grace_days: _builtins.int | None = ...,
+        actor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_cancel", b"_allow_cancel", "_allow_pause", b"_allow_pause", "_allow_plan_change", b"_allow_plan_change", "_allow_quantity_change", b"_allow_quantity_change", "_ask_cancel_reason", b"_ask_cancel_reason", "_license_grace_days", b"_license_grace_days", "_renewal_reminder_days", b"_renewal_reminder_days", "allow_cancel", b"allow_cancel", "allow_pause", b"allow_pause", "allow_plan_change", b"allow_plan_change", "allow_quantity_change", b"allow_quantity_change", "ask_cancel_reason", b"ask_cancel_reason", "license_grace_days", b"license_grace_days", "renewal_reminder_days", b"renewal_reminder_days"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_cancel", b"_allow_cancel", "_allow_pause", b"_allow_pause", "_allow_plan_change", b"_allow_plan_change", "_allow_quantity_change", b"_allow_quantity_change", "_ask_cancel_reason", b"_ask_cancel_reason", "_license_grace_days", b"_license_grace_days", "_renewal_reminder_days", b"_renewal_reminder_days", "actor", b"actor", "allow_cancel", b"allow_cancel", "allow_pause", b"allow_pause", "allow_plan_change", b"allow_plan_change", "allow_quantity_change", b"allow_quantity_change", "ask_cancel_reason", b"ask_cancel_reason", "business_id", b"business_id", "downgrade_timing", b"downgrade_timing", "license_grace_days", b"license_grace_days", "renewal_reminder_days", b"renewal_reminder_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__allow_cancel: _TypeAlias = _typing.Literal["allow_cancel"]  # noqa: Y015
+    _WhichOneofArgType__allow_cancel: _TypeAlias = _typing.Literal["_allow_cancel", b"_allow_cancel"]  # noqa: Y015
+    _WhichOneofReturnType__allow_pause: _TypeAlias = _typing.Literal["allow_pause"]  # noqa: Y015
+    _WhichOneofArgType__allow_pause: _TypeAlias = _typing.Literal["_allow_pause", b"_allow_pause"]  # noqa: Y015
+    _WhichOneofReturnType__allow_plan_change: _TypeAlias = _typing.Literal["allow_plan_change"]  # noqa: Y015
+    _WhichOneofArgType__allow_plan_change: _TypeAlias = _typing.Literal["_allow_plan_change", b"_allow_plan_change"]  # noqa: Y015
+    _WhichOneofReturnType__allow_quantity_change: _TypeAlias = _typing.Literal["allow_quantity_change"]  # noqa: Y015
+    _WhichOneofArgType__allow_quantity_change: _TypeAlias = _typing.Literal["_allow_quantity_change", b"_allow_quantity_change"]  # noqa: Y015
+    _WhichOneofReturnType__ask_cancel_reason: _TypeAlias = _typing.Literal["ask_cancel_reason"]  # noqa: Y015
+    _WhichOneofArgType__ask_cancel_reason: _TypeAlias = _typing.Literal["_ask_cancel_reason", b"_ask_cancel_reason"]  # noqa: Y015
+    _WhichOneofReturnType__license_grace_days: _TypeAlias = _typing.Literal["license_grace_days"]  # noqa: Y015
+    _WhichOneofArgType__license_grace_days: _TypeAlias = _typing.Literal["_license_grace_days", b"_license_grace_days"]  # noqa: Y015
+    _WhichOneofReturnType__renewal_reminder_days: _TypeAlias = _typing.Literal["renewal_reminder_days"]  # noqa: Y015
+    _WhichOneofArgType__renewal_reminder_days: _TypeAlias = _typing.Literal["_renewal_reminder_days", b"_renewal_reminder_days"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__allow_cancel) -> _WhichOneofReturnType__allow_cancel | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__allow_pause) -> _WhichOneofReturnType__allow_pause | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__allow_plan_change) -> _WhichOneofReturnType__allow_plan_change | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__allow_quantity_change) -> _WhichOneofReturnType__allow_quantity_change | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ask_cancel_reason) -> _WhichOneofReturnType__ask_cancel_reason | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__license_grace_days) -> _WhichOneofReturnType__license_grace_days | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__renewal_reminder_days) -> _WhichOneofReturnType__renewal_reminder_days | None: ...
+
+Global___UpdateBusinessRequest: _TypeAlias = UpdateBusinessRequest  # noqa: Y015
 
 @_typing.final
 class GetBusinessRequest(_message.Message):

@@ -44,6 +44,11 @@ class AuthServiceStub:
                 request_serializer=billing_dot_auth_dot_v1_dot_auth__pb2.GetBusinessRequest.SerializeToString,
                 response_deserializer=billing_dot_auth_dot_v1_dot_auth__pb2.Business.FromString,
                 _registered_method=True)
+        self.UpdateBusiness = channel.unary_unary(
+                '/billing.auth.v1.AuthService/UpdateBusiness',
+                request_serializer=billing_dot_auth_dot_v1_dot_auth__pb2.UpdateBusinessRequest.SerializeToString,
+                response_deserializer=billing_dot_auth_dot_v1_dot_auth__pb2.Business.FromString,
+                _registered_method=True)
         self.ListBusinesses = channel.unary_unary(
                 '/billing.auth.v1.AuthService/ListBusinesses',
                 request_serializer=billing_dot_auth_dot_v1_dot_auth__pb2.ListBusinessesRequest.SerializeToString,
@@ -96,6 +101,12 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBusiness(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateBusiness(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -160,6 +171,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
             'GetBusiness': grpc.unary_unary_rpc_method_handler(
                     servicer.GetBusiness,
                     request_deserializer=billing_dot_auth_dot_v1_dot_auth__pb2.GetBusinessRequest.FromString,
+                    response_serializer=billing_dot_auth_dot_v1_dot_auth__pb2.Business.SerializeToString,
+            ),
+            'UpdateBusiness': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBusiness,
+                    request_deserializer=billing_dot_auth_dot_v1_dot_auth__pb2.UpdateBusinessRequest.FromString,
                     response_serializer=billing_dot_auth_dot_v1_dot_auth__pb2.Business.SerializeToString,
             ),
             'ListBusinesses': grpc.unary_unary_rpc_method_handler(
@@ -256,6 +272,33 @@ class AuthService:
             target,
             '/billing.auth.v1.AuthService/GetBusiness',
             billing_dot_auth_dot_v1_dot_auth__pb2.GetBusinessRequest.SerializeToString,
+            billing_dot_auth_dot_v1_dot_auth__pb2.Business.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBusiness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.auth.v1.AuthService/UpdateBusiness',
+            billing_dot_auth_dot_v1_dot_auth__pb2.UpdateBusinessRequest.SerializeToString,
             billing_dot_auth_dot_v1_dot_auth__pb2.Business.FromString,
             options,
             channel_credentials,

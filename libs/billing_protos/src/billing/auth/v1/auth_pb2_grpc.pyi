@@ -35,6 +35,7 @@ class AuthServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AuthServiceAsyncStub: ...
     CreateBusiness: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateBusinessRequest, _auth_pb2.Business]
     GetBusiness: _grpc.UnaryUnaryMultiCallable[_auth_pb2.GetBusinessRequest, _auth_pb2.Business]
+    UpdateBusiness: _grpc.UnaryUnaryMultiCallable[_auth_pb2.UpdateBusinessRequest, _auth_pb2.Business]
     ListBusinesses: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListBusinessesRequest, _auth_pb2.ListBusinessesResponse]
     CreateApiKey: _grpc.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreateApiKeyResponse]
     ListApiKeys: _grpc.UnaryUnaryMultiCallable[_auth_pb2.ListApiKeysRequest, _auth_pb2.ListApiKeysResponse]
@@ -49,6 +50,7 @@ class AuthServiceAsyncStub(AuthServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     CreateBusiness: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateBusinessRequest, _auth_pb2.Business]  # type: ignore[assignment]
     GetBusiness: _aio.UnaryUnaryMultiCallable[_auth_pb2.GetBusinessRequest, _auth_pb2.Business]  # type: ignore[assignment]
+    UpdateBusiness: _aio.UnaryUnaryMultiCallable[_auth_pb2.UpdateBusinessRequest, _auth_pb2.Business]  # type: ignore[assignment]
     ListBusinesses: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListBusinessesRequest, _auth_pb2.ListBusinessesResponse]  # type: ignore[assignment]
     CreateApiKey: _aio.UnaryUnaryMultiCallable[_auth_pb2.CreateApiKeyRequest, _auth_pb2.CreateApiKeyResponse]  # type: ignore[assignment]
     ListApiKeys: _aio.UnaryUnaryMultiCallable[_auth_pb2.ListApiKeysRequest, _auth_pb2.ListApiKeysResponse]  # type: ignore[assignment]
@@ -70,6 +72,13 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     def GetBusiness(
         self,
         request: _auth_pb2.GetBusinessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Business, _abc.Awaitable[_auth_pb2.Business]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateBusiness(
+        self,
+        request: _auth_pb2.UpdateBusinessRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.Business, _abc.Awaitable[_auth_pb2.Business]]: ...
 

@@ -159,6 +159,8 @@ class Product(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    PLAN_GROUP_FIELD_NUMBER: _builtins.int
+    MAX_QUANTITY_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
@@ -172,6 +174,12 @@ class Product(_message.Message):
     license_key_activations_limit: _builtins.int
     """Unset = unlimited activations."""
     license_key_activation_message: _builtins.str
+    plan_group: _builtins.str
+    """Our extension: products with the same non-empty plan group are the plans a
+    customer may switch between in the portal (upgrade / downgrade).
+    """
+    max_quantity: _builtins.int
+    """Our extension: the most units (seats) a customer may choose in the portal; 0 = no limit."""
     @_builtins.property
     def price(self) -> Global___Price: ...
     @_builtins.property
@@ -203,10 +211,12 @@ class Product(_message.Message):
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        plan_group: _builtins.str = ...,
+        max_quantity: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "created_at", b"created_at", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "price", b"price", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "archived", b"archived", "business_id", b"business_id", "created_at", b"created_at", "description", b"description", "is_recurring", b"is_recurring", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "metadata", b"metadata", "mode", b"mode", "name", b"name", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "archived", b"archived", "business_id", b"business_id", "created_at", b"created_at", "description", b"description", "is_recurring", b"is_recurring", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -259,6 +269,8 @@ class CreateProductRequest(_message.Message):
     LICENSE_KEY_ACTIVATION_MESSAGE_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
+    PLAN_GROUP_FIELD_NUMBER: _builtins.int
+    MAX_QUANTITY_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     name: _builtins.str
@@ -269,6 +281,8 @@ class CreateProductRequest(_message.Message):
     license_key_activation_message: _builtins.str
     merchant_key_id: _builtins.str
     """Who asked (the merchant's API key id), for the audit entry; empty = the system."""
+    plan_group: _builtins.str
+    max_quantity: _builtins.int
     @_builtins.property
     def price(self) -> Global___Price: ...
     @_builtins.property
@@ -290,10 +304,12 @@ class CreateProductRequest(_message.Message):
         license_key_activation_message: _builtins.str | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         merchant_key_id: _builtins.str = ...,
+        plan_group: _builtins.str = ...,
+        max_quantity: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "price", b"price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "business_id", b"business_id", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "business_id", b"business_id", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -460,6 +476,8 @@ class UpdateProductRequest(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     CLEARED_FIELD_NUMBER: _builtins.int
     MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
+    PLAN_GROUP_FIELD_NUMBER: _builtins.int
+    MAX_QUANTITY_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     product_id: _builtins.str
@@ -471,6 +489,8 @@ class UpdateProductRequest(_message.Message):
     license_key_activation_message: _builtins.str
     merchant_key_id: _builtins.str
     """Who asked (the merchant's API key id), for the audit entry; empty = the system."""
+    plan_group: _builtins.str
+    max_quantity: _builtins.int
     @_builtins.property
     def price(self) -> Global___Price: ...
     @_builtins.property
@@ -496,10 +516,12 @@ class UpdateProductRequest(_message.Message):
         metadata: Global___ProductMetadata | None = ...,
         cleared: _abc.Iterable[_builtins.str] | None = ...,
         merchant_key_id: _builtins.str = ...,
+        plan_group: _builtins.str | None = ...,
+        max_quantity: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_name", b"_name", "_tax_category", b"_tax_category", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "metadata", b"metadata", "name", b"name", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_max_quantity", b"_max_quantity", "_name", b"_name", "_plan_group", b"_plan_group", "_tax_category", b"_tax_category", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "metadata", b"metadata", "name", b"name", "plan_group", b"plan_group", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_name", b"_name", "_tax_category", b"_tax_category", "business_id", b"business_id", "cleared", b"cleared", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_max_quantity", b"_max_quantity", "_name", b"_name", "_plan_group", b"_plan_group", "_tax_category", b"_tax_category", "business_id", b"business_id", "cleared", b"cleared", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -509,8 +531,12 @@ class UpdateProductRequest(_message.Message):
     _WhichOneofArgType__license_key_activations_limit: _TypeAlias = _typing.Literal["_license_key_activations_limit", b"_license_key_activations_limit"]  # noqa: Y015
     _WhichOneofReturnType__license_key_enabled: _TypeAlias = _typing.Literal["license_key_enabled"]  # noqa: Y015
     _WhichOneofArgType__license_key_enabled: _TypeAlias = _typing.Literal["_license_key_enabled", b"_license_key_enabled"]  # noqa: Y015
+    _WhichOneofReturnType__max_quantity: _TypeAlias = _typing.Literal["max_quantity"]  # noqa: Y015
+    _WhichOneofArgType__max_quantity: _TypeAlias = _typing.Literal["_max_quantity", b"_max_quantity"]  # noqa: Y015
     _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
     _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    _WhichOneofReturnType__plan_group: _TypeAlias = _typing.Literal["plan_group"]  # noqa: Y015
+    _WhichOneofArgType__plan_group: _TypeAlias = _typing.Literal["_plan_group", b"_plan_group"]  # noqa: Y015
     _WhichOneofReturnType__tax_category: _TypeAlias = _typing.Literal["tax_category"]  # noqa: Y015
     _WhichOneofArgType__tax_category: _TypeAlias = _typing.Literal["_tax_category", b"_tax_category"]  # noqa: Y015
     @_typing.overload
@@ -522,7 +548,11 @@ class UpdateProductRequest(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__license_key_enabled) -> _WhichOneofReturnType__license_key_enabled | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_quantity) -> _WhichOneofReturnType__max_quantity | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__plan_group) -> _WhichOneofReturnType__plan_group | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__tax_category) -> _WhichOneofReturnType__tax_category | None: ...
 

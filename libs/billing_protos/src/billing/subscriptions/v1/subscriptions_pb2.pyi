@@ -130,6 +130,84 @@ CANCELLED_BY_MERCHANT: CancelledBy.ValueType  # 2
 CANCELLED_BY_SYSTEM: CancelledBy.ValueType  # 3
 Global___CancelledBy: _TypeAlias = CancelledBy  # noqa: Y015
 
+class _ProrationBillingMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ProrationBillingModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ProrationBillingMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRORATION_BILLING_MODE_UNSPECIFIED: _ProrationBillingMode.ValueType  # 0
+    PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY: _ProrationBillingMode.ValueType  # 1
+    """Charge (new - old) for the rest of the period, to the second; the cycle restarts now."""
+    PRORATION_BILLING_MODE_FULL_IMMEDIATELY: _ProrationBillingMode.ValueType  # 2
+    """Charge the new plan's full price now; the cycle restarts now."""
+    PRORATION_BILLING_MODE_DIFFERENCE_IMMEDIATELY: _ProrationBillingMode.ValueType  # 3
+    """Charge (new - old) full-period prices now when positive; the cycle restarts now."""
+    PRORATION_BILLING_MODE_DO_NOT_BILL: _ProrationBillingMode.ValueType  # 4
+    """Charge nothing now; the new price from the next renewal."""
+    PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY_KEEP_CYCLE: _ProrationBillingMode.ValueType  # 5
+    """As PRORATED_IMMEDIATELY, but next_billing_date stays where it was."""
+
+class ProrationBillingMode(_ProrationBillingMode, metaclass=_ProrationBillingModeEnumTypeWrapper):
+    """Dodo's proration_billing_mode of change-plan and its preview."""
+
+PRORATION_BILLING_MODE_UNSPECIFIED: ProrationBillingMode.ValueType  # 0
+PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY: ProrationBillingMode.ValueType  # 1
+"""Charge (new - old) for the rest of the period, to the second; the cycle restarts now."""
+PRORATION_BILLING_MODE_FULL_IMMEDIATELY: ProrationBillingMode.ValueType  # 2
+"""Charge the new plan's full price now; the cycle restarts now."""
+PRORATION_BILLING_MODE_DIFFERENCE_IMMEDIATELY: ProrationBillingMode.ValueType  # 3
+"""Charge (new - old) full-period prices now when positive; the cycle restarts now."""
+PRORATION_BILLING_MODE_DO_NOT_BILL: ProrationBillingMode.ValueType  # 4
+"""Charge nothing now; the new price from the next renewal."""
+PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY_KEEP_CYCLE: ProrationBillingMode.ValueType  # 5
+"""As PRORATED_IMMEDIATELY, but next_billing_date stays where it was."""
+Global___ProrationBillingMode: _TypeAlias = ProrationBillingMode  # noqa: Y015
+
+class _PlanChangeEffectiveAt:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PlanChangeEffectiveAtEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PlanChangeEffectiveAt.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PLAN_CHANGE_EFFECTIVE_AT_UNSPECIFIED: _PlanChangeEffectiveAt.ValueType  # 0
+    """Unspecified reads as IMMEDIATELY (Dodo's default)."""
+    PLAN_CHANGE_EFFECTIVE_AT_IMMEDIATELY: _PlanChangeEffectiveAt.ValueType  # 1
+    PLAN_CHANGE_EFFECTIVE_AT_NEXT_BILLING_DATE: _PlanChangeEffectiveAt.ValueType  # 2
+    """Scheduled: applied by the renewal at next_billing_date, which charges the new price."""
+
+class PlanChangeEffectiveAt(_PlanChangeEffectiveAt, metaclass=_PlanChangeEffectiveAtEnumTypeWrapper):
+    """Dodo's change-plan effective_at."""
+
+PLAN_CHANGE_EFFECTIVE_AT_UNSPECIFIED: PlanChangeEffectiveAt.ValueType  # 0
+"""Unspecified reads as IMMEDIATELY (Dodo's default)."""
+PLAN_CHANGE_EFFECTIVE_AT_IMMEDIATELY: PlanChangeEffectiveAt.ValueType  # 1
+PLAN_CHANGE_EFFECTIVE_AT_NEXT_BILLING_DATE: PlanChangeEffectiveAt.ValueType  # 2
+"""Scheduled: applied by the renewal at next_billing_date, which charges the new price."""
+Global___PlanChangeEffectiveAt: _TypeAlias = PlanChangeEffectiveAt  # noqa: Y015
+
+class _OnPaymentFailure:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _OnPaymentFailureEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OnPaymentFailure.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ON_PAYMENT_FAILURE_UNSPECIFIED: _OnPaymentFailure.ValueType  # 0
+    """Unspecified reads as APPLY_CHANGE (Dodo's default)."""
+    ON_PAYMENT_FAILURE_APPLY_CHANGE: _OnPaymentFailure.ValueType  # 1
+    ON_PAYMENT_FAILURE_PREVENT_CHANGE: _OnPaymentFailure.ValueType  # 2
+    """A declined or failed-3-D-Secure charge leaves plan, quantity and price as they were."""
+
+class OnPaymentFailure(_OnPaymentFailure, metaclass=_OnPaymentFailureEnumTypeWrapper):
+    """Dodo's change-plan on_payment_failure."""
+
+ON_PAYMENT_FAILURE_UNSPECIFIED: OnPaymentFailure.ValueType  # 0
+"""Unspecified reads as APPLY_CHANGE (Dodo's default)."""
+ON_PAYMENT_FAILURE_APPLY_CHANGE: OnPaymentFailure.ValueType  # 1
+ON_PAYMENT_FAILURE_PREVENT_CHANGE: OnPaymentFailure.ValueType  # 2
+"""A declined or failed-3-D-Secure charge leaves plan, quantity and price as they were."""
+Global___OnPaymentFailure: _TypeAlias = OnPaymentFailure  # noqa: Y015
+
 @_typing.final
 class BillingAddress(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -221,6 +299,7 @@ class Subscription(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
     PAUSED_AT_FIELD_NUMBER: _builtins.int
+    SCHEDULED_CHANGE_FIELD_NUMBER: _builtins.int
     subscription_id: _builtins.str
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
@@ -288,6 +367,10 @@ class Subscription(_message.Message):
         the period paid at pause time; resuming moves it, see the service README).
         """
 
+    @_builtins.property
+    def scheduled_change(self) -> Global___ScheduledPlanChange:
+        """A plan change waiting for next_billing_date (Dodo's scheduled_change); unset when none."""
+
     def __init__(
         self,
         *,
@@ -326,14 +409,451 @@ class Subscription(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         tax_id: _builtins.str = ...,
         paused_at: _timestamp_pb2.Timestamp | None = ...,
+        scheduled_change: Global___ScheduledPlanChange | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "cancelled_at", b"cancelled_at", "created_at", b"created_at", "expires_at", b"expires_at", "next_billing_date", b"next_billing_date", "paused_at", b"paused_at", "previous_billing_date", b"previous_billing_date", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "cancelled_at", b"cancelled_at", "created_at", b"created_at", "expires_at", b"expires_at", "next_billing_date", b"next_billing_date", "paused_at", b"paused_at", "previous_billing_date", b"previous_billing_date", "scheduled_change", b"scheduled_change", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "billing", b"billing", "business_id", b"business_id", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancellation_comment", b"cancellation_comment", "cancellation_feedback", b"cancellation_feedback", "cancelled_at", b"cancelled_at", "cancelled_by", b"cancelled_by", "challenge_url", b"challenge_url", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "expires_at", b"expires_at", "metadata", b"metadata", "mode", b"mode", "next_billing_date", b"next_billing_date", "on_demand", b"on_demand", "paused_at", b"paused_at", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "payment_method_id", b"payment_method_id", "pending_payment_id", b"pending_payment_id", "previous_billing_date", b"previous_billing_date", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount", "status", b"status", "subscription_id", b"subscription_id", "subscription_period_count", b"subscription_period_count", "subscription_period_interval", b"subscription_period_interval", "tax_id", b"tax_id", "tax_inclusive", b"tax_inclusive", "trial_period_days", b"trial_period_days", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "billing", b"billing", "business_id", b"business_id", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancellation_comment", b"cancellation_comment", "cancellation_feedback", b"cancellation_feedback", "cancelled_at", b"cancelled_at", "cancelled_by", b"cancelled_by", "challenge_url", b"challenge_url", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "expires_at", b"expires_at", "metadata", b"metadata", "mode", b"mode", "next_billing_date", b"next_billing_date", "on_demand", b"on_demand", "paused_at", b"paused_at", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "payment_method_id", b"payment_method_id", "pending_payment_id", b"pending_payment_id", "previous_billing_date", b"previous_billing_date", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount", "scheduled_change", b"scheduled_change", "status", b"status", "subscription_id", b"subscription_id", "subscription_period_count", b"subscription_period_count", "subscription_period_interval", b"subscription_period_interval", "tax_id", b"tax_id", "tax_inclusive", b"tax_inclusive", "trial_period_days", b"trial_period_days", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Subscription: _TypeAlias = Subscription  # noqa: Y015
+
+@_typing.final
+class AddonQuantity(_message.Message):
+    """Dodo's AttachAddonParam."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDON_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    addon_id: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        addon_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addon_id", b"addon_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddonQuantity: _TypeAlias = AddonQuantity  # noqa: Y015
+
+@_typing.final
+class ScheduledPlanChange(_message.Message):
+    """Dodo's ScheduledPlanChange: what the subscription becomes at effective_at."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_NAME_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    ADDONS_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_AT_FIELD_NUMBER: _builtins.int
+    RECURRING_PRE_TAX_AMOUNT_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.str
+    product_name: _builtins.str
+    quantity: _builtins.int
+    recurring_pre_tax_amount: _builtins.int
+    """What each period costs from effective_at (minor units, unit price x quantity)."""
+    @_builtins.property
+    def addons(self) -> _containers.RepeatedCompositeFieldContainer[Global___AddonQuantity]: ...
+    @_builtins.property
+    def effective_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.str = ...,
+        product_name: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        addons: _abc.Iterable[Global___AddonQuantity] | None = ...,
+        effective_at: _timestamp_pb2.Timestamp | None = ...,
+        recurring_pre_tax_amount: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_at", b"effective_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addons", b"addons", "created_at", b"created_at", "effective_at", b"effective_at", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScheduledPlanChange: _TypeAlias = ScheduledPlanChange  # noqa: Y015
+
+@_typing.final
+class ChangePlanRequest(_message.Message):
+    """Change-plan and its preview share this request (as Dodo's routes share one body)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    PRORATION_BILLING_MODE_FIELD_NUMBER: _builtins.int
+    EFFECTIVE_AT_FIELD_NUMBER: _builtins.int
+    ON_PAYMENT_FAILURE_FIELD_NUMBER: _builtins.int
+    ADDONS_FIELD_NUMBER: _builtins.int
+    CANCEL_SCHEDULED_CHANGE_PLAN_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    CUSTOMER_PRESENT_FIELD_NUMBER: _builtins.int
+    RETURN_URL_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    mode: _common_pb2.Mode.ValueType
+    customer_id: _builtins.str
+    """The owning customer (portal); empty for the merchant API."""
+    subscription_id: _builtins.str
+    product_id: _builtins.str
+    """The new product: the current one (a quantity change) or another recurring
+    product of the business in the same currency (the portal: same plan group).
+    """
+    quantity: _builtins.int
+    """>= 1 (and <= the product's max_quantity when it sets one)."""
+    proration_billing_mode: Global___ProrationBillingMode.ValueType
+    effective_at: Global___PlanChangeEffectiveAt.ValueType
+    on_payment_failure: Global___OnPaymentFailure.ValueType
+    cancel_scheduled_change_plan: _builtins.bool
+    """Replace a scheduled change with this one (else a scheduled change is FAILED_PRECONDITION)."""
+    customer_present: _builtins.bool
+    """true in the portal (3-D Secure test cards challenge), false for the API."""
+    return_url: _builtins.str
+    """Where the 3-D Secure page returns the customer."""
+    idempotency_key: _builtins.str
+    """Retries with the same key change and charge once (the gateway passes
+    Idempotency-Key); empty: derived from the subscription, its period and the target plan.
+    """
+    @_builtins.property
+    def addons(self) -> _containers.RepeatedCompositeFieldContainer[Global___AddonQuantity]:
+        """Addons of the new plan (Dodo: leaving it empty removes the existing ones)."""
+
+    @_builtins.property
+    def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Metadata of the plan-change payment; empty: the subscription's."""
+
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        subscription_id: _builtins.str = ...,
+        product_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        proration_billing_mode: Global___ProrationBillingMode.ValueType = ...,
+        effective_at: Global___PlanChangeEffectiveAt.ValueType = ...,
+        on_payment_failure: Global___OnPaymentFailure.ValueType = ...,
+        addons: _abc.Iterable[Global___AddonQuantity] | None = ...,
+        cancel_scheduled_change_plan: _builtins.bool = ...,
+        metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        customer_present: _builtins.bool = ...,
+        return_url: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addons", b"addons", "business_id", b"business_id", "cancel_scheduled_change_plan", b"cancel_scheduled_change_plan", "customer_id", b"customer_id", "customer_present", b"customer_present", "effective_at", b"effective_at", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "on_payment_failure", b"on_payment_failure", "product_id", b"product_id", "proration_billing_mode", b"proration_billing_mode", "quantity", b"quantity", "return_url", b"return_url", "subscription_id", b"subscription_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePlanRequest: _TypeAlias = ChangePlanRequest  # noqa: Y015
+
+@_typing.final
+class PlanChangeLine(_message.Message):
+    """One line of the immediate charge (Dodo's ImmediateChargeLineItem)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    PRORATION_FACTOR_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    TAX_INCLUSIVE_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """"subscription" or "addon"."""
+    id: _builtins.str
+    """The product or addon id."""
+    name: _builtins.str
+    quantity: _builtins.int
+    unit_price: _builtins.int
+    """Full-period price of one unit, minor units."""
+    proration_factor: _builtins.float
+    """Share of the period left (0..1) that the line is charged or credited for."""
+    amount: _builtins.int
+    """Signed minor units of this line: a credit for the old plan is negative."""
+    currency: _builtins.str
+    tax_inclusive: _builtins.bool
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        unit_price: _builtins.int = ...,
+        proration_factor: _builtins.float = ...,
+        amount: _builtins.int = ...,
+        currency: _builtins.str = ...,
+        tax_inclusive: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "id", b"id", "name", b"name", "proration_factor", b"proration_factor", "quantity", b"quantity", "tax_inclusive", b"tax_inclusive", "type", b"type", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanChangeLine: _TypeAlias = PlanChangeLine  # noqa: Y015
+
+@_typing.final
+class PlanChangePreview(_message.Message):
+    """What a change-plan would do now (preview) or did (change-plan)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EFFECTIVE_AT_FIELD_NUMBER: _builtins.int
+    LINE_ITEMS_FIELD_NUMBER: _builtins.int
+    IMMEDIATE_AMOUNT_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    NEW_PLAN_FIELD_NUMBER: _builtins.int
+    SCHEDULED_FIELD_NUMBER: _builtins.int
+    immediate_amount: _builtins.int
+    """Charged now, minor units of currency (>= 0; a downgrade credit is not refunded)."""
+    currency: _builtins.str
+    scheduled: _builtins.bool
+    """True when effective_at is next_billing_date (nothing changes or is charged now)."""
+    @_builtins.property
+    def effective_at(self) -> _timestamp_pb2.Timestamp:
+        """When the new plan takes effect (now, or next_billing_date when scheduled)."""
+
+    @_builtins.property
+    def line_items(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanChangeLine]: ...
+    @_builtins.property
+    def new_plan(self) -> Global___Subscription:
+        """The subscription as it is after the change (new product, quantity,
+        recurring_pre_tax_amount and next_billing_date); for a scheduled change,
+        as it will be from effective_at.
+        """
+
+    def __init__(
+        self,
+        *,
+        effective_at: _timestamp_pb2.Timestamp | None = ...,
+        line_items: _abc.Iterable[Global___PlanChangeLine] | None = ...,
+        immediate_amount: _builtins.int = ...,
+        currency: _builtins.str = ...,
+        new_plan: Global___Subscription | None = ...,
+        scheduled: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["effective_at", b"effective_at", "new_plan", b"new_plan"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "effective_at", b"effective_at", "immediate_amount", b"immediate_amount", "line_items", b"line_items", "new_plan", b"new_plan", "scheduled", b"scheduled"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanChangePreview: _TypeAlias = PlanChangePreview  # noqa: Y015
+
+@_typing.final
+class ChangePlanResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBSCRIPTION_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    APPLIED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def subscription(self) -> Global___Subscription:
+        """The subscription after the request (unchanged when prevent_change refused it)."""
+
+    @_builtins.property
+    def payment(self) -> Global___ChargeOutcome:
+        """The immediate charge, when one was made: succeeded, failed (error_message in
+        plain words) or requires customer action (challenge_url; the change then
+        completes, or with prevent_change is dropped, when payments emits the outcome).
+        """
+
+    @_builtins.property
+    def applied(self) -> Global___PlanChangePreview:
+        """What was charged and applied: equals what PreviewChangePlan answered for the same request."""
+
+    def __init__(
+        self,
+        *,
+        subscription: Global___Subscription | None = ...,
+        payment: Global___ChargeOutcome | None = ...,
+        applied: Global___PlanChangePreview | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "payment", b"payment", "subscription", b"subscription"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "payment", b"payment", "subscription", b"subscription"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangePlanResponse: _TypeAlias = ChangePlanResponse  # noqa: Y015
+
+@_typing.final
+class CancelScheduledChangeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    mode: _common_pb2.Mode.ValueType
+    customer_id: _builtins.str
+    subscription_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        subscription_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "mode", b"mode", "subscription_id", b"subscription_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelScheduledChangeRequest: _TypeAlias = CancelScheduledChangeRequest  # noqa: Y015
+
+@_typing.final
+class ListPlanOptionsRequest(_message.Message):
+    """The products a customer may switch this subscription to from the portal: the
+    recurring, unarchived products of the business in the same plan group (the
+    product's plan_group) and currency, the current one included.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    mode: _common_pb2.Mode.ValueType
+    customer_id: _builtins.str
+    subscription_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        subscription_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "mode", b"mode", "subscription_id", b"subscription_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPlanOptionsRequest: _TypeAlias = ListPlanOptionsRequest  # noqa: Y015
+
+@_typing.final
+class PlanOption(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    PAYMENT_FREQUENCY_COUNT_FIELD_NUMBER: _builtins.int
+    PAYMENT_FREQUENCY_INTERVAL_FIELD_NUMBER: _builtins.int
+    MAX_QUANTITY_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    UPGRADE_FIELD_NUMBER: _builtins.int
+    product_id: _builtins.str
+    name: _builtins.str
+    description: _builtins.str
+    unit_price: _builtins.int
+    """One unit's price per period, minor units of currency."""
+    currency: _builtins.str
+    payment_frequency_count: _builtins.int
+    payment_frequency_interval: Global___TimeInterval.ValueType
+    max_quantity: _builtins.int
+    """0: no limit set by the business."""
+    current: _builtins.bool
+    upgrade: _builtins.bool
+    """The new plan costs more per period than the current one at the same quantity."""
+    def __init__(
+        self,
+        *,
+        product_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        description: _builtins.str | None = ...,
+        unit_price: _builtins.int = ...,
+        currency: _builtins.str = ...,
+        payment_frequency_count: _builtins.int = ...,
+        payment_frequency_interval: Global___TimeInterval.ValueType = ...,
+        max_quantity: _builtins.int = ...,
+        current: _builtins.bool = ...,
+        upgrade: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "currency", b"currency", "current", b"current", "description", b"description", "max_quantity", b"max_quantity", "name", b"name", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "product_id", b"product_id", "unit_price", b"unit_price", "upgrade", b"upgrade"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+
+Global___PlanOption: _TypeAlias = PlanOption  # noqa: Y015
+
+@_typing.final
+class ListPlanOptionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def options(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanOption]:
+        """Cheapest first."""
+
+    def __init__(
+        self,
+        *,
+        options: _abc.Iterable[Global___PlanOption] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPlanOptionsResponse: _TypeAlias = ListPlanOptionsResponse  # noqa: Y015
 
 @_typing.final
 class ChargeOutcome(_message.Message):

@@ -74,6 +74,26 @@ class SubscriptionsServiceStub:
                 request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionRequest.SerializeToString,
                 response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionResponse.FromString,
                 _registered_method=True)
+        self.PreviewChangePlan = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/PreviewChangePlan',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.PlanChangePreview.FromString,
+                _registered_method=True)
+        self.ChangePlan = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/ChangePlan',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanResponse.FromString,
+                _registered_method=True)
+        self.CancelScheduledChange = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/CancelScheduledChange',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CancelScheduledChangeRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.FromString,
+                _registered_method=True)
+        self.ListPlanOptions = channel.unary_unary(
+                '/billing.subscriptions.v1.SubscriptionsService/ListPlanOptions',
+                request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListPlanOptionsRequest.SerializeToString,
+                response_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListPlanOptionsResponse.FromString,
+                _registered_method=True)
         self.AdvanceTestClock = channel.unary_unary(
                 '/billing.subscriptions.v1.SubscriptionsService/AdvanceTestClock',
                 request_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.AdvanceTestClockRequest.SerializeToString,
@@ -150,6 +170,32 @@ class SubscriptionsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PreviewChangePlan(self, request, context):
+        """Plan, quantity and addon changes (Dodo's change-plan); the preview writes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ChangePlan(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelScheduledChange(self, request, context):
+        """Drops the scheduled change (NOT_FOUND-free: FAILED_PRECONDITION when none is scheduled).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlanOptions(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AdvanceTestClock(self, request, context):
         """Test mode only: renewals, expiries and scheduled cancels follow this clock.
         """
@@ -219,6 +265,26 @@ def add_SubscriptionsServiceServicer_to_server(servicer, server):
                     servicer.ChargeSubscription,
                     request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionRequest.FromString,
                     response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionResponse.SerializeToString,
+            ),
+            'PreviewChangePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.PreviewChangePlan,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.PlanChangePreview.SerializeToString,
+            ),
+            'ChangePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePlan,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanResponse.SerializeToString,
+            ),
+            'CancelScheduledChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelScheduledChange,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CancelScheduledChangeRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.SerializeToString,
+            ),
+            'ListPlanOptions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlanOptions,
+                    request_deserializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListPlanOptionsRequest.FromString,
+                    response_serializer=billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListPlanOptionsResponse.SerializeToString,
             ),
             'AdvanceTestClock': grpc.unary_unary_rpc_method_handler(
                     servicer.AdvanceTestClock,
@@ -457,6 +523,114 @@ class SubscriptionsService:
             '/billing.subscriptions.v1.SubscriptionsService/ChargeSubscription',
             billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionRequest.SerializeToString,
             billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChargeSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PreviewChangePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/PreviewChangePlan',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.PlanChangePreview.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/ChangePlan',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ChangePlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelScheduledChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/CancelScheduledChange',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.CancelScheduledChangeRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.Subscription.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlanOptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.subscriptions.v1.SubscriptionsService/ListPlanOptions',
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListPlanOptionsRequest.SerializeToString,
+            billing_dot_subscriptions_dot_v1_dot_subscriptions__pb2.ListPlanOptionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,12 @@ class SubscriptionsServiceStub:
     UpdatePaymentMethod: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.UpdatePaymentMethodRequest, _subscriptions_pb2.UpdatePaymentMethodResponse]
     ChargeSubscription: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.ChargeSubscriptionRequest, _subscriptions_pb2.ChargeSubscriptionResponse]
     """On-demand charge (merchant only)."""
+    PreviewChangePlan: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.ChangePlanRequest, _subscriptions_pb2.PlanChangePreview]
+    """Plan, quantity and addon changes (Dodo's change-plan); the preview writes nothing."""
+    ChangePlan: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.ChangePlanRequest, _subscriptions_pb2.ChangePlanResponse]
+    CancelScheduledChange: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.CancelScheduledChangeRequest, _subscriptions_pb2.Subscription]
+    """Drops the scheduled change (NOT_FOUND-free: FAILED_PRECONDITION when none is scheduled)."""
+    ListPlanOptions: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.ListPlanOptionsRequest, _subscriptions_pb2.ListPlanOptionsResponse]
     AdvanceTestClock: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.AdvanceTestClockRequest, _subscriptions_pb2.TestClock]
     """Test mode only: renewals, expiries and scheduled cancels follow this clock."""
     GetTestClock: _grpc.UnaryUnaryMultiCallable[_subscriptions_pb2.GetTestClockRequest, _subscriptions_pb2.TestClock]
@@ -72,6 +78,12 @@ class SubscriptionsServiceAsyncStub(SubscriptionsServiceStub):
     UpdatePaymentMethod: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.UpdatePaymentMethodRequest, _subscriptions_pb2.UpdatePaymentMethodResponse]  # type: ignore[assignment]
     ChargeSubscription: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.ChargeSubscriptionRequest, _subscriptions_pb2.ChargeSubscriptionResponse]  # type: ignore[assignment]
     """On-demand charge (merchant only)."""
+    PreviewChangePlan: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.ChangePlanRequest, _subscriptions_pb2.PlanChangePreview]  # type: ignore[assignment]
+    """Plan, quantity and addon changes (Dodo's change-plan); the preview writes nothing."""
+    ChangePlan: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.ChangePlanRequest, _subscriptions_pb2.ChangePlanResponse]  # type: ignore[assignment]
+    CancelScheduledChange: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.CancelScheduledChangeRequest, _subscriptions_pb2.Subscription]  # type: ignore[assignment]
+    """Drops the scheduled change (NOT_FOUND-free: FAILED_PRECONDITION when none is scheduled)."""
+    ListPlanOptions: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.ListPlanOptionsRequest, _subscriptions_pb2.ListPlanOptionsResponse]  # type: ignore[assignment]
     AdvanceTestClock: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.AdvanceTestClockRequest, _subscriptions_pb2.TestClock]  # type: ignore[assignment]
     """Test mode only: renewals, expiries and scheduled cancels follow this clock."""
     GetTestClock: _aio.UnaryUnaryMultiCallable[_subscriptions_pb2.GetTestClockRequest, _subscriptions_pb2.TestClock]  # type: ignore[assignment]
@@ -140,6 +152,36 @@ class SubscriptionsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_subscriptions_pb2.ChargeSubscriptionResponse, _abc.Awaitable[_subscriptions_pb2.ChargeSubscriptionResponse]]:
         """On-demand charge (merchant only)."""
+
+    @_abc_1.abstractmethod
+    def PreviewChangePlan(
+        self,
+        request: _subscriptions_pb2.ChangePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscriptions_pb2.PlanChangePreview, _abc.Awaitable[_subscriptions_pb2.PlanChangePreview]]:
+        """Plan, quantity and addon changes (Dodo's change-plan); the preview writes nothing."""
+
+    @_abc_1.abstractmethod
+    def ChangePlan(
+        self,
+        request: _subscriptions_pb2.ChangePlanRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscriptions_pb2.ChangePlanResponse, _abc.Awaitable[_subscriptions_pb2.ChangePlanResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CancelScheduledChange(
+        self,
+        request: _subscriptions_pb2.CancelScheduledChangeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscriptions_pb2.Subscription, _abc.Awaitable[_subscriptions_pb2.Subscription]]:
+        """Drops the scheduled change (NOT_FOUND-free: FAILED_PRECONDITION when none is scheduled)."""
+
+    @_abc_1.abstractmethod
+    def ListPlanOptions(
+        self,
+        request: _subscriptions_pb2.ListPlanOptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subscriptions_pb2.ListPlanOptionsResponse, _abc.Awaitable[_subscriptions_pb2.ListPlanOptionsResponse]]: ...
 
     @_abc_1.abstractmethod
     def AdvanceTestClock(
