@@ -13,8 +13,9 @@ Enum values are read by their proto name (``SUBSCRIPTION_STATUS_ON_HOLD`` →
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
@@ -107,11 +108,30 @@ def enum_name(message: Any, field_name: str) -> str:
     return "" if name == "UNSPECIFIED" else name.lower()
 
 
-def _locale() -> Locale:
+# List pages format the same few prices and dates on every row and every request;
+# Babel parses the locale's patterns on each call, which made formatting the
+# largest per-row cost of a 20-business unified page (bench/README.md). Bounded
+# caches keyed by (value, language) keep the output identical.
+_FORMAT_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=64)
+def _locale_of(lang: str) -> Locale:
     try:
-        return Locale.parse(i18n.current_lang())
+        return Locale.parse(lang)
     except (UnknownLocaleError, ValueError):
         return Locale.parse(i18n.DEFAULT)
+
+
+def _locale() -> Locale:
+    return _locale_of(i18n.current_lang())
+
+
+@lru_cache(maxsize=_FORMAT_CACHE_SIZE)
+def _money(amount_minor: int, code: str, lang: str) -> str:
+    digits = get_currency_precision(code)
+    value = Decimal(amount_minor).scaleb(-digits)
+    return format_currency(value, code, locale=_locale_of(lang))
 
 
 def money(amount_minor: int, currency: str) -> str:
@@ -119,9 +139,7 @@ def money(amount_minor: int, currency: str) -> str:
     code = (currency or "").upper()
     if not code:
         return str(amount_minor)
-    digits = get_currency_precision(code)
-    value = Decimal(amount_minor).scaleb(-digits)
-    return format_currency(value, code, locale=_locale())
+    return _money(int(amount_minor), code, i18n.current_lang())
 
 
 def interval(count: int, unit: str) -> str:
@@ -147,7 +165,12 @@ def day(value: datetime | None) -> str:
     """A date (no time) in the current language, UTC as stored; ``""`` for none."""
     if value is None:
         return ""
-    return format_date(value.astimezone(UTC).date(), "medium", locale=_locale())
+    return _day(value.astimezone(UTC).date(), i18n.current_lang())
+
+
+@lru_cache(maxsize=_FORMAT_CACHE_SIZE)
+def _day(when: date, lang: str) -> str:
+    return format_date(when, "medium", locale=_locale_of(lang))
 
 
 def timestamp(message: Any, field_name: str) -> datetime | None:
