@@ -22,19 +22,18 @@ dedupe by it show one email.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+from billing_kit.due_work import DueWorkers
 from billing_kit.errors import Reason
 from billing_kit.mongo import call_after_commit
 from billing_kit.sealing import Sealer, SealError
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.errors import PyMongoError
 
 from notifications.email.models import (
     Branding,
@@ -139,11 +138,9 @@ class EmailDelivery:
         self._backoff = backoff
         self._max_attempts = max_attempts
         self._lease = timedelta(seconds=lease_seconds)
-        self._workers = workers
-        self._poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._workers: DueWorkers[EmailRecord] = DueWorkers(
+            self, name="email-delivery", clock=clock, workers=workers, poll_seconds=poll_seconds
+        )
 
     # --- the consumer side ---
 
@@ -235,7 +232,7 @@ class EmailDelivery:
         queued = await self._repository.enqueue(record, session=session)
         if queued:
             # Visible only once the consumer's transaction commits: wake the workers then.
-            call_after_commit(session, ("email-delivery", id(self)), self._wake.set)
+            call_after_commit(session, ("email-delivery", id(self)), self._workers.wake)
             log.info("email queued", extra=_fields(record))
         return queued
 
@@ -243,68 +240,33 @@ class EmailDelivery:
 
     async def start(self) -> None:
         """Start the worker tasks (idempotent)."""
-        if self._tasks:
-            return
-        self._stopping.clear()
-        self._wake.set()
-        self._tasks = [
-            asyncio.create_task(self._run(), name=f"email-delivery-{n}")
-            for n in range(self._workers)
-        ]
+        await self._workers.start()
 
     async def stop(self) -> None:
         """Stop the workers; an attempt in progress finishes (bounded by the SMTP timeout)."""
-        self._stopping.set()
-        self._wake.set()
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._workers.stop()
 
     def wake(self) -> None:
         """Look for due emails now."""
-        self._wake.set()
+        self._workers.wake()
 
     async def deliver_due(self) -> int:
         """Attempt every email due now, one after another; returns how many were tried."""
-        tried = 0
-        while not self._stopping.is_set():
-            now = self._clock()
-            record = await self._repository.claim_due(now=now, lease_until=now + self._lease)
-            if record is None:
-                return tried
-            await self._attempt(record)
-            tried += 1
-        return tried
+        return await self._workers.run_due()
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                tried = await self.deliver_due()
-            except PyMongoError as exc:
-                log.warning(
-                    "email delivery paused: database error", extra={"error": type(exc).__name__}
-                )
-                tried = 0
-            except Exception as exc:  # a worker must outlive any one email's bug
-                log.error("email delivery pass failed", extra={"error": type(exc).__name__})
-                tried = 0
-            if tried:
-                # Other workers may be asleep while more became due meanwhile.
-                self._wake.set()
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=await self._sleep_seconds())
+    # --- DueWork: what the workers ask of the email queue ---
 
-    async def _sleep_seconds(self) -> float:
-        try:
-            due = await self._repository.next_due_at()
-        except PyMongoError:
-            return self._poll_seconds
-        if due is None:
-            return self._poll_seconds
-        return max(0.05, min(self._poll_seconds, (due - self._clock()).total_seconds()))
+    async def claim(self, now: datetime) -> EmailRecord | None:
+        """One due email, leased to the calling worker."""
+        return await self._repository.claim_due(now=now, lease_until=now + self._lease)
+
+    async def next_due_at(self) -> datetime | None:
+        """When the next queued email falls due."""
+        return await self._repository.next_due_at()
+
+    async def attempt(self, record: EmailRecord) -> None:
+        """Send one claimed email and record the outcome."""
+        await self._attempt(record)
 
     async def _attempt(self, record: EmailRecord) -> None:
         queued = record.queued

@@ -18,8 +18,6 @@ receiver's 2xx and our write of ``delivered``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -28,9 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
+from billing_kit.due_work import DueWorkers
 from billing_kit.sealing import SealError
 from prometheus_client import Counter, Histogram
-from pymongo.errors import PyMongoError
 
 from notifications.webhooks.address_guard import AddressRefused, GuardedResolver, check_url_target
 from notifications.webhooks.models import Delivery, DeliveryAttempt, Endpoint
@@ -104,11 +102,9 @@ class WebhookDelivery:
         self._service = service
         self._policy = policy
         self._clock = clock
-        self._workers = workers
-        self._poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._workers: DueWorkers[Delivery] = DueWorkers(
+            self, name="webhook-delivery", clock=clock, workers=workers, poll_seconds=poll_seconds
+        )
         self._guarded: aiohttp.ClientSession | None = None
         self._open: aiohttp.ClientSession | None = None
 
@@ -116,7 +112,7 @@ class WebhookDelivery:
 
     async def start(self) -> None:
         """Open the HTTP clients and start the worker tasks (idempotent)."""
-        if self._tasks:
+        if self._workers.running:
             return
         timeout = aiohttp.ClientTimeout(total=self._policy.timeout_seconds)
         # Every name the guarded client connects to went through the address check.
@@ -125,21 +121,11 @@ class WebhookDelivery:
             timeout=timeout,
         )
         self._open = aiohttp.ClientSession(timeout=timeout)
-        self._stopping.clear()
-        self._wake.set()
-        self._tasks = [
-            asyncio.create_task(self._run(), name=f"webhook-delivery-{n}")
-            for n in range(self._workers)
-        ]
+        await self._workers.start()
 
     async def stop(self) -> None:
         """Stop the workers (an attempt in flight finishes, bounded by the timeout)."""
-        self._stopping.set()
-        self._wake.set()
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._workers.stop()
         for client in (self._guarded, self._open):
             if client is not None:
                 await client.close()
@@ -147,52 +133,26 @@ class WebhookDelivery:
 
     def wake(self) -> None:
         """Look for due deliveries now (called after a consumer's commit)."""
-        self._wake.set()
-
-    # --- the loop ---
+        self._workers.wake()
 
     async def deliver_due(self) -> int:
         """Attempt every delivery due now, one after another; returns how many were tried."""
-        tried = 0
-        while not self._stopping.is_set():
-            now = self._clock()
-            lease = now + timedelta(seconds=self._policy.lease_seconds)
-            delivery = await self._repository.claim_due(now=now, lease_until=lease)
-            if delivery is None:
-                return tried
-            await self._attempt(delivery)
-            tried += 1
-        return tried
+        return await self._workers.run_due()
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            self._wake.clear()
-            try:
-                tried = await self.deliver_due()
-            except PyMongoError as exc:
-                log.warning(
-                    "webhook delivery paused: database error", extra={"error": type(exc).__name__}
-                )
-                tried = 0
-            except Exception as exc:  # a worker must outlive any one delivery's bug
-                log.error("webhook delivery pass failed", extra={"error": type(exc).__name__})
-                tried = 0
-            if tried:
-                self._wake.set()
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=await self._sleep_seconds())
+    # --- DueWork: what the workers ask of the delivery queue ---
 
-    async def _sleep_seconds(self) -> float:
-        try:
-            due = await self._repository.next_due_at()
-        except PyMongoError:
-            return self._poll_seconds
-        if due is None:
-            return self._poll_seconds
-        if due.tzinfo is None:  # PyMongo returns naive UTC unless tz_aware
-            due = due.replace(tzinfo=self._clock().tzinfo)
-        return max(0.05, min(self._poll_seconds, (due - self._clock()).total_seconds()))
+    async def claim(self, now: datetime) -> Delivery | None:
+        """One due delivery, leased to the calling worker."""
+        lease = now + timedelta(seconds=self._policy.lease_seconds)
+        return await self._repository.claim_due(now=now, lease_until=lease)
+
+    async def next_due_at(self) -> datetime | None:
+        """When the next queued delivery falls due."""
+        return await self._repository.next_due_at()
+
+    async def attempt(self, delivery: Delivery) -> None:
+        """Send one claimed delivery and record the outcome."""
+        await self._attempt(delivery)
 
     # --- one attempt ---
 
