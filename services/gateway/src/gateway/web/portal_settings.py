@@ -24,8 +24,8 @@ from typing import Any
 from aiohttp import web
 from billing.auth.v1 import auth_pb2
 
-from gateway.web import i18n
-from gateway.web.rendering import error_page
+from gateway.web.billing_scope import Account
+from gateway.web.rendering import render
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +60,12 @@ def portal_settings_of(business: Any) -> PortalSettingsView:
     )
 
 
-def not_offered_page(request: web.Request) -> web.Response:
-    """The 403 page of an action the business does not offer in its portal."""
-    return error_page(
+def not_offered_page(request: web.Request, account: Account, subscription_id: str) -> web.Response:
+    """The 403 page of an action the business does not offer in its portal (inside the
+    portal's frame, with the way back to the subscription)."""
+    return render(
         request,
-        403,
-        i18n.gettext(
-            "This action is not available in the portal. Contact the business's support "
-            "if you need it."
-        ),
+        "action_not_offered.html",
+        account.values(back_href=account.path(f"subscriptions/{subscription_id}")),
+        status=403,
     )

@@ -167,7 +167,7 @@ async def cancel_page(request: web.Request, account: Account) -> web.StreamRespo
         view.cancel_scheduled or view.is_past
     ):
         # The page of a scheduled cancellation only offers its undo: always allowed.
-        return not_offered_page(request)
+        return not_offered_page(request, account, subscription_id)
     return render(request, "subscription_cancel.html", _cancel_values(account, view))
 
 
@@ -190,7 +190,7 @@ async def cancel(request: web.Request, account: Account) -> web.StreamResponse:
     subscription_id = subscription_id_of(request)
     allowed = portal_settings_of(account.business)
     if not allowed.allow_cancel:
-        return not_offered_page(request)
+        return not_offered_page(request, account, subscription_id)
     form = await read_form(request)
     if not allowed.ask_cancel_reason:
         # Not asked, so not taken: a crafted form cannot record a reason.
@@ -274,7 +274,7 @@ async def pause_page(request: web.Request, account: Account) -> web.StreamRespon
     view = view_of(account, sub, {})
     action = _pause_action(request)
     if action == "pause" and not portal_settings_of(account.business).allow_pause:
-        return not_offered_page(request)
+        return not_offered_page(request, account, subscription_id)
     return render(request, "subscription_pause.html", _pause_values(account, view, action))
 
 
@@ -283,8 +283,9 @@ async def pause_or_resume(request: web.Request, account: Account) -> web.StreamR
     ``paused`` / ``active``); a repeat lands on the same result page."""
     subscription_id = subscription_id_of(request)
     action = _pause_action(request)
+    # Resuming a paused subscription stays allowed whatever the settings.
     if action == "pause" and not portal_settings_of(account.business).allow_pause:
-        return not_offered_page(request)  # resuming a paused one stays allowed
+        return not_offered_page(request, account, subscription_id)
     after, done = _PAUSE_ACTIONS[action]
     form = await read_form(request)
     sub = await get_subscription(request, account, subscription_id)
