@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -113,6 +114,9 @@ async def test_cancel_and_plan_change_disabled_hide_and_refuse_but_undo_still_wo
         await expect(page.locator("#page-title")).to_be_visible()
         await expect(page.locator("#cancel-subscription")).to_have_count(0)
         await expect(page.locator("#pause-subscription")).to_be_visible()  # still allowed
+        # Plan change is off too: whatever its page becomes, no link to it is offered.
+        change_plan = page.get_by_role("link", name=re.compile("change plan", re.I))
+        await expect(change_plan).to_have_count(0)
         shots = os.environ.get("E2E_SCREENSHOTS")
         if shots:
             await asyncio.to_thread(Path(shots).mkdir, parents=True, exist_ok=True)
