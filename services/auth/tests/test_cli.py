@@ -102,6 +102,72 @@ class TestBusinessCommands:
         assert err.startswith("error: ") and expected in err
 
 
+class TestBusinessSettingsCommands:
+    async def test_show_and_set_portal_settings(self, auth: Any) -> None:
+        business = await auth.stub.CreateBusiness(auth_pb2.CreateBusinessRequest(name="Settings"))
+        code, out, err = await portalctl(auth, "business", "settings", business.business_id)
+        assert code == 0, err
+        assert out.splitlines()[1].split() == ["SETTING", "VALUE"]
+        assert "allow_plan_change      yes" in out
+        assert "downgrade_timing       next_billing_date" in out
+
+        code, out, err = await portalctl(
+            auth,
+            "business",
+            "set",
+            business.business_id,
+            "--no-allow-plan-change",
+            "--no-ask-cancel-reason",
+            "--downgrade-timing",
+            "immediately",
+            "--renewal-reminder-days",
+            "7",
+            "--json",
+        )
+        assert code == 0, err
+        shown = json.loads(out)
+        assert shown["portal_settings"] == {
+            "allow_cancel": True,
+            "allow_pause": True,
+            "allow_plan_change": False,
+            "allow_quantity_change": True,
+            "ask_cancel_reason": False,
+            "downgrade_timing": "immediately",
+        }
+        assert shown["renewal_reminder_days"] == 7
+        # Auth kept it: a plain `settings` shows the same.
+        code, out, _ = await portalctl(auth, "--json", "business", "settings", business.business_id)
+        assert json.loads(out) == shown
+        entry = await auth.db.audit_log.find_one(
+            {"action": "business.updated", "resource.id": business.business_id}
+        )
+        assert entry is not None and entry["actor"] == {"kind": "operator", "id": "portalctl"}
+
+    async def test_bad_values_are_clear_errors_and_change_nothing(self, auth: Any) -> None:
+        business = await auth.stub.CreateBusiness(auth_pb2.CreateBusinessRequest(name="Bad"))
+        code, _, err = await portalctl(
+            auth,
+            "business",
+            "set",
+            business.business_id,
+            "--no-allow-cancel",
+            "--license-grace-days",
+            "400",
+        )
+        assert code == EXIT_REFUSED
+        assert err.startswith("error: ") and "license_grace_days" in err
+        code, _, err = await portalctl(
+            auth, "business", "set", business.business_id, "--downgrade-timing", "later"
+        )
+        assert code == EXIT_USAGE
+        fetched = await auth.stub.GetBusiness(
+            auth_pb2.GetBusinessRequest(business_id=business.business_id)
+        )
+        assert fetched.portal_settings.allow_cancel is True
+        code, _, err = await portalctl(auth, "business", "settings", "bus_missing")
+        assert code == EXIT_REFUSED and "not found" in err
+
+
 class TestApiKeyCommands:
     async def test_create_list_revoke(self, auth: Any) -> None:
         _, out, _ = await portalctl(auth, "business", "create", "--name", "Keys Inc", "--json")

@@ -144,6 +144,8 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         return auth_pb2.ListCustomersResponse(customers=mine[start : start + request.page_size])
 
     businesses: dict[str, auth_pb2.Business] = field(default_factory=dict)
+    # UpdateBusiness's actor of each call, oldest first.
+    update_actors: list[str] = field(default_factory=list)
 
     def add_business(self, name: str, color: str = "#0A7D5A", locale: str = "en") -> str:
         business_id = f"biz_{uuid.uuid4().hex[:12]}"
@@ -173,6 +175,53 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
         if business is None:
             await self._fail(context, NotFound("no business", reason=Reason.BUSINESS_NOT_FOUND))
         return business
+
+    async def UpdateBusiness(self, request: Any, context: Any) -> Any:
+        await self._guard("UpdateBusiness", context)
+        business = self.businesses.get(request.business_id)
+        if business is None:
+            await self._fail(context, NotFound("no business", reason=Reason.BUSINESS_NOT_FOUND))
+        assert business is not None
+        if (
+            request.HasField("renewal_reminder_days")
+            and not 1 <= request.renewal_reminder_days <= 30
+        ):
+            await self._fail(
+                context,
+                InvalidArgument(
+                    "renewal_reminder_days: out of range", field="renewal_reminder_days"
+                ),
+            )
+        updated = auth_pb2.Business()
+        updated.CopyFrom(business)
+        if not updated.HasField("portal_settings"):  # a business stored before the settings
+            updated.portal_settings.CopyFrom(
+                auth_pb2.PortalSettings(
+                    allow_cancel=True,
+                    allow_pause=True,
+                    allow_plan_change=True,
+                    allow_quantity_change=True,
+                    ask_cancel_reason=True,
+                    downgrade_timing=auth_pb2.DOWNGRADE_TIMING_NEXT_BILLING_DATE,
+                )
+            )
+        for name in (
+            "allow_cancel",
+            "allow_pause",
+            "allow_plan_change",
+            "allow_quantity_change",
+            "ask_cancel_reason",
+        ):
+            if request.HasField(name):
+                setattr(updated.portal_settings, name, getattr(request, name))
+        if request.downgrade_timing:
+            updated.portal_settings.downgrade_timing = request.downgrade_timing
+        for name in ("renewal_reminder_days", "license_grace_days"):
+            if request.HasField(name):
+                setattr(updated, name, getattr(request, name))
+        self.businesses[request.business_id] = updated
+        self.update_actors.append(request.actor)
+        return updated
 
 
 @dataclass

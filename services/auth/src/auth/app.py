@@ -98,7 +98,7 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
     customer_store = CustomerRepository(runtime.db)
     # A movable clock only when enabled, which AuthSettings refuses in production.
     clock = clock_for(test_clock_enabled=settings.test_clock_enabled)
-    merchants = MerchantService(merchant_store, source=SERVICE_NAME, clock=clock)
+    merchants = MerchantService(merchant_store, source=SERVICE_NAME, clock=clock, uow=uow)
     customers = CustomerService(customer_store, merchants, uow, source=SERVICE_NAME, clock=clock)
     servicer = AuthServicer(merchants, customers)
     runtime.add_grpc_service(

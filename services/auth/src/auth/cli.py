@@ -4,6 +4,13 @@
                               [--support-email EMAIL] [--return-url URL] [--locale it]
                               [--renewal-reminder-days N] [--license-grace-days N]
     portalctl business list
+    portalctl business settings BUS
+    portalctl business set BUS [--allow-cancel|--no-allow-cancel] [--allow-pause|--no-allow-pause]
+                           [--allow-plan-change|--no-allow-plan-change]
+                           [--allow-quantity-change|--no-allow-quantity-change]
+                           [--ask-cancel-reason|--no-ask-cancel-reason]
+                           [--downgrade-timing next_billing_date|immediately]
+                           [--renewal-reminder-days N] [--license-grace-days N]
     portalctl api-key create --business BUS --mode test|live [--name NAME]
     portalctl api-key list --business BUS
     portalctl api-key revoke --business BUS KEY_ID
@@ -35,6 +42,8 @@ from billing_kit.grpc_client import create_channel
 from grpc_status import rpc_status
 
 from auth.cli_commands import (
+    DOWNGRADE_TIMING_CHOICES,
+    PORTAL_SWITCHES,
     TIMEOUT_SECONDS,
     Command,
     api_key_create,
@@ -42,6 +51,8 @@ from auth.cli_commands import (
     api_key_revoke,
     business_create,
     business_list,
+    business_set,
+    business_settings,
     clock_advance,
     invite,
 )
@@ -111,6 +122,33 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--page-size", type=int, default=100)
     listing.add_argument("--page", type=int, default=0, help="zero-based page number")
     listing.set_defaults(run=business_list)
+    show = business_cmds.add_parser(
+        "settings", help="what customers may do in the portal", parents=[common]
+    )
+    show.add_argument("business_id", metavar="BUS")
+    show.set_defaults(run=business_settings)
+    change = business_cmds.add_parser(
+        "set", help="change what customers may do in the portal", parents=[common]
+    )
+    change.add_argument("business_id", metavar="BUS")
+    for name in PORTAL_SWITCHES:
+        change.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="allowed in the portal (or not)" if name.startswith("allow_") else None,
+        )
+    change.add_argument(
+        "--downgrade-timing",
+        choices=sorted(DOWNGRADE_TIMING_CHOICES),
+        help="when a customer's downgrade takes effect",
+    )
+    change.add_argument("--renewal-reminder-days", type=int, help="reminder days (1-30)")
+    change.add_argument(
+        "--license-grace-days", type=int, help="on_hold license keys' grace (0-365, 0 = 7)"
+    )
+    change.set_defaults(run=business_set)
 
     api_key = groups.add_parser("api-key", help="merchant API keys")
     key_cmds = api_key.add_subparsers(dest="command", required=True)

@@ -108,6 +108,77 @@ async def business_list(
     )
 
 
+# portalctl's flags of UpdateBusinessRequest's optional booleans, in the order shown.
+PORTAL_SWITCHES = (
+    "allow_cancel",
+    "allow_pause",
+    "allow_plan_change",
+    "allow_quantity_change",
+    "ask_cancel_reason",
+)
+DOWNGRADE_TIMING_CHOICES = {
+    "next_billing_date": auth_pb2.DOWNGRADE_TIMING_NEXT_BILLING_DATE,
+    "immediately": auth_pb2.DOWNGRADE_TIMING_IMMEDIATELY,
+}
+_DOWNGRADE_TIMING_NAMES = {number: name for name, number in DOWNGRADE_TIMING_CHOICES.items()}
+
+
+def settings_dict(business: auth_pb2.Business) -> dict[str, Any]:
+    """A business's portal settings and reminder/grace days, as ``--json`` prints them."""
+    settings = business.portal_settings
+    return {
+        "business_id": business.business_id,
+        "name": business.name,
+        "portal_settings": {
+            **{name: getattr(settings, name) for name in PORTAL_SWITCHES},
+            "downgrade_timing": _DOWNGRADE_TIMING_NAMES.get(
+                settings.downgrade_timing, "next_billing_date"
+            ),
+        },
+        "renewal_reminder_days": business.renewal_reminder_days,
+        "license_grace_days": business.license_grace_days,
+    }
+
+
+def _print_settings(business: auth_pb2.Business, args: argparse.Namespace, out: TextIO) -> None:
+    shown = settings_dict(business)
+    if args.json:
+        print(json.dumps(shown), file=out)
+        return
+    print(f"business {business.business_id} ({business.name})", file=out)
+    rows = [
+        [name, "yes" if value is True else "no" if value is False else str(value)]
+        for name, value in shown["portal_settings"].items()
+    ]
+    rows.append(["renewal_reminder_days", str(business.renewal_reminder_days)])
+    grace = business.license_grace_days
+    rows.append(["license_grace_days", str(grace) if grace else "0 (service default)"])
+    _table(out, ["SETTING", "VALUE"], rows)
+
+
+async def business_settings(
+    stub: auth_pb2_grpc.AuthServiceStub, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> None:
+    """Show what a business lets its customers do in the portal."""
+    business = await stub.GetBusiness(auth_pb2.GetBusinessRequest(business_id=args.business_id))
+    _print_settings(business, args, out)
+
+
+async def business_set(
+    stub: auth_pb2_grpc.AuthServiceStub, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> None:
+    """Change the given settings of a business (audited as ``portalctl``) and show them all."""
+    request = auth_pb2.UpdateBusinessRequest(business_id=args.business_id, actor="portalctl")
+    for name in (*PORTAL_SWITCHES, "renewal_reminder_days", "license_grace_days"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(request, name, value)
+    if args.downgrade_timing:
+        request.downgrade_timing = DOWNGRADE_TIMING_CHOICES[args.downgrade_timing]
+    business = await stub.UpdateBusiness(request)
+    _print_settings(business, args, out)
+
+
 async def api_key_create(
     stub: auth_pb2_grpc.AuthServiceStub, args: argparse.Namespace, out: TextIO, err: TextIO
 ) -> None:

@@ -11,7 +11,7 @@ server interceptor turns them into status codes with a machine-readable reason.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing_kit.scoping import mode_from_proto, mode_to_proto
@@ -19,7 +19,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from auth.customers.models import Customer
 from auth.customers.service import CustomerService
-from auth.merchants.models import ApiKey, Business
+from auth.merchants.models import ApiKey, Business, DowngradeTiming, PortalSettings
 from auth.merchants.service import MerchantService
 
 Context = Any  # grpc.aio.ServicerContext; unused by these handlers
@@ -31,6 +31,46 @@ def _timestamp(value: datetime | None) -> Timestamp | None:
     ts = Timestamp()
     ts.FromDatetime(value)
     return ts
+
+
+_DOWNGRADE_TIMINGS: dict[DowngradeTiming, auth_pb2.DowngradeTiming.ValueType] = {
+    "next_billing_date": auth_pb2.DOWNGRADE_TIMING_NEXT_BILLING_DATE,
+    "immediately": auth_pb2.DOWNGRADE_TIMING_IMMEDIATELY,
+}
+_DOWNGRADE_TIMING_NAMES = {number: name for name, number in _DOWNGRADE_TIMINGS.items()}
+
+
+# UpdateBusinessRequest's optional fields (HasField tells given from default).
+_OptionalSetting = Literal[
+    "allow_cancel",
+    "allow_pause",
+    "allow_plan_change",
+    "allow_quantity_change",
+    "ask_cancel_reason",
+    "renewal_reminder_days",
+    "license_grace_days",
+]
+
+
+def portal_settings_to_proto(settings: PortalSettings) -> auth_pb2.PortalSettings:
+    """The wire form of a business's portal settings (always filled in)."""
+    return auth_pb2.PortalSettings(
+        allow_cancel=settings.allow_cancel,
+        allow_pause=settings.allow_pause,
+        allow_plan_change=settings.allow_plan_change,
+        allow_quantity_change=settings.allow_quantity_change,
+        ask_cancel_reason=settings.ask_cancel_reason,
+        downgrade_timing=_DOWNGRADE_TIMINGS[settings.downgrade_timing],
+    )
+
+
+def downgrade_timing_from_proto(value: int) -> str | None:
+    """``next_billing_date`` / ``immediately``; None for UNSPECIFIED (leave it);
+    an unknown number is passed on as itself so validation names the field."""
+    if value == auth_pb2.DOWNGRADE_TIMING_UNSPECIFIED:
+        return None
+    name: str = _DOWNGRADE_TIMING_NAMES.get(value, str(value))  # type: ignore[call-overload]
+    return name
 
 
 def business_to_proto(business: Business) -> auth_pb2.Business:
@@ -50,6 +90,7 @@ def business_to_proto(business: Business) -> auth_pb2.Business:
         license_grace_days=business.license_grace_days,
         address=business.address,
         tax_id=business.tax_id,
+        portal_settings=portal_settings_to_proto(business.portal_settings),
     )
 
 
@@ -118,6 +159,28 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     ) -> auth_pb2.Business:
         """One business."""
         return business_to_proto(await self.merchants.get_business(request.business_id))
+
+    async def UpdateBusiness(
+        self, request: auth_pb2.UpdateBusinessRequest, context: Context
+    ) -> auth_pb2.Business:
+        """Change only the settings the request sets (our extension: PATCH /business)."""
+        optional: tuple[_OptionalSetting, ...] = (
+            "allow_cancel",
+            "allow_pause",
+            "allow_plan_change",
+            "allow_quantity_change",
+            "ask_cancel_reason",
+            "renewal_reminder_days",
+            "license_grace_days",
+        )
+        fields: dict[str, Any] = {
+            name: getattr(request, name) for name in optional if request.HasField(name)
+        }
+        fields["downgrade_timing"] = downgrade_timing_from_proto(request.downgrade_timing)
+        business = await self.merchants.update_business(
+            request.business_id, actor=request.actor, **fields
+        )
+        return business_to_proto(business)
 
     async def ListBusinesses(
         self, request: auth_pb2.ListBusinessesRequest, context: Context

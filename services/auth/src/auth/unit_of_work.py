@@ -35,6 +35,7 @@ class AuditAction(StrEnum):
     PROFILE_UPDATED = "customer.profile_updated"
     EMAIL_CHANGE_REQUESTED = "customer.email_change_requested"
     EMAIL_CHANGED = "customer.email_changed"
+    BUSINESS_UPDATED = "business.updated"
 
 
 class UnitOfWork:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api import (
+    business,
     checkouts,
     customers,
     invoices,
@@ -62,6 +63,8 @@ ROUTES = [
     web.post(
         "/test-helpers/clock/advance", subscriptions.advance_test_clock, name="advance_test_clock"
     ),
+    web.get("/business", business.retrieve_business, name="retrieve_business", allow_head=False),
+    web.patch("/business", business.update_business, name="update_business"),
     web.get("/openapi.json", openapi.openapi_document, name="openapi_document"),
     web.get("/payments", payments.list_payments, name="list_payments", allow_head=False),
     web.get(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from billing_kit.field_rules import PersonName, check_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -135,6 +135,50 @@ class NewBusiness(InputModel):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+# When a customer's downgrade takes effect (the wire's DowngradeTiming, lower case).
+DowngradeTiming = Literal["next_billing_date", "immediately"]
+DOWNGRADE_TIMINGS: tuple[DowngradeTiming, ...] = ("next_billing_date", "immediately")
+
+
+class PortalSettings(BaseModel):
+    """What the business lets its customers do themselves in the portal.
+
+    The defaults are what a business that never chose gets (also one stored
+    before these settings existed): every action allowed, cancellation reasons
+    asked, downgrades at the next billing date. Undoing a scheduled
+    cancellation is always allowed and so is not a setting.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    allow_cancel: bool = True
+    allow_pause: bool = True
+    allow_plan_change: bool = True
+    allow_quantity_change: bool = True
+    ask_cancel_reason: bool = True
+    downgrade_timing: DowngradeTiming = "next_billing_date"
+
+
+PORTAL_SETTING_FIELDS = tuple(PortalSettings.model_fields)
+
+
+class BusinessChanges(InputModel):
+    """A request to change a business's settings: only the fields given change."""
+
+    allow_cancel: bool | None = None
+    allow_pause: bool | None = None
+    allow_plan_change: bool | None = None
+    allow_quantity_change: bool | None = None
+    ask_cancel_reason: bool | None = None
+    downgrade_timing: DowngradeTiming | None = None
+    renewal_reminder_days: int | None = Field(default=None, ge=1, le=MAX_RENEWAL_REMINDER_DAYS)
+    license_grace_days: int | None = Field(default=None, ge=0, le=MAX_LICENSE_GRACE_DAYS)
+
+    def given(self) -> dict[str, Any]:
+        """The fields that were given (None means "leave it")."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class Business(BaseModel):
     """A merchant: the owner of API keys and customers."""
 
@@ -153,6 +197,8 @@ class Business(BaseModel):
     renewal_reminder_days: int = DEFAULT_RENEWAL_REMINDER_DAYS
     # Days an on_hold subscription's license keys keep validating; 0 = subscriptions' default.
     license_grace_days: int = 0
+    # What customers may do in the portal; absent in documents stored before it existed.
+    portal_settings: PortalSettings = PortalSettings()
 
 
 # --- API keys ------------------------------------------------------------------------------

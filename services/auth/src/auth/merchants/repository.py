@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from auth.merchants.models import ApiKey, Business
+from auth.merchants.models import PORTAL_SETTING_FIELDS, ApiKey, Business
 from auth.unit_of_work import Txn
 
 BUSINESSES = "businesses"
@@ -66,6 +66,26 @@ class MerchantRepository:
     async def get_business(self, business_id: str, *, txn: Txn | None = None) -> Business | None:
         """One business by id."""
         doc = await self.businesses.find_one({"_id": business_id}, session=txn)
+        return _business(doc) if doc else None
+
+    async def update_business(
+        self, business_id: str, changes: dict[str, Any], *, txn: Txn
+    ) -> Business | None:
+        """Set the given fields (portal settings by name, each on its own) in ``txn``.
+
+        Settings are set one by one, so a business stored before they existed
+        keeps the defaults for the ones not given. None when there is no such business.
+        """
+        updates = {
+            (f"portal_settings.{k}" if k in PORTAL_SETTING_FIELDS else k): v
+            for k, v in changes.items()
+        }
+        doc = await self.businesses.find_one_and_update(
+            {"_id": business_id},
+            {"$set": updates},
+            return_document=ReturnDocument.AFTER,
+            session=txn,
+        )
         return _business(doc) if doc else None
 
     async def get_businesses(self, business_ids: list[str]) -> list[Business]:

@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from billing_kit.audit import Actor, Resource
 from billing_kit.clock import Clock, SystemClock
-from billing_kit.errors import NotFound, Reason, Unauthenticated
+from billing_kit.errors import InvalidArgument, NotFound, Reason, Unauthenticated
 
 from auth.merchants.models import (
     API_KEY_PREFIX,
     BUSINESS_PREFIX,
+    PORTAL_SETTING_FIELDS,
     ApiKey,
     ApiKeyPrincipal,
     Business,
+    BusinessChanges,
     IssuedApiKey,
     NewApiKey,
     NewBusiness,
@@ -28,11 +31,15 @@ from auth.merchants.models import (
 )
 from auth.merchants.repository import MerchantRepository
 from auth.rules import PageRequest, hash_secret, new_id, validated
+from auth.unit_of_work import AuditAction, Txn, UnitOfWork
 
 log = logging.getLogger(__name__)
 
 # Longer than any secret we issue; anything bigger is not worth hashing.
 _MAX_SECRET_LENGTH = 256
+# The operator's command line names itself as the actor of the changes it makes.
+OPERATOR_ACTOR = "portalctl"
+_MAX_ACTOR_LENGTH = 200
 
 
 class BusinessNotFound(NotFound):
@@ -51,11 +58,18 @@ class MerchantService:
     """The merchant use cases; one instance per process."""
 
     def __init__(
-        self, repository: MerchantRepository, *, source: str = "auth", clock: Clock | None = None
+        self,
+        repository: MerchantRepository,
+        *,
+        source: str = "auth",
+        clock: Clock | None = None,
+        uow: UnitOfWork | None = None,
     ) -> None:
         self.repository = repository
         self.source = source
         self.clock: Clock = clock or SystemClock()
+        # Only the audited writes (update_business) need it.
+        self.uow = uow
 
     # --- businesses ---
 
@@ -77,6 +91,53 @@ class MerchantService:
         if business is None:
             raise BusinessNotFound(f"business {business_id!r} not found")
         return business
+
+    async def update_business(self, business_id: str, *, actor: str, **fields: Any) -> Business:
+        """Change the given settings of a business (None = leave it) and audit who did.
+
+        ``fields``: the portal settings (``allow_cancel``, ``allow_pause``,
+        ``allow_plan_change``, ``allow_quantity_change``, ``ask_cancel_reason``,
+        ``downgrade_timing``), ``renewal_reminder_days`` (1..30) and
+        ``license_grace_days`` (0..365). Every value is checked before anything
+        is written (:class:`InvalidArgument` naming the first bad field); the
+        change and its audit entry commit together; no change, no entry.
+        ``actor``: the merchant's API key id, or ``portalctl`` for the operator.
+        """
+        who = _business_actor(actor)
+        changes = validated(BusinessChanges, **given(**fields)).given()
+        current = await self.get_business(business_id)
+        changed = sorted(k for k, v in changes.items() if _current_value(current, k) != v)
+        if not changed:
+            return current
+        if self.uow is None:  # pragma: no cover - wiring error, not a request error
+            raise RuntimeError("MerchantService.update_business needs a unit of work")
+        uow = self.uow
+        now = self.clock.now()
+
+        async def write(txn: Txn) -> Business | None:
+            updated = await self.repository.update_business(
+                business_id, {k: changes[k] for k in changed}, txn=txn
+            )
+            if updated is None:
+                return None
+            await uow.audit(
+                txn,
+                actor=who,
+                action=AuditAction.BUSINESS_UPDATED.value,
+                resource=Resource(kind="business", id=business_id, business_id=business_id),
+                at=now,
+                details={"changed_fields": ",".join(changed)},
+            )
+            return updated
+
+        updated = await uow.run(write)
+        if updated is None:
+            raise BusinessNotFound(f"business {business_id!r} not found")
+        log.info(
+            "business updated",
+            extra={"business_id": business_id, "changed": ",".join(changed), "by": who.kind},
+        )
+        return updated
 
     async def list_businesses(
         self, *, page_size: int | None = None, page_number: int | None = None
@@ -146,6 +207,21 @@ class MerchantService:
         return ApiKeyPrincipal(
             business_id=api_key.business_id, mode=api_key.mode, key_id=api_key.key_id
         )
+
+
+def _business_actor(actor: str) -> Actor:
+    """Who changes a business: a merchant's API key, or the operator's command line."""
+    if actor == OPERATOR_ACTOR:
+        return Actor(kind="operator", id=OPERATOR_ACTOR)
+    if actor.startswith(API_KEY_PREFIX) and len(actor) <= _MAX_ACTOR_LENGTH:
+        return Actor(kind="merchant", id=actor)
+    raise InvalidArgument(f"actor: must be an API key id or {OPERATOR_ACTOR!r}", field="actor")
+
+
+def _current_value(business: Business, field: str) -> Any:
+    if field in PORTAL_SETTING_FIELDS:
+        return getattr(business.portal_settings, field)
+    return getattr(business, field)
 
 
 def given(**values: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from gateway.api import business
 from gateway.api.invoices_openapi import invoice_paths
 from gateway.api.payments_openapi import PAYMENT_MODELS, payment_paths
 from gateway.api.product_schemas import (
@@ -185,6 +186,7 @@ def build_openapi() -> dict[str, Any]:
                 *PAYMENT_MODELS,
                 *license_openapi.MODELS,
                 *WEBHOOK_MODELS,
+                *business.MODELS,
             ),
         },
         "security": [{"API_KEY": []}],
@@ -281,6 +283,9 @@ def build_openapi() -> dict[str, Any]:
                 query_parameters=_query_parameters,
                 common_errors=_COMMON_ERRORS,
                 body_errors=_BODY_ERRORS,
+            ),
+            **business.business_paths(
+                json=_json, ref=_ref, common_errors=_COMMON_ERRORS, body_errors=_BODY_ERRORS
             ),
         },
     }

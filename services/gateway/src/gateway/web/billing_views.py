@@ -233,12 +233,21 @@ class SubscriptionView:
 
 
 def subscription_view(
-    sub: Any, methods: dict[str, Any], links: Links, business: Any = None
+    sub: Any,
+    methods: dict[str, Any],
+    links: Links,
+    business: Any = None,
+    *,
+    cancel_offered: bool = True,
+    pause_offered: bool = True,
 ) -> SubscriptionView:
     """A ``subscriptions.v1.Subscription`` as the pages show it.
 
     ``methods``: the customer's saved methods by id (to show brand and last 4
-    of the one the subscription uses). The date shown is the next renewal for
+    of the one the subscription uses). ``cancel_offered`` / ``pause_offered``:
+    whether the business lets customers cancel / pause in the portal (its
+    portal settings); undo of a scheduled cancellation and resume of a paused
+    subscription do not depend on them. The date shown is the next renewal for
     a renewing subscription, the end date when a cancellation is scheduled,
     the day it ended for a past one.
     """
@@ -288,14 +297,18 @@ def subscription_view(
         card=card_label(method.brand, method.last4) if method is not None else "",
         links=links,
         is_past=is_past,
-        can_cancel=status in ("active", "on_hold", "paused", "past_due", "pending")
+        can_cancel=cancel_offered
+        and status in ("active", "on_hold", "paused", "past_due", "pending")
         and not cancel_scheduled,
         cancel_scheduled=cancel_scheduled,
         needs_payment=status == "on_hold",
         amount_due=money(due, sub.currency) if due > 0 else "",
         cancellation=cancellation,
         business=business,
-        can_pause=status == "active" and not cancel_scheduled and bool(links.pause),
+        can_pause=pause_offered
+        and status == "active"
+        and not cancel_scheduled
+        and bool(links.pause),
         can_resume=status == "paused" and bool(links.resume),
         paused_days_left=days_left,
     )

@@ -86,6 +86,10 @@ class BusinessDirectory:
         """The business, or None when there is no such business."""
         return await self._cache.get_or_load(business_id, lambda: self._ask(business_id))
 
+    def forget(self, business_id: str) -> None:
+        """Drop the cached copy now (this gateway changed the business's settings)."""
+        self._cache.drop(business_id)
+
     async def _ask(self, business_id: str) -> auth_pb2.Business | None:
         try:
             business: auth_pb2.Business = await self._stub.GetBusiness(

@@ -1,6 +1,12 @@
 """Subscriptions pages: the list, one subscription with its payments, cancel and undo,
 pause and resume.
 
+What the business lets its customers do (its portal settings, see
+:mod:`gateway.web.portal_settings`) decides which actions are shown, and the
+routes of an action it does not offer answer a 403 page and change nothing.
+Undo of a scheduled cancellation and resume of a paused subscription are
+always allowed.
+
 Each page asks each backend one question (in parallel where there are two);
 every request is scoped to the account's customer (see
 :mod:`gateway.web.billing_scope`), so another customer's subscription id is
@@ -26,6 +32,7 @@ from gateway.web.billing_forms import CancelChoice, parse_cancel, valid_id
 from gateway.web.billing_scope import Account
 from gateway.web.forms import read_form
 from gateway.web.login import csrf_failed_error
+from gateway.web.portal_settings import not_offered_page, portal_settings_of
 from gateway.web.rendering import error_page, redirect, render
 from gateway.web.security import CSRF_FIELD, tokens_match
 
@@ -45,6 +52,18 @@ def links_for(account: Account, subscription_id: str) -> views.Links:
         payment_method=account.path(f"{base}/payment-method"),
         pause=account.path(f"{base}/pause"),
         resume=account.path(f"{base}/resume"),
+    )
+
+
+def view_of(account: Account, sub: Any, methods: dict[str, Any]) -> views.SubscriptionView:
+    """A subscription of this account as its pages show it, with the business's settings."""
+    allowed = portal_settings_of(account.business)
+    return views.subscription_view(
+        sub,
+        methods,
+        links_for(account, sub.subscription_id),
+        cancel_offered=allowed.allow_cancel,
+        pause_offered=allowed.allow_pause,
     )
 
 
@@ -85,7 +104,7 @@ async def subscriptions_page(request: web.Request, account: Account) -> web.Stre
         list_subscriptions(request, account), list_methods(request, account)
     )
     by_id = {m.payment_method_id: m for m in methods}
-    rows = [views.subscription_view(s, by_id, links_for(account, s.subscription_id)) for s in subs]
+    rows = [view_of(account, s, by_id) for s in subs]
     current, past = views.split_current_and_past(rows)
     return render(
         request,
@@ -111,7 +130,7 @@ async def subscription_page(request: web.Request, account: Account) -> web.Strea
         ),
     )
     by_id = {m.payment_method_id: m for m in methods}
-    view = views.subscription_view(sub, by_id, links_for(account, subscription_id))
+    view = view_of(account, sub, by_id)
     notice = request.query.get("done")
     return render(
         request,
@@ -129,6 +148,7 @@ async def subscription_page(request: web.Request, account: Account) -> web.Strea
 def _cancel_values(account: Account, view: views.SubscriptionView, **more: Any) -> dict[str, Any]:
     return account.values(
         sub=view,
+        ask_reason=portal_settings_of(account.business).ask_cancel_reason,
         reasons=[(value, i18n.gettext(label)) for value, label in views.CANCELLATION_FEEDBACK],
         action=view.links.cancel,
         undo_action=account.path(f"subscriptions/{view.subscription_id}/undo-cancel"),
@@ -142,7 +162,12 @@ async def cancel_page(request: web.Request, account: Account) -> web.StreamRespo
     """``GET …/subscriptions/{id}/cancel``: when, why (optional), and a confirmation."""
     subscription_id = subscription_id_of(request)
     sub = await get_subscription(request, account, subscription_id)
-    view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    view = view_of(account, sub, {})
+    if not portal_settings_of(account.business).allow_cancel and not (
+        view.cancel_scheduled or view.is_past
+    ):
+        # The page of a scheduled cancellation only offers its undo: always allowed.
+        return not_offered_page(request, account, subscription_id)
     return render(request, "subscription_cancel.html", _cancel_values(account, view))
 
 
@@ -163,9 +188,15 @@ def _already_done(sub: Any, choice: CancelChoice) -> bool:
 async def cancel(request: web.Request, account: Account) -> web.StreamResponse:
     """``POST …/subscriptions/{id}/cancel``: cancel now or at the end of the period."""
     subscription_id = subscription_id_of(request)
+    allowed = portal_settings_of(account.business)
+    if not allowed.allow_cancel:
+        return not_offered_page(request, account, subscription_id)
     form = await read_form(request)
+    if not allowed.ask_cancel_reason:
+        # Not asked, so not taken: a crafted form cannot record a reason.
+        form = {k: v for k, v in form.items() if k not in ("feedback", "comment")}
     sub = await get_subscription(request, account, subscription_id)
-    view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    view = view_of(account, sub, {})
     chosen = {k: (form.get(k) or "")[:2000] for k in ("when", "feedback", "comment")}
     if not tokens_match(account.csrf_token, form.get(CSRF_FIELD)):
         errors = {"form": csrf_failed_error()}
@@ -240,8 +271,10 @@ async def pause_page(request: web.Request, account: Account) -> web.StreamRespon
     """``GET …/subscriptions/{id}/pause`` and ``…/resume``: what happens, and a confirmation."""
     subscription_id = subscription_id_of(request)
     sub = await get_subscription(request, account, subscription_id)
-    view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    view = view_of(account, sub, {})
     action = _pause_action(request)
+    if action == "pause" and not portal_settings_of(account.business).allow_pause:
+        return not_offered_page(request, account, subscription_id)
     return render(request, "subscription_pause.html", _pause_values(account, view, action))
 
 
@@ -250,10 +283,13 @@ async def pause_or_resume(request: web.Request, account: Account) -> web.StreamR
     ``paused`` / ``active``); a repeat lands on the same result page."""
     subscription_id = subscription_id_of(request)
     action = _pause_action(request)
+    # Resuming a paused subscription stays allowed whatever the settings.
+    if action == "pause" and not portal_settings_of(account.business).allow_pause:
+        return not_offered_page(request, account, subscription_id)
     after, done = _PAUSE_ACTIONS[action]
     form = await read_form(request)
     sub = await get_subscription(request, account, subscription_id)
-    view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    view = view_of(account, sub, {})
     if not tokens_match(account.csrf_token, form.get(CSRF_FIELD)):
         values = _pause_values(account, view, action)
         values.update(errors={"form": csrf_failed_error()})

@@ -6,7 +6,8 @@ call per business, so 20 businesses cost about what one does (DESIGN.md §2).
 Each row carries its business's name and logo, and its actions go to the
 unified portal's own per-business pages (``/all/b/{business_id}/…``, see
 :func:`gateway.web.billing_scope.unified_account_page`), so nothing needs a
-switch of portal.
+switch of portal. Each row's actions (cancel, pause, resume) are the ones
+its business offers (:mod:`gateway.web.portal_settings`), as on that business's portal.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.keys import PAYMENTS_STUB, SUBSCRIPTIONS_STUB
 from gateway.web import billing_views as views
 from gateway.web.audiences import UnifiedContext, unified_page
 from gateway.web.billing_scope import unified_accounts, unified_shell
+from gateway.web.portal_settings import portal_settings_of
 from gateway.web.rendering import render
 
 PAGE_SIZE = 100
@@ -34,6 +36,8 @@ def _links(context: UnifiedContext, business_id: str, subscription_id: str) -> v
         detail=context.site.path(base),
         cancel=context.site.path(f"{base}/cancel"),
         payment_method=context.site.path(f"{base}/payment-method"),
+        pause=context.site.path(f"{base}/pause"),
+        resume=context.site.path(f"{base}/resume"),
     )
 
 
@@ -73,7 +77,17 @@ async def all_subscriptions(request: web.Request, context: UnifiedContext) -> we
             if business is None:
                 continue  # not one of this email's customers: never shown
             links = _links(context, business.business_id, sub.subscription_id)
-            rows.append(views.subscription_view(sub, by_id, links, business=business))
+            allowed = portal_settings_of(business)
+            rows.append(
+                views.subscription_view(
+                    sub,
+                    by_id,
+                    links,
+                    business=business,
+                    cancel_offered=allowed.allow_cancel,
+                    pause_offered=allowed.allow_pause,
+                )
+            )
     current, past = views.split_current_and_past(rows)
     values = _values(
         request,
