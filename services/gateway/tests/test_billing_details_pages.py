@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from billing.common.v1 import common_pb2
 from billing.invoicing.v1 import invoicing_pb2
 
 from .test_invoice_pages import World, add_payment, world  # noqa: F401  (fixture)
 from .test_portal_pages import cookie_header
+from .test_unified_handoff import unified_sign_in
 
 VALID = {
     "country": "DE",
@@ -159,3 +161,25 @@ async def test_another_customers_invoice_cannot_be_reissued(world: World) -> Non
     resp = await post(world, f"invoices/{theirs.payment_id}/reissue", {"csrf_token": token})
     assert resp.status == 404
     assert world.invoicing.count("ReissueInvoice") == 0
+
+
+async def test_the_unified_portal_edits_each_businesss_details(world: World) -> None:
+    shop = world.auth.add_business("Shop U")
+    grace = world.auth.add_customer(shop, "grace@example.com", mode=common_pb2.MODE_LIVE)
+    cookies = await unified_sign_in(world.client, world.auth, "grace@example.com")
+    page = f"/all/b/{shop}/billing-details"
+    resp = await world.client.get(page, headers=cookie_header(cookies))
+    html = await resp.text()
+    assert resp.status == 200, html
+    assert 'autocomplete="organization"' in html and f'action="{page}"' in html
+    resp = await world.client.post(
+        page,
+        data={**VALID, "csrf_token": csrf_of(html)},
+        headers=cookie_header(cookies),
+        allow_redirects=False,
+    )
+    assert resp.status == 303 and resp.headers["Location"] == f"{page}?saved=1"
+    customer = next(c for c in world.auth.customers if c.customer_id == grace)
+    assert customer.billing_details.tax_id == "DE136695976"
+    # Ada's (the business portal's customer) are untouched.
+    assert saved_details(world) is None

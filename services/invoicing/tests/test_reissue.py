@@ -134,6 +134,7 @@ async def test_reissue_adds_a_version_that_replaces_the_original_and_keeps_it(
     latest, text = await pdf(replicas[0], shop, invoice_id)
     assert latest.version == 2
     assert f"Sostituisce la fattura {original.number} emessa il" in text
+    assert f"{original.number} (v2) · pagina 1" in text
     assert "Partita IVA: IT00743110157" in text and "Via Dante 7" in text
     assert "Corso Francia" not in text
 

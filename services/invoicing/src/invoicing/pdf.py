@@ -309,7 +309,8 @@ def _page(
     canvas.setFillColor(MUTED)
     if seller and seller.support_email:
         canvas.drawString(left, 48, text["questions"].format(email=seller.support_email))
-    canvas.drawRightString(right, 48, text["page"].format(number=invoice.number, page=page_number))
+    shown = invoice.number if invoice.version == 1 else f"{invoice.number} (v{invoice.version})"
+    canvas.drawRightString(right, 48, text["page"].format(number=shown, page=page_number))
 
 
 def _party_lines(
