@@ -265,7 +265,10 @@ class TestQueriesAndEvents:
             "metadata",
             "preferred_locale",
             "locale",
+            "billing_details",
         }
+        # Set only once the customer fills the portal's billing details page.
+        assert data["billing_details"] is None
 
 
 class TestValuesThatCanNeverBeMailed:

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from auth.app import AuthRuntime
 from auth.app import create_app as create_auth
 from auth.config import AuthSettings
+from auth.customers.billing_details import BillingDetailsError, check_billing_details
 from billing.auth.v1 import auth_pb2, auth_pb2_grpc, portal_access_pb2, portal_access_pb2_grpc
 from billing.common.v1 import common_pb2
 from billing_kit.errors import (
@@ -517,6 +518,28 @@ class FakePortal(portal_access_pb2_grpc.PortalAccessServiceServicer):
             customer.metadata.update(request.metadata.values)
         if request.HasField("preferred_locale"):
             customer.preferred_locale = request.preferred_locale
+        return customer
+
+    async def UpdateBillingDetails(self, request: Any, context: Any) -> Any:
+        """Auth's own rule (python-stdnum), so a page test sees a real refusal."""
+        await self.auth._guard("UpdateBillingDetails", context)
+        try:
+            customer = self._customer(request.business_id, request.mode, request.customer_id)
+        except KeyError:
+            await self.auth._fail(context, NotFound("no customer"))
+            raise
+        typed = request.billing_details
+        try:
+            checked = check_billing_details(
+                **{
+                    name: getattr(typed, name)
+                    for name in auth_pb2.CustomerBillingDetails.DESCRIPTOR.fields_by_name
+                }
+            )
+        except BillingDetailsError as exc:
+            await self.auth._fail(context, InvalidArgument(str(exc), field=exc.field))
+            raise
+        customer.billing_details.CopyFrom(auth_pb2.CustomerBillingDetails(**checked.model_dump()))
         return customer
 
     async def RequestEmailChange(self, request: Any, context: Any) -> Any:

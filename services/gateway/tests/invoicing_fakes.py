@@ -32,6 +32,10 @@ class FakeInvoicing(invoicing_pb2_grpc.InvoicingServiceServicer):
     pdfs: dict[str, bytes] = field(default_factory=dict)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     next_number: int = 1
+    # (invoice id, version) -> the PDF of a version that a re-issue replaced.
+    earlier_pdfs: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    # What a re-issue prints as the buyer (the real service asks auth).
+    reissue_buyer: invoicing_pb2.BuyerDetails | None = None
 
     def issue(self, payment: payments_pb2.Payment, *, pdf_ready: bool = True) -> str:
         """Invoice a payment as the real service does on ``payment.succeeded``."""
@@ -66,6 +70,10 @@ class FakeInvoicing(invoicing_pb2_grpc.InvoicingServiceServicer):
             pdf_filename=f"invoice-{number}.pdf",
             pdf_ready=pdf_ready,
             description="Pro plan",
+            version=1,
+            versions=[
+                invoicing_pb2.InvoiceVersion(version=1, pdf_filename=f"invoice-{number}.pdf")
+            ],
         )
         invoice.issued_at.FromDatetime(datetime(2026, 12, 7, 12, tzinfo=UTC))
         invoice.paid_at.FromDatetime(datetime(2026, 12, 7, 12, tzinfo=UTC))
@@ -86,6 +94,27 @@ class FakeInvoicing(invoicing_pb2_grpc.InvoicingServiceServicer):
         note.credits_invoice_id = invoice_id
         self.invoices[note.invoice_id] = note
         return note.invoice_id
+
+    async def ReissueInvoice(self, request: Any, context: Any) -> Any:
+        """A new version with ``reissue_buyer``; unchanged details add nothing."""
+        self.calls.append(("ReissueInvoice", request))
+        invoice = self.invoices.get(request.invoice_id)
+        if invoice is None or not request.customer_id or not self._visible(invoice, request):
+            await abort_with_domain_error(
+                context, NotFound("invoice not found", reason=Reason.INVOICE_NOT_FOUND)
+            )
+            raise AssertionError("aborted")
+        if self.reissue_buyer is None or self.reissue_buyer == invoice.buyer:
+            return invoice
+        old = invoice.version or 1
+        self.earlier_pdfs[invoice.invoice_id, old] = self.pdfs[invoice.invoice_id]
+        invoice.version = old + 1
+        invoice.buyer.CopyFrom(self.reissue_buyer)
+        invoice.pdf_filename = f"invoice-{invoice.number}-v{invoice.version}.pdf"
+        added = invoice.versions.add(version=invoice.version, pdf_filename=invoice.pdf_filename)
+        added.issued_at.FromDatetime(datetime(2026, 12, 9, 12, tzinfo=UTC))
+        self.pdfs[invoice.invoice_id] = PDF_HEADER + f"v{invoice.version}".encode() + b"\n%%EOF\n"
+        return invoice
 
     def count(self, name: str) -> int:
         return sum(1 for n, _ in self.calls if n == name)
@@ -123,9 +152,15 @@ class FakeInvoicing(invoicing_pb2_grpc.InvoicingServiceServicer):
                 and invoice.payment_id == request.payment_id
                 and invoice.invoice_id in self.pdfs
             ):
-                return invoicing_pb2.InvoicePdf(
-                    invoice=invoice, content=self.pdfs[invoice.invoice_id]
-                )
+                wanted = request.version or invoice.version or 1
+                if wanted == (invoice.version or 1):
+                    return invoicing_pb2.InvoicePdf(
+                        invoice=invoice, content=self.pdfs[invoice.invoice_id]
+                    )
+                if (invoice.invoice_id, wanted) in self.earlier_pdfs:
+                    return invoicing_pb2.InvoicePdf(
+                        invoice=invoice, content=self.earlier_pdfs[invoice.invoice_id, wanted]
+                    )
         await abort_with_domain_error(
             context, NotFound("invoice not found", reason=Reason.INVOICE_NOT_FOUND)
         )

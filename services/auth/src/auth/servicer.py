@@ -109,7 +109,8 @@ def api_key_to_proto(api_key: ApiKey) -> auth_pb2.ApiKey:
 
 def customer_to_proto(customer: Customer) -> auth_pb2.Customer:
     """The wire form of a customer."""
-    return auth_pb2.Customer(
+    details = customer.billing_details
+    message = auth_pb2.Customer(
         customer_id=customer.customer_id,
         business_id=customer.business_id,
         mode=mode_to_proto(customer.mode),
@@ -120,6 +121,9 @@ def customer_to_proto(customer: Customer) -> auth_pb2.Customer:
         metadata=customer.metadata,
         preferred_locale=customer.preferred_locale or "",
     )
+    if details is not None:
+        message.billing_details.CopyFrom(auth_pb2.CustomerBillingDetails(**details.model_dump()))
+    return message
 
 
 def _page(value: int) -> int | None:

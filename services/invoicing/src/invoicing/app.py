@@ -41,7 +41,9 @@ def create_app(settings: InvoicingSettings) -> InvoicingRuntime:
     runtime.add_consumer(ISSUE_PURPOSE, PAYMENT_EVENTS, runtime.issuing.on_payment_succeeded)
     # Stopped by InvoicingRuntime.stop, before the database closes.
     runtime.add_step("invoice-sweeper", runtime.issuing.start)
-    servicer = InvoicingServicer(InvoicingService(runtime.repository, runtime.pdfs))
+    servicer = InvoicingServicer(
+        InvoicingService(runtime.repository, runtime.pdfs), runtime.issuing
+    )
     runtime.add_grpc_service(
         lambda server: invoicing_pb2_grpc.add_InvoicingServiceServicer_to_server(servicer, server),
         invoicing_pb2.DESCRIPTOR.services_by_name["InvoicingService"].full_name,

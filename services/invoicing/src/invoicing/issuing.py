@@ -28,9 +28,11 @@ from datetime import timedelta
 from typing import Any
 
 from billing_kit.clock import utc_now
+from billing_kit.errors import FailedPrecondition, NotFound, Reason, Unavailable
 from billing_kit.events import CloudEvent
 from billing_kit.mongo import call_after_commit, run_in_transaction
 from billing_kit.outbox import add_to_outbox
+from billing_kit.scoping import CustomerScope
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -39,10 +41,16 @@ from pymongo.errors import PyMongoError
 
 from invoicing.models import (
     INVOICE_CREATED,
+    INVOICE_REISSUED,
     PAYMENT_SUCCEEDED,
+    Buyer,
+    BuyerDetails,
     Invoice,
     InvoiceCreatedData,
+    InvoiceKind,
     InvoiceLine,
+    InvoiceReissuedData,
+    InvoiceVersion,
     PaymentSucceededData,
 )
 from invoicing.parties import PartiesUnavailable, PartyDirectory
@@ -166,6 +174,66 @@ def created_event(invoice: Invoice) -> CloudEvent:
     )
 
 
+def payment_details(invoice: Invoice) -> BuyerDetails:
+    """The buyer details the payment carried (its billing address and tax id)."""
+    address = invoice.billing_address
+    if address is None:
+        return BuyerDetails(tax_id=invoice.buyer_tax_id)
+    return BuyerDetails(
+        country=address.country,
+        city=address.city or "",
+        state=address.state or "",
+        street=address.street or "",
+        zipcode=address.zipcode or "",
+        tax_id=invoice.buyer_tax_id,
+    )
+
+
+def buyer_printing(buyer: Buyer, details: BuyerDetails, locale: str) -> Buyer:
+    """Auth's buyer (name, email) completed with ``details``: address, tax id, company.
+
+    The customer's own billing details (when set) take precedence over what
+    the payment carried; the caller picks which ``details`` to print.
+    """
+    return buyer.model_copy(
+        update={
+            "address": format_address(details.address(), locale),
+            "tax_id": details.tax_id,
+            "business_name": details.business_name,
+        }
+    )
+
+
+def details_fingerprint(details: BuyerDetails) -> str:
+    """A short digest of ``details``: the same details re-issued name the same PDF."""
+    canonical = "\0".join(details.model_dump().values())
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def reissued_event(invoice: Invoice, version: int) -> CloudEvent:
+    """``invoice.reissued`` for ``version`` of ``invoice``; the id is derived (deduped)."""
+    view = invoice.as_version(version)
+    data = InvoiceReissuedData(
+        invoice_id=invoice.invoice_id,
+        number=invoice.number,
+        version=version,
+        business_id=invoice.business_id,
+        mode=invoice.mode,
+        customer_id=invoice.customer_id,
+        payment_id=invoice.payment_id,
+        replaces_issued_at=invoice.issued_at,
+        pdf_filename=view.pdf_filename,
+    )
+    return CloudEvent(
+        id=f"{invoice.invoice_id}.v{version}.reissued",
+        source=SOURCE,
+        type=INVOICE_REISSUED,
+        time=utc_now(),
+        subject=invoice.invoice_id,
+        data=data.model_dump(mode="json"),
+    )
+
+
 class Issuing:
     """Issues invoices from payment events and finishes them (PDF + ``invoice.created``)."""
 
@@ -268,16 +336,10 @@ class Issuing:
                     extra={"invoice_id": invoice.invoice_id, "error": str(exc)},
                 )
                 return False
-            # What the payment said of the buyer (address, tax id) completes auth's snapshot.
-            buyer = parties.buyer.model_copy(
-                update={
-                    "address": format_address(invoice.billing_address, parties.locale)
-                    or parties.buyer.address,
-                    "tax_id": invoice.buyer_tax_id or parties.buyer.tax_id,
-                }
-            )
+            details = parties.billing or payment_details(invoice)
+            buyer = buyer_printing(parties.buyer, details, parties.locale)
             recorded = await self._repository.record_parties(
-                invoice.invoice_id, parties.seller, buyer, parties.locale
+                invoice.invoice_id, parties.seller, buyer, parties.locale, details
             )
             if recorded is None:
                 return False
@@ -296,6 +358,67 @@ class Issuing:
             "invoice issued", extra={"invoice_id": invoice.invoice_id, "number": invoice.number}
         )
         return True
+
+    # --- re-issue with corrected buyer details ---
+
+    async def reissue(self, scope: CustomerScope, invoice_id: str) -> Invoice:
+        """A new version of the customer's invoice with their current billing details.
+
+        Same number (numbering stays gapless), a new PDF stored under its own id
+        that says which invoice it replaces; the earlier versions and PDFs stay.
+        Details equal to the latest version's add nothing (the invoice is
+        answered as it is): re-issuing twice never makes a third version. The
+        new version and ``invoice.reissued`` commit together; a concurrent
+        re-issue that committed first wins and is answered.
+        """
+        invoice = await self._repository.get_invoice(scope, invoice_id)
+        if invoice is None:
+            raise NotFound("invoice not found", reason=Reason.INVOICE_NOT_FOUND)
+        if invoice.kind is not InvoiceKind.INVOICE:
+            raise FailedPrecondition("a credit note is not re-issued")
+        if not invoice.pdf_ready or invoice.buyer is None:
+            raise FailedPrecondition(
+                "the invoice PDF is not ready yet", reason=Reason.INVOICE_PDF_NOT_READY
+            )
+        try:
+            parties = await self._parties.parties_of(invoice)
+        except PartiesUnavailable as exc:
+            raise Unavailable("auth unavailable; try again") from exc
+        details = parties.billing or invoice.latest_details()
+        if details == invoice.latest_details():
+            return invoice
+        version = invoice.latest_version + 1
+        # Name and email as auth knows them now; the language stays the invoice's.
+        buyer = buyer_printing(parties.buyer, details, invoice.locale)
+        entry = InvoiceVersion(
+            version=version,
+            issued_at=utc_now(),
+            buyer=buyer,
+            buyer_details=details,
+            pdf_id=f"{invoice.invoice_id}.v{version}.{details_fingerprint(details)}",
+        )
+        draft = invoice.model_copy(update={"versions": (*invoice.versions, entry)})
+        view = draft.as_version(version)
+        async with self._renders:
+            content = await asyncio.to_thread(render_invoice_pdf, view)
+        # Stored before the version is recorded: a crash in between leaves an
+        # unreferenced file that the same details' retry reuses.
+        await self._pdfs.store_once(entry.pdf_id, view.pdf_filename, content)
+
+        async def record(session: AsyncClientSession) -> None:
+            if await self._repository.add_version(
+                invoice.invoice_id, len(invoice.versions), entry, session
+            ):
+                await add_to_outbox(self._db, reissued_event(draft, version), session=session)
+
+        await run_in_transaction(self._client, record)
+        current = await self._repository.get_invoice(scope, invoice_id)
+        assert current is not None  # it existed above and invoices are never deleted
+        log.info(
+            "invoice re-issued",
+            extra={"invoice_id": invoice.invoice_id, "version": current.latest_version},
+        )
+        return current
 
     # --- the sweeper ---
 

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 PAYMENT_SUCCEEDED = "payment.succeeded"
 INVOICE_CREATED = "invoice.created"
+INVOICE_REISSUED = "invoice.reissued"
 # The languages an invoice can be written in; anything else is written in English.
 SUPPORTED_LOCALES = ("en", "it")
 DEFAULT_LOCALE = "en"
@@ -54,6 +55,52 @@ class Buyer(BaseModel):
     email: str = ""
     address: str = ""
     tax_id: str = ""
+    # The company the invoice is addressed to (from the customer's billing details).
+    business_name: str = ""
+
+
+class BuyerDetails(BaseModel):
+    """The buyer's billing details an invoice version was printed from (structured).
+
+    From the customer's billing details in auth when set, else from the
+    payment's billing address and tax id. Two versions with equal details
+    print the same buyer, which is what makes a re-issue idempotent.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    country: str = ""
+    city: str = ""
+    state: str = ""
+    street: str = ""
+    zipcode: str = ""
+    tax_id: str = ""
+    business_name: str = ""
+
+    def address(self) -> BillingAddressData | None:
+        """The address part, as the PDF formats addresses (None without a country)."""
+        if not self.country:
+            return None
+        return BillingAddressData(
+            country=self.country,
+            city=self.city or None,
+            state=self.state or None,
+            street=self.street or None,
+            zipcode=self.zipcode or None,
+        )
+
+
+class InvoiceVersion(BaseModel):
+    """A re-issue of an invoice (version 2, 3, ...): same number, corrected buyer, new PDF."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int = Field(ge=2)
+    issued_at: AwareDatetime
+    buyer: Buyer
+    buyer_details: BuyerDetails
+    # The GridFS id of this version's PDF (the original's is the invoice id).
+    pdf_id: str = Field(min_length=1)
 
 
 class BillingAddressData(BaseModel):
@@ -114,6 +161,72 @@ class Invoice(BaseModel):
     locale: str = DEFAULT_LOCALE
     pdf_ready: bool = False
     credits_invoice_id: str = ""
+    # What the buyer block of the original was printed from (None: invoices
+    # finished before billing details existed; derived from the payment then).
+    buyer_details: BuyerDetails | None = None
+    # Re-issues, oldest first; the original (version 1) is this record itself.
+    versions: tuple[InvoiceVersion, ...] = ()
+    # Set only on the copy a re-issued version is rendered from: which
+    # version it is and when the invoice it replaces was issued.
+    version: int = 1
+    replaces_issued_at: AwareDatetime | None = None
+
+    @property
+    def latest_version(self) -> int:
+        """1 for an invoice never re-issued, else the newest version's number."""
+        return self.versions[-1].version if self.versions else 1
+
+    def original_details(self) -> BuyerDetails:
+        """What version 1 printed (derived from the payment for older invoices)."""
+        if self.buyer_details is not None:
+            return self.buyer_details
+        address = self.billing_address
+        return BuyerDetails(
+            country=address.country if address else "",
+            city=(address.city or "") if address else "",
+            state=(address.state or "") if address else "",
+            street=(address.street or "") if address else "",
+            zipcode=(address.zipcode or "") if address else "",
+            tax_id=self.buyer.tax_id if self.buyer else self.buyer_tax_id,
+        )
+
+    def latest_details(self) -> BuyerDetails:
+        """The buyer details the latest version prints."""
+        return self.versions[-1].buyer_details if self.versions else self.original_details()
+
+    def details_of(self, version: int) -> BuyerDetails:
+        """The buyer details version ``version`` prints; ValueError when none."""
+        if version == 1:
+            return self.original_details()
+        for entry in self.versions:
+            if entry.version == version:
+                return entry.buyer_details
+        raise ValueError(f"no version {version}")
+
+    def as_version(self, version: int) -> Invoice:
+        """The invoice as version ``version`` shows it (1 = itself); ValueError when none."""
+        if version == 1:
+            return self
+        for entry in self.versions:
+            if entry.version == version:
+                return self.model_copy(
+                    update={
+                        "buyer": entry.buyer,
+                        "version": version,
+                        "issued_at": entry.issued_at,
+                        "replaces_issued_at": self.issued_at,
+                    }
+                )
+        raise ValueError(f"no version {version}")
+
+    def pdf_id_of(self, version: int) -> str:
+        """The GridFS id of a version's PDF; ValueError when there is no such version."""
+        if version == 1:
+            return self.invoice_id
+        for entry in self.versions:
+            if entry.version == version:
+                return entry.pdf_id
+        raise ValueError(f"no version {version}")
 
     @property
     def description(self) -> str:
@@ -122,9 +235,11 @@ class Invoice(BaseModel):
 
     @property
     def pdf_filename(self) -> str:
-        """``invoice-<number>.pdf`` (a credit note: ``credit-note-<number>.pdf``)."""
+        """``invoice-<number>.pdf`` (a credit note: ``credit-note-<number>.pdf``;
+        a re-issued version: ``invoice-<number>-v2.pdf``)."""
         stem = "credit-note" if self.kind is InvoiceKind.CREDIT_NOTE else "invoice"
-        return f"{stem}-{self.number}.pdf"
+        suffix = f"-v{self.version}" if self.version > 1 else ""
+        return f"{stem}-{self.number}{suffix}.pdf"
 
 
 class PaymentSucceededData(BaseModel):
@@ -176,3 +291,23 @@ class InvoiceCreatedData(BaseModel):
     currency: str = Field(description="ISO 4217, upper case.")
     locale: str = Field(description="The language the PDF is written in (`en`, `it`).")
     pdf_filename: str = Field(description="`invoice-<number>.pdf`.")
+
+
+class InvoiceReissuedData(BaseModel):
+    """``data`` of ``invoice.reissued``: a new version of an invoice, its PDF stored.
+
+    The earlier versions and their PDFs are kept; ``GetInvoicePdf`` with
+    ``version`` fetches any of them (0 = the latest).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    invoice_id: str = Field(description="`inv_…` (the same for every version).")
+    number: str = Field(description="The invoice's number, unchanged by a re-issue.")
+    version: int = Field(ge=2, description="The new version (2, 3, ...).")
+    business_id: str = Field(description="The seller.")
+    mode: Mode = Field(description="`test` or `live`.")
+    customer_id: str = Field(description="The buyer.")
+    payment_id: str = Field(description="The payment the invoice documents.")
+    replaces_issued_at: AwareDatetime = Field(description="When the original was issued.")
+    pdf_filename: str = Field(description="`invoice-<number>-v<version>.pdf`.")

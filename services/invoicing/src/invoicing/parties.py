@@ -19,7 +19,7 @@ from billing_kit.errors import NotFound
 from billing_kit.scoping import mode_to_proto
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from invoicing.models import DEFAULT_LOCALE, Buyer, Invoice, Seller
+from invoicing.models import DEFAULT_LOCALE, Buyer, BuyerDetails, Invoice, Seller
 from invoicing.pdf import language_of
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ class Parties:
     seller: Seller
     buyer: Buyer
     locale: str
+    # The customer's own billing details (auth), when set: they take precedence
+    # over the billing address a payment carries.
+    billing: BuyerDetails | None = None
 
 
 class PartyDirectory(Protocol):
@@ -85,13 +88,25 @@ class AuthDirectory:
             log.warning("business unknown to auth", extra={"business_id": invoice.business_id})
         buyer = Buyer()
         locale = ""
+        billing: BuyerDetails | None = None
         if isinstance(customer, auth_pb2.Customer):
             buyer = Buyer(name=customer.name, email=customer.email)
             locale = customer.preferred_locale
+            if customer.HasField("billing_details") and customer.billing_details.country:
+                details = customer.billing_details
+                billing = BuyerDetails(
+                    country=details.country,
+                    city=details.city,
+                    state=details.state,
+                    street=details.street,
+                    zipcode=details.zipcode,
+                    tax_id=details.tax_id,
+                    business_name=details.business_name,
+                )
         else:
             log.warning("customer unknown to auth", extra={"customer_id": invoice.customer_id})
         business_locale = business.locale if isinstance(business, auth_pb2.Business) else ""
-        return Parties(seller, buyer, choose_locale(locale, business_locale))
+        return Parties(seller, buyer, choose_locale(locale, business_locale), billing)
 
     async def _ask(self, call: Callable[[], Awaitable[Any]]) -> Any:
         """``call()``, retried while auth is unreachable; None when auth says NOT_FOUND."""

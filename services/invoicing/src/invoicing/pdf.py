@@ -50,6 +50,9 @@ LABELS: dict[str, dict[str, str]] = {
         "from": "From",
         "bill_to": "Bill to",
         "tax_id": "Tax ID",
+        "vat": "VAT",
+        "version": "Version",
+        "replaces": "Replaces the invoice {number} issued on {date}.",
         "description": "Description",
         "qty": "Qty",
         "unit_price": "Unit price",
@@ -74,6 +77,9 @@ LABELS: dict[str, dict[str, str]] = {
         "from": "Da",
         "bill_to": "Intestata a",
         "tax_id": "P. IVA / C.F.",
+        "vat": "Partita IVA",
+        "version": "Versione",
+        "replaces": "Sostituisce la fattura {number} emessa il {date}.",
         "description": "Descrizione",
         "qty": "Qtà",
         "unit_price": "Prezzo unitario",
@@ -90,6 +96,12 @@ LABELS: dict[str, dict[str, str]] = {
         "page": "{number} · pagina {page}",
     },
 }
+
+# Tax ids that are VAT numbers carry their country's VAT prefix (the EU's, and the UK's).
+_VAT_NUMBER = re.compile(
+    r"^(AT|BE|BG|CY|CZ|DE|DK|EE|EL|ES|FI|FR|HR|HU|IE|IT|LT|LU|LV|MT|NL|PL|PT|RO|SE|SI|SK|XI|GB)"
+    r"[0-9A-Z]{2,13}$"
+)
 
 _BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"}
 
@@ -208,6 +220,8 @@ def _page(
     ]
     if invoice.paid_at is not None:
         facts.append((text["paid_on"], format_day(invoice.paid_at, lang)))
+    if invoice.version > 1:
+        facts.insert(1, (text["version"], str(invoice.version)))
     for label, value in facts:
         canvas.setFont("Helvetica", 9)
         canvas.setFillColor(MUTED)
@@ -232,10 +246,21 @@ def _page(
         buyer.tax_id if buyer else "",
         buyer.email if buyer else "",
         text,
+        company=buyer.business_name if buyer else "",
+        tax_label=text["vat"] if buyer and _VAT_NUMBER.match(buyer.tax_id) else text["tax_id"],
     )
     bottom_a = _block(canvas, left, blocks_top, text["from"], seller_lines, accent)
     bottom_b = _block(canvas, left + 260, blocks_top, text["bill_to"], buyer_lines, accent)
     y = min(bottom_a, bottom_b) - 14
+    if invoice.replaces_issued_at is not None:
+        # A re-issued version says which document it replaces.
+        canvas.setFont("Helvetica-Bold", 10)
+        canvas.setFillColor(accent)
+        replaced = text["replaces"].format(
+            number=invoice.number, date=format_day(invoice.replaces_issued_at, lang)
+        )
+        canvas.drawString(left, y, replaced)
+        y -= 22
     # The sentence a reader looks for first, as on a receipt: how much, when.
     if page_number == 1:
         canvas.setFont("Helvetica-Bold", 15)
@@ -284,16 +309,25 @@ def _page(
     canvas.setFillColor(MUTED)
     if seller and seller.support_email:
         canvas.drawString(left, 48, text["questions"].format(email=seller.support_email))
-    canvas.drawRightString(right, 48, text["page"].format(number=invoice.number, page=page_number))
+    shown = invoice.number if invoice.version == 1 else f"{invoice.number} (v{invoice.version})"
+    canvas.drawRightString(right, 48, text["page"].format(number=shown, page=page_number))
 
 
 def _party_lines(
-    name: str, address: str, tax_id: str, contact: str, text: dict[str, str]
+    name: str,
+    address: str,
+    tax_id: str,
+    contact: str,
+    text: dict[str, str],
+    *,
+    company: str = "",
+    tax_label: str = "",
 ) -> list[str]:
-    lines = [name] if name else []
+    lines = [company] if company else []
+    lines += [name] if name else []
     lines += [part.strip() for part in address.splitlines() if part.strip()]
     if tax_id:
-        lines.append(f"{text['tax_id']}: {tax_id}")
+        lines.append(f"{tax_label or text['tax_id']}: {tax_id}")
     if contact:
         lines.append(contact)
     return lines

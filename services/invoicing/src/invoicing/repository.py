@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from invoicing.models import Buyer, Invoice, Seller
+from invoicing.models import Buyer, BuyerDetails, Invoice, InvoiceVersion, Seller
 
 INVOICES = "invoices"
 COUNTERS = "invoice_counters"
@@ -248,9 +248,15 @@ class InvoicingRepository:
         return doc is not None
 
     async def record_parties(
-        self, invoice_id: str, seller: Seller, buyer: Buyer, locale: str
+        self,
+        invoice_id: str,
+        seller: Seller,
+        buyer: Buyer,
+        locale: str,
+        buyer_details: BuyerDetails | None = None,
     ) -> Invoice | None:
-        """Fill seller, buyer and language once (a later call keeps the first snapshot)."""
+        """Fill seller, buyer (and what it was printed from) and language once
+        (a later call keeps the first snapshot)."""
         await self._invoices.update_one(
             {"_id": invoice_id, "seller": None},
             {
@@ -258,6 +264,7 @@ class InvoicingRepository:
                     "seller": seller.model_dump(),
                     "buyer": buyer.model_dump(),
                     "locale": locale,
+                    "buyer_details": buyer_details.model_dump() if buyer_details else None,
                 }
             },
             hint=BY_ID,
@@ -270,6 +277,25 @@ class InvoicingRepository:
         result = await self._invoices.update_one(
             {"_id": invoice_id, **UNFINISHED},
             {"$set": {"pdf_ready": True}, "$unset": {"finish_lease_until": ""}},
+            hint=BY_ID,
+            session=session,
+        )
+        return result.modified_count == 1
+
+    async def add_version(
+        self, invoice_id: str, reissues: int, entry: InvoiceVersion, session: AsyncClientSession
+    ) -> bool:
+        """Append a re-issued version if the invoice still has ``reissues`` of them.
+
+        False when another re-issue was recorded meanwhile (that one stands).
+        The original fields are never touched: version 1 stays as it was issued.
+        """
+        counted: dict[str, Any] = (
+            {"reissues": reissues} if reissues else {"reissues": {"$exists": False}}
+        )
+        result = await self._invoices.update_one(
+            {"_id": invoice_id, **counted},
+            {"$push": {"versions": entry.model_dump()}, "$set": {"reissues": reissues + 1}},
             hint=BY_ID,
             session=session,
         )

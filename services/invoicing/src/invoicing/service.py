@@ -48,6 +48,8 @@ class InvoicePdf:
 
     invoice: Invoice
     content: bytes
+    # Which version ``content`` is (the invoice itself is the stored record).
+    version: int = 1
 
 
 def _not_found() -> NotFound:
@@ -102,8 +104,12 @@ class InvoicingService:
         *,
         invoice_id: str,
         payment_id: str,
+        version: int = 0,
     ) -> InvoicePdf:
         """The stored PDF of an invoice named by id or by payment.
+
+        ``version`` 0 is the latest (a re-issued invoice's newest version: what
+        the merchant API serves); 1 the original; no such version is NotFound.
 
         With ``customer_id`` another customer's invoice is NotFound (the
         portal); without it any customer of the business (the merchant API).
@@ -120,9 +126,14 @@ class InvoicingService:
         invoice = await self._repository.find_for_download(
             business_id, mode, customer_id, invoice_id=invoice_id, payment_id=payment_id
         )
-        if invoice is None:
+        if invoice is None or version < 0:
             raise _not_found()
-        content = await self._pdfs.read(invoice.invoice_id) if invoice.pdf_ready else None
+        wanted = version or invoice.latest_version
+        try:
+            pdf_id = invoice.pdf_id_of(wanted)
+        except ValueError:
+            raise _not_found() from None
+        content = await self._pdfs.read(pdf_id) if invoice.pdf_ready else None
         if content is None:
             raise NotFound("the invoice PDF is not ready yet", reason=Reason.INVOICE_PDF_NOT_READY)
-        return InvoicePdf(invoice, content)
+        return InvoicePdf(invoice, content, wanted)

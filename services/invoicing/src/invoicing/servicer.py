@@ -7,11 +7,12 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.invoicing.v1 import invoicing_pb2, invoicing_pb2_grpc
-from billing_kit.errors import InvalidArgument, Reason
+from billing_kit.errors import InvalidArgument, Reason, Unavailable
 from billing_kit.scoping import list_business, make_page, make_scope, mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from invoicing.models import Invoice, InvoiceKind
+from invoicing.issuing import Issuing
+from invoicing.models import BuyerDetails, Invoice, InvoiceKind
 from invoicing.repository import InvoiceFilter
 from invoicing.service import InvoicingService
 
@@ -29,8 +30,14 @@ def _timestamp(moment: datetime) -> Timestamp:
     return stamp
 
 
-def invoice_to_proto(invoice: Invoice) -> invoicing_pb2.Invoice:
-    """The wire form of an invoice."""
+def _details_to_proto(details: BuyerDetails) -> invoicing_pb2.BuyerDetails:
+    return invoicing_pb2.BuyerDetails(**details.model_dump())
+
+
+def invoice_to_proto(stored: Invoice, version: int = 0) -> invoicing_pb2.Invoice:
+    """The wire form of an invoice as version ``version`` shows it (0 = the latest),
+    with every version listed."""
+    invoice = stored.as_version(version or stored.latest_version)
     seller, buyer = invoice.seller, invoice.buyer
     message = invoicing_pb2.Invoice(
         invoice_id=invoice.invoice_id,
@@ -41,7 +48,8 @@ def invoice_to_proto(invoice: Invoice) -> invoicing_pb2.Invoice:
         payment_id=invoice.payment_id,
         total=invoice.total,
         currency=invoice.currency,
-        issued_at=_timestamp(invoice.issued_at),
+        # The original's: lists stay in issue order whatever is re-issued.
+        issued_at=_timestamp(stored.issued_at),
         kind=_KIND_TO_PROTO[invoice.kind],
         subtotal=invoice.subtotal,
         tax=invoice.tax,
@@ -65,6 +73,17 @@ def invoice_to_proto(invoice: Invoice) -> invoicing_pb2.Invoice:
         subscription_id=invoice.subscription_id,
         description=invoice.description,
         credits_invoice_id=invoice.credits_invoice_id,
+        version=invoice.version,
+        buyer=_details_to_proto(stored.details_of(invoice.version)),
+        versions=[
+            invoicing_pb2.InvoiceVersion(
+                version=number,
+                issued_at=_timestamp(stored.as_version(number).issued_at),
+                pdf_filename=stored.as_version(number).pdf_filename,
+                buyer=_details_to_proto(stored.details_of(number)),
+            )
+            for number in range(1, stored.latest_version + 1)
+        ],
     )
     if invoice.paid_at is not None:
         message.paid_at.CopyFrom(_timestamp(invoice.paid_at))
@@ -74,8 +93,9 @@ def invoice_to_proto(invoice: Invoice) -> invoicing_pb2.Invoice:
 class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
     """Implements billing.invoicing.v1.InvoicingService."""
 
-    def __init__(self, service: InvoicingService) -> None:
+    def __init__(self, service: InvoicingService, issuing: Issuing | None = None) -> None:
         self._service = service
+        self._issuing = issuing
 
     async def GetInvoice(
         self, request: invoicing_pb2.GetInvoiceRequest, context: Context
@@ -115,7 +135,19 @@ class InvoicingServicer(invoicing_pb2_grpc.InvoicingServiceServicer):
             request.customer_id,
             invoice_id=request.invoice_id,
             payment_id=request.payment_id,
+            version=request.version,
         )
         return invoicing_pb2.InvoicePdf(
-            invoice=invoice_to_proto(found.invoice), content=found.content
+            invoice=invoice_to_proto(found.invoice, found.version), content=found.content
         )
+
+    async def ReissueInvoice(
+        self, request: invoicing_pb2.ReissueInvoiceRequest, context: Context
+    ) -> invoicing_pb2.Invoice:
+        """A new version of the customer's invoice with their current billing details."""
+        scope = make_scope(request.business_id, mode_from_proto(request.mode), request.customer_id)
+        if not request.invoice_id:
+            raise InvalidArgument("invoice_id is required", reason=Reason.INVALID_INVOICE_ID)
+        if self._issuing is None:
+            raise Unavailable("re-issuing is not wired in this process")
+        return invoice_to_proto(await self._issuing.reissue(scope, request.invoice_id))

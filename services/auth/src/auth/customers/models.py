@@ -10,6 +10,7 @@ from typing import Any
 from billing_kit.field_rules import PersonName
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from auth.customers.billing_details import BillingDetails
 from auth.rules import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -59,6 +60,8 @@ class Customer(BaseModel):
     # One of CUSTOMER_LOCALES, or None: the customer's emails then follow the request
     # or the business's locale.
     preferred_locale: str | None = None
+    # What invoices print as the buyer; None until the customer sets them in the portal.
+    billing_details: BillingDetails | None = None
 
     @property
     def email_normalized(self) -> str:
@@ -109,6 +112,13 @@ class CustomerSnapshot(BaseModel):
         default=None,
         description="Same as preferred_locale: the name the notifications directory reads.",
     )
+    billing_details: BillingDetails | None = Field(
+        default=None,
+        description=(
+            "Billing address and tax id the customer set in the portal (country, city, state, "
+            "street, zipcode, tax_id, business_name), or null."
+        ),
+    )
 
 
 class CustomerCreatedData(CustomerSnapshot):
@@ -128,7 +138,10 @@ class CustomerUpdatedData(CustomerSnapshot):
 
     updated_at: datetime = Field(description="When this change happened (UTC).")
     changed_fields: list[str] = Field(
-        description="Which of email, name, phone_number, metadata, preferred_locale changed."
+        description=(
+            "Which of email, name, phone_number, metadata, preferred_locale, "
+            "billing_details changed."
+        )
     )
 
     @classmethod

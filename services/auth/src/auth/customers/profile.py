@@ -16,6 +16,7 @@ from billing_kit.events import CloudEvent, new_event
 from billing_kit.field_rules import NAME_MAX_LENGTH, PersonName
 from pydantic import TypeAdapter, ValidationError
 
+from auth.customers.billing_details import BillingDetailsError, check_billing_details
 from auth.customers.errors import CustomerNotFound, EmailTaken
 from auth.customers.models import CUSTOMER_UPDATED, Customer, CustomerUpdatedData
 from auth.merchants.models import API_KEY_PREFIX
@@ -176,6 +177,71 @@ class ProfileUpdates(PortalUseCase):
             "customer profile updated",
             extra={"customer_id": customer_id, "changed": ",".join(changed), "by": who.kind},
         )
+        return updated
+
+    async def update_billing_details(
+        self,
+        *,
+        business_id: str,
+        mode: str,
+        customer_id: str,
+        country: str,
+        city: str = "",
+        state: str = "",
+        street: str = "",
+        zipcode: str = "",
+        tax_id: str = "",
+        business_name: str = "",
+    ) -> Customer:
+        """Replace the customer's billing details (the portal's billing details page).
+
+        Every field is checked (the tax id against the country, see
+        :mod:`auth.customers.billing_details`) before anything is read or
+        written: a bad one is :class:`InvalidArgument` naming it. The change,
+        its ``customer.updated`` event and an audit entry commit together; no
+        change, no event. Another business's or mode's customer is
+        :class:`CustomerNotFound`.
+        """
+        checked_mode = parse_mode(mode)
+        try:
+            details = check_billing_details(
+                country=country,
+                city=city,
+                state=state,
+                street=street,
+                zipcode=zipcode,
+                tax_id=tax_id,
+                business_name=business_name,
+            )
+        except BillingDetailsError as exc:
+            raise InvalidArgument(str(exc), field=exc.field) from None
+        current = await self._customer(business_id, checked_mode, customer_id)
+        if current.billing_details == details:
+            return current
+        make_event = self._updated_event(["billing_details"])
+        now = self.clock.now()
+
+        async def write(txn: Txn) -> Customer | None:
+            updated = await self.customers.update(
+                business_id, checked_mode, customer_id, {"billing_details": details}, txn=txn
+            )
+            if updated is None:
+                return None
+            await self.uow.add_event(make_event(updated), txn)
+            await self.uow.audit(
+                txn,
+                actor=Actor(kind="customer", id=customer_id),
+                action=AuditAction.PROFILE_UPDATED.value,
+                resource=customer_resource(updated),
+                at=now,
+                details={"changed_fields": "billing_details"},
+            )
+            return updated
+
+        updated = await self.uow.run(write)
+        if updated is None:
+            raise CustomerNotFound(f"customer {customer_id!r} not found")
+        log.info("customer billing details updated", extra={"customer_id": customer_id})
         return updated
 
     async def session_customer_locale(self, session: PortalSession) -> str | None:

@@ -14,6 +14,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from auth.customers.billing_details import BillingDetails
 from auth.customers.errors import EmailTaken
 from auth.customers.models import Customer
 from auth.rules import Mode, normalize_email
@@ -82,6 +83,7 @@ def _customer(doc: Document) -> Customer:
         # Customers stored before these fields existed have neither.
         metadata=_metadata(doc.get("metadata")),
         preferred_locale=doc.get("preferred_locale"),
+        billing_details=doc.get("billing_details"),
     )
 
 
@@ -121,6 +123,8 @@ class CustomerRepository:
         update = dict(changes)
         if "metadata" in update:
             update["metadata"] = metadata_doc(update["metadata"])
+        if isinstance(update.get("billing_details"), BillingDetails):
+            update["billing_details"] = update["billing_details"].model_dump()
         if "email" in update:
             update["email_normalized"] = normalize_email(update["email"])
         try:

@@ -266,6 +266,25 @@ class PortalAccessServicer(portal_access_pb2_grpc.PortalAccessServiceServicer):
         )
         return customer_to_proto(customer)
 
+    async def UpdateBillingDetails(
+        self, request: portal_access_pb2.UpdateBillingDetailsRequest, context: Context
+    ) -> auth_pb2.Customer:
+        """Replace the session customer's billing details (the portal's billing details page)."""
+        details = request.billing_details
+        customer = await self.profiles.update_billing_details(
+            business_id=request.business_id,
+            mode=mode_from_proto(request.mode),
+            customer_id=request.customer_id,
+            country=details.country,
+            city=details.city,
+            state=details.state,
+            street=details.street,
+            zipcode=details.zipcode,
+            tax_id=details.tax_id,
+            business_name=details.business_name,
+        )
+        return customer_to_proto(customer)
+
     async def RequestEmailChange(
         self, request: portal_access_pb2.RequestEmailChangeRequest, context: Context
     ) -> portal_access_pb2.RequestEmailChangeResponse:

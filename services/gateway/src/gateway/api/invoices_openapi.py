@@ -19,6 +19,10 @@ def invoice_paths(
             "get": {
                 "operationId": "retrieve_payment_invoice",
                 "summary": "The invoice PDF of a payment (the stored document, byte for byte)",
+                "description": "When the customer re-issued the invoice with corrected billing "
+                "details from the portal, this is the latest version's PDF (same invoice "
+                'number, file name "invoice-<number>-v<n>.pdf", and it says which invoice it '
+                "replaces); the earlier versions stay downloadable from the customer portal.",
                 "parameters": [
                     {
                         "name": "payment_id",

@@ -67,6 +67,18 @@ class HistoryRow:
     invoice_pending: bool
     links: InvoiceLinks
     business: Any = None
+    # The invoice's latest version (1 = never re-issued).
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView:
+    """One version of an invoice on its detail page (the latest first)."""
+
+    version: int
+    issued_on: str
+    download: str
+    latest: bool
 
 
 @dataclass(slots=True)
@@ -85,6 +97,12 @@ class InvoiceDetail:
     issued_on: str = ""
     paid_on: str = ""
     error: str = ""
+    buyer_company: str = ""
+    buyer_tax_id: str = ""
+    # Every version, newest first, when the invoice was re-issued (else empty).
+    versions: list[VersionView] = field(default_factory=list)
+    # The customer's billing details differ from what the latest version prints.
+    can_reissue: bool = False
 
 
 def invoices_by_payment(invoices: Iterable[Any]) -> tuple[dict[str, Any], set[str]]:
@@ -133,7 +151,38 @@ def history_row(
         invoice_pending=paid and invoice is None,
         links=links,
         business=business,
+        version=int(invoice.version or 1) if invoice is not None else 1,
     )
+
+
+_DETAIL_FIELDS = ("country", "city", "state", "street", "zipcode", "tax_id", "business_name")
+
+
+def details_differ(billing_details: Any | None, invoice: Any) -> bool:
+    """Whether the customer's billing details (auth's, when set) are not what the invoice
+    prints: the field-by-field comparison that offers a re-issue. Invoicing decides what a
+    re-issue prints; this only chooses whether to show the button."""
+    if billing_details is None or not billing_details.country:
+        return False
+    return any(
+        getattr(billing_details, name) != getattr(invoice.buyer, name) for name in _DETAIL_FIELDS
+    )
+
+
+def version_views(invoice: Any, download: str) -> list[VersionView]:
+    """The versions of a re-issued invoice, newest first, each with its own download."""
+    if len(invoice.versions) < 2:
+        return []
+    latest = max(int(v.version) for v in invoice.versions)
+    return [
+        VersionView(
+            version=int(v.version),
+            issued_on=views.day(views.timestamp(v, "issued_at")),
+            download=f"{download}?version={int(v.version)}",
+            latest=int(v.version) == latest,
+        )
+        for v in sorted(invoice.versions, key=lambda v: -int(v.version))
+    ]
 
 
 def invoice_detail(
@@ -143,8 +192,12 @@ def invoice_detail(
     refunded: bool,
     links: InvoiceLinks,
     business: Any,
+    billing_details: Any | None = None,
 ) -> InvoiceDetail:
-    """The detail page of one payment: its invoice's parties, lines and totals when issued."""
+    """The detail page of one payment: its invoice's parties, lines and totals when issued.
+
+    ``billing_details`` (the customer's, from auth) decide whether a re-issue is offered.
+    """
     row = history_row(payment, invoice, refunded=refunded, links=links, business=business)
     card = views.card_label(payment.card_brand, payment.card_last_four)
     error = views.decline_message(payment) if views.enum_name(payment, "status") == "failed" else ""
@@ -183,6 +236,14 @@ def invoice_detail(
         issued_on=views.day(views.timestamp(invoice, "issued_at")),
         paid_on=views.day(views.timestamp(invoice, "paid_at")),
         error=error,
+        buyer_company=invoice.buyer.business_name,
+        buyer_tax_id=invoice.buyer.tax_id,
+        versions=version_views(invoice, links.download),
+        can_reissue=bool(
+            invoice.pdf_ready
+            and views.enum_name(invoice, "kind") == "invoice"
+            and details_differ(billing_details, invoice)
+        ),
     )
 
 

@@ -20,10 +20,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+from billing.auth.v1 import auth_pb2
 from billing.invoicing.v1 import invoicing_pb2
 from billing.payments.v1 import payments_pb2
 
-from gateway.keys import INVOICING_STUB, PAYMENTS_STUB
+from gateway.keys import AUTH_STUB, INVOICING_STUB, PAYMENTS_STUB
 from gateway.web import invoice_views as views
 from gateway.web.billing_forms import valid_id
 from gateway.web.billing_scope import Account
@@ -49,6 +50,14 @@ def payment_id_of(request: web.Request) -> str:
     if not valid_id(payment_id):
         raise web.HTTPNotFound()
     return payment_id
+
+
+def version_of(request: web.Request) -> int:
+    """The ``?version=`` of a download (0, the latest, when absent); a bad one is a 404."""
+    raw = request.query.get("version", "0")
+    if not raw.isdigit() or len(raw) > 4:
+        raise web.HTTPNotFound()
+    return int(raw)
 
 
 def invoice_links(site_path: str, payment_id: str) -> views.InvoiceLinks:
@@ -122,11 +131,14 @@ async def history_page(request: web.Request, account: Account) -> web.StreamResp
 async def detail_page(request: web.Request, account: Account) -> web.StreamResponse:
     """``GET …/invoices/{payment_id}``: seller, buyer, lines, totals, method, download."""
     payment_id = payment_id_of(request)
-    payment, (by_payment, credited) = await asyncio.gather(
+    # Three questions at once: the payment, its invoices, and the customer's billing
+    # details (whether a re-issue with them would change what the invoice prints).
+    payment, (by_payment, credited), customer = await asyncio.gather(
         request.app[PAYMENTS_STUB].GetPayment(
             payments_pb2.GetPaymentRequest(**account.scope(), payment_id=payment_id)
         ),
         invoices_of(request, [payment_id], **account.scope()),
+        request.app[AUTH_STUB].GetCustomer(auth_pb2.GetCustomerRequest(**account.scope())),
     )
     detail = views.invoice_detail(
         payment,
@@ -134,16 +146,32 @@ async def detail_page(request: web.Request, account: Account) -> web.StreamRespo
         refunded=payment_id in credited,
         links=invoice_links(account.path(), payment_id),
         business=account.business,
+        billing_details=(
+            customer.billing_details if customer.HasField("billing_details") else None
+        ),
     )
     back = account.site.path("/invoices") if account.unified else account.path("invoices")
-    return render(request, "invoice_detail.html", account.values(detail=detail, back_href=back))
+    reissued = request.query.get("reissued")
+    return render(
+        request,
+        "invoice_detail.html",
+        account.values(
+            detail=detail,
+            back_href=back,
+            reissue_action=account.path(f"invoices/{payment_id}/reissue"),
+            billing_details_href=account.path("billing-details"),
+            reissued=reissued if reissued in ("1", "later") else None,
+        ),
+    )
 
 
 async def download_pdf(request: web.Request, account: Account) -> web.StreamResponse:
     """``GET …/invoices/{payment_id}/pdf``: the stored PDF, only for its own customer."""
     payment_id = payment_id_of(request)
     pdf = await request.app[INVOICING_STUB].GetInvoicePdf(
-        invoicing_pb2.GetInvoicePdfRequest(**account.scope(), payment_id=payment_id)
+        invoicing_pb2.GetInvoicePdfRequest(
+            **account.scope(), payment_id=payment_id, version=version_of(request)
+        )
     )
     response = pdf_response(pdf)
     apply_page_headers(response, site_of(request))

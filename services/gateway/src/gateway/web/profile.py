@@ -63,6 +63,7 @@ def _profile_values(
         "saved": None,
         "profile_action": context.path("profile"),
         "email_action": context.path("profile/email"),
+        "billing_details_href": context.path("billing-details"),
     }
     values.update(overrides)
     return portal_shell(context, "profile", **values)

@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.web import (
+    billing_details,
     branding,
     handoff,
     invoices,
@@ -132,6 +133,27 @@ _ACCOUNT_PAGES: tuple[tuple[str, str, AccountHandler, str, str], ...] = (
     ("GET", "/invoices", invoices.history_page, "invoices", "invoices"),
     ("GET", "/invoices/{payment_id}", invoices.detail_page, "invoice", "invoices"),
     ("GET", "/invoices/{payment_id}/pdf", invoices.download_pdf, "invoice_pdf", "invoices"),
+    (
+        "POST",
+        "/invoices/{payment_id}/reissue",
+        billing_details.reissue_invoice,
+        "reissue_invoice",
+        "invoices",
+    ),
+    (
+        "GET",
+        "/billing-details",
+        billing_details.billing_details_page,
+        "billing_details",
+        "profile",
+    ),
+    (
+        "POST",
+        "/billing-details",
+        billing_details.update_billing_details,
+        "update_billing_details",
+        "profile",
+    ),
     ("GET", "/payment-methods", payment_methods.methods_page, "payment_methods", "payment-methods"),
     ("POST", "/payment-methods/add", payment_methods.add_card, "add_card", "payment-methods"),
     ("GET", "/payment-methods/added", payment_methods.card_added, "card_added", "payment-methods"),

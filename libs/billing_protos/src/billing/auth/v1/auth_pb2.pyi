@@ -586,6 +586,7 @@ class Customer(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     PREFERRED_LOCALE_FIELD_NUMBER: _builtins.int
+    BILLING_DETAILS_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
@@ -603,6 +604,12 @@ class Customer(_message.Message):
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """The merchant's key/value pairs (empty when none)."""
 
+    @_builtins.property
+    def billing_details(self) -> Global___CustomerBillingDetails:
+        """What the customer's invoices print as the buyer (set from the portal's
+        billing details page); absent when the customer never set them.
+        """
+
     def __init__(
         self,
         *,
@@ -615,14 +622,61 @@ class Customer(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         preferred_locale: _builtins.str = ...,
+        billing_details: Global___CustomerBillingDetails | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_details", b"billing_details", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "metadata", b"metadata", "mode", b"mode", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_details", b"billing_details", "business_id", b"business_id", "created_at", b"created_at", "customer_id", b"customer_id", "email", b"email", "metadata", b"metadata", "mode", b"mode", "name", b"name", "phone_number", b"phone_number", "preferred_locale", b"preferred_locale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Customer: _TypeAlias = Customer  # noqa: Y015
+
+@_typing.final
+class CustomerBillingDetails(_message.Message):
+    """The buyer's billing address and tax id as the customer keeps them. Invoices
+    issued after they are set print them instead of the payment's address.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    CITY_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    STREET_FIELD_NUMBER: _builtins.int
+    ZIPCODE_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_NAME_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    """ISO 3166-1 alpha-2, upper case; always set."""
+    city: _builtins.str
+    state: _builtins.str
+    street: _builtins.str
+    zipcode: _builtins.str
+    tax_id: _builtins.str
+    """Compact form (e.g. "DE136695976"); checked against the country (EU VAT
+    numbers: format and check digits, prefix of the country); empty when none.
+    """
+    business_name: _builtins.str
+    """The company the invoice is addressed to; empty for a private person."""
+    def __init__(
+        self,
+        *,
+        country: _builtins.str = ...,
+        city: _builtins.str = ...,
+        state: _builtins.str = ...,
+        street: _builtins.str = ...,
+        zipcode: _builtins.str = ...,
+        tax_id: _builtins.str = ...,
+        business_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_name", b"business_name", "city", b"city", "country", b"country", "state", b"state", "street", b"street", "tax_id", b"tax_id", "zipcode", b"zipcode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CustomerBillingDetails: _TypeAlias = CustomerBillingDetails  # noqa: Y015
 
 @_typing.final
 class CustomerMetadata(_message.Message):

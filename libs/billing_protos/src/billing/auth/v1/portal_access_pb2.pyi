@@ -812,6 +812,42 @@ class UpdateProfileRequest(_message.Message):
 Global___UpdateProfileRequest: _TypeAlias = UpdateProfileRequest  # noqa: Y015
 
 @_typing.final
+class UpdateBillingDetailsRequest(_message.Message):
+    """The portal's billing details page: replaces the session customer's billing
+    details. Every field is checked before anything is written; a bad one is
+    INVALID_ARGUMENT naming the field (country, city, state, street, zipcode,
+    tax_id, business_name). Another customer's id is NOT_FOUND. A change emits
+    customer.updated (changed_fields contains "billing_details"); no change, no event.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    BILLING_DETAILS_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    mode: _common_pb2.Mode.ValueType
+    customer_id: _builtins.str
+    @_builtins.property
+    def billing_details(self) -> _auth_pb2.CustomerBillingDetails: ...
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        billing_details: _auth_pb2.CustomerBillingDetails | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["billing_details", b"billing_details"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["billing_details", b"billing_details", "business_id", b"business_id", "customer_id", b"customer_id", "mode", b"mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateBillingDetailsRequest: _TypeAlias = UpdateBillingDetailsRequest  # noqa: Y015
+
+@_typing.final
 class RequestEmailChangeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

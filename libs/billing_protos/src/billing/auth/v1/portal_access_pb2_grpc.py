@@ -100,6 +100,11 @@ class PortalAccessServiceStub:
                 request_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.UpdateProfileRequest.SerializeToString,
                 response_deserializer=billing_dot_auth_dot_v1_dot_auth__pb2.Customer.FromString,
                 _registered_method=True)
+        self.UpdateBillingDetails = channel.unary_unary(
+                '/billing.auth.v1.PortalAccessService/UpdateBillingDetails',
+                request_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.UpdateBillingDetailsRequest.SerializeToString,
+                response_deserializer=billing_dot_auth_dot_v1_dot_auth__pb2.Customer.FromString,
+                _registered_method=True)
         self.RequestEmailChange = channel.unary_unary(
                 '/billing.auth.v1.PortalAccessService/RequestEmailChange',
                 request_serializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.RequestEmailChangeRequest.SerializeToString,
@@ -197,6 +202,12 @@ class PortalAccessServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateBillingDetails(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RequestEmailChange(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -275,6 +286,11 @@ def add_PortalAccessServiceServicer_to_server(servicer, server):
             'UpdateProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateProfile,
                     request_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.UpdateProfileRequest.FromString,
+                    response_serializer=billing_dot_auth_dot_v1_dot_auth__pb2.Customer.SerializeToString,
+            ),
+            'UpdateBillingDetails': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBillingDetails,
+                    request_deserializer=billing_dot_auth_dot_v1_dot_portal__access__pb2.UpdateBillingDetailsRequest.FromString,
                     response_serializer=billing_dot_auth_dot_v1_dot_auth__pb2.Customer.SerializeToString,
             ),
             'RequestEmailChange': grpc.unary_unary_rpc_method_handler(
@@ -638,6 +654,33 @@ class PortalAccessService:
             target,
             '/billing.auth.v1.PortalAccessService/UpdateProfile',
             billing_dot_auth_dot_v1_dot_portal__access__pb2.UpdateProfileRequest.SerializeToString,
+            billing_dot_auth_dot_v1_dot_auth__pb2.Customer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBillingDetails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.auth.v1.PortalAccessService/UpdateBillingDetails',
+            billing_dot_auth_dot_v1_dot_portal__access__pb2.UpdateBillingDetailsRequest.SerializeToString,
             billing_dot_auth_dot_v1_dot_auth__pb2.Customer.FromString,
             options,
             channel_credentials,

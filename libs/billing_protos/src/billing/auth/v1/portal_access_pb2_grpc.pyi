@@ -55,6 +55,7 @@ class PortalAccessServiceStub:
     and starts the live business session, linked to (and capped by) the unified session.
     """
     UpdateProfile: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.UpdateProfileRequest, _auth_pb2.Customer]
+    UpdateBillingDetails: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.UpdateBillingDetailsRequest, _auth_pb2.Customer]
     RequestEmailChange: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.RequestEmailChangeRequest, _portal_access_pb2.RequestEmailChangeResponse]
     ConfirmEmailChange: _grpc.UnaryUnaryMultiCallable[_portal_access_pb2.ConfirmEmailChangeRequest, _auth_pb2.Customer]
 
@@ -80,6 +81,7 @@ class PortalAccessServiceAsyncStub(PortalAccessServiceStub):
     and starts the live business session, linked to (and capped by) the unified session.
     """
     UpdateProfile: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.UpdateProfileRequest, _auth_pb2.Customer]  # type: ignore[assignment]
+    UpdateBillingDetails: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.UpdateBillingDetailsRequest, _auth_pb2.Customer]  # type: ignore[assignment]
     RequestEmailChange: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.RequestEmailChangeRequest, _portal_access_pb2.RequestEmailChangeResponse]  # type: ignore[assignment]
     ConfirmEmailChange: _aio.UnaryUnaryMultiCallable[_portal_access_pb2.ConfirmEmailChangeRequest, _auth_pb2.Customer]  # type: ignore[assignment]
 
@@ -178,6 +180,13 @@ class PortalAccessServiceServicer(metaclass=_abc_1.ABCMeta):
     def UpdateProfile(
         self,
         request: _portal_access_pb2.UpdateProfileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_pb2.Customer, _abc.Awaitable[_auth_pb2.Customer]]: ...
+
+    @_abc_1.abstractmethod
+    def UpdateBillingDetails(
+        self,
+        request: _portal_access_pb2.UpdateBillingDetailsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_pb2.Customer, _abc.Awaitable[_auth_pb2.Customer]]: ...
 

@@ -26,29 +26,35 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from billing.common.v1 import common_pb2 as billing_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billing/invoicing/v1/invoicing.proto\x12\x14\x62illing.invoicing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"Y\n\x0bInvoiceLine\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x13\n\x0bunit_amount\x18\x03 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\"\x8e\x05\n\x07Invoice\x12\x12\n\ninvoice_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x03 \x01(\t\x12%\n\x04mode\x18\x04 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x12\n\npayment_id\x18\x06 \x01(\t\x12\r\n\x05total\x18\x07 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\x12-\n\tissued_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x04kind\x18\n \x01(\x0e\x32!.billing.invoicing.v1.InvoiceKind\x12\x10\n\x08subtotal\x18\x0b \x01(\x03\x12\x0b\n\x03tax\x18\x0c \x01(\x03\x12\x30\n\x05lines\x18\r \x03(\x0b\x32!.billing.invoicing.v1.InvoiceLine\x12+\n\x07paid_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14payment_method_brand\x18\x0f \x01(\t\x12\x1c\n\x14payment_method_last4\x18\x10 \x01(\t\x12\x13\n\x0bseller_name\x18\x11 \x01(\t\x12\x12\n\nbuyer_name\x18\x12 \x01(\t\x12\x13\n\x0b\x62uyer_email\x18\x13 \x01(\t\x12\x0e\n\x06locale\x18\x14 \x01(\t\x12\x14\n\x0cpdf_filename\x18\x15 \x01(\t\x12\x11\n\tpdf_ready\x18\x16 \x01(\x08\x12\x17\n\x0fsubscription_id\x18\x17 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x18 \x01(\t\x12\x1a\n\x12\x63redits_invoice_id\x18\x19 \x01(\t\"x\n\x11GetInvoiceRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x12\n\ninvoice_id\x18\x04 \x01(\t\"\xb9\x01\n\x13ListInvoicesRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\x12\x14\n\x0c\x63ustomer_ids\x18\x06 \x03(\t\x12\x13\n\x0bpayment_ids\x18\x07 \x03(\t\"G\n\x14ListInvoicesResponse\x12/\n\x08invoices\x18\x01 \x03(\x0b\x32\x1d.billing.invoicing.v1.Invoice\"\x8f\x01\n\x14GetInvoicePdfRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x12\n\ninvoice_id\x18\x04 \x01(\t\x12\x12\n\npayment_id\x18\x05 \x01(\t\"M\n\nInvoicePdf\x12.\n\x07invoice\x18\x01 \x01(\x0b\x32\x1d.billing.invoicing.v1.Invoice\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c*c\n\x0bInvoiceKind\x12\x1c\n\x18INVOICE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14INVOICE_KIND_INVOICE\x10\x01\x12\x1c\n\x18INVOICE_KIND_CREDIT_NOTE\x10\x02\x32\xae\x02\n\x10InvoicingService\x12T\n\nGetInvoice\x12\'.billing.invoicing.v1.GetInvoiceRequest\x1a\x1d.billing.invoicing.v1.Invoice\x12\x65\n\x0cListInvoices\x12).billing.invoicing.v1.ListInvoicesRequest\x1a*.billing.invoicing.v1.ListInvoicesResponse\x12]\n\rGetInvoicePdf\x12*.billing.invoicing.v1.GetInvoicePdfRequest\x1a .billing.invoicing.v1.InvoicePdfb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$billing/invoicing/v1/invoicing.proto\x12\x14\x62illing.invoicing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1e\x62illing/common/v1/common.proto\"Y\n\x0bInvoiceLine\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x03\x12\x13\n\x0bunit_amount\x18\x03 \x01(\x03\x12\x0e\n\x06\x61mount\x18\x04 \x01(\x03\"\x8a\x06\n\x07Invoice\x12\x12\n\ninvoice_id\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\t\x12\x13\n\x0b\x62usiness_id\x18\x03 \x01(\t\x12%\n\x04mode\x18\x04 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x05 \x01(\t\x12\x12\n\npayment_id\x18\x06 \x01(\t\x12\r\n\x05total\x18\x07 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x08 \x01(\t\x12-\n\tissued_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x04kind\x18\n \x01(\x0e\x32!.billing.invoicing.v1.InvoiceKind\x12\x10\n\x08subtotal\x18\x0b \x01(\x03\x12\x0b\n\x03tax\x18\x0c \x01(\x03\x12\x30\n\x05lines\x18\r \x03(\x0b\x32!.billing.invoicing.v1.InvoiceLine\x12+\n\x07paid_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14payment_method_brand\x18\x0f \x01(\t\x12\x1c\n\x14payment_method_last4\x18\x10 \x01(\t\x12\x13\n\x0bseller_name\x18\x11 \x01(\t\x12\x12\n\nbuyer_name\x18\x12 \x01(\t\x12\x13\n\x0b\x62uyer_email\x18\x13 \x01(\t\x12\x0e\n\x06locale\x18\x14 \x01(\t\x12\x14\n\x0cpdf_filename\x18\x15 \x01(\t\x12\x11\n\tpdf_ready\x18\x16 \x01(\x08\x12\x17\n\x0fsubscription_id\x18\x17 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x18 \x01(\t\x12\x1a\n\x12\x63redits_invoice_id\x18\x19 \x01(\t\x12\x0f\n\x07version\x18\x1a \x01(\x05\x12\x36\n\x08versions\x18\x1b \x03(\x0b\x32$.billing.invoicing.v1.InvoiceVersion\x12\x31\n\x05\x62uyer\x18\x1c \x01(\x0b\x32\".billing.invoicing.v1.BuyerDetails\"\x84\x01\n\x0c\x42uyerDetails\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x0c\n\x04\x63ity\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06street\x18\x04 \x01(\t\x12\x0f\n\x07zipcode\x18\x05 \x01(\t\x12\x0e\n\x06tax_id\x18\x06 \x01(\t\x12\x15\n\rbusiness_name\x18\x07 \x01(\t\"\x99\x01\n\x0eInvoiceVersion\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cpdf_filename\x18\x03 \x01(\t\x12\x31\n\x05\x62uyer\x18\x04 \x01(\x0b\x32\".billing.invoicing.v1.BuyerDetails\"x\n\x11GetInvoiceRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x12\n\ninvoice_id\x18\x04 \x01(\t\"\xb9\x01\n\x13ListInvoicesRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x13\n\x0bpage_number\x18\x05 \x01(\x05\x12\x14\n\x0c\x63ustomer_ids\x18\x06 \x03(\t\x12\x13\n\x0bpayment_ids\x18\x07 \x03(\t\"G\n\x14ListInvoicesResponse\x12/\n\x08invoices\x18\x01 \x03(\x0b\x32\x1d.billing.invoicing.v1.Invoice\"\xa0\x01\n\x14GetInvoicePdfRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x12\n\ninvoice_id\x18\x04 \x01(\t\x12\x12\n\npayment_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\x05\"|\n\x15ReissueInvoiceRequest\x12\x13\n\x0b\x62usiness_id\x18\x01 \x01(\t\x12%\n\x04mode\x18\x02 \x01(\x0e\x32\x17.billing.common.v1.Mode\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x12\n\ninvoice_id\x18\x04 \x01(\t\"M\n\nInvoicePdf\x12.\n\x07invoice\x18\x01 \x01(\x0b\x32\x1d.billing.invoicing.v1.Invoice\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c*c\n\x0bInvoiceKind\x12\x1c\n\x18INVOICE_KIND_UNSPECIFIED\x10\x00\x12\x18\n\x14INVOICE_KIND_INVOICE\x10\x01\x12\x1c\n\x18INVOICE_KIND_CREDIT_NOTE\x10\x02\x32\x8c\x03\n\x10InvoicingService\x12T\n\nGetInvoice\x12\'.billing.invoicing.v1.GetInvoiceRequest\x1a\x1d.billing.invoicing.v1.Invoice\x12\x65\n\x0cListInvoices\x12).billing.invoicing.v1.ListInvoicesRequest\x1a*.billing.invoicing.v1.ListInvoicesResponse\x12]\n\rGetInvoicePdf\x12*.billing.invoicing.v1.GetInvoicePdfRequest\x1a .billing.invoicing.v1.InvoicePdf\x12\\\n\x0eReissueInvoice\x12+.billing.invoicing.v1.ReissueInvoiceRequest\x1a\x1d.billing.invoicing.v1.Invoiceb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'billing.invoicing.v1.invoicing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INVOICEKIND']._serialized_start=1483
-  _globals['_INVOICEKIND']._serialized_end=1582
+  _globals['_INVOICEKIND']._serialized_start=2041
+  _globals['_INVOICEKIND']._serialized_end=2140
   _globals['_INVOICELINE']._serialized_start=127
   _globals['_INVOICELINE']._serialized_end=216
   _globals['_INVOICE']._serialized_start=219
-  _globals['_INVOICE']._serialized_end=873
-  _globals['_GETINVOICEREQUEST']._serialized_start=875
-  _globals['_GETINVOICEREQUEST']._serialized_end=995
-  _globals['_LISTINVOICESREQUEST']._serialized_start=998
-  _globals['_LISTINVOICESREQUEST']._serialized_end=1183
-  _globals['_LISTINVOICESRESPONSE']._serialized_start=1185
-  _globals['_LISTINVOICESRESPONSE']._serialized_end=1256
-  _globals['_GETINVOICEPDFREQUEST']._serialized_start=1259
-  _globals['_GETINVOICEPDFREQUEST']._serialized_end=1402
-  _globals['_INVOICEPDF']._serialized_start=1404
-  _globals['_INVOICEPDF']._serialized_end=1481
-  _globals['_INVOICINGSERVICE']._serialized_start=1585
-  _globals['_INVOICINGSERVICE']._serialized_end=1887
+  _globals['_INVOICE']._serialized_end=997
+  _globals['_BUYERDETAILS']._serialized_start=1000
+  _globals['_BUYERDETAILS']._serialized_end=1132
+  _globals['_INVOICEVERSION']._serialized_start=1135
+  _globals['_INVOICEVERSION']._serialized_end=1288
+  _globals['_GETINVOICEREQUEST']._serialized_start=1290
+  _globals['_GETINVOICEREQUEST']._serialized_end=1410
+  _globals['_LISTINVOICESREQUEST']._serialized_start=1413
+  _globals['_LISTINVOICESREQUEST']._serialized_end=1598
+  _globals['_LISTINVOICESRESPONSE']._serialized_start=1600
+  _globals['_LISTINVOICESRESPONSE']._serialized_end=1671
+  _globals['_GETINVOICEPDFREQUEST']._serialized_start=1674
+  _globals['_GETINVOICEPDFREQUEST']._serialized_end=1834
+  _globals['_REISSUEINVOICEREQUEST']._serialized_start=1836
+  _globals['_REISSUEINVOICEREQUEST']._serialized_end=1960
+  _globals['_INVOICEPDF']._serialized_start=1962
+  _globals['_INVOICEPDF']._serialized_end=2039
+  _globals['_INVOICINGSERVICE']._serialized_start=2143
+  _globals['_INVOICINGSERVICE']._serialized_end=2539
 # @@protoc_insertion_point(module_scope)

@@ -100,6 +100,9 @@ class Invoice(_message.Message):
     SUBSCRIPTION_ID_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     CREDITS_INVOICE_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    BUYER_FIELD_NUMBER: _builtins.int
     invoice_id: _builtins.str
     number: _builtins.str
     """Human-facing number, gapless per business and mode (e.g. "INV-000042")."""
@@ -135,12 +138,26 @@ class Invoice(_message.Message):
     """One-line summary for lists (the first line's description)."""
     credits_invoice_id: _builtins.str
     """A credit note: the invoice it corrects."""
+    version: _builtins.int
+    """Which version this is: 1 is the invoice as first issued; a re-issue with
+    corrected buyer details adds 2, 3, ... under the same number (numbering
+    stays gapless). Reads answer the latest version; pdf_filename, buyer_* and
+    buyer are the latest version's.
+    """
     @_builtins.property
     def issued_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___InvoiceLine]: ...
     @_builtins.property
     def paid_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___InvoiceVersion]:
+        """Every version, oldest first (the original is always versions[0])."""
+
+    @_builtins.property
+    def buyer(self) -> Global___BuyerDetails:
+        """The buyer details the latest version prints."""
+
     def __init__(
         self,
         *,
@@ -169,14 +186,89 @@ class Invoice(_message.Message):
         subscription_id: _builtins.str = ...,
         description: _builtins.str = ...,
         credits_invoice_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+        versions: _abc.Iterable[Global___InvoiceVersion] | None = ...,
+        buyer: Global___BuyerDetails | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at", "paid_at", b"paid_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["buyer", b"buyer", "issued_at", b"issued_at", "paid_at", b"paid_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "buyer_email", b"buyer_email", "buyer_name", b"buyer_name", "credits_invoice_id", b"credits_invoice_id", "currency", b"currency", "customer_id", b"customer_id", "description", b"description", "invoice_id", b"invoice_id", "issued_at", b"issued_at", "kind", b"kind", "lines", b"lines", "locale", b"locale", "mode", b"mode", "number", b"number", "paid_at", b"paid_at", "payment_id", b"payment_id", "payment_method_brand", b"payment_method_brand", "payment_method_last4", b"payment_method_last4", "pdf_filename", b"pdf_filename", "pdf_ready", b"pdf_ready", "seller_name", b"seller_name", "subscription_id", b"subscription_id", "subtotal", b"subtotal", "tax", b"tax", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "buyer", b"buyer", "buyer_email", b"buyer_email", "buyer_name", b"buyer_name", "credits_invoice_id", b"credits_invoice_id", "currency", b"currency", "customer_id", b"customer_id", "description", b"description", "invoice_id", b"invoice_id", "issued_at", b"issued_at", "kind", b"kind", "lines", b"lines", "locale", b"locale", "mode", b"mode", "number", b"number", "paid_at", b"paid_at", "payment_id", b"payment_id", "payment_method_brand", b"payment_method_brand", "payment_method_last4", b"payment_method_last4", "pdf_filename", b"pdf_filename", "pdf_ready", b"pdf_ready", "seller_name", b"seller_name", "subscription_id", b"subscription_id", "subtotal", b"subtotal", "tax", b"tax", "total", b"total", "version", b"version", "versions", b"versions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Invoice: _TypeAlias = Invoice  # noqa: Y015
+
+@_typing.final
+class BuyerDetails(_message.Message):
+    """The buyer's billing details as an invoice version prints them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    CITY_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    STREET_FIELD_NUMBER: _builtins.int
+    ZIPCODE_FIELD_NUMBER: _builtins.int
+    TAX_ID_FIELD_NUMBER: _builtins.int
+    BUSINESS_NAME_FIELD_NUMBER: _builtins.int
+    country: _builtins.str
+    """ISO 3166-1 alpha-2; empty when the invoice printed no address."""
+    city: _builtins.str
+    state: _builtins.str
+    street: _builtins.str
+    zipcode: _builtins.str
+    tax_id: _builtins.str
+    business_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        country: _builtins.str = ...,
+        city: _builtins.str = ...,
+        state: _builtins.str = ...,
+        street: _builtins.str = ...,
+        zipcode: _builtins.str = ...,
+        tax_id: _builtins.str = ...,
+        business_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_name", b"business_name", "city", b"city", "country", b"country", "state", b"state", "street", b"street", "tax_id", b"tax_id", "zipcode", b"zipcode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuyerDetails: _TypeAlias = BuyerDetails  # noqa: Y015
+
+@_typing.final
+class InvoiceVersion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    PDF_FILENAME_FIELD_NUMBER: _builtins.int
+    BUYER_FIELD_NUMBER: _builtins.int
+    version: _builtins.int
+    pdf_filename: _builtins.str
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp:
+        """When this version was issued (the original: the invoice's issued_at)."""
+
+    @_builtins.property
+    def buyer(self) -> Global___BuyerDetails: ...
+    def __init__(
+        self,
+        *,
+        version: _builtins.int = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+        pdf_filename: _builtins.str = ...,
+        buyer: Global___BuyerDetails | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["buyer", b"buyer", "issued_at", b"issued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer", b"buyer", "issued_at", b"issued_at", "pdf_filename", b"pdf_filename", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InvoiceVersion: _TypeAlias = InvoiceVersion  # noqa: Y015
 
 @_typing.final
 class GetInvoiceRequest(_message.Message):
@@ -288,6 +380,7 @@ class GetInvoicePdfRequest(_message.Message):
     CUSTOMER_ID_FIELD_NUMBER: _builtins.int
     INVOICE_ID_FIELD_NUMBER: _builtins.int
     PAYMENT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -298,6 +391,8 @@ class GetInvoicePdfRequest(_message.Message):
     """Exactly one of invoice_id and payment_id."""
     payment_id: _builtins.str
     """The invoice (not a credit note) of this payment."""
+    version: _builtins.int
+    """Which version's PDF; 0 = the latest (what the merchant API serves)."""
     def __init__(
         self,
         *,
@@ -306,14 +401,52 @@ class GetInvoicePdfRequest(_message.Message):
         customer_id: _builtins.str = ...,
         invoice_id: _builtins.str = ...,
         payment_id: _builtins.str = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "invoice_id", b"invoice_id", "mode", b"mode", "payment_id", b"payment_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "invoice_id", b"invoice_id", "mode", b"mode", "payment_id", b"payment_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetInvoicePdfRequest: _TypeAlias = GetInvoicePdfRequest  # noqa: Y015
+
+@_typing.final
+class ReissueInvoiceRequest(_message.Message):
+    """Re-issue an invoice with the buyer's current billing details (from auth) as
+    a new version: same number, a new PDF that says which invoice it replaces;
+    the earlier versions and their PDFs stay. Details equal to the latest
+    version's add nothing and answer the latest version (idempotent). A credit
+    note, or an invoice whose PDF is not stored yet, is FAILED_PRECONDITION;
+    another customer's invoice is NOT_FOUND. Emits invoice.reissued.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUSINESS_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CUSTOMER_ID_FIELD_NUMBER: _builtins.int
+    INVOICE_ID_FIELD_NUMBER: _builtins.int
+    business_id: _builtins.str
+    mode: _common_pb2.Mode.ValueType
+    customer_id: _builtins.str
+    """The owning customer (required)."""
+    invoice_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        business_id: _builtins.str = ...,
+        mode: _common_pb2.Mode.ValueType = ...,
+        customer_id: _builtins.str = ...,
+        invoice_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["business_id", b"business_id", "customer_id", b"customer_id", "invoice_id", b"invoice_id", "mode", b"mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReissueInvoiceRequest: _TypeAlias = ReissueInvoiceRequest  # noqa: Y015
 
 @_typing.final
 class InvoicePdf(_message.Message):

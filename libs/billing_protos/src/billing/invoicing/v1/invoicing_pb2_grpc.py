@@ -49,6 +49,11 @@ class InvoicingServiceStub:
                 request_serializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.GetInvoicePdfRequest.SerializeToString,
                 response_deserializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.InvoicePdf.FromString,
                 _registered_method=True)
+        self.ReissueInvoice = channel.unary_unary(
+                '/billing.invoicing.v1.InvoicingService/ReissueInvoice',
+                request_serializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ReissueInvoiceRequest.SerializeToString,
+                response_deserializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.Invoice.FromString,
+                _registered_method=True)
 
 
 class InvoicingServiceServicer:
@@ -74,6 +79,12 @@ class InvoicingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReissueInvoice(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InvoicingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +102,11 @@ def add_InvoicingServiceServicer_to_server(servicer, server):
                     servicer.GetInvoicePdf,
                     request_deserializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.GetInvoicePdfRequest.FromString,
                     response_serializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.InvoicePdf.SerializeToString,
+            ),
+            'ReissueInvoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReissueInvoice,
+                    request_deserializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ReissueInvoiceRequest.FromString,
+                    response_serializer=billing_dot_invoicing_dot_v1_dot_invoicing__pb2.Invoice.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -174,6 +190,33 @@ class InvoicingService:
             '/billing.invoicing.v1.InvoicingService/GetInvoicePdf',
             billing_dot_invoicing_dot_v1_dot_invoicing__pb2.GetInvoicePdfRequest.SerializeToString,
             billing_dot_invoicing_dot_v1_dot_invoicing__pb2.InvoicePdf.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReissueInvoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.invoicing.v1.InvoicingService/ReissueInvoice',
+            billing_dot_invoicing_dot_v1_dot_invoicing__pb2.ReissueInvoiceRequest.SerializeToString,
+            billing_dot_invoicing_dot_v1_dot_invoicing__pb2.Invoice.FromString,
             options,
             channel_credentials,
             insecure,

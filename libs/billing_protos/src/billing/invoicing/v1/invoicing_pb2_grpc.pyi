@@ -39,6 +39,7 @@ class InvoicingServiceStub:
     """NOT_FOUND while the PDF is not stored yet (reason INVOICE_PDF_NOT_READY)
     or when there is no such invoice (INVOICE_NOT_FOUND).
     """
+    ReissueInvoice: _grpc.UnaryUnaryMultiCallable[_invoicing_pb2.ReissueInvoiceRequest, _invoicing_pb2.Invoice]
 
 @_typing.type_check_only
 class InvoicingServiceAsyncStub(InvoicingServiceStub):
@@ -49,6 +50,7 @@ class InvoicingServiceAsyncStub(InvoicingServiceStub):
     """NOT_FOUND while the PDF is not stored yet (reason INVOICE_PDF_NOT_READY)
     or when there is no such invoice (INVOICE_NOT_FOUND).
     """
+    ReissueInvoice: _aio.UnaryUnaryMultiCallable[_invoicing_pb2.ReissueInvoiceRequest, _invoicing_pb2.Invoice]  # type: ignore[assignment]
 
 class InvoicingServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -74,5 +76,12 @@ class InvoicingServiceServicer(metaclass=_abc_1.ABCMeta):
         """NOT_FOUND while the PDF is not stored yet (reason INVOICE_PDF_NOT_READY)
         or when there is no such invoice (INVOICE_NOT_FOUND).
         """
+
+    @_abc_1.abstractmethod
+    def ReissueInvoice(
+        self,
+        request: _invoicing_pb2.ReissueInvoiceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_invoicing_pb2.Invoice, _abc.Awaitable[_invoicing_pb2.Invoice]]: ...
 
 def add_InvoicingServiceServicer_to_server(servicer: InvoicingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
