@@ -377,9 +377,9 @@ class Issuing:
         if invoice.kind is not InvoiceKind.INVOICE:
             raise FailedPrecondition("a credit note is not re-issued")
         if not invoice.pdf_ready or invoice.buyer is None:
-            raise FailedPrecondition(
-                "the invoice PDF is not ready yet", reason=Reason.INVOICE_PDF_NOT_READY
-            )
+            # Not INVOICE_PDF_NOT_READY: that reason is a 404 (download later); a re-issue of
+            # an invoice still being rendered is a precondition, answered "try again later".
+            raise FailedPrecondition("the invoice PDF is not ready yet: re-issue it later")
         try:
             parties = await self._parties.parties_of(invoice)
         except PartiesUnavailable as exc:
