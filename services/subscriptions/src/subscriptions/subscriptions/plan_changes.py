@@ -333,12 +333,14 @@ def plan_change(
 
 
 def change_key(sub: Subscription, request: PlanChangeRequest) -> str:
-    """The charge's idempotency key: the caller's, else derived from what it pays for."""
+    """The charge's idempotency key: the caller's, else derived from what it pays for (the
+    subscription's state version and card, so a retry after a decline with another card, or
+    after any other change, is a new charge)."""
     if request.idempotency_key:
         return f"{sub.subscription_id}:plan_change:key:{request.idempotency_key}"
     version = (sub.updated_at or sub.created_at).isoformat()
     return (
-        f"{sub.subscription_id}:plan_change:{sub.period}:{version}:"
+        f"{sub.subscription_id}:plan_change:{sub.period}:{version}:{sub.payment_method_id}:"
         f"{request.product_id}:{request.quantity}:{request.proration_mode.value}"
     )
 
