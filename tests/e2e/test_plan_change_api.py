@@ -12,6 +12,7 @@ subscription goes on hold on the new plan. Bad input is a 4xx and changes nothin
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -348,3 +349,28 @@ async def test_bad_plan_changes_are_refused_and_change_nothing(own_shop: Shop) -
     )
     paid = [p async for p in sdk.payments.list(subscription_id=sid)]
     assert len(paid) == 1  # only the first period
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_ten_identical_changes_at_once_charge_once(own_shop: Shop) -> None:
+    shop, sdk = own_shop, own_shop.sdk
+    basic = await shop.product("EUR", 1000)
+    pro = await shop.product("EUR", 2500)
+    sid, _ = await shop.subscriber(basic)
+    await shop.advance(3 * DAY)
+
+    async def change() -> str | None:
+        try:
+            reply = await sdk.subscriptions.change_plan(
+                sid, product_id=pro, quantity=1, proration_billing_mode="prorated_immediately"
+            )
+        except (UnprocessableEntityError, ConflictError):
+            return None  # arrived after the change: already on this plan
+        return reply.payment_id
+
+    answers = await asyncio.gather(*(change() for _ in range(10)))
+    paid = {a for a in answers if a}
+    assert len(paid) == 1
+    payments = [p async for p in sdk.payments.list(subscription_id=sid)]
+    assert len(payments) == 2  # the first period and one plan change
+    assert (await sdk.subscriptions.retrieve(sid)).product_id == pro

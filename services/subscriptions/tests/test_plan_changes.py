@@ -183,8 +183,13 @@ async def test_a_declined_upgrade_with_prevent_change_changes_nothing(world: Wor
     outcome = await plans.change(_request(sid, on_payment_failure=PREVENT_CHANGE))
     assert outcome.payment is not None and outcome.payment.status is ChargeStatus.FAILED
     after = await world.repository.get("bus_1", "test", sid)
-    assert after == before
+    assert after is not None and before is not None
+    # Only the attempt count moved: the next try is a new charge, not the same decline.
+    assert after == before.model_copy(update={"plan_change_declines": 1})
     assert await world.events("subscription.plan_changed") == []
+    again = await plans.change(_request(sid, on_payment_failure=PREVENT_CHANGE))
+    assert again.payment is not None
+    assert again.payment.payment_id != outcome.payment.payment_id
 
 
 async def test_a_declined_upgrade_with_apply_change_goes_on_hold_on_the_new_plan(
