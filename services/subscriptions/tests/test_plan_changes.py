@@ -453,3 +453,26 @@ async def test_a_refused_charge_gives_the_claim_back(world: World) -> None:
     after = await world.repository.get("bus_1", "test", sid)
     assert after is not None and after.plan_change_claim is None
     assert after.product_id == "pdt_basic"
+
+
+async def test_a_change_during_a_trial_bills_nothing_and_keeps_the_trial_end(world: World) -> None:
+    plans = _plans(world)
+    _product(world, "pdt_pro", 2500)
+    sub, _ = await world.service.create_subscription(
+        NewSubscription(
+            business_id="bus_1",
+            mode="test",
+            customer_id="cus_1",
+            product_id="pdt_trial",
+            quantity=1,
+            payment_method_id="pm_ok",
+        )
+    )
+    assert sub.status is S.ACTIVE and sub.period == -1
+    world.products.products["pdt_trial"] = world.products.products["pdt_trial"].model_copy(
+        update={"plan_group": "team"}
+    )
+    outcome = await plans.change(_request(sub.subscription_id))
+    assert outcome.payment is None and outcome.applied.immediate_amount == 0
+    assert outcome.subscription.next_billing_date == sub.next_billing_date
+    assert outcome.subscription.recurring_pre_tax_amount == 2500

@@ -291,6 +291,14 @@ def scheduled_from(sub: Subscription, change: ScheduledPlanChange) -> Subscripti
     )
 
 
+def effective_mode(sub: Subscription, request: PlanChangeRequest) -> ProrationMode:
+    """The request's mode; during a free trial (period -1) nothing is billed and the trial's
+    end stays the first charge, which is then at the new plan's price (do_not_bill)."""
+    if sub.period < 0:
+        return ProrationMode.DO_NOT_BILL
+    return request.proration_mode
+
+
 def plan_change(
     sub: Subscription, target: PlanTarget, request: PlanChangeRequest, now: datetime
 ) -> PlanChangePreview:
@@ -318,7 +326,7 @@ def plan_change(
     old, new = sides(sub, target)
     start, end = _period(sub)
     proration = compute(
-        request.proration_mode, old, new, period_start=start, period_end=end, at=now
+        effective_mode(sub, request), old, new, period_start=start, period_end=end, at=now
     )
     return PlanChangePreview(
         effective_at=now,
@@ -326,7 +334,7 @@ def plan_change(
         immediate_amount=proration.immediate_amount,
         currency=sub.currency,
         tax_inclusive=target.tax_inclusive,
-        new_plan=applied_now(sub, target, request.proration_mode, now).model_copy(
+        new_plan=applied_now(sub, target, effective_mode(sub, request), now).model_copy(
             update={"scheduled_change": None if request.cancel_scheduled else sub.scheduled_change}
         ),
         scheduled=False,
@@ -625,7 +633,7 @@ class PlanChangesService:
             if current.last_plan_change_key == key:
                 return current  # a concurrent identical request applied it
             self._check_state(current, request)
-            updated = applied_now(current, preview.target, request.proration_mode, at)
+            updated = applied_now(current, preview.target, effective_mode(current, request), at)
             now = await self.clocks.now(sub.business_id, sub.mode)
             updated = updated.model_copy(
                 update={
@@ -695,7 +703,7 @@ class PlanChangesService:
             pending = PendingPlanChange(
                 **preview.target.model_dump(),
                 requested_at=at,
-                proration_mode=request.proration_mode.value,
+                proration_mode=effective_mode(current, request).value,
                 on_payment_failure=request.on_payment_failure,
                 idempotency_key=key,
                 cancel_scheduled=request.cancel_scheduled,
