@@ -235,6 +235,12 @@ async def test_a_downgrade_at_the_next_billing_date_is_scheduled_cancellable_and
         return len(paid) == 2
 
     await eventually(renewed, within=30, message="the scheduled change did not renew")
+
+    # The renewal's payment is recorded before the scheduler writes the new period.
+    async def period_moved() -> bool:
+        return (await sdk.subscriptions.retrieve(sid)).previous_billing_date == due
+
+    await eventually(period_moved, within=30, message="the renewed period never started")
     after = await sdk.subscriptions.retrieve(sid)
     assert (after.product_id, after.recurring_pre_tax_amount) == (basic, 1000)
     assert after.scheduled_change is None and after.status == "active"

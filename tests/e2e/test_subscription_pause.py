@@ -115,8 +115,13 @@ async def test_paused_past_the_renewal_nothing_is_charged_and_resume_follows_the
         return len(await _succeeded(sdk, sid)) == 2
 
     await eventually(renewed, within=30, message="no renewal after the resumed period ended")
-    after = await sdk.subscriptions.retrieve(sid)
-    assert after.previous_billing_date == resumed.next_billing_date
+
+    # The payment is recorded before the scheduler writes the renewed period: wait for both.
+    async def period_moved() -> bool:
+        after = await sdk.subscriptions.retrieve(sid)
+        return after.previous_billing_date == resumed.next_billing_date
+
+    await eventually(period_moved, within=30, message="the renewed period never started")
     charges = await _succeeded(sdk, sid)
     assert [p.total_amount for p in charges] == [1200, 1200]
 
