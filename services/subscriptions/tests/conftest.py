@@ -112,6 +112,15 @@ class FakeProducts:
             raise NotFound("product not found", reason=Reason.NOT_FOUND)
         return found
 
+    async def list_plan_group(self, business_id: str, mode: Mode, plan_group: str) -> list[Product]:
+        return [
+            p
+            for p in self.products.values()
+            if (p.business_id, p.mode) == (business_id, mode)
+            and plan_group
+            and p.plan_group == plan_group
+        ]
+
 
 @dataclass
 class World:

@@ -81,6 +81,15 @@ class InMemoryStore:
             and recurring in (None, p.is_recurring)
         ]
 
+    async def list_plan_group(
+        self, business_id: str, mode: Mode, plan_group: str, *, limit: int = 100
+    ) -> list[Product]:
+        return [
+            p
+            for p in self.products.values()
+            if (p.business_id, p.mode) == (business_id, mode) and plan_group == p.plan_group
+        ][:limit]
+
     async def replace(self, product: Product, *, session: AsyncClientSession) -> None:
         self.products[product.product_id] = product
 
@@ -359,3 +368,35 @@ class TestWireForm:
         fields = price_from_proto(products_pb2.Price(type="usage_based_price", price=5))
 
         assert "payment_frequency_count" not in fields
+
+
+class TestPlanGroups:
+    async def test_plan_group_and_max_quantity_are_stored_and_changed(
+        self, service: ProductsService
+    ) -> None:
+        product = await service.create_product(
+            "bus_1", "test", _fields(price=MONTHLY, plan_group="team-plans_2", max_quantity=50)
+        )
+        assert (product.plan_group, product.max_quantity) == ("team-plans_2", 50)
+        updated = await service.update_product(
+            "bus_1", "test", product.product_id, {"plan_group": "", "max_quantity": 0}
+        )
+        assert (updated.plan_group, updated.max_quantity) == ("", 0)
+        assert await service.list_plan_group("bus_1", "test", "team-plans_2") == []
+
+    @pytest.mark.parametrize(
+        ("field", "changes"),
+        [
+            ("plan_group", {"plan_group": "has space"}),
+            ("plan_group", {"plan_group": "x" * 65}),
+            ("max_quantity", {"max_quantity": 1001}),
+            ("max_quantity", {"max_quantity": -1}),
+        ],
+    )
+    async def test_bad_values_name_the_field(
+        self, service: ProductsService, store: InMemoryStore, field: str, changes: dict[str, Any]
+    ) -> None:
+        with pytest.raises(InvalidArgument) as raised:
+            await service.create_product("bus_1", "test", _fields(price=MONTHLY, **changes))
+        assert raised.value.field == field
+        assert store.products == {}

@@ -83,3 +83,13 @@ DiscountBps = Annotated[int, Field(ge=0, le=MAX_DISCOUNT_BPS), BeforeValidator(j
 ActivationsLimit = Annotated[
     int, Field(ge=1, le=MAX_ACTIVATIONS_LIMIT), BeforeValidator(json_integer)
 ]
+
+# Our extensions for plan changes: products with the same non-empty plan group are the
+# plans a customer may switch between; max_quantity caps the seats (0 = no limit).
+PLAN_GROUP_MAX_LENGTH = 64
+PLAN_GROUP_PATTERN = r"^[A-Za-z0-9_-]*$"
+MAX_QUANTITY_LIMIT = 1000
+PlanGroup = Annotated[
+    str, StringConstraints(max_length=PLAN_GROUP_MAX_LENGTH, pattern=PLAN_GROUP_PATTERN)
+]
+MaxQuantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY_LIMIT), BeforeValidator(json_integer)]

@@ -27,6 +27,7 @@ CHARGE_TYPE_TO_PROTO: dict[ChargeType, payments_pb2.ChargeType.ValueType] = {
     ChargeType.NEW: payments_pb2.CHARGE_TYPE_NEW,
     ChargeType.RENEWAL: payments_pb2.CHARGE_TYPE_RENEWAL,
     ChargeType.ON_DEMAND: payments_pb2.CHARGE_TYPE_ON_DEMAND,
+    ChargeType.PLAN_CHANGE: payments_pb2.CHARGE_TYPE_PLAN_CHANGE,
 }
 CHARGE_TYPE_FROM_PROTO = {v: k for k, v in CHARGE_TYPE_TO_PROTO.items()}
 PURPOSE_TO_PROTO: dict[SessionPurpose, payments_pb2.PaymentSessionPurpose.ValueType] = {

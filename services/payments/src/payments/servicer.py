@@ -103,7 +103,8 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         charge_type = CHARGE_TYPE_FROM_PROTO.get(request.charge_type)
         if charge_type is None:
             raise InvalidArgument(
-                "charge_type is required: NEW, RENEWAL or ON_DEMAND", field="charge_type"
+                "charge_type is required: NEW, RENEWAL, ON_DEMAND or PLAN_CHANGE",
+                field="charge_type",
             )
         payment = await self._charges.charge(
             ChargeInput(

@@ -48,10 +48,11 @@ _STATUS_NAME: dict[int, IntentStatus] = {
     payments_pb2.PAYMENT_STATUS_REQUIRES_CUSTOMER_ACTION: "requires_customer_action",
     payments_pb2.PAYMENT_STATUS_CANCELLED: "cancelled",
 }
-_CHARGE_TYPE_NAME: dict[int, Literal["new", "renewal", "on_demand"]] = {
+_CHARGE_TYPE_NAME: dict[int, Literal["new", "renewal", "plan_change", "on_demand"]] = {
     payments_pb2.CHARGE_TYPE_NEW: "new",
     payments_pb2.CHARGE_TYPE_RENEWAL: "renewal",
     payments_pb2.CHARGE_TYPE_ON_DEMAND: "on_demand",
+    payments_pb2.CHARGE_TYPE_PLAN_CHANGE: "plan_change",
 }
 
 

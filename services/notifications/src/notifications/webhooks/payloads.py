@@ -43,7 +43,7 @@ class PaymentEventIn(EventScope):
     total_amount: int = Field(ge=0, description="minor units")
     currency: str = Field(description="ISO 4217")
     status: str = Field(description="Dodo's IntentStatus")
-    charge_type: str = Field(default="new", description="new, renewal or on_demand")
+    charge_type: str = Field(default="new", description="new, renewal, on_demand or plan_change")
     payment_method_id: str = Field(default="", description="the method charged")
     card_brand: str = Field(default="", description="e.g. visa")
     card_last_four: str = Field(default="", description="last four digits")

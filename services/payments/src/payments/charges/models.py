@@ -28,6 +28,8 @@ class ChargeType(StrEnum):
     NEW = "new"
     RENEWAL = "renewal"
     ON_DEMAND = "on_demand"
+    # A subscription's change of plan or quantity (Dodo's plan_change).
+    PLAN_CHANGE = "plan_change"
 
 
 MAX_LINES = 100
@@ -69,7 +71,7 @@ class Payment(BaseModel):
     total_amount: int = Field(ge=0, description="Minor units of `currency`.")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, upper case.")
     status: PaymentStatus = Field(description="Dodo's IntentStatus.")
-    charge_type: ChargeType = Field(description="new, renewal or on_demand.")
+    charge_type: ChargeType = Field(description="new, renewal, on_demand or plan_change.")
     payment_method_id: str = Field(description="The saved method charged.")
     card_brand: str = Field(default="", description="e.g. `visa`.")
     card_last_four: str = Field(default="", description="Last four digits of the card.")

@@ -18,6 +18,8 @@ from billing_kit.catalog_fields import (
     Currency,
     DiscountBps,
     IntervalCount,
+    MaxQuantity,
+    PlanGroup,
     PriceAmount,
     ProductDescription,
     ProductName,
@@ -108,6 +110,10 @@ class ProductDraft(_Frozen):
     license_key_duration: LicenseKeyDuration | None = None
     license_key_activation_message: ActivationMessage | None = None
     metadata: Metadata = Field(default_factory=dict)
+    # Our extensions: the plans a customer may switch between share a non-empty
+    # plan_group; max_quantity caps the seats a customer may choose (0 = no limit).
+    plan_group: PlanGroup = ""
+    max_quantity: MaxQuantity = 0
 
     @property
     def is_recurring(self) -> bool:
@@ -135,6 +141,8 @@ class Product(BaseModel):
     license_key_duration: LicenseKeyDuration | None = None
     license_key_activation_message: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    plan_group: str = ""
+    max_quantity: int = 0
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

@@ -47,6 +47,11 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
             ],
             name="business_products_by_kind_newest_first",
         ),
+        # The plans of one plan group (ListPlanOptions).
+        IndexModel(
+            [("business_id", ASCENDING), ("mode", ASCENDING), ("plan_group", ASCENDING)],
+            name="business_plan_group",
+        ),
     ],
 }
 
@@ -133,6 +138,17 @@ class ProductsRepository:
         cursor = (
             self._products.find(query).sort(_NEWEST_FIRST).skip(page.skip).limit(page.page_size)
         )
+        return [_from_document(doc) async for doc in cursor]
+
+    async def list_plan_group(
+        self, business_id: str, mode: Mode, plan_group: str, *, limit: int = 100
+    ) -> list[Product]:
+        """The business's products in ``plan_group`` (archived too; the caller filters)."""
+        if not plan_group:
+            return []
+        cursor = self._products.find(
+            {"business_id": business_id, "mode": mode, "plan_group": plan_group}
+        ).limit(limit)
         return [_from_document(doc) async for doc in cursor]
 
     async def replace(self, product: Product, *, session: AsyncClientSession) -> None:

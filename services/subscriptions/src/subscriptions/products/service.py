@@ -82,6 +82,10 @@ class ProductStore(Protocol):
         page: PageRequest,
     ) -> list[Product]: ...
 
+    async def list_plan_group(
+        self, business_id: str, mode: Mode, plan_group: str, *, limit: int = 100
+    ) -> list[Product]: ...
+
     async def replace(self, product: Product, *, session: AsyncClientSession) -> None: ...
 
     async def set_archived(
@@ -180,6 +184,10 @@ class ProductsService:
         return await self._store.list_page(
             business_id, mode, archived=archived, recurring=recurring, page=page
         )
+
+    async def list_plan_group(self, business_id: str, mode: Mode, plan_group: str) -> list[Product]:
+        """The business's products in ``plan_group`` (archived ones too); none for ""."""
+        return await self._store.list_plan_group(business_id, mode, plan_group)
 
     async def update_product(
         self,

@@ -77,6 +77,8 @@ def product_to_proto(product: Product) -> products_pb2.Product:
         archived=product.archived,
         license_key_enabled=product.license_key_enabled,
         metadata=product.metadata,
+        plan_group=product.plan_group,
+        max_quantity=product.max_quantity,
     )
     if product.description is not None:
         message.description = product.description
@@ -118,6 +120,8 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
             "tax_category": request.tax_category,
             "license_key_enabled": request.license_key_enabled,
             "metadata": dict(request.metadata),
+            "plan_group": request.plan_group,
+            "max_quantity": request.max_quantity,
         }
         for optional in (
             "description",
@@ -170,6 +174,8 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
             "license_key_enabled",
             "license_key_activations_limit",
             "license_key_activation_message",
+            "plan_group",
+            "max_quantity",
         ):
             if request.HasField(optional):
                 changes[optional] = getattr(request, optional)

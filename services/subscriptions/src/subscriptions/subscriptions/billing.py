@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from billing_kit.errors import InvalidArgument, NotFound, Reason
@@ -134,6 +135,10 @@ class BillingService:
         # A payment no subscription waits for by id (hosted-page payments: pages.HostedPages).
         self.on_unmatched_payment: (
             Callable[[CloudEvent, PaymentOutcomeData, Txn], Awaitable[None]] | None
+        ) = None
+        # A plan change waiting for its 3-D Secure payment (plan_changes.PlanChangesService).
+        self.on_plan_change_payment: (
+            Callable[[Subscription, ChargeResult, datetime, Txn], Awaitable[None]] | None
         ) = None
 
     async def _get(
@@ -332,6 +337,9 @@ class BillingService:
             error_message=data.error_message,
         )
         now = await self.clocks.now(sub.business_id, sub.mode)
+        if sub.pending_plan_change is not None and self.on_plan_change_payment is not None:
+            await self.on_plan_change_payment(sub, result, now, txn)
+            return
         event_type: str | None
         if sub.status is SubscriptionStatus.PENDING:
             updated, event_type = apply_first_payment(sub, result, now)

@@ -6,20 +6,31 @@ from datetime import UTC, datetime
 
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
 from billing_kit.errors import InvalidArgument, Reason, describe_validation_error
-from billing_kit.scoping import mode_to_proto
+from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
+from subscriptions.products.models import RecurringPrice
 from subscriptions.subscriptions.models import (
     BillingAddress,
     CancellationFeedback,
     CancelledBy,
+    ScheduledPlanChange,
     Subscription,
     SubscriptionStatus,
     TimeInterval,
 )
 from subscriptions.subscriptions.payments_client import ChargeResult, ChargeStatus
 from subscriptions.subscriptions.periods import Dues
+from subscriptions.subscriptions.plan_changes import (
+    APPLY_CHANGE,
+    PREVENT_CHANGE,
+    EffectiveAt,
+    PlanChangePreview,
+    PlanChangeRequest,
+    PlanOption,
+)
+from subscriptions.subscriptions.proration import ProrationMode
 from subscriptions.subscriptions.test_clock import ClockReading
 
 STATUS_TO_PROTO: dict[SubscriptionStatus, pb.SubscriptionStatus.ValueType] = {
@@ -147,6 +158,8 @@ def subscription_to_proto(sub: Subscription) -> pb.Subscription:
         message.cancellation_feedback = FEEDBACK_TO_PROTO[sub.cancellation_feedback]
     if sub.cancelled_by is not None:
         message.cancelled_by = _CANCELLED_BY[sub.cancelled_by]
+    if sub.scheduled_change is not None:
+        message.scheduled_change.CopyFrom(scheduled_change_to_proto(sub.scheduled_change))
     if sub.billing is not None:
         message.billing.CopyFrom(
             pb.BillingAddress(
@@ -193,3 +206,113 @@ def clock_to_proto(reading: ClockReading) -> pb.TestClock:
         now=timestamp(reading.now),
         offset_seconds=reading.offset_seconds,
     )
+
+
+def scheduled_change_to_proto(change: ScheduledPlanChange) -> pb.ScheduledPlanChange:
+    """Dodo's ScheduledPlanChange on the wire."""
+    return pb.ScheduledPlanChange(
+        id=change.id,
+        product_id=change.product_id,
+        product_name=change.product_name,
+        quantity=change.quantity,
+        effective_at=timestamp(change.effective_at),
+        recurring_pre_tax_amount=change.recurring_pre_tax_amount,
+        created_at=timestamp(change.created_at),
+    )
+
+
+PRORATION_FROM_PROTO: dict[int, ProrationMode] = {
+    pb.PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY: ProrationMode.PRORATED_IMMEDIATELY,
+    pb.PRORATION_BILLING_MODE_FULL_IMMEDIATELY: ProrationMode.FULL_IMMEDIATELY,
+    pb.PRORATION_BILLING_MODE_DIFFERENCE_IMMEDIATELY: ProrationMode.DIFFERENCE_IMMEDIATELY,
+    pb.PRORATION_BILLING_MODE_DO_NOT_BILL: ProrationMode.DO_NOT_BILL,
+    pb.PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY_KEEP_CYCLE: (
+        ProrationMode.PRORATED_IMMEDIATELY_KEEP_CYCLE
+    ),
+}
+
+
+def plan_change_request(request: pb.ChangePlanRequest) -> PlanChangeRequest:
+    """A ChangePlanRequest as the use case reads it (unspecified enums: Dodo's defaults)."""
+    mode = PRORATION_FROM_PROTO.get(request.proration_billing_mode)
+    if mode is None:
+        raise InvalidArgument(
+            "proration_billing_mode is required",
+            reason=Reason.INVALID_SUBSCRIPTION_REQUEST,
+            field="proration_billing_mode",
+        )
+    effective = (
+        EffectiveAt.NEXT_BILLING_DATE
+        if request.effective_at == pb.PLAN_CHANGE_EFFECTIVE_AT_NEXT_BILLING_DATE
+        else EffectiveAt.IMMEDIATELY
+    )
+    failure = (
+        PREVENT_CHANGE
+        if request.on_payment_failure == pb.ON_PAYMENT_FAILURE_PREVENT_CHANGE
+        else APPLY_CHANGE
+    )
+    return PlanChangeRequest(
+        business_id=request.business_id,
+        mode=mode_from_proto(request.mode),
+        subscription_id=request.subscription_id,
+        product_id=request.product_id,
+        quantity=request.quantity,
+        proration_mode=mode,
+        effective_at=effective,
+        on_payment_failure=failure,
+        customer_id=request.customer_id or None,
+        addons=tuple((a.addon_id, a.quantity) for a in request.addons),
+        cancel_scheduled=request.cancel_scheduled_change_plan,
+        metadata=dict(request.metadata),
+        customer_present=request.customer_present,
+        return_url=request.return_url,
+        idempotency_key=request.idempotency_key,
+    )
+
+
+def preview_to_proto(preview: PlanChangePreview) -> pb.PlanChangePreview:
+    """What a change does (or did) on the wire."""
+    return pb.PlanChangePreview(
+        effective_at=timestamp(preview.effective_at),
+        line_items=[
+            pb.PlanChangeLine(
+                type="subscription",
+                id=line.product_id,
+                name=line.name,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                proration_factor=line.proration_factor,
+                amount=line.amount,
+                currency=preview.currency,
+                tax_inclusive=preview.tax_inclusive,
+            )
+            for line in preview.lines
+        ],
+        immediate_amount=preview.immediate_amount,
+        currency=preview.currency,
+        new_plan=subscription_to_proto(preview.new_plan),
+        scheduled=preview.scheduled,
+    )
+
+
+def plan_option_to_proto(option: PlanOption) -> pb.PlanOption:
+    """One plan a subscription may switch to."""
+    product = option.product
+    price = product.price
+    message = pb.PlanOption(
+        product_id=product.product_id,
+        name=product.name,
+        unit_price=option.unit_price,
+        currency=price.currency,
+        max_quantity=product.max_quantity,
+        current=option.current,
+        upgrade=option.upgrade,
+    )
+    if product.description is not None:
+        message.description = product.description
+    if isinstance(price, RecurringPrice):
+        message.payment_frequency_count = price.payment_frequency_count
+        message.payment_frequency_interval = INTERVAL_TO_PROTO[
+            TimeInterval(price.payment_frequency_interval)
+        ]
+    return message

@@ -20,6 +20,9 @@ SUBSCRIPTION_UPDATED = "subscription.updated"
 # A merchant or customer paused / resumed an active subscription (Dodo's webhook names).
 SUBSCRIPTION_PAUSED = "subscription.paused"
 SUBSCRIPTION_UNPAUSED = "subscription.unpaused"
+# A plan, quantity or price change took effect (Dodo's webhook name).
+SUBSCRIPTION_PLAN_CHANGED = "subscription.plan_changed"
+SCHEDULED_CHANGE_PREFIX = "spc_"
 # Emitted once per period, the business's renewal_reminder_days before a renewal.
 SUBSCRIPTION_RENEWAL_REMINDER = "subscription.renewal_reminder"
 
@@ -96,6 +99,49 @@ class PriceTerms(BaseModel):
     trial_period_days: int = Field(default=0, ge=0, le=10_000)
 
 
+class PlanTarget(BaseModel):
+    """What a plan change makes of the subscription: the new product's snapshot."""
+
+    model_config = ConfigDict(frozen=True)
+
+    product_id: str = Field(min_length=1)
+    product_name: str = ""
+    product_description: str | None = None
+    unit_price: int = Field(ge=0, description="minor units, one unit, before tax")
+    quantity: int = Field(ge=1)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    tax_inclusive: bool = False
+    payment_frequency_count: int = Field(ge=1)
+    # Stored as the plain string (a nested enum would not encode).
+    payment_frequency_interval: str
+
+    @property
+    def recurring_pre_tax_amount(self) -> int:
+        """One period of the new plan (unit price x quantity)."""
+        return self.unit_price * self.quantity
+
+
+class ScheduledPlanChange(PlanTarget):
+    """A change waiting for ``effective_at`` (= next_billing_date), applied by the renewal."""
+
+    id: str = Field(min_length=1, description="spc_…")
+    effective_at: AwareDatetime
+    created_at: AwareDatetime
+    # "apply_change" or "prevent_change": what a declined renewal at the new price does.
+    on_payment_failure: str = "apply_change"
+
+
+class PendingPlanChange(PlanTarget):
+    """An immediate change whose charge waits for 3-D Secure (``pending_payment_id``)."""
+
+    requested_at: AwareDatetime
+    # A ProrationMode value: whether the cycle restarts at requested_at.
+    proration_mode: str
+    on_payment_failure: str = "apply_change"
+    idempotency_key: str
+    cancel_scheduled: bool = False
+
+
 class Subscription(BaseModel):
     """A customer's subscription to one product.
 
@@ -153,6 +199,12 @@ class Subscription(BaseModel):
     period: int = 0
     # Declined attempts to pay the dues of the current hold (a new key per attempt).
     dues_attempts: int = 0
+    # Plan changes: the one scheduled for next_billing_date (Dodo's scheduled_change),
+    # the one waiting for its 3-D Secure payment, and the key of the last one applied
+    # (a retried or concurrent identical change applies once).
+    scheduled_change: ScheduledPlanChange | None = None
+    pending_plan_change: PendingPlanChange | None = None
+    last_plan_change_key: str | None = None
 
 
 class SubscriptionEventData(BaseModel):

@@ -37,6 +37,7 @@ class ChargeType(StrEnum):
     NEW = "new"
     RENEWAL = "renewal"
     ON_DEMAND = "on_demand"
+    PLAN_CHANGE = "plan_change"
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ _CHARGE_TYPE = {
     ChargeType.NEW: payments_pb2.CHARGE_TYPE_NEW,
     ChargeType.RENEWAL: payments_pb2.CHARGE_TYPE_RENEWAL,
     ChargeType.ON_DEMAND: payments_pb2.CHARGE_TYPE_ON_DEMAND,
+    ChargeType.PLAN_CHANGE: payments_pb2.CHARGE_TYPE_PLAN_CHANGE,
 }
 
 

@@ -45,6 +45,7 @@ from subscriptions.subscriptions.payments_client import (
     subscription_lines,
 )
 from subscriptions.subscriptions.periods import after_renewal, renewal_key
+from subscriptions.subscriptions.plan_changes import scheduled_renewal
 from subscriptions.subscriptions.reminders import RenewalReminders
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.state_machine import Transition, transition
@@ -68,12 +69,17 @@ def renewal_outcome(
     if sub.cancel_at_next_billing_date:
         status = transition(Transition.CANCEL_AT_PERIOD_END, sub.status)
         return sub.model_copy(
-            update={"status": status, "cancelled_at": period_end, "next_billing_date": None}
+            update={
+                "status": status,
+                "cancelled_at": period_end,
+                "next_billing_date": None,
+                "scheduled_change": None,
+            }
         ), m.SUBSCRIPTION_CANCELLED
     if sub.expires_at is not None and period_end is not None and period_end >= sub.expires_at:
         status = transition(Transition.EXPIRE, sub.status)
         return sub.model_copy(
-            update={"status": status, "next_billing_date": None}
+            update={"status": status, "next_billing_date": None, "scheduled_change": None}
         ), m.SUBSCRIPTION_EXPIRED
     if result is None or result.status is ChargeStatus.PROCESSING:
         return None
@@ -226,10 +232,19 @@ class RenewalScheduler:
             except grpc.aio.AioRpcError as exc:
                 log.warning("payments unavailable for a renewal: %s", exc.code().name)
                 return False
-        outcome = renewal_outcome(sub, result)
-        if outcome is None:
-            return False
-        updated, event = outcome
+        events: list[str]
+        if needs_charge(sub) and sub.scheduled_change is not None:
+            # The renewal at the new plan's price applies the scheduled change.
+            scheduled = scheduled_renewal(sub, result)
+            if scheduled is None:
+                return False
+            updated, events = scheduled
+        else:
+            outcome = renewal_outcome(sub, result)
+            if outcome is None:
+                return False
+            updated, event = outcome
+            events = [event]
         payment_id = result.payment_id if result is not None else None
 
         async def apply(txn: Txn) -> None:
@@ -239,12 +254,40 @@ class RenewalScheduler:
             final = updated.model_copy(update={"updated_at": now})
             await self.repository.save(final, txn)
             await self.repository.release(sub.subscription_id, self.owner, txn)
-            await self.uow.emit(event, final, txn, payment_id=payment_id or None, previous=sub)
+            for event in events:
+                await self.uow.emit(event, final, txn, payment_id=payment_id or None, previous=sub)
 
         await self.uow.run(apply)
         return True
 
     def _renewal_charge(self, sub: Subscription) -> ChargeRequest:
+        change = sub.scheduled_change
+        if change is not None:
+            # The new plan's first period: its price, its line, a key of its own.
+            amount = change.recurring_pre_tax_amount
+            on_new = sub.model_copy(
+                update={
+                    "product_id": change.product_id,
+                    "product_name": change.product_name,
+                    "quantity": change.quantity,
+                }
+            )
+            return ChargeRequest(
+                business_id=sub.business_id,
+                mode=sub.mode,
+                customer_id=sub.customer_id,
+                payment_method_id=sub.payment_method_id or "",
+                amount=amount,
+                currency=sub.currency,
+                idempotency_key=f"{renewal_key(sub)}:plan:{change.id}",
+                charge_type=ChargeType.RENEWAL,
+                subscription_id=sub.subscription_id,
+                customer_present=False,
+                description=change.product_name,
+                lines=subscription_lines(on_new, amount),
+                billing=sub.billing,
+                tax_id=sub.tax_id,
+            )
         return ChargeRequest(
             business_id=sub.business_id,
             mode=sub.mode,

@@ -51,6 +51,10 @@ class ProductReader(Protocol):
 
     async def get_product(self, business_id: str, mode: Mode, product_id: str) -> Product: ...
 
+    async def list_plan_group(
+        self, business_id: str, mode: Mode, plan_group: str
+    ) -> list[Product]: ...
+
 
 # Dodo's tax_id is free text; a VAT number is 15 at most, 64 leaves room for any scheme.
 MAX_TAX_ID = 64

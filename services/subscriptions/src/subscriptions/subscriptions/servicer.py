@@ -21,6 +21,7 @@ from subscriptions.subscriptions.billing import BillingService, MethodResult
 from subscriptions.subscriptions.changes import Changes
 from subscriptions.subscriptions.models import CancelledBy
 from subscriptions.subscriptions.pages import HostedPages
+from subscriptions.subscriptions.plan_changes import PlanChangesService
 from subscriptions.subscriptions.repository import SubscriptionFilter
 from subscriptions.subscriptions.service import NewSubscription, SubscriptionsService
 from subscriptions.subscriptions.test_clock import BusinessClocks
@@ -46,12 +47,15 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
         clocks: BusinessClocks,
         checkouts: CheckoutsService | None = None,
         hosted: HostedPages | None = None,
+        *,
+        plan_changes: PlanChangesService | None = None,
     ) -> None:
         self._service = service
         self._billing = billing
         self._clocks = clocks
         self._checkouts = checkouts
         self._hosted = hosted
+        self._plan_changes = plan_changes
 
     async def CreateSubscription(
         self, request: pb.CreateSubscriptionRequest, context: Context
@@ -265,6 +269,57 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             idempotency_key=request.idempotency_key,
         )
         return pb.ChargeSubscriptionResponse(payment=c.outcome_to_proto(result))
+
+    def _plans(self) -> PlanChangesService:
+        if self._plan_changes is None:  # pragma: no cover - the runtime always wires it
+            raise InvalidArgument("plan changes are not available", field="product_id")
+        return self._plan_changes
+
+    async def PreviewChangePlan(
+        self, request: pb.ChangePlanRequest, context: Context
+    ) -> pb.PlanChangePreview:
+        """What a change would charge now and the subscription after it (writes nothing)."""
+        _business(request.business_id)
+        preview = await self._plans().preview(c.plan_change_request(request))
+        return c.preview_to_proto(preview)
+
+    async def ChangePlan(
+        self, request: pb.ChangePlanRequest, context: Context
+    ) -> pb.ChangePlanResponse:
+        """Change (or schedule) the plan, charging what the preview computes."""
+        _business(request.business_id)
+        outcome = await self._plans().change(c.plan_change_request(request))
+        response = pb.ChangePlanResponse(
+            subscription=c.subscription_to_proto(outcome.subscription),
+            applied=c.preview_to_proto(outcome.applied),
+        )
+        if outcome.payment is not None:
+            response.payment.CopyFrom(c.outcome_to_proto(outcome.payment))
+        return response
+
+    async def CancelScheduledChange(
+        self, request: pb.CancelScheduledChangeRequest, context: Context
+    ) -> pb.Subscription:
+        """Drop the scheduled plan change (FAILED_PRECONDITION when none)."""
+        updated = await self._plans().cancel_scheduled(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            request.subscription_id,
+            request.customer_id or None,
+        )
+        return c.subscription_to_proto(updated)
+
+    async def ListPlanOptions(
+        self, request: pb.ListPlanOptionsRequest, context: Context
+    ) -> pb.ListPlanOptionsResponse:
+        """The plans of the subscription's plan group, cheapest first."""
+        options = await self._plans().plan_options(
+            _business(request.business_id),
+            mode_from_proto(request.mode),
+            request.subscription_id,
+            request.customer_id or None,
+        )
+        return pb.ListPlanOptionsResponse(options=[c.plan_option_to_proto(o) for o in options])
 
     async def AdvanceTestClock(
         self, request: pb.AdvanceTestClockRequest, context: Context

@@ -34,6 +34,8 @@ class Transition(StrEnum):
     CHANGE_BILLING_DATE = "change_billing_date"
     PAUSE = "pause"
     RESUME = "resume"
+    CHANGE_PLAN = "change_plan"
+    PLAN_CHANGE_UNPAID = "plan_change_unpaid"
 
 
 TABLE: dict[Transition, dict[S, S]] = {
@@ -59,6 +61,9 @@ TABLE: dict[Transition, dict[S, S]] = {
     Transition.CHANGE_BILLING_DATE: {S.ACTIVE: S.ACTIVE},
     Transition.PAUSE: {S.ACTIVE: S.PAUSED},
     Transition.RESUME: {S.PAUSED: S.ACTIVE},
+    Transition.CHANGE_PLAN: {S.ACTIVE: S.ACTIVE},
+    # A declined plan-change charge with on_payment_failure=apply_change.
+    Transition.PLAN_CHANGE_UNPAID: {S.ACTIVE: S.ON_HOLD},
 }
 
 

@@ -12,6 +12,7 @@ from subscriptions.config import SubscriptionsSettings
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, BillingService
 from subscriptions.subscriptions.pages import METHOD_SAVED_EVENTS, HostedPages
 from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort, PayPagesPort
+from subscriptions.subscriptions.plan_changes import PlanChangesService
 from subscriptions.subscriptions.reminders import (
     AuthReminderDays,
     ReminderDays,
@@ -33,6 +34,7 @@ class SubscriptionsParts:
     clocks: BusinessClocks
     service: SubscriptionsService
     billing: BillingService
+    plan_changes: PlanChangesService
     scheduler: RenewalScheduler
     servicer: SubscriptionsServicer
     payments: PaymentsPort
@@ -82,6 +84,8 @@ def build_subscriptions(
         runtime.add_step("renewal-scheduler", scheduler.start, scheduler.stop)
     service = SubscriptionsService(repository, uow, clocks, products, payments, pages)
     billing = BillingService(repository, uow, clocks, payments)
+    plan_changes = PlanChangesService(repository, uow, clocks, products, payments)
+    billing.on_plan_change_payment = plan_changes.on_plan_change_payment
     runtime.add_consumer("payment-outcomes", PAYMENT_EVENTS, billing.on_payment_event)
     checkouts = hosted = None
     if pages is not None:
@@ -100,7 +104,10 @@ def build_subscriptions(
         service=service,
         billing=billing,
         scheduler=scheduler,
-        servicer=SubscriptionsServicer(service, billing, clocks, checkouts, hosted),
+        plan_changes=plan_changes,
+        servicer=SubscriptionsServicer(
+            service, billing, clocks, checkouts, hosted, plan_changes=plan_changes
+        ),
         payments=payments,
         checkouts=checkouts,
         business_settings=business_settings,

@@ -63,6 +63,8 @@ class _ChargeTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChargeType
     """An unattended renewal."""
     CHARGE_TYPE_ON_DEMAND: _ChargeType.ValueType  # 3
     """A merchant's on-demand charge."""
+    CHARGE_TYPE_PLAN_CHANGE: _ChargeType.ValueType  # 4
+    """A subscription's change of plan or quantity (Dodo's plan_change)."""
 
 class ChargeType(_ChargeType, metaclass=_ChargeTypeEnumTypeWrapper): ...
 
@@ -73,6 +75,8 @@ CHARGE_TYPE_RENEWAL: ChargeType.ValueType  # 2
 """An unattended renewal."""
 CHARGE_TYPE_ON_DEMAND: ChargeType.ValueType  # 3
 """A merchant's on-demand charge."""
+CHARGE_TYPE_PLAN_CHANGE: ChargeType.ValueType  # 4
+"""A subscription's change of plan or quantity (Dodo's plan_change)."""
 Global___ChargeType: _TypeAlias = ChargeType  # noqa: Y015
 
 class _PaymentSessionPurpose:

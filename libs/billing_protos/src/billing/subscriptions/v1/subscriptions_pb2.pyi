@@ -456,11 +456,14 @@ class ScheduledPlanChange(_message.Message):
     EFFECTIVE_AT_FIELD_NUMBER: _builtins.int
     RECURRING_PRE_TAX_AMOUNT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     product_name: _builtins.str
     quantity: _builtins.int
     recurring_pre_tax_amount: _builtins.int
     """What each period costs from effective_at (minor units, unit price x quantity)."""
+    id: _builtins.str
+    """Dodo's ScheduledPlanChange.id (spc_…)."""
     @_builtins.property
     def addons(self) -> _containers.RepeatedCompositeFieldContainer[Global___AddonQuantity]: ...
     @_builtins.property
@@ -477,10 +480,11 @@ class ScheduledPlanChange(_message.Message):
         effective_at: _timestamp_pb2.Timestamp | None = ...,
         recurring_pre_tax_amount: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_at", b"effective_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addons", b"addons", "created_at", b"created_at", "effective_at", b"effective_at", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addons", b"addons", "created_at", b"created_at", "effective_at", b"effective_at", "id", b"id", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
