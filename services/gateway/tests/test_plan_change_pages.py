@@ -73,7 +73,8 @@ async def test_upgrade_with_preview_confirm_and_confirmation(world: World) -> No
     plans(world)
     status, html, _ = await world.get(f"subscriptions/{world.sub}/change-plan")
     assert status == 200, html
-    assert "€49.99 per month" in html and "€9.99 per month" in html and "Pro, for teams" in html
+    assert "€49.99 per seat per month" in html and "€9.99 per seat per month" in html
+    assert "Pro, for teams" in html
     assert re.search(r'value="pdt_1" id="plan-pdt_1" checked>.*?Current plan', html, re.S)
     assert world.billing.count("ChangePlan") == 0 and world.billing.count("PreviewChangePlan") == 0
 
@@ -386,6 +387,6 @@ async def test_the_unified_portal_offers_the_same_actions(world: World) -> None:
 async def test_the_change_plan_pages_read_italian(world: World) -> None:
     plans(world)
     status, html, _ = await world.get(f"subscriptions/{world.sub}/change-plan?lang=it")
-    assert status == 200 and "Cambia piano" in html and "49,99\xa0€ al mese" in html
+    assert status == 200 and "Cambia piano" in html and "49,99\xa0€ per postazione al mese" in html
     status, html = await preview(world, "pdt_pro", 1, lang="it")
     assert status == 200 and "Addebitato ora" in html and "Conferma e paga 15,00\xa0€" in html

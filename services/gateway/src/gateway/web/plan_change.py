@@ -110,6 +110,8 @@ def _option_view(option: Any) -> dict[str, Any]:
         "name": option.name,
         "description": option.description if option.HasField("description") else "",
         "price": f"{price} {_interval_of(option)}".strip(),
+        "amount": price,
+        "every": _interval_of(option),
         "current": option.current,
         "max_quantity": option.max_quantity,
     }
@@ -267,7 +269,7 @@ async def _render_choose(
             seats_editable=settings.allow_quantity_change,
             quantity=(chosen or {}).get("quantity") or str(sub.quantity or 1),
             max_quantity=_max_seats(current),
-            current_price=(_option_view(current)["price"] if current is not None else view.price),
+            current=_option_view(current) if current is not None else None,
             product_id=sub.product_id,
             errors=errors or {},
             action=paths["preview"],
