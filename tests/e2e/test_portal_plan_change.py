@@ -264,3 +264,51 @@ async def test_seats_from_one_to_five_charge_what_the_preview_said(
     assert [p.total_amount for p in extra] == [minor_units(charged_now)]
     await page.goto(f"{stack.portal_urls.test}{detail}")
     await expect(page.locator("#sub-quantity")).to_have_text("5")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_downgrade_waits_for_the_renewal_is_shown_and_can_be_cancelled(
+    stack: Stack,
+    shop: PortalBusiness,
+    shop_sdk: AsyncDodoPayments,
+    page: Page,
+    http: aiohttp.ClientSession,
+) -> None:
+    sdk = shop_sdk
+    tag = uuid.uuid4().hex[:4]
+    plans = await plan_group(stack, shop, sdk, **{f"Lite {tag}": 999, f"Team {tag}": 2999})
+    customer = await sdk.customers.create(email=unique_email("downgrade"), name="Ada Lovelace")
+    card = await Cards(stack, shop.business_id, http).save(customer.customer_id, "4242424242424242")
+    sub_id = await subscribe(sdk, customer.customer_id, plans[f"Team {tag}"], card)
+    detail = f"/b/{shop.business_id}/subscriptions/{sub_id}"
+    renews = (await sdk.subscriptions.retrieve(sub_id)).next_billing_date
+
+    await sign_in_at(page, stack, shop, sdk, customer.customer_id, detail)
+    await page.locator("#change-plan").click()
+    await page.locator(f"#plan-{plans[f'Lite {tag}']}").check()
+    await page.locator("#see-preview").click()
+    await page.wait_for_url(f"**{detail}/change-plan/preview?**")
+    await expect(page.locator("#charged-now")).to_have_text("€0.00")
+    await expect(page.locator("#then-each-period")).to_have_text("€9.99 per month")
+    await expect(page.locator("#preview")).to_contain_text("Nothing changes or is charged until")
+    await page.locator("#confirm-change").click()
+    await page.wait_for_url(f"**{detail}/change-plan/done?**")
+    await expect(page.locator("#result")).to_have_attribute("data-state", "scheduled")
+
+    await page.locator("#back-to-subscription").click()
+    scheduled = page.locator("#scheduled-change")
+    await expect(scheduled).to_contain_text(f"Changes to Lite {tag} \u00d7 1 seat on")
+    await expect(scheduled).to_contain_text("then €9.99 per month")
+    await expect(page.locator("#page-title")).to_have_text(f"Team {tag}")
+    await shoot(page, "scheduled-detail")
+    after = await sdk.subscriptions.retrieve(sub_id)
+    assert after.product_id == plans[f"Team {tag}"] and after.next_billing_date == renews
+    assert await plan_change_payments(sdk, sub_id) == []
+
+    await page.locator("#cancel-scheduled-change").click()
+    await page.wait_for_url(f"**{detail}?done=change_cancelled")
+    await expect(page.locator("#notice")).to_contain_text(
+        "scheduled plan change has been cancelled"
+    )
+    await expect(page.locator("#scheduled-change")).to_have_count(0)
+    assert (await sdk.subscriptions.retrieve(sub_id)).product_id == plans[f"Team {tag}"]
