@@ -310,7 +310,7 @@ async def test_what_the_business_disallows_is_neither_shown_nor_accepted(world: 
     assert world.billing.count("ListPlanOptions") == 0
     for rest in ("change-plan", "seats", "change-plan/preview?product_id=pdt_pro&quantity=1"):
         status, page, _ = await world.get(f"subscriptions/{world.sub}/{rest}")
-        assert status == 403 and "not available in this portal" in page, rest
+        assert status == 403 and "This action is not available in the portal." in page, rest
     resp = await world.post(
         f"subscriptions/{world.sub}/change-plan",
         {"product_id": "pdt_pro", "quantity": "1", "shown": "1500-EUR-0"},

@@ -46,7 +46,7 @@ from gateway.web.billing_forms import valid_id
 from gateway.web.billing_scope import Account
 from gateway.web.forms import read_form
 from gateway.web.login import csrf_failed_error
-from gateway.web.portal_settings import PortalSettings, portal_settings_of
+from gateway.web.portal_settings import PortalSettingsView, not_offered_page, portal_settings_of
 from gateway.web.rendering import error_page, redirect, render
 from gateway.web.security import CSRF_FIELD, tokens_match
 from gateway.web.subscriptions import changeable, links_for, list_methods, plan_options
@@ -88,13 +88,9 @@ async def _subscription(request: web.Request, account: Account, subscription_id:
     )
 
 
-def _refused(request: web.Request, what: str) -> web.Response:
-    """The business does not let customers do this here (403, the portal's error page)."""
-    if what == "plan":
-        detail = i18n.gettext("Changing plan is not available in this portal.")
-    else:
-        detail = i18n.gettext("Changing the number of seats is not available in this portal.")
-    return error_page(request, 403, detail)
+def _refused(request: web.Request, account: Account) -> web.Response:
+    """The business does not let customers do this here: the portal's 403 page."""
+    return not_offered_page(request, account, request.match_info["subscription_id"])
 
 
 def _interval_of(option: Any) -> str:
@@ -148,7 +144,7 @@ def parse_choice(values: Any, sub: Any, options: list[Any], what: str) -> Choice
     return Choice(product_id=product_id, quantity=quantity)
 
 
-def _forbidden_part(sub: Any, choice: Choice, settings: PortalSettings) -> str:
+def _forbidden_part(sub: Any, choice: Choice, settings: PortalSettingsView) -> str:
     """``"plan"`` / ``"seats"`` when the choice changes what the business does not allow."""
     if choice.product_id != sub.product_id and not settings.allow_plan_change:
         return "plan"
@@ -172,7 +168,7 @@ def change_request(
     sub: Any,
     choice: Choice,
     options: list[Any],
-    settings: PortalSettings,
+    settings: PortalSettingsView,
     **more: Any,
 ) -> subs.ChangePlanRequest:
     """The ChangePlan / PreviewChangePlan request of a portal choice.
@@ -182,9 +178,7 @@ def change_request(
     billing date: nothing is charged now; at once: prorated, a credit is not paid
     out). A change already scheduled is replaced by this one (the customer saw it).
     """
-    scheduled = (
-        _is_downgrade(sub, choice, options) and settings.downgrade_timing == "next_billing_date"
-    )
+    scheduled = _is_downgrade(sub, choice, options) and settings.downgrades_at_next_billing_date
     return subs.ChangePlanRequest(
         **account.scope(),
         subscription_id=sub.subscription_id,
@@ -231,7 +225,7 @@ def _what_of(request: web.Request) -> str:
     return "seats" if request.path.rstrip("/").endswith("/seats") else "plan"
 
 
-def _allowed(settings: PortalSettings, what: str) -> bool:
+def _allowed(settings: PortalSettingsView, what: str) -> bool:
     return settings.allow_quantity_change if what == "seats" else settings.allow_plan_change
 
 
@@ -246,7 +240,7 @@ async def _render_choose(
     sub: Any,
     options: list[Any],
     what: str,
-    settings: PortalSettings,
+    settings: PortalSettingsView,
     *,
     errors: dict[str, str] | None = None,
     chosen: dict[str, str] | None = None,
@@ -285,7 +279,7 @@ async def change_page(request: web.Request, account: Account) -> web.StreamRespo
     what = _what_of(request)
     settings = portal_settings_of(account.business)
     if not _allowed(settings, what):
-        return _refused(request, what)
+        return _refused(request, account)
     sub = await _subscription(request, account, subscription_id)
     options = await plan_options(request, account, subscription_id)
     return await _render_choose(request, account, sub, options, what, settings)
@@ -340,7 +334,7 @@ async def _render_preview(
     sub: Any,
     options: list[Any],
     choice: Choice,
-    settings: PortalSettings,
+    settings: PortalSettingsView,
     *,
     decline: str = "",
     retry_of: str = "",
@@ -376,18 +370,18 @@ async def _render_preview(
 
 async def _checked(
     request: web.Request, account: Account, values: Any
-) -> tuple[Any, list[Any], Choice, PortalSettings] | web.Response:
+) -> tuple[Any, list[Any], Choice, PortalSettingsView] | web.Response:
     """The subscription, its options and a valid, allowed choice; else the page to answer."""
     subscription_id = _subscription_id(request)
     settings = portal_settings_of(account.business)
     seats_only = values.get("from") == "seats" or not settings.allow_plan_change
     what = "seats" if seats_only else "plan"
     if not _allowed(settings, what):
-        return _refused(request, what)
+        return _refused(request, account)
     sub = await _subscription(request, account, subscription_id)
     asked = values.get("product_id") or sub.product_id
     if asked != sub.product_id and not settings.allow_plan_change:
-        return _refused(request, "plan")
+        return _refused(request, account)
     options = await plan_options(request, account, subscription_id)
     choice = parse_choice(values, sub, options, what)
     if isinstance(choice, dict):
@@ -397,7 +391,7 @@ async def _checked(
         )
     forbidden = _forbidden_part(sub, choice, settings)
     if forbidden:
-        return _refused(request, forbidden)
+        return _refused(request, account)
     return sub, options, choice, settings
 
 

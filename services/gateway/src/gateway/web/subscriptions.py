@@ -26,7 +26,7 @@ from gateway.web.billing_forms import CancelChoice, parse_cancel, valid_id
 from gateway.web.billing_scope import Account
 from gateway.web.forms import read_form
 from gateway.web.login import csrf_failed_error
-from gateway.web.portal_settings import PortalSettings, portal_settings_of
+from gateway.web.portal_settings import PortalSettingsView, portal_settings_of
 from gateway.web.rendering import error_page, redirect, render
 from gateway.web.security import CSRF_FIELD, tokens_match
 
@@ -65,7 +65,7 @@ def changeable(sub: Any) -> bool:
 
 
 def offer_changes(
-    view: views.SubscriptionView, sub: Any, settings: PortalSettings, *, other_plans: bool
+    view: views.SubscriptionView, sub: Any, settings: PortalSettingsView, *, other_plans: bool
 ) -> None:
     """Set the view's Change plan / Change seats buttons (what the business allows)."""
     ok = changeable(sub)
