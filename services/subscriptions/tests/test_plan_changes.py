@@ -183,8 +183,13 @@ async def test_a_declined_upgrade_with_prevent_change_changes_nothing(world: Wor
     outcome = await plans.change(_request(sid, on_payment_failure=PREVENT_CHANGE))
     assert outcome.payment is not None and outcome.payment.status is ChargeStatus.FAILED
     after = await world.repository.get("bus_1", "test", sid)
-    assert after == before
+    assert after is not None and before is not None
+    # Only the attempt count moved: the next try is a new charge, not the same decline.
+    assert after == before.model_copy(update={"plan_change_declines": 1})
     assert await world.events("subscription.plan_changed") == []
+    again = await plans.change(_request(sid, on_payment_failure=PREVENT_CHANGE))
+    assert again.payment is not None
+    assert again.payment.payment_id != outcome.payment.payment_id
 
 
 async def test_a_declined_upgrade_with_apply_change_goes_on_hold_on_the_new_plan(
@@ -369,3 +374,51 @@ async def test_plan_options_are_the_group_cheapest_first(world: World) -> None:
     assert [o.upgrade for o in options] == [False, False, True]
     with pytest.raises(NotFound):
         await plans.plan_options("bus_1", "test", sid, customer_id="cus_other")
+
+
+async def test_a_scheduled_change_follows_a_moved_billing_date_and_a_cancel_drops_it(
+    world: World,
+) -> None:
+    from subscriptions.subscriptions.changes import Changes
+
+    plans = _plans(world)
+    sid = await _subscribe(world, product="pdt_pro")
+    await plans.change(
+        _request(sid, product_id="pdt_mini", effective_at=EffectiveAt.NEXT_BILLING_DATE)
+    )
+    later = T0 + timedelta(days=40)
+    moved = await world.service.update_subscription(
+        "bus_1", "test", sid, Changes(next_billing_date=later)
+    )
+    assert moved.scheduled_change is not None
+    assert moved.scheduled_change.effective_at == later == moved.next_billing_date
+    cancelled = await world.service.update_subscription(
+        "bus_1", "test", sid, Changes(cancel_now=True)
+    )
+    assert cancelled.scheduled_change is None
+
+
+def test_the_grpc_request_reads_dodos_defaults() -> None:
+    from billing.common.v1.common_pb2 import MODE_TEST
+    from billing.subscriptions.v1 import subscriptions_pb2 as pb
+    from subscriptions.subscriptions.convert import plan_change_request
+
+    request = plan_change_request(
+        pb.ChangePlanRequest(
+            business_id="bus_1",
+            mode=MODE_TEST,
+            subscription_id="sub_1",
+            product_id="pdt_pro",
+            quantity=2,
+            proration_billing_mode=pb.PRORATION_BILLING_MODE_DO_NOT_BILL,
+        )
+    )
+    assert request.effective_at is EffectiveAt.IMMEDIATELY
+    assert request.on_payment_failure == "apply_change"
+    assert request.proration_mode is ProrationMode.DO_NOT_BILL
+    assert request.customer_id is None
+    with pytest.raises(InvalidArgument) as missing:
+        plan_change_request(
+            pb.ChangePlanRequest(business_id="bus_1", mode=MODE_TEST, subscription_id="sub_1")
+        )
+    assert missing.value.field == "proration_billing_mode"

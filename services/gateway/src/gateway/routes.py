@@ -60,6 +60,21 @@ ROUTES = [
         "/subscriptions/{id}/charge", subscriptions.charge_subscription, name="charge_subscription"
     ),
     web.post(
+        "/subscriptions/{id}/change-plan",
+        subscriptions.change_plan,
+        name="change_subscription_plan",
+    ),
+    web.post(
+        "/subscriptions/{id}/change-plan/preview",
+        subscriptions.preview_change_plan,
+        name="preview_subscription_change_plan",
+    ),
+    web.delete(
+        "/subscriptions/{id}/change-plan/scheduled",
+        subscriptions.cancel_scheduled_change,
+        name="cancel_subscription_change_plan",
+    ),
+    web.post(
         "/test-helpers/clock/advance", subscriptions.advance_test_clock, name="advance_test_clock"
     ),
     web.get("/openapi.json", openapi.openapi_document, name="openapi_document"),

@@ -20,6 +20,8 @@ from billing_kit.catalog_fields import (
     Currency,
     DiscountBps,
     IntervalCount,
+    MaxQuantity,
+    PlanGroup,
     PriceAmount,
     ProductDescription,
     ProductName,
@@ -71,6 +73,17 @@ def _refuse_usage_based(value: Any) -> Any:
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_EXTENSION: dict[str, Any] = {"x-extension": True}
+PLAN_GROUP_DESCRIPTION = (
+    "Extension (not in Dodo's API): products of the business sharing this non-empty group "
+    'are the plans a customer may switch between in the portal; "" = none.'
+)
+MAX_QUANTITY_DESCRIPTION = (
+    "Extension (not in Dodo's API): the most units (seats) a customer may choose in the "
+    "portal or a plan change may set; 0 = no limit."
+)
 
 
 PercentDiscount = Annotated[int, Field(ge=0, le=100), BeforeValidator(json_integer)]
@@ -157,6 +170,12 @@ class CreateProductBody(_Body):
     )
     license_key_activation_message: ActivationMessage | None = None
     metadata: Metadata | None = None
+    plan_group: PlanGroup | None = Field(
+        default=None, description=PLAN_GROUP_DESCRIPTION, json_schema_extra=_EXTENSION
+    )
+    max_quantity: MaxQuantity | None = Field(
+        default=None, description=MAX_QUANTITY_DESCRIPTION, json_schema_extra=_EXTENSION
+    )
     addons: Unsupported
     brand_id: Unsupported
     credit_entitlements: Unsupported
@@ -190,6 +209,16 @@ class UpdateProductBody(_Body):
     license_key_duration: LicenseKeyDurationIn | None = None
     license_key_activation_message: ActivationMessage | None = None
     metadata: Metadata | None = None
+    plan_group: PlanGroup | None = Field(
+        default=None,
+        description=PLAN_GROUP_DESCRIPTION + " null leaves it as it is.",
+        json_schema_extra=_EXTENSION,
+    )
+    max_quantity: MaxQuantity | None = Field(
+        default=None,
+        description=MAX_QUANTITY_DESCRIPTION + " null leaves it as it is.",
+        json_schema_extra=_EXTENSION,
+    )
     addons: Unsupported
     brand_id: Unsupported
     credit_entitlements: Unsupported
@@ -313,6 +342,14 @@ class ProductOut(BaseModel):
     metadata: dict[str, str]
     created_at: datetime
     updated_at: datetime
+    plan_group: str | None = Field(
+        default=None, description=PLAN_GROUP_DESCRIPTION, json_schema_extra=_EXTENSION
+    )
+    max_quantity: int | None = Field(
+        default=None,
+        description="Extension: the seat limit; null = no limit.",
+        json_schema_extra=_EXTENSION,
+    )
     addons: list[str] | None = None
     credit_entitlements: list[dict[str, Any]] = Field(default_factory=list)
     entitlements: list[dict[str, Any]] = Field(default_factory=list)
@@ -355,6 +392,8 @@ class ProductOut(BaseModel):
             metadata=dict(product.metadata),
             created_at=product.created_at.ToDatetime(tzinfo=UTC),
             updated_at=product.updated_at.ToDatetime(tzinfo=UTC),
+            plan_group=product.plan_group or None,
+            max_quantity=product.max_quantity or None,
         )
 
 

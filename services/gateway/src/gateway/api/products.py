@@ -78,6 +78,8 @@ async def create_product(request: web.Request, merchant: Merchant) -> web.Respon
         license_key_enabled=bool(body.license_key_enabled),
         metadata=body.metadata or {},
         merchant_key_id=merchant.key_id,
+        plan_group=body.plan_group or "",
+        max_quantity=body.max_quantity or 0,
     )
     if body.description is not None:
         message.description = body.description
@@ -146,6 +148,8 @@ async def update_product(request: web.Request, merchant: Merchant) -> web.Respon
             "description",
             "license_key_activations_limit",
             "license_key_activation_message",
+            "plan_group",
+            "max_quantity",
         )
         if field in sent and getattr(body, field) is not None
     }

@@ -15,6 +15,7 @@ from gateway.api.checkouts import (
 from gateway.api.openapi import (
     _BODY_ERRORS,
     _COMMON_ERRORS,
+    _NO_CONTENT,
     _UNSUPPORTED,
     _json,
     _problem,
@@ -23,6 +24,7 @@ from gateway.api.openapi import (
 )
 from gateway.api.subscription_schemas import (
     AdvanceClockBody,
+    ChangePlanBody,
     ChargeBody,
     ChargeOut,
     ClockOut,
@@ -30,6 +32,7 @@ from gateway.api.subscription_schemas import (
     CreateSubscriptionOut,
     ListSubscriptionsQuery,
     PaymentLinkOut,
+    PreviewChangePlanOut,
     RetrieveQuery,
     SubscriptionListOut,
     SubscriptionOut,
@@ -44,8 +47,10 @@ MODELS: tuple[type[BaseModel], ...] = (
     UpdateSubscriptionBody,
     UpdatePaymentMethodBody,
     ChargeBody,
+    ChangePlanBody,
     AdvanceClockBody,
     SubscriptionOut,
+    PreviewChangePlanOut,
     SubscriptionListOut,
     CreateSubscriptionOut,
     PaymentLinkOut,
@@ -56,6 +61,15 @@ MODELS: tuple[type[BaseModel], ...] = (
 _SUBSCRIPTION_NOT_FOUND = {"404": _problem("No such subscription for this business and mode")}
 _STATE_CONFLICT = {
     "409": _problem("The subscription's status does not allow this change (x-should-retry: false)")
+}
+
+
+_PLAN_NOT_FOUND = {"404": _problem("No such subscription or product for this business and mode")}
+_PLAN_CONFLICT = {
+    "409": _problem(
+        "The subscription is not active, a change is already scheduled or waiting for its "
+        "payment, or it has no payment method (x-should-retry: false)"
+    )
 }
 
 
@@ -177,6 +191,46 @@ def paths() -> dict[str, Any]:
                     **_STATE_CONFLICT,
                 ),
                 **with_id,
+            },
+        },
+        "/subscriptions/{id}/change-plan": {
+            "post": {
+                **_body_op(
+                    "change_subscription_plan",
+                    "Change plan or quantity now (charging the preview's amount) or at the "
+                    "next billing date",
+                    ChangePlanBody,
+                    _json(PaymentLinkOut, "The plan-change payment (if one was made)"),
+                    **_PLAN_NOT_FOUND,
+                    **_PLAN_CONFLICT,
+                ),
+                **with_id,
+            },
+        },
+        "/subscriptions/{id}/change-plan/preview": {
+            "post": {
+                **_body_op(
+                    "preview_subscription_change_plan",
+                    "What a plan change would charge now and the subscription after it",
+                    ChangePlanBody,
+                    _json(PreviewChangePlanOut, "The immediate charge and the new plan"),
+                    **_PLAN_NOT_FOUND,
+                    **_PLAN_CONFLICT,
+                ),
+                **with_id,
+            },
+        },
+        "/subscriptions/{id}/change-plan/scheduled": {
+            "delete": {
+                "operationId": "cancel_subscription_change_plan",
+                "summary": "Cancel the plan change scheduled for the next billing date",
+                "parameters": [sub_id],
+                "responses": {
+                    **_NO_CONTENT,
+                    **_SUBSCRIPTION_NOT_FOUND,
+                    "409": _problem("No plan change is scheduled (x-should-retry: false)"),
+                    **_COMMON_ERRORS,
+                },
             },
         },
         "/test-helpers/clock/advance": {

@@ -327,6 +327,120 @@ class ChargeBody(_Body):
     customer_balance_config: Unsupported
 
 
+ProrationBillingMode = Literal[
+    "prorated_immediately",
+    "full_immediately",
+    "difference_immediately",
+    "do_not_bill",
+    "prorated_immediately_keep_cycle",
+]
+PRORATION_VALUES: dict[str, pb.ProrationBillingMode.ValueType] = {
+    "prorated_immediately": pb.PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY,
+    "full_immediately": pb.PRORATION_BILLING_MODE_FULL_IMMEDIATELY,
+    "difference_immediately": pb.PRORATION_BILLING_MODE_DIFFERENCE_IMMEDIATELY,
+    "do_not_bill": pb.PRORATION_BILLING_MODE_DO_NOT_BILL,
+    "prorated_immediately_keep_cycle": pb.PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY_KEEP_CYCLE,
+}
+
+
+class AddonIn(_Body):
+    """Dodo's AttachAddonParam."""
+
+    addon_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    quantity: Annotated[int, Field(ge=0, le=10_000)]
+
+
+def _no_addons(value: Any) -> Any:
+    if value:
+        raise PydanticCustomError(
+            UNSUPPORTED, "Add-ons are not supported by this server; leave it out or send []"
+        )
+    return value
+
+
+class ChangePlanBody(_Body):
+    """``POST /subscriptions/{id}/change-plan`` and ``.../change-plan/preview`` (one body)."""
+
+    product_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
+        description="The new product: another recurring product of the business in the "
+        "subscription's currency, or the current one (a quantity change)."
+    )
+    proration_billing_mode: ProrationBillingMode = Field(
+        description="How the change is charged now (rules in the subscriptions README)."
+    )
+    quantity: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        description="Units of the new plan (at most the product's max_quantity when set)."
+    )
+    effective_at: Literal["immediately", "next_billing_date"] | None = Field(
+        default=None,
+        description="immediately (default) or next_billing_date (scheduled; the renewal "
+        "then charges the new price).",
+    )
+    on_payment_failure: Literal["prevent_change", "apply_change"] | None = Field(
+        default=None,
+        description="prevent_change: a declined charge changes nothing; apply_change "
+        "(default): the change applies and the subscription goes on_hold for the new plan.",
+    )
+    cancel_scheduled_change_plan: bool | None = Field(
+        default=None, description="Replace a scheduled change with this one."
+    )
+    metadata: Metadata | None = None
+    return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    addons: Annotated[
+        list[AddonIn] | None,
+        BeforeValidator(_no_addons),
+        Field(json_schema_extra={"maxItems": 0}),
+    ] = Field(default=None, description="Not supported here: only null or [] is accepted.")
+    collect_via_payment_link: Annotated[bool | None, _only(False)] = Field(
+        default=None, description="Not supported here: only null or false is accepted."
+    )
+    cancel_older_payment_link: Annotated[bool | None, _only(False)] = Field(
+        default=None, description="Not supported here: only null or false is accepted."
+    )
+    adaptive_currency_fees_inclusive: Unsupported
+    discount_code: Unsupported
+    discount_codes: Unsupported
+
+
+class ImmediateChargeLineOut(BaseModel):
+    """Dodo's ImmediateChargeLineItemSubscription (a credit for the old plan is negative)."""
+
+    type: Literal["subscription"] = "subscription"
+    id: str
+    product_id: str
+    name: str | None = None
+    description: str | None = None
+    currency: str
+    quantity: int
+    unit_price: int
+    proration_factor: float
+    tax_inclusive: bool
+    tax: int | None = None
+    tax_rate: float | None = None
+    subtotal: int = Field(description="Extension: this line's signed amount, minor units.")
+
+
+class ImmediateChargeSummaryOut(BaseModel):
+    """Dodo's ImmediateChargeSummary."""
+
+    currency: str
+    customer_credits: int
+    customer_credits_currency: str
+    settlement_amount: int
+    settlement_currency: str
+    total_amount: int = Field(description="Charged now, minor units.")
+    tax: int | None = None
+    settlement_tax: int | None = None
+
+
+class ImmediateChargeOut(BaseModel):
+    """Dodo's ImmediateCharge."""
+
+    effective_at: datetime
+    line_items: list[ImmediateChargeLineOut]
+    summary: ImmediateChargeSummaryOut
+
+
 class AdvanceClockBody(_Body):
     """``POST /test-helpers/clock/advance``: exactly one of ``seconds`` or ``to``."""
 
@@ -403,6 +517,39 @@ def _time(stamp: Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
+class ScheduledChangeAddonOut(BaseModel):
+    """Dodo's ScheduledPlanChange addon (never set here: add-ons are not supported)."""
+
+    addon_id: str
+    name: str
+    quantity: int
+
+
+class ScheduledChangeOut(BaseModel):
+    """Dodo's ScheduledPlanChange."""
+
+    id: str
+    product_id: str
+    product_name: str | None = None
+    product_description: str | None = None
+    quantity: int
+    addons: list[ScheduledChangeAddonOut] = Field(default_factory=list)
+    effective_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_proto(cls, change: pb.ScheduledPlanChange) -> ScheduledChangeOut:
+        """Render the service's message."""
+        return cls(
+            id=change.id,
+            product_id=change.product_id,
+            product_name=change.product_name or None,
+            quantity=change.quantity,
+            effective_at=_time(change.effective_at),
+            created_at=_time(change.created_at),
+        )
+
+
 class SubscriptionOut(BaseModel):
     """Dodo's Subscription."""
 
@@ -444,6 +591,9 @@ class SubscriptionOut(BaseModel):
     amount_due: int = Field(description="Minor units owed now (> 0 only when on_hold).")
     paused_at: datetime | None = Field(
         default=None, description="When it was paused, while it is paused; null otherwise."
+    )
+    scheduled_change: ScheduledChangeOut | None = Field(
+        default=None, description="A plan change waiting for next_billing_date; null when none."
     )
 
     @classmethod
@@ -496,6 +646,11 @@ class SubscriptionOut(BaseModel):
             brand_id=sub.business_id,
             amount_due=sub.amount_due,
             paused_at=opt("paused_at"),
+            scheduled_change=(
+                ScheduledChangeOut.from_proto(sub.scheduled_change)
+                if sub.HasField("scheduled_change")
+                else None
+            ),
         )
 
 
@@ -544,3 +699,46 @@ class ClockOut(BaseModel):
     business_id: str
     now: datetime
     offset_seconds: int
+
+
+class PreviewChangePlanOut(BaseModel):
+    """Dodo's SubscriptionPreviewChangePlanResponse."""
+
+    immediate_charge: ImmediateChargeOut
+    new_plan: SubscriptionOut
+
+    @classmethod
+    def from_proto(
+        cls, preview: pb.PlanChangePreview, customer: CustomerLimitedOut
+    ) -> PreviewChangePlanOut:
+        """Render the service's preview."""
+        currency = preview.currency
+        lines = [
+            ImmediateChargeLineOut(
+                id=line.id,
+                product_id=line.id,
+                name=line.name or None,
+                currency=line.currency or currency,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                proration_factor=line.proration_factor,
+                tax_inclusive=line.tax_inclusive,
+                subtotal=line.amount,
+            )
+            for line in preview.line_items
+        ]
+        return cls(
+            immediate_charge=ImmediateChargeOut(
+                effective_at=_time(preview.effective_at),
+                line_items=lines,
+                summary=ImmediateChargeSummaryOut(
+                    currency=currency,
+                    customer_credits=0,
+                    customer_credits_currency=currency,
+                    settlement_amount=preview.immediate_amount,
+                    settlement_currency=currency,
+                    total_amount=preview.immediate_amount,
+                ),
+            ),
+            new_plan=SubscriptionOut.from_proto(preview.new_plan, customer),
+        )

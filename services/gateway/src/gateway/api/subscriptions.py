@@ -15,15 +15,17 @@ from datetime import UTC
 from aiohttp import web
 from billing.auth.v1 import auth_pb2
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
-from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied
+from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied, Reason
 
 from gateway.api.merchant import merchant_api
 from gateway.api.parsing import parse_json_body, parse_query
 from gateway.api.schemas import dump
 from gateway.api.subscription_schemas import (
     FEEDBACK_VALUES,
+    PRORATION_VALUES,
     STATUS_VALUES,
     AdvanceClockBody,
+    ChangePlanBody,
     ChargeBody,
     ClockOut,
     CreateSubscriptionBody,
@@ -33,6 +35,7 @@ from gateway.api.subscription_schemas import (
     ListSubscriptionsQuery,
     NewCustomerIn,
     PaymentLinkOut,
+    PreviewChangePlanOut,
     RetrieveQuery,
     SubscriptionListOut,
     SubscriptionOut,
@@ -285,6 +288,90 @@ async def charge_subscription(request: web.Request, merchant: Merchant) -> web.R
     except NotFound:
         raise resource_not_found("Subscription") from None
     return web.json_response({"payment_id": reply.payment.payment_id})
+
+
+def _change_plan_request(
+    request: web.Request, merchant: Merchant, body: ChangePlanBody
+) -> pb.ChangePlanRequest:
+    message = pb.ChangePlanRequest(
+        business_id=merchant.business_id,
+        mode=merchant.proto_mode,
+        subscription_id=request.match_info["id"],
+        product_id=body.product_id,
+        quantity=body.quantity,
+        proration_billing_mode=PRORATION_VALUES[body.proration_billing_mode],
+        effective_at=(
+            pb.PLAN_CHANGE_EFFECTIVE_AT_NEXT_BILLING_DATE
+            if body.effective_at == "next_billing_date"
+            else pb.PLAN_CHANGE_EFFECTIVE_AT_IMMEDIATELY
+        ),
+        on_payment_failure=(
+            pb.ON_PAYMENT_FAILURE_PREVENT_CHANGE
+            if body.on_payment_failure == "prevent_change"
+            else pb.ON_PAYMENT_FAILURE_APPLY_CHANGE
+        ),
+        cancel_scheduled_change_plan=bool(body.cancel_scheduled_change_plan),
+        metadata=body.metadata or {},
+        customer_present=False,
+        return_url=body.return_url or "",
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
+    )
+    return message
+
+
+@merchant_api
+async def preview_change_plan(request: web.Request, merchant: Merchant) -> web.Response:
+    """``POST /subscriptions/{id}/change-plan/preview``: what a change charges now (writes
+    nothing) and the subscription after it."""
+    body = await parse_json_body(request, ChangePlanBody)
+    try:
+        preview = await request.app[SUBSCRIPTIONS_STUB].PreviewChangePlan(
+            _change_plan_request(request, merchant, body)
+        )
+    except NotFound as exc:
+        if exc.reason is Reason.PRODUCT_NOT_FOUND:
+            raise resource_not_found("Product") from None
+        raise resource_not_found("Subscription") from None
+    customer = await _customer(request, merchant, preview.new_plan.customer_id)
+    return web.json_response(dump(PreviewChangePlanOut.from_proto(preview, customer)))
+
+
+@merchant_api
+async def change_plan(request: web.Request, merchant: Merchant) -> web.Response:
+    """``POST /subscriptions/{id}/change-plan``: change (or schedule) the plan, charging what
+    the preview computes; Dodo's ``{payment_id, payment_link, client_secret, expires_on}``."""
+    body = await parse_json_body(request, ChangePlanBody)
+    try:
+        reply = await request.app[SUBSCRIPTIONS_STUB].ChangePlan(
+            _change_plan_request(request, merchant, body)
+        )
+    except NotFound as exc:
+        if exc.reason is Reason.PRODUCT_NOT_FOUND:
+            raise resource_not_found("Product") from None
+        raise resource_not_found("Subscription") from None
+    out = PaymentLinkOut()
+    if reply.HasField("payment"):
+        out = PaymentLinkOut(
+            payment_id=reply.payment.payment_id or None,
+            payment_link=reply.payment.challenge_url or None,
+        )
+    return web.json_response(dump(out))
+
+
+@merchant_api
+async def cancel_scheduled_change(request: web.Request, merchant: Merchant) -> web.Response:
+    """``DELETE /subscriptions/{id}/change-plan/scheduled``: drop the scheduled change; 204."""
+    try:
+        await request.app[SUBSCRIPTIONS_STUB].CancelScheduledChange(
+            pb.CancelScheduledChangeRequest(
+                business_id=merchant.business_id,
+                mode=merchant.proto_mode,
+                subscription_id=request.match_info["id"],
+            )
+        )
+    except (NotFound, InvalidArgument):
+        raise resource_not_found("Subscription") from None
+    return web.Response(status=204)
 
 
 @merchant_api

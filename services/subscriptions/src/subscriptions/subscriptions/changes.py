@@ -93,6 +93,25 @@ def _pause_or_resume(
 
 def apply_changes(sub: Subscription, changes: Changes, now: datetime) -> tuple[Subscription, str]:
     """The subscription after ``changes`` and the event type to emit (illegal: 409)."""
+    updated, event = _apply_changes(sub, changes, now)
+    return _follow_billing_date(updated), event
+
+
+def _follow_billing_date(sub: Subscription) -> Subscription:
+    """A scheduled plan change takes effect at the (possibly moved) next billing date; a
+    subscription that will not renew any more drops it."""
+    change = sub.scheduled_change
+    if change is None:
+        return sub
+    if sub.next_billing_date is None:
+        return sub.model_copy(update={"scheduled_change": None})
+    if change.effective_at != sub.next_billing_date:
+        moved = change.model_copy(update={"effective_at": sub.next_billing_date})
+        return sub.model_copy(update={"scheduled_change": moved})
+    return sub
+
+
+def _apply_changes(sub: Subscription, changes: Changes, now: datetime) -> tuple[Subscription, str]:
     changes.check_alone()
     if changes.pause or changes.resume:
         return _pause_or_resume(sub, changes, now)

@@ -205,6 +205,8 @@ class Subscription(BaseModel):
     scheduled_change: ScheduledPlanChange | None = None
     pending_plan_change: PendingPlanChange | None = None
     last_plan_change_key: str | None = None
+    # Declined plan-change charges of this state (a new key per attempt, as dues_attempts).
+    plan_change_declines: int = 0
 
 
 class SubscriptionEventData(BaseModel):

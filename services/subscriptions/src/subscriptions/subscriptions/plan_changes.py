@@ -333,13 +333,16 @@ def plan_change(
 
 
 def change_key(sub: Subscription, request: PlanChangeRequest) -> str:
-    """The charge's idempotency key: the caller's, else derived from what it pays for."""
+    """The charge's idempotency key: the caller's, else derived from what it pays for (the
+    subscription's state version, card and declined attempts, so a retry after a decline, or
+    after any other change, is a new charge; concurrent identical requests share it)."""
     if request.idempotency_key:
         return f"{sub.subscription_id}:plan_change:key:{request.idempotency_key}"
     version = (sub.updated_at or sub.created_at).isoformat()
     return (
-        f"{sub.subscription_id}:plan_change:{sub.period}:{version}:"
-        f"{request.product_id}:{request.quantity}:{request.proration_mode.value}"
+        f"{sub.subscription_id}:plan_change:{sub.period}:{version}:{sub.payment_method_id}:"
+        f"{request.product_id}:{request.quantity}:{request.proration_mode.value}:"
+        f"attempt:{sub.plan_change_declines}"
     )
 
 
@@ -482,7 +485,7 @@ class PlanChangesService:
             updated = await self._apply(sub, request, preview, key, result, now)
         elif result.status is ChargeStatus.FAILED:
             if request.on_payment_failure == PREVENT_CHANGE:
-                updated = sub
+                updated = await self._declined(sub)
             else:
                 updated = await self._apply(sub, request, preview, key, result, now, unpaid=True)
         else:
@@ -547,6 +550,7 @@ class PlanChangesService:
                     if request.cancel_scheduled
                     else current.scheduled_change,
                     "last_plan_change_key": key,
+                    "plan_change_declines": 0,
                     "updated_at": now,
                 }
             )
@@ -561,6 +565,22 @@ class PlanChangesService:
                 await self.uow.emit(
                     m.SUBSCRIPTION_ON_HOLD, updated, txn, payment_id=payment_id, previous=current
                 )
+            return updated
+
+        return await self.uow.run(work)
+
+    async def _declined(self, sub: Subscription) -> Subscription:
+        """prevent_change: the plan stays; only the attempt count moves (the next try gets a
+        new key, since this one charged nothing)."""
+
+        async def work(txn: Txn) -> Subscription:
+            current = await self._reread(sub, txn)
+            if current.plan_change_declines != sub.plan_change_declines:
+                return current  # a concurrent identical request counted this decline
+            updated = current.model_copy(
+                update={"plan_change_declines": current.plan_change_declines + 1}
+            )
+            await self.repository.save(updated, txn)
             return updated
 
         return await self.uow.run(work)
