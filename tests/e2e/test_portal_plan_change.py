@@ -6,8 +6,8 @@ that challenges every charge) and lands on the confirmation; the subscription pa
 shows Pro and its next renewal amount. And seats from 1 to 5 mid-period, whose charge
 (read back through the official SDK) is exactly the amount the preview showed.
 
-The products join one plan group through the subscriptions service's gRPC API (the
-merchant API's field for it is another part of the issue).
+The products join one plan group through the merchant API's extension field
+``plan_group`` (with ``max_quantity``), sent by the SDK as extra body fields.
 """
 
 from __future__ import annotations
@@ -20,16 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 import pytest_asyncio
-from billing.common.v1 import common_pb2
-from billing.subscriptions.v1 import (
-    products_pb2,
-    products_pb2_grpc,
-    subscriptions_pb2,
-    subscriptions_pb2_grpc,
-)
 from billing_kit.testing import eventually
 from devstack import Stack
 from devstack.portal import PortalBusiness, unique_email
@@ -65,32 +57,20 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def plan_group(
-    stack: Stack, shop: PortalBusiness, sdk: AsyncDodoPayments, **prices: int
-) -> dict[str, str]:
-    """Products named after ``prices`` (minor units a month) in one plan group: name → id."""
+async def plan_group(sdk: AsyncDodoPayments, **prices: int) -> dict[str, str]:
+    """Products named after ``prices`` (minor units a month) in one plan group, through the
+    SDK with our extension fields ``plan_group`` and ``max_quantity``: name → id."""
     group = f"team-{uuid.uuid4().hex[:6]}"
     ids: dict[str, str] = {}
-    async with grpc.aio.insecure_channel(stack.grpc_target("subscriptions")) as channel:
-        stub = products_pb2_grpc.ProductsServiceStub(channel)
-        for name, price in prices.items():
-            product = await sdk.products.create(
-                name=name,
-                description=f"{name} for growing teams",
-                tax_category="saas",
-                price=monthly(price),  # type: ignore[arg-type]
-            )
-            await stub.UpdateProduct(
-                products_pb2.UpdateProductRequest(
-                    business_id=shop.business_id,
-                    mode=common_pb2.MODE_TEST,
-                    product_id=product.product_id,
-                    plan_group=group,
-                    max_quantity=10,
-                ),
-                timeout=10,
-            )
-            ids[name] = product.product_id
+    for name, price in prices.items():
+        product = await sdk.products.create(
+            name=name,
+            description=f"{name} for growing teams",
+            tax_category="saas",
+            price=monthly(price),  # type: ignore[arg-type]
+            extra_body={"plan_group": group, "max_quantity": 10},
+        )
+        ids[name] = product.product_id
     return ids
 
 
@@ -104,20 +84,6 @@ async def subscribe(sdk: AsyncDodoPayments, customer_id: str, product_id: str, c
     )
     assert (await sdk.subscriptions.retrieve(sub.subscription_id)).status == "active"
     return sub.subscription_id
-
-
-async def use_card(stack: Stack, shop: PortalBusiness, sub_id: str, card: str) -> None:
-    """Switch an active subscription to another saved card (no charge)."""
-    async with grpc.aio.insecure_channel(stack.grpc_target("subscriptions")) as channel:
-        await subscriptions_pb2_grpc.SubscriptionsServiceStub(channel).UpdatePaymentMethod(
-            subscriptions_pb2.UpdatePaymentMethodRequest(
-                business_id=shop.business_id,
-                mode=common_pb2.MODE_TEST,
-                subscription_id=sub_id,
-                payment_method_id=card,
-            ),
-            timeout=10,
-        )
 
 
 async def shoot(page: Page, name: str) -> None:
@@ -152,14 +118,17 @@ async def test_change_plan_with_preview_confirm_three_d_secure_and_confirmation(
 ) -> None:
     sdk = shop_sdk
     tag = uuid.uuid4().hex[:4]
-    plans = await plan_group(stack, shop, sdk, **{f"Basic {tag}": 1999, f"Pro {tag}": 4999})
+    plans = await plan_group(sdk, **{f"Basic {tag}": 1999, f"Pro {tag}": 4999})
     basic, pro = plans[f"Basic {tag}"], plans[f"Pro {tag}"]
     customer = await sdk.customers.create(email=unique_email("upgrade"), name="Ada Lovelace")
     cards = Cards(stack, shop.business_id, http)
     first = await cards.save(customer.customer_id, "4242424242424242")
     sub_id = await subscribe(sdk, customer.customer_id, basic, first)
     # Then a card whose every charge with the customer present asks for 3-D Secure.
-    await use_card(stack, shop, sub_id, await cards.save(customer.customer_id, "4000002760003184"))
+    challenging = await cards.save(customer.customer_id, "4000002760003184")
+    await sdk.subscriptions.update_payment_method(
+        sub_id, payment_method={"type": "existing", "payment_method_id": challenging}
+    )
     detail = f"/b/{shop.business_id}/subscriptions/{sub_id}"
 
     await sign_in_at(page, stack, shop, sdk, customer.customer_id, detail)
@@ -221,7 +190,7 @@ async def test_seats_from_one_to_five_charge_what_the_preview_said(
 ) -> None:
     sdk = shop_sdk
     tag = uuid.uuid4().hex[:4]
-    plans = await plan_group(stack, shop, sdk, **{f"Seats {tag}": 1000})
+    plans = await plan_group(sdk, **{f"Seats {tag}": 1000})
     customer = await sdk.customers.create(email=unique_email("seats"), name="Ada Lovelace")
     card = await Cards(stack, shop.business_id, http).save(customer.customer_id, "4242424242424242")
     sub_id = await subscribe(sdk, customer.customer_id, plans[f"Seats {tag}"], card)
@@ -276,7 +245,7 @@ async def test_a_downgrade_waits_for_the_renewal_is_shown_and_can_be_cancelled(
 ) -> None:
     sdk = shop_sdk
     tag = uuid.uuid4().hex[:4]
-    plans = await plan_group(stack, shop, sdk, **{f"Lite {tag}": 999, f"Team {tag}": 2999})
+    plans = await plan_group(sdk, **{f"Lite {tag}": 999, f"Team {tag}": 2999})
     customer = await sdk.customers.create(email=unique_email("downgrade"), name="Ada Lovelace")
     card = await Cards(stack, shop.business_id, http).save(customer.customer_id, "4242424242424242")
     sub_id = await subscribe(sdk, customer.customer_id, plans[f"Team {tag}"], card)
