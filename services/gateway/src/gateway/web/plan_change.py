@@ -49,7 +49,14 @@ from gateway.web.login import csrf_failed_error
 from gateway.web.portal_settings import PortalSettingsView, not_offered_page, portal_settings_of
 from gateway.web.rendering import error_page, redirect, render
 from gateway.web.security import CSRF_FIELD, tokens_match
-from gateway.web.subscriptions import changeable, links_for, list_methods, plan_options
+from gateway.web.subscriptions import (
+    changeable,
+    get_subscription,
+    links_for,
+    list_methods,
+    plan_options,
+    subscription_id_of,
+)
 
 # Without a limit from the business, still a sane bound for a typed number.
 MAX_SEATS = 10_000
@@ -73,19 +80,6 @@ def _paths(account: Account, subscription_id: str) -> dict[str, str]:
         "confirm": account.path(f"{base}/change-plan"),
         "done": account.path(f"{base}/change-plan/done"),
     }
-
-
-def _subscription_id(request: web.Request) -> str:
-    subscription_id = request.match_info["subscription_id"]
-    if not valid_id(subscription_id):
-        raise web.HTTPNotFound()
-    return subscription_id
-
-
-async def _subscription(request: web.Request, account: Account, subscription_id: str) -> Any:
-    return await request.app[SUBSCRIPTIONS_STUB].GetSubscription(
-        subs.GetSubscriptionRequest(**account.scope(), subscription_id=subscription_id)
-    )
 
 
 def _refused(request: web.Request, account: Account) -> web.Response:
@@ -275,12 +269,12 @@ async def _render_choose(
 
 async def change_page(request: web.Request, account: Account) -> web.StreamResponse:
     """``GET …/change-plan`` and ``…/seats``: the plans with their prices, the seats."""
-    subscription_id = _subscription_id(request)
+    subscription_id = subscription_id_of(request)
     what = _what_of(request)
     settings = portal_settings_of(account.business)
     if not _allowed(settings, what):
         return _refused(request, account)
-    sub = await _subscription(request, account, subscription_id)
+    sub = await get_subscription(request, account, subscription_id)
     options = await plan_options(request, account, subscription_id)
     return await _render_choose(request, account, sub, options, what, settings)
 
@@ -372,13 +366,13 @@ async def _checked(
     request: web.Request, account: Account, values: Any
 ) -> tuple[Any, list[Any], Choice, PortalSettingsView] | web.Response:
     """The subscription, its options and a valid, allowed choice; else the page to answer."""
-    subscription_id = _subscription_id(request)
+    subscription_id = subscription_id_of(request)
     settings = portal_settings_of(account.business)
     seats_only = values.get("from") == "seats" or not settings.allow_plan_change
     what = "seats" if seats_only else "plan"
     if not _allowed(settings, what):
         return _refused(request, account)
-    sub = await _subscription(request, account, subscription_id)
+    sub = await get_subscription(request, account, subscription_id)
     asked = values.get("product_id") or sub.product_id
     if asked != sub.product_id and not settings.allow_plan_change:
         return _refused(request, account)
@@ -440,8 +434,8 @@ async def confirm(request: web.Request, account: Account) -> web.StreamResponse:
     form = await read_form(request)
     if not tokens_match(account.csrf_token, form.get(CSRF_FIELD)):
         return error_page(request, 400, csrf_failed_error())
-    subscription_id = _subscription_id(request)
-    sub = await _subscription(request, account, subscription_id)
+    subscription_id = subscription_id_of(request)
+    sub = await get_subscription(request, account, subscription_id)
     choice_values = {"product_id": form.get("product_id", ""), "quantity": form.get("quantity", "")}
     if _already(sub, _loose_choice(choice_values)):
         # Back + resubmit or a second tab after the change went through: its result page.
@@ -499,9 +493,9 @@ def _loose_choice(values: dict[str, str]) -> Choice:
 
 async def done_page(request: web.Request, account: Account) -> web.StreamResponse:
     """``GET …/change-plan/done``: changed, scheduled, awaiting the bank, or processing."""
-    subscription_id = _subscription_id(request)
+    subscription_id = subscription_id_of(request)
     choice = _loose_choice({k: request.query.get(k, "") for k in ("product_id", "quantity")})
-    sub = await _subscription(request, account, subscription_id)
+    sub = await get_subscription(request, account, subscription_id)
     payment = await _payment(request, account, request.query.get("payment_id", ""))
     if payment is not None and payment.subscription_id != subscription_id:
         payment = None
@@ -542,11 +536,11 @@ async def done_page(request: web.Request, account: Account) -> web.StreamRespons
 
 async def cancel_scheduled(request: web.Request, account: Account) -> web.StreamResponse:
     """``POST …/change-plan/cancel-scheduled``: keep the current plan (a repeat is fine)."""
-    subscription_id = _subscription_id(request)
+    subscription_id = subscription_id_of(request)
     form = await read_form(request)
     if not tokens_match(account.csrf_token, form.get(CSRF_FIELD)):
         return error_page(request, 400, csrf_failed_error())
-    sub = await _subscription(request, account, subscription_id)
+    sub = await get_subscription(request, account, subscription_id)
     done = _paths(account, subscription_id)["detail"] + "?done=change_cancelled"
     if not sub.HasField("scheduled_change"):
         return redirect(done)
@@ -556,7 +550,7 @@ async def cancel_scheduled(request: web.Request, account: Account) -> web.Stream
         )
     except FailedPrecondition:
         # A second tab won: nothing is scheduled any more, which is what was asked.
-        again = await _subscription(request, account, subscription_id)
+        again = await get_subscription(request, account, subscription_id)
         if again.HasField("scheduled_change"):
             raise
     return redirect(done)
