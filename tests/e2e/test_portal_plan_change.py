@@ -281,3 +281,35 @@ async def test_a_downgrade_waits_for_the_renewal_is_shown_and_can_be_cancelled(
     )
     await expect(page.locator("#scheduled-change")).to_have_count(0)
     assert (await sdk.subscriptions.retrieve(sub_id)).product_id == plans[f"Team {tag}"]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_a_declined_upgrade_says_why_and_leaves_the_plan_as_it_was(
+    stack: Stack,
+    shop: PortalBusiness,
+    shop_sdk: AsyncDodoPayments,
+    page: Page,
+    http: aiohttp.ClientSession,
+) -> None:
+    sdk = shop_sdk
+    tag = uuid.uuid4().hex[:4]
+    plans = await plan_group(sdk, **{f"Solo {tag}": 1500, f"Studio {tag}": 3500})
+    customer = await sdk.customers.create(email=unique_email("declined"), name="Ada Lovelace")
+    # Pays for the purchase, declines every later charge.
+    card = await Cards(stack, shop.business_id, http).save(customer.customer_id, "4000000000000341")
+    sub_id = await subscribe(sdk, customer.customer_id, plans[f"Solo {tag}"], card)
+    detail = f"/b/{shop.business_id}/subscriptions/{sub_id}"
+
+    await sign_in_at(page, stack, shop, sdk, customer.customer_id, f"{detail}/change-plan")
+    await page.locator(f"#plan-{plans[f'Studio {tag}']}").check()
+    await page.locator("#see-preview").click()
+    await page.wait_for_url(f"**{detail}/change-plan/preview?**")
+    await page.locator("#confirm-change").click()
+    await page.wait_for_url(f"**{detail}/change-plan/preview?**declined=*")
+    await expect(page.locator("#decline")).to_contain_text("Your card was declined.")
+    await expect(page.locator("#decline")).to_contain_text("Your plan has not changed.")
+    await expect(page.locator("#confirm-change")).to_be_visible()  # another try is offered
+    after = await sdk.subscriptions.retrieve(sub_id)
+    assert after.product_id == plans[f"Solo {tag}"] and after.recurring_pre_tax_amount == 1500
+    assert after.status == "active"
+    assert await plan_change_payments(sdk, sub_id) == []
