@@ -154,7 +154,8 @@ async def test_the_callers_key_makes_a_retry_answer_the_first_change(world: Worl
     first = await plans.change(_request(sid, idempotency_key="k1"))
     again = await plans.change(_request(sid, idempotency_key="k1"))
     assert again.subscription.product_id == "pdt_pro"
-    assert first.payment is not None
+    assert first.payment is not None and again.payment is not None
+    assert again.payment.payment_id == first.payment.payment_id
     assert len([k for k in world.payments.by_key if ":plan_change:" in k]) == 1
 
 
@@ -422,3 +423,56 @@ def test_the_grpc_request_reads_dodos_defaults() -> None:
             pb.ChangePlanRequest(business_id="bus_1", mode=MODE_TEST, subscription_id="sub_1")
         )
     assert missing.value.field == "proration_billing_mode"
+
+
+async def test_two_different_changes_at_once_never_both_charge(world: World) -> None:
+    plans = _plans(world)
+    sid = await _subscribe(world)
+    await world.clocks.advance("bus_1", "test", seconds=5 * DAY)
+    results = await asyncio.gather(
+        plans.change(_request(sid, product_id="pdt_pro")),
+        plans.change(_request(sid, product_id="pdt_basic", quantity=3)),
+        return_exceptions=True,
+    )
+    done = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(done) == 1 and len(refused) == 1
+    assert isinstance(refused[0], FailedPrecondition)
+    plan_charges = [k for k in world.payments.by_key if ":plan_change:" in k]
+    assert len(plan_charges) == 1
+
+
+async def test_a_refused_charge_gives_the_claim_back(world: World) -> None:
+    plans = _plans(world)
+    sid = await _subscribe(world)
+    sub = await world.repository.get("bus_1", "test", sid)
+    assert sub is not None
+    await world.repository.save(sub.model_copy(update={"payment_method_id": "pm_gone"}), None)  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        await plans.change(_request(sid))
+    after = await world.repository.get("bus_1", "test", sid)
+    assert after is not None and after.plan_change_claim is None
+    assert after.product_id == "pdt_basic"
+
+
+async def test_a_change_during_a_trial_bills_nothing_and_keeps_the_trial_end(world: World) -> None:
+    plans = _plans(world)
+    _product(world, "pdt_pro", 2500)
+    sub, _ = await world.service.create_subscription(
+        NewSubscription(
+            business_id="bus_1",
+            mode="test",
+            customer_id="cus_1",
+            product_id="pdt_trial",
+            quantity=1,
+            payment_method_id="pm_ok",
+        )
+    )
+    assert sub.status is S.ACTIVE and sub.period == -1
+    world.products.products["pdt_trial"] = world.products.products["pdt_trial"].model_copy(
+        update={"plan_group": "team"}
+    )
+    outcome = await plans.change(_request(sub.subscription_id))
+    assert outcome.payment is None and outcome.applied.immediate_amount == 0
+    assert outcome.subscription.next_billing_date == sub.next_billing_date
+    assert outcome.subscription.recurring_pre_tax_amount == 2500

@@ -207,6 +207,13 @@ class Subscription(BaseModel):
     last_plan_change_key: str | None = None
     # Declined plan-change charges of this state (a new key per attempt, as dues_attempts).
     plan_change_declines: int = 0
+    # The charge key of an immediate change being charged now, and until when (real time)
+    # it holds: another change (another key) meanwhile is a 409, so two different
+    # requests can never both charge.
+    plan_change_claim: str | None = None
+    plan_change_claim_until: AwareDatetime | None = None
+    # The payment of the last change applied, for a retry with the caller's key.
+    last_plan_change_payment_id: str | None = None
 
 
 class SubscriptionEventData(BaseModel):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -71,6 +71,8 @@ from subscriptions.subscriptions.unit_of_work import Txn, UnitOfWork
 log = logging.getLogger(__name__)
 
 APPLY_CHANGE = "apply_change"
+# How long a charging change holds the subscription (real time; a dead request's claim lapses).
+CLAIM_LEASE = timedelta(seconds=60)
 PREVENT_CHANGE = "prevent_change"
 # Nominal days of an interval: only to tell an upgrade from a downgrade across frequencies.
 _NOMINAL_DAYS = {"Day": 1, "Week": 7, "Month": 30, "Year": 365}
@@ -289,6 +291,14 @@ def scheduled_from(sub: Subscription, change: ScheduledPlanChange) -> Subscripti
     )
 
 
+def effective_mode(sub: Subscription, request: PlanChangeRequest) -> ProrationMode:
+    """The request's mode; during a free trial (period -1) nothing is billed and the trial's
+    end stays the first charge, which is then at the new plan's price (do_not_bill)."""
+    if sub.period < 0:
+        return ProrationMode.DO_NOT_BILL
+    return request.proration_mode
+
+
 def plan_change(
     sub: Subscription, target: PlanTarget, request: PlanChangeRequest, now: datetime
 ) -> PlanChangePreview:
@@ -316,7 +326,7 @@ def plan_change(
     old, new = sides(sub, target)
     start, end = _period(sub)
     proration = compute(
-        request.proration_mode, old, new, period_start=start, period_end=end, at=now
+        effective_mode(sub, request), old, new, period_start=start, period_end=end, at=now
     )
     return PlanChangePreview(
         effective_at=now,
@@ -324,7 +334,7 @@ def plan_change(
         immediate_amount=proration.immediate_amount,
         currency=sub.currency,
         tax_inclusive=target.tax_inclusive,
-        new_plan=applied_now(sub, target, request.proration_mode, now).model_copy(
+        new_plan=applied_now(sub, target, effective_mode(sub, request), now).model_copy(
             update={"scheduled_change": None if request.cancel_scheduled else sub.scheduled_change}
         ),
         scheduled=False,
@@ -462,7 +472,33 @@ class PlanChangesService:
             return PlanChangeOutcome(updated, None, preview)
         if not sub.payment_method_id:
             raise _conflict("the subscription has no payment method to charge", "payment_method_id")
-        result = await self.payments.charge(
+        if not await self._claim(sub, key):
+            return await self._already(sub, request, preview)
+        try:
+            result = await self._charge(sub, request, preview, key)
+        except DomainError as refused:
+            # Payments refused it (no such card...): nothing was charged. A key reused by a
+            # concurrent identical request at another amount leaves that request's claim.
+            if refused.reason is not Reason.IDEMPOTENCY_KEY_REUSED:
+                await self._release(sub, key)
+            raise
+        if result.status is ChargeStatus.SUCCEEDED:
+            updated = await self._apply(sub, request, preview, key, result, now)
+        elif result.status is ChargeStatus.FAILED:
+            if request.on_payment_failure == PREVENT_CHANGE:
+                updated = await self._declined(sub)
+            else:
+                updated = await self._apply(sub, request, preview, key, result, now, unpaid=True)
+        else:
+            updated = await self._wait(sub, request, preview, key, result, now)
+        return PlanChangeOutcome(updated, result, preview)
+
+    async def _charge(
+        self, sub: Subscription, request: PlanChangeRequest, preview: PlanChangePreview, key: str
+    ) -> ChargeResult:
+        assert sub.payment_method_id is not None
+        target = preview.target
+        return await self.payments.charge(
             ChargeRequest(
                 business_id=sub.business_id,
                 mode=sub.mode,
@@ -481,16 +517,66 @@ class PlanChangesService:
                 tax_id=sub.tax_id,
             )
         )
-        if result.status is ChargeStatus.SUCCEEDED:
-            updated = await self._apply(sub, request, preview, key, result, now)
-        elif result.status is ChargeStatus.FAILED:
-            if request.on_payment_failure == PREVENT_CHANGE:
-                updated = await self._declined(sub)
-            else:
-                updated = await self._apply(sub, request, preview, key, result, now, unpaid=True)
-        else:
-            updated = await self._wait(sub, request, preview, key, result, now)
-        return PlanChangeOutcome(updated, result, preview)
+
+    async def _release(self, sub: Subscription, key: str) -> None:
+        """Give the claim back after a charge that could not be made (nothing was charged)."""
+
+        async def work(txn: Txn) -> None:
+            current = await self._reread(sub, txn)
+            if current.plan_change_claim == key:
+                await self.repository.save(
+                    current.model_copy(
+                        update={"plan_change_claim": None, "plan_change_claim_until": None}
+                    ),
+                    txn,
+                )
+
+        await self.uow.run(work)
+
+    async def _claim(self, sub: Subscription, key: str) -> bool:
+        """Hold the subscription for this charge (False: this very change is already applied).
+
+        Requests with the same key share the claim (and, by the key, one payment); another
+        key while it holds, or a subscription that changed since it was read, is a 409.
+        """
+
+        async def work(txn: Txn) -> bool:
+            current = await self._reread(sub, txn)
+            if current.last_plan_change_key == key:
+                return False
+            if current.updated_at != sub.updated_at or current.period != sub.period:
+                raise _conflict("the subscription changed meanwhile; preview the change again")
+            real_now = self.clocks.real.now()
+            held = current.plan_change_claim_until
+            if current.plan_change_claim not in (None, key) and held and held > real_now:
+                raise _conflict("another plan change of this subscription is being charged")
+            if current.plan_change_claim != key:
+                claimed = current.model_copy(
+                    update={
+                        "plan_change_claim": key,
+                        "plan_change_claim_until": real_now + CLAIM_LEASE,
+                    }
+                )
+                await self.repository.save(claimed, txn)
+            return True
+
+        return await self.uow.run(work)
+
+    async def _already(
+        self, sub: Subscription, request: PlanChangeRequest, preview: PlanChangePreview
+    ) -> PlanChangeOutcome:
+        current = await self._get(
+            sub.business_id, sub.mode, sub.subscription_id, request.customer_id
+        )
+        payment = None
+        if current.last_plan_change_payment_id:
+            payment = ChargeResult(
+                current.last_plan_change_payment_id,
+                ChargeStatus.SUCCEEDED,
+                preview.immediate_amount,
+                current.currency,
+            )
+        return PlanChangeOutcome(current, payment, preview)
 
     async def _earlier(self, request: PlanChangeRequest) -> PlanChangeOutcome | None:
         """The answer of an earlier change with the same caller key (already applied)."""
@@ -518,7 +604,12 @@ class PlanChangesService:
                 payment_frequency_interval=sub.payment_frequency_interval.value,
             ),
         )
-        return PlanChangeOutcome(sub, None, preview)
+        payment = None
+        if sub.last_plan_change_payment_id:
+            payment = ChargeResult(
+                sub.last_plan_change_payment_id, ChargeStatus.SUCCEEDED, 0, sub.currency
+            )
+        return PlanChangeOutcome(sub, payment, preview)
 
     async def _reread(self, sub: Subscription, txn: Txn) -> Subscription:
         current = await self.repository.get(sub.business_id, sub.mode, sub.subscription_id, txn=txn)
@@ -542,7 +633,7 @@ class PlanChangesService:
             if current.last_plan_change_key == key:
                 return current  # a concurrent identical request applied it
             self._check_state(current, request)
-            updated = applied_now(current, preview.target, request.proration_mode, at)
+            updated = applied_now(current, preview.target, effective_mode(current, request), at)
             now = await self.clocks.now(sub.business_id, sub.mode)
             updated = updated.model_copy(
                 update={
@@ -550,7 +641,10 @@ class PlanChangesService:
                     if request.cancel_scheduled
                     else current.scheduled_change,
                     "last_plan_change_key": key,
+                    "last_plan_change_payment_id": result.payment_id if result else None,
                     "plan_change_declines": 0,
+                    "plan_change_claim": None,
+                    "plan_change_claim_until": None,
                     "updated_at": now,
                 }
             )
@@ -578,7 +672,11 @@ class PlanChangesService:
             if current.plan_change_declines != sub.plan_change_declines:
                 return current  # a concurrent identical request counted this decline
             updated = current.model_copy(
-                update={"plan_change_declines": current.plan_change_declines + 1}
+                update={
+                    "plan_change_declines": current.plan_change_declines + 1,
+                    "plan_change_claim": None,
+                    "plan_change_claim_until": None,
+                }
             )
             await self.repository.save(updated, txn)
             return updated
@@ -605,7 +703,7 @@ class PlanChangesService:
             pending = PendingPlanChange(
                 **preview.target.model_dump(),
                 requested_at=at,
-                proration_mode=request.proration_mode.value,
+                proration_mode=effective_mode(current, request).value,
                 on_payment_failure=request.on_payment_failure,
                 idempotency_key=key,
                 cancel_scheduled=request.cancel_scheduled,
@@ -613,6 +711,8 @@ class PlanChangesService:
             updated = current.model_copy(
                 update={
                     "pending_plan_change": pending,
+                    "plan_change_claim": None,
+                    "plan_change_claim_until": None,
                     "pending_payment_id": result.payment_id,
                     "challenge_url": result.challenge_url or None,
                     "updated_at": await self.clocks.now(sub.business_id, sub.mode),
@@ -738,6 +838,7 @@ class PlanChangesService:
             update={
                 "scheduled_change": None if pending.cancel_scheduled else sub.scheduled_change,
                 "last_plan_change_key": pending.idempotency_key,
+                "last_plan_change_payment_id": result.payment_id,
                 "updated_at": now,
             }
         )
