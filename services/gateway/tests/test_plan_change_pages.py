@@ -390,3 +390,18 @@ async def test_the_change_plan_pages_read_italian(world: World) -> None:
     assert status == 200 and "Cambia piano" in html and "49,99\xa0€ per postazione al mese" in html
     status, html = await preview(world, "pdt_pro", 1, lang="it")
     assert status == 200 and "Addebitato ora" in html and "Conferma e paga 15,00\xa0€" in html
+
+
+async def test_a_change_waiting_for_the_bank_offers_the_way_back_not_another_change(
+    world: World,
+) -> None:
+    plans(world)
+    sub = world.billing.subscriptions[world.sub]
+    sub.payment_method_id = world.billing.add_method(world.business_id, world.customer_id, "3184")
+    _, html = await preview(world, "pdt_pro", 1)
+    await confirm(world, html, "pdt_pro", 1)
+    sub.challenge_url = world.billing.payments[sub.pending_payment_id].challenge_url
+    _, detail, _ = await world.get(f"subscriptions/{world.sub}")
+    assert 'id="change-awaiting-bank"' in detail
+    assert f'<a href="{sub.challenge_url}" id="continue-challenge">' in detail
+    assert 'id="change-plan"' not in detail and 'id="change-seats"' not in detail

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from aiohttp import web
 from billing.payments.v1 import payments_pb2
@@ -52,6 +52,7 @@ from gateway.web.security import CSRF_FIELD, tokens_match
 from gateway.web.subscriptions import (
     changeable,
     get_subscription,
+    hosted_url,
     links_for,
     list_methods,
     plan_options,
@@ -221,11 +222,6 @@ def _what_of(request: web.Request) -> str:
 
 def _allowed(settings: PortalSettingsView, what: str) -> bool:
     return settings.allow_quantity_change if what == "seats" else settings.allow_plan_change
-
-
-def _hosted_url(url: str) -> str | None:
-    parts = urlsplit(url)
-    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 async def _render_choose(
@@ -475,7 +471,7 @@ async def confirm(request: web.Request, account: Account) -> web.StreamResponse:
     payment = reply.payment
     outcome = views.enum_name(payment, "status")
     if outcome == "requires_customer_action":
-        challenge = _hosted_url(payment.challenge_url)
+        challenge = hosted_url(payment.challenge_url)
         if challenge is not None:
             return redirect(challenge)
     if outcome == "failed":
@@ -519,7 +515,7 @@ async def done_page(request: web.Request, account: Account) -> web.StreamRespons
     else:
         state = "other"
     view = views.subscription_view(sub, {}, links_for(account, subscription_id))
-    challenge = _hosted_url(payment.challenge_url) if payment is not None else None
+    challenge = hosted_url(payment.challenge_url) if payment is not None else None
     return render(
         request,
         "subscription_change_done.html",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from billing.payments.v1 import payments_pb2
@@ -59,9 +60,20 @@ def links_for(account: Account, subscription_id: str) -> views.Links:
     )
 
 
+def hosted_url(url: str) -> str | None:
+    """A hosted page's URL if it is an absolute http(s) URL (never a script: link)."""
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
 def changeable(sub: Any) -> bool:
-    """Only an active subscription that is not ending can change plan or seats."""
-    return views.enum_name(sub, "status") == "active" and not sub.cancel_at_next_billing_date
+    """Only an active subscription that is not ending, and has no change waiting for its
+    payment (3-D Secure), can change plan or seats."""
+    return (
+        views.enum_name(sub, "status") == "active"
+        and not sub.cancel_at_next_billing_date
+        and not sub.pending_payment_id
+    )
 
 
 def offer_changes(
@@ -154,6 +166,10 @@ async def subscription_page(request: web.Request, account: Account) -> web.Strea
         other_plans = any(not o.current for o in options)
     offer_changes(view, sub, settings, other_plans=other_plans)
     notice = request.query.get("done")
+    waiting = ""
+    if views.enum_name(sub, "status") == "active" and sub.pending_payment_id:
+        # A plan change waits for the bank (3-D Secure): the way back to it.
+        waiting = hosted_url(sub.challenge_url) or ""
     return render(
         request,
         "subscription_detail.html",
@@ -162,6 +178,7 @@ async def subscription_page(request: web.Request, account: Account) -> web.Strea
             payments=[views.payment_view(p) for p in payments.payments],
             notice=notice if notice in NOTICES else None,
             undo_action=account.path(f"subscriptions/{subscription_id}/undo-cancel"),
+            challenge_href=waiting,
             cancel_change_action=account.path(
                 f"subscriptions/{subscription_id}/change-plan/cancel-scheduled"
             ),
