@@ -343,6 +343,15 @@ async def test_only_an_active_subscription_offers_changes(world: World) -> None:
     assert 'id="change-plan"' not in html and 'id="change-seats"' not in html
     status, html, _ = await world.get(f"subscriptions/{world.sub}/change-plan")
     assert status == 200 and 'id="not-possible"' in html
+    status, _, resp = await world.get(
+        f"subscriptions/{world.sub}/change-plan/preview?product_id=pdt_pro&quantity=1"
+    )
+    assert status == 303 and resp.headers["Location"] == world.path(f"subscriptions/{world.sub}")
+    resp = await world.post(
+        f"subscriptions/{world.sub}/change-plan",
+        {"product_id": "pdt_pro", "quantity": "1", "shown": "1500-EUR-0"},
+    )
+    assert resp.status == 409 and world.billing.count("ChangePlan") == 0
 
 
 async def test_another_customers_subscription_is_a_404(world: World) -> None:
