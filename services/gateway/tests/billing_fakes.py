@@ -40,6 +40,11 @@ class FakeBilling(
     calls: list[tuple[str, Any]] = field(default_factory=list)
     # Dues charges by (subscription, period start): the service's idempotency rule.
     dues_charges: dict[tuple[str, int, str], str] = field(default_factory=dict)
+    # Plans by product id (one plan group); a subscription on one of them may switch.
+    plans: dict[str, subs.PlanOption] = field(default_factory=dict)
+    # ChangePlan replies by idempotency key, and the changes a 3-D Secure payment awaits.
+    plan_changes: dict[str, subs.ChangePlanResponse] = field(default_factory=dict)
+    awaiting: dict[str, subs.PlanChangePreview] = field(default_factory=dict)
 
     # -- seeding -----------------------------------------------------------------
 
@@ -80,6 +85,19 @@ class FakeBilling(
             sub.amount_due = sub.recurring_pre_tax_amount
         self.subscriptions[sub_id] = sub
         return sub_id
+
+    def add_plan(self, product_id: str, name: str, unit_price: int, max_quantity: int = 0) -> str:
+        self.plans[product_id] = subs.PlanOption(
+            product_id=product_id,
+            name=name,
+            description=f"{name}, for teams",
+            unit_price=unit_price,
+            currency="EUR",
+            payment_frequency_count=1,
+            payment_frequency_interval=subs.TIME_INTERVAL_MONTH,
+            max_quantity=max_quantity,
+        )
+        return product_id
 
     def count(self, name: str) -> int:
         return sum(1 for n, _ in self.calls if n == name)
@@ -208,16 +226,139 @@ class FakeBilling(
             payment=outcome,
         )
 
-    def _charge(self, sub: subs.Subscription, method: payments_pb2.PaymentMethod) -> Any:
+    # -- plan changes (half the period is left; prorated = half the difference) ------
+
+    async def ListPlanOptions(self, request: Any, context: Any) -> Any:
+        self.calls.append(("ListPlanOptions", request))
+        sub = await self._sub(request, context)
+        if sub.product_id not in self.plans:
+            return subs.ListPlanOptionsResponse()
+        current = self.plans[sub.product_id]
+        options = []
+        for plan in sorted(self.plans.values(), key=lambda p: p.unit_price):
+            option = subs.PlanOption()
+            option.CopyFrom(plan)
+            option.current = plan.product_id == sub.product_id
+            option.upgrade = plan.unit_price > current.unit_price
+            options.append(option)
+        return subs.ListPlanOptionsResponse(options=options)
+
+    def _preview(self, sub: subs.Subscription, request: Any) -> subs.PlanChangePreview:
+        plan = self.plans[request.product_id]
+        new_total = plan.unit_price * request.quantity
+        scheduled = request.effective_at == subs.PLAN_CHANGE_EFFECTIVE_AT_NEXT_BILLING_DATE
+        new = subs.Subscription()
+        new.CopyFrom(sub)
+        new.product_id, new.product_name = plan.product_id, plan.name
+        new.quantity, new.recurring_pre_tax_amount = request.quantity, new_total
+        preview = subs.PlanChangePreview(currency=sub.currency, new_plan=new, scheduled=scheduled)
+        if scheduled:
+            preview.effective_at.CopyFrom(sub.next_billing_date)
+        else:
+            preview.effective_at.FromDatetime(NOW)
+            preview.immediate_amount = max(0, (new_total - sub.recurring_pre_tax_amount) // 2)
+            new.next_billing_date.FromDatetime(NOW + timedelta(days=30))
+        return preview
+
+    async def PreviewChangePlan(self, request: Any, context: Any) -> Any:
+        self.calls.append(("PreviewChangePlan", request))
+        return self._preview(await self._sub(request, context), request)
+
+    def apply_change(self, sub: subs.Subscription, preview: subs.PlanChangePreview) -> None:
+        if preview.scheduled:
+            new = preview.new_plan
+            sub.scheduled_change.CopyFrom(
+                subs.ScheduledPlanChange(
+                    product_id=new.product_id,
+                    product_name=new.product_name,
+                    quantity=new.quantity,
+                    effective_at=preview.effective_at,
+                    recurring_pre_tax_amount=new.recurring_pre_tax_amount,
+                )
+            )
+            return
+        sub.CopyFrom(preview.new_plan)
+        sub.ClearField("scheduled_change")
+        sub.pending_payment_id = ""
+
+    async def ChangePlan(self, request: Any, context: Any) -> Any:
+        self.calls.append(("ChangePlan", request))
+        sub = await self._sub(request, context)
+        if request.idempotency_key in self.plan_changes:
+            return self.plan_changes[request.idempotency_key]
+        preview = self._preview(sub, request)
+        reply = subs.ChangePlanResponse(applied=preview)
+        if preview.immediate_amount > 0:
+            method = self.methods[sub.payment_method_id]
+            payment = self._charge(sub, method, amount=preview.immediate_amount, plan_change=True)
+            reply.payment.CopyFrom(self._outcome(payment))
+            if payment.status == payments_pb2.PAYMENT_STATUS_SUCCEEDED:
+                self.apply_change(sub, preview)
+            elif payment.status == payments_pb2.PAYMENT_STATUS_REQUIRES_CUSTOMER_ACTION:
+                self.awaiting[payment.payment_id] = preview
+        else:
+            self.apply_change(sub, preview)
+        reply.subscription.CopyFrom(sub)
+        self.plan_changes[request.idempotency_key] = reply
+        return reply
+
+    def finish_challenge(self, payment_id: str, passed: bool) -> None:
+        """The customer completed (or failed) 3-D Secure; the payment event arrives."""
+        payment = self.payments[payment_id]
+        sub = self.subscriptions[payment.subscription_id]
+        sub.pending_payment_id = ""
+        if passed:
+            payment.status = payments_pb2.PAYMENT_STATUS_SUCCEEDED
+            self.apply_change(sub, self.awaiting.pop(payment_id))
+        else:
+            payment.status = payments_pb2.PAYMENT_STATUS_FAILED
+            payment.error_code = "authentication_failed"
+
+    async def CancelScheduledChange(self, request: Any, context: Any) -> Any:
+        self.calls.append(("CancelScheduledChange", request))
+        sub = await self._sub(request, context)
+        if not sub.HasField("scheduled_change"):
+            await abort_with_domain_error(
+                context,
+                FailedPrecondition("nothing scheduled", reason=Reason.SUBSCRIPTION_STATE_CONFLICT),
+            )
+        sub.ClearField("scheduled_change")
+        return sub
+
+    def _outcome(self, payment: Any) -> subs.ChargeOutcome:
+        return subs.ChargeOutcome(
+            payment_id=payment.payment_id,
+            status=subs.ChargeOutcome.Status.Value(
+                "STATUS_"
+                + payments_pb2.PaymentStatus.Name(payment.status).removeprefix("PAYMENT_STATUS_")
+            ),
+            amount=payment.total_amount,
+            currency=payment.currency,
+            error_code=payment.error_code,
+            error_message=payment.error_message,
+            challenge_url=payment.challenge_url,
+        )
+
+    def _charge(
+        self,
+        sub: subs.Subscription,
+        method: payments_pb2.PaymentMethod,
+        amount: int | None = None,
+        plan_change: bool = False,
+    ) -> Any:
         payment = payments_pb2.Payment(
             payment_id=f"pay_{uuid.uuid4().hex[:12]}",
             business_id=sub.business_id,
             mode=sub.mode,
             customer_id=sub.customer_id,
             subscription_id=sub.subscription_id,
-            total_amount=sub.amount_due,
+            total_amount=sub.amount_due if amount is None else amount,
             currency=sub.currency,
-            charge_type=payments_pb2.CHARGE_TYPE_RENEWAL,
+            charge_type=(
+                payments_pb2.CHARGE_TYPE_ON_DEMAND
+                if plan_change
+                else payments_pb2.CHARGE_TYPE_RENEWAL
+            ),
             payment_method_id=method.payment_method_id,
             card_brand=method.brand,
             card_last_four=method.last4,
@@ -232,7 +373,8 @@ class FakeBilling(
             sub.pending_payment_id = payment.payment_id
         else:
             payment.status = payments_pb2.PAYMENT_STATUS_SUCCEEDED
-            self.reactivate(sub)
+            if not plan_change:
+                self.reactivate(sub)
         self.payments[payment.payment_id] = payment
         return payment
 

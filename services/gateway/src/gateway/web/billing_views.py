@@ -205,6 +205,9 @@ class Links:
     # Confirmation pages of pause and resume ("" where the page offers none).
     pause: str = ""
     resume: str = ""
+    # The change plan and seats pages ("" where the page offers none).
+    change_plan: str = ""
+    seats: str = ""
 
 
 @dataclass(slots=True)
@@ -230,6 +233,12 @@ class SubscriptionView:
     can_resume: bool = False
     # Whole days of the paid period kept for after a resume (paused ones only).
     paused_days_left: int = 0
+    # Set by the page from what the business allows (see plan_change.offer_changes).
+    can_change_plan: bool = False
+    can_change_seats: bool = False
+    quantity: int = 1
+    # A plan change waiting for the next billing date: plan, quantity, date, price.
+    scheduled_change: dict[str, Any] = field(default_factory=dict)
 
 
 def subscription_view(
@@ -311,7 +320,22 @@ def subscription_view(
         and bool(links.pause),
         can_resume=status == "paused" and bool(links.resume),
         paused_days_left=days_left,
+        quantity=int(sub.quantity) or 1,
+        scheduled_change=_scheduled_change(sub, every) if not is_past else {},
     )
+
+
+def _scheduled_change(sub: Any, every: str) -> dict[str, Any]:
+    """The subscription's scheduled plan change as the detail page states it ({} for none)."""
+    if not sub.HasField("scheduled_change"):
+        return {}
+    change = sub.scheduled_change
+    return {
+        "plan": change.product_name or change.product_id,
+        "quantity": int(change.quantity) or 1,
+        "date": day(timestamp(change, "effective_at")),
+        "price": f"{money(change.recurring_pre_tax_amount, sub.currency)} {every}".strip(),
+    }
 
 
 def split_current_and_past(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from billing.payments.v1 import payments_pb2
@@ -32,13 +33,21 @@ from gateway.web.billing_forms import CancelChoice, parse_cancel, valid_id
 from gateway.web.billing_scope import Account
 from gateway.web.forms import read_form
 from gateway.web.login import csrf_failed_error
-from gateway.web.portal_settings import not_offered_page, portal_settings_of
+from gateway.web.portal_settings import PortalSettingsView, not_offered_page, portal_settings_of
 from gateway.web.rendering import error_page, redirect, render
 from gateway.web.security import CSRF_FIELD, tokens_match
 
 PAGE_SIZE = 100  # one page: a customer's subscriptions and cards are few
 # The ?done= notices the detail page knows.
-NOTICES = ("cancelled", "scheduled", "undone", "switched", "paused", "resumed")
+NOTICES = (
+    "cancelled",
+    "scheduled",
+    "undone",
+    "switched",
+    "paused",
+    "resumed",
+    "change_cancelled",
+)
 # Pause and resume: (the status it makes, the notice shown after it).
 _PAUSE_ACTIONS = {"pause": ("paused", "paused"), "resume": ("active", "resumed")}
 
@@ -52,6 +61,8 @@ def links_for(account: Account, subscription_id: str) -> views.Links:
         payment_method=account.path(f"{base}/payment-method"),
         pause=account.path(f"{base}/pause"),
         resume=account.path(f"{base}/resume"),
+        change_plan=account.path(f"{base}/change-plan"),
+        seats=account.path(f"{base}/seats"),
     )
 
 
@@ -65,6 +76,41 @@ def view_of(account: Account, sub: Any, methods: dict[str, Any]) -> views.Subscr
         cancel_offered=allowed.allow_cancel,
         pause_offered=allowed.allow_pause,
     )
+
+
+def hosted_url(url: str) -> str | None:
+    """A hosted page's URL if it is an absolute http(s) URL (never a script: link)."""
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def changeable(sub: Any) -> bool:
+    """Only an active subscription that is not ending, and has no change waiting for its
+    payment (3-D Secure), can change plan or seats."""
+    return (
+        views.enum_name(sub, "status") == "active"
+        and not sub.cancel_at_next_billing_date
+        and not sub.pending_payment_id
+    )
+
+
+def offer_changes(
+    view: views.SubscriptionView, sub: Any, settings: PortalSettingsView, *, other_plans: bool
+) -> None:
+    """Set the view's Change plan / Change seats buttons (what the business allows)."""
+    ok = changeable(sub)
+    view.can_change_plan = (
+        ok and other_plans and settings.allow_plan_change and bool(view.links.change_plan)
+    )
+    view.can_change_seats = ok and settings.allow_quantity_change and bool(view.links.seats)
+
+
+async def plan_options(request: web.Request, account: Account, subscription_id: str) -> list[Any]:
+    """The plans this subscription may switch to (the current one included), cheapest first."""
+    reply = await request.app[SUBSCRIPTIONS_STUB].ListPlanOptions(
+        subscriptions_pb2.ListPlanOptionsRequest(**account.scope(), subscription_id=subscription_id)
+    )
+    return list(reply.options)
 
 
 async def list_methods(request: web.Request, account: Account) -> list[Any]:
@@ -131,7 +177,17 @@ async def subscription_page(request: web.Request, account: Account) -> web.Strea
     )
     by_id = {m.payment_method_id: m for m in methods}
     view = view_of(account, sub, by_id)
+    settings = portal_settings_of(account.business)
+    other_plans = False
+    if changeable(sub) and settings.allow_plan_change:
+        options = await plan_options(request, account, subscription_id)
+        other_plans = any(not o.current for o in options)
+    offer_changes(view, sub, settings, other_plans=other_plans)
     notice = request.query.get("done")
+    waiting = ""
+    if views.enum_name(sub, "status") == "active" and sub.pending_payment_id:
+        # A plan change waits for the bank (3-D Secure): the way back to it.
+        waiting = hosted_url(sub.challenge_url) or ""
     return render(
         request,
         "subscription_detail.html",
@@ -140,6 +196,10 @@ async def subscription_page(request: web.Request, account: Account) -> web.Strea
             payments=[views.payment_view(p) for p in payments.payments],
             notice=notice if notice in NOTICES else None,
             undo_action=account.path(f"subscriptions/{subscription_id}/undo-cancel"),
+            challenge_href=waiting,
+            cancel_change_action=account.path(
+                f"subscriptions/{subscription_id}/change-plan/cancel-scheduled"
+            ),
             back_href=account.path("subscriptions"),
         ),
     )

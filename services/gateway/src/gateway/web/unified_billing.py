@@ -38,6 +38,8 @@ def _links(context: UnifiedContext, business_id: str, subscription_id: str) -> v
         payment_method=context.site.path(f"{base}/payment-method"),
         pause=context.site.path(f"{base}/pause"),
         resume=context.site.path(f"{base}/resume"),
+        change_plan=context.site.path(f"{base}/change-plan"),
+        seats=context.site.path(f"{base}/seats"),
     )
 
 
