@@ -440,42 +440,52 @@ async def create_due(
     """``count`` monthly subscriptions of one customer with a good card (SDK creates,
     ``concurrency`` at a time); returns (the business's active subscription ids as
     stored, creates that failed). A create that timed out may still have been stored,
-    so the ids are read back from the database, not from the replies."""
+    so the ids are read back from the database, not from the replies, and what is
+    missing is created in further passes (at most five) until ``count`` are stored."""
     failures = 0
-    async with aiohttp.ClientSession() as http, sdk_for(stack, business.test_key) as sdk:
-        customer = await sdk.customers.create(email=f"due-{uuid.uuid4().hex[:8]}@ex.com", name="D")
-        method = await save_card(stack, http, business.business_id, "test", customer.customer_id)
-        product = await sdk.products.create(name="Monthly", tax_category="saas", price=MONTHLY)
-        queue = iter(range(count))
-
-        async def worker() -> None:
-            nonlocal failures
-            for index in queue:
-                try:
-                    await sdk.subscriptions.create(
-                        billing=BILLING,
-                        customer={"customer_id": customer.customer_id},
-                        product_id=product.product_id,
-                        quantity=1,
-                        extra_body={"payment_method_id": method},
-                    )
-                except Exception as exc:  # recorded, not fatal: the DB says what exists
-                    failures += 1
-                    log.warning("create %d failed: %s", index, type(exc).__name__)
-                if (index + 1) % 250 == 0:
-                    log.info("created %d/%d subscriptions", index + 1, count)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo_url)
     prefix = stack.external_mongo[1] if stack.external_mongo else ""
+    subs = client[f"{prefix}subscriptions"]["subscriptions"]
+    stored = {"business_id": business.business_id, "status": "active"}
     try:
-        subs = client[f"{prefix}subscriptions"]["subscriptions"]
-        ids = [
-            doc["_id"]
-            async for doc in subs.find(
-                {"business_id": business.business_id, "status": "active"}, {"_id": 1}
+        async with aiohttp.ClientSession() as http, sdk_for(stack, business.test_key) as sdk:
+            customer = await sdk.customers.create(
+                email=f"due-{uuid.uuid4().hex[:8]}@ex.com", name="D"
             )
-        ]
+            method = await save_card(
+                stack, http, business.business_id, "test", customer.customer_id
+            )
+            product = await sdk.products.create(name="Monthly", tax_category="saas", price=MONTHLY)
+
+            async def one_pass(wanted: int) -> None:
+                nonlocal failures
+                queue = iter(range(wanted))
+
+                async def worker() -> None:
+                    nonlocal failures
+                    for index in queue:
+                        try:
+                            await sdk.subscriptions.create(
+                                billing=BILLING,
+                                customer={"customer_id": customer.customer_id},
+                                product_id=product.product_id,
+                                quantity=1,
+                                extra_body={"payment_method_id": method},
+                            )
+                        except Exception as exc:  # recorded, not fatal: the DB says what exists
+                            failures += 1
+                            log.warning("create %d failed: %s", index, type(exc).__name__)
+                        if (index + 1) % 250 == 0:
+                            log.info("created %d/%d subscriptions", index + 1, wanted)
+
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+            for _ in range(5):
+                missing = count - await subs.count_documents(stored)
+                if missing <= 0:
+                    break
+                await one_pass(missing)
+        ids = [doc["_id"] async for doc in subs.find(stored, {"_id": 1})]
     finally:
         await client.close()
     return ids, failures
