@@ -65,7 +65,17 @@ def _refuse_null(value: Any) -> Any:
 
 Bool = Annotated[StrictBool | None, BeforeValidator(_refuse_null)]
 Timing = Annotated[DowngradeTiming | None, BeforeValidator(_refuse_null)]
-Days = Annotated[StrictInt | None, BeforeValidator(_refuse_null)]
+def _whole_number(value: Any) -> Any:
+    # JSON Schema's "integer" includes 28.0; a bool, a string or 28.5 is not one.
+    value = _refuse_null(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+Days = Annotated[StrictInt | None, BeforeValidator(_whole_number)]
 
 
 class PortalSettingsOut(BaseModel):

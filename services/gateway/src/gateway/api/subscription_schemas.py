@@ -391,10 +391,10 @@ class ChangePlanBody(_Body):
         BeforeValidator(_no_addons),
         Field(json_schema_extra={"maxItems": 0}),
     ] = Field(default=None, description="Not supported here: only null or [] is accepted.")
-    collect_via_payment_link: Annotated[bool | None, _only(False)] = Field(
+    collect_via_payment_link: Annotated[Literal[False] | None, _only(False)] = Field(
         default=None, description="Not supported here: only null or false is accepted."
     )
-    cancel_older_payment_link: Annotated[bool | None, _only(False)] = Field(
+    cancel_older_payment_link: Annotated[Literal[False] | None, _only(False)] = Field(
         default=None, description="Not supported here: only null or false is accepted."
     )
     adaptive_currency_fees_inclusive: Unsupported
