@@ -15,6 +15,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from subscriptions.addons.models import Addon
 from subscriptions.addons.service import AddonsService
 from subscriptions.addons.servicer import addon_to_proto
+from subscriptions.products.service import ProductsService
+from subscriptions.products.servicer import product_to_proto
+
+from .test_products import InMemoryStore as ProductsStore
 
 T = TypeVar("T")
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -236,3 +240,99 @@ def test_allows_respects_the_business_limit(
     )
 
     assert addon.allows(quantity) is allowed
+
+
+class TestProductsOfferingAddons:
+    """A product's ``addons``: known, live add-ons of the business in the price's currency."""
+
+    MONTHLY = {
+        "type": "recurring_price",
+        "currency": "USD",
+        "price": 1500,
+        "payment_frequency_count": 1,
+        "payment_frequency_interval": "Month",
+        "subscription_period_count": 1,
+        "subscription_period_interval": "Year",
+    }
+
+    @pytest.fixture
+    def products(self, service: AddonsService, clock: FrozenClock) -> ProductsService:
+        return ProductsService(ProductsStore(), no_transaction, clock, addons=service.get_addons)
+
+    def _product(self, **changes: Any) -> dict[str, Any]:
+        return {"name": "Team", "tax_category": "saas", "price": self.MONTHLY, **changes}
+
+    async def test_a_subscription_product_offers_the_business_addons(
+        self, service: AddonsService, products: ProductsService
+    ) -> None:
+        seat = await service.create_addon("bus_1", "test", _fields())
+        storage = await service.create_addon("bus_1", "test", _fields(name="Storage"))
+
+        product = await products.create_product(
+            "bus_1", "test", self._product(addons=[seat.addon_id, storage.addon_id])
+        )
+
+        assert product.addons == [seat.addon_id, storage.addon_id]
+        assert product_to_proto(product).addons == [seat.addon_id, storage.addon_id]
+
+    @pytest.mark.parametrize("case", ["unknown", "foreign", "archived", "currency", "twice"])
+    async def test_an_addon_it_cannot_offer_is_refused_naming_addons(
+        self, service: AddonsService, products: ProductsService, case: str
+    ) -> None:
+        seat = await service.create_addon("bus_1", "test", _fields())
+        ids = {
+            "unknown": ["adn_nope"],
+            "foreign": [(await service.create_addon("bus_2", "test", _fields())).addon_id],
+            "archived": [
+                (await service.set_archived("bus_1", "test", seat.addon_id, archived=True)).addon_id
+            ],
+            "currency": [
+                (await service.create_addon("bus_1", "test", _fields(currency="EUR"))).addon_id
+            ],
+            "twice": [seat.addon_id, seat.addon_id],
+        }[case]
+
+        with pytest.raises(InvalidArgument) as refused:
+            await products.create_product("bus_1", "test", self._product(addons=ids))
+
+        assert refused.value.reason is Reason.INVALID_PRODUCT
+        assert refused.value.field == "addons"
+
+    async def test_a_one_time_product_offers_no_addons(
+        self, service: AddonsService, products: ProductsService
+    ) -> None:
+        seat = await service.create_addon("bus_1", "test", _fields())
+
+        with pytest.raises(InvalidArgument) as refused:
+            await products.create_product(
+                "bus_1",
+                "test",
+                self._product(
+                    price={"type": "one_time_price", "currency": "USD", "price": 100},
+                    addons=[seat.addon_id],
+                ),
+            )
+
+        assert refused.value.field == "addons"
+
+    async def test_update_replaces_the_set_and_keeps_an_addon_archived_since(
+        self, service: AddonsService, products: ProductsService
+    ) -> None:
+        seat = await service.create_addon("bus_1", "test", _fields())
+        storage = await service.create_addon("bus_1", "test", _fields(name="Storage"))
+        product = await products.create_product(
+            "bus_1", "test", self._product(addons=[seat.addon_id])
+        )
+        await service.set_archived("bus_1", "test", seat.addon_id, archived=True)
+
+        renamed = await products.update_product(
+            "bus_1", "test", product.product_id, {"name": "Team plus"}
+        )
+        replaced = await products.update_product(
+            "bus_1", "test", product.product_id, {"addons": [storage.addon_id]}
+        )
+        emptied = await products.update_product("bus_1", "test", product.product_id, {"addons": []})
+
+        assert renamed.addons == [seat.addon_id]
+        assert replaced.addons == [storage.addon_id]
+        assert emptied.addons == []

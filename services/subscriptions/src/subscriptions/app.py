@@ -59,6 +59,7 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
     runtime.products = ProductsService(
         products_repository.ProductsRepository(runtime.db),
         lambda work: run_in_transaction(client, work),
+        addons=runtime.addons.get_addons,
     )
     runtime.subscriptions = build_subscriptions(runtime, settings, runtime.products)
     servicer = runtime.subscriptions.servicer

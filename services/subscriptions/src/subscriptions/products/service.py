@@ -8,7 +8,7 @@ commits together with its audit entry (who, what, when).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -100,6 +100,28 @@ class ProductStore(Protocol):
     ) -> tuple[Product, bool] | None: ...
 
 
+class AddonView(Protocol):
+    """What products need to know of an add-on (subscriptions.addons.models.Addon)."""
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def archived(self) -> bool: ...
+
+
+class AddonLookup(Protocol):
+    """The business's add-ons among some ids, by id (AddonsService.get_addons)."""
+
+    def __call__(
+        self, business_id: str, mode: Mode, addon_ids: Sequence[str]
+    ) -> Awaitable[Mapping[str, AddonView]]: ...
+
+
+def _invalid_addons(message: str) -> InvalidArgument:
+    return InvalidArgument(f"addons: {message}", reason=Reason.INVALID_PRODUCT, field="addons")
+
+
 class RunInTransaction(Protocol):
     """Runs ``work(session)`` in one database transaction (the kit's run_in_transaction)."""
 
@@ -113,6 +135,9 @@ def invalid_product(exc: ValidationError) -> InvalidArgument:
     loc = [str(p) for p in first["loc"] if p not in ("one_time_price", "recurring_price")]
     field = ".".join(loc) or "product"
     message = first["msg"].removeprefix("Value error, ")
+    if not loc and ": " in message:
+        # A rule over several fields names the field it refuses ("addons: …").
+        field, message = message.split(": ", 1)
     return InvalidArgument(f"{field}: {message}", reason=Reason.INVALID_PRODUCT, field=field)
 
 
@@ -128,10 +153,28 @@ class ProductsService:
         store: ProductStore,
         run_in_transaction: RunInTransaction,
         clock: Clock | None = None,
+        addons: AddonLookup | None = None,
     ) -> None:
         self._store = store
         self._transaction = run_in_transaction
         self._clock = clock or SystemClock()
+        self._addons = addons
+
+    async def _check_addons(
+        self, business_id: str, mode: Mode, draft: ProductDraft, already: Sequence[str] = ()
+    ) -> None:
+        """The add-ons newly offered exist for this business and mode, are not archived,
+        and are priced in the product's currency (ones already offered stay offered)."""
+        new = [addon_id for addon_id in draft.addons if addon_id not in already]
+        if not new:
+            return
+        found = await self._addons(business_id, mode, new) if self._addons else {}
+        for addon_id in new:
+            addon = found.get(addon_id)
+            if addon is None or addon.archived:
+                raise _invalid_addons(f"no such add-on: {addon_id}")
+            if addon.currency != draft.price.currency:
+                raise _invalid_addons(f"{addon_id} is not priced in {draft.price.currency}")
 
     async def create_product(
         self, business_id: str, mode: Mode, fields: Mapping[str, Any], *, actor: Actor = SYSTEM
@@ -141,6 +184,7 @@ class ProductsService:
             draft = ProductDraft.model_validate(dict(fields))
         except ValidationError as exc:
             raise invalid_product(exc) from None
+        await self._check_addons(business_id, mode, draft)
         now = self._clock.now()
         product = Product(
             product_id=new_product_id(),
@@ -226,6 +270,7 @@ class ProductsService:
                 draft = ProductDraft.model_validate(merged)
             except ValidationError as exc:
                 raise invalid_product(exc) from None
+            await self._check_addons(business_id, mode, draft, already=current.addons)
             updated = current.model_copy(
                 update={
                     **dict(draft),
