@@ -65,6 +65,8 @@ def _refuse_null(value: Any) -> Any:
 
 Bool = Annotated[StrictBool | None, BeforeValidator(_refuse_null)]
 Timing = Annotated[DowngradeTiming | None, BeforeValidator(_refuse_null)]
+
+
 def _whole_number(value: Any) -> Any:
     # JSON Schema's "integer" includes 28.0; a bool, a string or 28.5 is not one.
     value = _refuse_null(value)

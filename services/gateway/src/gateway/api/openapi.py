@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.api import business
+from gateway.api.addons_openapi import ADDON_MODELS, addon_paths
 from gateway.api.invoices_openapi import invoice_paths
 from gateway.api.payments_openapi import PAYMENT_MODELS, payment_paths
 from gateway.api.product_schemas import (
@@ -186,6 +187,7 @@ def build_openapi() -> dict[str, Any]:
                 *PAYMENT_MODELS,
                 *license_openapi.MODELS,
                 *WEBHOOK_MODELS,
+                *ADDON_MODELS,
                 *business.MODELS,
             ),
         },
@@ -263,6 +265,14 @@ def build_openapi() -> dict[str, Any]:
                 },
             },
             **_product_paths(),
+            **addon_paths(
+                json=_json,
+                ref=_ref,
+                problem=_problem,
+                query_parameters=_query_parameters,
+                common_errors=_COMMON_ERRORS,
+                body_errors=_BODY_ERRORS,
+            ),
             **subscription_openapi.paths(),
             **payment_paths(
                 json=_json,

@@ -38,6 +38,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -45,6 +46,9 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from gateway.api.schemas import Locale, QueryBool, SdkPages, _query_int
+
+# The most add-ons one product may offer (the subscriptions service's limit).
+MAX_PRODUCT_ADDONS = 20
 
 UNSUPPORTED = "unsupported_field"
 
@@ -69,6 +73,12 @@ def _refuse_usage_based(value: Any) -> Any:
     if isinstance(value, dict) and value.get("type") == "usage_based_price":
         raise PydanticCustomError(UNSUPPORTED, "usage_based_price is not supported by this server")
     return value
+
+
+AddonIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+    Field(max_length=MAX_PRODUCT_ADDONS),
+]
 
 
 class _Body(BaseModel):
@@ -176,7 +186,11 @@ class CreateProductBody(_Body):
     max_quantity: MaxQuantity | None = Field(
         default=None, description=MAX_QUANTITY_DESCRIPTION, json_schema_extra=_EXTENSION
     )
-    addons: Unsupported
+    addons: AddonIds | None = Field(
+        default=None,
+        description="Ids of the add-ons this subscription product offers (live add-ons of "
+        "the business in the price's currency).",
+    )
     brand_id: Unsupported
     credit_entitlements: Unsupported
     digital_product_delivery: Unsupported
@@ -219,7 +233,10 @@ class UpdateProductBody(_Body):
         description=MAX_QUANTITY_DESCRIPTION + " null leaves it as it is.",
         json_schema_extra=_EXTENSION,
     )
-    addons: Unsupported
+    addons: AddonIds | None = Field(
+        default=None,
+        description="Replaces the add-ons the product offers ([] = none); null leaves them.",
+    )
     brand_id: Unsupported
     credit_entitlements: Unsupported
     digital_product_delivery: Unsupported
@@ -394,6 +411,7 @@ class ProductOut(BaseModel):
             updated_at=product.updated_at.ToDatetime(tzinfo=UTC),
             plan_group=product.plan_group or None,
             max_quantity=product.max_quantity or None,
+            addons=list(product.addons),
         )
 
 
