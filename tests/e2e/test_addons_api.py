@@ -3,9 +3,9 @@ on subscription products (``addons`` on ``client.products.*``).
 
 Create, retrieve, list (live and archived), update, archive and unarchive; another
 business's or the other mode's add-on is 404; a bad field is a 422 naming it with
-nothing written; a product offering an add-on it cannot (unknown, another currency,
-a one-time product) is a 422 naming ``addons``. The SDK parses leniently, so every
-test asserts on fields.
+nothing written; a product offering an add-on it cannot (unknown, another business's,
+archived, another currency) is a 409 naming ``addons`` (one listed twice: 422). The SDK
+parses leniently, so every test asserts on fields.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from devstack import Stack
 from devstack.portal import create_portal_business
-from dodopayments import NotFoundError, UnprocessableEntityError
+from dodopayments import ConflictError, NotFoundError, UnprocessableEntityError
 
 from .conftest import merchant_sdk
 
@@ -117,23 +117,28 @@ async def test_a_subscription_product_offers_the_business_addons(stack: Stack) -
         assert product.addons == [seat.id]
         assert (await sdk.products.retrieve(product.product_id)).addons == [seat.id]
 
-        for addons, price in (
-            ([foreign.id], MONTHLY),
-            ([euro.id], MONTHLY),
-            (["adn_missing"], MONTHLY),
-            ([seat.id], {"type": "one_time_price", "currency": "USD", "price": 100}),
-        ):
-            with pytest.raises(UnprocessableEntityError) as refused:
+        for addons in ([foreign.id], ["adn_missing"], [euro.id]):
+            with pytest.raises(ConflictError) as refused:
                 await sdk.products.create(
                     name="Refused",
                     tax_category="saas",
-                    price=price,  # type: ignore[arg-type]
+                    price=MONTHLY,  # type: ignore[arg-type]
                     addons=addons,
                 )
-            assert "addons" in str(refused.value.body), refused.value.body
-        with pytest.raises(UnprocessableEntityError):
+            assert refused.value.response.headers["x-should-retry"] == "false"
+            assert "addons" in refused.value.body["detail"]  # type: ignore[index]
+        with pytest.raises(UnprocessableEntityError) as twice:
+            await sdk.products.create(
+                name="Refused",
+                tax_category="saas",
+                price=MONTHLY,  # type: ignore[arg-type]
+                addons=[seat.id, seat.id],
+            )
+        assert twice.value.body["errors"][0]["field"].startswith("addons")  # type: ignore[index]
+        with pytest.raises(ConflictError):
             await sdk.products.update(product.product_id, addons=[foreign.id])
         assert (await sdk.products.retrieve(product.product_id)).addons == [seat.id]
+        assert [p.name async for p in sdk.products.list()] == ["Team"]
 
         await sdk.products.update(product.product_id, addons=[])
         assert (await sdk.products.retrieve(product.product_id)).addons == []

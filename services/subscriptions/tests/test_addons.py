@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import pytest
 from billing_kit.audit import Actor
 from billing_kit.clock import FrozenClock
-from billing_kit.errors import InvalidArgument, NotFound, Reason
+from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
 from pymongo.asynchronous.client_session import AsyncClientSession
 from subscriptions.addons.models import Addon
@@ -275,8 +275,8 @@ class TestProductsOfferingAddons:
         assert product.addons == [seat.addon_id, storage.addon_id]
         assert product_to_proto(product).addons == [seat.addon_id, storage.addon_id]
 
-    @pytest.mark.parametrize("case", ["unknown", "foreign", "archived", "currency", "twice"])
-    async def test_an_addon_it_cannot_offer_is_refused_naming_addons(
+    @pytest.mark.parametrize("case", ["unknown", "foreign", "archived", "currency"])
+    async def test_an_addon_it_cannot_offer_is_a_conflict_naming_addons(
         self, service: AddonsService, products: ProductsService, case: str
     ) -> None:
         seat = await service.create_addon("bus_1", "test", _fields())
@@ -289,31 +289,25 @@ class TestProductsOfferingAddons:
             "currency": [
                 (await service.create_addon("bus_1", "test", _fields(currency="EUR"))).addon_id
             ],
-            "twice": [seat.addon_id, seat.addon_id],
         }[case]
 
-        with pytest.raises(InvalidArgument) as refused:
+        with pytest.raises(FailedPrecondition) as refused:
             await products.create_product("bus_1", "test", self._product(addons=ids))
 
-        assert refused.value.reason is Reason.INVALID_PRODUCT
+        assert refused.value.reason is Reason.ADDON_UNAVAILABLE
         assert refused.value.field == "addons"
 
-    async def test_a_one_time_product_offers_no_addons(
+    async def test_an_addon_listed_twice_is_invalid(
         self, service: AddonsService, products: ProductsService
     ) -> None:
         seat = await service.create_addon("bus_1", "test", _fields())
 
         with pytest.raises(InvalidArgument) as refused:
             await products.create_product(
-                "bus_1",
-                "test",
-                self._product(
-                    price={"type": "one_time_price", "currency": "USD", "price": 100},
-                    addons=[seat.addon_id],
-                ),
+                "bus_1", "test", self._product(addons=[seat.addon_id, seat.addon_id])
             )
 
-        assert refused.value.field == "addons"
+        assert (refused.value.reason, refused.value.field) == (Reason.INVALID_PRODUCT, "addons")
 
     async def test_update_replaces_the_set_and_keeps_an_addon_archived_since(
         self, service: AddonsService, products: ProductsService

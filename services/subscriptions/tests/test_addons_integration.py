@@ -96,7 +96,7 @@ async def test_addons_round_trip_and_products_offer_them(
     assert [a.name for a in live.addons] == ["Seat"]
     assert list(product.addons) == [seat.addon_id]
     error = domain_error_from(refused.value)
-    assert (error.reason, error.field) == (Reason.INVALID_PRODUCT, "addons")
+    assert (error.reason, error.field) == (Reason.ADDON_UNAVAILABLE, "addons")
     assert domain_error_from(missing.value).reason is Reason.ADDON_NOT_FOUND
     again = await products.GetProduct(
         products_pb2.GetProductRequest(

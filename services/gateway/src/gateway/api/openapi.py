@@ -304,6 +304,12 @@ def build_openapi() -> dict[str, Any]:
 # --- products ------------------------------------------------------------------------------
 
 _PRODUCT_NOT_FOUND = {"404": _problem("No such product for this business and mode")}
+_ADDON_UNAVAILABLE = {
+    "409": _problem(
+        "An add-on named in addons cannot be offered: not a live add-on of this business "
+        "and mode, or priced in another currency"
+    )
+}
 _PRODUCT_LINKS = {
     operation: {"operationId": operation, "parameters": {"id": "$response.body#/product_id"}}
     for operation in (
@@ -339,6 +345,7 @@ def _product_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {**_json(ProductOut, "The new product"), "links": _PRODUCT_LINKS},
                     **_BODY_ERRORS,
+                    **_ADDON_UNAVAILABLE,
                     "422": _problem(_UNSUPPORTED),
                     **_COMMON_ERRORS,
                 },
@@ -379,6 +386,7 @@ def _product_paths() -> dict[str, Any]:
                     **_BODY_ERRORS,
                     "422": _problem(_UNSUPPORTED),
                     **_PRODUCT_NOT_FOUND,
+                    **_ADDON_UNAVAILABLE,
                     **_COMMON_ERRORS,
                 },
             },

@@ -33,6 +33,7 @@ from billing_kit.catalog_fields import (
 from billing_kit.field_rules import Metadata, PageSize
 from billing_kit.scoping import MAX_PAGE_NUMBER
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -75,9 +76,16 @@ def _refuse_usage_based(value: Any) -> Any:
     return value
 
 
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("an add-on is listed twice")
+    return ids
+
+
 AddonIds = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
-    Field(max_length=MAX_PRODUCT_ADDONS),
+    Field(max_length=MAX_PRODUCT_ADDONS, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_distinct),
 ]
 
 

@@ -36,7 +36,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
 )
 
 PRODUCT_PREFIX = "pdt_"
@@ -139,20 +138,14 @@ class ProductDraft(_Frozen):
     # plan_group; max_quantity caps the seats a customer may choose (0 = no limit).
     plan_group: PlanGroup = ""
     max_quantity: MaxQuantity = 0
-    # Dodo's ``addons``: the add-ons a subscription product offers (their existence,
-    # business and currency are the service's check: it needs the store).
+    # Dodo's ``addons``: the add-ons a product offers (only subscriptions use them; their
+    # existence, business and currency are the service's check: it needs the store).
     addons: AddonIds = Field(default_factory=list)
 
     @property
     def is_recurring(self) -> bool:
         """True for subscription products."""
         return isinstance(self.price, RecurringPrice)
-
-    @model_validator(mode="after")
-    def _addons_need_a_subscription(self) -> ProductDraft:
-        if self.addons and not self.is_recurring:
-            raise ValueError("addons: only subscription products offer add-ons")
-        return self
 
 
 class Product(BaseModel):

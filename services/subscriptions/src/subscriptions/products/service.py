@@ -14,7 +14,7 @@ from typing import Any, Protocol, TypeVar
 
 from billing_kit.audit import Actor
 from billing_kit.clock import Clock, SystemClock
-from billing_kit.errors import InvalidArgument, NotFound, Reason
+from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -118,8 +118,8 @@ class AddonLookup(Protocol):
     ) -> Awaitable[Mapping[str, AddonView]]: ...
 
 
-def _invalid_addons(message: str) -> InvalidArgument:
-    return InvalidArgument(f"addons: {message}", reason=Reason.INVALID_PRODUCT, field="addons")
+def _unavailable_addons(message: str) -> FailedPrecondition:
+    return FailedPrecondition(f"addons: {message}", reason=Reason.ADDON_UNAVAILABLE, field="addons")
 
 
 class RunInTransaction(Protocol):
@@ -163,18 +163,21 @@ class ProductsService:
     async def _check_addons(
         self, business_id: str, mode: Mode, draft: ProductDraft, already: Sequence[str] = ()
     ) -> None:
-        """The add-ons newly offered exist for this business and mode, are not archived,
-        and are priced in the product's currency (ones already offered stay offered)."""
+        """The add-ons newly offered are live add-ons of this business and mode priced in
+        the product's currency, else FailedPrecondition ``ADDON_UNAVAILABLE`` naming
+        ``addons`` (the referenced add-ons' state, not the request's shape, is at fault);
+        ones already offered stay offered."""
         new = [addon_id for addon_id in draft.addons if addon_id not in already]
         if not new:
             return
         found = await self._addons(business_id, mode, new) if self._addons else {}
         for addon_id in new:
             addon = found.get(addon_id)
+            # Unknown and another business's or mode's read the same (nothing leaks).
             if addon is None or addon.archived:
-                raise _invalid_addons(f"no such add-on: {addon_id}")
+                raise _unavailable_addons("no such live add-on")
             if addon.currency != draft.price.currency:
-                raise _invalid_addons(f"{addon_id} is not priced in {draft.price.currency}")
+                raise _unavailable_addons(f"an add-on is not priced in {draft.price.currency}")
 
     async def create_product(
         self, business_id: str, mode: Mode, fields: Mapping[str, Any], *, actor: Actor = SYSTEM
