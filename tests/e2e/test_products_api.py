@@ -258,7 +258,6 @@ async def test_bad_bodies_are_refused_naming_the_field_and_nothing_is_written(
 
 
 UNSUPPORTED: list[tuple[str, dict[str, Any]]] = [
-    ("addons", {"addons": ["adn_1"]}),
     ("entitlements", {"entitlements": [{"entitlement_id": "ent_1"}]}),
     ("credit_entitlements", {"credit_entitlements": []}),
     ("digital_product_delivery", {"digital_product_delivery": {"external_url": "https://x.io"}}),

@@ -38,7 +38,7 @@ def _errors(model: Any, payload: dict[str, Any]) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize(
     "field",
-    ["addons", "brand_id", "credit_entitlements", "digital_product_delivery", "entitlements"],
+    ["brand_id", "credit_entitlements", "digital_product_delivery", "entitlements"],
 )
 def test_an_unsupported_field_with_a_value_is_refused_by_name(field: str) -> None:
     errors = _errors(CreateProductBody, _create(**{field: ["x"]}))
@@ -53,8 +53,8 @@ def test_an_unsupported_field_with_a_value_is_refused_by_name(field: str) -> Non
 
 
 def test_unsupported_fields_sent_as_null_are_fine() -> None:
-    body = CreateProductBody.model_validate(_create(addons=None, pricing_mode=None))
-    assert body.addons is None
+    body = CreateProductBody.model_validate(_create(brand_id=None, pricing_mode=None))
+    assert body.brand_id is None
 
 
 def test_a_usage_based_price_is_unsupported() -> None:

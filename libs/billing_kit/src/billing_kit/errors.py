@@ -80,6 +80,12 @@ class Reason(StrEnum):
     # Products (subscriptions).
     PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
     INVALID_PRODUCT = "INVALID_PRODUCT"
+    # Add-ons (subscriptions).
+    ADDON_NOT_FOUND = "ADDON_NOT_FOUND"
+    INVALID_ADDON = "INVALID_ADDON"
+    # A product names an add-on it cannot offer (unknown, another business's, archived,
+    # another currency).
+    ADDON_UNAVAILABLE = "ADDON_UNAVAILABLE"
     # Subscriptions lifecycle.
     SUBSCRIPTION_STATE_CONFLICT = "SUBSCRIPTION_STATE_CONFLICT"
     INVALID_SUBSCRIPTION_REQUEST = "INVALID_SUBSCRIPTION_REQUEST"

@@ -16,12 +16,18 @@ from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 from billing.invoicing.v1 import invoicing_pb2_grpc
 from billing.notifications.v1 import webhooks_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
-from billing.subscriptions.v1 import licenses_pb2_grpc, products_pb2_grpc, subscriptions_pb2_grpc
+from billing.subscriptions.v1 import (
+    addons_pb2_grpc,
+    licenses_pb2_grpc,
+    products_pb2_grpc,
+    subscriptions_pb2_grpc,
+)
 from billing_kit.grpc_client import create_channel
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.api_keys import ApiKeyAuthenticator
 from gateway.keys import (
+    ADDONS_STUB,
     API_KEYS,
     AUTH_CHANNEL,
     AUTH_STUB,
@@ -85,6 +91,7 @@ async def subscriptions_client(app: web.Application) -> AsyncIterator[None]:
     target = app[SETTINGS].subscriptions_target
     async with _backend_channel(app, target, "subscriptions", SUBSCRIPTIONS_CHANNEL) as channel:
         app[PRODUCTS_STUB] = products_pb2_grpc.ProductsServiceStub(channel)
+        app[ADDONS_STUB] = addons_pb2_grpc.AddonsServiceStub(channel)
         app[SUBSCRIPTIONS_STUB] = subscriptions_pb2_grpc.SubscriptionsServiceStub(channel)
         app[LICENSES_STUB] = licenses_pb2_grpc.LicenseServiceStub(channel)
         yield

@@ -10,7 +10,12 @@ from billing.auth.v1 import auth_pb2_grpc, portal_access_pb2_grpc
 from billing.invoicing.v1 import invoicing_pb2_grpc
 from billing.notifications.v1 import webhooks_pb2_grpc
 from billing.payments.v1 import payments_pb2_grpc
-from billing.subscriptions.v1 import licenses_pb2_grpc, products_pb2_grpc, subscriptions_pb2_grpc
+from billing.subscriptions.v1 import (
+    addons_pb2_grpc,
+    licenses_pb2_grpc,
+    products_pb2_grpc,
+    subscriptions_pb2_grpc,
+)
 
 from gateway.api_keys import ApiKeyAuthenticator
 from gateway.config import GatewaySettings
@@ -28,6 +33,7 @@ SITES = web.AppKey("sites", Sites)
 CATALOGS = web.AppKey("catalogs", dict[str, gettext.NullTranslations])
 SUBSCRIPTIONS_CHANNEL = web.AppKey("subscriptions_channel", grpc.aio.Channel)
 PRODUCTS_STUB = web.AppKey("products_stub", products_pb2_grpc.ProductsServiceStub)
+ADDONS_STUB = web.AppKey("addons_stub", addons_pb2_grpc.AddonsServiceStub)
 SUBSCRIPTIONS_STUB = web.AppKey(
     "subscriptions_stub", subscriptions_pb2_grpc.SubscriptionsServiceStub
 )

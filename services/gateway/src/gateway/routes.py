@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.api import (
+    addons,
     business,
     checkouts,
     customers,
@@ -38,6 +39,12 @@ ROUTES = [
     web.patch("/products/{id}", products.update_product, name="update_product"),
     web.delete("/products/{id}", products.archive_product, name="archive_product"),
     web.post("/products/{id}/unarchive", products.unarchive_product, name="unarchive_product"),
+    web.post("/addons", addons.create_addon, name="create_addon"),
+    web.get("/addons", addons.list_addons, name="list_addons", allow_head=False),
+    web.get("/addons/{id}", addons.retrieve_addon, name="retrieve_addon", allow_head=False),
+    web.patch("/addons/{id}", addons.update_addon, name="update_addon"),
+    web.delete("/addons/{id}", addons.archive_addon, name="archive_addon"),
+    web.post("/addons/{id}/unarchive", addons.unarchive_addon, name="unarchive_addon"),
     web.post("/subscriptions", subscriptions.create_subscription, name="create_subscription"),
     web.get(
         "/subscriptions",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from billing.subscriptions.v1 import (
+    addons_pb2,
+    addons_pb2_grpc,
     products_pb2,
     products_pb2_grpc,
     subscriptions_pb2,
@@ -11,6 +13,9 @@ from billing.subscriptions.v1 import (
 from billing_kit.mongo import run_in_transaction
 from billing_kit.runtime import ServiceRuntime
 
+from subscriptions.addons import repository as addons_repository
+from subscriptions.addons.service import AddonsService
+from subscriptions.addons.servicer import AddonsServicer
 from subscriptions.checkouts.repository import CHECKOUT_INDEXES
 from subscriptions.config import SubscriptionsSettings
 from subscriptions.licenses import rate_limits as license_rate_limits
@@ -34,6 +39,7 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
         indexes={
             **SUBSCRIPTIONS_INDEXES,
             **products_repository.INDEXES,
+            **addons_repository.INDEXES,
             **CHECKOUT_INDEXES,
             **licenses_repository.INDEXES,
             **license_rate_limits.INDEXES,
@@ -41,9 +47,19 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
         outbox=True,
     )
     client = runtime.client
+    runtime.addons = AddonsService(
+        addons_repository.AddonsRepository(runtime.db),
+        lambda work: run_in_transaction(client, work),
+    )
+    addons_servicer = AddonsServicer(runtime.addons)
+    runtime.add_grpc_service(
+        lambda server: addons_pb2_grpc.add_AddonsServiceServicer_to_server(addons_servicer, server),
+        addons_pb2.DESCRIPTOR.services_by_name["AddonsService"].full_name,
+    )
     runtime.products = ProductsService(
         products_repository.ProductsRepository(runtime.db),
         lambda work: run_in_transaction(client, work),
+        addons=runtime.addons.get_addons,
     )
     runtime.subscriptions = build_subscriptions(runtime, settings, runtime.products)
     servicer = runtime.subscriptions.servicer
@@ -78,6 +94,8 @@ class SubscriptionsRuntime(ServiceRuntime):
     subscriptions: SubscriptionsParts
     # The product catalogue's use cases: also the in-process API of the subscriptions code.
     products: ProductsService
+    # Add-ons: per-unit extras offered with subscription products.
+    addons: AddonsService
     # License keys: issued on first purchases, activated by the software bought.
     licenses: LicensesService
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from gateway.api import business
+from gateway.api.addons_openapi import ADDON_MODELS, addon_paths
 from gateway.api.invoices_openapi import invoice_paths
 from gateway.api.payments_openapi import PAYMENT_MODELS, payment_paths
 from gateway.api.product_schemas import (
@@ -186,6 +187,7 @@ def build_openapi() -> dict[str, Any]:
                 *PAYMENT_MODELS,
                 *license_openapi.MODELS,
                 *WEBHOOK_MODELS,
+                *ADDON_MODELS,
                 *business.MODELS,
             ),
         },
@@ -263,6 +265,14 @@ def build_openapi() -> dict[str, Any]:
                 },
             },
             **_product_paths(),
+            **addon_paths(
+                json=_json,
+                ref=_ref,
+                problem=_problem,
+                query_parameters=_query_parameters,
+                common_errors=_COMMON_ERRORS,
+                body_errors=_BODY_ERRORS,
+            ),
             **subscription_openapi.paths(),
             **payment_paths(
                 json=_json,
@@ -294,6 +304,12 @@ def build_openapi() -> dict[str, Any]:
 # --- products ------------------------------------------------------------------------------
 
 _PRODUCT_NOT_FOUND = {"404": _problem("No such product for this business and mode")}
+_ADDON_UNAVAILABLE = {
+    "409": _problem(
+        "An add-on named in addons cannot be offered: not a live add-on of this business "
+        "and mode, or priced in another currency"
+    )
+}
 _PRODUCT_LINKS = {
     operation: {"operationId": operation, "parameters": {"id": "$response.body#/product_id"}}
     for operation in (
@@ -329,6 +345,7 @@ def _product_paths() -> dict[str, Any]:
                 "responses": {
                     "200": {**_json(ProductOut, "The new product"), "links": _PRODUCT_LINKS},
                     **_BODY_ERRORS,
+                    **_ADDON_UNAVAILABLE,
                     "422": _problem(_UNSUPPORTED),
                     **_COMMON_ERRORS,
                 },
@@ -369,6 +386,7 @@ def _product_paths() -> dict[str, Any]:
                     **_BODY_ERRORS,
                     "422": _problem(_UNSUPPORTED),
                     **_PRODUCT_NOT_FOUND,
+                    **_ADDON_UNAVAILABLE,
                     **_COMMON_ERRORS,
                 },
             },

@@ -33,11 +33,13 @@ from billing_kit.catalog_fields import (
 from billing_kit.field_rules import Metadata, PageSize
 from billing_kit.scoping import MAX_PAGE_NUMBER
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -45,6 +47,9 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from gateway.api.schemas import Locale, QueryBool, SdkPages, _query_int
+
+# The most add-ons one product may offer (the subscriptions service's limit).
+MAX_PRODUCT_ADDONS = 20
 
 UNSUPPORTED = "unsupported_field"
 
@@ -69,6 +74,19 @@ def _refuse_usage_based(value: Any) -> Any:
     if isinstance(value, dict) and value.get("type") == "usage_based_price":
         raise PydanticCustomError(UNSUPPORTED, "usage_based_price is not supported by this server")
     return value
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("an add-on is listed twice")
+    return ids
+
+
+AddonIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+    Field(max_length=MAX_PRODUCT_ADDONS, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_distinct),
+]
 
 
 class _Body(BaseModel):
@@ -176,7 +194,11 @@ class CreateProductBody(_Body):
     max_quantity: MaxQuantity | None = Field(
         default=None, description=MAX_QUANTITY_DESCRIPTION, json_schema_extra=_EXTENSION
     )
-    addons: Unsupported
+    addons: AddonIds | None = Field(
+        default=None,
+        description="Ids of the add-ons this subscription product offers (live add-ons of "
+        "the business in the price's currency).",
+    )
     brand_id: Unsupported
     credit_entitlements: Unsupported
     digital_product_delivery: Unsupported
@@ -219,7 +241,10 @@ class UpdateProductBody(_Body):
         description=MAX_QUANTITY_DESCRIPTION + " null leaves it as it is.",
         json_schema_extra=_EXTENSION,
     )
-    addons: Unsupported
+    addons: AddonIds | None = Field(
+        default=None,
+        description="Replaces the add-ons the product offers ([] = none); null leaves them.",
+    )
     brand_id: Unsupported
     credit_entitlements: Unsupported
     digital_product_delivery: Unsupported
@@ -394,6 +419,7 @@ class ProductOut(BaseModel):
             updated_at=product.updated_at.ToDatetime(tzinfo=UTC),
             plan_group=product.plan_group or None,
             max_quantity=product.max_quantity or None,
+            addons=list(product.addons),
         )
 
 

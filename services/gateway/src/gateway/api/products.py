@@ -80,6 +80,7 @@ async def create_product(request: web.Request, merchant: Merchant) -> web.Respon
         merchant_key_id=merchant.key_id,
         plan_group=body.plan_group or "",
         max_quantity=body.max_quantity or 0,
+        addons=body.addons or [],
     )
     if body.description is not None:
         message.description = body.description
@@ -162,6 +163,9 @@ async def update_product(request: web.Request, merchant: Merchant) -> web.Respon
     if body.metadata is not None:
         message.metadata.SetInParent()  # {} is a change too: it removes every key
         message.metadata.values.update(body.metadata)
+    if body.addons is not None:
+        message.addons.SetInParent()  # [] is a change too: it removes every add-on
+        message.addons.addon_ids.extend(body.addons)
     message.cleared.extend(f for f in _CLEARABLE if f in sent and getattr(body, f) is None)
     try:
         await request.app[PRODUCTS_STUB].UpdateProduct(message)

@@ -29,7 +29,14 @@ from billing_kit.catalog_fields import (
 )
 from billing_kit.field_rules import Metadata
 from billing_kit.scoping import Mode
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 PRODUCT_PREFIX = "pdt_"
 
@@ -47,6 +54,23 @@ def _as_utc(value: Any) -> Any:
 
 
 UtcDatetime = Annotated[datetime, BeforeValidator(_as_utc)]
+
+
+# The most add-ons one product may offer.
+MAX_PRODUCT_ADDONS = 20
+
+
+def _distinct(ids: list[str]) -> list[str]:
+    if len(set(ids)) != len(ids):
+        raise ValueError("an add-on is listed twice")
+    return ids
+
+
+AddonIds = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+    Field(max_length=MAX_PRODUCT_ADDONS),
+    AfterValidator(_distinct),
+]
 
 
 class _Frozen(BaseModel):
@@ -114,6 +138,9 @@ class ProductDraft(_Frozen):
     # plan_group; max_quantity caps the seats a customer may choose (0 = no limit).
     plan_group: PlanGroup = ""
     max_quantity: MaxQuantity = 0
+    # Dodo's ``addons``: the add-ons a product offers (only subscriptions use them; their
+    # existence, business and currency are the service's check: it needs the store).
+    addons: AddonIds = Field(default_factory=list)
 
     @property
     def is_recurring(self) -> bool:
@@ -143,6 +170,7 @@ class Product(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     plan_group: str = ""
     max_quantity: int = 0
+    addons: list[str] = Field(default_factory=list)
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

@@ -8,13 +8,13 @@ commits together with its audit entry (who, what, when).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from billing_kit.audit import Actor
 from billing_kit.clock import Clock, SystemClock
-from billing_kit.errors import InvalidArgument, NotFound, Reason
+from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
 from pydantic import ValidationError
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -100,6 +100,28 @@ class ProductStore(Protocol):
     ) -> tuple[Product, bool] | None: ...
 
 
+class AddonView(Protocol):
+    """What products need to know of an add-on (subscriptions.addons.models.Addon)."""
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def archived(self) -> bool: ...
+
+
+class AddonLookup(Protocol):
+    """The business's add-ons among some ids, by id (AddonsService.get_addons)."""
+
+    def __call__(
+        self, business_id: str, mode: Mode, addon_ids: Sequence[str]
+    ) -> Awaitable[Mapping[str, AddonView]]: ...
+
+
+def _unavailable_addons(message: str) -> FailedPrecondition:
+    return FailedPrecondition(f"addons: {message}", reason=Reason.ADDON_UNAVAILABLE, field="addons")
+
+
 class RunInTransaction(Protocol):
     """Runs ``work(session)`` in one database transaction (the kit's run_in_transaction)."""
 
@@ -113,6 +135,9 @@ def invalid_product(exc: ValidationError) -> InvalidArgument:
     loc = [str(p) for p in first["loc"] if p not in ("one_time_price", "recurring_price")]
     field = ".".join(loc) or "product"
     message = first["msg"].removeprefix("Value error, ")
+    if not loc and ": " in message:
+        # A rule over several fields names the field it refuses ("addons: …").
+        field, message = message.split(": ", 1)
     return InvalidArgument(f"{field}: {message}", reason=Reason.INVALID_PRODUCT, field=field)
 
 
@@ -128,10 +153,31 @@ class ProductsService:
         store: ProductStore,
         run_in_transaction: RunInTransaction,
         clock: Clock | None = None,
+        addons: AddonLookup | None = None,
     ) -> None:
         self._store = store
         self._transaction = run_in_transaction
         self._clock = clock or SystemClock()
+        self._addons = addons
+
+    async def _check_addons(
+        self, business_id: str, mode: Mode, draft: ProductDraft, already: Sequence[str] = ()
+    ) -> None:
+        """The add-ons newly offered are live add-ons of this business and mode priced in
+        the product's currency, else FailedPrecondition ``ADDON_UNAVAILABLE`` naming
+        ``addons`` (the referenced add-ons' state, not the request's shape, is at fault);
+        ones already offered stay offered."""
+        new = [addon_id for addon_id in draft.addons if addon_id not in already]
+        if not new:
+            return
+        found = await self._addons(business_id, mode, new) if self._addons else {}
+        for addon_id in new:
+            addon = found.get(addon_id)
+            # Unknown and another business's or mode's read the same (nothing leaks).
+            if addon is None or addon.archived:
+                raise _unavailable_addons("no such live add-on")
+            if addon.currency != draft.price.currency:
+                raise _unavailable_addons(f"an add-on is not priced in {draft.price.currency}")
 
     async def create_product(
         self, business_id: str, mode: Mode, fields: Mapping[str, Any], *, actor: Actor = SYSTEM
@@ -141,6 +187,7 @@ class ProductsService:
             draft = ProductDraft.model_validate(dict(fields))
         except ValidationError as exc:
             raise invalid_product(exc) from None
+        await self._check_addons(business_id, mode, draft)
         now = self._clock.now()
         product = Product(
             product_id=new_product_id(),
@@ -226,6 +273,7 @@ class ProductsService:
                 draft = ProductDraft.model_validate(merged)
             except ValidationError as exc:
                 raise invalid_product(exc) from None
+            await self._check_addons(business_id, mode, draft, already=current.addons)
             updated = current.model_copy(
                 update={
                     **dict(draft),

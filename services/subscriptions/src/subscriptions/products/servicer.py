@@ -79,6 +79,7 @@ def product_to_proto(product: Product) -> products_pb2.Product:
         metadata=product.metadata,
         plan_group=product.plan_group,
         max_quantity=product.max_quantity,
+        addons=product.addons,
     )
     if product.description is not None:
         message.description = product.description
@@ -122,6 +123,7 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
             "metadata": dict(request.metadata),
             "plan_group": request.plan_group,
             "max_quantity": request.max_quantity,
+            "addons": list(request.addons),
         }
         for optional in (
             "description",
@@ -185,6 +187,8 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
             changes["license_key_duration"] = _duration(request.license_key_duration)
         if request.HasField("metadata"):
             changes["metadata"] = dict(request.metadata.values)
+        if request.HasField("addons"):
+            changes["addons"] = list(request.addons.addon_ids)
         for field in request.cleared:
             if field not in CLEARABLE_FIELDS or field in changes:
                 raise InvalidArgument(

@@ -161,6 +161,7 @@ class Product(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     PLAN_GROUP_FIELD_NUMBER: _builtins.int
     MAX_QUANTITY_FIELD_NUMBER: _builtins.int
+    ADDONS_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
@@ -192,6 +193,12 @@ class Product(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def addons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Dodo's `addons`: the ids of the add-ons this (subscription) product offers, in the
+        business's order; each exists for the business and mode, in the price's currency.
+        """
+
     def __init__(
         self,
         *,
@@ -213,10 +220,11 @@ class Product(_message.Message):
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         plan_group: _builtins.str = ...,
         max_quantity: _builtins.int = ...,
+        addons: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "created_at", b"created_at", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "price", b"price", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "archived", b"archived", "business_id", b"business_id", "created_at", b"created_at", "description", b"description", "is_recurring", b"is_recurring", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "addons", b"addons", "archived", b"archived", "business_id", b"business_id", "created_at", b"created_at", "description", b"description", "is_recurring", b"is_recurring", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -271,6 +279,7 @@ class CreateProductRequest(_message.Message):
     MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     PLAN_GROUP_FIELD_NUMBER: _builtins.int
     MAX_QUANTITY_FIELD_NUMBER: _builtins.int
+    ADDONS_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     name: _builtins.str
@@ -289,6 +298,8 @@ class CreateProductRequest(_message.Message):
     def license_key_duration(self) -> Global___LicenseKeyDuration: ...
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def addons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -306,10 +317,11 @@ class CreateProductRequest(_message.Message):
         merchant_key_id: _builtins.str = ...,
         plan_group: _builtins.str = ...,
         max_quantity: _builtins.int = ...,
+        addons: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "price", b"price"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "business_id", b"business_id", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "addons", b"addons", "business_id", b"business_id", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
@@ -414,6 +426,28 @@ class ListProductsResponse(_message.Message):
 Global___ListProductsResponse: _TypeAlias = ListProductsResponse  # noqa: Y015
 
 @_typing.final
+class ProductAddons(_message.Message):
+    """The whole new set of a product's add-ons (empty = none)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDON_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def addon_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        addon_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addon_ids", b"addon_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProductAddons: _TypeAlias = ProductAddons  # noqa: Y015
+
+@_typing.final
 class ProductMetadata(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -478,6 +512,7 @@ class UpdateProductRequest(_message.Message):
     MERCHANT_KEY_ID_FIELD_NUMBER: _builtins.int
     PLAN_GROUP_FIELD_NUMBER: _builtins.int
     MAX_QUANTITY_FIELD_NUMBER: _builtins.int
+    ADDONS_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     product_id: _builtins.str
@@ -499,6 +534,10 @@ class UpdateProductRequest(_message.Message):
     def metadata(self) -> Global___ProductMetadata: ...
     @_builtins.property
     def cleared(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def addons(self) -> Global___ProductAddons:
+        """Set: replaces the product's add-ons."""
+
     def __init__(
         self,
         *,
@@ -518,10 +557,11 @@ class UpdateProductRequest(_message.Message):
         merchant_key_id: _builtins.str = ...,
         plan_group: _builtins.str | None = ...,
         max_quantity: _builtins.int | None = ...,
+        addons: Global___ProductAddons | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_max_quantity", b"_max_quantity", "_name", b"_name", "_plan_group", b"_plan_group", "_tax_category", b"_tax_category", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "metadata", b"metadata", "name", b"name", "plan_group", b"plan_group", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_max_quantity", b"_max_quantity", "_name", b"_name", "_plan_group", b"_plan_group", "_tax_category", b"_tax_category", "addons", b"addons", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "metadata", b"metadata", "name", b"name", "plan_group", b"plan_group", "price", b"price", "tax_category", b"tax_category"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_max_quantity", b"_max_quantity", "_name", b"_name", "_plan_group", b"_plan_group", "_tax_category", b"_tax_category", "business_id", b"business_id", "cleared", b"cleared", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "_license_key_activation_message", b"_license_key_activation_message", "_license_key_activations_limit", b"_license_key_activations_limit", "_license_key_enabled", b"_license_key_enabled", "_max_quantity", b"_max_quantity", "_name", b"_name", "_plan_group", b"_plan_group", "_tax_category", b"_tax_category", "addons", b"addons", "business_id", b"business_id", "cleared", b"cleared", "description", b"description", "license_key_activation_message", b"license_key_activation_message", "license_key_activations_limit", b"license_key_activations_limit", "license_key_duration", b"license_key_duration", "license_key_enabled", b"license_key_enabled", "max_quantity", b"max_quantity", "merchant_key_id", b"merchant_key_id", "metadata", b"metadata", "mode", b"mode", "name", b"name", "plan_group", b"plan_group", "price", b"price", "product_id", b"product_id", "tax_category", b"tax_category"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
