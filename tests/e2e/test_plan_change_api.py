@@ -321,14 +321,15 @@ async def test_bad_plan_changes_are_refused_and_change_nothing(own_shop: Shop) -
 
     refusals: list[tuple[dict[str, Any], type[Exception], str]] = [
         (body(product_id="pdt_nope"), NotFoundError, ""),
-        (body(product_id=dollars), UnprocessableEntityError, "product_id"),
-        (body(product_id=once.product_id), UnprocessableEntityError, "product_id"),
+        # The catalogue refuses these well-formed bodies: 409 PLAN_UNAVAILABLE, not 422.
+        (body(product_id=dollars), ConflictError, "product_id"),
+        (body(product_id=once.product_id), ConflictError, "product_id"),
         (body(quantity=0), UnprocessableEntityError, "quantity"),
-        (body(quantity=4), UnprocessableEntityError, "quantity"),
+        (body(quantity=4), ConflictError, "quantity"),
         (body(addons=[{"addon_id": "adn_1", "quantity": 1}]), UnprocessableEntityError, "addons"),
         (body(collect_via_payment_link=True), UnprocessableEntityError, "collect_via_payment_link"),
         (body(discount_code="SAVE10"), UnprocessableEntityError, "discount_code"),
-        (body(quantity=1), UnprocessableEntityError, "product_id"),  # nothing would change
+        (body(quantity=1), ConflictError, "product_id"),  # nothing would change
     ]
     for sent, error, field in refusals:
         for call in (sdk.subscriptions.change_plan, sdk.subscriptions.preview_change_plan):

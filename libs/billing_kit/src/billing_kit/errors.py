@@ -88,6 +88,9 @@ class Reason(StrEnum):
     ADDON_UNAVAILABLE = "ADDON_UNAVAILABLE"
     # Subscriptions lifecycle.
     SUBSCRIPTION_STATE_CONFLICT = "SUBSCRIPTION_STATE_CONFLICT"
+    # A plan change names a product that cannot be this subscription's plan now (one-time,
+    # archived, another currency, more seats than it allows).
+    PLAN_UNAVAILABLE = "PLAN_UNAVAILABLE"
     INVALID_SUBSCRIPTION_REQUEST = "INVALID_SUBSCRIPTION_REQUEST"
     TEST_CLOCK_LIVE_MODE = "TEST_CLOCK_LIVE_MODE"
     TEST_CLOCK_BACKWARDS = "TEST_CLOCK_BACKWARDS"

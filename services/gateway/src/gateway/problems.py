@@ -260,6 +260,7 @@ ERROR_TABLE: dict[Reason, ErrorRow] = {
     Reason.INVALID_ADDON: _invalid(_CHECK_VALUE),
     Reason.ADDON_UNAVAILABLE: _conflict(N_("This cannot be done right now.")),
     Reason.SUBSCRIPTION_STATE_CONFLICT: _conflict(N_("This cannot be done right now.")),
+    Reason.PLAN_UNAVAILABLE: _conflict(N_("This plan cannot be chosen right now.")),
     Reason.INVALID_SUBSCRIPTION_REQUEST: _invalid(_CHECK_VALUE),
     Reason.TEST_CLOCK_LIVE_MODE: _not_found(_NOT_FOUND),
     Reason.TEST_CLOCK_BACKWARDS: _conflict(N_("This cannot be done right now.")),

@@ -67,8 +67,11 @@ _STATE_CONFLICT = {
 _PLAN_NOT_FOUND = {"404": _problem("No such subscription or product for this business and mode")}
 _PLAN_CONFLICT = {
     "409": _problem(
-        "The subscription is not active, a change is already scheduled or waiting for its "
-        "payment, or it has no payment method (x-should-retry: false)"
+        "The subscription is not active, is already on this plan and quantity, a change is "
+        "already scheduled or waiting for its payment, or it has no payment method "
+        "(SUBSCRIPTION_STATE_CONFLICT); or the product cannot be its plan: one-time, archived, "
+        "another currency, more seats than its max_quantity (PLAN_UNAVAILABLE). "
+        "x-should-retry: false"
     )
 }
 

@@ -166,22 +166,30 @@ def unit_price_of(price: RecurringPrice) -> int:
     return price.price * (10_000 - price.discount_bps) // 10_000
 
 
+def _unavailable(message: str, field_name: str) -> FailedPrecondition:
+    # The product's own state refuses it (kind, archive, currency, seat limit): a
+    # well-formed request the merchant's catalogue rules out, so 409, not 422.
+    return FailedPrecondition(message, reason=Reason.PLAN_UNAVAILABLE, field=field_name)
+
+
 def target_of(sub: Subscription, product: Product, quantity: int) -> PlanTarget:
-    """The new plan's snapshot, or INVALID_ARGUMENT naming the field that refuses it."""
+    """The new plan's snapshot, or FAILED_PRECONDITION ``PLAN_UNAVAILABLE`` naming the field."""
     price = product.price
     if not isinstance(price, RecurringPrice):
-        raise _bad("product_id must be a subscription (recurring) product", "product_id")
+        raise _unavailable("product_id must be a subscription (recurring) product", "product_id")
     if product.archived:
-        raise _bad("product_id is archived and no longer offered", "product_id")
+        raise _unavailable("product_id is archived and no longer offered", "product_id")
     if price.currency != sub.currency:
-        raise _bad(
+        raise _unavailable(
             f"product_id is priced in {price.currency}, the subscription in {sub.currency}",
             "product_id",
         )
     if quantity < 1:
         raise _bad("quantity must be at least 1", "quantity")
     if product.max_quantity and quantity > product.max_quantity:
-        raise _bad(f"quantity must be at most {product.max_quantity} for this plan", "quantity")
+        raise _unavailable(
+            f"quantity must be at most {product.max_quantity} for this plan", "quantity"
+        )
     return PlanTarget(
         product_id=product.product_id,
         product_name=product.name,
@@ -445,7 +453,7 @@ class PlanChangesService:
         target = target_of(sub, product, request.quantity)
         self._check_state(sub, request)
         if target.product_id == sub.product_id and target.quantity == sub.quantity:
-            raise _bad("the subscription is already on this plan and quantity", "product_id")
+            raise _conflict("the subscription is already on this plan and quantity")
         now = await self.clocks.now(request.business_id, request.mode)
         return sub, target, now
 
