@@ -300,6 +300,7 @@ class Subscription(_message.Message):
     TAX_ID_FIELD_NUMBER: _builtins.int
     PAUSED_AT_FIELD_NUMBER: _builtins.int
     SCHEDULED_CHANGE_FIELD_NUMBER: _builtins.int
+    ADDONS_FIELD_NUMBER: _builtins.int
     subscription_id: _builtins.str
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
@@ -371,6 +372,13 @@ class Subscription(_message.Message):
     def scheduled_change(self) -> Global___ScheduledPlanChange:
         """A plan change waiting for next_billing_date (Dodo's scheduled_change); unset when none."""
 
+    @_builtins.property
+    def addons(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubscriptionAddon]:
+        """The add-ons this subscription pays for each period (Dodo's `addons`), snapshotted
+        like the plan: recurring_pre_tax_amount = plan unit price x quantity + the sum of
+        each add-on's unit_price x quantity.
+        """
+
     def __init__(
         self,
         *,
@@ -410,14 +418,46 @@ class Subscription(_message.Message):
         tax_id: _builtins.str = ...,
         paused_at: _timestamp_pb2.Timestamp | None = ...,
         scheduled_change: Global___ScheduledPlanChange | None = ...,
+        addons: _abc.Iterable[Global___SubscriptionAddon] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["billing", b"billing", "cancelled_at", b"cancelled_at", "created_at", b"created_at", "expires_at", b"expires_at", "next_billing_date", b"next_billing_date", "paused_at", b"paused_at", "previous_billing_date", b"previous_billing_date", "scheduled_change", b"scheduled_change", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount_due", b"amount_due", "billing", b"billing", "business_id", b"business_id", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancellation_comment", b"cancellation_comment", "cancellation_feedback", b"cancellation_feedback", "cancelled_at", b"cancelled_at", "cancelled_by", b"cancelled_by", "challenge_url", b"challenge_url", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "expires_at", b"expires_at", "metadata", b"metadata", "mode", b"mode", "next_billing_date", b"next_billing_date", "on_demand", b"on_demand", "paused_at", b"paused_at", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "payment_method_id", b"payment_method_id", "pending_payment_id", b"pending_payment_id", "previous_billing_date", b"previous_billing_date", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount", "scheduled_change", b"scheduled_change", "status", b"status", "subscription_id", b"subscription_id", "subscription_period_count", b"subscription_period_count", "subscription_period_interval", b"subscription_period_interval", "tax_id", b"tax_id", "tax_inclusive", b"tax_inclusive", "trial_period_days", b"trial_period_days", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addons", b"addons", "amount_due", b"amount_due", "billing", b"billing", "business_id", b"business_id", "cancel_at_next_billing_date", b"cancel_at_next_billing_date", "cancellation_comment", b"cancellation_comment", "cancellation_feedback", b"cancellation_feedback", "cancelled_at", b"cancelled_at", "cancelled_by", b"cancelled_by", "challenge_url", b"challenge_url", "created_at", b"created_at", "currency", b"currency", "customer_id", b"customer_id", "expires_at", b"expires_at", "metadata", b"metadata", "mode", b"mode", "next_billing_date", b"next_billing_date", "on_demand", b"on_demand", "paused_at", b"paused_at", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "payment_method_id", b"payment_method_id", "pending_payment_id", b"pending_payment_id", "previous_billing_date", b"previous_billing_date", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount", "scheduled_change", b"scheduled_change", "status", b"status", "subscription_id", b"subscription_id", "subscription_period_count", b"subscription_period_count", "subscription_period_interval", b"subscription_period_interval", "tax_id", b"tax_id", "tax_inclusive", b"tax_inclusive", "trial_period_days", b"trial_period_days", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Subscription: _TypeAlias = Subscription  # noqa: Y015
+
+@_typing.final
+class SubscriptionAddon(_message.Message):
+    """One add-on on a subscription: its price is fixed when it is added (as the plan's)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDON_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    addon_id: _builtins.str
+    name: _builtins.str
+    quantity: _builtins.int
+    unit_price: _builtins.int
+    """One unit per period, minor units of the subscription's currency."""
+    def __init__(
+        self,
+        *,
+        addon_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+        unit_price: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addon_id", b"addon_id", "name", b"name", "quantity", b"quantity", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubscriptionAddon: _TypeAlias = SubscriptionAddon  # noqa: Y015
 
 @_typing.final
 class AddonQuantity(_message.Message):
@@ -557,7 +597,10 @@ class ChangePlanRequest(_message.Message):
     """
     @_builtins.property
     def addons(self) -> _containers.RepeatedCompositeFieldContainer[Global___AddonQuantity]:
-        """Addons of the new plan (Dodo: leaving it empty removes the existing ones)."""
+        """Add-ons of the new plan, each offered by the new product (its `addons`), quantity
+        >= 1 and within the add-on's max_quantity. As Dodo: leaving it empty removes the
+        existing ones (the portal always sends the add-ons it shows).
+        """
 
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -800,6 +843,7 @@ class PlanOption(_message.Message):
     MAX_QUANTITY_FIELD_NUMBER: _builtins.int
     CURRENT_FIELD_NUMBER: _builtins.int
     UPGRADE_FIELD_NUMBER: _builtins.int
+    ADDONS_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     name: _builtins.str
     description: _builtins.str
@@ -813,6 +857,10 @@ class PlanOption(_message.Message):
     current: _builtins.bool
     upgrade: _builtins.bool
     """The new plan costs more per period than the current one at the same quantity."""
+    @_builtins.property
+    def addons(self) -> _containers.RepeatedCompositeFieldContainer[Global___AddonOption]:
+        """The live add-ons this product offers (its `addons`, same currency), in its order."""
+
     def __init__(
         self,
         *,
@@ -826,16 +874,54 @@ class PlanOption(_message.Message):
         max_quantity: _builtins.int = ...,
         current: _builtins.bool = ...,
         upgrade: _builtins.bool = ...,
+        addons: _abc.Iterable[Global___AddonOption] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "currency", b"currency", "current", b"current", "description", b"description", "max_quantity", b"max_quantity", "name", b"name", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "product_id", b"product_id", "unit_price", b"unit_price", "upgrade", b"upgrade"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "addons", b"addons", "currency", b"currency", "current", b"current", "description", b"description", "max_quantity", b"max_quantity", "name", b"name", "payment_frequency_count", b"payment_frequency_count", "payment_frequency_interval", b"payment_frequency_interval", "product_id", b"product_id", "unit_price", b"unit_price", "upgrade", b"upgrade"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
     _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
 
 Global___PlanOption: _TypeAlias = PlanOption  # noqa: Y015
+
+@_typing.final
+class AddonOption(_message.Message):
+    """An add-on a customer may choose on a plan."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDON_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    UNIT_PRICE_FIELD_NUMBER: _builtins.int
+    MAX_QUANTITY_FIELD_NUMBER: _builtins.int
+    addon_id: _builtins.str
+    name: _builtins.str
+    description: _builtins.str
+    unit_price: _builtins.int
+    """One unit per period, minor units of currency."""
+    max_quantity: _builtins.int
+    """0: no limit set by the business."""
+    def __init__(
+        self,
+        *,
+        addon_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        description: _builtins.str | None = ...,
+        unit_price: _builtins.int = ...,
+        max_quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "description", b"description"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_description", b"_description", "addon_id", b"addon_id", "description", b"description", "max_quantity", b"max_quantity", "name", b"name", "unit_price", b"unit_price"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__description: _TypeAlias = _typing.Literal["description"]  # noqa: Y015
+    _WhichOneofArgType__description: _TypeAlias = _typing.Literal["_description", b"_description"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__description) -> _WhichOneofReturnType__description | None: ...
+
+Global___AddonOption: _TypeAlias = AddonOption  # noqa: Y015
 
 @_typing.final
 class ListPlanOptionsResponse(_message.Message):
@@ -959,6 +1045,7 @@ class CreateSubscriptionRequest(_message.Message):
     CUSTOMER_PRESENT_FIELD_NUMBER: _builtins.int
     PAYMENT_LINK_FIELD_NUMBER: _builtins.int
     TAX_ID_FIELD_NUMBER: _builtins.int
+    ADDONS_FIELD_NUMBER: _builtins.int
     business_id: _builtins.str
     mode: _common_pb2.Mode.ValueType
     customer_id: _builtins.str
@@ -991,6 +1078,12 @@ class CreateSubscriptionRequest(_message.Message):
     def billing(self) -> Global___BillingAddress: ...
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def addons(self) -> _containers.RepeatedCompositeFieldContainer[Global___AddonQuantity]:
+        """Dodo's `addons`: add-ons the product offers, charged with the first period and
+        every renewal.
+        """
+
     def __init__(
         self,
         *,
@@ -1008,10 +1101,11 @@ class CreateSubscriptionRequest(_message.Message):
         customer_present: _builtins.bool = ...,
         payment_link: _builtins.bool = ...,
         tax_id: _builtins.str = ...,
+        addons: _abc.Iterable[Global___AddonQuantity] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "billing", b"billing", "trial_period_days", b"trial_period_days"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "billing", b"billing", "business_id", b"business_id", "customer_id", b"customer_id", "customer_present", b"customer_present", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "payment_link", b"payment_link", "payment_method_id", b"payment_method_id", "product_id", b"product_id", "quantity", b"quantity", "return_url", b"return_url", "tax_id", b"tax_id", "trial_period_days", b"trial_period_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days", "addons", b"addons", "billing", b"billing", "business_id", b"business_id", "customer_id", b"customer_id", "customer_present", b"customer_present", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "mode", b"mode", "payment_link", b"payment_link", "payment_method_id", b"payment_method_id", "product_id", b"product_id", "quantity", b"quantity", "return_url", b"return_url", "tax_id", b"tax_id", "trial_period_days", b"trial_period_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__trial_period_days: _TypeAlias = _typing.Literal["trial_period_days"]  # noqa: Y015
     _WhichOneofArgType__trial_period_days: _TypeAlias = _typing.Literal["_trial_period_days", b"_trial_period_days"]  # noqa: Y015
