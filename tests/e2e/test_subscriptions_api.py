@@ -8,19 +8,16 @@ subscriptions service's own scheduler renews and holds.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
 import pytest_asyncio
-from billing.common.v1 import common_pb2
-from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from billing_kit.testing import eventually
 from devstack import Stack
+from devstack.demo_catalogue import save_test_card
 from devstack.portal import PortalBusiness, create_portal_business
 from dodopayments import (
     AsyncDodoPayments,
@@ -28,12 +25,10 @@ from dodopayments import (
     NotFoundError,
     UnprocessableEntityError,
 )
-from yarl import URL
 
 from .conftest import merchant_sdk
 
 pytestmark = pytest.mark.e2e
-CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 DAY = 86_400
 BILLING: Any = {"country": "IT", "city": "Roma"}
 MONTHLY: Any = {
@@ -56,29 +51,9 @@ class Cards:
         self.http = http
 
     async def save(self, customer_id: str, number: str) -> str:
-        async with grpc.aio.insecure_channel(self.stack.grpc_target("payments")) as channel:
-            session = await payments_pb2_grpc.PaymentsServiceStub(channel).CreatePaymentSession(
-                payments_pb2.CreatePaymentSessionRequest(
-                    business_id=self.business_id,
-                    mode=common_pb2.MODE_TEST,
-                    customer_id=customer_id,
-                    purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_SAVE_METHOD,
-                    return_url="https://shop.example/back",
-                )
-            )
-        async with self.http.get(session.url) as page:
-            token = CSRF.search(await page.text())
-        assert token, "no CSRF token on the hosted page"
-        form = {
-            "csrf_token": token.group(1),
-            "cc-name": "Ada Lovelace",
-            "cc-number": number,
-            "cc-exp": "12/34",
-            "cc-csc": "987",
-        }
-        async with self.http.post(session.url, data=form, allow_redirects=False) as reply:
-            assert reply.status == 303, await reply.text()
-            return dict(URL(reply.headers["Location"]).query)["payment_method_id"]
+        return await save_test_card(
+            self.http, self.stack.grpc_target("payments"), self.business_id, customer_id, number
+        )
 
 
 @pytest_asyncio.fixture(loop_scope="session")

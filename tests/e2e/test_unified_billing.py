@@ -10,27 +10,22 @@ a test-mode customer with the same email are not shown. The row's actions
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import grpc
 import pytest
-from billing.common.v1 import common_pb2
-from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from devstack import Mailbox, Stack, message_link
 from devstack.browser import open_and_confirm_link, request_sign_in_link
+from devstack.demo_catalogue import save_test_card
 from devstack.portal import Mode, PortalBusiness, create_portal_business, unique_email
 from playwright.async_api import Page, expect
-from yarl import URL
 
 from .conftest import merchant_sdk
 
 pytestmark = pytest.mark.e2e
 
-CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 BILLING: Any = {"country": "IT", "city": "Milano"}
 MONTHLY: Any = {
     "type": "recurring_price",
@@ -47,30 +42,15 @@ async def save_card(
     stack: Stack, business: PortalBusiness, mode: Mode, customer_id: str, number: str
 ) -> str:
     """A card saved the way the customer saves one: payments' hosted page, submitted over HTTP."""
-    async with grpc.aio.insecure_channel(stack.grpc_target("payments")) as channel:
-        session = await payments_pb2_grpc.PaymentsServiceStub(channel).CreatePaymentSession(
-            payments_pb2.CreatePaymentSessionRequest(
-                business_id=business.business_id,
-                mode=common_pb2.MODE_LIVE if mode == "live" else common_pb2.MODE_TEST,
-                customer_id=customer_id,
-                purpose=payments_pb2.PAYMENT_SESSION_PURPOSE_SAVE_METHOD,
-                return_url="https://shop.example/back",
-            )
-        )
     async with aiohttp.ClientSession() as http:
-        async with http.get(session.url) as page:
-            token = CSRF.search(await page.text())
-        assert token, "no CSRF token on the hosted page"
-        form = {
-            "csrf_token": token.group(1),
-            "cc-name": "Ada Lovelace",
-            "cc-number": number,
-            "cc-exp": "12/34",
-            "cc-csc": "987",
-        }
-        async with http.post(session.url, data=form, allow_redirects=False) as reply:
-            assert reply.status == 303, await reply.text()
-            return dict(URL(reply.headers["Location"]).query)["payment_method_id"]
+        return await save_test_card(
+            http,
+            stack.grpc_target("payments"),
+            business.business_id,
+            customer_id,
+            number,
+            mode=mode,
+        )
 
 
 @dataclass(frozen=True)

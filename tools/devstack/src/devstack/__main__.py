@@ -40,6 +40,12 @@ def _banner(stack: Stack, api_key: str | None, business_id: str | None) -> str:
             f"  Portal sign-in (test mode)  {stack.portal_urls.test}/login/{business_id}"
             "  (the email lands in the SMTP sink)",
             f"  Unified portal (live only)  {stack.portal_urls.unified}/login",
+            "  Sign in as ada@example.com (Pro plan, card 4242: change plan, seats, add-ons)",
+            "  or grace@example.com (Starter; her card declines renewals: advance the clock",
+            f"  a month with  curl -H 'Authorization: Bearer {api_key}'",
+            "  -H 'Content-Type: application/json' -d '{\"seconds\": 2678400}'",
+            f"  {stack.gateway_url}/test-helpers/clock/advance",
+            "  to see on_hold, then Edit the payment method to reactivate).",
             "",
         ]
     lines.append("Press Ctrl-C to stop everything.")

@@ -28,8 +28,9 @@ from billing_kit.telemetry import TRACES_FILE_ENV
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from devstack.demo_catalogue import seed_catalogue
 from devstack.processes import ManagedProcess, base_environment, python_module, venv_script
-from devstack.seed import AuthAdmin, BusinessWithKey, seed_demo
+from devstack.seed import DEMO_CUSTOMERS, AuthAdmin, BusinessWithKey, seed_demo
 from devstack.topology import (
     ALL_SERVICES,
     BACKEND_SERVICES,
@@ -487,8 +488,24 @@ class Stack:
             return await admin.business_with_key(name, "support@example.com")
 
     async def seed_demo(self) -> BusinessWithKey:
-        """The idempotent demo business, key and customers (state in data_dir/demo.json)."""
-        return await seed_demo(self.grpc_target("auth"), self.data_dir / "demo.json")
+        """The idempotent demo business, key, customers, plans and subscriptions.
+
+        State (the key's secret) in data_dir/demo.json; the catalogue and the demo
+        subscriptions go through the merchant API and the hosted payment page.
+        """
+        demo = await seed_demo(self.grpc_target("auth"), self.data_dir / "demo.json")
+        async with aiohttp.ClientSession() as http:
+            await seed_catalogue(
+                http,
+                gateway_url=self.gateway_url,
+                payments_target=self.grpc_target("payments"),
+                business_id=demo.business_id,
+                api_key=demo.api_key_secret,
+                customers=dict(
+                    zip((email for email, _ in DEMO_CUSTOMERS), demo.customer_ids, strict=True)
+                ),
+            )
+        return demo
 
 
 async def _rabbitmqctl_names(rabbitmqctl: str, command: str, vhost: str) -> list[str]:
