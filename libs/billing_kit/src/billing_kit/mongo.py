@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import pymongo
+from pydantic import BaseModel
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -20,6 +21,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +133,27 @@ def call_after_commit(
     moment an event is visible, without a database round trip.
     """
     _after_commit.setdefault(session, {})[key] = callback
+
+
+def model_to_document(
+    model: BaseModel, id_field: str, *, exclude_none: bool = False
+) -> dict[str, Any]:
+    """The model as a document: its fields, with ``id_field`` stored as ``_id``.
+
+    Every collection keys its documents by the model's own id (``pay_…``, ``inv_…``),
+    so a lookup by id is the ``_id`` index and the id is unique without a second index.
+    """
+    doc = model.model_dump(mode="python", exclude_none=exclude_none)
+    doc["_id"] = doc.pop(id_field)
+    return doc
+
+
+def model_from_document(model_type: type[M], doc: Mapping[str, Any], id_field: str) -> M:
+    """The model of a document written by :func:`model_to_document`.
+
+    Stored fields the model does not declare (hashes, lease fields, positions) are
+    left out, so a repository may keep its own bookkeeping beside the model's fields.
+    """
+    fields = {name: doc[name] for name in model_type.model_fields if name in doc}
+    fields[id_field] = doc["_id"]
+    return model_type.model_validate(fields)

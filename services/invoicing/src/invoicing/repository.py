@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from billing_kit.scoping import CustomerScope, Mode, PageRequest
 from gridfs import NoFile
 from gridfs.asynchronous import AsyncGridFSBucket
@@ -99,8 +100,7 @@ def customer_counter(customer_id: str, mode: Mode) -> str:
 
 def invoice_to_document(invoice: Invoice, position: int) -> dict[str, Any]:
     """The stored shape: ``_id`` = invoice id (also the PDF's GridFS id), plus its position."""
-    doc: dict[str, Any] = invoice.model_dump(mode="python")
-    doc["_id"] = doc.pop("invoice_id")
+    doc = model_to_document(invoice, "invoice_id")
     doc["kind"] = invoice.kind.value
     doc["lines"] = [line.model_dump() for line in invoice.lines]
     doc["position"] = position
@@ -108,8 +108,7 @@ def invoice_to_document(invoice: Invoice, position: int) -> dict[str, Any]:
 
 
 def _from_document(doc: Mapping[str, Any]) -> Invoice:
-    fields = {k: doc[k] for k in Invoice.model_fields if k in doc}
-    return Invoice.model_validate({**fields, "invoice_id": doc["_id"]})
+    return model_from_document(Invoice, doc, "invoice_id")
 
 
 def _in_scope(doc: Mapping[str, Any], business_id: str, mode: Mode, customer_id: str) -> bool:

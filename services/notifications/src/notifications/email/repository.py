@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -46,14 +47,11 @@ _JOB_FIELDS = {"queued": "", "next_attempt_at": "", "lease_until": ""}
 
 
 def _to_document(record: EmailRecord) -> dict[str, Any]:
-    doc = record.model_dump(mode="python", exclude_none=True)
-    doc["_id"] = doc.pop("email_id")
-    return doc
+    return model_to_document(record, "email_id", exclude_none=True)
 
 
 def _from_document(doc: Mapping[str, Any]) -> EmailRecord:
-    fields = {k: v for k, v in doc.items() if k != "_id"}
-    return EmailRecord.model_validate({**fields, "email_id": doc["_id"]})
+    return model_from_document(EmailRecord, doc, "email_id")
 
 
 class EmailLogRepository:

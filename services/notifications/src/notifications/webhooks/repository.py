@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -46,25 +47,19 @@ WEBHOOK_INDEXES: Mapping[str, Sequence[IndexModel]] = {
 
 
 def _endpoint_doc(endpoint: Endpoint) -> dict[str, Any]:
-    doc = endpoint.model_dump(mode="python", exclude_none=True)
-    doc["_id"] = doc.pop("webhook_id")
-    return doc
+    return model_to_document(endpoint, "webhook_id", exclude_none=True)
 
 
 def _endpoint(doc: Mapping[str, Any]) -> Endpoint:
-    fields = {k: v for k, v in doc.items() if k != "_id"}
-    return Endpoint.model_validate({**fields, "webhook_id": doc["_id"]})
+    return model_from_document(Endpoint, doc, "webhook_id")
 
 
 def _delivery_doc(delivery: Delivery) -> dict[str, Any]:
-    doc = delivery.model_dump(mode="python", exclude_none=True)
-    doc["_id"] = doc.pop("delivery_id")
-    return doc
+    return model_to_document(delivery, "delivery_id", exclude_none=True)
 
 
 def _delivery(doc: Mapping[str, Any]) -> Delivery:
-    fields = {k: v for k, v in doc.items() if k != "_id"}
-    return Delivery.model_validate({**fields, "delivery_id": doc["_id"]})
+    return model_from_document(Delivery, doc, "delivery_id")
 
 
 class WebhooksRepository:

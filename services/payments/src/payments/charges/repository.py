@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from billing_kit.scoping import (
     Mode,
     PageRequest,
@@ -99,16 +100,14 @@ class PaymentFilter:
 
 
 def _to_document(payment: StoredPayment) -> dict[str, Any]:
-    doc: dict[str, Any] = payment.model_dump(mode="python")
-    doc["_id"] = doc.pop("payment_id")
+    doc = model_to_document(payment, "payment_id")
     doc["status"] = payment.status.value
     doc["charge_type"] = payment.charge_type.value
     return doc
 
 
 def _from_document(doc: Mapping[str, Any]) -> StoredPayment:
-    fields = {k: doc[k] for k in StoredPayment.model_fields if k in doc}
-    return StoredPayment.model_validate({**fields, "payment_id": doc["_id"]})
+    return model_from_document(StoredPayment, doc, "payment_id")
 
 
 class PaymentsRepository:

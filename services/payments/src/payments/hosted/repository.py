@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,16 +28,14 @@ SESSION_INDEXES: Mapping[str, Sequence[IndexModel]] = {
 
 
 def _to_document(session: PaymentSession) -> dict[str, Any]:
-    doc: dict[str, Any] = session.model_dump(mode="python")
-    doc["_id"] = doc.pop("session_id")
+    doc = model_to_document(session, "session_id")
     for key in ("purpose", "status", "charge_type"):
         doc[key] = str(doc[key])
     return doc
 
 
 def _from_document(doc: Mapping[str, Any]) -> PaymentSession:
-    fields = {k: doc[k] for k in PaymentSession.model_fields if k in doc}
-    return PaymentSession.model_validate({**fields, "session_id": doc["_id"]})
+    return model_from_document(PaymentSession, doc, "session_id")
 
 
 class PaymentSessionsRepository:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from billing_kit.scoping import (
     CustomerScope,
     Mode,
@@ -42,14 +43,11 @@ METHOD_INDEXES: Mapping[str, Sequence[IndexModel]] = {
 
 def payment_method_to_document(method: StoredPaymentMethod) -> dict[str, Any]:
     """The stored shape: the payment method id is the document ``_id``."""
-    doc: dict[str, Any] = method.model_dump(mode="python")
-    doc["_id"] = doc.pop("payment_method_id")
-    return doc
+    return model_to_document(method, "payment_method_id")
 
 
 def _from_document(doc: Mapping[str, Any]) -> StoredPaymentMethod:
-    fields = {k: doc[k] for k in StoredPaymentMethod.model_fields if k in doc}
-    return StoredPaymentMethod.model_validate({**fields, "payment_method_id": doc["_id"]})
+    return model_from_document(StoredPaymentMethod, doc, "payment_method_id")
 
 
 class PaymentMethodsRepository:
