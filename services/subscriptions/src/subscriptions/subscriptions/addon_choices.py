@@ -7,7 +7,10 @@ well-formed request (FAILED_PRECONDITION ``ADDON_UNAVAILABLE``, field ``addons``
 as products do): an add-on the product does not offer (its ``addons``), an unknown,
 another business's or mode's, or archived one (all read the same: nothing leaks), one in
 another currency, or a quantity over the add-on's ``max_quantity`` (``Addon.allows``).
-The add-ons are read in one batched call; nothing is written here.
+The add-ons are read in one batched call; nothing is written here. A duplicate is
+checked after the catalogue's refusals of the same add-on, so a request the catalogue
+would refuse anyway answers 409 whatever its shape (the API document can promise
+"quantity >= 1" but not "each addon_id once").
 """
 
 from __future__ import annotations
@@ -44,16 +47,12 @@ def _unavailable(message: str) -> FailedPrecondition:
 
 
 def check_shape(requested: Sequence[tuple[str, int]]) -> None:
-    """Each add-on once, at least one unit of each (else INVALID_ARGUMENT ``addons``)."""
-    seen: set[str] = set()
+    """An id and at least one unit for each add-on (else INVALID_ARGUMENT ``addons``)."""
     for addon_id, quantity in requested:
         if not addon_id:
             raise _bad("addon_id is required")
         if quantity < 1:
             raise _bad("each add-on's quantity must be at least 1")
-        if addon_id in seen:
-            raise _bad("an add-on is named more than once")
-        seen.add(addon_id)
 
 
 def snapshots(
@@ -72,6 +71,8 @@ def snapshots(
             raise _unavailable(f"an add-on is not priced in {currency}")
         if not addon.allows(quantity):
             raise _unavailable(f"at most {addon.max_quantity} units of {addon.name} may be chosen")
+        if any(taken.addon_id == addon_id for taken in chosen):
+            raise _bad("an add-on is named more than once")
         chosen.append(
             SubscriptionAddon(
                 addon_id=addon.addon_id,

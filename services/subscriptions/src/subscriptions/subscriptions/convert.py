@@ -299,6 +299,7 @@ def preview_to_proto(preview: PlanChangePreview) -> pb.PlanChangePreview:
                 amount=line.amount,
                 currency=preview.currency,
                 tax_inclusive=preview.tax_inclusive,
+                tax_category=line.tax_category,
             )
             for line in preview.lines
         ],
