@@ -205,6 +205,23 @@ async def test_changing_addon_quantity_mid_period_charges_exactly_the_preview(
     assert final.next_billing_date == end  # keep_cycle
     assert final.recurring_pre_tax_amount == 1500 + 5 * 333
 
+    # Back to one seat at the next billing date: scheduled with its add-ons, nothing charged.
+    scheduled = await sdk.subscriptions.change_plan(
+        sid,
+        product_id=plan,
+        quantity=1,
+        proration_billing_mode="prorated_immediately",
+        effective_at="next_billing_date",
+        addons=[{"addon_id": seat, "quantity": 1}],
+    )
+    assert scheduled.payment_id is None
+    shown = await sdk.subscriptions.retrieve(sid)
+    assert shown.scheduled_change is not None
+    assert [(a.addon_id, a.name, a.quantity) for a in shown.scheduled_change.addons] == [
+        (seat, "Seat", 1)
+    ]
+    assert shown.recurring_pre_tax_amount == 1500 + 5 * 333
+
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 async def test_addons_the_catalogue_refuses_change_nothing(

@@ -302,6 +302,7 @@ async def test_a_scheduled_change_carries_addons_and_the_renewal_applies_them(
     assert change.recurring_pre_tax_amount == 1000 + 398
     wire = subscription_to_proto(outcome.subscription).scheduled_change
     assert [(a.addon_id, a.quantity) for a in wire.addons] == [("adn_disk", 2)]
+    assert [(a.name, a.unit_price) for a in wire.addon_details] == [("Extra adn_disk", 199)]
     assert outcome.subscription.recurring_pre_tax_amount == 1600  # unchanged until then
 
     await world.clocks.advance("bus_1", "test", seconds=29 * DAY)

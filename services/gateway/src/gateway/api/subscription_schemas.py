@@ -578,11 +578,9 @@ class ScheduledChangeOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_proto(
-        cls, change: pb.ScheduledPlanChange, names: dict[str, str] | None = None
-    ) -> ScheduledChangeOut:
-        """Render the service's message; ``names``: add-on names known from elsewhere."""
-        names = names or {}
+    def from_proto(cls, change: pb.ScheduledPlanChange) -> ScheduledChangeOut:
+        """Render the service's message."""
+        names = {addon.addon_id: addon.name for addon in change.addon_details}
         return cls(
             id=change.id,
             product_id=change.product_id,
@@ -701,9 +699,7 @@ class SubscriptionOut(BaseModel):
             paused_at=opt("paused_at"),
             addons=[AddonCartOut(addon_id=a.addon_id, quantity=a.quantity) for a in sub.addons],
             scheduled_change=(
-                ScheduledChangeOut.from_proto(
-                    sub.scheduled_change, {a.addon_id: a.name for a in sub.addons}
-                )
+                ScheduledChangeOut.from_proto(sub.scheduled_change)
                 if sub.HasField("scheduled_change")
                 else None
             ),

@@ -18,6 +18,7 @@ from subscriptions.subscriptions.models import (
     CancelledBy,
     ScheduledPlanChange,
     Subscription,
+    SubscriptionAddon,
     SubscriptionStatus,
     TimeInterval,
 )
@@ -114,6 +115,16 @@ def billing_from_proto(message: pb.BillingAddress) -> BillingAddress:
         ) from None
 
 
+def addon_to_proto(addon: SubscriptionAddon) -> pb.SubscriptionAddon:
+    """One add-on of a subscription (or of its scheduled plan) on the wire."""
+    return pb.SubscriptionAddon(
+        addon_id=addon.addon_id,
+        name=addon.name,
+        quantity=addon.quantity,
+        unit_price=addon.unit_price,
+    )
+
+
 def subscription_to_proto(sub: Subscription) -> pb.Subscription:
     """The wire form of a subscription."""
     message = pb.Subscription(
@@ -143,15 +154,7 @@ def subscription_to_proto(sub: Subscription) -> pb.Subscription:
         pending_payment_id=sub.pending_payment_id or "",
         challenge_url=sub.challenge_url or "",
         on_demand=sub.on_demand,
-        addons=[
-            pb.SubscriptionAddon(
-                addon_id=addon.addon_id,
-                name=addon.name,
-                quantity=addon.quantity,
-                unit_price=addon.unit_price,
-            )
-            for addon in sub.addons
-        ],
+        addons=[addon_to_proto(addon) for addon in sub.addons],
     )
     for name in (
         "next_billing_date",
@@ -229,6 +232,7 @@ def scheduled_change_to_proto(change: ScheduledPlanChange) -> pb.ScheduledPlanCh
             pb.AddonQuantity(addon_id=addon.addon_id, quantity=addon.quantity)
             for addon in change.addons
         ],
+        addon_details=[addon_to_proto(addon) for addon in change.addons],
         effective_at=timestamp(change.effective_at),
         recurring_pre_tax_amount=change.recurring_pre_tax_amount,
         created_at=timestamp(change.created_at),

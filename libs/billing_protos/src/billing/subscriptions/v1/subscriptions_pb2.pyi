@@ -497,6 +497,7 @@ class ScheduledPlanChange(_message.Message):
     RECURRING_PRE_TAX_AMOUNT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     ID_FIELD_NUMBER: _builtins.int
+    ADDON_DETAILS_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     product_name: _builtins.str
     quantity: _builtins.int
@@ -510,6 +511,12 @@ class ScheduledPlanChange(_message.Message):
     def effective_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def addon_details(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubscriptionAddon]:
+        """The same add-ons as `addons` with their names and unit prices as snapshotted for the
+        new plan (Dodo's ScheduledPlanChange shows each add-on's name).
+        """
+
     def __init__(
         self,
         *,
@@ -521,10 +528,11 @@ class ScheduledPlanChange(_message.Message):
         recurring_pre_tax_amount: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         id: _builtins.str = ...,
+        addon_details: _abc.Iterable[Global___SubscriptionAddon] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_at", b"effective_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addons", b"addons", "created_at", b"created_at", "effective_at", b"effective_at", "id", b"id", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addon_details", b"addon_details", "addons", b"addons", "created_at", b"created_at", "effective_at", b"effective_at", "id", b"id", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
