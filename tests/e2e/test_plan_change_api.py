@@ -326,7 +326,8 @@ async def test_bad_plan_changes_are_refused_and_change_nothing(own_shop: Shop) -
         (body(product_id=once.product_id), ConflictError, "product_id"),
         (body(quantity=0), UnprocessableEntityError, "quantity"),
         (body(quantity=4), ConflictError, "quantity"),
-        (body(addons=[{"addon_id": "adn_1", "quantity": 1}]), UnprocessableEntityError, "addons"),
+        # An add-on the product does not offer: the catalogue refuses it (ADDON_UNAVAILABLE).
+        (body(addons=[{"addon_id": "adn_1", "quantity": 1}]), ConflictError, "addons"),
         (body(collect_via_payment_link=True), UnprocessableEntityError, "collect_via_payment_link"),
         (body(discount_code="SAVE10"), UnprocessableEntityError, "discount_code"),
         (body(quantity=1), ConflictError, "product_id"),  # nothing would change

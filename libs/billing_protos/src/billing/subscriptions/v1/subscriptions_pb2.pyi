@@ -497,6 +497,7 @@ class ScheduledPlanChange(_message.Message):
     RECURRING_PRE_TAX_AMOUNT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     ID_FIELD_NUMBER: _builtins.int
+    ADDON_DETAILS_FIELD_NUMBER: _builtins.int
     product_id: _builtins.str
     product_name: _builtins.str
     quantity: _builtins.int
@@ -510,6 +511,12 @@ class ScheduledPlanChange(_message.Message):
     def effective_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def addon_details(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubscriptionAddon]:
+        """The same add-ons as `addons` with their names and unit prices as snapshotted for the
+        new plan (Dodo's ScheduledPlanChange shows each add-on's name).
+        """
+
     def __init__(
         self,
         *,
@@ -521,10 +528,11 @@ class ScheduledPlanChange(_message.Message):
         recurring_pre_tax_amount: _builtins.int = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         id: _builtins.str = ...,
+        addon_details: _abc.Iterable[Global___SubscriptionAddon] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "effective_at", b"effective_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["addons", b"addons", "created_at", b"created_at", "effective_at", b"effective_at", "id", b"id", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addon_details", b"addon_details", "addons", b"addons", "created_at", b"created_at", "effective_at", b"effective_at", "id", b"id", "product_id", b"product_id", "product_name", b"product_name", "quantity", b"quantity", "recurring_pre_tax_amount", b"recurring_pre_tax_amount"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -648,6 +656,7 @@ class PlanChangeLine(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
     TAX_INCLUSIVE_FIELD_NUMBER: _builtins.int
+    TAX_CATEGORY_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """"subscription" or "addon"."""
     id: _builtins.str
@@ -662,6 +671,10 @@ class PlanChangeLine(_message.Message):
     """Signed minor units of this line: a credit for the old plan is negative."""
     currency: _builtins.str
     tax_inclusive: _builtins.bool
+    tax_category: _builtins.str
+    """An "addon" line's tax category (Dodo's ImmediateChargeLineItemAddon.tax_category:
+    digital_products, saas, e_book, edtech, live_tutoring); empty for a "subscription" line.
+    """
     def __init__(
         self,
         *,
@@ -674,10 +687,11 @@ class PlanChangeLine(_message.Message):
         amount: _builtins.int = ...,
         currency: _builtins.str = ...,
         tax_inclusive: _builtins.bool = ...,
+        tax_category: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "id", b"id", "name", b"name", "proration_factor", b"proration_factor", "quantity", b"quantity", "tax_inclusive", b"tax_inclusive", "type", b"type", "unit_price", b"unit_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "id", b"id", "name", b"name", "proration_factor", b"proration_factor", "quantity", b"quantity", "tax_category", b"tax_category", "tax_inclusive", b"tax_inclusive", "type", b"type", "unit_price", b"unit_price"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
