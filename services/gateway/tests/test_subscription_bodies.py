@@ -117,3 +117,43 @@ def test_a_buyers_tax_id_is_read_and_a_too_long_one_is_named() -> None:
     }
     assert CreateSubscriptionBody.model_validate({**sub, "tax_id": "DE123"}).tax_id == "DE123"
     assert _errors(CreateSubscriptionBody, {**sub, "tax_id": ""})[0][0] == "tax_id"
+
+
+_CREATE = {
+    "billing": {"country": "IT"},
+    "customer": {"customer_id": "cus_1"},
+    "product_id": "pdt_1",
+    "quantity": 1,
+}
+
+
+def test_addons_are_read_on_create_and_change_plan() -> None:
+    from gateway.api.subscription_schemas import ChangePlanBody
+
+    body = CreateSubscriptionBody.model_validate(
+        {**_CREATE, "addons": [{"addon_id": "adn_1", "quantity": 3}]}
+    )
+    assert [a.to_proto().quantity for a in body.addons or []] == [3]
+    change = ChangePlanBody.model_validate(
+        {
+            "product_id": "pdt_1",
+            "quantity": 1,
+            "proration_billing_mode": "prorated_immediately",
+            "addons": [{"addon_id": "adn_1", "quantity": 2}],
+        }
+    )
+    assert [(a.addon_id, a.quantity) for a in change.addons or []] == [("adn_1", 2)]
+
+
+@pytest.mark.parametrize(
+    ("addons", "field"),
+    [
+        ([{"addon_id": "adn_1", "quantity": 0}], "addons.0.quantity"),
+        ([{"addon_id": "", "quantity": 1}], "addons.0.addon_id"),
+        ([{"addon_id": f"adn_{i}", "quantity": 1} for i in range(21)], "addons"),
+    ],
+)
+def test_a_badly_shaped_addon_list_is_refused_by_the_document(
+    addons: list[dict[str, Any]], field: str
+) -> None:
+    assert _errors(CreateSubscriptionBody, {**_CREATE, "addons": addons})[0][0] == field

@@ -4,7 +4,7 @@ fakes of payments (the PaymentsPort shape) and of the product catalogue."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +16,7 @@ from billing_kit.mongo import create_mongo_client, ensure_indexes
 from billing_kit.outbox import OUTBOX_COLLECTION, OUTBOX_INDEXES
 from billing_kit.scoping import Mode
 from pymongo.asynchronous.database import AsyncDatabase
+from subscriptions.addons.models import Addon
 from subscriptions.products.models import Product, RecurringPrice
 from subscriptions.subscriptions.billing import BillingService
 from subscriptions.subscriptions.payments_client import ChargeRequest, ChargeResult, ChargeStatus
@@ -78,10 +79,13 @@ class FakePayments:
 
 
 class FakeProducts:
-    """The catalogue: ``pdt_monthly`` (EUR 10.00 a month, 1 year), ``pdt_trial`` (7-day trial)."""
+    """The catalogue: ``pdt_monthly`` (EUR 10.00 a month, 1 year), ``pdt_trial`` (7-day trial);
+    add-ons added with :meth:`add_addon` (``get_addons`` counts its calls)."""
 
     def __init__(self) -> None:
         self.products: dict[str, Product] = {}
+        self.addons: dict[str, Addon] = {}
+        self.addon_reads = 0
         self.add("pdt_monthly", trial=0)
         self.add("pdt_trial", trial=7)
 
@@ -105,6 +109,49 @@ class FakeProducts:
             created_at=T0,
             updated_at=T0,
         )
+
+    def add_addon(
+        self,
+        addon_id: str,
+        *,
+        price: int = 300,
+        currency: str = "EUR",
+        max_quantity: int = 0,
+        archived: bool = False,
+        business_id: str = "bus_1",
+    ) -> Addon:
+        """An add-on of ``business_id`` (test mode)."""
+        addon = Addon(
+            addon_id=addon_id,
+            business_id=business_id,
+            mode="test",
+            name=f"Extra {addon_id}",
+            price=price,
+            currency=currency,
+            tax_category="saas",
+            max_quantity=max_quantity,
+            archived=archived,
+            created_at=T0,
+            updated_at=T0,
+        )
+        self.addons[addon_id] = addon
+        return addon
+
+    def offer(self, product_id: str, *addon_ids: str) -> None:
+        """Make ``product_id`` offer these add-ons (its ``addons``)."""
+        product = self.products[product_id]
+        self.products[product_id] = product.model_copy(update={"addons": list(addon_ids)})
+
+    async def get_addons(
+        self, business_id: str, mode: Mode, addon_ids: Sequence[str]
+    ) -> dict[str, Addon]:
+        self.addon_reads += 1
+        return {
+            a: self.addons[a]
+            for a in addon_ids
+            if a in self.addons
+            and (self.addons[a].business_id, self.addons[a].mode) == (business_id, mode)
+        }
 
     async def get_product(self, business_id: str, mode: Mode, product_id: str) -> Product:
         found = self.products.get(product_id)

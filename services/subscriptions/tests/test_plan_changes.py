@@ -328,7 +328,15 @@ async def test_a_scheduled_change_whose_renewal_fails_with_prevent_change_is_dro
         ({"product_id": "pdt_once"}, FailedPrecondition, "product_id"),
         ({"quantity": 0}, InvalidArgument, "quantity"),
         ({"quantity": 11}, FailedPrecondition, "quantity"),
-        ({"addons": (("adn_1", 1),)}, InvalidArgument, "addons"),
+        # Add-ons: a bad shape is 422, what the catalogue refuses is 409 (ADDON_UNAVAILABLE).
+        ({"addons": (("adn_seat", 0),)}, InvalidArgument, "addons"),
+        ({"addons": (("adn_seat", 1), ("adn_seat", 2))}, InvalidArgument, "addons"),
+        ({"addons": (("adn_other", 1),)}, FailedPrecondition, "addons"),  # not offered
+        ({"addons": (("adn_nope", 1),)}, FailedPrecondition, "addons"),  # unknown
+        ({"addons": (("adn_foreign", 1),)}, FailedPrecondition, "addons"),
+        ({"addons": (("adn_gone", 1),)}, FailedPrecondition, "addons"),  # archived
+        ({"addons": (("adn_usd", 1),)}, FailedPrecondition, "addons"),
+        ({"addons": (("adn_seat", 6),)}, FailedPrecondition, "addons"),  # over max_quantity
         ({"product_id": "pdt_basic"}, FailedPrecondition, "product_id"),
     ],
 )
@@ -346,6 +354,12 @@ async def test_bad_requests_are_refused_and_write_nothing(
             "price": OneTimePrice(price=100, currency="EUR"),
         }
     )
+    world.products.add_addon("adn_seat", max_quantity=5)
+    world.products.add_addon("adn_other")
+    world.products.add_addon("adn_foreign", business_id="bus_2")
+    world.products.add_addon("adn_gone", archived=True)
+    world.products.add_addon("adn_usd", currency="USD")
+    world.products.offer("pdt_pro", "adn_seat", "adn_nope", "adn_foreign", "adn_gone", "adn_usd")
     before = await world.repository.get("bus_1", "test", sid)
     calls = len(world.payments.calls)
     with pytest.raises(error) as raised:

@@ -26,7 +26,7 @@ from subscriptions.products import repository as products_repository
 from subscriptions.products.service import ProductsService
 from subscriptions.products.servicer import ProductsServicer
 from subscriptions.subscriptions.repository import INDEXES as SUBSCRIPTIONS_INDEXES
-from subscriptions.subscriptions.wiring import SubscriptionsParts, build_subscriptions
+from subscriptions.subscriptions.wiring import Catalogue, SubscriptionsParts, build_subscriptions
 
 SERVICE_NAME = "subscriptions"
 
@@ -61,7 +61,8 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
         lambda work: run_in_transaction(client, work),
         addons=runtime.addons.get_addons,
     )
-    runtime.subscriptions = build_subscriptions(runtime, settings, runtime.products)
+    catalogue = Catalogue(runtime.products, runtime.addons)
+    runtime.subscriptions = build_subscriptions(runtime, settings, catalogue)
     servicer = runtime.subscriptions.servicer
     runtime.add_grpc_service(
         lambda server: subscriptions_pb2_grpc.add_SubscriptionsServiceServicer_to_server(
@@ -81,7 +82,7 @@ def create_app(settings: SubscriptionsSettings) -> SubscriptionsRuntime:
         settings,
         runtime.subscriptions.repository,
         runtime.subscriptions.clocks,
-        runtime.products,
+        catalogue,
         grace_days=runtime.subscriptions.business_settings,
     )
     return runtime

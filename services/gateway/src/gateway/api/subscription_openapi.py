@@ -67,11 +67,12 @@ _STATE_CONFLICT = {
 _PLAN_NOT_FOUND = {"404": _problem("No such subscription or product for this business and mode")}
 _PLAN_CONFLICT = {
     "409": _problem(
-        "The subscription is not active, is already on this plan and quantity, a change is "
-        "already scheduled or waiting for its payment, or it has no payment method "
+        "The subscription is not active, is already on this plan, quantity and add-ons, a "
+        "change is already scheduled or waiting for its payment, or it has no payment method "
         "(SUBSCRIPTION_STATE_CONFLICT); or the product cannot be its plan: one-time, archived, "
-        "another currency, more seats than its max_quantity (PLAN_UNAVAILABLE). "
-        "x-should-retry: false"
+        "another currency, more seats than its max_quantity (PLAN_UNAVAILABLE); or an add-on "
+        "is not offered by the product, archived, in another currency or over its "
+        "max_quantity (ADDON_UNAVAILABLE). x-should-retry: false"
     )
 }
 
@@ -132,7 +133,11 @@ def paths() -> dict[str, Any]:
                 _json(CreateSubscriptionOut, "The new subscription and its first payment"),
                 **{
                     "404": _problem("No such customer or product for this business and mode"),
-                    "409": _problem("The product is one-time or archived"),
+                    "409": _problem(
+                        "The product is one-time or archived; or an add-on is not offered by "
+                        "the product, archived, in another currency or over its max_quantity "
+                        "(ADDON_UNAVAILABLE)"
+                    ),
                 },
             ),
             "get": {

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
+from billing_kit.catalog_fields import TAX_CATEGORIES, TaxCategory
 from billing_kit.field_rules import (
     HTTP_URL_PATTERN,
     URL_MAX_LENGTH,
@@ -182,6 +183,23 @@ _HTTP_URL: dict[str, JsonValue] = {
 }
 
 
+class AddonIn(_Body):
+    """Dodo's AttachAddonParam."""
+
+    addon_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    quantity: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        description="Units of this add-on (at most the add-on's max_quantity when it sets one)."
+    )
+
+    def to_proto(self) -> pb.AddonQuantity:
+        """The wire form."""
+        return pb.AddonQuantity(addon_id=self.addon_id, quantity=self.quantity)
+
+
+# A product offers at most 20 add-ons, each taken once.
+AddonsIn = Annotated[list[AddonIn], Field(max_length=20)]
+
+
 class CreateSubscriptionBody(_Body):
     """``POST /subscriptions``."""
 
@@ -214,7 +232,12 @@ class CreateSubscriptionBody(_Body):
         default=None,
         description="true: the first period is paid on the hosted page (needs return_url).",
     )
-    addons: Unsupported
+    addons: AddonsIn | None = Field(
+        default=None,
+        description="Add-ons the product offers (its addons), each once; charged with the "
+        "first period and every renewal. One the product does not offer, archived, in "
+        "another currency or over its max_quantity: 409 ADDON_UNAVAILABLE.",
+    )
     allowed_payment_method_types: Unsupported
     billing_currency: Unsupported
     customer_business_name: Unsupported
@@ -343,21 +366,6 @@ PRORATION_VALUES: dict[str, pb.ProrationBillingMode.ValueType] = {
 }
 
 
-class AddonIn(_Body):
-    """Dodo's AttachAddonParam."""
-
-    addon_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    quantity: Annotated[int, Field(ge=0, le=10_000)]
-
-
-def _no_addons(value: Any) -> Any:
-    if value:
-        raise PydanticCustomError(
-            UNSUPPORTED, "Add-ons are not supported by this server; leave it out or send []"
-        )
-    return value
-
-
 class ChangePlanBody(_Body):
     """``POST /subscriptions/{id}/change-plan`` and ``.../change-plan/preview`` (one body)."""
 
@@ -386,11 +394,11 @@ class ChangePlanBody(_Body):
     )
     metadata: Metadata | None = None
     return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    addons: Annotated[
-        list[AddonIn] | None,
-        BeforeValidator(_no_addons),
-        Field(json_schema_extra={"maxItems": 0}),
-    ] = Field(default=None, description="Not supported here: only null or [] is accepted.")
+    addons: AddonsIn | None = Field(
+        default=None,
+        description="Add-ons of the new plan, each offered by the new product, each once. "
+        "As Dodo: leaving it empty or out removes the existing ones.",
+    )
     collect_via_payment_link: Annotated[Literal[False] | None, _only(False)] = Field(
         default=None, description="Not supported here: only null or false is accepted."
     )
@@ -400,6 +408,29 @@ class ChangePlanBody(_Body):
     adaptive_currency_fees_inclusive: Unsupported
     discount_code: Unsupported
     discount_codes: Unsupported
+
+
+def _tax_category(value: str) -> TaxCategory:
+    # The service snapshots the add-on's category; "saas" only covers a line without one.
+    return cast(TaxCategory, value) if value in TAX_CATEGORIES else "saas"
+
+
+class ImmediateChargeAddonLineOut(BaseModel):
+    """Dodo's ImmediateChargeLineItemAddon (a credit for the old quantity is negative)."""
+
+    type: Literal["addon"] = "addon"
+    id: str
+    name: str
+    description: str | None = None
+    currency: str
+    quantity: int
+    unit_price: int
+    proration_factor: float
+    tax_category: TaxCategory
+    tax_inclusive: bool
+    tax: int | None = None
+    tax_rate: float = Field(default=0.0, description="Amounts are pre-tax here: always 0.")
+    subtotal: int = Field(description="Extension: this line's signed amount, minor units.")
 
 
 class ImmediateChargeLineOut(BaseModel):
@@ -437,7 +468,9 @@ class ImmediateChargeOut(BaseModel):
     """Dodo's ImmediateCharge."""
 
     effective_at: datetime
-    line_items: list[ImmediateChargeLineOut]
+    line_items: list[
+        Annotated[ImmediateChargeLineOut | ImmediateChargeAddonLineOut, Field(discriminator="type")]
+    ]
     summary: ImmediateChargeSummaryOut
 
 
@@ -517,8 +550,15 @@ def _time(stamp: Timestamp) -> datetime:
     return stamp.ToDatetime(tzinfo=UTC)
 
 
+class AddonCartOut(BaseModel):
+    """Dodo's AddonCartResponseItem."""
+
+    addon_id: str
+    quantity: int
+
+
 class ScheduledChangeAddonOut(BaseModel):
-    """Dodo's ScheduledPlanChange addon (never set here: add-ons are not supported)."""
+    """Dodo's ScheduledPlanChange addon."""
 
     addon_id: str
     name: str
@@ -538,13 +578,24 @@ class ScheduledChangeOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def from_proto(cls, change: pb.ScheduledPlanChange) -> ScheduledChangeOut:
-        """Render the service's message."""
+    def from_proto(
+        cls, change: pb.ScheduledPlanChange, names: dict[str, str] | None = None
+    ) -> ScheduledChangeOut:
+        """Render the service's message; ``names``: add-on names known from elsewhere."""
+        names = names or {}
         return cls(
             id=change.id,
             product_id=change.product_id,
             product_name=change.product_name or None,
             quantity=change.quantity,
+            addons=[
+                ScheduledChangeAddonOut(
+                    addon_id=addon.addon_id,
+                    name=names.get(addon.addon_id, addon.addon_id),
+                    quantity=addon.quantity,
+                )
+                for addon in change.addons
+            ],
             effective_at=_time(change.effective_at),
             created_at=_time(change.created_at),
         )
@@ -583,7 +634,9 @@ class SubscriptionOut(BaseModel):
     tax_id: str | None = Field(default=None, description="The buyer's tax id, when given.")
     customer: CustomerLimitedOut
     brand_id: str
-    addons: list[Any] = Field(default_factory=list)
+    addons: list[AddonCartOut] = Field(
+        default_factory=list, description="The add-ons paid each period (in the amount)."
+    )
     meters: list[Any] = Field(default_factory=list)
     credit_entitlement_cart: list[Any] = Field(default_factory=list)
     meter_credit_entitlement_cart: list[Any] = Field(default_factory=list)
@@ -646,8 +699,11 @@ class SubscriptionOut(BaseModel):
             brand_id=sub.business_id,
             amount_due=sub.amount_due,
             paused_at=opt("paused_at"),
+            addons=[AddonCartOut(addon_id=a.addon_id, quantity=a.quantity) for a in sub.addons],
             scheduled_change=(
-                ScheduledChangeOut.from_proto(sub.scheduled_change)
+                ScheduledChangeOut.from_proto(
+                    sub.scheduled_change, {a.addon_id: a.name for a in sub.addons}
+                )
                 if sub.HasField("scheduled_change")
                 else None
             ),
@@ -669,7 +725,7 @@ class CreateSubscriptionOut(BaseModel):
     metadata: dict[str, str]
     recurring_pre_tax_amount: int
     payment_method_required: bool = True
-    addons: list[Any] = Field(default_factory=list)
+    addons: list[AddonCartOut] = Field(default_factory=list)
     payment_link: str | None = Field(
         default=None, description="The 3-D Secure page when the first charge needs the customer."
     )
@@ -713,8 +769,20 @@ class PreviewChangePlanOut(BaseModel):
     ) -> PreviewChangePlanOut:
         """Render the service's preview."""
         currency = preview.currency
-        lines = [
-            ImmediateChargeLineOut(
+        lines: list[ImmediateChargeLineOut | ImmediateChargeAddonLineOut] = [
+            ImmediateChargeAddonLineOut(
+                id=line.id,
+                name=line.name or line.id,
+                currency=line.currency or currency,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                proration_factor=line.proration_factor,
+                tax_category=_tax_category(line.tax_category),
+                tax_inclusive=line.tax_inclusive,
+                subtotal=line.amount,
+            )
+            if line.type == "addon"
+            else ImmediateChargeLineOut(
                 id=line.id,
                 product_id=line.id,
                 name=line.name or None,

@@ -24,6 +24,7 @@ from gateway.api.subscription_schemas import (
     FEEDBACK_VALUES,
     PRORATION_VALUES,
     STATUS_VALUES,
+    AddonCartOut,
     AdvanceClockBody,
     ChangePlanBody,
     ChargeBody,
@@ -120,6 +121,7 @@ async def create_subscription(request: web.Request, merchant: Merchant) -> web.R
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
         payment_link=bool(body.payment_link),
         tax_id=body.tax_id or "",
+        addons=[addon.to_proto() for addon in body.addons or []],
     )
     if body.trial_period_days is not None:
         message.trial_period_days = body.trial_period_days
@@ -131,6 +133,7 @@ async def create_subscription(request: web.Request, merchant: Merchant) -> web.R
         customer=customer,
         metadata=dict(sub.metadata),
         recurring_pre_tax_amount=sub.recurring_pre_tax_amount,
+        addons=[AddonCartOut(addon_id=a.addon_id, quantity=a.quantity) for a in sub.addons],
         payment_link=reply.payment_link or payment.challenge_url or None,
     )
     return web.json_response(dump(out))
@@ -315,6 +318,8 @@ def _change_plan_request(
         customer_present=False,
         return_url=body.return_url or "",
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, ""),
+        # Dodo: absent or empty removes the existing add-ons.
+        addons=[addon.to_proto() for addon in body.addons or []],
     )
     return message
 

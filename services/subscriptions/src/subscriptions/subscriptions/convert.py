@@ -10,6 +10,7 @@ from billing_kit.scoping import mode_from_proto, mode_to_proto
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import ValidationError
 
+from subscriptions.addons.models import Addon
 from subscriptions.products.models import RecurringPrice
 from subscriptions.subscriptions.models import (
     BillingAddress,
@@ -142,6 +143,15 @@ def subscription_to_proto(sub: Subscription) -> pb.Subscription:
         pending_payment_id=sub.pending_payment_id or "",
         challenge_url=sub.challenge_url or "",
         on_demand=sub.on_demand,
+        addons=[
+            pb.SubscriptionAddon(
+                addon_id=addon.addon_id,
+                name=addon.name,
+                quantity=addon.quantity,
+                unit_price=addon.unit_price,
+            )
+            for addon in sub.addons
+        ],
     )
     for name in (
         "next_billing_date",
@@ -215,6 +225,10 @@ def scheduled_change_to_proto(change: ScheduledPlanChange) -> pb.ScheduledPlanCh
         product_id=change.product_id,
         product_name=change.product_name,
         quantity=change.quantity,
+        addons=[
+            pb.AddonQuantity(addon_id=addon.addon_id, quantity=addon.quantity)
+            for addon in change.addons
+        ],
         effective_at=timestamp(change.effective_at),
         recurring_pre_tax_amount=change.recurring_pre_tax_amount,
         created_at=timestamp(change.created_at),
@@ -276,7 +290,7 @@ def preview_to_proto(preview: PlanChangePreview) -> pb.PlanChangePreview:
         effective_at=timestamp(preview.effective_at),
         line_items=[
             pb.PlanChangeLine(
-                type="subscription",
+                type=line.kind,
                 id=line.product_id,
                 name=line.name,
                 quantity=line.quantity,
@@ -285,6 +299,7 @@ def preview_to_proto(preview: PlanChangePreview) -> pb.PlanChangePreview:
                 amount=line.amount,
                 currency=preview.currency,
                 tax_inclusive=preview.tax_inclusive,
+                tax_category=line.tax_category,
             )
             for line in preview.lines
         ],
@@ -293,6 +308,19 @@ def preview_to_proto(preview: PlanChangePreview) -> pb.PlanChangePreview:
         new_plan=subscription_to_proto(preview.new_plan),
         scheduled=preview.scheduled,
     )
+
+
+def addon_option_to_proto(addon: Addon) -> pb.AddonOption:
+    """An add-on a customer may choose on a plan."""
+    message = pb.AddonOption(
+        addon_id=addon.addon_id,
+        name=addon.name,
+        unit_price=addon.price,
+        max_quantity=addon.max_quantity,
+    )
+    if addon.description is not None:
+        message.description = addon.description
+    return message
 
 
 def plan_option_to_proto(option: PlanOption) -> pb.PlanOption:
@@ -307,6 +335,7 @@ def plan_option_to_proto(option: PlanOption) -> pb.PlanOption:
         max_quantity=product.max_quantity,
         current=option.current,
         upgrade=option.upgrade,
+        addons=[addon_option_to_proto(addon) for addon in option.addons],
     )
     if product.description is not None:
         message.description = product.description

@@ -99,6 +99,30 @@ class PriceTerms(BaseModel):
     trial_period_days: int = Field(default=0, ge=0, le=10_000)
 
 
+class SubscriptionAddon(BaseModel):
+    """One add-on a subscription pays for each period, snapshotted like the plan: later
+    edits of the add-on do not change what an existing subscription costs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    addon_id: str = Field(min_length=1)
+    name: str = ""
+    unit_price: int = Field(ge=0, description="minor units, one unit per period, before tax")
+    quantity: int = Field(ge=1)
+    # Dodo's tax category of the add-on (its preview lines carry it).
+    tax_category: str = "saas"
+
+    @property
+    def amount(self) -> int:
+        """One period of this add-on (unit price x quantity)."""
+        return self.unit_price * self.quantity
+
+
+def addons_amount(addons: tuple[SubscriptionAddon, ...]) -> int:
+    """One period of every add-on together."""
+    return sum(addon.amount for addon in addons)
+
+
 class PlanTarget(BaseModel):
     """What a plan change makes of the subscription: the new product's snapshot."""
 
@@ -114,11 +138,13 @@ class PlanTarget(BaseModel):
     payment_frequency_count: int = Field(ge=1)
     # Stored as the plain string (a nested enum would not encode).
     payment_frequency_interval: str
+    # The new plan's add-ons (Dodo: a change without add-ons removes the existing ones).
+    addons: tuple[SubscriptionAddon, ...] = ()
 
     @property
     def recurring_pre_tax_amount(self) -> int:
-        """One period of the new plan (unit price x quantity)."""
-        return self.unit_price * self.quantity
+        """One period of the new plan: unit price x quantity plus every add-on's period."""
+        return self.unit_price * self.quantity + addons_amount(self.addons)
 
 
 class ScheduledPlanChange(PlanTarget):
@@ -214,6 +240,21 @@ class Subscription(BaseModel):
     plan_change_claim_until: AwareDatetime | None = None
     # The payment of the last change applied, for a retry with the caller's key.
     last_plan_change_payment_id: str | None = None
+    # Dodo's ``addons``: what each period pays on top of the plan (included in
+    # recurring_pre_tax_amount). Documents written before add-ons read as none.
+    addons: tuple[SubscriptionAddon, ...] = ()
+
+    @property
+    def plan_amount(self) -> int:
+        """One period of the plan alone (recurring_pre_tax_amount without the add-ons)."""
+        return self.recurring_pre_tax_amount - addons_amount(self.addons)
+
+
+class EventAddon(BaseModel):
+    """Dodo's AddonCartResponseItem in an event."""
+
+    addon_id: str = Field(description="adn_…")
+    quantity: int = Field(description="units paid each period")
 
 
 class SubscriptionEventData(BaseModel):
@@ -272,6 +313,9 @@ class SubscriptionEventData(BaseModel):
     paused_at: AwareDatetime | None = Field(
         default=None, description="when it was paused, while it is paused"
     )
+    addons: list[EventAddon] = Field(
+        default_factory=list, description="Dodo's addons: the add-ons paid each period"
+    )
 
     @classmethod
     def of(
@@ -282,8 +326,16 @@ class SubscriptionEventData(BaseModel):
         previous: Subscription | None = None,
     ) -> SubscriptionEventData:
         """The event data for ``sub``; ``previous`` is the subscription before the change."""
-        derived = {"payment_id", "previous_status", "previous_cancel_at_next_billing_date"}
+        derived = {
+            "payment_id",
+            "previous_status",
+            "previous_cancel_at_next_billing_date",
+            "addons",
+        }
         fields = {k: getattr(sub, k) for k in cls.model_fields if k not in derived}
+        fields["addons"] = [
+            {"addon_id": addon.addon_id, "quantity": addon.quantity} for addon in sub.addons
+        ]
         return cls.model_validate(
             {
                 **fields,

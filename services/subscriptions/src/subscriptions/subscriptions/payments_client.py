@@ -51,11 +51,37 @@ class PaymentLine:
 
 
 def subscription_lines(sub: Subscription, amount: int) -> tuple[PaymentLine, ...]:
-    """The line of a subscription charge of ``amount`` (a period, or the periods owed).
+    """The lines of a subscription charge of ``amount`` (a period, or the periods owed).
 
-    The quantity is the subscription's when ``amount`` divides evenly by it,
-    else one line of the whole amount: lines always add up to ``amount``.
+    With add-ons and an ``amount`` of whole periods (``k`` of them): one line of the plan
+    and one per add-on (``product_id`` = the add-on's id), each unit priced for ``k``
+    periods, so the invoice prints every add-on. Otherwise the quantity is the
+    subscription's when ``amount`` divides evenly by it, else one line of the whole
+    amount: lines always add up to ``amount``.
     """
+    period = sub.recurring_pre_tax_amount
+    if sub.addons and period > 0 and amount > 0 and amount % period == 0:
+        periods = amount // period
+        plan_quantity = max(1, sub.quantity)
+        plan_unit, rest = divmod(sub.plan_amount * periods, plan_quantity)
+        if rest == 0:
+            return (
+                PaymentLine(
+                    product_id=sub.product_id,
+                    product_name=sub.product_name,
+                    quantity=plan_quantity,
+                    unit_amount=plan_unit,
+                ),
+                *(
+                    PaymentLine(
+                        product_id=addon.addon_id,
+                        product_name=addon.name,
+                        quantity=addon.quantity,
+                        unit_amount=addon.unit_price * periods,
+                    )
+                    for addon in sub.addons
+                ),
+            )
     quantity = sub.quantity if sub.quantity > 0 and amount % sub.quantity == 0 else 1
     return (
         PaymentLine(

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -37,13 +38,16 @@ from typing import Protocol
 from billing_kit.errors import DomainError, FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode
 
+from subscriptions.addons.models import Addon
 from subscriptions.products.models import Product, RecurringPrice
+from subscriptions.subscriptions import addon_choices
 from subscriptions.subscriptions import models as m
 from subscriptions.subscriptions.models import (
     PendingPlanChange,
     PlanTarget,
     ScheduledPlanChange,
     Subscription,
+    SubscriptionAddon,
     SubscriptionStatus,
     TimeInterval,
 )
@@ -57,6 +61,7 @@ from subscriptions.subscriptions.payments_client import (
 )
 from subscriptions.subscriptions.periods import add_intervals, after_renewal, boundary
 from subscriptions.subscriptions.proration import (
+    AddonSide,
     PlanSide,
     ProratedLine,
     ProrationMode,
@@ -93,6 +98,10 @@ class PlanCatalogue(Protocol):
     async def list_plan_group(
         self, business_id: str, mode: Mode, plan_group: str
     ) -> list[Product]: ...
+
+    async def get_addons(
+        self, business_id: str, mode: Mode, addon_ids: Sequence[str]
+    ) -> Mapping[str, Addon]: ...
 
 
 @dataclass(frozen=True)
@@ -147,6 +156,8 @@ class PlanOption:
     unit_price: int
     current: bool
     upgrade: bool
+    # The live add-ons the product offers in its currency, in the product's order.
+    addons: tuple[Addon, ...] = ()
 
 
 def _bad(message: str, field_name: str) -> InvalidArgument:
@@ -172,8 +183,14 @@ def _unavailable(message: str, field_name: str) -> FailedPrecondition:
     return FailedPrecondition(message, reason=Reason.PLAN_UNAVAILABLE, field=field_name)
 
 
-def target_of(sub: Subscription, product: Product, quantity: int) -> PlanTarget:
-    """The new plan's snapshot, or FAILED_PRECONDITION ``PLAN_UNAVAILABLE`` naming the field."""
+def target_of(
+    sub: Subscription,
+    product: Product,
+    quantity: int,
+    addons: tuple[SubscriptionAddon, ...] = (),
+) -> PlanTarget:
+    """The new plan's snapshot (with its already checked ``addons``), or FAILED_PRECONDITION
+    ``PLAN_UNAVAILABLE`` naming the field."""
     price = product.price
     if not isinstance(price, RecurringPrice):
         raise _unavailable("product_id must be a subscription (recurring) product", "product_id")
@@ -200,6 +217,7 @@ def target_of(sub: Subscription, product: Product, quantity: int) -> PlanTarget:
         tax_inclusive=bool(price.tax_inclusive),
         payment_frequency_count=price.payment_frequency_count,
         payment_frequency_interval=price.payment_frequency_interval,
+        addons=addons,
     )
 
 
@@ -229,15 +247,28 @@ def sides(sub: Subscription, target: PlanTarget) -> tuple[PlanSide, PlanSide]:
             TimeInterval(target.payment_frequency_interval),
         )
         new_period = seconds_between(start, new_end)
-    unit = sub.recurring_pre_tax_amount // sub.quantity if sub.quantity else 0
-    old = PlanSide(sub.product_id, sub.product_name, sub.quantity, unit, period)
+    plan = sub.plan_amount
+    unit = plan // sub.quantity if sub.quantity else 0
+    old_addons = _addon_sides(sub.addons)
+    old = PlanSide(sub.product_id, sub.product_name, sub.quantity, unit, period, old_addons)
     # The old side's amount must be exactly what a period costs now.
-    if unit * sub.quantity != sub.recurring_pre_tax_amount:
-        old = PlanSide(sub.product_id, sub.product_name, 1, sub.recurring_pre_tax_amount, period)
+    if unit * sub.quantity != plan:
+        old = PlanSide(sub.product_id, sub.product_name, 1, plan, period, old_addons)
     new = PlanSide(
-        target.product_id, target.product_name, target.quantity, target.unit_price, new_period
+        target.product_id,
+        target.product_name,
+        target.quantity,
+        target.unit_price,
+        new_period,
+        _addon_sides(target.addons),
     )
     return old, new
+
+
+def _addon_sides(addons: tuple[SubscriptionAddon, ...]) -> tuple[AddonSide, ...]:
+    return tuple(
+        AddonSide(a.addon_id, a.name, a.quantity, a.unit_price, a.tax_category) for a in addons
+    )
 
 
 def switched(sub: Subscription, target: PlanTarget) -> Subscription:
@@ -247,6 +278,7 @@ def switched(sub: Subscription, target: PlanTarget) -> Subscription:
             "product_id": target.product_id,
             "product_name": target.product_name,
             "quantity": target.quantity,
+            "addons": target.addons,
             "recurring_pre_tax_amount": target.recurring_pre_tax_amount,
             "tax_inclusive": target.tax_inclusive,
             "payment_frequency_count": target.payment_frequency_count,
@@ -360,7 +392,25 @@ def change_key(sub: Subscription, request: PlanChangeRequest) -> str:
     return (
         f"{sub.subscription_id}:plan_change:{sub.period}:{version}:{sub.payment_method_id}:"
         f"{request.product_id}:{request.quantity}:{request.proration_mode.value}:"
-        f"attempt:{sub.plan_change_declines}"
+        f"{_addons_key(request.addons)}attempt:{sub.plan_change_declines}"
+    )
+
+
+def _addons_key(addons: tuple[tuple[str, int], ...]) -> str:
+    # Part of the derived key only when add-ons are asked for, so keys of changes
+    # without them stay what they were.
+    if not addons:
+        return ""
+    return "addons=" + ",".join(f"{addon_id}*{quantity}" for addon_id, quantity in addons) + ":"
+
+
+def same_plan(sub: Subscription, target: PlanTarget) -> bool:
+    """Nothing would change: the same product, quantity and add-ons (ids and quantities)."""
+    return (
+        target.product_id == sub.product_id
+        and target.quantity == sub.quantity
+        and sorted((a.addon_id, a.quantity) for a in target.addons)
+        == sorted((a.addon_id, a.quantity) for a in sub.addons)
     )
 
 
@@ -437,8 +487,6 @@ class PlanChangesService:
         sub = await self._get(
             request.business_id, request.mode, request.subscription_id, request.customer_id
         )
-        if request.addons:
-            raise _bad("addons are not supported yet", "addons")
         if request.on_payment_failure not in (APPLY_CHANGE, PREVENT_CHANGE):
             raise _bad(
                 "on_payment_failure must be prevent_change or apply_change", "on_payment_failure"
@@ -451,9 +499,11 @@ class PlanChangesService:
             request.business_id, request.mode, request.product_id
         )
         target = target_of(sub, product, request.quantity)
+        addons = await addon_choices.choose(self.products, product, sub.currency, request.addons)
+        target = target.model_copy(update={"addons": addons})
         self._check_state(sub, request)
-        if target.product_id == sub.product_id and target.quantity == sub.quantity:
-            raise _conflict("the subscription is already on this plan and quantity")
+        if same_plan(sub, target):
+            raise _conflict("the subscription is already on this plan, quantity and add-ons")
         now = await self.clocks.now(request.business_id, request.mode)
         return sub, target, now
 
@@ -604,8 +654,9 @@ class PlanChangesService:
             target=PlanTarget(
                 product_id=sub.product_id,
                 product_name=sub.product_name,
-                unit_price=sub.recurring_pre_tax_amount // max(1, sub.quantity),
+                unit_price=sub.plan_amount // max(1, sub.quantity),
                 quantity=sub.quantity,
+                addons=sub.addons,
                 currency=sub.currency,
                 tax_inclusive=sub.tax_inclusive,
                 payment_frequency_count=sub.payment_frequency_count,
@@ -790,9 +841,11 @@ class PlanChangesService:
         group = [current]
         if current.plan_group:
             group = await self.products.list_plan_group(business_id, mode, current.plan_group)
+        # One read of every add-on the group offers (not one per product).
+        catalogue = await addon_choices.offered(self.products, group)
         options: list[PlanOption] = []
         sub_per_day = _per_day_key(
-            sub.recurring_pre_tax_amount,
+            sub.plan_amount,  # plans compare without their add-ons
             sub.payment_frequency_count,
             sub.payment_frequency_interval.value,
         )
@@ -807,7 +860,14 @@ class PlanChangesService:
             per_day = _per_day_key(
                 unit * sub.quantity, price.payment_frequency_count, price.payment_frequency_interval
             )
-            options.append(PlanOption(product, unit, is_current, per_day > sub_per_day))
+            offered = tuple(
+                addon
+                for addon_id in product.addons
+                if (addon := catalogue.get(addon_id)) is not None
+                and not addon.archived
+                and addon.currency == sub.currency
+            )
+            options.append(PlanOption(product, unit, is_current, per_day > sub_per_day, offered))
         options.sort(
             key=lambda o: (
                 _per_day_key(

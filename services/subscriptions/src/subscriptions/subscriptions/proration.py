@@ -15,6 +15,13 @@ Rules (also in the service README):
   the seconds left of the month, out of a year).
 * ``amount`` is a whole period's price of the plan (unit price x quantity). Currencies
   without minor units (JPY) need nothing special: the amounts already are whole yen.
+* **Add-ons** are lines of their own (type ``addon``) under the same rule: each add-on of
+  the old plan is credited ``round_half_up(unit price x old quantity x left / period)``,
+  each add-on of the new plan charged ``round_half_up(unit price x new quantity x left /
+  period)`` (the new plan's period), every line rounded separately. The immediate charge
+  is ``max(0, sum of the charges - sum of the credits)``; ``full_immediately`` charges the
+  new plan's and its add-ons' full periods, ``difference_immediately`` full new total
+  minus full old total.
 
 Modes (Dodo's ``proration_billing_mode``):
 
@@ -68,9 +75,29 @@ def prorate(amount: int, left: int, period: int) -> int:
     return round_half_up(amount * left, period)
 
 
+SUBSCRIPTION_LINE = "subscription"
+ADDON_LINE = "addon"
+
+
+@dataclass(frozen=True)
+class AddonSide:
+    """One add-on of a plan side: its full period price and who it is."""
+
+    addon_id: str
+    name: str
+    quantity: int
+    unit_price: int
+    tax_category: str = ""
+
+    @property
+    def amount(self) -> int:
+        """A whole period of this add-on, minor units."""
+        return self.unit_price * self.quantity
+
+
 @dataclass(frozen=True)
 class PlanSide:
-    """One side of a change: the plan's full period price and who it is."""
+    """One side of a change: the plan's full period price, its add-ons and who it is."""
 
     product_id: str
     name: str
@@ -78,16 +105,25 @@ class PlanSide:
     unit_price: int
     # Seconds of one period of this plan (the proration's denominator).
     period_seconds: int
+    addons: tuple[AddonSide, ...] = ()
 
     @property
     def amount(self) -> int:
-        """A whole period of this plan, minor units."""
+        """A whole period of this plan alone, minor units."""
         return self.unit_price * self.quantity
+
+    @property
+    def total(self) -> int:
+        """A whole period of the plan and its add-ons, minor units."""
+        return self.amount + sum(addon.amount for addon in self.addons)
 
 
 @dataclass(frozen=True)
 class ProratedLine:
-    """A line of the immediate charge: negative ``amount`` = a credit for the old plan."""
+    """A line of the immediate charge: negative ``amount`` = a credit for the old plan.
+
+    ``kind`` is ``subscription`` (``product_id`` = the product) or ``addon``
+    (``product_id`` = the add-on's id)."""
 
     product_id: str
     name: str
@@ -96,6 +132,8 @@ class ProratedLine:
     # left / period of the line as a float, for display only (the amount is exact).
     proration_factor: float
     amount: int
+    kind: str = SUBSCRIPTION_LINE
+    tax_category: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +149,35 @@ def seconds_between(start: datetime, end: datetime) -> int:
     return max(0, int((end - start).total_seconds()))
 
 
+def _lines(side: PlanSide, left: int, period: int, sign: int) -> list[ProratedLine]:
+    """The side's plan line and one line per add-on, each ``prorate``d on its own."""
+    factor = left / period
+    lines = [
+        ProratedLine(
+            side.product_id,
+            side.name,
+            side.quantity,
+            side.unit_price,
+            factor,
+            sign * prorate(side.amount, left, period),
+        )
+    ]
+    lines.extend(
+        ProratedLine(
+            addon.addon_id,
+            addon.name,
+            addon.quantity,
+            addon.unit_price,
+            factor,
+            sign * prorate(addon.amount, left, period),
+            ADDON_LINE,
+            addon.tax_category,
+        )
+        for addon in side.addons
+    )
+    return lines
+
+
 def compute(
     mode: ProrationMode,
     old: PlanSide,
@@ -124,30 +191,17 @@ def compute(
     if mode is ProrationMode.DO_NOT_BILL:
         return Proration(lines=(), immediate_amount=0)
     if mode in (ProrationMode.FULL_IMMEDIATELY, ProrationMode.DIFFERENCE_IMMEDIATELY):
-        charge = ProratedLine(
-            new.product_id, new.name, new.quantity, new.unit_price, 1.0, new.amount
-        )
+        # A whole period: left = period = 1 makes every line its full amount.
+        charges = _lines(new, 1, 1, 1)
         if mode is ProrationMode.FULL_IMMEDIATELY:
-            return Proration(lines=(charge,), immediate_amount=new.amount)
-        credit = ProratedLine(
-            old.product_id, old.name, old.quantity, old.unit_price, 1.0, -old.amount
-        )
-        return Proration(lines=(credit, charge), immediate_amount=max(0, new.amount - old.amount))
+            return Proration(lines=tuple(charges), immediate_amount=new.total)
+        credits = _lines(old, 1, 1, -1)
+        return Proration(lines=(*credits, *charges), immediate_amount=max(0, new.total - old.total))
     period = max(1, old.period_seconds)
     left = min(seconds_between(at, period_end), seconds_between(period_start, period_end))
     new_period = max(1, new.period_seconds)
     new_left = min(left, new_period)
-    credit_amount = prorate(old.amount, left, period)
-    charge_amount = prorate(new.amount, new_left, new_period)
-    credit = ProratedLine(
-        old.product_id, old.name, old.quantity, old.unit_price, left / period, -credit_amount
-    )
-    charge = ProratedLine(
-        new.product_id,
-        new.name,
-        new.quantity,
-        new.unit_price,
-        new_left / new_period,
-        charge_amount,
-    )
-    return Proration(lines=(credit, charge), immediate_amount=max(0, charge_amount - credit_amount))
+    credits = _lines(old, left, period, -1)
+    charges = _lines(new, new_left, new_period, 1)
+    lines = (*credits, *charges)
+    return Proration(lines=lines, immediate_amount=max(0, sum(line.amount for line in lines)))

@@ -45,7 +45,7 @@ from subscriptions.subscriptions.payments_client import (
     subscription_lines,
 )
 from subscriptions.subscriptions.periods import after_renewal, renewal_key
-from subscriptions.subscriptions.plan_changes import scheduled_renewal
+from subscriptions.subscriptions.plan_changes import scheduled_renewal, switched
 from subscriptions.subscriptions.reminders import RenewalReminders
 from subscriptions.subscriptions.repository import SubscriptionsRepository
 from subscriptions.subscriptions.state_machine import Transition, transition
@@ -265,13 +265,7 @@ class RenewalScheduler:
         if change is not None:
             # The new plan's first period: its price, its line, a key of its own.
             amount = change.recurring_pre_tax_amount
-            on_new = sub.model_copy(
-                update={
-                    "product_id": change.product_id,
-                    "product_name": change.product_name,
-                    "quantity": change.quantity,
-                }
-            )
+            on_new = switched(sub, change)  # its lines: the new plan and its add-ons
             return ChargeRequest(
                 business_id=sub.business_id,
                 mode=sub.mode,

@@ -10,6 +10,7 @@ Payment-method updates, dues and on-demand charges are in :mod:`.billing`.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -18,7 +19,9 @@ from billing_kit.errors import DomainError, FailedPrecondition, InvalidArgument,
 from billing_kit.scoping import Mode, PageRequest
 from pymongo.errors import DuplicateKeyError
 
+from subscriptions.addons.models import Addon
 from subscriptions.products.models import Product, RecurringPrice
+from subscriptions.subscriptions import addon_choices
 from subscriptions.subscriptions import models as m
 from subscriptions.subscriptions.changes import Changes, apply_changes
 from subscriptions.subscriptions.models import (
@@ -54,6 +57,10 @@ class ProductReader(Protocol):
     async def list_plan_group(
         self, business_id: str, mode: Mode, plan_group: str
     ) -> list[Product]: ...
+
+    async def get_addons(
+        self, business_id: str, mode: Mode, addon_ids: Sequence[str]
+    ) -> Mapping[str, Addon]: ...
 
 
 # Dodo's tax_id is free text; a VAT number is 15 at most, 64 leaves room for any scheme.
@@ -94,6 +101,8 @@ class NewSubscription:
     return_url: str = ""
     idempotency_key: str = ""
     customer_present: bool = False
+    # Dodo's addons: (addon_id, quantity) pairs, each offered by the product.
+    addons: tuple[tuple[str, int], ...] = ()
 
 
 def recurring_terms(product: Product) -> m.PriceTerms:
@@ -121,9 +130,15 @@ def recurring_terms(product: Product) -> m.PriceTerms:
 
 
 def new_subscription(
-    request: NewSubscription, terms: m.PriceTerms, now: datetime, subscription_id: str
+    request: NewSubscription,
+    terms: m.PriceTerms,
+    now: datetime,
+    subscription_id: str,
+    addons: tuple[m.SubscriptionAddon, ...] = (),
 ) -> Subscription:
-    """A pending subscription; period 0 starts now, or after the trial (period -1)."""
+    """A pending subscription; period 0 starts now, or after the trial (period -1).
+
+    Each period costs the plan (unit price x quantity) plus every add-on's period."""
     trial = (
         terms.trial_period_days if request.trial_period_days is None else request.trial_period_days
     )
@@ -135,7 +150,8 @@ def new_subscription(
         customer_id=request.customer_id,
         product_id=request.product_id,
         status=SubscriptionStatus.PENDING,
-        recurring_pre_tax_amount=terms.unit_price * request.quantity,
+        recurring_pre_tax_amount=terms.unit_price * request.quantity + m.addons_amount(addons),
+        addons=addons,
         currency=terms.currency,
         created_at=now,
         updated_at=now,
@@ -264,8 +280,11 @@ class SubscriptionsService:
             request.business_id, request.mode, request.product_id
         )
         terms = recurring_terms(product)
+        addons = await addon_choices.choose(self.products, product, terms.currency, request.addons)
         now = await self.clocks.now(request.business_id, request.mode)
-        sub = new_subscription(request, terms, now, m.SUBSCRIPTION_PREFIX + secrets.token_hex(12))
+        sub = new_subscription(
+            request, terms, now, m.SUBSCRIPTION_PREFIX + secrets.token_hex(12), addons
+        )
         trial = sub.period < 0
         if trial and sub.payment_method_id:
             # A trial with a method on file starts at once; the first charge is the renewal.

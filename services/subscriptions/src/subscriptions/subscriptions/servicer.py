@@ -87,6 +87,7 @@ class SubscriptionsServicer(subscriptions_pb2_grpc.SubscriptionsServiceServicer)
             idempotency_key=request.idempotency_key,
             customer_present=request.customer_present,
             tax_id=request.tax_id,
+            addons=tuple((a.addon_id, a.quantity) for a in request.addons),
         )
         if request.payment_link:
             sub, link = await self._service.create_with_payment_link(new)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from billing_kit.runtime import ServiceRuntime
+from billing_kit.scoping import Mode
 
+from subscriptions.addons.models import Addon
+from subscriptions.addons.service import AddonsService
 from subscriptions.checkouts.repository import CheckoutsRepository
 from subscriptions.checkouts.service import CHECKOUT_PAYMENT_EVENTS, CheckoutsService
 from subscriptions.config import SubscriptionsSettings
+from subscriptions.products.models import Product
+from subscriptions.products.service import ProductsService
 from subscriptions.subscriptions.billing import PAYMENT_EVENTS, BillingService
 from subscriptions.subscriptions.pages import METHOD_SAVED_EVENTS, HostedPages
 from subscriptions.subscriptions.payments_client import PaymentsClient, PaymentsPort, PayPagesPort
@@ -24,6 +30,28 @@ from subscriptions.subscriptions.service import ProductReader, SubscriptionsServ
 from subscriptions.subscriptions.servicer import SubscriptionsServicer
 from subscriptions.subscriptions.test_clock import BusinessClocks
 from subscriptions.subscriptions.unit_of_work import UnitOfWork
+
+
+class Catalogue:
+    """What the subscription code reads of the catalogue: products and add-ons, in process."""
+
+    def __init__(self, products: ProductsService, addons: AddonsService) -> None:
+        self._products = products
+        self._addons = addons
+
+    async def get_product(self, business_id: str, mode: Mode, product_id: str) -> Product:
+        """The business's product (archived ones too), else NotFound."""
+        return await self._products.get_product(business_id, mode, product_id)
+
+    async def list_plan_group(self, business_id: str, mode: Mode, plan_group: str) -> list[Product]:
+        """The business's products of one plan group."""
+        return await self._products.list_plan_group(business_id, mode, plan_group)
+
+    async def get_addons(
+        self, business_id: str, mode: Mode, addon_ids: Sequence[str]
+    ) -> Mapping[str, Addon]:
+        """The business's add-ons among ``addon_ids`` (one read; unknown ids absent)."""
+        return await self._addons.get_addons(business_id, mode, addon_ids)
 
 
 @dataclass

@@ -648,6 +648,7 @@ class PlanChangeLine(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
     TAX_INCLUSIVE_FIELD_NUMBER: _builtins.int
+    TAX_CATEGORY_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """"subscription" or "addon"."""
     id: _builtins.str
@@ -662,6 +663,10 @@ class PlanChangeLine(_message.Message):
     """Signed minor units of this line: a credit for the old plan is negative."""
     currency: _builtins.str
     tax_inclusive: _builtins.bool
+    tax_category: _builtins.str
+    """An "addon" line's tax category (Dodo's ImmediateChargeLineItemAddon.tax_category:
+    digital_products, saas, e_book, edtech, live_tutoring); empty for a "subscription" line.
+    """
     def __init__(
         self,
         *,
@@ -674,10 +679,11 @@ class PlanChangeLine(_message.Message):
         amount: _builtins.int = ...,
         currency: _builtins.str = ...,
         tax_inclusive: _builtins.bool = ...,
+        tax_category: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "id", b"id", "name", b"name", "proration_factor", b"proration_factor", "quantity", b"quantity", "tax_inclusive", b"tax_inclusive", "type", b"type", "unit_price", b"unit_price"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "id", b"id", "name", b"name", "proration_factor", b"proration_factor", "quantity", b"quantity", "tax_category", b"tax_category", "tax_inclusive", b"tax_inclusive", "type", b"type", "unit_price", b"unit_price"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
