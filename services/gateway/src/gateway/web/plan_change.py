@@ -3,7 +3,9 @@
 1. ``GET …/subscriptions/{id}/change-plan`` lists the plans the business lets
    this subscription switch to (``ListPlanOptions``: its plan group), each with
    its price per period, the current one marked; ``GET …/seats`` is the same
-   page with the plan fixed, only the number of seats to choose;
+   page with the plan fixed, only the number of seats to choose. Both have one
+   quantity field per add-on (``addon_<id>``, 0 = none) when add-ons are
+   offered: the seats page the current plan's, the plan page every plan's;
 2. the choice goes by GET (nothing changes yet) to ``…/change-plan/preview``,
    which asks ``PreviewChangePlan`` and shows what is charged now, what each
    period costs afterwards and from when, with a **Confirm** form carrying the
@@ -19,8 +21,12 @@
    completes on the payment event), or declined → back to the preview with
    the reason in plain words and the plan as it was.
 
+Add-ons: ``ChangePlanRequest.addons`` replaces the subscription's (as Dodo:
+empty removes them), so every request carries the add-ons the customer keeps;
+a form without an add-on's field keeps its current quantity.
+
 Double submits: the change's idempotency key derives from the subscription as
-it was shown (plan, seats, period, card), the choice and the declined payment
+it was shown (plan, seats, add-ons, period, card), the choice and the declined payment
 the page was retrying after, so a double click, a second tab or back +
 resubmit is one change and one charge, while a retry after a decline is a new
 attempt. What the business allows (:func:`portal_settings_of`) is checked on
