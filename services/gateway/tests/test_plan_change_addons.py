@@ -153,6 +153,14 @@ async def test_adding_an_add_on_previews_its_line_and_charges_what_was_shown(
     ]
     assert HIDDEN_ADDON.findall(html) == [("addon_adn_storage", "2")]
     assert world.billing.count("ChangePlan") == 0
+    # "Choose again" brings the choice back into the fields.
+    back = re.search(r'href="([^"]+)" id="choose-again"', html)
+    assert back is not None
+    resp = await world.client.get(
+        back[1].replace("&amp;", "&"), headers=cookie_header(world.cookies)
+    )
+    again = await resp.text()
+    assert resp.status == 200 and re.search(r'<input id="addon-adn_storage"[^>]*value="2"', again)
 
     resp = await confirm(world, html)
     assert resp.status == 303, await resp.text()

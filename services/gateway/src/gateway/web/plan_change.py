@@ -470,6 +470,13 @@ async def _render_choose(
     )
 
 
+def _typed(values: Any) -> dict[str, str]:
+    """What the customer typed, to show again in the fields (bounded; autoescaped)."""
+    fields = [k for k in ("product_id", "quantity") if k in values]
+    fields += [k for k in values if k.startswith(ADDON_PREFIX) and valid_id(k)]
+    return {k: str(values.get(k) or "")[:64] for k in fields}
+
+
 def _addon_input(
     row: AddonRow, typed: str | None, currency: str, every: str, *, all_plans: int
 ) -> dict[str, Any]:
@@ -492,7 +499,8 @@ def _addon_input(
 
 
 async def change_page(request: web.Request, account: Account) -> web.StreamResponse:
-    """``GET …/change-plan`` and ``…/seats``: the plans with their prices, the seats."""
+    """``GET …/change-plan`` and ``…/seats``: the plans with their prices, the seats and
+    add-ons; the preview's "Choose again" link brings the choice back in the query."""
     subscription_id = subscription_id_of(request)
     what = _what_of(request)
     settings = portal_settings_of(account.business)
@@ -500,7 +508,9 @@ async def change_page(request: web.Request, account: Account) -> web.StreamRespo
         return _refused(request, account)
     sub = await get_subscription(request, account, subscription_id)
     options = await plan_options(request, account, subscription_id)
-    return await _render_choose(request, account, sub, options, what, settings)
+    return await _render_choose(
+        request, account, sub, options, what, settings, chosen=_typed(request.query)
+    )
 
 
 async def _payment(request: web.Request, account: Account, payment_id: str) -> Any | None:
@@ -643,9 +653,7 @@ async def _checked(
     options = await plan_options(request, account, subscription_id)
     choice = parse_choice(values, sub, options, what)
     if isinstance(choice, dict):
-        fields = ["product_id", "quantity"]
-        fields += [k for k in values if k.startswith(ADDON_PREFIX) and valid_id(k)]
-        chosen = {k: str(values.get(k) or "")[:64] for k in fields}
+        chosen = _typed(values)
         return await _render_choose(
             request, account, sub, options, what, settings, errors=choice, chosen=chosen, status=422
         )
