@@ -4,7 +4,8 @@ Issue 14's journeys: a customer on "Basic" opens Change plan, picks "Pro", sees 
 preview (charged now, then each period, from when), confirms, passes 3-D Secure (a card
 that challenges every charge) and lands on the confirmation; the subscription page then
 shows Pro and its next renewal amount. And seats from 1 to 5 mid-period, whose charge
-(read back through the official SDK) is exactly the amount the preview showed.
+(read back through the official SDK) is exactly the amount the preview showed; and an
+add-on from none to two the same way, its page checked by axe and by keyboard.
 
 The products join one plan group through the merchant API's extension field
 ``plan_group`` (with ``max_quantity``), sent by the SDK as extra body fields.
@@ -28,6 +29,7 @@ from devstack.portal import PortalBusiness, unique_email
 from dodopayments import AsyncDodoPayments
 from playwright.async_api import Page, expect
 
+from .test_portal_accessibility import Findings, assert_error_tied_to_field, audit, tab_to
 from .test_portal_subscriptions import sign_in_at
 from .test_subscriptions_api import BILLING, Cards
 
@@ -313,3 +315,102 @@ async def test_a_declined_upgrade_says_why_and_leaves_the_plan_as_it_was(
     assert after.product_id == plans[f"Solo {tag}"] and after.recurring_pre_tax_amount == 1500
     assert after.status == "active"
     assert await plan_change_payments(sdk, sub_id) == []
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_an_add_on_from_none_to_two_charges_what_the_preview_said(
+    stack: Stack,
+    shop: PortalBusiness,
+    shop_sdk: AsyncDodoPayments,
+    page: Page,
+    http: aiohttp.ClientSession,
+) -> None:
+    sdk = shop_sdk
+    tag = uuid.uuid4().hex[:4]
+    storage = await sdk.addons.create(
+        name=f"Storage {tag}",
+        description="100 GB more",
+        price=300,
+        currency="EUR",
+        tax_category="saas",
+        extra_body={"max_quantity": 5},
+    )
+    product = await sdk.products.create(
+        name=f"Cloud {tag}",
+        tax_category="saas",
+        price=monthly(1000),  # type: ignore[arg-type]
+        addons=[storage.id],
+        extra_body={"plan_group": f"cloud-{tag}", "max_quantity": 10},
+    )
+    customer = await sdk.customers.create(email=unique_email("addons"), name="Ada Lovelace")
+    card = await Cards(stack, shop.business_id, http).save(customer.customer_id, "4242424242424242")
+    sub_id = await subscribe(sdk, customer.customer_id, product.product_id, card)
+    detail = f"/b/{shop.business_id}/subscriptions/{sub_id}"
+    field = f"#addon-{storage.id}"
+
+    await sign_in_at(page, stack, shop, sdk, customer.customer_id, detail)
+    # The plan offers an add-on the subscription does not have yet.
+    await expect(page.locator("#sub-addons")).to_have_text("None")
+    await page.locator("#change-addons").click()
+    await page.wait_for_url(f"**{detail}/seats*")
+    await expect(page.locator("#page-title")).to_have_text("Change seats and add-ons")
+    await expect(page.locator(field)).to_have_value("0")
+    await expect(page.locator(f"{field}-hint")).to_contain_text("€3.00 each per month")
+    # Over the business's limit: said next to the field, nothing previewed.
+    await page.locator(field).fill("6")
+    await page.locator("#see-preview").click()
+    await expect(page.locator(f"{field}-error")).to_have_text(
+        "Enter a whole number from 0 to 5 (0 for none)."
+    )
+    # Accessible as the other pages: the error is tied to its field, the field is
+    # reached by keyboard with a visible focus, and axe finds nothing serious.
+    await assert_error_tied_to_field(page, field.removeprefix("#"))
+    findings = Findings()
+    await audit(page, "add-ons with an error", findings)
+    await tab_to(page, field)
+    await shoot(page, "addons-error")
+    await page.locator(field).fill("2")
+    await page.locator("#see-preview").click()
+    await page.wait_for_url(f"**{detail}/change-plan/preview?**")
+    await expect(page.locator("#new-addons")).to_have_text(f"With add-ons: Storage {tag} \u00d7 2")
+    await expect(page.locator("#then-each-period")).to_have_text("€16.00 per month")
+    addon_line = page.locator('#preview-lines tr[data-kind="addon"]')
+    await expect(addon_line).to_contain_text(f"Storage {tag} \u00d7 2")
+    charged_now = (await page.locator("#charged-now").inner_text()).strip()
+    # The rest of the period of 2 x €3.00, prorated to the second.
+    assert 0 < minor_units(charged_now) <= 600, charged_now
+    await shoot(page, "addons-preview")
+    await audit(page, "add-ons preview", findings)
+    assert not (await sdk.subscriptions.retrieve(sub_id)).addons  # nothing before Confirm
+
+    await page.locator("#confirm-change").click()
+    await page.wait_for_url(f"**{detail}/change-plan/done?**")
+
+    async def changed() -> bool:
+        if await page.locator('#result[data-state="changed"]').count() == 1:
+            return True
+        await page.reload()
+        return False
+
+    await eventually(changed, within=30, message="the add-on never changed")
+    await expect(page.locator("#addons-now")).to_have_text(f"Add-ons: Storage {tag} \u00d7 2")
+    after = await sdk.subscriptions.retrieve(sub_id)
+    assert [(a.addon_id, a.quantity) for a in after.addons] == [(storage.id, 2)]
+    assert after.recurring_pre_tax_amount == 1600
+    # Exactly one charge for it, of the amount the preview showed.
+    extra = await plan_change_payments(sdk, sub_id)
+    assert [p.total_amount for p in extra] == [minor_units(charged_now)]
+
+    await page.locator("#back-to-subscription").click()
+    await expect(page.locator(f"#sub-addon-{storage.id}")).to_have_text(
+        f"Storage {tag} \u00d7 2 €6.00 per month"
+    )
+    await expect(page.locator(".sub-price")).to_have_text("€16.00 per month")
+    await shoot(page, "addons-detail")
+    await audit(page, "subscription with add-ons", findings)
+    await page.goto(f"{stack.portal_urls.test}{detail}/seats?lang=it")
+    await expect(page.locator("#page-title")).to_have_text(
+        "Cambia postazioni e componenti aggiuntivi"
+    )
+    await audit(page, "add-ons in Italian", findings, lang="it")
+    assert findings.checked == 8 and not findings.lines, "\n".join(findings.lines)

@@ -18,7 +18,7 @@ from billing.common.v1 import common_pb2
 from billing.payments.v1 import payments_pb2, payments_pb2_grpc
 from billing.subscriptions.v1 import subscriptions_pb2 as subs
 from billing.subscriptions.v1 import subscriptions_pb2_grpc
-from billing_kit.errors import FailedPrecondition, NotFound, Reason
+from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
 from billing_kit.grpc_server import abort_with_domain_error
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
@@ -98,6 +98,21 @@ class FakeBilling(
             max_quantity=max_quantity,
         )
         return product_id
+
+    def add_addon(
+        self, product_id: str, addon_id: str, name: str, unit_price: int, max_quantity: int = 0
+    ) -> str:
+        """Offer an add-on on a plan (several plans may offer the same one)."""
+        self.plans[product_id].addons.append(
+            subs.AddonOption(
+                addon_id=addon_id,
+                name=name,
+                description=f"{name}, billed per unit",
+                unit_price=unit_price,
+                max_quantity=max_quantity,
+            )
+        )
+        return addon_id
 
     def count(self, name: str) -> int:
         return sum(1 for n, _ in self.calls if n == name)
@@ -226,7 +241,7 @@ class FakeBilling(
             payment=outcome,
         )
 
-    # -- plan changes (half the period is left; prorated = half the difference) ------
+    # -- plan changes (half the period is left: each line is half its period) --------
 
     async def ListPlanOptions(self, request: Any, context: Any) -> Any:
         self.calls.append(("ListPlanOptions", request))
@@ -243,26 +258,111 @@ class FakeBilling(
             options.append(option)
         return subs.ListPlanOptionsResponse(options=options)
 
+    def _addons_of(self, plan: subs.PlanOption, request: Any) -> list[subs.SubscriptionAddon]:
+        """The request's add-ons priced from the plan's offer; ValueError for one it refuses."""
+        offered = {a.addon_id: a for a in plan.addons}
+        chosen = []
+        for wanted in request.addons:
+            option = offered.get(wanted.addon_id)
+            if option is None or wanted.quantity < 1:
+                raise ValueError(wanted.addon_id)
+            if option.max_quantity and wanted.quantity > option.max_quantity:
+                raise ValueError(wanted.addon_id)
+            chosen.append(
+                subs.SubscriptionAddon(
+                    addon_id=option.addon_id,
+                    name=option.name,
+                    quantity=wanted.quantity,
+                    unit_price=option.unit_price,
+                )
+            )
+        return chosen
+
     def _preview(self, sub: subs.Subscription, request: Any) -> subs.PlanChangePreview:
         plan = self.plans[request.product_id]
-        new_total = plan.unit_price * request.quantity
+        addons = self._addons_of(plan, request)
+        new_total = plan.unit_price * request.quantity + sum(
+            a.unit_price * a.quantity for a in addons
+        )
         scheduled = request.effective_at == subs.PLAN_CHANGE_EFFECTIVE_AT_NEXT_BILLING_DATE
         new = subs.Subscription()
         new.CopyFrom(sub)
         new.product_id, new.product_name = plan.product_id, plan.name
         new.quantity, new.recurring_pre_tax_amount = request.quantity, new_total
+        del new.addons[:]
+        new.addons.extend(addons)
         preview = subs.PlanChangePreview(currency=sub.currency, new_plan=new, scheduled=scheduled)
         if scheduled:
             preview.effective_at.CopyFrom(sub.next_billing_date)
         else:
             preview.effective_at.FromDatetime(NOW)
-            preview.immediate_amount = max(0, (new_total - sub.recurring_pre_tax_amount) // 2)
+            # Half the period left, each line rounded half up: the old lines credited,
+            # the new ones charged (the service's rule, at a fixed share).
+            old_plan = sub.recurring_pre_tax_amount - sum(
+                a.unit_price * a.quantity for a in sub.addons
+            )
+            lines = [
+                self._line(
+                    "subscription",
+                    sub.product_id,
+                    sub.product_name,
+                    sub.quantity,
+                    old_plan,
+                    credit=True,
+                )
+            ]
+            lines += [
+                self._line(
+                    "addon", a.addon_id, a.name, a.quantity, a.unit_price * a.quantity, credit=True
+                )
+                for a in sub.addons
+            ]
+            lines.append(
+                self._line(
+                    "subscription",
+                    plan.product_id,
+                    plan.name,
+                    request.quantity,
+                    plan.unit_price * request.quantity,
+                )
+            )
+            lines += [
+                self._line("addon", a.addon_id, a.name, a.quantity, a.unit_price * a.quantity)
+                for a in addons
+            ]
+            preview.line_items.extend(lines)
+            preview.immediate_amount = max(0, sum(line.amount for line in lines))
             new.next_billing_date.FromDatetime(NOW + timedelta(days=30))
         return preview
 
+    def _line(
+        self, kind: str, item_id: str, name: str, quantity: int, period: int, credit: bool = False
+    ) -> subs.PlanChangeLine:
+        half = (period + 1) // 2
+        return subs.PlanChangeLine(
+            type=kind,
+            id=item_id,
+            name=name,
+            quantity=quantity,
+            unit_price=period // max(quantity, 1),
+            proration_factor=0.5,
+            amount=-half if credit else half,
+            currency="EUR",
+        )
+
+    async def _previewed(self, request: Any, context: Any) -> subs.PlanChangePreview:
+        sub = await self._sub(request, context)
+        try:
+            return self._preview(sub, request)
+        except ValueError as refused:
+            await abort_with_domain_error(
+                context, InvalidArgument(f"add-on {refused} refused", field="addons")
+            )
+            raise
+
     async def PreviewChangePlan(self, request: Any, context: Any) -> Any:
         self.calls.append(("PreviewChangePlan", request))
-        return self._preview(await self._sub(request, context), request)
+        return await self._previewed(request, context)
 
     def apply_change(self, sub: subs.Subscription, preview: subs.PlanChangePreview) -> None:
         if preview.scheduled:
@@ -272,6 +372,10 @@ class FakeBilling(
                     product_id=new.product_id,
                     product_name=new.product_name,
                     quantity=new.quantity,
+                    addons=[
+                        subs.AddonQuantity(addon_id=a.addon_id, quantity=a.quantity)
+                        for a in new.addons
+                    ],
                     effective_at=preview.effective_at,
                     recurring_pre_tax_amount=new.recurring_pre_tax_amount,
                 )
@@ -286,7 +390,7 @@ class FakeBilling(
         sub = await self._sub(request, context)
         if request.idempotency_key in self.plan_changes:
             return self.plan_changes[request.idempotency_key]
-        preview = self._preview(sub, request)
+        preview = await self._previewed(request, context)
         reply = subs.ChangePlanResponse(applied=preview)
         if preview.immediate_amount > 0:
             method = self.methods[sub.payment_method_id]

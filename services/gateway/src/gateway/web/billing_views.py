@@ -236,9 +236,14 @@ class SubscriptionView:
     # Set by the page from what the business allows (see plan_change.offer_changes).
     can_change_plan: bool = False
     can_change_seats: bool = False
+    # The plan offers add-ons and the business lets customers change quantities.
+    can_change_addons: bool = False
     quantity: int = 1
-    # A plan change waiting for the next billing date: plan, quantity, date, price.
+    # A plan change waiting for the next billing date: plan, quantity, date, price,
+    # and its add-ons (name, quantity).
     scheduled_change: dict[str, Any] = field(default_factory=dict)
+    # The add-ons paid each period: id, name, quantity, price (per period, in the locale).
+    addons: list[dict[str, Any]] = field(default_factory=list)
 
 
 def subscription_view(
@@ -322,6 +327,16 @@ def subscription_view(
         paused_days_left=days_left,
         quantity=int(sub.quantity) or 1,
         scheduled_change=_scheduled_change(sub, every) if not is_past else {},
+        addons=[
+            {
+                "id": a.addon_id,
+                "name": a.name or a.addon_id,
+                "quantity": int(a.quantity),
+                "price": f"{money(a.unit_price * a.quantity, sub.currency)} {every}".strip(),
+            }
+            for a in sub.addons
+            if a.quantity > 0
+        ],
     )
 
 
@@ -330,9 +345,19 @@ def _scheduled_change(sub: Any, every: str) -> dict[str, Any]:
     if not sub.HasField("scheduled_change"):
         return {}
     change = sub.scheduled_change
+    # The change names only ids: the names are the subscription's (a page that knows the
+    # plans' offers fills in the others, see subscriptions.name_scheduled_addons).
+    names = {a.addon_id: a.name for a in sub.addons}
     return {
         "plan": change.product_name or change.product_id,
         "quantity": int(change.quantity) or 1,
+        "addons": [
+            {"id": a.addon_id, "name": names.get(a.addon_id) or a.addon_id, "quantity": a.quantity}
+            for a in change.addons
+            if a.quantity > 0
+        ],
+        # Whether the subscription has add-ons now (then "no add-ons" is worth saying).
+        "had_addons": any(a.quantity > 0 for a in sub.addons),
         "date": day(timestamp(change, "effective_at")),
         "price": f"{money(change.recurring_pre_tax_amount, sub.currency)} {every}".strip(),
     }

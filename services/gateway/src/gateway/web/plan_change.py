@@ -3,7 +3,9 @@
 1. ``GET …/subscriptions/{id}/change-plan`` lists the plans the business lets
    this subscription switch to (``ListPlanOptions``: its plan group), each with
    its price per period, the current one marked; ``GET …/seats`` is the same
-   page with the plan fixed, only the number of seats to choose;
+   page with the plan fixed, only the number of seats to choose. Both have one
+   quantity field per add-on (``addon_<id>``, 0 = none) when add-ons are
+   offered: the seats page the current plan's, the plan page every plan's;
 2. the choice goes by GET (nothing changes yet) to ``…/change-plan/preview``,
    which asks ``PreviewChangePlan`` and shows what is charged now, what each
    period costs afterwards and from when, with a **Confirm** form carrying the
@@ -19,8 +21,12 @@
    completes on the payment event), or declined → back to the preview with
    the reason in plain words and the plan as it was.
 
+Add-ons: ``ChangePlanRequest.addons`` replaces the subscription's (as Dodo:
+empty removes them), so every request carries the add-ons the customer keeps;
+a form without an add-on's field keeps its current quantity.
+
 Double submits: the change's idempotency key derives from the subscription as
-it was shown (plan, seats, period, card), the choice and the declined payment
+it was shown (plan, seats, add-ons, period, card), the choice and the declined payment
 the page was retrying after, so a double click, a second tab or back +
 resubmit is one change and one charge, while a retry after a decline is a new
 attempt. What the business allows (:func:`portal_settings_of`) is checked on
@@ -55,20 +61,101 @@ from gateway.web.subscriptions import (
     hosted_url,
     links_for,
     list_methods,
+    name_scheduled_addons,
     plan_options,
     subscription_id_of,
 )
 
 # Without a limit from the business, still a sane bound for a typed number.
 MAX_SEATS = 10_000
+# An add-on's quantity field is ``addon_<addon id>`` (0 = none).
+ADDON_PREFIX = "addon_"
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """A plan and number of seats the customer picked."""
+    """A plan, number of seats and add-on quantities the customer picked.
+
+    ``addons`` holds every add-on the form showed, zeros included, so that a
+    link or form built from it says "none" for an add-on the customer removed
+    (a missing field keeps the current quantity, see :func:`parse_choice`).
+    """
 
     product_id: str
     quantity: int
+    addons: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def kept(self) -> dict[str, int]:
+        """The add-ons the subscription has after the change: id → quantity (> 0)."""
+        return {addon_id: n for addon_id, n in self.addons if n > 0}
+
+
+@dataclass(frozen=True, slots=True)
+class AddonRow:
+    """One add-on the page offers: from the plans' offers, or one the subscription has."""
+
+    addon_id: str
+    name: str
+    description: str
+    unit_price: int
+    max_quantity: int
+    # The plans offering it (product id → name), in the page's order.
+    offered_by: dict[str, str]
+    current: int
+
+    @property
+    def field(self) -> str:
+        """The form field of its quantity."""
+        return f"{ADDON_PREFIX}{self.addon_id}"
+
+    @property
+    def most(self) -> int:
+        """The largest quantity accepted (the business's limit, else a sane bound)."""
+        return int(self.max_quantity) if self.max_quantity > 0 else MAX_SEATS
+
+
+def current_addons(sub: Any) -> dict[str, int]:
+    """The subscription's add-ons now: id → quantity (> 0)."""
+    return {a.addon_id: int(a.quantity) for a in sub.addons if a.quantity > 0}
+
+
+def addon_rows(sub: Any, options: list[Any]) -> list[AddonRow]:
+    """The add-ons offered by ``options`` (in their order, each once) and then any the
+    subscription has that none of them offers (so the customer can set it to 0)."""
+    have = current_addons(sub)
+    found: dict[str, Any] = {}
+    offered_by: dict[str, dict[str, str]] = {}
+    for option in options:
+        for addon in option.addons:
+            found.setdefault(addon.addon_id, addon)
+            offered_by.setdefault(addon.addon_id, {})[option.product_id] = option.name
+    rows = [
+        AddonRow(
+            addon_id=a.addon_id,
+            name=a.name,
+            description=a.description if a.HasField("description") else "",
+            unit_price=int(a.unit_price),
+            max_quantity=int(a.max_quantity),
+            offered_by=offered_by[a.addon_id],
+            current=have.get(a.addon_id, 0),
+        )
+        for a in found.values()
+    ]
+    rows += [
+        AddonRow(
+            addon_id=a.addon_id,
+            name=a.name,
+            description="",
+            unit_price=int(a.unit_price),
+            max_quantity=0,
+            offered_by={},
+            current=int(a.quantity),
+        )
+        for a in sub.addons
+        if a.addon_id not in found and a.quantity > 0
+    ]
+    return rows
 
 
 def _paths(account: Account, subscription_id: str) -> dict[str, str]:
@@ -114,8 +201,47 @@ def _max_seats(option: Any | None) -> int:
     return int(option.max_quantity)
 
 
+def _parse_addons(
+    values: Any, sub: Any, options: list[Any], option: Any | None, errors: dict[str, str]
+) -> tuple[tuple[str, int], ...]:
+    """The add-on quantities asked for; problems go into ``errors`` by field.
+
+    A field left out keeps the current quantity (a form that does not show
+    add-ons never removes them), an empty one means none; an ``addon_…``
+    field naming an add-on no plan here offers is refused as a whole.
+    """
+    rows = addon_rows(sub, options)
+    known = {row.field for row in rows}
+    if any(k.startswith(ADDON_PREFIX) and k not in known for k in values):
+        errors["addons"] = i18n.gettext("Choose only the add-ons offered with your plan.")
+    offered = {a.addon_id for a in option.addons} if option is not None else set()
+    plan_name = option.name if option is not None else ""
+    chosen: list[tuple[str, int]] = []
+    for row in rows:
+        raw = values.get(row.field)
+        if raw is None:
+            quantity = row.current
+        else:
+            raw = raw.strip()
+            ok = raw == "" or (raw.isascii() and raw.isdigit() and len(raw) <= 6)
+            quantity = int(raw) if ok and raw else 0
+            if not ok or quantity > row.most:
+                errors[row.field] = i18n.gettext(
+                    "Enter a whole number from 0 to %(max)d (0 for none)."
+                ) % {"max": row.most}
+                continue
+        if quantity > 0 and option is not None and row.addon_id not in offered:
+            errors[row.field] = i18n.gettext(
+                "%(plan)s does not offer this add-on: set it to 0 to switch."
+            ) % {"plan": plan_name}
+            continue
+        chosen.append((row.addon_id, quantity))
+    return tuple(chosen)
+
+
 def parse_choice(values: Any, sub: Any, options: list[Any], what: str) -> Choice | dict[str, str]:
-    """The plan and seats asked for (``values``: query or form), or ``{field: message}``."""
+    """The plan, seats and add-ons asked for (``values``: query or form), or
+    ``{field: message}``."""
     errors: dict[str, str] = {}
     product_id = sub.product_id if what == "seats" else (values.get("product_id") or "")
     by_id = {o.product_id: o for o in options}
@@ -129,33 +255,70 @@ def parse_choice(values: Any, sub: Any, options: list[Any], what: str) -> Choice
         errors["quantity"] = i18n.gettext("Enter a whole number of seats from 1 to %(max)d.") % {
             "max": most
         }
-    if not errors and product_id == sub.product_id and quantity == sub.quantity:
+    addons = _parse_addons(values, sub, _shown_options(sub, options, what), option, errors)
+    choice = Choice(product_id=product_id, quantity=quantity, addons=addons)
+    if not errors and _same(sub, choice):
         key = "quantity" if what == "seats" else "product_id"
-        errors[key] = i18n.gettext(
-            "That is your current plan. Choose a different plan or number of seats."
+        errors[key] = (
+            i18n.gettext(
+                "That is your current plan. Change the plan, the number of seats or the add-ons."
+            )
+            if addons
+            else i18n.gettext(
+                "That is your current plan. Choose a different plan or number of seats."
+            )
         )
     if errors:
         return errors
-    return Choice(product_id=product_id, quantity=quantity)
+    return choice
+
+
+def _shown_options(sub: Any, options: list[Any], what: str) -> list[Any]:
+    """The plans whose add-ons the page offers (the current one on the seats page)."""
+    if what == "seats":
+        return [o for o in options if o.product_id == sub.product_id]
+    return options
+
+
+def _same(sub: Any, choice: Choice) -> bool:
+    """The choice is the subscription as it is: plan, seats and add-ons."""
+    return (
+        choice.product_id == sub.product_id
+        and choice.quantity == sub.quantity
+        and choice.kept == current_addons(sub)
+    )
 
 
 def _forbidden_part(sub: Any, choice: Choice, settings: PortalSettingsView) -> str:
     """``"plan"`` / ``"seats"`` when the choice changes what the business does not allow."""
     if choice.product_id != sub.product_id and not settings.allow_plan_change:
         return "plan"
-    if choice.quantity != sub.quantity and not settings.allow_quantity_change:
+    changed_addons = choice.kept != current_addons(sub)
+    if (choice.quantity != sub.quantity or changed_addons) and not settings.allow_quantity_change:
         return "seats"
     return ""
 
 
+def _period_price(option: Any, quantity: int, addons: dict[str, int]) -> int:
+    """One period of a plan at ``quantity`` seats with ``addons`` at its offered prices."""
+    prices = {a.addon_id: int(a.unit_price) for a in option.addons}
+    return int(option.unit_price) * quantity + sum(
+        prices.get(addon_id, 0) * n for addon_id, n in addons.items()
+    )
+
+
 def _is_downgrade(sub: Any, choice: Choice, options: list[Any]) -> bool:
-    """A cheaper period than now (plan x seats); the same price counts as an upgrade."""
+    """A cheaper period than now (plan x seats + add-ons); the same price counts as an
+    upgrade, so adding add-ons applies at once and removing them waits like a downgrade."""
     by_id = {o.product_id: o for o in options}
     current = by_id.get(sub.product_id)
     before = (
-        current.unit_price * sub.quantity if current is not None else sub.recurring_pre_tax_amount
+        _period_price(current, sub.quantity, current_addons(sub))
+        if current is not None
+        else sub.recurring_pre_tax_amount
     )
-    return int(by_id[choice.product_id].unit_price * choice.quantity) < int(before)
+    after = _period_price(by_id[choice.product_id], choice.quantity, choice.kept)
+    return after < int(before)
 
 
 def change_request(
@@ -179,6 +342,8 @@ def change_request(
         subscription_id=sub.subscription_id,
         product_id=choice.product_id,
         quantity=choice.quantity,
+        # Dodo's rule: the add-ons sent replace the subscription's, so the kept ones go too.
+        addons=[subs.AddonQuantity(addon_id=i, quantity=n) for i, n in choice.kept.items()],
         proration_billing_mode=subs.PRORATION_BILLING_MODE_PRORATED_IMMEDIATELY,
         effective_at=(
             subs.PLAN_CHANGE_EFFECTIVE_AT_NEXT_BILLING_DATE
@@ -191,16 +356,22 @@ def change_request(
     )
 
 
+def _addons_key(addons: dict[str, int]) -> str:
+    return ",".join(f"{i}:{n}" for i, n in sorted(addons.items()))
+
+
 def idempotency_key(sub: Any, choice: Choice, retry_of: str) -> str:
     """One change per (subscription as shown, choice, declined payment it retries after)."""
     parts = (
         sub.subscription_id,
         sub.product_id,
         str(sub.quantity),
+        _addons_key(current_addons(sub)),
         str(sub.next_billing_date.seconds),
         sub.payment_method_id,
         choice.product_id,
         str(choice.quantity),
+        _addons_key(choice.kept),
         retry_of,
     )
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
@@ -208,12 +379,30 @@ def idempotency_key(sub: Any, choice: Choice, retry_of: str) -> str:
 
 
 def shown_fingerprint(preview: Any) -> str:
-    """What the Confirm form promised: charged now, currency, and whether it is scheduled."""
-    return f"{int(preview.immediate_amount)}-{preview.currency}-{int(preview.scheduled)}"
+    """What the Confirm form promised: charged now, currency, whether it is scheduled, the
+    new price per period and each add-on's unit price (so a changed add-on price is caught
+    even when nothing is charged now). Only full-period prices go in besides the charge,
+    so the seconds between preview and Confirm change nothing the charge does not."""
+    addons = sorted(
+        f"{line.id}:{int(line.quantity)}:{int(line.unit_price)}"
+        for line in preview.line_items
+        if line.type == "addon" and line.amount >= 0
+    )
+    addons += sorted(
+        f"{a.addon_id}:{int(a.quantity)}:{int(a.unit_price)}" for a in preview.new_plan.addons
+    )
+    digest = hashlib.sha256("|".join(addons).encode()).hexdigest()[:12]
+    return (
+        f"{int(preview.immediate_amount)}-{preview.currency}-{int(preview.scheduled)}"
+        f"-{int(preview.new_plan.recurring_pre_tax_amount)}-{digest}"
+    )
 
 
 def _query(choice: Choice, **more: str) -> str:
-    return urlencode({"product_id": choice.product_id, "quantity": choice.quantity, **more})
+    addons = {f"{ADDON_PREFIX}{i}": str(n) for i, n in choice.addons}
+    return urlencode(
+        {"product_id": choice.product_id, "quantity": choice.quantity, **addons, **more}
+    )
 
 
 def _what_of(request: web.Request) -> str:
@@ -241,6 +430,23 @@ async def _render_choose(
     current = next((o for o in options if o.current), None)
     picked = (chosen or {}).get("product_id") or sub.product_id
     items = [dict(_option_view(o), checked=o.product_id == picked) for o in options]
+    every = _interval_of(current) if current is not None else ""
+    addons = [
+        _addon_input(
+            row,
+            (chosen or {}).get(row.field),
+            sub.currency,
+            every,
+            all_plans=len(_shown_options(sub, options, what)),
+        )
+        for row in addon_rows(sub, _shown_options(sub, options, what))
+    ]
+    errors = dict(errors or {})
+    if not settings.allow_quantity_change:
+        # The add-ons are hidden fields here: say what is wrong next to the plans.
+        hidden = [m for k, m in errors.items() if k.startswith(ADDON_PREFIX) or k == "addons"]
+        if hidden and "product_id" not in errors:
+            errors["product_id"] = hidden[0]
     return render(
         request,
         "subscription_change_plan.html",
@@ -254,8 +460,9 @@ async def _render_choose(
             quantity=(chosen or {}).get("quantity") or str(sub.quantity or 1),
             max_quantity=_max_seats(current),
             current=_option_view(current) if current is not None else None,
+            addons=addons,
             product_id=sub.product_id,
-            errors=errors or {},
+            errors=errors,
             action=paths["preview"],
             back_href=paths["detail"],
         ),
@@ -263,8 +470,37 @@ async def _render_choose(
     )
 
 
+def _typed(values: Any) -> dict[str, str]:
+    """What the customer typed, to show again in the fields (bounded; autoescaped)."""
+    fields = [k for k in ("product_id", "quantity") if k in values]
+    fields += [k for k in values if k.startswith(ADDON_PREFIX) and valid_id(k)]
+    return {k: str(values.get(k) or "")[:64] for k in fields}
+
+
+def _addon_input(
+    row: AddonRow, typed: str | None, currency: str, every: str, *, all_plans: int
+) -> dict[str, Any]:
+    """An add-on's quantity field as the page shows it (what was typed, else the current)."""
+    # Name the plans offering it only when some plan on the page does not.
+    only = list(row.offered_by.values()) if 0 < len(row.offered_by) < all_plans else []
+    return {
+        "id": row.addon_id,
+        "field": row.field,
+        "input_id": f"addon-{row.addon_id}",
+        "name": row.name,
+        "description": row.description,
+        "price": views.money(row.unit_price, currency),
+        "every": every,
+        "max_quantity": row.max_quantity,
+        "value": typed if typed is not None else str(row.current),
+        "only_on": ", ".join(only),
+        "not_offered": not row.offered_by,
+    }
+
+
 async def change_page(request: web.Request, account: Account) -> web.StreamResponse:
-    """``GET …/change-plan`` and ``…/seats``: the plans with their prices, the seats."""
+    """``GET …/change-plan`` and ``…/seats``: the plans with their prices, the seats and
+    add-ons; the preview's "Choose again" link brings the choice back in the query."""
     subscription_id = subscription_id_of(request)
     what = _what_of(request)
     settings = portal_settings_of(account.business)
@@ -272,7 +508,9 @@ async def change_page(request: web.Request, account: Account) -> web.StreamRespo
         return _refused(request, account)
     sub = await get_subscription(request, account, subscription_id)
     options = await plan_options(request, account, subscription_id)
-    return await _render_choose(request, account, sub, options, what, settings)
+    return await _render_choose(
+        request, account, sub, options, what, settings, chosen=_typed(request.query)
+    )
 
 
 async def _payment(request: web.Request, account: Account, payment_id: str) -> Any | None:
@@ -292,6 +530,34 @@ async def _payment(request: web.Request, account: Account, payment_id: str) -> A
     return payment
 
 
+def _line_view(line: Any, currency: str) -> dict[str, Any]:
+    """A preview line: what it is for, and its amount (a credit shown as one, unsigned)."""
+    amount = int(line.amount)
+    return {
+        "kind": line.type,
+        "name": line.name or line.id,
+        "quantity": int(line.quantity) or 1,
+        "credit": amount < 0,
+        "amount": views.money(abs(amount), line.currency or currency),
+    }
+
+
+def _addons_view(
+    addons: Any, names: dict[str, str], currency: str, every: str
+) -> list[dict[str, Any]]:
+    """Add-ons with their price per period: ``addons`` are SubscriptionAddon-like."""
+    return [
+        {
+            "id": a.addon_id,
+            "name": a.name or names.get(a.addon_id, a.addon_id),
+            "quantity": int(a.quantity),
+            "price": f"{views.money(a.unit_price * a.quantity, currency)} {every}".strip(),
+        }
+        for a in addons
+        if a.quantity > 0
+    ]
+
+
 def _preview_values(sub: Any, preview: Any, choice: Choice, options: list[Any]) -> dict[str, Any]:
     new = preview.new_plan
     option = next(o for o in options if o.product_id == choice.product_id)
@@ -300,14 +566,26 @@ def _preview_values(sub: Any, preview: Any, choice: Choice, options: list[Any]) 
         views.enum_name(new, "payment_frequency_interval")
         or views.enum_name(option, "payment_frequency_interval"),
     )
-    recurring = new.recurring_pre_tax_amount or option.unit_price * choice.quantity
+    recurring = new.recurring_pre_tax_amount or _period_price(option, choice.quantity, choice.kept)
     currency = new.currency or preview.currency or option.currency
+    # The add-ons after the change: the service's snapshot, else the offer's prices.
+    offered = {a.addon_id: a for a in option.addons}
+    after = list(new.addons) or [
+        subs.SubscriptionAddon(
+            addon_id=i, name=offered[i].name, quantity=n, unit_price=offered[i].unit_price
+        )
+        for i, n in choice.kept.items()
+        if i in offered
+    ]
     renews = views.timestamp(new, "next_billing_date") or views.timestamp(preview, "effective_at")
     return {
         "plan": option.name,
         "quantity": choice.quantity,
         "seats_changed": choice.quantity != sub.quantity,
         "plan_changed": choice.product_id != sub.product_id,
+        "addons": _addons_view(after, {}, currency, every),
+        "addons_before": _addons_view(sub.addons, {}, sub.currency, every),
+        "lines": [_line_view(line, currency) for line in preview.line_items],
         "now": views.money(preview.immediate_amount, preview.currency or currency),
         "charged_now": preview.immediate_amount > 0,
         "then": f"{views.money(recurring, currency)} {every}".strip(),
@@ -375,7 +653,7 @@ async def _checked(
     options = await plan_options(request, account, subscription_id)
     choice = parse_choice(values, sub, options, what)
     if isinstance(choice, dict):
-        chosen = {k: str(values.get(k) or "")[:64] for k in ("product_id", "quantity")}
+        chosen = _typed(values)
         return await _render_choose(
             request, account, sub, options, what, settings, errors=choice, chosen=chosen, status=422
         )
@@ -415,13 +693,19 @@ def _done_path(account: Account, sub_id: str, choice: Choice, payment_id: str = 
 
 def _already(sub: Any, choice: Choice) -> bool:
     """The subscription already is (or is scheduled to become) the choice: a repeat."""
-    if sub.product_id == choice.product_id and sub.quantity == choice.quantity:
-        return True
-    change = sub.scheduled_change if sub.HasField("scheduled_change") else None
-    return bool(
-        change is not None
-        and change.product_id == choice.product_id
+    return _same(sub, choice) or _scheduled_is(sub, choice)
+
+
+def _scheduled_is(sub: Any, choice: Choice) -> bool:
+    """The change scheduled on the subscription is this choice (plan, seats, add-ons)."""
+    if not sub.HasField("scheduled_change"):
+        return False
+    change = sub.scheduled_change
+    addons = {a.addon_id: int(a.quantity) for a in change.addons if a.quantity > 0}
+    return (
+        change.product_id == choice.product_id
         and change.quantity == choice.quantity
+        and addons == choice.kept
     )
 
 
@@ -432,7 +716,13 @@ async def confirm(request: web.Request, account: Account) -> web.StreamResponse:
         return error_page(request, 400, csrf_failed_error())
     subscription_id = subscription_id_of(request)
     sub = await get_subscription(request, account, subscription_id)
-    choice_values = {"product_id": form.get("product_id", ""), "quantity": form.get("quantity", "")}
+    choice_values = {
+        k: v
+        for k, v in form.items()
+        if k in ("product_id", "quantity") or k.startswith(ADDON_PREFIX)
+    }
+    choice_values.setdefault("product_id", "")
+    choice_values.setdefault("quantity", "")
     if _already(sub, _loose_choice(choice_values)):
         # Back + resubmit or a second tab after the change went through: its result page.
         return redirect(_done_path(account, subscription_id, _loose_choice(choice_values)))
@@ -480,30 +770,37 @@ async def confirm(request: web.Request, account: Account) -> web.StreamResponse:
     return redirect(_done_path(account, subscription_id, choice, payment.payment_id))
 
 
-def _loose_choice(values: dict[str, str]) -> Choice:
-    raw = values.get("quantity", "")
-    quantity = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 0
+def _number(raw: str) -> int:
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 6 else 0
+
+
+def _loose_choice(values: Any) -> Choice:
+    """The choice a link or form names, unchecked: only compared with the subscription."""
     product_id = values.get("product_id", "")
-    return Choice(product_id=product_id if valid_id(product_id) else "", quantity=quantity)
+    addons = tuple(
+        (key.removeprefix(ADDON_PREFIX), _number(values.get(key, "")))
+        for key in values
+        if key.startswith(ADDON_PREFIX) and valid_id(key.removeprefix(ADDON_PREFIX))
+    )
+    return Choice(
+        product_id=product_id if valid_id(product_id) else "",
+        quantity=_number(values.get("quantity", "")),
+        addons=addons,
+    )
 
 
 async def done_page(request: web.Request, account: Account) -> web.StreamResponse:
     """``GET …/change-plan/done``: changed, scheduled, awaiting the bank, or processing."""
     subscription_id = subscription_id_of(request)
-    choice = _loose_choice({k: request.query.get(k, "") for k in ("product_id", "quantity")})
+    choice = _loose_choice(request.query)
     sub = await get_subscription(request, account, subscription_id)
     payment = await _payment(request, account, request.query.get("payment_id", ""))
     if payment is not None and payment.subscription_id != subscription_id:
         payment = None
     outcome = views.enum_name(payment, "status") if payment is not None else ""
-    change = sub.scheduled_change if sub.HasField("scheduled_change") else None
-    if sub.product_id == choice.product_id and sub.quantity == choice.quantity:
+    if _same(sub, choice):
         state = "changed"
-    elif (
-        change is not None
-        and change.product_id == choice.product_id
-        and change.quantity == choice.quantity
-    ):
+    elif _scheduled_is(sub, choice):
         state = "scheduled"
     elif outcome == "failed" and payment is not None and choice.product_id:
         query = _query(choice, declined=payment.payment_id)
@@ -515,7 +812,13 @@ async def done_page(request: web.Request, account: Account) -> web.StreamRespons
     else:
         state = "other"
     view = views.subscription_view(sub, {}, links_for(account, subscription_id))
+    if state == "scheduled" and any(
+        a["name"] == a["id"] for a in view.scheduled_change.get("addons", [])
+    ):
+        # Add-ons new with the change are named by the plans' offers only.
+        name_scheduled_addons(view, await plan_options(request, account, subscription_id))
     challenge = hosted_url(payment.challenge_url) if payment is not None else None
+    every = _interval_of(sub)
     return render(
         request,
         "subscription_change_done.html",
@@ -523,6 +826,7 @@ async def done_page(request: web.Request, account: Account) -> web.StreamRespons
             sub=view,
             state=state,
             quantity=sub.quantity,
+            addons=_addons_view(sub.addons, {}, sub.currency, every),
             payment=views.payment_view(payment) if payment is not None else None,
             challenge_href=challenge,
             refresh_href=request.path_qs,

@@ -95,14 +95,33 @@ def changeable(sub: Any) -> bool:
 
 
 def offer_changes(
-    view: views.SubscriptionView, sub: Any, settings: PortalSettingsView, *, other_plans: bool
+    view: views.SubscriptionView,
+    sub: Any,
+    settings: PortalSettingsView,
+    *,
+    other_plans: bool,
+    addons_offered: bool = False,
 ) -> None:
-    """Set the view's Change plan / Change seats buttons (what the business allows)."""
+    """Set the view's Change plan / seats / add-ons buttons (what the business allows).
+
+    Add-on quantities are quantities: they follow ``allow_quantity_change`` and are
+    changed on the seats page, offered only when the current plan offers add-ons.
+    """
     ok = changeable(sub)
     view.can_change_plan = (
         ok and other_plans and settings.allow_plan_change and bool(view.links.change_plan)
     )
     view.can_change_seats = ok and settings.allow_quantity_change and bool(view.links.seats)
+    view.can_change_addons = view.can_change_seats and addons_offered
+
+
+def name_scheduled_addons(view: views.SubscriptionView, options: list[Any]) -> None:
+    """Name a scheduled change's add-ons the subscription does not have yet (from the
+    plans' offers), so the page never shows a bare id where a name is known."""
+    names = {a.addon_id: a.name for o in options for a in o.addons}
+    for addon in view.scheduled_change.get("addons", []):
+        if addon["name"] == addon["id"] and addon["id"] in names:
+            addon["name"] = names[addon["id"]]
 
 
 async def plan_options(request: web.Request, account: Account, subscription_id: str) -> list[Any]:
@@ -178,11 +197,14 @@ async def subscription_page(request: web.Request, account: Account) -> web.Strea
     by_id = {m.payment_method_id: m for m in methods}
     view = view_of(account, sub, by_id)
     settings = portal_settings_of(account.business)
-    other_plans = False
-    if changeable(sub) and settings.allow_plan_change:
+    other_plans = addons_offered = False
+    if changeable(sub) and (settings.allow_plan_change or settings.allow_quantity_change):
+        # One question tells both: other plans to switch to, and the add-ons of this one.
         options = await plan_options(request, account, subscription_id)
         other_plans = any(not o.current for o in options)
-    offer_changes(view, sub, settings, other_plans=other_plans)
+        addons_offered = any(o.current and len(o.addons) > 0 for o in options)
+        name_scheduled_addons(view, options)
+    offer_changes(view, sub, settings, other_plans=other_plans, addons_offered=addons_offered)
     notice = request.query.get("done")
     waiting = ""
     if views.enum_name(sub, "status") == "active" and sub.pending_payment_id:
