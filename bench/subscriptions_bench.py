@@ -11,7 +11,11 @@ Three parts, each selectable with ``--part``:
    3 subscriptions and the merchant ``GET /subscriptions?customer_id=``, against
    the baseline in interleaved rounds (targets: ≥ 0.5 x throughput, p99 ≤ 2 x).
 2. ``unified``: ``/all/subscriptions`` for an email with purchases at 20
-   businesses against the same page for an email with 1 (target: ≤ 1.5 x latency).
+   businesses against the same page for an email with 1 (target: ≤ 1.5 x latency),
+   measured unloaded (one client, one request at a time, the two pages
+   alternating: what one customer waits, the figure the target is read from) and
+   under the 16-worker load (a throughput figure, reported as such); with
+   ``--compare-auth-caching`` first with auth's unified-page caching off, then on.
 3. ``renewals``: N (2,000) subscriptions come due at one test-clock advance
    and two subscriptions service processes (the stack's and a second replica
    over the same database) renew them; renewals per second, and every
@@ -70,6 +74,7 @@ from portal_read import (
     difference,
     machine_facts,
     per_request,
+    percentile,
     rpc_counts,
     run_load,
     run_parameters,
@@ -84,6 +89,9 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGET_THROUGHPUT_RATIO = 0.5
 TARGET_P99_RATIO = 2.0
 TARGET_UNIFIED_LATENCY_RATIO = 1.5
+# Auth as it was before its unified-page caching: every page reads each business and
+# writes the session's idle deadline (both settings documented in auth's README).
+AUTH_WITHOUT_CACHING = {"AUTH_BUSINESS_CACHE_SECONDS": "0", "AUTH_SESSION_TOUCH_SECONDS": "0"}
 MAX_SECONDS = 120.0
 REQUEST_TIMEOUT_SECONDS = 10.0
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -299,6 +307,92 @@ def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else 0.0
 
 
+async def _one_page(session: aiohttp.ClientSession, target: Target, result: LoadResult) -> None:
+    """GET the target once and add its latency (or its error) to ``result``."""
+    sent = time.perf_counter()
+    try:
+        async with session.get(target.url, headers=target.headers, allow_redirects=False) as reply:
+            await reply.read()
+            status = reply.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        result.errors += 1
+        result.error_samples[type(exc).__name__] += 1
+        return
+    elapsed = time.perf_counter() - sent
+    if status != target.expected_status:
+        result.errors += 1
+        result.error_samples[f"HTTP {status}"] += 1
+        return
+    result.requests += 1
+    result.latencies.append(elapsed)
+    result.elapsed_seconds += elapsed
+
+
+def _latency_summary(result: LoadResult) -> dict[str, Any]:
+    """Samples, errors and p50/p90/p99/mean/max latency (ms) of a sequential phase."""
+    ordered = sorted(result.latencies)
+    return {
+        "samples": result.requests,
+        "errors": result.errors,
+        "error_samples": dict(result.error_samples.most_common(5)),
+        "latency_ms": {
+            "p50": round(percentile(ordered, 0.50) * 1000, 2),
+            "p90": round(percentile(ordered, 0.90) * 1000, 2),
+            "p99": round(percentile(ordered, 0.99) * 1000, 2),
+            "mean": round(sum(ordered) / len(ordered) * 1000, 2) if ordered else 0.0,
+            "max": round(ordered[-1] * 1000, 2) if ordered else 0.0,
+        },
+    }
+
+
+async def measure_unloaded(
+    stack: Stack, scenarios: list[Target], *, samples: int, warmup: int
+) -> dict[str, Any]:
+    """What one customer waits: one client, one request at a time, the targets alternating.
+
+    After ``warmup`` unmeasured rounds, ``samples`` rounds each GET every target
+    once; the order flips every round, so neither page always follows the other
+    and background load that comes and goes lands on both. Per target:
+    p50/p90/p99 latency; for the whole phase: CPU per page (both pages mixed),
+    gRPC calls per page, and how busy the rest of the machine was meanwhile.
+    """
+    async with client_session(1) as session:
+        scratch = LoadResult()
+        for _ in range(warmup):
+            for target in scenarios:
+                await _one_page(session, target, scratch)
+        results = {t.name: LoadResult() for t in scenarios}
+        rpc_before = await rpc_counts(session, stack)
+        cpu_before = cpu_snapshot(stack)
+        started = time.perf_counter()
+        for number in range(samples):
+            order = scenarios if number % 2 == 0 else scenarios[::-1]
+            for target in order:
+                await _one_page(session, target, results[target.name])
+        elapsed = time.perf_counter() - started
+        cpu = difference(cpu_before, cpu_snapshot(stack))
+        calls = difference(rpc_before, await rpc_counts(session, stack))
+    pages = sum(r.requests + r.errors for r in results.values())
+    out: dict[str, Any] = {name: _latency_summary(r) for name, r in results.items()}
+    out["phase"] = {
+        "seconds": round(elapsed, 2),
+        "warmup_rounds": warmup,
+        "cpu_both_pages_mixed": cpu_per_request(cpu, pages, elapsed),
+        "grpc_both_pages_mixed": per_request(calls, pages),
+    }
+    for name, r in results.items():
+        log.info(
+            "unloaded %s: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms (%d samples, %d errors)",
+            name,
+            out[name]["latency_ms"]["p50"],
+            out[name]["latency_ms"]["p90"],
+            out[name]["latency_ms"]["p99"],
+            r.requests,
+            r.errors,
+        )
+    return out
+
+
 # --- part 1: the signed-in subscriptions page and the merchant list -----------------------
 
 
@@ -356,8 +450,43 @@ async def unified_email(stack: Stack, businesses: list[PortalBusiness], label: s
     return email
 
 
+async def configure_auth(stack: Stack, env: dict[str, str]) -> None:
+    """Restart the stack's auth process with ``env`` on top of its own settings
+    (sessions and data live in the database, so signed-in pages keep working)."""
+    process = stack.services["auth"]
+    for name in AUTH_WITHOUT_CACHING:
+        process.env.pop(name, None)
+    process.env.update(env)
+    await stack.stop_service("auth")
+    await stack.restart_service("auth")
+
+
+def unified_verdict(
+    unloaded: dict[str, Any], loaded: dict[str, Any], one: str, many: str
+) -> dict[str, Any]:
+    """20 ÷ 1 business ratios: unloaded latency (the target's figure) and under load."""
+    u_one, u_many = unloaded[one]["latency_ms"], unloaded[many]["latency_ms"]
+    l_one, l_many = loaded[one], loaded[many]
+    p50 = ratio(u_many["p50"], u_one["p50"])
+    return {
+        "unloaded_p50_ratio": p50,
+        "unloaded_p90_ratio": ratio(u_many["p90"], u_one["p90"]),
+        "unloaded_p99_ratio": ratio(u_many["p99"], u_one["p99"]),
+        "meets_latency_target": p50 <= TARGET_UNIFIED_LATENCY_RATIO,
+        "target_read_from": "unloaded_p50_ratio",
+        "loaded_p50_ratio": ratio(l_many["latency_ms"]["p50"], l_one["latency_ms"]["p50"]),
+        "loaded_p99_ratio": ratio(l_many["latency_ms"]["p99"], l_one["latency_ms"]["p99"]),
+        "loaded_throughput_ratio": ratio(
+            l_one["requests_per_second"], l_many["requests_per_second"]
+        ),
+        "no_errors": all(x["errors"] == 0 for x in (unloaded[one], unloaded[many], l_one, l_many)),
+    }
+
+
 async def part_unified(stack: Stack, args: argparse.Namespace) -> dict[str, Any]:
-    """``/all/subscriptions`` for an email at 20 businesses and for one at 1 business."""
+    """``/all/subscriptions`` for an email at 20 businesses and for one at 1 business,
+    unloaded and under load; with ``--compare-auth-caching`` first without auth's
+    unified-page caching (``before``), then as configured by default (``after``)."""
     many = await new_businesses(stack, args.businesses, "Bench many")
     [one] = await new_businesses(stack, 1, "Bench one")
     email_many = await unified_email(stack, many, "many")
@@ -375,6 +504,7 @@ async def part_unified(stack: Stack, args: argparse.Namespace) -> dict[str, Any]
             {"Cookie": f"{UNIFIED_COOKIE}={await unified_session(stack, email_many)}"},
         ),
     ]
+    one_name, many_name = (t.name for t in scenarios)
     # Rows on each page: the page must show every business's subscription.
     async with client_session(1) as session:
         shown = {}
@@ -382,20 +512,36 @@ async def part_unified(stack: Stack, args: argparse.Namespace) -> dict[str, Any]
             async with session.get(target.url, headers=target.headers) as reply:
                 text = await reply.text()
                 shown[target.name] = len(set(re.findall(r'data-subscription-id="([^"]+)"', text)))
-    measured = await measure_interleaved(stack, scenarios, args)
-    one_s, many_s = (measured[t.name] for t in scenarios)
+    variants = (
+        [("before", AUTH_WITHOUT_CACHING), ("after", {})]
+        if args.compare_auth_caching
+        else [("as_configured", {})]
+    )
+    measured: dict[str, Any] = {}
+    for label, env in variants:
+        if args.compare_auth_caching:
+            log.info("unified, auth %s its caching: restarting auth", label)
+            await configure_auth(stack, env)
+        load_before = [round(v, 2) for v in os.getloadavg()]
+        unloaded = await measure_unloaded(
+            stack, scenarios, samples=args.unloaded_samples, warmup=args.unloaded_warmup
+        )
+        loaded = await measure_interleaved(stack, scenarios, args)
+        measured[label] = {
+            "auth_env": env,
+            "load_average_before": load_before,
+            "load_average_after": [round(v, 2) for v in os.getloadavg()],
+            "unloaded": unloaded,
+            "loaded": loaded,
+            "verdict": unified_verdict(unloaded, loaded, one_name, many_name),
+        }
+    final = measured[variants[-1][0]]
     return {
         "businesses": args.businesses,
         "subscriptions_shown": shown,
-        "scenarios": measured,
-        "verdict": {
-            "p50_ratio": ratio(many_s["latency_ms"]["p50"], one_s["latency_ms"]["p50"]),
-            "p99_ratio": ratio(many_s["latency_ms"]["p99"], one_s["latency_ms"]["p99"]),
-            "throughput_ratio": ratio(one_s["requests_per_second"], many_s["requests_per_second"]),
-            "meets_latency_target": ratio(many_s["latency_ms"]["p50"], one_s["latency_ms"]["p50"])
-            <= TARGET_UNIFIED_LATENCY_RATIO,
-            "no_errors": one_s["errors"] == 0 and many_s["errors"] == 0,
-        },
+        "variants": measured,
+        # The run's answer: the last variant (auth as it runs by default).
+        "verdict": final["verdict"],
     }
 
 
@@ -603,17 +749,37 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _print_loaded(scenarios: dict[str, Any], indent: str = "") -> None:
+    for scenario, s in scenarios.items():
+        lat = s["latency_ms"]
+        print(
+            f"{indent}{scenario:<28}{s['requests_per_second']:>8.0f} req/s  p50 {lat['p50']:>7.1f}"
+            f"  p99 {lat['p99']:>7.1f} ms  errors {s['errors']}"
+            f"  rpc/req {s['grpc_under_load']['calls_per_page']}"
+        )
+
+
+def _print_unloaded(unloaded: dict[str, Any], indent: str = "") -> None:
+    for scenario, s in unloaded.items():
+        if scenario == "phase":
+            continue
+        lat = s["latency_ms"]
+        print(
+            f"{indent}{scenario:<28} unloaded  p50 {lat['p50']:>7.1f}  p90 {lat['p90']:>7.1f}"
+            f"  p99 {lat['p99']:>7.1f} ms  ({s['samples']} samples, errors {s['errors']})"
+        )
+
+
 def print_summary(document: dict[str, Any]) -> None:
     """A short human summary on stdout."""
     for name, part in document["parts"].items():
         print(f"\n== {name}")
-        for scenario, s in part.get("scenarios", {}).items():
-            lat = s["latency_ms"]
-            print(
-                f"{scenario:<28}{s['requests_per_second']:>8.0f} req/s  p50 {lat['p50']:>7.1f}"
-                f"  p99 {lat['p99']:>7.1f} ms  errors {s['errors']}"
-                f"  rpc/req {s['grpc_under_load']['calls_per_page']}"
-            )
+        _print_loaded(part.get("scenarios", {}))
+        for label, variant in part.get("variants", {}).items():
+            print(f"-- auth {label} (load {variant['load_average_before'][0]})")
+            _print_unloaded(variant["unloaded"], "  ")
+            _print_loaded(variant["loaded"], "  ")
+            print("  " + json.dumps(variant["verdict"]))
         if name == "renewals":
             print(
                 f"{part['renewals']} renewals in {part['renewal_seconds']} s = "
@@ -633,6 +799,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-requests", type=int, default=100_000)
     parser.add_argument("--businesses", type=int, default=20)
+    parser.add_argument("--unloaded-samples", type=int, default=300)
+    parser.add_argument("--unloaded-warmup", type=int, default=20)
+    parser.add_argument("--compare-auth-caching", action="store_true")
     parser.add_argument("--renewals", type=int, default=2000)
     parser.add_argument("--renewals-timeout", type=float, default=600.0)
     parser.add_argument("--create-concurrency", type=int, default=4)
@@ -645,6 +814,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--seconds and --warmup must be within (0, {MAX_SECONDS:.0f}]")
     if not 1 <= args.concurrency <= 256 or not 1 <= args.rounds <= 100:
         parser.error("--concurrency within 1..256, --rounds within 1..100")
+    if not 1 <= args.unloaded_samples <= 5_000 or not 0 <= args.unloaded_warmup <= 500:
+        parser.error("--unloaded-samples within 1..5000, --unloaded-warmup within 0..500")
     if not 1 <= args.businesses <= 100 or not 1 <= args.renewals <= 20_000:
         parser.error("--businesses within 1..100, --renewals within 1..20000")
     return args

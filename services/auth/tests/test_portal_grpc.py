@@ -558,6 +558,36 @@ class TestSessions:
         err = await rpc_error(auth.portal.ResolveSession(request))
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED
 
+    async def test_the_idle_deadline_is_written_only_when_it_moves_a_minute(
+        self, auth: Any
+    ) -> None:
+        business = await new_business(auth)
+        customer = await new_customer(auth, business.business_id, unique_email())
+        started = await signed_in(auth, customer)
+        request = pb.ResolveSessionRequest(session_secret=started.session_secret)
+        sessions = auth.db.portal_sessions
+        stored = await sessions.find_one({"_id": started.session.session_id})
+        await advance(auth, 30)
+        resolved = await auth.portal.ResolveSession(request)
+        # Used 30 s after sign-in: nothing written, the deadline it answers is the stored one.
+        assert await sessions.find_one({"_id": started.session.session_id}) == stored
+        assert resolved.idle_expires_at == started.session.idle_expires_at
+        await advance(auth, 31)
+        resolved = await auth.portal.ResolveSession(request)
+        moved = await sessions.find_one({"_id": started.session.session_id})
+        assert moved["idle_expires_at"] > stored["idle_expires_at"]
+        assert moved["last_seen_at"] > stored["last_seen_at"]
+        assert resolved.idle_expires_at.ToDatetime() > started.session.idle_expires_at.ToDatetime()
+        # Used within the minute after that write, then idle: valid for 59 more minutes ...
+        await advance(auth, 50)
+        await auth.portal.ResolveSession(request)
+        await advance(auth, 59 * 60 - 50)
+        await auth.portal.ResolveSession(request)
+        # ... and an hour without use still ends it.
+        await advance(auth, 60 * 60 + 1)
+        err = await rpc_error(auth.portal.ResolveSession(request))
+        assert reason(err) == "SESSION_INVALID"
+
 
 class TestUnifiedPortal:
     async def test_one_email_sees_its_live_businesses_and_nothing_else(self, auth: Any) -> None:
@@ -637,6 +667,26 @@ class TestUnifiedPortal:
             )
         )
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    async def test_a_business_settings_change_shows_on_the_next_unified_page(
+        self, auth: Any
+    ) -> None:
+        address = unique_email("carla")
+        business = await new_business(auth, name="Cached")
+        await new_customer(auth, business.business_id, address, mode=LIVE)
+        unified = await unified_session(auth, address)
+        request = pb.ListUnifiedAccountsRequest(session_secret=unified.session_secret)
+        [before] = (await auth.portal.ListUnifiedAccounts(request)).accounts
+        assert before.business.portal_settings.allow_cancel
+        # The businesses of unified pages are kept briefly; a change must not wait for that.
+        await auth.stub.UpdateBusiness(
+            auth_pb2.UpdateBusinessRequest(
+                business_id=business.business_id, actor="portalctl", allow_cancel=False
+            )
+        )
+        [after] = (await auth.portal.ListUnifiedAccounts(request)).accounts
+        assert not after.business.portal_settings.allow_cancel
+        assert after.business.name == "Cached"
 
     async def test_unknown_email_gets_the_same_answer_and_a_notice_without_link(
         self, auth: Any

@@ -212,6 +212,8 @@ class TestLinksAndSettings:
         assert settings.session_idle_seconds == 3600
         assert settings.session_absolute_seconds == 43200
         assert settings.handoff_ttl_seconds == 120
+        assert settings.session_touch_seconds == 60
+        assert settings.business_cache_seconds == 30
 
     def test_test_clock_is_refused_in_production(self) -> None:
         with pytest.raises(ValidationError, match="test_clock_enabled"):
@@ -322,6 +324,7 @@ def _profile_service(customer: Customer) -> tuple[ProfileUpdates, Fakes]:
     policy = PortalPolicy(base_urls=BaseUrls(live="http://l", test="http://t", unified="http://u"))
     service = ProfileUpdates(
         merchants=None,  # type: ignore[arg-type]
+        businesses=None,  # type: ignore[arg-type]
         customers=fakes.store,  # type: ignore[arg-type]
         portal=None,  # type: ignore[arg-type]
         uow=fakes.uow,  # type: ignore[arg-type]

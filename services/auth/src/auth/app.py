@@ -23,6 +23,7 @@ from auth.customers.email_change import EmailChanges
 from auth.customers.repository import CUSTOMER_INDEXES, CustomerRepository
 from auth.customers.service import CustomerService
 from auth.email_client import GrpcEmailOutcomes
+from auth.merchants.business_cache import BusinessCache
 from auth.merchants.repository import MERCHANT_INDEXES, MerchantRepository
 from auth.merchants.service import MerchantService
 from auth.portal_access.handoff import Handoff
@@ -68,6 +69,7 @@ def policy_from(settings: AuthSettings) -> PortalPolicy:
         email_change_link_ttl_seconds=settings.email_change_link_ttl_seconds,
         session_idle_seconds=settings.session_idle_seconds,
         session_absolute_seconds=settings.session_absolute_seconds,
+        session_touch_seconds=settings.session_touch_seconds,
         rate_limit_window_seconds=settings.rate_limit_window_seconds,
         rate_limit_per_email=settings.rate_limit_per_email,
         rate_limit_per_client=settings.rate_limit_per_client,
@@ -98,7 +100,12 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
     customer_store = CustomerRepository(runtime.db)
     # A movable clock only when enabled, which AuthSettings refuses in production.
     clock = clock_for(test_clock_enabled=settings.test_clock_enabled)
-    merchants = MerchantService(merchant_store, source=SERVICE_NAME, clock=clock, uow=uow)
+    # One copy of businesses per process, shared by the unified portal's reads and
+    # dropped by this process's UpdateBusiness.
+    business_cache = BusinessCache(merchant_store, ttl_seconds=settings.business_cache_seconds)
+    merchants = MerchantService(
+        merchant_store, source=SERVICE_NAME, clock=clock, uow=uow, business_cache=business_cache
+    )
     customers = CustomerService(customer_store, merchants, uow, source=SERVICE_NAME, clock=clock)
     servicer = AuthServicer(merchants, customers)
     runtime.add_grpc_service(
@@ -109,6 +116,7 @@ def create_app(settings: AuthSettings) -> AuthRuntime:
     # The portal-access use cases share one set of dependencies.
     portal_deps = PortalDependencies(
         merchants=merchant_store,
+        businesses=business_cache,
         customers=customer_store,
         portal=PortalRepository(runtime.db),
         uow=uow,

@@ -35,6 +35,12 @@ class AuthSettings(ServiceSettings):
     email_change_link_ttl_seconds: int = Field(default=24 * _HOUR, ge=60, le=7 * 24 * _HOUR)
     session_idle_seconds: int = Field(default=1 * _HOUR, ge=60, le=30 * 24 * _HOUR)
     session_absolute_seconds: int = Field(default=12 * _HOUR, ge=60, le=90 * 24 * _HOUR)
+    # A used session's idle deadline is written only when it moves by this much (capped
+    # at a tenth of the idle limit); 0 writes it on every use.
+    session_touch_seconds: int = Field(default=_MINUTE, ge=0, le=10 * _MINUTE)
+    # How long a process keeps businesses it read for the unified portal (0 = off);
+    # UpdateBusiness drops the copy in the process that served it.
+    business_cache_seconds: float = Field(default=30.0, ge=0, le=_HOUR)
     # Unified portal -> live portal hand-off: the browser spends it at once (one redirect).
     handoff_ttl_seconds: int = Field(default=2 * _MINUTE, ge=10, le=10 * _MINUTE)
 

@@ -14,6 +14,7 @@ from billing_kit.audit import Actor, Resource
 from billing_kit.clock import Clock, SystemClock
 from billing_kit.errors import InvalidArgument, NotFound, Reason, Unauthenticated
 
+from auth.merchants.business_cache import BusinessCache
 from auth.merchants.models import (
     API_KEY_PREFIX,
     BUSINESS_PREFIX,
@@ -64,8 +65,11 @@ class MerchantService:
         source: str = "auth",
         clock: Clock | None = None,
         uow: UnitOfWork | None = None,
+        business_cache: BusinessCache | None = None,
     ) -> None:
         self.repository = repository
+        # Dropped after a change commits, so this process never answers the old settings.
+        self.business_cache = business_cache
         self.source = source
         self.clock: Clock = clock or SystemClock()
         # Only the audited writes (update_business) need it.
@@ -131,6 +135,8 @@ class MerchantService:
             return updated
 
         updated = await uow.run(write)
+        if self.business_cache is not None:
+            self.business_cache.drop(business_id)
         if updated is None:
             raise BusinessNotFound(f"business {business_id!r} not found")
         log.info(

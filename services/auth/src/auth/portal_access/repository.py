@@ -159,6 +159,19 @@ class PortalRepository:
         doc["secret_hash"] = secret_hash
         await self.sessions.insert_one(doc, session=txn)
 
+    async def active_session(self, secret_hash: str, *, now: datetime) -> PortalSession | None:
+        """An active session by hash (a read); None when unknown, ended or expired."""
+        doc = await self.sessions.find_one(
+            {
+                "secret_hash": secret_hash,
+                "ended_at": None,
+                "idle_expires_at": {"$gt": now},
+                "absolute_expires_at": {"$gt": now},
+            },
+            {"secret_hash": 0},
+        )
+        return _session(doc) if doc else None
+
     async def touch_session(
         self, secret_hash: str, *, now: datetime, idle_expires_at: datetime
     ) -> PortalSession | None:

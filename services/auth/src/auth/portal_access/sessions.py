@@ -95,21 +95,29 @@ class Sessions(PortalUseCase):
         )
 
     async def resolve_session(self, secret: str) -> PortalSession:
-        """The active session behind a cookie value; using it pushes its idle deadline."""
+        """The active session behind a cookie value; using it pushes its idle deadline.
+
+        The deadline is written only when it moves by at least the touch step
+        (``session_touch_seconds``, at most a tenth of the idle limit): every
+        unified page resolves its session, and a write per page costs the
+        database more than the read that usually suffices. So a session in use
+        stays valid for between the idle limit minus that step and the idle
+        limit after its last use (59-60 minutes by default).
+        """
         hashed = token_hash(secret, SESSION_SECRET_PREFIX)
         now = self.clock.now()
-        session = (
-            await self.portal.touch_session(
-                hashed,
-                now=now,
-                idle_expires_at=now + timedelta(seconds=self.policy.session_idle_seconds),
-            )
-            if hashed
-            else None
-        )
-        if session is None:
+        session = await self.portal.active_session(hashed, now=now) if hashed else None
+        if hashed is None or session is None:
             raise SessionInvalid("session expired or signed out")
-        return session
+        idle = self.policy.session_idle_seconds
+        pushed = now + timedelta(seconds=idle)
+        step = timedelta(seconds=min(self.policy.session_touch_seconds, idle // 10))
+        if pushed - session.idle_expires_at < step:
+            return session
+        touched = await self.portal.touch_session(hashed, now=now, idle_expires_at=pushed)
+        if touched is None:  # ended (signed out) between the read and the write
+            raise SessionInvalid("session expired or signed out")
+        return touched
 
     async def end_session(self, secret: str) -> None:
         """Sign out (idempotent); ending a unified session ends the areas it opened."""
@@ -143,7 +151,7 @@ class Sessions(PortalUseCase):
         customers = await self.customers.with_email(session.email, "live")
         businesses = {
             b.business_id: b
-            for b in await self.merchants.get_businesses(sorted({c.business_id for c in customers}))
+            for b in await self.businesses.get_many(sorted({c.business_id for c in customers}))
         }
         accounts = [
             (businesses[c.business_id], c) for c in customers if c.business_id in businesses

@@ -32,6 +32,7 @@ from auth.customers.errors import CustomerNotFound
 from auth.customers.models import Customer
 from auth.customers.repository import CustomerRepository
 from auth.email_client import EmailOutcomes, OutgoingEmail, email_requested_event
+from auth.merchants.business_cache import BusinessCache
 from auth.merchants.models import Business
 from auth.merchants.repository import MerchantRepository
 from auth.merchants.service import BusinessNotFound
@@ -87,6 +88,8 @@ class PortalPolicy:
     email_change_link_ttl_seconds: int = 24 * 3600
     session_idle_seconds: int = 3600
     session_absolute_seconds: int = 12 * 3600
+    # Using a session writes its idle deadline only when that moves by this much.
+    session_touch_seconds: int = 60
     rate_limit_window_seconds: int = 15 * 60
     rate_limit_per_email: int = 5
     rate_limit_per_client: int = 30
@@ -149,6 +152,7 @@ class PortalDependencies(TypedDict):
     """The constructor arguments of every :class:`PortalUseCase` (wired once in app.py)."""
 
     merchants: MerchantRepository
+    businesses: BusinessCache
     customers: CustomerRepository
     portal: PortalRepository
     uow: UnitOfWork
@@ -166,6 +170,7 @@ class PortalUseCase:
         self,
         *,
         merchants: MerchantRepository,
+        businesses: BusinessCache,
         customers: CustomerRepository,
         portal: PortalRepository,
         uow: UnitOfWork,
@@ -176,6 +181,7 @@ class PortalUseCase:
         source: str = "auth",
     ) -> None:
         self.merchants = merchants
+        self.businesses = businesses
         self.customers = customers
         self.portal = portal
         self.uow = uow
