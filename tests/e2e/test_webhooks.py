@@ -275,10 +275,14 @@ async def test_a_new_subscription_sends_subscription_active_in_the_api_shape(
             url=f"http://127.0.0.1:{port}/subs", filter_types=["subscription.active"]
         )
         secret = (await client.webhooks.retrieve_secret(endpoint.id)).secret
+        seat = await client.addons.create(
+            name="Extra seat", price=300, currency="EUR", tax_category="saas"
+        )
         product = await client.products.create(
             name=f"Plan {uuid.uuid4().hex[:6]}",
             tax_category="saas",
             price=MONTHLY,
+            addons=[seat.id],
         )
         customer = await client.customers.create(
             email=f"sub-{uuid.uuid4().hex[:8]}@example.com", name="Grace Hopper"
@@ -295,6 +299,7 @@ async def test_a_new_subscription_sends_subscription_active_in_the_api_shape(
             product_id=product.product_id,
             quantity=1,
             payment_method_id=card["payment_method_id"],
+            addons=[{"addon_id": seat.id, "quantity": 2}],
         )
         await eventually(lambda: received, within=30, message="no subscription webhook")
         await asyncio.sleep(1.0)
@@ -322,5 +327,7 @@ async def test_a_new_subscription_sends_subscription_active_in_the_api_shape(
             "billing",
             "customer",
             "payment_frequency_interval",
+            "addons",
         },
     )
+    assert data["addons"] == [{"addon_id": seat.id, "quantity": 2}]

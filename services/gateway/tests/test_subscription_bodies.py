@@ -6,6 +6,11 @@ from typing import Any
 
 import pytest
 from gateway.api.checkouts import CreateCheckoutBody
+from gateway.api.license_schemas import (
+    ActivateLicenseBody,
+    CreateLicenseKeyBody,
+    UpdateLicenseKeyBody,
+)
 from gateway.api.subscription_schemas import (
     AdvanceClockBody,
     CreateSubscriptionBody,
@@ -31,6 +36,34 @@ def test_list_dates_are_iso_8601_only() -> None:
     assert _errors(ListSubscriptionsQuery, {"created_at_lte": "0.5"})[0][0] == "created_at_lte"
     ok = ListSubscriptionsQuery.model_validate({"created_at_lte": "2026-01-01T00:00:00Z"})
     assert ok.created_at_lte is not None
+
+
+@pytest.mark.parametrize("sent", [2.2e-308, 0, "0.5", "2026-01-01", "2026-01-01T00:00:00", True])
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (UpdateSubscriptionBody, "next_billing_date"),
+        (AdvanceClockBody, "to"),
+        (UpdateLicenseKeyBody, "expires_at"),
+        (CreateLicenseKeyBody, "expires_at"),
+    ],
+)
+def test_body_dates_are_rfc_3339_strings_with_a_zone_only(
+    model: type[BaseModel], field: str, sent: Any
+) -> None:
+    # Pydantic alone would read a number as a Unix time: the document promises a string.
+    body: dict[str, Any] = {field: sent}
+    if model is CreateLicenseKeyBody:
+        body |= {"customer_id": "cus_1", "key": "K-1", "product_id": "pdt_1"}
+    assert field in {loc.split(".")[0] for loc, _ in _errors(model, body)}
+    body[field] = "2026-01-31T00:00:00+01:00"
+    assert getattr(model.model_validate(body), field).utcoffset() is not None
+
+
+@pytest.mark.parametrize("name", ["", " ", "\x85", "\u2003\t"])
+def test_an_instance_name_of_only_whitespace_is_refused_by_the_document(name: str) -> None:
+    assert _errors(ActivateLicenseBody, {"license_key": "K", "name": name})[0][0] == "name"
+    assert ActivateLicenseBody.model_validate({"license_key": "K", "name": " laptop "}).name
 
 
 @pytest.mark.parametrize(

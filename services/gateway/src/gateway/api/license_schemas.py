@@ -15,8 +15,9 @@ from billing_kit.catalog_fields import MAX_ACTIVATIONS_LIMIT, json_integer
 from billing_kit.field_rules import PageSize
 from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from gateway.api.parsing import Rfc3339
 from gateway.api.schemas import SdkPages, _query_int
 
 
@@ -27,8 +28,10 @@ class _Body(BaseModel):
 # Any string: an unknown or malformed key gets the one "invalid" answer from the service,
 # not a 422 that would tell a malformed key from an unknown one.
 LicenseKeyText = Annotated[str, Field(max_length=10_000, description="The license key.")]
+# Not only whitespace: the service trims the name (as it does a key).
 InstanceName = Annotated[
-    str, Field(min_length=1, max_length=256, description="The device or install's name.")
+    str,
+    Field(min_length=1, max_length=256, pattern=r"\S", description="The device or install's name."),
 ]
 
 
@@ -180,7 +183,7 @@ class CreateLicenseKeyBody(_Body):
     activations_limit: ActivationsLimitIn | None = Field(
         default=None, description="null: unlimited."
     )
-    expires_at: AwareDatetime | None = Field(default=None, description="null: never expires.")
+    expires_at: Rfc3339 | None = Field(default=None, description="null: never expires.")
 
 
 class UpdateLicenseKeyBody(_Body):
@@ -190,7 +193,7 @@ class UpdateLicenseKeyBody(_Body):
         default=None, description="null: unlimited; absent: unchanged."
     )
     disabled: bool | None = Field(default=None, description="true disables, false re-enables.")
-    expires_at: AwareDatetime | None = Field(
+    expires_at: Rfc3339 | None = Field(
         default=None, description="null: never expires; absent: unchanged."
     )
 

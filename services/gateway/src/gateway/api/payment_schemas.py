@@ -8,7 +8,6 @@ README lists them. ``product_cart`` and ``billing`` are the payment's own
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,7 @@ from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from gateway.api.parsing import Rfc3339
 from gateway.api.schemas import SdkPages, _query_int
 
 IntentStatus = Literal[
@@ -60,21 +60,6 @@ _CHARGE_TYPE_NAME: dict[int, Literal["new", "renewal", "plan_change", "on_demand
 PaymentPageNumber = Annotated[int, Field(ge=0, le=MAX_PAGE_NUMBER)]
 
 
-def _query_datetime(value: Any) -> Any:
-    # ISO 8601 only, as the SDK sends it: pydantic's lax mode would also read "0.5" as a
-    # Unix time, which the document does not promise.
-    if isinstance(value, str):
-        if not re.fullmatch(
-            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})", value
-        ):
-            raise ValueError("must be an ISO 8601 date-time with a time zone")
-        return datetime.fromisoformat(value)
-    return value
-
-
-QueryDateTime = Annotated[datetime, BeforeValidator(_query_datetime)]
-
-
 def _unsupported(value: Any) -> Any:
     if value is not None:
         raise ValueError("is not supported by this API")
@@ -104,10 +89,10 @@ class ListPaymentsQuery(SdkPages, BaseModel):
         default=None, min_length=1, max_length=128, description="Only this subscription's."
     )
     status: IntentStatus | None = Field(default=None, description="Only payments in this status.")
-    created_at_gte: QueryDateTime | None = Field(
+    created_at_gte: Rfc3339 | None = Field(
         default=None, description="Created at or after (ISO 8601 with a time zone)."
     )
-    created_at_lte: QueryDateTime | None = Field(
+    created_at_lte: Rfc3339 | None = Field(
         default=None, description="Created at or before (ISO 8601 with a time zone)."
     )
     brand_id: str | None = Field(default=None, description="Not supported (422).")
@@ -115,13 +100,6 @@ class ListPaymentsQuery(SdkPages, BaseModel):
     product_id: str | None = Field(default=None, description="Not supported (422).")
 
     _refuse_unsupported = field_validator("brand_id", "currency", "product_id")(_unsupported)
-
-    @field_validator("created_at_gte", "created_at_lte")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must include a time zone, e.g. 2026-01-01T00:00:00Z")
-        return value
 
 
 class CustomerLimitedDetails(BaseModel):

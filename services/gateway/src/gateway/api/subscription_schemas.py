@@ -7,7 +7,6 @@ lists them).
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
@@ -25,7 +24,6 @@ from billing_kit.field_rules import (
 from billing_kit.scoping import MAX_PAGE_NUMBER
 from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -37,6 +35,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
+from gateway.api.parsing import Rfc3339
 from gateway.api.product_schemas import UNSUPPORTED, Unsupported
 from gateway.api.schemas import Locale, QueryBool, SdkPages, _query_int
 
@@ -104,17 +103,6 @@ _CANCELLED_BY = {
 
 # The subscriptions service's page bound (a larger page number is refused there).
 PageNumber = Annotated[int, Field(ge=0, le=MAX_PAGE_NUMBER)]
-_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
-
-
-def _iso_datetime(value: Any) -> Any:
-    # A query string's date-time is ISO 8601 only: pydantic would also take "0.5" (epoch).
-    if isinstance(value, str) and not _ISO_DATETIME.match(value):
-        raise ValueError("must be an ISO 8601 date-time with a zone")
-    return value
-
-
-QueryDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime)]
 
 
 def _only(*allowed: object) -> Any:
@@ -280,7 +268,7 @@ class UpdateSubscriptionBody(_Body):
     cancellation_comment: Annotated[str, StringConstraints(max_length=1000)] | None = None
     cancellation_feedback: Feedback | None = None
     metadata: Metadata | None = None
-    next_billing_date: AwareDatetime | None = None
+    next_billing_date: Rfc3339 | None = None
     status: Annotated[
         Literal["cancelled", "paused", "active"] | None, _only("cancelled", "paused", "active")
     ] = Field(
@@ -486,7 +474,7 @@ class AdvanceClockBody(_Body):
     seconds: Annotated[int, Field(ge=1, le=20 * 366 * 86_400)] | SkipJsonSchema[None] = Field(
         default=None, description="How far forward to move (seconds)."
     )
-    to: AwareDatetime | SkipJsonSchema[None] = Field(
+    to: Rfc3339 | SkipJsonSchema[None] = Field(
         default=None, description="Move to this instant (never before the clock's now: 409)."
     )
 
@@ -516,8 +504,8 @@ class ListSubscriptionsQuery(SdkPages, _Body):
     customer_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     product_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     cancel_at_next_billing_date: QueryBool | None = None
-    created_at_gte: QueryDatetime | None = None
-    created_at_lte: QueryDatetime | None = None
+    created_at_gte: Rfc3339 | None = None
+    created_at_lte: Rfc3339 | None = None
     brand_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     locale: Locale | None = None
 

@@ -56,6 +56,13 @@ class PaymentEventIn(EventScope):
     billing: dict[str, Any] | None = Field(default=None, description="billing address")
 
 
+class AddonIn(BaseModel):
+    """Dodo's AddonCartResponseItem, as subscriptions' events carry it."""
+
+    addon_id: str = Field(min_length=1, description="adn_…")
+    quantity: int = Field(ge=1, description="units paid each period")
+
+
 class SubscriptionEventIn(EventScope):
     """The fields of subscriptions' ``SubscriptionEventData`` a webhook shows."""
 
@@ -89,6 +96,7 @@ class SubscriptionEventIn(EventScope):
     billing: dict[str, Any] | None = Field(default=None, description="billing address")
     on_demand: bool = Field(default=False, description="charged on demand")
     paused_at: AwareDatetime | None = Field(default=None, description="when paused, while paused")
+    addons: list[AddonIn] = Field(default_factory=list, description="add-ons paid each period")
 
 
 class CustomerOut(BaseModel):
@@ -192,7 +200,7 @@ class SubscriptionData(BaseModel):
     billing: BillingOut
     customer: SubscriptionCustomerOut
     brand_id: str
-    addons: list[Any] = Field(default_factory=list)
+    addons: list[dict[str, Any]] = Field(default_factory=list)
     meters: list[Any] = Field(default_factory=list)
     credit_entitlement_cart: list[Any] = Field(default_factory=list)
     meter_credit_entitlement_cart: list[Any] = Field(default_factory=list)
@@ -306,6 +314,7 @@ def subscription_data(event: SubscriptionEventIn, recipient: Recipient | None) -
         amount_due=event.amount_due,
         paused_at=event.paused_at,
         payment_id=event.payment_id if event.payment_id else None,
+        addons=[addon.model_dump() for addon in event.addons],
     )
 
 
