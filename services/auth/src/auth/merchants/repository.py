@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -29,13 +30,11 @@ MERCHANT_INDEXES: dict[str, list[IndexModel]] = {
 
 
 def _business_doc(business: Business) -> Document:
-    doc = business.model_dump()
-    doc["_id"] = doc.pop("business_id")
-    return doc
+    return model_to_document(business, "business_id")
 
 
 def _business(doc: Document) -> Business:
-    return Business(business_id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+    return model_from_document(Business, doc, "business_id")
 
 
 def _api_key(doc: Document) -> ApiKey:
@@ -112,8 +111,7 @@ class MerchantRepository:
 
     async def insert_api_key(self, api_key: ApiKey, secret_hash: str) -> None:
         """Store a new key with the hash of its secret (never the secret)."""
-        doc = api_key.model_dump()
-        doc["_id"] = doc.pop("key_id")
+        doc = model_to_document(api_key, "key_id")
         doc["secret_hash"] = secret_hash
         await self.api_keys.insert_one(doc)
 

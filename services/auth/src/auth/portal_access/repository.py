@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -75,11 +76,11 @@ PORTAL_INDEXES: dict[str, list[IndexModel]] = {
 
 
 def _token(doc: Document) -> PortalToken:
-    return PortalToken(token_id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+    return model_from_document(PortalToken, doc, "token_id")
 
 
 def _session(doc: Document) -> PortalSession:
-    return PortalSession(session_id=doc["_id"], **{k: v for k, v in doc.items() if k != "_id"})
+    return model_from_document(PortalSession, doc, "session_id")
 
 
 class PortalRepository:
@@ -94,8 +95,7 @@ class PortalRepository:
 
     async def insert_token(self, token: PortalToken, token_hash: str, *, txn: Txn) -> None:
         """Store a new one-time token under its hash."""
-        doc = token.model_dump(mode="python")
-        doc["_id"] = doc.pop("token_id")
+        doc = model_to_document(token, "token_id")
         doc["token_hash"] = token_hash
         await self.tokens.insert_one(doc, session=txn)
 
@@ -154,8 +154,7 @@ class PortalRepository:
 
     async def insert_session(self, record: PortalSession, secret_hash: str, *, txn: Txn) -> None:
         """Store a new session under the hash of its secret."""
-        doc = record.model_dump(mode="python")
-        doc["_id"] = doc.pop("session_id")
+        doc = model_to_document(record, "session_id")
         doc["secret_hash"] = secret_hash
         await self.sessions.insert_one(doc, session=txn)
 

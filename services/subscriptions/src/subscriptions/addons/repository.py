@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from billing_kit.audit import AUDIT_INDEXES, Actor, Resource, record_audit
+from billing_kit.mongo import model_from_document, model_to_document
 from billing_kit.scoping import Mode, PageRequest
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -43,14 +44,11 @@ _NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
 def addon_to_document(addon: Addon) -> dict[str, Any]:
     """The stored shape: the add-on id is the document ``_id``."""
-    doc: dict[str, Any] = addon.model_dump(mode="python")
-    doc["_id"] = doc.pop("addon_id")
-    return doc
+    return model_to_document(addon, "addon_id")
 
 
 def _from_document(doc: Mapping[str, Any]) -> Addon:
-    fields = {k: doc[k] for k in Addon.model_fields if k in doc}
-    return Addon.model_validate({**fields, "addon_id": doc["_id"]})
+    return model_from_document(Addon, doc, "addon_id")
 
 
 def _scoped(business_id: str, mode: Mode, addon_id: str) -> dict[str, Any]:

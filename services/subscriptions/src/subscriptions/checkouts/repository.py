@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from billing_kit.scoping import Mode
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -25,14 +26,11 @@ CHECKOUT_INDEXES: Mapping[str, Sequence[IndexModel]] = {
 
 
 def _to_document(checkout: Checkout) -> dict[str, Any]:
-    doc: dict[str, Any] = checkout.model_dump(mode="python")
-    doc["_id"] = doc.pop("session_id")
-    return doc
+    return model_to_document(checkout, "session_id")
 
 
 def _from_document(doc: Mapping[str, Any]) -> Checkout:
-    fields = {k: doc[k] for k in Checkout.model_fields if k in doc}
-    return Checkout.model_validate({**fields, "session_id": doc["_id"]})
+    return model_from_document(Checkout, doc, "session_id")
 
 
 class CheckoutsRepository:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from billing_kit.audit import AUDIT_INDEXES, Actor, Resource, record_audit
+from billing_kit.mongo import model_from_document, model_to_document
 from billing_kit.scoping import (
     Mode,
     PageRequest,
@@ -58,25 +59,19 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
 
 
 def _key_doc(key: LicenseKey) -> dict[str, Any]:
-    doc: dict[str, Any] = key.model_dump(mode="python")
-    doc["_id"] = doc.pop("license_key_id")
-    return doc
+    return model_to_document(key, "license_key_id")
 
 
 def _key_from(doc: Mapping[str, Any]) -> LicenseKey:
-    fields = {k: doc[k] for k in LicenseKey.model_fields if k in doc}
-    return LicenseKey.model_validate({**fields, "license_key_id": doc["_id"]})
+    return model_from_document(LicenseKey, doc, "license_key_id")
 
 
 def _instance_doc(instance: LicenseKeyInstance) -> dict[str, Any]:
-    doc: dict[str, Any] = instance.model_dump(mode="python")
-    doc["_id"] = doc.pop("instance_id")
-    return doc
+    return model_to_document(instance, "instance_id")
 
 
 def _instance_from(doc: Mapping[str, Any]) -> LicenseKeyInstance:
-    fields = {k: doc[k] for k in LicenseKeyInstance.model_fields if k in doc}
-    return LicenseKeyInstance.model_validate({**fields, "instance_id": doc["_id"]})
+    return model_from_document(LicenseKeyInstance, doc, "instance_id")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from billing_kit.audit import AUDIT_INDEXES, Actor, Resource, record_audit
+from billing_kit.mongo import model_from_document, model_to_document
 from billing_kit.scoping import Mode, PageRequest
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -60,14 +61,11 @@ _NEWEST_FIRST = [("created_at", DESCENDING), ("_id", DESCENDING)]
 
 def product_to_document(product: Product) -> dict[str, Any]:
     """The stored shape: the product id is the document ``_id``."""
-    doc: dict[str, Any] = product.model_dump(mode="python")
-    doc["_id"] = doc.pop("product_id")
-    return doc
+    return model_to_document(product, "product_id")
 
 
 def _from_document(doc: Mapping[str, Any]) -> Product:
-    fields = {k: doc[k] for k in Product.model_fields if k in doc}
-    return Product.model_validate({**fields, "product_id": doc["_id"]})
+    return model_from_document(Product, doc, "product_id")
 
 
 def _scoped(business_id: str, mode: Mode, product_id: str) -> dict[str, Any]:

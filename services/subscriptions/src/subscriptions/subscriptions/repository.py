@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from billing_kit.mongo import model_from_document, model_to_document
 from billing_kit.scoping import Mode, PageRequest, customers_across_businesses_index
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -67,8 +68,7 @@ INDEXES: Mapping[str, Sequence[IndexModel]] = {
 
 def subscription_to_document(subscription: Subscription) -> dict[str, Any]:
     """The stored shape: the subscription id is the document ``_id``."""
-    doc: dict[str, Any] = subscription.model_dump(mode="python")
-    doc["_id"] = doc.pop("subscription_id")
+    doc = model_to_document(subscription, "subscription_id")
     for key, value in list(doc.items()):
         if hasattr(value, "value") and isinstance(value.value, str):
             doc[key] = value.value
@@ -76,8 +76,7 @@ def subscription_to_document(subscription: Subscription) -> dict[str, Any]:
 
 
 def _from_document(doc: Mapping[str, Any]) -> Subscription:
-    fields = {k: doc[k] for k in Subscription.model_fields if k in doc}
-    return Subscription.model_validate({**fields, "subscription_id": doc["_id"]})
+    return model_from_document(Subscription, doc, "subscription_id")
 
 
 @dataclass(frozen=True)
