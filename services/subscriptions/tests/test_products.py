@@ -13,8 +13,9 @@ from billing_kit.clock import FrozenClock
 from billing_kit.errors import InvalidArgument, NotFound, Reason
 from billing_kit.scoping import Mode, PageRequest
 from pymongo.asynchronous.client_session import AsyncClientSession
+from subscriptions.catalogue.service import merchant_actor
 from subscriptions.products.models import OneTimePrice, Product, RecurringPrice
-from subscriptions.products.service import ProductsService, merchant_actor
+from subscriptions.products.service import ProductsService
 from subscriptions.products.servicer import price_from_proto, price_to_proto
 
 T = TypeVar("T")

@@ -6,12 +6,11 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.subscriptions.v1 import addons_pb2, addons_pb2_grpc
-from billing_kit.errors import InvalidArgument, Reason
-from billing_kit.scoping import make_page, mode_from_proto, mode_to_proto
+from billing_kit.scoping import make_page, mode_to_proto
 
 from subscriptions.addons.models import Addon
-from subscriptions.addons.service import CLEARABLE_FIELDS, AddonsService
-from subscriptions.products.service import merchant_actor
+from subscriptions.addons.service import ADDON, AddonsService
+from subscriptions.catalogue.servicer import actor, scope, set_archived
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -36,12 +35,6 @@ def addon_to_proto(addon: Addon) -> addons_pb2.Addon:
     return message
 
 
-def _business(business_id: str) -> str:
-    if not business_id:
-        raise InvalidArgument("business_id is required", reason=Reason.INVALID_SCOPE)
-    return business_id
-
-
 class AddonsServicer(addons_pb2_grpc.AddonsServiceServicer):
     """Implements billing.subscriptions.v1.AddonsService."""
 
@@ -62,10 +55,9 @@ class AddonsServicer(addons_pb2_grpc.AddonsServiceServicer):
         if request.HasField("description"):
             fields["description"] = request.description
         created = await self._service.create_addon(
-            _business(request.business_id),
-            mode_from_proto(request.mode),
+            *scope(request),
             fields,
-            actor=merchant_actor(request.merchant_key_id),
+            actor=actor(request),
         )
         return addon_to_proto(created)
 
@@ -73,9 +65,7 @@ class AddonsServicer(addons_pb2_grpc.AddonsServiceServicer):
         self, request: addons_pb2.GetAddonRequest, context: Context
     ) -> addons_pb2.Addon:
         """One add-on of the calling business (archived ones too)."""
-        found = await self._service.get_addon(
-            _business(request.business_id), mode_from_proto(request.mode), request.addon_id
-        )
+        found = await self._service.get_addon(*scope(request), request.addon_id)
         return addon_to_proto(found)
 
     async def ListAddons(
@@ -83,8 +73,7 @@ class AddonsServicer(addons_pb2_grpc.AddonsServiceServicer):
     ) -> addons_pb2.ListAddonsResponse:
         """A page of the calling business's add-ons, newest first."""
         found = await self._service.list_addons(
-            _business(request.business_id),
-            mode_from_proto(request.mode),
+            *scope(request),
             archived=request.archived,
             page=make_page(request.page_size, request.page_number),
         )
@@ -105,18 +94,12 @@ class AddonsServicer(addons_pb2_grpc.AddonsServiceServicer):
         ):
             if request.HasField(optional):
                 changes[optional] = getattr(request, optional)
-        for field in request.cleared:
-            if field not in CLEARABLE_FIELDS or field in changes:
-                raise InvalidArgument(
-                    f"{field}: cannot be cleared", reason=Reason.INVALID_ADDON, field=field
-                )
-            changes[field] = None
+        ADDON.clear(changes, request.cleared)
         updated = await self._service.update_addon(
-            _business(request.business_id),
-            mode_from_proto(request.mode),
+            *scope(request),
             request.addon_id,
             changes,
-            actor=merchant_actor(request.merchant_key_id),
+            actor=actor(request),
         )
         return addon_to_proto(updated)
 
@@ -124,22 +107,12 @@ class AddonsServicer(addons_pb2_grpc.AddonsServiceServicer):
         self, request: addons_pb2.ArchiveAddonRequest, context: Context
     ) -> addons_pb2.Addon:
         """No longer offered; subscriptions that have it keep it."""
-        return await self._set_archived(request, archived=True)
+        found = await set_archived(self._service, request, request.addon_id, archived=True)
+        return addon_to_proto(found)
 
     async def UnarchiveAddon(
         self, request: addons_pb2.ArchiveAddonRequest, context: Context
     ) -> addons_pb2.Addon:
         """Offered again."""
-        return await self._set_archived(request, archived=False)
-
-    async def _set_archived(
-        self, request: addons_pb2.ArchiveAddonRequest, *, archived: bool
-    ) -> addons_pb2.Addon:
-        found = await self._service.set_archived(
-            _business(request.business_id),
-            mode_from_proto(request.mode),
-            request.addon_id,
-            archived=archived,
-            actor=merchant_actor(request.merchant_key_id),
-        )
+        found = await set_archived(self._service, request, request.addon_id, archived=False)
         return addon_to_proto(found)

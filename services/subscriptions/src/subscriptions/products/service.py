@@ -8,20 +8,24 @@ commits together with its audit entry (who, what, when).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, Protocol
 
 from billing_kit.audit import Actor
-from billing_kit.clock import Clock, SystemClock
-from billing_kit.errors import FailedPrecondition, InvalidArgument, NotFound, Reason
+from billing_kit.clock import Clock
+from billing_kit.errors import FailedPrecondition, InvalidArgument, Reason
 from billing_kit.scoping import Mode, PageRequest
 from pydantic import ValidationError
-from pymongo.asynchronous.client_session import AsyncClientSession
 
+from subscriptions.catalogue.service import (
+    SYSTEM,
+    CatalogueKind,
+    CatalogueService,
+    CatalogueStore,
+    RunInTransaction,
+    first_error,
+)
 from subscriptions.products.models import Product, ProductDraft, new_product_id
-
-T = TypeVar("T")
 
 # What an update may change (the merchant-set fields), and which of them may be cleared.
 UPDATABLE_FIELDS = frozenset(ProductDraft.model_fields)
@@ -35,42 +39,18 @@ CLEARABLE_FIELDS = frozenset(
     }
 )
 
-# The audit actions of the catalogue (dotted, past tense).
-CREATED = "product.created"
-UPDATED = "product.updated"
-ARCHIVED = "product.archived"
-UNARCHIVED = "product.unarchived"
-SYSTEM = Actor(kind="system", id="subscriptions")
+PRODUCT = CatalogueKind(
+    name="product",
+    not_found_message="product not found",
+    not_found_reason=Reason.PRODUCT_NOT_FOUND,
+    invalid_reason=Reason.INVALID_PRODUCT,
+    updatable=UPDATABLE_FIELDS,
+    clearable=CLEARABLE_FIELDS,
+)
 
 
-def merchant_actor(api_key_id: str | None) -> Actor:
-    """The merchant's API key that asked, or the system when no key is named."""
-    return Actor(kind="merchant", id=api_key_id) if api_key_id else SYSTEM
-
-
-class ProductStore(Protocol):
-    """What the use cases need from storage."""
-
-    async def insert(self, product: Product, *, session: AsyncClientSession) -> None: ...
-
-    async def record_change(
-        self,
-        product: Product,
-        *,
-        actor: Actor,
-        action: str,
-        session: AsyncClientSession,
-        details: Mapping[str, str] | None = None,
-    ) -> None: ...
-
-    async def get(
-        self,
-        business_id: str,
-        mode: Mode,
-        product_id: str,
-        *,
-        session: AsyncClientSession | None = None,
-    ) -> Product | None: ...
+class ProductStore(CatalogueStore[Product], Protocol):
+    """What the use cases need from storage: the catalogue's, plus the product lists."""
 
     async def list_page(
         self,
@@ -85,19 +65,6 @@ class ProductStore(Protocol):
     async def list_plan_group(
         self, business_id: str, mode: Mode, plan_group: str, *, limit: int = 100
     ) -> list[Product]: ...
-
-    async def replace(self, product: Product, *, session: AsyncClientSession) -> None: ...
-
-    async def set_archived(
-        self,
-        business_id: str,
-        mode: Mode,
-        product_id: str,
-        *,
-        archived: bool,
-        at: datetime,
-        session: AsyncClientSession,
-    ) -> tuple[Product, bool] | None: ...
 
 
 class AddonView(Protocol):
@@ -122,30 +89,19 @@ def _unavailable_addons(message: str) -> FailedPrecondition:
     return FailedPrecondition(f"addons: {message}", reason=Reason.ADDON_UNAVAILABLE, field="addons")
 
 
-class RunInTransaction(Protocol):
-    """Runs ``work(session)`` in one database transaction (the kit's run_in_transaction)."""
-
-    def __call__(self, work: Callable[[AsyncClientSession], Awaitable[T]]) -> Awaitable[T]: ...
-
-
 def invalid_product(exc: ValidationError) -> InvalidArgument:
     """The first broken rule as an InvalidArgument naming its field (never echoing the value)."""
-    first = exc.errors(include_url=False, include_input=False)[0]
+    path, message = first_error(exc)
     # Drop the union tag pydantic puts in a discriminated union's path (price.recurring_price.x).
-    loc = [str(p) for p in first["loc"] if p not in ("one_time_price", "recurring_price")]
+    loc = [p for p in path if p not in ("one_time_price", "recurring_price")]
     field = ".".join(loc) or "product"
-    message = first["msg"].removeprefix("Value error, ")
     if not loc and ": " in message:
         # A rule over several fields names the field it refuses ("addons: …").
         field, message = message.split(": ", 1)
-    return InvalidArgument(f"{field}: {message}", reason=Reason.INVALID_PRODUCT, field=field)
+    return PRODUCT.invalid(field, message)
 
 
-def _not_found() -> NotFound:
-    return NotFound("product not found", reason=Reason.PRODUCT_NOT_FOUND)
-
-
-class ProductsService:
+class ProductsService(CatalogueService[Product]):
     """The catalogue of every business; also the in-process API of the rest of the service."""
 
     def __init__(
@@ -155,9 +111,8 @@ class ProductsService:
         clock: Clock | None = None,
         addons: AddonLookup | None = None,
     ) -> None:
-        self._store = store
-        self._transaction = run_in_transaction
-        self._clock = clock or SystemClock()
+        super().__init__(store, run_in_transaction, clock, PRODUCT)
+        self._products = store
         self._addons = addons
 
     async def _check_addons(
@@ -199,13 +154,7 @@ class ProductsService:
             updated_at=now,
             **dict(draft),
         )
-
-        async def work(session: AsyncClientSession) -> Product:
-            await self._store.insert(product, session=session)
-            await self._store.record_change(product, actor=actor, action=CREATED, session=session)
-            return product
-
-        return await self._transaction(work)
+        return await self._insert(product, actor=actor)
 
     async def get_product(self, business_id: str, mode: Mode, product_id: str) -> Product:
         """The business's product (archived ones too, with ``archived=True``).
@@ -213,10 +162,7 @@ class ProductsService:
         Unknown, another business's or the other mode's id: NotFound
         (reason ``PRODUCT_NOT_FOUND``).
         """
-        found = await self._store.get(business_id, mode, product_id) if product_id else None
-        if found is None:
-            raise _not_found()
-        return found
+        return await self._get(business_id, mode, product_id)
 
     async def list_products(
         self,
@@ -228,13 +174,13 @@ class ProductsService:
         page: PageRequest,
     ) -> list[Product]:
         """One page of live (or, with ``archived``, archived) products, newest first."""
-        return await self._store.list_page(
+        return await self._products.list_page(
             business_id, mode, archived=archived, recurring=recurring, page=page
         )
 
     async def list_plan_group(self, business_id: str, mode: Mode, plan_group: str) -> list[Product]:
         """The business's products in ``plan_group`` (archived ones too); none for ""."""
-        return await self._store.list_plan_group(business_id, mode, plan_group)
+        return await self._products.list_plan_group(business_id, mode, plan_group)
 
     async def update_product(
         self,
@@ -250,22 +196,8 @@ class ProductsService:
         The whole product is validated again after the change, in one transaction
         with the read it starts from and the audit entry naming the fields changed.
         """
-        for field, value in changes.items():
-            if field not in UPDATABLE_FIELDS:
-                raise InvalidArgument(
-                    f"{field}: cannot be changed", reason=Reason.INVALID_PRODUCT, field=field
-                )
-            if value is None and field not in CLEARABLE_FIELDS:
-                raise InvalidArgument(
-                    f"{field}: cannot be null", reason=Reason.INVALID_PRODUCT, field=field
-                )
-        if not product_id:
-            raise _not_found()
 
-        async def work(session: AsyncClientSession) -> Product:
-            current = await self._store.get(business_id, mode, product_id, session=session)
-            if current is None:
-                raise _not_found()
+        async def rebuild(current: Product) -> Product:
             merged = {**current.draft().model_dump(mode="python"), **changes}
             if merged.get("metadata") is None:
                 merged["metadata"] = {}
@@ -274,56 +206,14 @@ class ProductsService:
             except ValidationError as exc:
                 raise invalid_product(exc) from None
             await self._check_addons(business_id, mode, draft, already=current.addons)
-            updated = current.model_copy(
+            return current.model_copy(
                 update={
                     **dict(draft),
                     "is_recurring": draft.is_recurring,
                     "updated_at": self._clock.now(),
                 }
             )
-            await self._store.replace(updated, session=session)
-            await self._store.record_change(
-                updated,
-                actor=actor,
-                action=UPDATED,
-                session=session,
-                details={"fields": ",".join(sorted(changes))},
-            )
-            return updated
 
-        return await self._transaction(work)
-
-    async def set_archived(
-        self,
-        business_id: str,
-        mode: Mode,
-        product_id: str,
-        *,
-        archived: bool,
-        actor: Actor = SYSTEM,
-    ) -> Product:
-        """Archive (no longer offered for new purchases) or unarchive; idempotent.
-
-        Only a real change moves ``updated_at`` and is audited.
-        """
-        if not product_id:
-            raise _not_found()
-        at = self._clock.now()
-
-        async def work(session: AsyncClientSession) -> Product:
-            found = await self._store.set_archived(
-                business_id, mode, product_id, archived=archived, at=at, session=session
-            )
-            if found is None:
-                raise _not_found()
-            product, changed = found
-            if changed:
-                await self._store.record_change(
-                    product,
-                    actor=actor,
-                    action=ARCHIVED if archived else UNARCHIVED,
-                    session=session,
-                )
-            return product
-
-        return await self._transaction(work)
+        return await self._update(
+            business_id, mode, product_id, changes, actor=actor, rebuild=rebuild
+        )

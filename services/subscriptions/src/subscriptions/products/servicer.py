@@ -6,11 +6,11 @@ from typing import Any, TypeAlias
 
 import grpc
 from billing.subscriptions.v1 import products_pb2, products_pb2_grpc
-from billing_kit.errors import InvalidArgument, Reason
-from billing_kit.scoping import make_page, mode_from_proto, mode_to_proto
+from billing_kit.scoping import make_page, mode_to_proto
 
+from subscriptions.catalogue.servicer import actor, scope, set_archived
 from subscriptions.products.models import OneTimePrice, Product, RecurringPrice
-from subscriptions.products.service import CLEARABLE_FIELDS, ProductsService, merchant_actor
+from subscriptions.products.service import PRODUCT, ProductsService
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -99,12 +99,6 @@ def _duration(duration: products_pb2.LicenseKeyDuration) -> dict[str, Any]:
     return {"count": duration.count, "interval": duration.interval}
 
 
-def _business(business_id: str) -> str:
-    if not business_id:
-        raise InvalidArgument("business_id is required", reason=Reason.INVALID_SCOPE)
-    return business_id
-
-
 class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
     """Implements billing.subscriptions.v1.ProductsService."""
 
@@ -135,10 +129,9 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
         if request.HasField("license_key_duration"):
             fields["license_key_duration"] = _duration(request.license_key_duration)
         created = await self._service.create_product(
-            _business(request.business_id),
-            mode_from_proto(request.mode),
+            *scope(request),
             fields,
-            actor=merchant_actor(request.merchant_key_id),
+            actor=actor(request),
         )
         return product_to_proto(created)
 
@@ -146,9 +139,7 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
         self, request: products_pb2.GetProductRequest, context: Context
     ) -> products_pb2.Product:
         """One product of the calling business (archived ones too)."""
-        found = await self._service.get_product(
-            _business(request.business_id), mode_from_proto(request.mode), request.product_id
-        )
+        found = await self._service.get_product(*scope(request), request.product_id)
         return product_to_proto(found)
 
     async def ListProducts(
@@ -156,8 +147,7 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
     ) -> products_pb2.ListProductsResponse:
         """A page of the calling business's products, newest first."""
         found = await self._service.list_products(
-            _business(request.business_id),
-            mode_from_proto(request.mode),
+            *scope(request),
             archived=request.archived,
             recurring=request.recurring if request.HasField("recurring") else None,
             page=make_page(request.page_size, request.page_number),
@@ -189,18 +179,12 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
             changes["metadata"] = dict(request.metadata.values)
         if request.HasField("addons"):
             changes["addons"] = list(request.addons.addon_ids)
-        for field in request.cleared:
-            if field not in CLEARABLE_FIELDS or field in changes:
-                raise InvalidArgument(
-                    f"{field}: cannot be cleared", reason=Reason.INVALID_PRODUCT, field=field
-                )
-            changes[field] = None
+        PRODUCT.clear(changes, request.cleared)
         updated = await self._service.update_product(
-            _business(request.business_id),
-            mode_from_proto(request.mode),
+            *scope(request),
             request.product_id,
             changes,
-            actor=merchant_actor(request.merchant_key_id),
+            actor=actor(request),
         )
         return product_to_proto(updated)
 
@@ -208,22 +192,12 @@ class ProductsServicer(products_pb2_grpc.ProductsServiceServicer):
         self, request: products_pb2.ArchiveProductRequest, context: Context
     ) -> products_pb2.Product:
         """No longer offered; existing subscriptions are not touched."""
-        return await self._set_archived(request, archived=True)
+        found = await set_archived(self._service, request, request.product_id, archived=True)
+        return product_to_proto(found)
 
     async def UnarchiveProduct(
         self, request: products_pb2.ArchiveProductRequest, context: Context
     ) -> products_pb2.Product:
         """Offered again."""
-        return await self._set_archived(request, archived=False)
-
-    async def _set_archived(
-        self, request: products_pb2.ArchiveProductRequest, *, archived: bool
-    ) -> products_pb2.Product:
-        found = await self._service.set_archived(
-            _business(request.business_id),
-            mode_from_proto(request.mode),
-            request.product_id,
-            archived=archived,
-            actor=merchant_actor(request.merchant_key_id),
-        )
+        found = await set_archived(self._service, request, request.product_id, archived=False)
         return product_to_proto(found)

@@ -1,0 +1,1 @@
+"""What products and add-ons share: storage, use-case steps and gRPC helpers of a catalogue."""
