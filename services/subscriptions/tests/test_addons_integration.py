@@ -12,6 +12,7 @@ from billing.subscriptions.v1 import (
     products_pb2,
     products_pb2_grpc,
 )
+from billing_kit.audit import audit_trail
 from billing_kit.errors import Reason
 from billing_kit.grpc_client import domain_error_from
 from billing_kit.testing import RunningService, service_fixture
@@ -104,3 +105,51 @@ async def test_addons_round_trip_and_products_offer_them(
         )
     )
     assert list(again.addons) == [seat.addon_id]
+
+
+async def test_addon_changes_are_audited_and_a_bad_clear_changes_nothing(
+    service: RunningService[SubscriptionsRuntime],
+) -> None:
+    addons = addons_pb2_grpc.AddonsServiceStub(service.channel)
+    created = await addons.CreateAddon(
+        addons_pb2.CreateAddonRequest(
+            business_id="bus_1",
+            mode=TEST,
+            name="Seat",
+            description="One more seat",
+            price=500,
+            currency="USD",
+            tax_category="saas",
+            merchant_key_id="key_a",
+        )
+    )
+    scope = {"business_id": "bus_1", "mode": TEST, "addon_id": created.addon_id}
+    with pytest.raises(grpc.aio.AioRpcError) as not_clearable:
+        await addons.UpdateAddon(addons_pb2.UpdateAddonRequest(**scope, cleared=["price"]))  # type: ignore[arg-type]
+    with pytest.raises(grpc.aio.AioRpcError) as set_and_cleared:
+        await addons.UpdateAddon(
+            addons_pb2.UpdateAddonRequest(**scope, description="New", cleared=["description"])  # type: ignore[arg-type]
+        )
+    cleared = await addons.UpdateAddon(
+        addons_pb2.UpdateAddonRequest(**scope, cleared=["description"], merchant_key_id="key_b")  # type: ignore[arg-type]
+    )
+    await addons.ArchiveAddon(addons_pb2.ArchiveAddonRequest(**scope, merchant_key_id="key_b"))  # type: ignore[arg-type]
+    again = await addons.ArchiveAddon(addons_pb2.ArchiveAddonRequest(**scope))  # type: ignore[arg-type]
+    await addons.UnarchiveAddon(addons_pb2.ArchiveAddonRequest(**scope, merchant_key_id="key_c"))  # type: ignore[arg-type]
+
+    for refused, field in ((not_clearable, "price"), (set_and_cleared, "description")):
+        error = domain_error_from(refused.value)
+        assert (error.reason, error.field) == (Reason.INVALID_ADDON, field)
+        assert refused.value.details() == f"{field}: cannot be cleared"
+    assert not cleared.HasField("description")
+    assert again.archived is True
+    trail = await audit_trail(service.runtime.db, "addon", created.addon_id)
+    # Sorted: two changes may share a millisecond, so "newest first" cannot order them.
+    assert sorted((e.action, e.actor.kind, e.actor.id) for e in trail) == [
+        ("addon.archived", "merchant", "key_b"),  # once: the repeat changed nothing
+        ("addon.created", "merchant", "key_a"),
+        ("addon.unarchived", "merchant", "key_c"),
+        ("addon.updated", "merchant", "key_b"),  # the refused updates wrote nothing
+    ]
+    assert [e.details for e in trail if e.action == "addon.updated"] == [{"fields": "description"}]
+    assert {(e.resource.business_id, e.resource.mode) for e in trail} == {("bus_1", "test")}
