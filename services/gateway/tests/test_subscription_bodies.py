@@ -12,6 +12,7 @@ from gateway.api.license_schemas import (
     UpdateLicenseKeyBody,
 )
 from gateway.api.subscription_schemas import (
+    AddonIn,
     AdvanceClockBody,
     CreateSubscriptionBody,
     ListSubscriptionsQuery,
@@ -223,3 +224,32 @@ def test_a_subscription_shows_its_addons_and_a_scheduled_changes_addons_by_name(
     assert [(a.addon_id, a.name, a.quantity) for a in out.scheduled_change.addons] == [
         ("adn_2", "Disk", 1)
     ]
+
+
+@pytest.mark.parametrize("sent", [True, "2", 2.5])
+@pytest.mark.parametrize(
+    ("model", "body", "field"),
+    [
+        (AdvanceClockBody, {}, "seconds"),
+        (AddonIn, {"addon_id": "adn_1"}, "quantity"),
+        (
+            CreateCheckoutBody,
+            {
+                "product_cart": [{"product_id": "pdt_1"}],
+                "customer": {"customer_id": "cus_1"},
+                "return_url": "https://shop.example/done",
+            },
+            "product_cart.0.quantity",
+        ),
+    ],
+)
+def test_counts_in_bodies_are_json_integers_only(
+    model: type[BaseModel], body: dict[str, Any], field: str, sent: Any
+) -> None:
+    # Pydantic alone would read true as 1 and "2" as 2: the document promises an integer.
+    if field.startswith("product_cart"):
+        body = {**body, "product_cart": [{"product_id": "pdt_1", "quantity": sent}]}
+    else:
+        body = {**body, field: sent}
+    located = {loc for loc, _ in _errors(model, body)}
+    assert any(loc == field or loc.startswith(f"{field}.") for loc in located), located

@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 from aiohttp import web
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
+from billing_kit.catalog_fields import json_integer
 from billing_kit.errors import InvalidArgument, NotFound
 from billing_kit.field_rules import HttpUrl, Metadata
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from gateway.api.merchant import merchant_api
 from gateway.api.parsing import parse_json_body
@@ -40,7 +41,7 @@ class CartItemIn(_Body):
     """Dodo's ProductItemReq."""
 
     product_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    quantity: Annotated[int, Field(ge=1, le=1000)]
+    quantity: Annotated[int, Field(ge=1, le=1000), BeforeValidator(json_integer)]
     addons: Unsupported
     amount: Unsupported
     credit_entitlements: Unsupported

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, cast
 
 from billing.subscriptions.v1 import subscriptions_pb2 as pb
-from billing_kit.catalog_fields import TAX_CATEGORIES, TaxCategory
+from billing_kit.catalog_fields import TAX_CATEGORIES, TaxCategory, json_integer
 from billing_kit.field_rules import (
     HTTP_URL_PATTERN,
     URL_MAX_LENGTH,
@@ -175,7 +175,7 @@ class AddonIn(_Body):
     """Dodo's AttachAddonParam."""
 
     addon_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    quantity: Annotated[int, Field(ge=1, le=10_000)] = Field(
+    quantity: Annotated[int, Field(ge=1, le=10_000), BeforeValidator(json_integer)] = Field(
         description="Units of this add-on (at most the add-on's max_quantity when it sets one)."
     )
 
@@ -211,10 +211,12 @@ class CreateSubscriptionBody(_Body):
     billing: BillingAddressIn
     customer: ExistingCustomerIn | NewCustomerIn
     product_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    quantity: Annotated[int, Field(ge=1, le=10_000)]
+    quantity: Annotated[int, Field(ge=1, le=10_000), BeforeValidator(json_integer)]
     metadata: Metadata | None = None
     payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
-    trial_period_days: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    trial_period_days: (
+        Annotated[int, Field(ge=0, le=10_000), BeforeValidator(json_integer)] | None
+    ) = None
     return_url: Annotated[str, StringConstraints(max_length=2000)] | None = None
     payment_link: bool | None = Field(
         default=None,
@@ -330,7 +332,7 @@ class UpdatePaymentMethodBody(_Body):
 class ChargeBody(_Body):
     """``POST /subscriptions/{id}/charge``."""
 
-    product_price: Annotated[int, Field(ge=1, le=100_000_000)]
+    product_price: Annotated[int, Field(ge=1, le=100_000_000), BeforeValidator(json_integer)]
     product_currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     product_description: Annotated[str, StringConstraints(max_length=500)] | None = None
     metadata: Metadata | None = None
@@ -364,7 +366,7 @@ class ChangePlanBody(_Body):
     proration_billing_mode: ProrationBillingMode = Field(
         description="How the change is charged now (rules in the subscriptions README)."
     )
-    quantity: Annotated[int, Field(ge=1, le=10_000)] = Field(
+    quantity: Annotated[int, Field(ge=1, le=10_000), BeforeValidator(json_integer)] = Field(
         description="Units of the new plan (at most the product's max_quantity when set)."
     )
     effective_at: Literal["immediately", "next_billing_date"] | None = Field(
@@ -471,9 +473,10 @@ class AdvanceClockBody(_Body):
         json_schema_extra={"oneOf": [{"required": ["seconds"]}, {"required": ["to"]}]},
     )
 
-    seconds: Annotated[int, Field(ge=1, le=20 * 366 * 86_400)] | SkipJsonSchema[None] = Field(
-        default=None, description="How far forward to move (seconds)."
-    )
+    seconds: (
+        Annotated[int, Field(ge=1, le=20 * 366 * 86_400), BeforeValidator(json_integer)]
+        | SkipJsonSchema[None]
+    ) = Field(default=None, description="How far forward to move (seconds).")
     to: Rfc3339 | SkipJsonSchema[None] = Field(
         default=None, description="Move to this instant (never before the clock's now: 409)."
     )
