@@ -18,8 +18,7 @@ from billing.auth.v1 import auth_pb2, auth_pb2_grpc
 from billing.common.v1 import common_pb2
 from billing_kit.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from billing_kit.scoping import Mode, mode_from_proto, mode_to_proto
-
-from gateway.cache import TtlCache
+from billing_kit.ttl_cache import TtlCache
 
 # Real keys are far shorter; anything longer is refused without bothering auth.
 MAX_SECRET_LENGTH = 256

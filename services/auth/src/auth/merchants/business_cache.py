@@ -16,8 +16,9 @@ business cache, 30 s, and subscriptions', 60 s, already allow the same).
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+
+from billing_kit.ttl_cache import TtlCache
 
 from auth.merchants.models import Business
 from auth.merchants.repository import MerchantRepository
@@ -35,41 +36,32 @@ class BusinessCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._repository = repository
-        self._ttl = ttl_seconds
-        self._max = max_entries
         # Monotonic on purpose: the test clock moves business time, not cache age.
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Business]] = OrderedDict()
+        self._entries: TtlCache[Business] = TtlCache(ttl_seconds, max_entries, clock)
         # Bumped by every drop: a read that started before a drop must not store
         # what it read (it may be the state from before the change).
         self._generation = 0
 
     async def get_many(self, business_ids: list[str]) -> list[Business]:
         """The businesses with these ids that exist; the missing ones in one read."""
-        now = self._clock()
         found: list[Business] = []
         missing: list[str] = []
         for business_id in business_ids:
-            entry = self._entries.get(business_id)
-            if entry is not None and entry[0] > now:
-                self._entries.move_to_end(business_id)
-                found.append(entry[1])
+            hit, business = self._entries.get(business_id)
+            if hit and business is not None:
+                found.append(business)
             else:
                 missing.append(business_id)
         if not missing:
             return found
         generation = self._generation
         loaded = await self._repository.get_businesses(missing)
-        if self._ttl > 0 and generation == self._generation:
-            expires = self._clock() + self._ttl
+        if generation == self._generation:
             for business in loaded:
-                self._entries[business.business_id] = (expires, business)
-                self._entries.move_to_end(business.business_id)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+                self._entries.put(business.business_id, business)
         return found + loaded
 
     def drop(self, business_id: str) -> None:
         """Forget one business now (its settings just changed in this process)."""
         self._generation += 1
-        self._entries.pop(business_id, None)
+        self._entries.drop(business_id)

@@ -21,8 +21,7 @@ from billing_kit.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-
-from gateway.cache import TtlCache
+from billing_kit.ttl_cache import TtlCache
 
 # Session secrets are ~50 characters; anything far longer is garbage.
 MAX_SECRET_LENGTH = 256

@@ -1,10 +1,11 @@
-"""The gateway's one short-lived cache of auth's answers (API keys, sessions, businesses).
+"""The one short-lived in-process cache: answers kept for a few seconds.
 
-DESIGN.md §9: the gateway does not ask auth the same question on every
-request. Answers are kept for a few seconds (``None`` caches a negative
-answer); errors, such as an auth outage, are never cached. When an entry is
-missing or expired, concurrent requests for the same key share one call to
-auth instead of each making their own (no stampede when an entry expires).
+DESIGN.md §9: the gateway does not ask auth the same question on every request
+(API keys, sessions, businesses), and auth keeps the unified portal's businesses
+briefly. Answers are kept for a few seconds (``None`` caches a negative answer);
+errors, such as an auth outage, are never cached. When an entry is missing or
+expired, concurrent requests for the same key share one load instead of each
+making their own (no stampede when an entry expires).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class TtlCache(Generic[V]):
         if entry[0] <= self._clock():
             del self._entries[key]
             return False, None
+        self._entries.move_to_end(key)  # least recently used goes first
         return True, entry[1]
 
     def put(self, key: str, value: V | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from gateway.cache import TtlCache
+from billing_kit.ttl_cache import TtlCache
 
 
 async def test_concurrent_misses_share_one_load_and_the_answer_is_reused() -> None:
