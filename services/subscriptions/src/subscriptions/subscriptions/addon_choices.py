@@ -110,3 +110,15 @@ async def offered(reader: AddonReader, products: Sequence[Product]) -> dict[str,
         return {}
     first = products[0]
     return dict(await reader.get_addons(first.business_id, first.mode, ids))
+
+
+def offers(product: Product, catalogue: Mapping[str, Addon], currency: str) -> tuple[Addon, ...]:
+    """The add-ons a customer may choose with ``product`` now: the live ones it offers in
+    ``currency``, in the product's order (what :func:`snapshots` would accept)."""
+    return tuple(
+        addon
+        for addon_id in product.addons
+        if (addon := catalogue.get(addon_id)) is not None
+        and not addon.archived
+        and addon.currency == currency
+    )

@@ -498,9 +498,9 @@ class PlanChangesService:
         product = await self.products.get_product(
             request.business_id, request.mode, request.product_id
         )
-        target = target_of(sub, product, request.quantity)
+        target_of(sub, product, request.quantity)  # the plan's refusals come first
         addons = await addon_choices.choose(self.products, product, sub.currency, request.addons)
-        target = target.model_copy(update={"addons": addons})
+        target = target_of(sub, product, request.quantity, addons)
         self._check_state(sub, request)
         if same_plan(sub, target):
             raise _conflict("the subscription is already on this plan, quantity and add-ons")
@@ -860,13 +860,7 @@ class PlanChangesService:
             per_day = _per_day_key(
                 unit * sub.quantity, price.payment_frequency_count, price.payment_frequency_interval
             )
-            offered = tuple(
-                addon
-                for addon_id in product.addons
-                if (addon := catalogue.get(addon_id)) is not None
-                and not addon.archived
-                and addon.currency == sub.currency
-            )
+            offered = addon_choices.offers(product, catalogue, sub.currency)
             options.append(PlanOption(product, unit, is_current, per_day > sub_per_day, offered))
         options.sort(
             key=lambda o: (
